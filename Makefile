@@ -1,0 +1,28 @@
+# jaxlm: `make train` trains the default GPT on the embedded Shakespeare plays; `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= experiments/gpt_shakespeare.py
+WORKDIR ?= runs/gpt_shakespeare
+
+.PHONY: install train test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-installs whenever setup.cfg changes (the stamp is older than it).
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+train: install
+	$(BIN)/jaxlm train --config $(CONFIG) --workdir $(WORKDIR)
+
+test: install
+	$(BIN)/python -m pytest -n 2 tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,41 @@
+"""`jaxlm` command line: train, eval, generate, data, tokenizer. Bad input → one line on stderr, exit 2."""
+
+import argparse
+import os
+import sys
+
+from jaxlm.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2, like every other bad input
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from jaxlm.cli import data, generate, tokenizer, train
+    p = _Parser(prog="jaxlm", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for module in (train, generate, data, tokenizer):
+        module.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        from jaxlm.config.loading import split_overrides
+        rest, overrides = split_overrides(argv)
+        args = _parser().parse_args(rest)
+        return args.run(args, overrides) or 0
+    except UserError as e:
+        print(f"jaxlm: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jaxlm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Load an experiment's `get_config()` module, apply `--config.a.b=v` overrides, validate, save as JSON."""
+
+import ast
+import difflib
+import importlib.util
+import json
+import os
+from typing import Any
+
+import ml_collections
+
+from jaxlm.errors import UserError
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+    """Import an experiment module (trusted code the user points at) and call its `get_config()`."""
+    if not os.path.isfile(path):
+        raise UserError(f"config file '{path}' does not exist: pass an experiment module such as experiments/gpt_shakespeare.py")
+    spec = importlib.util.spec_from_file_location("jaxlm_experiment", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise UserError(f"config file '{path}' has a syntax error on line {e.lineno}: fix the module") from None
+    if not hasattr(module, "get_config"):
+        raise UserError(f"config file '{path}' defines no get_config(): add one that returns a ConfigDict")
+    return module.get_config()
+
+
+def flat_keys(cfg: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    """Every leaf key of a nested ConfigDict as dotted paths."""
+    keys = []
+    for k, v in cfg.items():
+        if isinstance(v, ml_collections.ConfigDict):
+            keys += flat_keys(v, f"{prefix}{k}.")
+        else:
+            keys.append(prefix + k)
+    return keys
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_override(cfg: ml_collections.ConfigDict, key: str, text: str) -> None:
+    """Set dotted `key` to the literal in `text`, refusing unknown keys and values of the wrong type."""
+    keys = flat_keys(cfg)
+    if key not in keys:
+        near = difflib.get_close_matches(key, keys, n=1)
+        hint = f"did you mean '{near[0]}'?" if near else "see jaxlm/config/schema.py for the schema"
+        raise UserError(f"unknown config key '{key}': {hint}")
+    *parents, leaf = key.split(".")
+    node = cfg
+    for p in parents:
+        node = node[p]
+    old, value = node[leaf], _parse_value(text)
+    if isinstance(old, str):
+        value = text
+    elif isinstance(old, bool) and isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    elif isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if old is not None and type(value) is not type(old):
+        raise UserError(f"config key '{key}' expects {type(old).__name__}, got {text!r}: pass e.g. --config.{key}={old!r}")
+    node[leaf] = value
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Separate `--config.a.b=v` (or `--config.a.b v`) overrides from the other arguments."""
+    rest, overrides, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--config."):
+            body = arg[len("--config."):]
+            if "=" in body:
+                key, val = body.split("=", 1)
+            elif i + 1 < len(argv):
+                key, val = body, argv[i + 1]
+                i += 1
+            else:
+                raise UserError(f"override '{arg}' has no value: write --config.{body}=VALUE")
+            overrides.append((key, val))
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, overrides
+
+
+def save_config(cfg: ml_collections.ConfigDict, path: str) -> None:
+    """Write the resolved config as JSON (loading it back never executes code)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(cfg.to_json(indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def load_saved_config(path: str) -> ml_collections.ConfigDict:
+    """Read a workdir's `config.json`."""
+    if not os.path.isfile(path):
+        raise UserError(f"no config.json in '{os.path.dirname(path) or '.'}': is it a jaxlm workdir written by `jaxlm train`?")
+    try:
+        with open(path) as f:
+            return ml_collections.ConfigDict(json.load(f))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"'{path}' is not valid JSON: restore it or start a fresh workdir") from None

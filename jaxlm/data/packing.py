@@ -1,0 +1,58 @@
+"""Fixed-length packing: documents → one token stream (each ends with eos) → rows with segment ids and positions."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TokenStream:
+    """Concatenated documents. `segments[i]` is 1 + the index of the document token i belongs to."""
+
+    tokens: np.ndarray    # int32 [N]
+    segments: np.ndarray  # int32 [N]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def concat_documents(docs: list[list[int]] | list[np.ndarray], eos_id: int) -> TokenStream:
+    """Append eos to every document and concatenate, remembering which document each token came from."""
+    pieces = [np.append(np.asarray(d, np.int32), np.int32(eos_id)) for d in docs]
+    if not pieces:
+        return TokenStream(np.zeros(0, np.int32), np.zeros(0, np.int32))
+    segments = np.concatenate([np.full(len(p), i + 1, np.int32) for i, p in enumerate(pieces)])
+    return TokenStream(np.concatenate(pieces), segments)
+
+
+def num_rows(stream: TokenStream, seq_len: int, partial: bool = False) -> int:
+    """Rows of `seq_len` next-token pairs; `partial` counts a final shorter row (padded) too."""
+    pairs = max(len(stream) - 1, 0)
+    return -(-pairs // seq_len) if partial else pairs // seq_len
+
+
+def causal_lm_row(stream: TokenStream, index: int, seq_len: int) -> dict[str, np.ndarray]:
+    """Row `index`: inputs = stream[iT : iT+T], targets shifted by one, pads (segment 0) where the stream ends.
+
+    A target counts (weight 1) only if it belongs to the same document as its input token, so nothing is
+    predicted across a document boundary; positions restart at 0 at each document start inside the row.
+    """
+    start = index * seq_len
+    window = stream.tokens[start:start + seq_len + 1]
+    seg = stream.segments[start:start + seq_len + 1]
+    n = max(len(window) - 1, 0)
+    inputs = np.zeros(seq_len, np.int32)
+    targets = np.zeros(seq_len, np.int32)
+    segment_ids = np.zeros(seq_len, np.int32)
+    inputs[:n], targets[:n], segment_ids[:n] = window[:-1], window[1:], seg[:-1]
+    weights = np.zeros(seq_len, np.float32)
+    weights[:n] = seg[:-1] == seg[1:]
+    return dict(inputs=inputs, targets=targets, segment_ids=segment_ids, positions=row_positions(segment_ids),
+                weights=weights)
+
+
+def row_positions(segment_ids: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... restarting wherever the segment id changes."""
+    idx = np.arange(len(segment_ids))
+    starts = np.concatenate([[True], segment_ids[1:] != segment_ids[:-1]])
+    return (idx - np.maximum.accumulate(np.where(starts, idx, 0))).astype(np.int32)

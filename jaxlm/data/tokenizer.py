@@ -1,0 +1,238 @@
+"""SentencePiece tokenizer with reserved ids: lossless on any text (byte fallback, identity normalization)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+import sentencepiece as spm
+
+from jaxlm.errors import UserError
+
+PAD_ID = 0
+EOS_ID = 1
+BOS_ID = 2
+UNK_ID = 3
+CLS_ID = 4
+SEP_ID = 5
+MASK_ID = 6
+SENTINEL_BASE = 7  # <extra_id_i> has id SENTINEL_BASE + i
+N_SENTINELS = 100
+FIRST_ORDINARY_ID = SENTINEL_BASE + N_SENTINELS  # 107: the "\n" piece, then the 256 byte pieces, then learned pieces
+N_BYTE_PIECES = 256
+MIN_VOCAB_SIZE = 512  # 107 reserved + "\n" + 256 byte pieces + room for characters and learned pieces
+
+SPECIAL_PIECES = {PAD_ID: "<pad>", EOS_ID: "</s>", BOS_ID: "<s>", UNK_ID: "<unk>"}
+CONTROL_SYMBOLS = ["[CLS]", "[SEP]", "[MASK]"] + [f"<extra_id_{i}>" for i in range(N_SENTINELS)]
+MODEL_TYPES = ("unigram", "bpe", "char")  # "word" is refused: not lossless (see _check_spec)
+_TRAINER_FORMAT = "jaxlm-tokenizer-v1"  # bump when the trainer settings below change: invalidates the cache
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """What to train: the cache key covers these fields, the texts and the sentencepiece version."""
+
+    vocab_size: int = 4096
+    model_type: str = "unigram"  # or "bpe", "char" ("word" is refused: sentencepiece's word model is lossy)
+    character_coverage: float = 1.0
+    max_sentences: int = 0  # 0 = all
+
+
+def default_cache_dir() -> str:
+    """$JAXLM_CACHE/tokenizers, or ~/.cache/jaxlm/tokenizers."""
+    root = os.environ.get("JAXLM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "jaxlm")
+    return os.path.join(root, "tokenizers")
+
+
+def cache_key(texts: Sequence[str], spec: TokenizerSpec) -> str:
+    """sha256 over the texts, the spec fields, the sentencepiece version and the trainer format."""
+    h = hashlib.sha256()
+    h.update(f"{_TRAINER_FORMAT}|sentencepiece {spm.__version__}|{sorted(dataclasses.asdict(spec).items())}".encode())
+    for t in texts:
+        b = t.encode("utf-8", "surrogatepass")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def _check_spec(spec: TokenizerSpec) -> None:
+    if spec.vocab_size < MIN_VOCAB_SIZE:
+        raise UserError(
+            f"tokenizer vocab_size {spec.vocab_size} is too small: the minimum is {MIN_VOCAB_SIZE} "
+            f"({FIRST_ORDINARY_ID} reserved ids + newline + {N_BYTE_PIECES} byte pieces + characters); raise it"
+        )
+    if spec.model_type == "word":
+        raise UserError(
+            "tokenizer model_type 'word' is not lossless (sentencepiece byte-encodes the spaces of unknown words, "
+            "which breaks decoding and bits-per-byte): use unigram, bpe or char"
+        )
+    if spec.model_type not in MODEL_TYPES:
+        raise UserError(f"unknown tokenizer model_type '{spec.model_type}': use one of {', '.join(MODEL_TYPES)}")
+    if not 0.0 < spec.character_coverage <= 1.0:
+        raise UserError(
+            f"tokenizer character_coverage {spec.character_coverage} is out of range: use a value in (0, 1]"
+        )
+    if spec.max_sentences < 0:
+        raise UserError(
+            f"tokenizer max_sentences {spec.max_sentences} is negative: use 0 for all sentences or a count"
+        )
+
+
+def _train_bytes(texts: Sequence[str], spec: TokenizerSpec) -> bytes:
+    """Train a model in memory on the non-empty lines of `texts`; returns the serialized model proto."""
+    lines = [ln for t in texts for ln in t.split("\n") if ln.strip()]
+    if not lines:
+        raise UserError("tokenizer training texts are empty: give a corpus with some non-whitespace text")
+    longest = max(len(ln.encode("utf-8", "surrogatepass")) for ln in lines)
+    writer = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_writer=writer,
+            vocab_size=spec.vocab_size,
+            model_type=spec.model_type,
+            character_coverage=spec.character_coverage,
+            input_sentence_size=spec.max_sentences,
+            shuffle_input_sentence=True,
+            max_sentence_length=max(4192, longest + 1),
+            normalization_rule_name="identity",
+            remove_extra_whitespaces=False,
+            add_dummy_prefix=False,
+            allow_whitespace_only_pieces=True,
+            byte_fallback=True,
+            split_digits=True,
+            user_defined_symbols=["\n"],
+            control_symbols=CONTROL_SYMBOLS,
+            pad_id=PAD_ID,
+            eos_id=EOS_ID,
+            bos_id=BOS_ID,
+            unk_id=UNK_ID,
+            pad_piece=SPECIAL_PIECES[PAD_ID],
+            eos_piece=SPECIAL_PIECES[EOS_ID],
+            bos_piece=SPECIAL_PIECES[BOS_ID],
+            unk_piece=SPECIAL_PIECES[UNK_ID],
+            num_threads=2,
+            minloglevel=2,
+        )
+    except RuntimeError as e:
+        msg = " ".join(str(e).split("] ", 1)[-1].split())
+        raise UserError(
+            f"sentencepiece could not train a {spec.vocab_size}-piece {spec.model_type} tokenizer: {msg} "
+            "(change the tokenizer vocab_size or use a bigger corpus)"
+        ) from None
+    return writer.getvalue()
+
+
+def train_tokenizer(texts: Sequence[str], spec: TokenizerSpec, cache_dir: str | None = None) -> str:
+    """Train (or reuse from the cache) a tokenizer on `texts`; returns the path of the .model file."""
+    _check_spec(spec)
+    cache_dir = cache_dir or default_cache_dir()
+    path = os.path.join(cache_dir, f"{cache_key(texts, spec)}.model")
+    if os.path.isfile(path):
+        return path
+    data = _train_bytes(texts, spec)
+    os.makedirs(cache_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".model")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # atomic: readers never see a half-written model
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+class Tokenizer:
+    """A trained sentencepiece model with jaxlm's reserved ids (see the module constants)."""
+
+    def __init__(self, model_path: str):
+        if not os.path.isfile(model_path):
+            raise UserError(f"tokenizer model '{model_path}' does not exist: train one with `jaxlm tokenizer train`")
+        with open(model_path, "rb") as f:
+            self._init(f.read(), f"'{model_path}'")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Tokenizer":
+        """A tokenizer from a serialized model proto (as returned by to_bytes)."""
+        tok = cls.__new__(cls)
+        tok._init(bytes(data), "(from bytes)")
+        return tok
+
+    def _init(self, data: bytes, where: str) -> None:
+        try:
+            sp = spm.SentencePieceProcessor(model_proto=data)
+        except (RuntimeError, OSError, TypeError) as e:
+            raise UserError(
+                f"corrupt tokenizer model {where} ({type(e).__name__}): retrain it with `jaxlm tokenizer train`"
+            ) from None
+        expected = {**SPECIAL_PIECES, **{CLS_ID + i: p for i, p in enumerate(CONTROL_SYMBOLS)}}
+        n = sp.get_piece_size()
+        if n <= FIRST_ORDINARY_ID + N_BYTE_PIECES or any(sp.id_to_piece(i) != p for i, p in expected.items()):
+            raise UserError(
+                f"tokenizer model {where} does not have jaxlm's reserved ids (pad=0 ... <extra_id_99>=106): "
+                "retrain it with `jaxlm tokenizer train`"
+            )
+        self._sp = sp
+        self._data = data
+        self._drop = np.zeros(n, dtype=bool)  # ids that decode to nothing: pad/eos/bos and control symbols
+        for i in range(n):
+            self._drop[i] = sp.is_control(i)
+
+    def to_bytes(self) -> bytes:
+        """The serialized model proto."""
+        return self._data
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids (reserved, byte and learned pieces)."""
+        return self._sp.get_piece_size()
+
+    def encode(self, text: str) -> list[int]:
+        """Text -> ids (no BOS/EOS added). Literal "[MASK]" etc. in text never become control ids."""
+        return self._sp.encode(text, out_type=int)
+
+    def encode_batch(self, texts: Sequence[str], num_threads: int = 0) -> list[list[int]]:
+        """Encode many texts at once on sentencepiece's thread pool (num_threads 0 = all cores)."""
+        threads = num_threads if num_threads > 0 else (os.cpu_count() or 1)
+        return self._sp.encode(list(texts), out_type=int, num_threads=threads)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Ids -> text; pad/eos/bos and control ids (CLS/SEP/MASK/sentinels) are skipped."""
+        ids = [int(i) for i in ids]
+        n = len(self._drop)
+        return self._sp.decode([i for i in ids if not (0 <= i < n and self._drop[i])])
+
+    def id_to_piece(self, i: int) -> str:
+        """The piece string of id i ('▁' stands for a space, '<0xNN>' for a raw byte)."""
+        return self._sp.id_to_piece(int(i))
+
+    def sentinel_id(self, i: int) -> int:
+        """Id of <extra_id_i>, i in [0, N_SENTINELS)."""
+        if not 0 <= i < N_SENTINELS:
+            raise ValueError(f"sentinel index {i} out of range [0, {N_SENTINELS})")
+        return SENTINEL_BASE + i
+
+    def byte_lengths(self) -> np.ndarray:
+        """int32 [vocab_size]: UTF-8 bytes each id adds to decoded text (byte pieces 1, specials/controls 0)."""
+        return self._byte_lengths
+
+    @cached_property
+    def _byte_lengths(self) -> np.ndarray:
+        sp = self._sp
+        out = np.zeros(self.vocab_size, dtype=np.int32)
+        for i in range(self.vocab_size):
+            if sp.is_byte(i):
+                out[i] = 1
+            elif not (sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i)):
+                out[i] = len(sp.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
+        out.setflags(write=False)
+        return out

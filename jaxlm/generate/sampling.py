@@ -1,0 +1,64 @@
+"""Autoregressive generation for decoder-only models with a KV cache: temperature, top-k, top-p."""
+
+import jax
+import jax.numpy as jnp
+
+from jaxlm.errors import UserError
+
+
+def sample_logits(logits: jax.Array, rng: jax.Array, temperature: float, top_k: int, top_p: float) -> jax.Array:
+    """One token id per row from [B, V] logits. temperature 0 = greedy."""
+    if temperature == 0:
+        return jnp.argmax(logits, -1)
+    logits = logits / temperature
+    if top_k:
+        kth = jax.lax.top_k(logits, top_k)[0][:, -1:]
+        logits = jnp.where(logits < kth, -jnp.inf, logits)
+    if top_p < 1.0:
+        sorted_logits = jnp.sort(logits, -1)[:, ::-1]
+        cum = jnp.cumsum(jax.nn.softmax(sorted_logits, -1), -1)
+        # Keep the smallest prefix whose mass reaches top_p (always at least the most likely token).
+        cutoff_index = jnp.sum(cum < top_p, -1, keepdims=True)
+        cutoff = jnp.take_along_axis(sorted_logits, cutoff_index, -1)
+        logits = jnp.where(logits < cutoff, -jnp.inf, logits)
+    return jax.random.categorical(rng, logits, -1)
+
+
+def check_sampling_args(prompt_len: int, max_new_tokens: int, context: int, temperature: float, top_k: int,
+                        top_p: float) -> None:
+    if prompt_len < 1:
+        raise UserError("the prompt is empty: pass --prompt with some text")
+    if prompt_len + max_new_tokens > context:
+        raise UserError(f"prompt ({prompt_len} tokens) + --max-new-tokens {max_new_tokens} exceeds the model's "
+                        f"context of {context} tokens: shorten the prompt or ask for fewer tokens")
+    if not 0.0 < top_p <= 1.0:
+        raise UserError(f"--top-p {top_p} must be in (0, 1]")
+    if temperature < 0 or top_k < 0 or max_new_tokens < 0:
+        raise UserError("--temperature, --top-k and --max-new-tokens must be ≥ 0")
+
+
+def generate(decode_model, params, prompt: list[int], max_new_tokens: int, rng: jax.Array, temperature: float = 1.0,
+             top_k: int = 0, top_p: float = 1.0, eos_id: int | None = None) -> list[int]:
+    """Prefill the cache with the prompt, then sample one token at a time; returns the new token ids."""
+    context = decode_model.cfg.max_len
+    check_sampling_args(len(prompt), max_new_tokens, context, temperature, top_k, top_p)
+    tokens = jnp.asarray([prompt], jnp.int32)
+    cache = decode_model.init(jax.random.PRNGKey(0), jnp.zeros((1, context), jnp.int32))["cache"]
+    cache = jax.tree_util.tree_map(jnp.zeros_like, cache)
+
+    @jax.jit
+    def step(params, cache, tokens, positions, rng):
+        logits, vars_ = decode_model.apply({"params": params, "cache": cache}, tokens, positions, mutable=["cache"])
+        return vars_["cache"], sample_logits(logits[:, -1], rng, temperature, top_k, top_p)
+
+    cache, token = step(params, cache, tokens, jnp.arange(len(prompt))[None], jax.random.fold_in(rng, 0))
+    out = []
+    for i in range(max_new_tokens):
+        out.append(int(token[0]))
+        if out[-1] == eos_id or i == max_new_tokens - 1:
+            break
+        position = jnp.asarray([[len(prompt) + i]], jnp.int32)
+        cache, token = step(params, cache, token[:, None].astype(jnp.int32), position, jax.random.fold_in(rng, i + 1))
+    return out
+
+

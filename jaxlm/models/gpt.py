@@ -1,0 +1,58 @@
+"""GPT: decoder-only Transformer, GPT-2 style (pre-LN, learned positions, GELU MLP, tied embedding)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+import ml_collections
+
+from jaxlm.models.layers import MLP, SelfAttention, attention_mask, kernel_init, layer_norm, partitioned
+
+
+class Block(nn.Module):
+    """x + Attn(LN(x)), then x + MLP(LN(x))."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x, mask, deterministic):
+        c = self.cfg
+        out_scale = 1.0 / math.sqrt(2 * c.n_layers) if c.init == "gpt2" else 1.0
+        h = layer_norm(c.layer_norm_eps, self.dtype, "ln_attn")(x)
+        x = x + SelfAttention(c.n_heads, c.init, c.init_std, out_scale, c.dropout, self.dtype, self.decode, name="attn")(
+            h, mask, deterministic)
+        h = layer_norm(c.layer_norm_eps, self.dtype, "ln_mlp")(x)
+        return x + MLP(c.d_ff, c.init, c.init_std, out_scale, c.dropout, True, self.dtype, name="mlp")(h, deterministic)
+
+
+class GPT(nn.Module):
+    """tokens [B, T] (+ positions, segment ids) → logits [B, T, vocab] in fp32."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype = jnp.float32
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, tokens, positions=None, segment_ids=None, deterministic: bool = True):
+        c = self.cfg
+        if positions is None:
+            positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+        if segment_ids is None:
+            segment_ids = jnp.ones_like(tokens)
+        embed = nn.Embed(c.vocab_size, c.d_model, name="embed",
+                         embedding_init=partitioned(nn.initializers.normal(c.init_std), ("vocab", "embed")))
+        pos_embed = nn.Embed(c.max_len, c.d_model, name="pos_embed",
+                             embedding_init=partitioned(nn.initializers.normal(c.init_std / 2), (None, "embed")))
+        x = (embed(tokens) + pos_embed(positions)).astype(self.dtype)
+        x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
+        mask = None if self.decode else attention_mask(segment_ids, segment_ids, causal=True)
+        for i in range(c.n_layers):
+            x = Block(c, self.dtype, self.decode, name=f"block_{i}")(x, mask, deterministic)
+        x = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")(x)
+        if c.tie_embeddings:
+            return embed.attend(x.astype(jnp.float32))
+        return nn.Dense(c.vocab_size, use_bias=False, name="lm_head",
+                        kernel_init=partitioned(kernel_init(c.init, c.init_std), ("embed", "vocab")))(x).astype(jnp.float32)

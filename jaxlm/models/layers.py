@@ -1,0 +1,121 @@
+"""Building blocks shared by the model families: initializers, attention with an optional KV cache, MLP.
+
+Every parameter carries logical axis names ('embed', 'mlp', 'heads', 'kv', 'vocab'); jaxlm.sharding maps
+them to mesh axes with one rules table.
+"""
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+
+Initializer = Callable[..., jax.Array]
+
+
+def kernel_init(scheme: str, std: float, in_axis=0, out_axis=-1, scale: float = 1.0) -> Initializer:
+    """'gpt2': N(0, std·scale); 'fan_in': N(0, scale²/fan_in) with fan_in over `in_axis`."""
+    if scheme == "gpt2":
+        return nn.initializers.normal(std * scale)
+    if scheme == "fan_in":
+        return nn.initializers.variance_scaling(scale**2, "fan_in", "normal", in_axis=in_axis, out_axis=out_axis)
+    raise ValueError(f"unknown init scheme {scheme!r}")
+
+
+def partitioned(init: Initializer, axes: tuple) -> Initializer:
+    """Attach logical axis names to an initializer (Flax logical partitioning)."""
+    return nn.with_logical_partitioning(init, axes)
+
+
+def attention_mask(q_segments: jax.Array, kv_segments: jax.Array, causal: bool) -> jax.Array:
+    """[B, 1, Tq, Tk] boolean mask: same (non-pad) segment, and k ≤ q when causal."""
+    mask = (q_segments[:, :, None] == kv_segments[:, None, :]) & (kv_segments[:, None, :] > 0)
+    if causal:
+        tq, tk = q_segments.shape[1], kv_segments.shape[1]
+        mask &= jnp.arange(tk)[None, :] <= jnp.arange(tq)[:, None]
+    return mask[:, None]
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a fused QKV projection and an optional decoding cache."""
+
+    n_heads: int
+    init: str = "gpt2"
+    init_std: float = 0.02
+    out_scale: float = 1.0        # GPT-2 residual scaling of the output projection
+    dropout: float = 0.0
+    dtype: jnp.dtype = jnp.float32
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool = True) -> jax.Array:
+        d_model = x.shape[-1]
+        head_dim = d_model // self.n_heads
+        qkv = nn.DenseGeneral(
+            (3, self.n_heads, head_dim), dtype=self.dtype, name="qkv",
+            kernel_init=partitioned(kernel_init(self.init, self.init_std, 0, (1, 2, 3)), ("embed", None, "heads", "kv")),
+            bias_init=partitioned(nn.initializers.zeros, (None, "heads", "kv")),
+        )(x)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        if self.decode:
+            k, v, mask = self._update_cache(k, v)
+        y = jax.nn.dot_product_attention(q, k, v, mask=mask)
+        y = nn.DenseGeneral(
+            d_model, axis=(-2, -1), dtype=self.dtype, name="out",
+            kernel_init=partitioned(kernel_init(self.init, self.init_std, (0, 1), 2, self.out_scale), ("heads", "kv", "embed")),
+            bias_init=partitioned(nn.initializers.zeros, ("embed",)),
+        )(y)
+        return nn.Dropout(self.dropout)(y, deterministic=deterministic)
+
+    def _update_cache(self, k: jax.Array, v: jax.Array):
+        """Write this call's keys/values at the cache index; attend to every filled slot up to each query."""
+        initialized = self.has_variable("cache", "key")
+        cache_k = self.variable("cache", "key", jnp.zeros, k.shape, k.dtype)
+        cache_v = self.variable("cache", "value", jnp.zeros, v.shape, v.dtype)
+        index = self.variable("cache", "index", lambda: jnp.array(0, jnp.int32))
+        if not initialized:  # the init call only sizes the cache: [batch, max_len, heads, head_dim]
+            return k, v, None
+        i, t = index.value, k.shape[1]
+        cache_k.value = jax.lax.dynamic_update_slice(cache_k.value, k, (0, i, 0, 0))
+        cache_v.value = jax.lax.dynamic_update_slice(cache_v.value, v, (0, i, 0, 0))
+        index.value = i + t
+        slots = jnp.arange(cache_k.value.shape[1])
+        mask = slots[None, :] <= (i + jnp.arange(t))[:, None]
+        return cache_k.value, cache_v.value, mask[None, None]
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward: Dense → GELU → Dense (output projection scaled for the residual stream)."""
+
+    d_ff: int
+    init: str = "gpt2"
+    init_std: float = 0.02
+    out_scale: float = 1.0
+    dropout: float = 0.0
+    approximate_gelu: bool = True
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
+        d_model = x.shape[-1]
+        h = nn.Dense(
+            self.d_ff, dtype=self.dtype, name="up",
+            kernel_init=partitioned(kernel_init(self.init, self.init_std), ("embed", "mlp")),
+            bias_init=partitioned(nn.initializers.zeros, ("mlp",)),
+        )(x)
+        h = nn.gelu(h, approximate=self.approximate_gelu)
+        h = nn.Dense(
+            d_model, dtype=self.dtype, name="down",
+            kernel_init=partitioned(kernel_init(self.init, self.init_std, scale=self.out_scale), ("mlp", "embed")),
+            bias_init=partitioned(nn.initializers.zeros, ("embed",)),
+        )(h)
+        return nn.Dropout(self.dropout)(h, deterministic=deterministic)
+
+
+def layer_norm(eps: float, dtype: jnp.dtype, name: str) -> nn.LayerNorm:
+    """LayerNorm with logically named scale and bias (computed in fp32 inside flax, cast to `dtype`)."""
+    return nn.LayerNorm(
+        epsilon=eps, dtype=dtype, name=name,
+        scale_init=partitioned(nn.initializers.ones, ("embed",)),
+        bias_init=partitioned(nn.initializers.zeros, ("embed",)),
+    )

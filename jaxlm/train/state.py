@@ -1,0 +1,72 @@
+"""Train state (step, params, optimizer state, rng) created directly in its sharded layout."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+import flax.struct
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxlm.sharding.mesh import LOGICAL_RULES
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    rng: jax.Array
+
+
+def _dummy_inputs(seq_len: int) -> tuple:
+    tokens = jnp.zeros((1, seq_len), jnp.int32)
+    return tokens, tokens, jnp.ones_like(tokens)
+
+
+def abstract_params(model: nn.Module, seq_len: int):
+    """Parameter shapes with their logical axis boxes, without allocating anything."""
+    return jax.eval_shape(lambda r: model.init(r, *_dummy_inputs(seq_len))["params"], jax.random.PRNGKey(0))
+
+
+def param_shardings(model: nn.Module, seq_len: int, mesh: Mesh):
+    """NamedSharding per parameter from its logical axes and the rules table."""
+    specs = nn.get_partition_spec(abstract_params(model, seq_len))
+    return nn.logical_to_mesh_sharding(specs, mesh, LOGICAL_RULES)
+
+
+def _opt_state_shardings(opt_shapes, params_shapes, p_shardings, mesh: Mesh):
+    """Optimizer leaves that mirror a parameter (same key path suffix and shape) share its sharding."""
+    by_path = {tuple(path): (leaf.shape, s) for (path, leaf), s in zip(
+        jax.tree_util.tree_flatten_with_path(params_shapes)[0], jax.tree_util.tree_leaves(p_shardings))}
+    replicated = NamedSharding(mesh, P())
+
+    def pick(path, leaf):
+        for k in range(len(path)):
+            shape_and_sharding = by_path.get(tuple(path[k:]))
+            if shape_and_sharding and shape_and_sharding[0] == leaf.shape:
+                return shape_and_sharding[1]
+        return replicated
+    return jax.tree_util.tree_map_with_path(pick, opt_shapes)
+
+
+def create_state(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, seed: int, mesh: Mesh):
+    """Initialise params and optimizer state straight into their shardings; returns (state, state_shardings)."""
+    def init(rng):
+        params_rng, state_rng = jax.random.split(rng)
+        params = nn.unbox(model.init(params_rng, *_dummy_inputs(seq_len))["params"])
+        return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), state_rng)
+
+    shardings = state_shardings(model, tx, seq_len, mesh, jax.eval_shape(init, jax.random.PRNGKey(seed)))
+    with mesh:
+        state = jax.jit(init, out_shardings=shardings)(jax.random.PRNGKey(seed))
+    return state, shardings
+
+
+def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, mesh: Mesh, shapes: TrainState):
+    """Shardings of every leaf of a TrainState with shapes `shapes`."""
+    p_shardings = param_shardings(model, seq_len, mesh)
+    replicated = NamedSharding(mesh, P())
+    return TrainState(replicated, p_shardings, _opt_state_shardings(shapes.opt_state, shapes.params, p_shardings, mesh),
+                      replicated)
