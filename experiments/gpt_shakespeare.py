@@ -12,6 +12,6 @@ def get_config():
     c = base_config()
     c.model.update(n_layers=4, n_heads=4, d_model=192, d_ff=768, vocab_size=4096, max_len=128)
     c.data.seq_len = 128
-    c.train.update(steps=2400, batch_size=8, log_every=50, eval_every=600, checkpoint_every=600)
+    c.train.update(steps=2000, batch_size=8, log_every=50, eval_every=600, checkpoint_every=600)
     c.optim.update(peak_lr=3e-3, warmup=100, schedule="cosine", final_lr_frac=0.1)
     return c

@@ -41,7 +41,8 @@ def base_config() -> ml_collections.ConfigDict:
         batch_size=8,            # global batch (sequences per optimizer step)
         log_every=50,
         eval_every=250,
-        eval_batches=0,          # 0 = the whole validation split
+        eval_batches=0,          # 0 = the whole split
+        eval_batch_size=32,      # sequences per evaluation batch
         checkpoint_every=500,
         keep_checkpoints=2,
         seed=0,

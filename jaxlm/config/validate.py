@@ -19,7 +19,8 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
                        ("model.n_layers", m.n_layers), ("model.n_heads", m.n_heads), ("model.d_model", m.d_model),
                        ("model.d_ff", m.d_ff), ("model.vocab_size", m.vocab_size), ("model.max_len", m.max_len),
                        ("train.log_every", t.log_every), ("train.eval_every", t.eval_every),
-                       ("train.checkpoint_every", t.checkpoint_every), ("train.keep_checkpoints", t.keep_checkpoints)]:
+                       ("train.checkpoint_every", t.checkpoint_every), ("train.keep_checkpoints", t.keep_checkpoints),
+                       ("train.eval_batch_size", t.eval_batch_size)]:
         _require(value > 0, f"config.{key} must be positive, got {value}: pass e.g. --config.{key}=8")
     _require(m.d_model % m.n_heads == 0,
              f"config.model.d_model={m.d_model} is not divisible by n_heads={m.n_heads}: change one of them")

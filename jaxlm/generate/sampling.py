@@ -28,9 +28,9 @@ def check_sampling_args(prompt_len: int, max_new_tokens: int, context: int, temp
                         top_p: float) -> None:
     if prompt_len < 1:
         raise UserError("the prompt is empty: pass --prompt with some text")
-    if prompt_len + max_new_tokens > context:
-        raise UserError(f"prompt ({prompt_len} tokens) + --max-new-tokens {max_new_tokens} exceeds the model's "
-                        f"context of {context} tokens: shorten the prompt or ask for fewer tokens")
+    if prompt_len >= context:
+        raise UserError(f"the prompt is {prompt_len} tokens but the model's context is {context}: "
+                        f"shorten the prompt to fewer than {context} tokens")
     if not 0.0 < top_p <= 1.0:
         raise UserError(f"--top-p {top_p} must be in (0, 1]")
     if temperature < 0 or top_k < 0 or max_new_tokens < 0:
@@ -39,26 +39,39 @@ def check_sampling_args(prompt_len: int, max_new_tokens: int, context: int, temp
 
 def generate(decode_model, params, prompt: list[int], max_new_tokens: int, rng: jax.Array, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, eos_id: int | None = None) -> list[int]:
-    """Prefill the cache with the prompt, then sample one token at a time; returns the new token ids."""
+    """Prefill the cache with the prompt, then sample one token at a time; returns the new token ids.
+
+    When the context fills up, the cache is rebuilt from the most recent half context (positions restart at 0,
+    as they do for training rows that start mid-document), so any number of tokens can be sampled.
+    """
     context = decode_model.cfg.max_len
     check_sampling_args(len(prompt), max_new_tokens, context, temperature, top_k, top_p)
-    tokens = jnp.asarray([prompt], jnp.int32)
-    cache = decode_model.init(jax.random.PRNGKey(0), jnp.zeros((1, context), jnp.int32))["cache"]
-    cache = jax.tree_util.tree_map(jnp.zeros_like, cache)
+    empty = decode_model.init(jax.random.PRNGKey(0), jnp.zeros((1, context), jnp.int32))["cache"]
+    empty = jax.tree_util.tree_map(jnp.zeros_like, empty)
 
     @jax.jit
     def step(params, cache, tokens, positions, rng):
         logits, vars_ = decode_model.apply({"params": params, "cache": cache}, tokens, positions, mutable=["cache"])
         return vars_["cache"], sample_logits(logits[:, -1], rng, temperature, top_k, top_p)
 
-    cache, token = step(params, cache, tokens, jnp.arange(len(prompt))[None], jax.random.fold_in(rng, 0))
-    out = []
+    def prefill(window: list[int], rng):
+        tokens = jnp.asarray([window], jnp.int32)
+        return step(params, empty, tokens, jnp.arange(len(window))[None], rng)
+
+    history, out = list(prompt), []
+    cache, token = prefill(history, jax.random.fold_in(rng, 0))
+    position = len(history)
     for i in range(max_new_tokens):
         out.append(int(token[0]))
+        history.append(out[-1])
         if out[-1] == eos_id or i == max_new_tokens - 1:
             break
-        position = jnp.asarray([[len(prompt) + i]], jnp.int32)
-        cache, token = step(params, cache, token[:, None].astype(jnp.int32), position, jax.random.fold_in(rng, i + 1))
+        step_rng = jax.random.fold_in(rng, i + 1)
+        if position == context:
+            window = history[-(context // 2):]
+            cache, token = prefill(window, step_rng)
+            position = len(window)
+        else:
+            cache, token = step(params, cache, token[:, None].astype(jnp.int32), jnp.asarray([[position]]), step_rng)
+            position += 1
     return out
-
-

@@ -70,7 +70,7 @@ class Run:
     def evaluate(self, split: str) -> dict:
         c = self.cfg
         return evaluate(self.eval_step, self.state.params, self.corpus.streams[split], c.data.seq_len,
-                        c.train.batch_size, self.corpus.tokenizer.byte_lengths(), self.put_batch, c.train.eval_batches)
+                        c.train.eval_batch_size, self.corpus.tokenizer.byte_lengths(), self.put_batch, c.train.eval_batches)
 
 
 def check_resumable(cfg: ml_collections.ConfigDict, workdir: str) -> None:

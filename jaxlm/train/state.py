@@ -59,8 +59,7 @@ def create_state(model: nn.Module, tx: optax.GradientTransformation, seq_len: in
         return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), state_rng)
 
     shardings = state_shardings(model, tx, seq_len, mesh, jax.eval_shape(init, jax.random.PRNGKey(seed)))
-    with mesh:
-        state = jax.jit(init, out_shardings=shardings)(jax.random.PRNGKey(seed))
+    state = jax.jit(init, out_shardings=shardings)(jax.random.PRNGKey(seed))
     return state, shardings
 
 

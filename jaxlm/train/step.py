@@ -16,7 +16,7 @@ def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTra
         (loss, sums), grads = grad_fn(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = dict(loss=loss, grad_norm=optax.global_norm(grads), **sums)
+        metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), **sums)
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
     return train_step
 
