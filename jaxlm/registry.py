@@ -14,13 +14,19 @@ from jaxlm.models.gpt import GPT
 
 @dataclass(frozen=True)
 class Family:
-    model: type[nn.Module]
-    loss: Callable            # (apply_fn, params, batch, rng, train) -> (loss, sums)
+    model: type[nn.Module]    # Module(cfg.model, dtype=..., decode=...)
+    loss: Callable            # (apply_fn, params, batch, rng, train) -> (mean loss, dict of sums)
+    init_args: Callable       # cfg -> example positional arguments for model.init (shapes only matter)
     objectives: tuple[str, ...]
 
 
+def _decoder_init_args(cfg: ml_collections.ConfigDict) -> tuple:
+    tokens = jnp.zeros((1, cfg.data.seq_len), jnp.int32)
+    return tokens, tokens, jnp.ones_like(tokens)
+
+
 FAMILIES = {
-    "gpt": Family(GPT, causal_lm_loss, ("causal_lm",)),
+    "gpt": Family(GPT, causal_lm_loss, _decoder_init_args, ("causal_lm",)),
 }
 
 PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
@@ -31,6 +37,12 @@ def family(cfg: ml_collections.ConfigDict) -> Family:
     if name not in FAMILIES:
         raise UserError(f"unknown model family '{name}': set config.model.family to one of {', '.join(FAMILIES)}")
     return FAMILIES[name]
+
+
+def check_objective(cfg: ml_collections.ConfigDict) -> None:
+    if cfg.data.objective not in family(cfg).objectives:
+        raise UserError(f"objective '{cfg.data.objective}' does not train a '{cfg.model.family}' model: set "
+                        f"config.data.objective to one of {', '.join(family(cfg).objectives)}")
 
 
 def build_model(cfg: ml_collections.ConfigDict, decode: bool = False) -> nn.Module:

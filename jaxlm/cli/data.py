@@ -21,18 +21,16 @@ def register(sub) -> None:
 
 
 def run_preview(args, overrides) -> int:
+    """The first N training examples exactly as the model sees them (same seed, order and transform)."""
     from jaxlm.cli.train import resolve_config
-    from jaxlm.data.dataset import load_corpus, train_batches
+    from jaxlm.data.dataset import example_dataset, load_corpus, prepare
     cfg = resolve_config(args.config, overrides)
-    corpus = load_corpus(cfg)
-    tok = corpus.tokenizer
-    rows = iter(train_batches(corpus.streams["train"], cfg.data.seq_len, 1, cfg.train.seed))
-    for _ in range(args.num):
-        row = {k: v[0] for k, v in next(rows).items()}
-        source = np.append(row["inputs"][:1], row["targets"])[: int(np.sum(row["segment_ids"] > 0)) + 1]
-        out = {"source_ids": source.tolist(), **{k: v.tolist() for k, v in row.items()},
-               "text": tok.decode(row["inputs"].tolist())}
-        print(json.dumps(out, ensure_ascii=False))
+    prepared = prepare(load_corpus(cfg), cfg, "train", train=True)
+    examples = example_dataset(prepared, cfg.train.seed)
+    for i in range(args.num):
+        ex = examples[i]
+        out = {k: np.asarray(v).tolist() for k, v in ex.items()}
+        print(json.dumps({**out, **prepared.describe(ex)}, ensure_ascii=False))
     return 0
 
 

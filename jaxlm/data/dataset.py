@@ -1,7 +1,8 @@
-"""From `config.data` to model-ready batches: documents → split → tokenizer → token streams → grain.
+"""From `config.data` to model-ready batches: documents → split → tokenizer → token ids → objective → grain.
 
-Training batches come from a grain pipeline (seeded shuffle that changes every epoch, per-process
-sharding, checkpointable position); evaluation walks a split once, in order, padding the last batch.
+Training batches come from a grain pipeline (the objective's examples, seeded shuffle that changes every
+epoch, per-process sharding, the objective's random transform, batching; its position is checkpointable);
+evaluation walks a split once, in order, with a fixed seed, padding the last batch with all-zero examples.
 """
 
 import os
@@ -13,9 +14,11 @@ import ml_collections
 import numpy as np
 
 from jaxlm.data.corpus import Document, load_documents, split_documents
-from jaxlm.data.packing import TokenStream, causal_lm_row, concat_documents, num_rows
+from jaxlm.data.packing import concat_documents
 from jaxlm.data.tokenizer import EOS_ID, Tokenizer, TokenizerSpec, train_tokenizer
 from jaxlm.errors import UserError
+from jaxlm.objectives import OBJECTIVES
+from jaxlm.objectives.base import HOST_ONLY_KEYS, Prepared, SplitData
 
 SPLITS = ("train", "val", "test")
 TOKENIZER_FILE = "tokenizer.model"
@@ -23,9 +26,8 @@ TOKENIZER_FILE = "tokenizer.model"
 
 @dataclass
 class Corpus:
-    docs: dict[str, list[Document]]
     tokenizer: Tokenizer
-    streams: dict[str, TokenStream]
+    splits: dict[str, SplitData]
 
 
 def load_splits(data: ml_collections.ConfigDict) -> dict[str, list[Document]]:
@@ -47,38 +49,68 @@ def tokenizer_for(cfg: ml_collections.ConfigDict, train_docs: list[Document], wo
             shutil.copyfile(path, saved + ".tmp")
             os.replace(saved + ".tmp", saved)
     if tok.vocab_size != cfg.model.vocab_size:
-        raise UserError(f"tokenizer {saved} has {tok.vocab_size} ids but config.model.vocab_size is "
+        raise UserError(f"tokenizer {saved or ''} has {tok.vocab_size} ids but config.model.vocab_size is "
                         f"{cfg.model.vocab_size}: set --config.model.vocab_size={tok.vocab_size} or use a fresh workdir")
     return tok
 
 
 def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None) -> Corpus:
-    """Split, tokenizer and one packed token stream per split."""
+    """Split, tokenizer, and every split's documents as ids and as one packed stream."""
     docs = load_splits(cfg.data)
     tok = tokenizer_for(cfg, docs["train"], workdir)
-    streams = {s: concat_documents(tok.encode_batch([d.text for d in docs[s]]), EOS_ID) for s in SPLITS}
-    if num_rows(streams["train"], cfg.data.seq_len) < 1:
-        raise UserError(f"training split has {len(streams['train'])} tokens, fewer than one row of "
-                        f"config.data.seq_len={cfg.data.seq_len}: add text or lower the sequence length")
-    return Corpus(docs, tok, streams)
+    splits = {}
+    for name in SPLITS:
+        ids = [np.asarray(t, np.int32) for t in tok.encode_batch([d.text for d in docs[name]])]
+        splits[name] = SplitData(docs[name], ids, concat_documents(ids, EOS_ID))
+    return Corpus(tok, splits)
 
 
-def train_batches(stream: TokenStream, seq_len: int, batch_size: int, seed: int,
-                  shard_index: int = 0, shard_count: int = 1) -> grain.IterDataset:
-    """Infinite shuffled batches of `batch_size` rows for this process (its 1/shard_count of every global batch)."""
-    rows = grain.MapDataset.range(num_rows(stream, seq_len)).shuffle(seed=seed).repeat(None)
-    rows = rows[shard_index::shard_count].map(lambda i: causal_lm_row(stream, int(i), seq_len))
-    return rows.batch(batch_size, drop_remainder=True).to_iter_dataset(
+def prepare(corpus: Corpus, cfg: ml_collections.ConfigDict, split: str, train: bool) -> Prepared:
+    """The configured objective applied to one split."""
+    name = cfg.data.objective
+    if name not in OBJECTIVES:
+        raise UserError(f"unknown objective '{name}': set config.data.objective to one of {', '.join(OBJECTIVES)}")
+    prepared = OBJECTIVES[name](corpus.splits[split], cfg, corpus.tokenizer, train)
+    if train and len(prepared.examples) < 1:
+        raise UserError(f"the {split} split yields no '{name}' examples of config.data.seq_len={cfg.data.seq_len}: "
+                        "add text or lower the sequence length")
+    return prepared
+
+
+def example_dataset(prepared: Prepared, seed: int, shard_index: int = 0, shard_count: int = 1) -> grain.MapDataset:
+    """Infinite stream of this process's transformed examples: shuffled anew each epoch, sharded by process."""
+    ds = grain.MapDataset.source(prepared.examples)
+    transform = (lambda ex, rng: prepared.transform(ex, rng)) if prepared.transform else None
+    if transform and prepared.static:  # randomness keyed by the example index: identical every epoch
+        ds = ds.random_map(transform, seed=seed)
+    ds = ds.shuffle(seed=seed).repeat(None)[shard_index::shard_count]
+    if transform and not prepared.static:  # keyed by the position in the stream: new every epoch
+        ds = ds.random_map(transform, seed=seed)
+    return ds
+
+
+def train_batches(prepared: Prepared, batch_size: int, seed: int, shard_index: int = 0,
+                  shard_count: int = 1) -> grain.IterDataset:
+    """Batches of `batch_size` examples for this process (its 1/shard_count of every global batch)."""
+    ds = example_dataset(prepared, seed, shard_index, shard_count)
+    return ds.batch(batch_size, drop_remainder=True).to_iter_dataset(
         grain.ReadOptions(num_threads=1, prefetch_buffer_size=4))
 
 
-def eval_batches(stream: TokenStream, seq_len: int, batch_size: int, max_batches: int = 0):
-    """Every row of a split in order (last row and last batch padded with weight-0 rows)."""
-    n = num_rows(stream, seq_len, partial=True)
+def eval_batches(prepared: Prepared, batch_size: int, max_batches: int = 0, seed: int = 0):
+    """Every example of a split once, in order, each transformed with a fixed per-example rng."""
+    n = len(prepared.examples)
     n_batches = -(-n // batch_size)
     if max_batches:
         n_batches = min(n_batches, max_batches)
-    empty = causal_lm_row(TokenStream(np.zeros(0, np.int32), np.zeros(0, np.int32)), 0, seq_len)
+    pad = None
     for b in range(n_batches):
-        rows = [causal_lm_row(stream, i, seq_len) if i < n else empty for i in range(b * batch_size, (b + 1) * batch_size)]
+        rows = [prepared.example(i, np.random.default_rng([seed, i])) for i in range(b * batch_size, min(n, (b + 1) * batch_size))]
+        pad = pad or {k: np.zeros_like(v) for k, v in rows[0].items()}
+        rows += [pad] * (batch_size - len(rows))
         yield {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
+def device_keys(batch: dict) -> dict:
+    """The arrays of a batch that the model reads."""
+    return {k: v for k, v in batch.items() if k not in HOST_ONLY_KEYS}

@@ -1,26 +1,43 @@
-"""Evaluation over a whole split: nats per token, perplexity, accuracy and bits per byte."""
+"""Evaluation over a whole split: loss (nats per target), perplexity, accuracies and bits per byte."""
 
 import math
 
 import numpy as np
 
 from jaxlm.data.dataset import eval_batches
-from jaxlm.data.packing import TokenStream
+from jaxlm.objectives.base import Prepared
 from jaxlm.train.step import sum_metrics
 
 
-def evaluate(eval_step, params, stream: TokenStream, seq_len: int, batch_size: int, byte_lengths: np.ndarray,
-             put_batch, max_batches: int = 0) -> dict:
-    """bits_per_byte = total nats / (UTF-8 bytes of the evaluated target text × ln 2), comparable across tokenizers."""
+def summarize(totals: dict) -> dict:
+    """Sums → means: `nats`/`weight` → loss, `correct`/`weight` → accuracy, and the same for every
+    `X_nats`, `X_correct` over `X_weight` (e.g. mlm_loss, nsp_accuracy)."""
+    out = {}
+    for key, weight in totals.items():
+        if not key.endswith("weight") or weight <= 0:
+            continue
+        prefix = key[: -len("weight")]
+        if prefix + "nats" in totals:
+            out[prefix + "loss"] = totals[prefix + "nats"] / weight
+        if prefix + "correct" in totals:
+            out[prefix + "accuracy"] = totals[prefix + "correct"] / weight
+    return out
+
+
+def evaluate(eval_step, params, prepared: Prepared, batch_size: int, byte_lengths: np.ndarray, put_batch,
+             max_batches: int = 0) -> dict:
+    """bits_per_byte = total nats / (UTF-8 bytes of the evaluated target text × ln 2), comparable across
+    tokenizers (only for objectives whose targets are the text itself)."""
     totals, n_bytes = None, 0
-    for batch in eval_batches(stream, seq_len, batch_size, max_batches):
-        n_bytes += int(np.sum(byte_lengths[batch["targets"]] * batch["weights"]))
+    for batch in eval_batches(prepared, batch_size, max_batches):
+        if prepared.bits_per_byte:
+            n_bytes += int(np.sum(byte_lengths[batch["targets"]] * batch["weights"]))
         totals = sum_metrics(totals, eval_step(params, put_batch(batch)))
     if totals is None or totals["weight"] == 0:
         return {}
-    loss = totals["nats"] / totals["weight"]
-    return dict(loss=loss, perplexity=math.exp(min(loss, 700.0)), accuracy=totals["correct"] / totals["weight"],
-                bits_per_byte=totals["nats"] / (max(n_bytes, 1) * math.log(2)), target_tokens=int(totals["weight"]),
-                target_bytes=n_bytes)
-
-
+    out = summarize(totals)
+    out["perplexity"] = math.exp(min(out["loss"], 700.0))
+    out["target_tokens"] = int(totals["weight"])
+    if prepared.bits_per_byte:
+        out.update(bits_per_byte=totals["nats"] / (max(n_bytes, 1) * math.log(2)), target_bytes=n_bytes)
+    return out

@@ -14,13 +14,13 @@ from tqdm import tqdm
 
 from jaxlm.config.loading import load_saved_config, save_config
 from jaxlm.config.validate import validate
-from jaxlm.data.dataset import Corpus, load_corpus, train_batches
+from jaxlm.data.dataset import Corpus, device_keys, load_corpus, prepare, train_batches
 from jaxlm.errors import UserError
 from jaxlm.optim.factory import build_optimizer
-from jaxlm.registry import build_model, family
+from jaxlm.registry import build_model, check_objective, family
 from jaxlm.sharding.mesh import batch_sharding, data_parallel_size, make_mesh
 from jaxlm.train.checkpoint import Checkpointer
-from jaxlm.train.evaluate import evaluate
+from jaxlm.train.evaluate import evaluate, summarize
 from jaxlm.train.metrics import MetricsWriter
 from jaxlm.train.state import create_state
 from jaxlm.train.step import jit_eval_step, jit_train_step, make_eval_step, make_train_step
@@ -33,6 +33,7 @@ class Run:
 
     def __init__(self, cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransformation | None = None):
         validate(cfg)
+        check_objective(cfg)
         self.cfg, self.workdir = cfg, workdir
         self.mesh = make_mesh(cfg.mesh)
         dp = data_parallel_size(self.mesh)
@@ -47,16 +48,18 @@ class Run:
         else:
             self.schedule = None
         self.tx = tx
-        self.state, self.shardings = create_state(self.model, tx, cfg.data.seq_len, cfg.train.seed, self.mesh)
+        self.state, self.shardings = create_state(self.model, tx, self.fam.init_args(cfg), cfg.train.seed, self.mesh)
         self.batch_sharding = batch_sharding(self.mesh)
         self.checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints)
         self.results: dict = {}
+        self._eval_data: dict = {}
         self.eval_step = jit_eval_step(make_eval_step(self.model.apply, self.fam.loss), self.shardings.params,
                                        self.batch_sharding)
 
     def put_batch(self, batch: dict) -> dict:
         """Process-local numpy batch → one global array sharded over (data, fsdp)."""
-        return {k: jax.make_array_from_process_local_data(self.batch_sharding, v) for k, v in batch.items()}
+        return {k: jax.make_array_from_process_local_data(self.batch_sharding, v)
+                for k, v in device_keys(batch).items()}
 
     def restore(self) -> dict | None:
         """Restore the latest checkpoint into the current state's shardings; returns the saved data position."""
@@ -68,9 +71,11 @@ class Run:
         return data_state
 
     def evaluate(self, split: str) -> dict:
-        c = self.cfg
-        return evaluate(self.eval_step, self.state.params, self.corpus.streams[split], c.data.seq_len,
-                        c.train.eval_batch_size, self.corpus.tokenizer.byte_lengths(), self.put_batch, c.train.eval_batches)
+        if split not in self._eval_data:
+            self._eval_data[split] = prepare(self.corpus, self.cfg, split, train=False)
+        t = self.cfg.train
+        return evaluate(self.eval_step, self.state.params, self._eval_data[split], t.eval_batch_size,
+                        self.corpus.tokenizer.byte_lengths(), self.put_batch, t.eval_batches)
 
 
 def check_resumable(cfg: ml_collections.ConfigDict, workdir: str) -> None:
@@ -107,7 +112,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
     run = Run(cfg, workdir, tx)
     save_config(cfg, os.path.join(workdir, "config.json"))
     t = cfg.train
-    data = train_batches(run.corpus.streams["train"], cfg.data.seq_len, t.batch_size // jax.process_count(),
+    data = train_batches(prepare(run.corpus, cfg, "train", train=True), t.batch_size // jax.process_count(),
                          t.seed, jax.process_index(), jax.process_count())
     data_iter = iter(data)
     data_state = run.restore()
@@ -130,7 +135,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
         if step % t.log_every == 0 or step == end:
             metrics = jax.device_get(metrics)
             elapsed = time.perf_counter() - window_start
-            row = dict(tokens=step * tokens_per_step, loss=metrics["loss"], grad_norm=metrics["grad_norm"],
+            row = dict(tokens=step * tokens_per_step, **summarize(metrics), grad_norm=metrics["grad_norm"],
                        lr=float(run.schedule(step - 1)) if run.schedule else float("nan"),
                        tokens_per_s=window_steps * tokens_per_step / elapsed)
             writer.write(step, row)

@@ -20,19 +20,14 @@ class TrainState:
     rng: jax.Array
 
 
-def _dummy_inputs(seq_len: int) -> tuple:
-    tokens = jnp.zeros((1, seq_len), jnp.int32)
-    return tokens, tokens, jnp.ones_like(tokens)
-
-
-def abstract_params(model: nn.Module, seq_len: int):
+def abstract_params(model: nn.Module, init_args: tuple):
     """Parameter shapes with their logical axis boxes, without allocating anything."""
-    return jax.eval_shape(lambda r: model.init(r, *_dummy_inputs(seq_len))["params"], jax.random.PRNGKey(0))
+    return jax.eval_shape(lambda r: model.init(r, *init_args)["params"], jax.random.PRNGKey(0))
 
 
-def param_shardings(model: nn.Module, seq_len: int, mesh: Mesh):
+def param_shardings(model: nn.Module, init_args: tuple, mesh: Mesh):
     """NamedSharding per parameter from its logical axes and the rules table."""
-    specs = nn.get_partition_spec(abstract_params(model, seq_len))
+    specs = nn.get_partition_spec(abstract_params(model, init_args))
     return nn.logical_to_mesh_sharding(specs, mesh, LOGICAL_RULES)
 
 
@@ -51,21 +46,22 @@ def _opt_state_shardings(opt_shapes, params_shapes, p_shardings, mesh: Mesh):
     return jax.tree_util.tree_map_with_path(pick, opt_shapes)
 
 
-def create_state(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, seed: int, mesh: Mesh):
+def create_state(model: nn.Module, tx: optax.GradientTransformation, init_args: tuple, seed: int, mesh: Mesh):
     """Initialise params and optimizer state straight into their shardings; returns (state, state_shardings)."""
     def init(rng):
         params_rng, state_rng = jax.random.split(rng)
-        params = nn.unbox(model.init(params_rng, *_dummy_inputs(seq_len))["params"])
+        params = nn.unbox(model.init(params_rng, *init_args)["params"])
         return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), state_rng)
 
-    shardings = state_shardings(model, tx, seq_len, mesh, jax.eval_shape(init, jax.random.PRNGKey(seed)))
+    shardings = state_shardings(model, tx, init_args, mesh, jax.eval_shape(init, jax.random.PRNGKey(seed)))
     state = jax.jit(init, out_shardings=shardings)(jax.random.PRNGKey(seed))
     return state, shardings
 
 
-def state_shardings(model: nn.Module, tx: optax.GradientTransformation, seq_len: int, mesh: Mesh, shapes: TrainState):
+def state_shardings(model: nn.Module, tx: optax.GradientTransformation, init_args: tuple, mesh: Mesh,
+                    shapes: TrainState):
     """Shardings of every leaf of a TrainState with shapes `shapes`."""
-    p_shardings = param_shardings(model, seq_len, mesh)
+    p_shardings = param_shardings(model, init_args, mesh)
     replicated = NamedSharding(mesh, P())
     return TrainState(replicated, p_shardings, _opt_state_shardings(shapes.opt_state, shapes.params, p_shardings, mesh),
                       replicated)

@@ -1,0 +1,40 @@
+"""What every pre-training objective provides: examples of a split and a random transform of (tokens, rng).
+
+An objective's `prepare(split, cfg, tokenizer)` returns a `Prepared`: an indexable sequence of deterministic
+examples plus an optional transform `(example, np.random.Generator) -> dict of fixed-shape numpy arrays`.
+With `static=True` the transform's randomness is tied to the example (the same every epoch, like BERT's
+pre-computed masks); otherwise it is drawn anew every time the example is seen (RoBERTa's dynamic masking).
+Every array that the loss reads must be weighted so that an all-zeros example contributes nothing (padding).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from jaxlm.data.corpus import Document
+from jaxlm.data.packing import TokenStream
+
+HOST_ONLY_KEYS = ("source_ids",)  # kept for `jaxlm data preview`, never sent to the device
+
+
+@dataclass
+class SplitData:
+    """One split three ways: its documents, their token ids, and all of them packed into one stream."""
+
+    docs: list[Document]
+    doc_tokens: list[np.ndarray]
+    stream: TokenStream
+
+
+@dataclass
+class Prepared:
+    examples: Sequence[Any]
+    transform: Callable[[Any, np.random.Generator], dict] | None = None
+    static: bool = True
+    bits_per_byte: bool = False      # targets are the text itself, so bits per byte is meaningful
+    describe: Callable[[dict], dict] = field(default=lambda ex: {})   # extra decoded fields for `data preview`
+
+    def example(self, index: int, rng: np.random.Generator) -> dict:
+        ex = self.examples[index]
+        return self.transform(ex, rng) if self.transform else ex

@@ -1,0 +1,32 @@
+"""Next-token prediction over fixed-length rows of the packed stream (GPT)."""
+
+import ml_collections
+import numpy as np
+
+from jaxlm.data.packing import TokenStream, causal_lm_row, num_rows
+from jaxlm.data.tokenizer import Tokenizer
+from jaxlm.objectives.base import Prepared, SplitData
+
+
+class Rows:
+    """Row i of the stream as a model-ready dict (random access, as grain sources are)."""
+
+    def __init__(self, stream: TokenStream, seq_len: int, partial: bool):
+        self.stream, self.seq_len = stream, seq_len
+        self.n = num_rows(stream, seq_len, partial)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        row = causal_lm_row(self.stream, int(i), self.seq_len)
+        n = int(np.sum(row["segment_ids"] > 0))
+        source = np.zeros(self.seq_len + 1, np.int32)
+        source[: n + 1 if n else 0] = np.append(row["inputs"][:1], row["targets"])[: n + 1 if n else 0]
+        return dict(row, source_ids=source)
+
+
+def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
+    """Training uses whole rows only; evaluation also scores the final partial row."""
+    return Prepared(Rows(split.stream, cfg.data.seq_len, partial=not train), bits_per_byte=True,
+                    describe=lambda ex: {"text": tok.decode(ex["inputs"].tolist())})
