@@ -9,7 +9,12 @@ import ml_collections
 
 from jaxlm.errors import UserError
 from jaxlm.losses.causal_lm import causal_lm_loss
+from jaxlm.losses.mlm import mlm_loss
+from jaxlm.losses.seq2seq import seq2seq_loss
+from jaxlm.models.bart import BART
+from jaxlm.models.bert import BERT
 from jaxlm.models.gpt import GPT
+from jaxlm.models.t5 import T5
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,7 @@ class Family:
     loss: Callable            # (apply_fn, params, batch, rng, train) -> (mean loss, dict of sums)
     init_args: Callable       # cfg -> example positional arguments for model.init (shapes only matter)
     objectives: tuple[str, ...]
+    generates_text: bool = True   # decoder-only: `jaxlm train` ends with a sample from the prompt "\n"
 
 
 def _decoder_init_args(cfg: ml_collections.ConfigDict) -> tuple:
@@ -25,11 +31,27 @@ def _decoder_init_args(cfg: ml_collections.ConfigDict) -> tuple:
     return tokens, tokens, jnp.ones_like(tokens)
 
 
+def _encoder_init_args(cfg: ml_collections.ConfigDict) -> tuple:
+    tokens = jnp.zeros((1, cfg.data.seq_len), jnp.int32)
+    return tokens, tokens, jnp.ones_like(tokens)
+
+
+def _seq2seq_init_args(cfg: ml_collections.ConfigDict) -> tuple:
+    tokens = jnp.zeros((1, cfg.data.seq_len), jnp.int32)
+    return tokens, tokens  # inputs, decoder inputs (parameter shapes do not depend on the lengths)
+
+
+SEQ2SEQ_OBJECTIVES = ("t5_span_corruption", "t5_prefix_lm", "t5_iid_replace_spans", "t5_iid_drop_tokens",
+                      "t5_bert_style", "bart_denoise")
+
 FAMILIES = {
     "gpt": Family(GPT, causal_lm_loss, _decoder_init_args, ("causal_lm",)),
+    "bert": Family(BERT, mlm_loss, _encoder_init_args, ("bert_mlm_nsp", "roberta_mlm"), generates_text=False),
+    "t5": Family(T5, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False),
+    "bart": Family(BART, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False),
 }
 
-PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
 
 
 def family(cfg: ml_collections.ConfigDict) -> Family:

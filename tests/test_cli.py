@@ -56,7 +56,7 @@ def test_train_eval_generate_preview_export(tmp_path, capsys):
     wd = str(tmp_path / "w")
     assert main(["train", "--config", TINY, "--workdir", wd, "--config.train.progress=False"]) == 0
     out = capsys.readouterr().out
-    assert "val: loss" in out and "bits per byte" in out and "workdir:" in out
+    assert "val: loss" in out and "bits_per_byte" in out and "workdir:" in out
     assert main(["eval", "--workdir", wd]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["step"] == 60 and result["val"]["bits_per_byte"] > 0 and result["test"]["loss"] > 0

@@ -6,9 +6,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from jaxlm.config.schema import base_config
+from jaxlm.config.validate import validate
+from jaxlm.errors import UserError
 from jaxlm.optim.factory import build_optimizer, decay_mask
+from jaxlm.optim.ramp import batch_plan
 from jaxlm.optim.schedules import build_schedule
 
 
@@ -71,3 +75,87 @@ def test_clipping_bounds_global_norm():
         norm = float(optax.tree.norm(updates))
         assert norm <= 0.7 * (1 + 1e-6)
         assert math.isclose(norm, min(0.7, float(optax.tree.norm(grads))), rel_tol=1e-5)
+
+
+def test_linear_decay_after_warmup():
+    s = build_schedule(_optim(peak_lr=1.0, warmup=20, schedule="linear", final_lr_frac=0.1), total_steps=120)
+    for t, expected in [(10, 0.5), (20, 1.0), (70, 1.0 - 0.9 * 0.5), (120, 0.1), (1000, 0.1)]:
+        assert math.isclose(float(s(t)), expected, rel_tol=1e-6), t
+
+
+def _plan(batch=8, k=4, seq=16, start=0, ramp=0):
+    t = base_config().train
+    t.update(batch_size=batch, microbatches=k, batch_ramp_start=start, batch_ramp_tokens=ramp)
+    return batch_plan(t, seq)
+
+
+def test_token_clock_without_ramp_is_steps_times_batch_tokens():
+    plan = _plan()  # 8 × 16 = 128 tokens per step
+    s = build_schedule(_optim(peak_lr=1.0, warmup_tokens=1280, decay_tokens=12800, schedule="cosine",
+                              final_lr_frac=0.1), total_steps=1000, plan=plan)
+    for t in (0, 5, 10, 55, 100, 150):
+        x = 128 * t
+        expected = x / 1280 if x < 1280 else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(x - 1280, 11520) / 11520))
+        assert math.isclose(float(s(t)), expected, rel_tol=1e-5, abs_tol=1e-7), t
+
+
+def test_batch_ramp_plan_and_token_schedule():
+    mb, k, seq, start, ramp = 2, 8, 16, 2, 4096
+    plan = _plan(batch=mb * k, k=k, seq=seq, start=start, ramp=ramp)
+    seen = 0
+    for count in range(len(plan.ramp_active) + 5):  # the recurrence in closed form, step by step
+        batch = start + (mb * k - start) * min(seen / ramp, 1.0)
+        n = min(max(math.floor(batch / mb + 0.5), 1), k)
+        assert plan.active(count) == n and plan.tokens(count) == seen, count
+        seen += n * mb * seq
+    assert plan.active(0) == 1 and plan.active(10_000) == k
+    assert plan.tokens(10_000) == plan.tokens(len(plan.ramp_active)) + (10_000 - len(plan.ramp_active)) * mb * k * seq
+    s = build_schedule(_optim(peak_lr=1.0, warmup_tokens=1000, schedule="linear", final_lr_frac=0.0,
+                              decay_tokens=9000), total_steps=100, plan=plan)
+    for count in (0, 3, 10, 20, len(plan.ramp_active), 80):
+        x = plan.tokens(count)
+        expected = x / 1000 if x < 1000 else max(1.0 - (x - 1000) / 8000, 0.0)
+        assert math.isclose(float(s(count)), expected, rel_tol=1e-5, abs_tol=1e-6), count
+        assert math.isclose(float(plan.tokens_traced(jnp.asarray(count))), x, rel_tol=1e-7)
+
+
+def test_adafactor_is_optax_adafactor_without_weight_decay():
+    params = {"w": jax.random.normal(jax.random.PRNGKey(0), (256, 128)), "b": jnp.ones(7)}
+    ours, _ = build_optimizer(_optim(name="adafactor", peak_lr=0.01, warmup=0, schedule="constant",
+                                     weight_decay=0.0, clip=0.0), 10)
+    ref = optax.adafactor(0.01)
+    s_ours, s_ref = ours.init(params), ref.init(params)
+    for i in range(3):
+        grads = jax.tree_util.tree_map(lambda p: jax.random.normal(jax.random.PRNGKey(i + 1), p.shape), params)
+        u_ours, s_ours = ours.update(grads, s_ours, params)
+        u_ref, s_ref = ref.update(grads, s_ref, params)
+        for a, b in zip(jax.tree_util.tree_leaves(u_ours), jax.tree_util.tree_leaves(u_ref)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    factored = [x.shape for x in jax.tree_util.tree_leaves(s_ours) if x.ndim == 1 and x.shape[0] in (128, 256)]
+    assert (256,) in factored and (128,) in factored  # row and column statistics, not a 256×128 moment
+
+
+def test_clipping_never_exceeds_threshold_random_grads():
+    params = _params()
+    tx, _ = build_optimizer(_optim(name="sgd", peak_lr=1.0, warmup=0, schedule="constant", weight_decay=0.0,
+                                   clip=1.0), 10)
+    for seed in range(20):
+        scale = 10.0 ** (seed % 7 - 3)
+        grads = jax.tree_util.tree_map(lambda p: scale * jax.random.normal(jax.random.PRNGKey(seed), p.shape), params)
+        updates, _ = tx.update(grads, tx.init(params), params)
+        assert float(optax.tree.norm(updates)) <= 1.0 * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("train.microbatches", 3, "divide batch_size"),
+    ("train.batch_ramp_tokens", 1000, "needs train.microbatches > 1"),
+    ("train.loss_scale_init", 0.5, "loss_scale_init"),
+    ("optim.warmup_tokens", -1, "≥ 0"),
+    ("model.init", "xavier", "unknown"),
+])
+def test_optimization_fields_are_validated(key, value, match):
+    cfg = base_config()
+    section, leaf = key.split(".")
+    cfg[section][leaf] = value
+    with pytest.raises(UserError, match=match):
+        validate(cfg)

@@ -1,4 +1,4 @@
-"""`jaxlm generate`: sample a continuation of a prompt from a trained workdir."""
+"""`jaxlm generate`: sample a continuation of a prompt (GPT), or decode an output for an input (T5, BART)."""
 
 import jax
 
@@ -6,11 +6,15 @@ import jax
 def register(sub) -> None:
     p = sub.add_parser("generate", help="sample text from a trained workdir")
     p.add_argument("--workdir", required=True)
-    p.add_argument("--prompt", default="\n")
+    p.add_argument("--prompt", default="\n", help="decoder-only models: the text to continue")
+    p.add_argument("--input", default=None, help="encoder-decoder models: the input text; <extra_id_N> and "
+                                                 "[MASK] become sentinel / mask ids")
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--beam", type=int, default=0, help="encoder-decoder models: beam size (0 = sample)")
+    p.add_argument("--length-penalty", type=float, default=1.0, help="beam score = log-prob / length**this")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=run_generate)
 
@@ -30,8 +34,33 @@ def sample_text(run, prompt: str, max_new_tokens: int, temperature: float, top_k
     return tok.decode(ids + new)
 
 
+def seq2seq_text(run, text: str, max_new_tokens: int, temperature: float, top_k: int, top_p: float, beam: int,
+                 length_penalty: float, seed: int) -> str:
+    """The decoder's output for an input text, with sentinels and [MASK] shown."""
+    from jaxlm.generate.seq2seq import beam_search, encode_input, generate
+    from jaxlm.objectives.seq2seq import decoder_start_id, visible_text
+    from jaxlm.registry import build_model
+    tok = run.corpus.tokenizer
+    ids = encode_input(tok, text)
+    model, params = build_model(run.cfg, decode=True), jax.device_get(run.state.params)
+    start = decoder_start_id(run.cfg)
+    if beam:
+        out = beam_search(model, params, ids, beam, max_new_tokens, start, length_penalty)
+    else:
+        out = generate(model, params, ids, max_new_tokens, jax.random.PRNGKey(seed), start, temperature, top_k, top_p)
+    return visible_text(tok, out)
+
+
 def run_generate(args, overrides) -> int:
-    from jaxlm.cli.train import restored_run
-    print(sample_text(restored_run(args.workdir, overrides), args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
-                      args.seed))
+    from jaxlm.cli.train import restored_run, workdir_config
+    from jaxlm.errors import UserError
+    from jaxlm.objectives.seq2seq import DECODER_START_IDS
+    if (workdir_config(args.workdir, overrides).model.family in DECODER_START_IDS) != (args.input is not None):
+        raise UserError("encoder-decoder workdirs (t5, bart) take --input TEXT; other workdirs take --prompt TEXT")
+    run = restored_run(args.workdir, overrides)
+    if args.input is not None:
+        print(seq2seq_text(run, args.input, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
+                           args.beam, args.length_penalty, args.seed))
+    else:
+        print(sample_text(run, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed))
     return 0

@@ -5,6 +5,7 @@ import os
 import sys
 
 from jaxlm.errors import UserError
+from jaxlm.train.preemption import PREEMPTED_EXIT_CODE, Preempted
 
 
 class _Parser(argparse.ArgumentParser):
@@ -13,10 +14,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from jaxlm.cli import data, generate, tokenizer, train
+    from jaxlm.cli import aot, bench, convert, data, generate, tokenizer, train
     p = _Parser(prog="jaxlm", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (train, generate, data, tokenizer):
+    for module in (train, generate, data, tokenizer, bench, convert, aot):
         module.register(sub)
     return p
 
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"jaxlm: error: {e}", file=sys.stderr)
         return 2
+    except Preempted as e:
+        print(f"jaxlm: {e}", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
     except KeyboardInterrupt:
         print("jaxlm: interrupted", file=sys.stderr)
         return 130

@@ -4,16 +4,21 @@ import json
 import os
 
 from jaxlm.config.loading import apply_override, load_config_file, load_saved_config
+from jaxlm.sharding.distributed import add_flags, initialize_from_args
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train (or resume) a model: --config FILE --workdir DIR [--config.a.b=v ...]")
     p.add_argument("--config", required=True, help="experiment module with get_config()")
     p.add_argument("--workdir", required=True, help="run directory (resumes if it holds a checkpoint)")
+    add_flags(p)
     p.set_defaults(run=run_train)
     p = sub.add_parser("eval", help="validation and test loss / bits per byte of a workdir, as JSON")
     p.add_argument("--workdir", required=True)
     p.set_defaults(run=run_eval)
+
+
+SUMMARY_KEYS = ("loss", "perplexity", "bits_per_byte", "accuracy", "mlm_loss", "mlm_accuracy", "nsp_accuracy")
 
 
 def resolve_config(path: str, overrides: list[tuple[str, str]]):
@@ -24,14 +29,18 @@ def resolve_config(path: str, overrides: list[tuple[str, str]]):
 
 
 def run_train(args, overrides) -> int:
+    import jax
     from jaxlm.train.loop import train
     from jaxlm.cli.generate import sample_text
     cfg = resolve_config(args.config, overrides)
+    initialize_from_args(args)
     run = train(cfg, args.workdir)
+    if jax.process_index() != 0:
+        return 0
     for split, m in run.results.items():
         if m:
-            print(f"{split}: loss {m['loss']:.4f} nats/token, bits per byte {m['bits_per_byte']:.4f}")
-    if cfg.train.sample_tokens:
+            print(f"{split}: " + ", ".join(f"{k} {m[k]:.4f}" for k in SUMMARY_KEYS if k in m))
+    if cfg.train.sample_tokens and jax.process_count() == 1 and run.fam.generates_text:
         print("sample:", sample_text(run, "\n", cfg.train.sample_tokens, 0.8, 0, 0.95, 0), sep="\n")
     print(f"workdir: {os.path.abspath(args.workdir)} (metrics.jsonl, tensorboard/, checkpoints/)")
     return 0

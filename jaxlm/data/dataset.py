@@ -46,8 +46,9 @@ def tokenizer_for(cfg: ml_collections.ConfigDict, train_docs: list[Document], wo
         path = train_tokenizer([d.text for d in train_docs], spec)
         tok = Tokenizer(path)
         if saved:
-            shutil.copyfile(path, saved + ".tmp")
-            os.replace(saved + ".tmp", saved)
+            tmp = f"{saved}.{os.getpid()}.tmp"
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, saved)
     if tok.vocab_size != cfg.model.vocab_size:
         raise UserError(f"tokenizer {saved or ''} has {tok.vocab_size} ids but config.model.vocab_size is "
                         f"{cfg.model.vocab_size}: set --config.model.vocab_size={tok.vocab_size} or use a fresh workdir")
@@ -77,24 +78,24 @@ def prepare(corpus: Corpus, cfg: ml_collections.ConfigDict, split: str, train: b
     return prepared
 
 
-def example_dataset(prepared: Prepared, seed: int, shard_index: int = 0, shard_count: int = 1) -> grain.MapDataset:
-    """Infinite stream of this process's transformed examples: shuffled anew each epoch, sharded by process."""
+def example_dataset(prepared: Prepared, seed: int) -> grain.MapDataset:
+    """The infinite stream of transformed training examples, shuffled anew each epoch (same on every process)."""
     ds = grain.MapDataset.source(prepared.examples)
     transform = (lambda ex, rng: prepared.transform(ex, rng)) if prepared.transform else None
     if transform and prepared.static:  # randomness keyed by the example index: identical every epoch
         ds = ds.random_map(transform, seed=seed)
-    ds = ds.shuffle(seed=seed).repeat(None)[shard_index::shard_count]
+    ds = ds.shuffle(seed=seed).repeat(None)
     if transform and not prepared.static:  # keyed by the position in the stream: new every epoch
         ds = ds.random_map(transform, seed=seed)
     return ds
 
 
-def train_batches(prepared: Prepared, batch_size: int, seed: int, shard_index: int = 0,
-                  shard_count: int = 1) -> grain.IterDataset:
-    """Batches of `batch_size` examples for this process (its 1/shard_count of every global batch)."""
-    ds = example_dataset(prepared, seed, shard_index, shard_count)
-    return ds.batch(batch_size, drop_remainder=True).to_iter_dataset(
-        grain.ReadOptions(num_threads=1, prefetch_buffer_size=4))
+def train_batches(prepared: Prepared, local_batch_size: int, seed: int, process_index: int = 0,
+                  process_count: int = 1) -> grain.IterDataset:
+    """This process's rows of every global batch: global batch k is stream elements [kB, (k+1)B) and process p
+    reads only its contiguous block of them, so the global batches do not depend on the number of processes."""
+    ds = example_dataset(prepared, seed).batch(local_batch_size, drop_remainder=True)[process_index::process_count]
+    return ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=4))
 
 
 def eval_batches(prepared: Prepared, batch_size: int, max_batches: int = 0, seed: int = 0):

@@ -7,7 +7,10 @@ import jax.numpy as jnp
 import flax.linen as nn
 import ml_collections
 
-from jaxlm.models.layers import MLP, SelfAttention, attention_mask, kernel_init, layer_norm, partitioned
+from jaxlm.models.layers import constrain, MLP, SelfAttention, attention_mask, embed_init, kernel_init, layer_norm, partitioned
+
+
+ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
 
 
 class Block(nn.Module):
@@ -43,14 +46,14 @@ class GPT(nn.Module):
         if segment_ids is None:
             segment_ids = jnp.ones_like(tokens)
         embed = nn.Embed(c.vocab_size, c.d_model, name="embed",
-                         embedding_init=partitioned(nn.initializers.normal(c.init_std), ("vocab", "embed")))
+                         embedding_init=partitioned(embed_init(c.init, c.init_std), ("vocab", "embed")))
         pos_embed = nn.Embed(c.max_len, c.d_model, name="pos_embed",
                              embedding_init=partitioned(nn.initializers.normal(c.init_std / 2), (None, "embed")))
         x = (embed(tokens) + pos_embed(positions)).astype(self.dtype)
-        x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
+        x = constrain(nn.Dropout(c.dropout)(x, deterministic=deterministic), ACTIVATION)
         mask = None if self.decode else attention_mask(segment_ids, segment_ids, causal=True)
         for i in range(c.n_layers):
-            x = Block(c, self.dtype, self.decode, name=f"block_{i}")(x, mask, deterministic)
+            x = constrain(Block(c, self.dtype, self.decode, name=f"block_{i}")(x, mask, deterministic), ACTIVATION)
         x = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")(x)
         if c.tie_embeddings:
             return embed.attend(x.astype(jnp.float32))

@@ -14,17 +14,42 @@ Initializer = Callable[..., jax.Array]
 
 
 def kernel_init(scheme: str, std: float, in_axis=0, out_axis=-1, scale: float = 1.0) -> Initializer:
-    """'gpt2': N(0, std·scale); 'fan_in': N(0, scale²/fan_in) with fan_in over `in_axis`."""
+    """'gpt2': N(0, (std·scale)²); 'fan_in' and 't5': N(0, scale²/fan_in) with fan_in over `in_axis`."""
     if scheme == "gpt2":
         return nn.initializers.normal(std * scale)
-    if scheme == "fan_in":
+    if scheme in ("fan_in", "t5"):
         return nn.initializers.variance_scaling(scale**2, "fan_in", "normal", in_axis=in_axis, out_axis=out_axis)
     raise ValueError(f"unknown init scheme {scheme!r}")
+
+
+def qkv_init(scheme: str, std: float, head_dim: int) -> Initializer:
+    """A fused [d_model, 3, heads, head_dim] kernel by `kernel_init`; 't5' folds the 1/sqrt(head_dim) logit scaling
+    into the query slice (std (d_model·d_kv)^-1/2, as mesh-tf/t5x), so attention uses unscaled dot products."""
+    def init(key, shape, dtype=jnp.float32):
+        w = kernel_init(scheme, std, 0, (1, 2, 3))(key, shape, dtype)
+        return w.at[:, 0].multiply(head_dim**-0.5) if scheme == "t5" else w
+    return init
+
+
+def embed_init(scheme: str, std: float) -> Initializer:
+    """Token embeddings: N(0, 1) for 't5' (mesh-tf), N(0, std²) otherwise."""
+    return nn.initializers.normal(1.0 if scheme == "t5" else std)
+
+
+def attention_scale(scheme: str, head_dim: int) -> float:
+    """Logit scaling: 1 under 't5' (folded into the query init), else 1/sqrt(head_dim)."""
+    return 1.0 if scheme == "t5" else head_dim**-0.5
 
 
 def partitioned(init: Initializer, axes: tuple) -> Initializer:
     """Attach logical axis names to an initializer (Flax logical partitioning)."""
     return nn.with_logical_partitioning(init, axes)
+
+
+def constrain(x: jax.Array, axes: tuple) -> jax.Array:
+    """Pin an activation's layout by logical axis names; a no-op unless traced under a mesh and rules
+    (jaxlm.train.step does that), so models also run unsharded (generation, tests)."""
+    return nn.with_logical_constraint(x, axes)
 
 
 def attention_mask(q_segments: jax.Array, kv_segments: jax.Array, causal: bool) -> jax.Array:
@@ -34,6 +59,39 @@ def attention_mask(q_segments: jax.Array, kv_segments: jax.Array, causal: bool) 
         tq, tk = q_segments.shape[1], kv_segments.shape[1]
         mask &= jnp.arange(tk)[None, :] <= jnp.arange(tq)[:, None]
     return mask[:, None]
+
+
+def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float) -> jax.Array:
+    """jax.nn.dot_product_attention; for fp16 the same math spelled out (fp32 logits and softmax), because the
+    fixed F16_F16_F32 dot algorithm jax picks for fp16 fails to compile on CPU under jit."""
+    if q.dtype != jnp.float16:
+        return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale)
+    logits = jnp.einsum("btnh,bsnh->bnts", q, k, preferred_element_type=jnp.float32) * scale
+    if mask is not None:
+        logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+    return jnp.einsum("bnts,bsnh->btnh", jax.nn.softmax(logits, axis=-1).astype(v.dtype), v)
+
+
+class DenseND(nn.Module):
+    """x·W + b contracting x's last `n_in` axes with W's leading ones. W keeps its full N-d shape (flax's
+    DenseGeneral hands initializers a flattened 2-d shape, which breaks per-axis fan-in and logical names)."""
+
+    features: tuple[int, ...]
+    kernel_axes: tuple
+    kernel_init: Initializer
+    n_in: int = 1
+    use_bias: bool = True
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        in_shape = x.shape[x.ndim - self.n_in:]
+        kernel = self.param("kernel", partitioned(self.kernel_init, self.kernel_axes), in_shape + self.features)
+        y = jnp.tensordot(x.astype(self.dtype), kernel.astype(self.dtype), axes=self.n_in)
+        if self.use_bias:
+            bias = self.param("bias", partitioned(nn.initializers.zeros, self.kernel_axes[self.n_in:]), self.features)
+            y = y + bias.astype(self.dtype)
+        return y
 
 
 class SelfAttention(nn.Module):
@@ -51,20 +109,16 @@ class SelfAttention(nn.Module):
     def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool = True) -> jax.Array:
         d_model = x.shape[-1]
         head_dim = d_model // self.n_heads
-        qkv = nn.DenseGeneral(
-            (3, self.n_heads, head_dim), dtype=self.dtype, name="qkv",
-            kernel_init=partitioned(kernel_init(self.init, self.init_std, 0, (1, 2, 3)), ("embed", None, "heads", "kv")),
-            bias_init=partitioned(nn.initializers.zeros, (None, "heads", "kv")),
-        )(x)
+        qkv = DenseND((3, self.n_heads, head_dim), ("embed", None, "heads", "kv"),
+                      qkv_init(self.init, self.init_std, head_dim), dtype=self.dtype, name="qkv")(x)
+        qkv = constrain(qkv, ("batch", "length", None, "heads", "kv"))
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         if self.decode:
             k, v, mask = self._update_cache(k, v)
-        y = jax.nn.dot_product_attention(q, k, v, mask=mask)
-        y = nn.DenseGeneral(
-            d_model, axis=(-2, -1), dtype=self.dtype, name="out",
-            kernel_init=partitioned(kernel_init(self.init, self.init_std, (0, 1), 2, self.out_scale), ("heads", "kv", "embed")),
-            bias_init=partitioned(nn.initializers.zeros, ("embed",)),
-        )(y)
+        y = dot_product_attention(q, k, v, mask, attention_scale(self.init, head_dim))
+        y = DenseND((d_model,), ("heads", "kv", "embed"),
+                    kernel_init(self.init, self.init_std, (0, 1), 2, self.out_scale), n_in=2, dtype=self.dtype,
+                    name="out")(y)
         return nn.Dropout(self.dropout)(y, deterministic=deterministic)
 
     def _update_cache(self, k: jax.Array, v: jax.Array):
@@ -103,7 +157,7 @@ class MLP(nn.Module):
             kernel_init=partitioned(kernel_init(self.init, self.init_std), ("embed", "mlp")),
             bias_init=partitioned(nn.initializers.zeros, ("mlp",)),
         )(x)
-        h = nn.gelu(h, approximate=self.approximate_gelu)
+        h = constrain(nn.gelu(h, approximate=self.approximate_gelu), ("batch", "length", "mlp"))
         h = nn.Dense(
             d_model, dtype=self.dtype, name="down",
             kernel_init=partitioned(kernel_init(self.init, self.init_std, scale=self.out_scale), ("mlp", "embed")),

@@ -1,7 +1,8 @@
 """The optimizer as one optax GradientTransformation built from `config.optim`.
 
-clip_by_global_norm, then the optimizer with its schedule and decoupled weight decay under a mask.
-A user may pass their own GradientTransformation to `jaxlm.train.loop.train` instead.
+clip_by_global_norm, then the optimizer with its schedule and decoupled weight decay under a mask (lr·wd·p,
+as in AdamW, for every optimizer). A user may pass their own GradientTransformation (and optionally its
+schedule, for logging) to `jaxlm.train.loop.train` instead.
 """
 
 import jax
@@ -9,6 +10,7 @@ import optax
 import ml_collections
 
 from jaxlm.errors import UserError
+from jaxlm.optim.ramp import BatchPlan
 from jaxlm.optim.schedules import build_schedule
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor")
@@ -20,6 +22,20 @@ def decay_mask(params, decay_embeddings: bool = False):
         name = str(getattr(path[-1], "key", path[-1]))
         return name == "kernel" or (decay_embeddings and name == "embedding")
     return jax.tree_util.tree_map_with_path(wants_decay, params)
+
+
+def adafactor(lr: optax.ScalarOrSchedule, momentum: float = 0.0, weight_decay: float = 0.0,
+              mask=None) -> optax.GradientTransformation:
+    """optax.adafactor's chain (factored second moments for dims ≥ 128, decay_rate 0.8, eps 1e-30, update
+    RMS clipping 1.0, parameter-scale multiplication), equal to it without weight decay or momentum; decay is
+    decoupled and scaled by the learning rate like AdamW (optax adds it unscaled), momentum precedes the lr."""
+    return optax.chain(
+        optax.scale_by_factored_rms(decay_rate=0.8, min_dim_size_to_factor=128, epsilon=1e-30),
+        optax.clip_by_block_rms(1.0),
+        optax.scale_by_param_block_rms(),
+        optax.ema(momentum, debias=False) if momentum else optax.identity(),
+        optax.add_decayed_weights(weight_decay, mask) if weight_decay else optax.identity(),
+        optax.scale_by_learning_rate(lr))
 
 
 def _optimizer(o: ml_collections.ConfigDict, lr: optax.Schedule) -> optax.GradientTransformation:
@@ -36,16 +52,14 @@ def _optimizer(o: ml_collections.ConfigDict, lr: optax.Schedule) -> optax.Gradie
     if o.name == "adamw":
         return optax.adamw(lr, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=wd, mask=mask)
     if o.name == "adafactor":
-        return optax.adafactor(lr, min_dim_size_to_factor=128, decay_rate=0.8, clipping_threshold=1.0,
-                               multiply_by_parameter_scale=True, momentum=o.momentum or None,
-                               weight_decay_rate=wd or None, weight_decay_mask=mask)
+        return adafactor(lr, float(o.momentum), wd, mask)
     raise UserError(f"unknown optimizer '{o.name}': set config.optim.name to one of {', '.join(OPTIMIZERS)}")
 
 
-def build_optimizer(optim: ml_collections.ConfigDict, total_steps: int) -> tuple[optax.GradientTransformation,
-                                                                                  optax.Schedule]:
-    """(transformation, learning-rate schedule) for `total_steps` optimizer steps."""
-    lr = build_schedule(optim, total_steps)
+def build_optimizer(optim: ml_collections.ConfigDict, total_steps: int,
+                    plan: BatchPlan | None = None) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """(transformation, learning-rate schedule) for `total_steps` optimizer steps; `plan` feeds token clocks."""
+    lr = build_schedule(optim, total_steps, plan)
     tx = _optimizer(optim, lr)
     if optim.clip > 0:
         tx = optax.chain(optax.clip_by_global_norm(optim.clip), tx)

@@ -12,9 +12,13 @@ from jaxlm.errors import UserError
 MESH_AXES = ("data", "fsdp", "tensor")
 
 # Logical axis → mesh axis (None = replicated). Parameters are sharded over fsdp (ZeRO-3 style) along their
-# embedding dimension and over tensor (Megatron style) along heads / MLP hidden / vocabulary.
+# embedding dimension and over tensor (Megatron style) along heads / MLP hidden / vocabulary. Activations
+# ('batch', 'length', 'act_embed', and 'heads'/'mlp'/'vocab' inside a block) are split over the batch axes and
+# over tensor where the weights are; logical names missing from this table are unsharded.
 LOGICAL_RULES = (
     ("batch", ("data", "fsdp")),
+    ("length", None),
+    ("act_embed", None),
     ("embed", "fsdp"),
     ("mlp", "tensor"),
     ("heads", "tensor"),
@@ -33,17 +37,18 @@ def mesh_shape(mesh_cfg: ml_collections.ConfigDict, n_devices: int) -> tuple[int
         if n_devices % known:
             raise UserError(f"mesh {dict(zip(MESH_AXES, sizes))} does not divide {n_devices} devices: change config.mesh")
         sizes[sizes.index(-1)] = n_devices // known
-    if math.prod(sizes) != n_devices:
+    if math.prod(sizes) > n_devices or (math.prod(sizes) < n_devices and jax.process_count() > 1):
         raise UserError(f"mesh {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices but {n_devices} are "
-                        "available: change config.mesh (use -1 for 'the rest')")
+                        "available (a multi-process mesh must use all): change config.mesh (-1 takes the rest)")
     return tuple(sizes)
 
 
 def make_mesh(mesh_cfg: ml_collections.ConfigDict, devices=None) -> Mesh:
-    """A (data, fsdp, tensor) mesh over `devices` (default: all devices of all processes)."""
+    """A (data, fsdp, tensor) mesh over `devices` (default: all devices of all processes). A single process
+    may use fewer devices than it has (the first ones); a multi-process mesh must use all of them."""
     devices = jax.devices() if devices is None else devices
     shape = mesh_shape(mesh_cfg, len(devices))
-    return Mesh(np.asarray(devices).reshape(shape), MESH_AXES)
+    return Mesh(np.asarray(devices[: math.prod(shape)]).reshape(shape), MESH_AXES)
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

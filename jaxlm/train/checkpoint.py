@@ -1,25 +1,50 @@
-"""orbax checkpoints of the train state plus the data iterator's position (JSON)."""
+"""orbax checkpoints of the train state plus the data iterator's position (JSON).
+
+Writes are atomic (orbax finishes a checkpoint in a temporary folder and renames it), so a crash never leaves
+a half-written checkpoint that looks complete. Kept: the last `keep` checkpoints plus the best one by
+validation loss. Restoring walks back from the newest checkpoint past any that fail to load.
+"""
 
 import os
+import sys
+import time
 
 import jax
 import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+from jaxlm.errors import UserError
 
 
 class Checkpointer:
-    """Keeps the last `keep` checkpoints under `directory`; writes are atomic (orbax renames a finished tmp dir)."""
-
     def __init__(self, directory: str, keep: int):
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
-        self.manager = ocp.CheckpointManager(os.path.abspath(directory), options=options, item_names=("state", "data"))
+        policy = checkpoint_managers.AnyPreservationPolicy([
+            checkpoint_managers.LatestN(keep),
+            checkpoint_managers.BestN(get_metric_fn=lambda m: m["val_loss"], reverse=True, n=1,
+                                      keep_checkpoints_without_metrics=False),
+        ])
+        options = ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=False,
+                                               preservation_policy=policy)
+        self.directory = os.path.abspath(directory)
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "data"))
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def save(self, step: int, state, data_state: dict) -> None:
-        self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                        data=ocp.args.JsonSave(data_state)), force=True)
-        self.manager.wait_until_finished()
+    def all_steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def save(self, step: int, state, data_state: dict, val_loss: float | None = None) -> None:
+        """Write synchronously; `val_loss` (if this step was evaluated) makes it a candidate for 'best'."""
+        metrics = {"val_loss": float(val_loss)} if val_loss is not None else None
+        try:
+            self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                            data=ocp.args.JsonSave(data_state)),
+                              metrics=metrics, force=True)
+            self.manager.wait_until_finished()
+        except OSError as e:
+            raise UserError(f"could not write checkpoint {step} to '{self.directory}' ({e.strerror or e}): free disk "
+                            "space and re-run the same command to resume from the last complete checkpoint") from None
 
     def restore(self, step: int, target_shapes, target_shardings):
         """State restored straight into `target_shardings` (any mesh), and the saved data position."""
@@ -28,6 +53,37 @@ class Checkpointer:
         out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
                                                                  data=ocp.args.JsonRestore()))
         return out["state"], out["data"]
+
+    def restore_latest(self, target_shapes, target_shardings):
+        """(step, state, data position) of the newest checkpoint that loads, or None if there is none.
+
+        A newer checkpoint that fails to load is reported in one line and skipped. A checkpoint whose shapes
+        do not match the model is not corruption: that is an error for the user.
+        """
+        steps = self.all_steps()
+        for i, step in enumerate(reversed(steps)):
+            try:
+                state, data = self.restore(step, target_shapes, target_shardings)
+                return step, state, data
+            except ValueError as e:
+                if "shape" in str(e).lower() and "mismatch" in str(e).lower():
+                    raise UserError(f"checkpoint {step} in '{self.directory}' does not match this model's shapes: "
+                                    "use the config it was trained with, or a fresh --workdir") from None
+                self._report_corrupt(step, steps[: len(steps) - 1 - i], e)
+            except Exception as e:  # noqa: BLE001 - any failure to read means this checkpoint is unusable
+                self._report_corrupt(step, steps[: len(steps) - 1 - i], e)
+        return None
+
+    def _report_corrupt(self, step: int, older: list[int], error: Exception) -> None:
+        """Say so in one line and move the checkpoint aside (kept for inspection, out of the manager's way)."""
+        aside = os.path.join(os.path.dirname(self.directory), "corrupt_checkpoints", f"{step}-{int(time.time())}")
+        os.makedirs(os.path.dirname(aside), exist_ok=True)
+        os.replace(os.path.join(self.directory, str(step)), aside)
+        self.manager.reload()
+        where = f"resuming from checkpoint {older[-1]}" if older else "no older checkpoint, starting from scratch"
+        reason = str(error).splitlines()[0][:100] if str(error) else type(error).__name__
+        print(f"jaxlm: warning: checkpoint {step} is corrupt or incomplete ({reason}); moved to {aside}; {where}",
+              file=sys.stderr)
 
     def close(self) -> None:
         self.manager.close()

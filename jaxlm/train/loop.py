@@ -17,38 +17,46 @@ from jaxlm.config.validate import validate
 from jaxlm.data.dataset import Corpus, device_keys, load_corpus, prepare, train_batches
 from jaxlm.errors import UserError
 from jaxlm.optim.factory import build_optimizer
+from jaxlm.optim.ramp import batch_plan
 from jaxlm.registry import build_model, check_objective, family
 from jaxlm.sharding.mesh import batch_sharding, data_parallel_size, make_mesh
 from jaxlm.train.checkpoint import Checkpointer
 from jaxlm.train.evaluate import evaluate, summarize
+from jaxlm.train.lock import WorkdirLock
 from jaxlm.train.metrics import MetricsWriter
+from jaxlm.train.preemption import Preempted, Preemption
+from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
 from jaxlm.train.state import create_state
-from jaxlm.train.step import jit_eval_step, jit_train_step, make_eval_step, make_train_step
+from jaxlm.train.step import interleave_microbatches, jit_eval_step, jit_train_step, make_eval_step, make_train_step
 
-MODEL_SHAPE_KEYS = ("family", "n_layers", "n_heads", "d_model", "d_ff", "vocab_size", "max_len", "tie_embeddings")
+EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
+MODEL_SHAPE_KEYS = ("family", "n_layers", "n_decoder_layers", "n_heads", "d_model", "d_ff", "d_kv", "ff", "vocab_size",
+                    "max_len", "tie_embeddings", "type_vocab_size", "nsp_head", "relative_buckets")
 
 
 class Run:
     """Everything a workdir's model needs for training, evaluation and generation."""
 
-    def __init__(self, cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransformation | None = None):
+    def __init__(self, cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransformation | None = None,
+                 schedule: optax.Schedule | None = None):
         validate(cfg)
         check_objective(cfg)
         self.cfg, self.workdir = cfg, workdir
         self.mesh = make_mesh(cfg.mesh)
         dp = data_parallel_size(self.mesh)
-        if cfg.train.batch_size % dp:
-            raise UserError(f"config.train.batch_size={cfg.train.batch_size} is not divisible by the data-parallel "
-                            f"size {dp} (mesh data×fsdp): use a multiple of {dp}")
+        micro = cfg.train.batch_size // cfg.train.microbatches
+        if micro % dp:
+            raise UserError(f"config.train.batch_size={cfg.train.batch_size} / microbatches={cfg.train.microbatches} "
+                            f"is not divisible by the data-parallel size {dp} (mesh data×fsdp): use a multiple of {dp}")
+        self.plan = batch_plan(cfg.train, cfg.data.seq_len)
         self.corpus: Corpus = load_corpus(cfg, workdir)
         self.model = build_model(cfg)
         self.fam = family(cfg)
-        if tx is None:
-            tx, self.schedule = build_optimizer(cfg.optim, cfg.train.steps)
-        else:
-            self.schedule = None
-        self.tx = tx
-        self.state, self.shardings = create_state(self.model, tx, self.fam.init_args(cfg), cfg.train.seed, self.mesh)
+        if tx is None:  # a user's own tx logs `lr` only if they pass its schedule too
+            tx, schedule = build_optimizer(cfg.optim, cfg.train.steps, self.plan)
+        self.tx, self.schedule = tx, schedule
+        self.state, self.shardings = create_state(self.model, tx, self.fam.init_args(cfg), cfg.train.seed, self.mesh,
+                                                  initial_loss_scale(cfg.train))
         self.batch_sharding = batch_sharding(self.mesh)
         self.checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints)
         self.results: dict = {}
@@ -62,12 +70,13 @@ class Run:
                 for k, v in device_keys(batch).items()}
 
     def restore(self) -> dict | None:
-        """Restore the latest checkpoint into the current state's shardings; returns the saved data position."""
-        step = self.checkpointer.latest_step()
-        if step is None:
-            return None
+        """Restore the newest loadable checkpoint into the current state's shardings (any mesh); returns the
+        saved data position, or None if there is no checkpoint."""
         shapes = jax.eval_shape(lambda s: s, self.state)
-        self.state, data_state = self.checkpointer.restore(step, shapes, self.shardings)
+        restored = self.checkpointer.restore_latest(shapes, self.shardings)
+        if restored is None:
+            return None
+        _, self.state, data_state = restored
         return data_state
 
     def evaluate(self, split: str) -> dict:
@@ -93,7 +102,7 @@ def check_resumable(cfg: ml_collections.ConfigDict, workdir: str) -> None:
 def prepare_workdir(cfg: ml_collections.ConfigDict, workdir: str) -> None:
     try:
         os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, ".write_test")
+        probe = os.path.join(workdir, f".write_test.{os.getpid()}")
         open(probe, "w").close()
         os.remove(probe)
     except OSError as e:
@@ -102,17 +111,25 @@ def prepare_workdir(cfg: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransformation | None = None,
-          stop_after: int | None = None) -> Run:
+          stop_after: int | None = None, schedule: optax.Schedule | None = None) -> Run:
     """Train (resuming if the workdir has a checkpoint); returns the Run, whose `results` hold the final
     validation and test metrics.
 
-    `stop_after` ends the loop early after that many total steps (with a checkpoint), as if interrupted.
+    `tx` replaces the optimizer built from `config.optim` (`schedule`, its lr as a function of the optimizer
+    count, is then only used for logging `lr`). `stop_after` ends the loop early after that many total steps
+    (with a checkpoint), as if interrupted.
     """
     prepare_workdir(cfg, workdir)
-    run = Run(cfg, workdir, tx)
+    with WorkdirLock(workdir, jax.process_index()), Preemption() as preemption:
+        return _train_locked(cfg, workdir, tx, stop_after, preemption, schedule)
+
+
+def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule=None) -> Run:
+    run = Run(cfg, workdir, tx, schedule)
     save_config(cfg, os.path.join(workdir, "config.json"))
     t = cfg.train
-    data = train_batches(prepare(run.corpus, cfg, "train", train=True), t.batch_size // jax.process_count(),
+    plan = run.plan
+    data = train_batches(prepare(run.corpus, cfg, "train", train=True), plan.micro_size // jax.process_count(),
                          t.seed, jax.process_index(), jax.process_count())
     data_iter = iter(data)
     data_state = run.restore()
@@ -120,36 +137,46 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
         data_iter.set_state(data_state)
     start = int(run.state.step)
     writer = MetricsWriter(workdir, start)
-    train_step = jit_train_step(make_train_step(run.model.apply, run.fam.loss, run.tx), run.shardings,
-                                run.batch_sharding)
-    tokens_per_step = t.batch_size * cfg.data.seq_len
+    train_step = jit_train_step(make_train_step(run.model.apply, run.fam.loss, run.tx, t.microbatches,
+                                                t.loss_scale_period if dynamic_scaling(t) else 0),
+                                run.shardings, run.batch_sharding)
     end = min(t.steps, stop_after) if stop_after else t.steps
     bar = tqdm(total=t.steps, initial=start, disable=not t.progress or jax.process_index() != 0,
                unit="step", dynamic_ncols=True)
     window_start, window_steps, val = time.perf_counter(), 0, {}
     for step in range(start + 1, end + 1):
-        batch = run.put_batch(next(data_iter))
+        parts = [next(data_iter) for _ in range(plan.active(step - 1))]
+        batch = run.put_batch(interleave_microbatches(parts, plan.microbatches))
         run.state, metrics = train_step(run.state, batch)
         window_steps += 1
         bar.update(1)
         if step % t.log_every == 0 or step == end:
             metrics = jax.device_get(metrics)
             elapsed = time.perf_counter() - window_start
-            row = dict(tokens=step * tokens_per_step, **summarize(metrics), grad_norm=metrics["grad_norm"],
-                       lr=float(run.schedule(step - 1)) if run.schedule else float("nan"),
-                       tokens_per_s=window_steps * tokens_per_step / elapsed)
+            row = dict(tokens=plan.tokens(step), batch_size=plan.active(step - 1) * plan.micro_size,
+                       **summarize(metrics), grad_norm=metrics["grad_norm"],
+                       **({"loss_scale": float(metrics["loss_scale"]), "skipped_steps": int(metrics["skipped_steps"])}
+                          if "loss_scale" in metrics else {}),
+                       **({"lr": float(run.schedule(step - 1))} if run.schedule else {}),
+                       tokens_per_s=(plan.tokens(step) - plan.tokens(step - window_steps)) / elapsed)
             writer.write(step, row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
             window_start, window_steps = time.perf_counter(), 0
         if step % t.eval_every == 0 or step == t.steps:
             val = run.evaluate("val")
             if val:
-                writer.write(step, dict(split="val", tokens=step * tokens_per_step, **val))
-                bar.write(f"step {step}: val loss {val['loss']:.4f}, bits/byte {val['bits_per_byte']:.4f}")
+                writer.write(step, dict(split="val", tokens=plan.tokens(step), **val))
+                bar.write(f"step {step}: " + ", ".join(f"val {k} {val[k]:.4f}" for k in EVAL_SHOWN if k in val))
             window_start = time.perf_counter()
-        if step % t.checkpoint_every == 0 or step == end:
-            run.checkpointer.save(step, run.state, data_iter.get_state())
+        if step % t.checkpoint_every == 0 or step == end or preemption.requested:
+            evaluated = step % t.eval_every == 0 or step == t.steps
+            run.checkpointer.save(step, run.state, data_iter.get_state(),
+                                  val.get("loss") if evaluated and val else None)
             window_start = time.perf_counter()
+        if preemption.requested:
+            bar.close()
+            writer.close()
+            raise Preempted(step, preemption.signal)
     bar.close()
     if end == t.steps:
         run.results = dict(val=val if start < end and val else run.evaluate("val"), test=run.evaluate("test"))

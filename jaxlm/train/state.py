@@ -1,4 +1,4 @@
-"""Train state (step, params, optimizer state, rng) created directly in its sharded layout."""
+"""Train state (step, params, optimizer state, rng, loss scale) created directly in its sharded layout."""
 
 from typing import Any
 
@@ -10,6 +10,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxlm.sharding.mesh import LOGICAL_RULES
+from jaxlm.train.precision import LossScale, init_loss_scale
 
 
 @flax.struct.dataclass
@@ -18,6 +19,7 @@ class TrainState:
     params: Any
     opt_state: Any
     rng: jax.Array
+    loss_scale: LossScale    # dynamic fp16 loss scaling (scale 1, unused, for the other precisions)
 
 
 def abstract_params(model: nn.Module, init_args: tuple):
@@ -46,13 +48,21 @@ def _opt_state_shardings(opt_shapes, params_shapes, p_shardings, mesh: Mesh):
     return jax.tree_util.tree_map_with_path(pick, opt_shapes)
 
 
-def create_state(model: nn.Module, tx: optax.GradientTransformation, init_args: tuple, seed: int, mesh: Mesh):
-    """Initialise params and optimizer state straight into their shardings; returns (state, state_shardings)."""
+def state_initializer(model: nn.Module, tx: optax.GradientTransformation, init_args: tuple,
+                      loss_scale: LossScale | None = None):
+    """rng -> a fresh TrainState (jit it with shardings, or eval_shape it for shapes alone)."""
     def init(rng):
         params_rng, state_rng = jax.random.split(rng)
         params = nn.unbox(model.init(params_rng, *init_args)["params"])
-        return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), state_rng)
+        return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), state_rng,
+                          init_loss_scale() if loss_scale is None else loss_scale)
+    return init
 
+
+def create_state(model: nn.Module, tx: optax.GradientTransformation, init_args: tuple, seed: int, mesh: Mesh,
+                 loss_scale: LossScale | None = None):
+    """Initialise params and optimizer state straight into their shardings; returns (state, state_shardings)."""
+    init = state_initializer(model, tx, init_args, loss_scale)
     shardings = state_shardings(model, tx, init_args, mesh, jax.eval_shape(init, jax.random.PRNGKey(seed)))
     state = jax.jit(init, out_shardings=shardings)(jax.random.PRNGKey(seed))
     return state, shardings
@@ -64,4 +74,4 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, init_arg
     p_shardings = param_shardings(model, init_args, mesh)
     replicated = NamedSharding(mesh, P())
     return TrainState(replicated, p_shardings, _opt_state_shardings(shapes.opt_state, shapes.params, p_shardings, mesh),
-                      replicated)
+                      replicated, jax.tree_util.tree_map(lambda _: replicated, shapes.loss_scale))

@@ -1,23 +1,97 @@
-"""The one jit-compiled train step (and eval step) shared by every model family."""
+"""The one jit-compiled train step (and eval step) shared by every model family.
+
+Gradient accumulation: the global batch [B, ...] holds `microbatches` microbatches interleaved (row j·k + i
+is row j of microbatch i), so every microbatch stays split over the data axes without communication. The
+step scans over them, skipping all-zero (padding) microbatches with lax.cond, and weights each microbatch's
+mean-loss gradient by its target weight: for losses of the form sum/weight this equals one step on the whole
+batch. The host builds such batches with `interleave_microbatches`.
+"""
 
 from typing import Callable
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
+import numpy as np
 import optax
 
+from jaxlm.sharding.mesh import LOGICAL_RULES
+from jaxlm.train.precision import all_finite, select_tree, update_loss_scale
 from jaxlm.train.state import TrainState
 
 
-def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTransformation):
-    """train_step(state, batch) -> (state, metrics); dropout rng is folded from the state rng and the step."""
+def interleave_microbatches(parts: list[dict], microbatches: int) -> dict:
+    """n ≤ k host microbatches [mb, ...] → one [mb·k, ...] batch; the missing k−n microbatches are zeros."""
+    out = {}
+    for key in parts[0]:
+        x = np.stack([p[key] for p in parts], 1)
+        pad = np.zeros((x.shape[0], microbatches - len(parts)) + x.shape[2:], x.dtype)
+        out[key] = np.concatenate([x, pad], 1).reshape(-1, *x.shape[2:])
+    return out
+
+
+def split_microbatches(batch: dict, microbatches: int) -> dict:
+    """[mb·k, ...] → [k, mb, ...], the inverse of `interleave_microbatches` (a reshape, no data movement)."""
+    return {key: x.reshape(x.shape[0] // microbatches, microbatches, *x.shape[1:]).swapaxes(0, 1)
+            for key, x in batch.items()}
+
+
+def accumulate_grads(apply_fn: Callable, loss_fn: Callable, params, batch: dict, rng: jax.Array,
+                     microbatches: int = 1, scale: jax.Array | None = None):
+    """(loss, sums, grads) of the whole batch; gradients of loss·`scale` are unscaled in fp32 at the end."""
+    def value_and_grads(mb: dict, r: jax.Array):
+        def scaled(p):
+            loss, sums = loss_fn(apply_fn, p, mb, r, True)
+            return (loss if scale is None else loss * scale), (loss, sums)
+        (_, (loss, sums)), grads = jax.value_and_grad(scaled, has_aux=True)(params)
+        return loss, sums, grads
+
+    if microbatches == 1:
+        loss, sums, grads = value_and_grads(batch, rng)
+    else:
+        micro = split_microbatches(batch, microbatches)
+        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(
+            value_and_grads, jax.tree_util.tree_map(lambda x: x[0], micro), rng))
+
+        def body(total, xs):
+            i, mb = xs
+            active = jnp.any(jnp.asarray([jnp.any(x != 0) for x in jax.tree_util.tree_leaves(mb)]))
+            loss, sums, grads = jax.lax.cond(active, lambda: value_and_grads(mb, jax.random.fold_in(rng, i)),
+                                             lambda: zeros)
+            w = sums["weight"]
+            weighted = (w * loss, sums, jax.tree_util.tree_map(lambda g: w * g, grads))
+            return jax.tree_util.tree_map(jnp.add, total, weighted), None
+
+        (loss, sums, grads), _ = jax.lax.scan(body, zeros, (jnp.arange(microbatches), micro))
+        denom = jnp.where(sums["weight"] > 0, sums["weight"], 1.0)
+        loss, grads = loss / denom, jax.tree_util.tree_map(lambda g: g / denom, grads)
+    if scale is not None:
+        grads = jax.tree_util.tree_map(lambda g: g / scale, grads)
+    return loss, sums, grads
+
+
+def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTransformation, microbatches: int = 1,
+                    loss_scale_period: int = 0):
+    """train_step(state, batch) -> (state, metrics); dropout rng is folded from the state rng and the step.
+
+    `loss_scale_period` > 0 turns on dynamic loss scaling (fp16): a step with non-finite gradients leaves
+    params and optimizer state untouched, and metrics report `loss_scale` and `skipped_steps`.
+    """
     def train_step(state: TrainState, batch: dict):
         rng = jax.random.fold_in(state.rng, state.step)
-        grad_fn = jax.value_and_grad(lambda p: loss_fn(apply_fn, p, batch, rng, True), has_aux=True)
-        (loss, sums), grads = grad_fn(state.params)
+        scale = state.loss_scale.scale if loss_scale_period else None
+        loss, sums, grads = accumulate_grads(apply_fn, loss_fn, state.params, batch, rng, microbatches, scale)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), **sums)
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+        new = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+        if loss_scale_period:
+            finite = all_finite(grads)
+            loss_scale = update_loss_scale(state.loss_scale, finite, loss_scale_period)
+            new = new.replace(params=select_tree(finite, params, state.params),
+                              opt_state=select_tree(finite, opt_state, state.opt_state), loss_scale=loss_scale)
+            metrics.update(loss_scale=loss_scale.scale, skipped_steps=loss_scale.skipped)
+        return new, metrics
     return train_step
 
 
@@ -29,16 +103,33 @@ def make_eval_step(apply_fn: Callable, loss_fn: Callable):
     return eval_step
 
 
-def jit_train_step(train_step, state_shardings, batch_sharding):
+class MeshStep:
+    """A jitted step traced under its mesh and the logical-axis rules, so the models' activation constraints
+    (jaxlm.models.layers.constrain) take effect; calling and lowering behave as the jitted function."""
+
+    def __init__(self, jitted, mesh):
+        self.jitted, self.mesh = jitted, mesh
+
+    def __call__(self, *args):
+        with jax.set_mesh(self.mesh), nn.logical_axis_rules(LOGICAL_RULES):
+            return self.jitted(*args)
+
+    def lower(self, *args):
+        with jax.set_mesh(self.mesh), nn.logical_axis_rules(LOGICAL_RULES):
+            return self.jitted.lower(*args)
+
+
+def jit_train_step(train_step, state_shardings, batch_sharding) -> MeshStep:
     """Explicit in/out shardings; the old state's buffers are donated to the new one."""
     replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
-    return jax.jit(train_step, in_shardings=(state_shardings, batch_sharding),
-                   out_shardings=(state_shardings, replicated), donate_argnums=0)
+    return MeshStep(jax.jit(train_step, in_shardings=(state_shardings, batch_sharding),
+                            out_shardings=(state_shardings, replicated), donate_argnums=0), batch_sharding.mesh)
 
 
-def jit_eval_step(eval_step, params_shardings, batch_sharding):
+def jit_eval_step(eval_step, params_shardings, batch_sharding) -> MeshStep:
     replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
-    return jax.jit(eval_step, in_shardings=(params_shardings, batch_sharding), out_shardings=replicated)
+    return MeshStep(jax.jit(eval_step, in_shardings=(params_shardings, batch_sharding), out_shardings=replicated),
+                    batch_sharding.mesh)
 
 
 def sum_metrics(totals: dict | None, sums: dict) -> dict:

@@ -1,0 +1,34 @@
+"""`jaxlm bench --memory`: bytes of parameters, gradients, optimizer state, and XLA's buffers for the train step.
+
+Parameters and optimizer state are counted from their shapes; gradients have the parameters' shapes and
+dtypes (fp32 master copies under every precision). `temp_bytes` is XLA's compiled scratch memory for one
+step (activations kept for the backward pass, gradients being built, workspaces), from
+`jax.jit(train_step).lower(...).compile().memory_analysis()`.
+"""
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxlm.bench.setup import abstract_setup
+
+
+def tree_bytes(tree) -> int:
+    """Total bytes of the array (or ShapeDtypeStruct) leaves of a tree."""
+    return int(sum(np.prod(x.shape, dtype=np.int64) * np.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(tree)))
+
+
+def memory_report(cfg: ml_collections.ConfigDict) -> dict:
+    """One flat dict of byte counts for `cfg`'s train step (and the settings that determine them)."""
+    s = abstract_setup(cfg)
+    params = tree_bytes(s.state.params)
+    opt_state = tree_bytes(s.state.opt_state)
+    stats = s.train_step.lower(s.state, s.batch).compile().memory_analysis()
+    xla = {name: getattr(stats, f"{name}_size_in_bytes", None) for name in ("temp", "argument", "output", "alias")}
+    return dict(
+        family=cfg.model.family, optimizer=cfg.optim.name, precision=cfg.train.precision,
+        batch_size=cfg.train.batch_size, microbatches=cfg.train.microbatches, seq_len=cfg.data.seq_len,
+        param_count=sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(s.state.params)),
+        params_bytes=params, grads_bytes=params, opt_state_bytes=opt_state,
+        opt_state_to_params=round(opt_state / params, 4),
+        **{f"xla_{name}_bytes": value for name, value in xla.items()})

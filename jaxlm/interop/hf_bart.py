@@ -1,0 +1,84 @@
+"""Hugging Face BART checkpoints (`BartForConditionalGeneration` layout) → jaxlm BART params.
+
+Hugging Face's learned position table has the same 2-row offset as jaxlm's (fairseq's), so it maps as is;
+`scale_embedding` carries over; BART has no final encoder/decoder LayerNorm (mBART's are refused).
+"""
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxlm.config.schema import base_config
+from jaxlm.errors import UserError
+from jaxlm.interop.hf_bert import read_hf_config, read_state_dict
+
+
+def model_config(hf: dict) -> ml_collections.ConfigDict:
+    """jaxlm's `config.model` for a Hugging Face BartConfig dict."""
+    same = hf["encoder_attention_heads"] == hf["decoder_attention_heads"] and \
+        hf["encoder_ffn_dim"] == hf["decoder_ffn_dim"]
+    if hf.get("activation_function", "gelu") != "gelu" or not same:
+        raise UserError("unsupported BART variant: jaxlm's BART has exact GELU and the same heads and "
+                        "feed-forward width in the encoder and decoder")
+    m = base_config().model
+    m.update(family="bart", vocab_size=hf["vocab_size"], d_model=hf["d_model"], n_layers=hf["encoder_layers"],
+             n_decoder_layers=hf["decoder_layers"], n_heads=hf["encoder_attention_heads"], d_ff=hf["encoder_ffn_dim"],
+             max_len=hf["max_position_embeddings"], scale_embedding=bool(hf.get("scale_embedding", False)),
+             dropout=float(hf.get("dropout", 0.1)), init_std=float(hf.get("init_std", 0.02)), layer_norm_eps=1e-5,
+             tie_embeddings=True)
+    return m
+
+
+def _ln(sd: dict, key: str) -> dict:
+    return {"scale": sd[f"{key}.weight"], "bias": sd[f"{key}.bias"]}
+
+
+def _dense(sd: dict, key: str) -> dict:
+    return {"kernel": sd[f"{key}.weight"].T, "bias": sd[f"{key}.bias"]}
+
+
+def _attention(sd: dict, key: str, n_heads: int) -> dict:
+    out = {}
+    for ours, theirs in (("q", "q_proj"), ("k", "k_proj"), ("v", "v_proj")):
+        w = sd[f"{key}.{theirs}.weight"]
+        out[ours] = {"kernel": w.T.reshape(w.shape[1], n_heads, -1),
+                     "bias": sd[f"{key}.{theirs}.bias"].reshape(n_heads, -1)}
+    w = sd[f"{key}.out_proj.weight"]
+    out["o"] = {"kernel": w.T.reshape(n_heads, -1, w.shape[0]), "bias": sd[f"{key}.out_proj.bias"]}
+    return out
+
+
+def _stack(sd: dict, prefix: str, n_layers: int, n_heads: int, decoder: bool) -> dict:
+    stack = {"pos_embed": {"embedding": sd[f"{prefix}.embed_positions.weight"]},
+             "ln_embed": _ln(sd, f"{prefix}.layernorm_embedding")}
+    if f"{prefix}.layer_norm.weight" in sd:
+        raise UserError("the checkpoint has final encoder/decoder LayerNorms (mBART): jaxlm's BART has none")
+    for i in range(n_layers):
+        layer = f"{prefix}.layers.{i}"
+        block = {"self_attn": _attention(sd, f"{layer}.self_attn", n_heads),
+                 "ln_self": _ln(sd, f"{layer}.self_attn_layer_norm"),
+                 "fc1": _dense(sd, f"{layer}.fc1"), "fc2": _dense(sd, f"{layer}.fc2"),
+                 "ln_ff": _ln(sd, f"{layer}.final_layer_norm")}
+        if decoder:
+            block["cross_attn"] = _attention(sd, f"{layer}.encoder_attn", n_heads)
+            block["ln_cross"] = _ln(sd, f"{layer}.encoder_attn_layer_norm")
+        stack[f"block_{i}"] = block
+    return stack
+
+
+def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) -> dict:
+    """Hugging Face tensors → the jaxlm BART params tree."""
+    sd = {k.removeprefix("model."): v for k, v in sd.items()}
+    if "shared.weight" not in sd or "decoder.layernorm_embedding.weight" not in sd:
+        raise UserError("the checkpoint has no shared.weight / decoder: it is not a BartForConditionalGeneration")
+    bias = sd.get("final_logits_bias", np.zeros((1, m.vocab_size), np.float32))
+    params = {"embed": {"embedding": sd["shared.weight"]}, "final_logits_bias": bias.reshape(-1),
+              "encoder": _stack(sd, "encoder", m.n_layers, m.n_heads, False),
+              "decoder": _stack(sd, "decoder", m.n_decoder_layers, m.n_heads, True)}
+    return jax.tree_util.tree_map(np.asarray, params)
+
+
+def load_hf_bart(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
+    """(jaxlm `config.model`, params) of a local Hugging Face BART directory."""
+    m = model_config(read_hf_config(hf_dir))
+    return m, convert_state_dict(read_state_dict(hf_dir), m)

@@ -1,0 +1,82 @@
+"""Hugging Face T5 checkpoints (`T5ForConditionalGeneration` layout) → jaxlm T5 params.
+
+Weights map directly: Hugging Face's T5 also leaves the logits unscaled (the 1/sqrt(d_kv) lives in the
+init), shares one relative bias table per stack (stored in block 0) and, with tied embeddings, scales the
+decoder output by d_model^-1/2 before the shared output projection, as jaxlm's T5 does.
+"""
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxlm.config.schema import base_config
+from jaxlm.errors import UserError
+from jaxlm.interop.hf_bert import read_hf_config, read_state_dict
+
+FF_KINDS = {"relu": "relu", "gated-gelu": "gated_gelu"}
+
+
+def model_config(hf: dict) -> ml_collections.ConfigDict:
+    """jaxlm's `config.model` for a Hugging Face T5Config dict."""
+    ff = hf.get("feed_forward_proj", "relu")
+    if ff not in FF_KINDS:
+        raise UserError(f"unsupported T5 feed_forward_proj '{ff}': jaxlm's T5 has {' and '.join(FF_KINDS)}")
+    m = base_config().model
+    m.update(family="t5", vocab_size=hf["vocab_size"], d_model=hf["d_model"], d_kv=hf["d_kv"], d_ff=hf["d_ff"],
+             n_layers=hf["num_layers"], n_decoder_layers=hf.get("num_decoder_layers") or hf["num_layers"],
+             n_heads=hf["num_heads"], relative_buckets=hf.get("relative_attention_num_buckets", 32),
+             relative_max_distance=hf.get("relative_attention_max_distance", 128), ff=FF_KINDS[ff],
+             layer_norm_eps=float(hf.get("layer_norm_epsilon", 1e-6)), dropout=float(hf.get("dropout_rate", 0.1)),
+             tie_embeddings=bool(hf.get("tie_word_embeddings", True)), max_len=hf.get("n_positions", 512))
+    return m
+
+
+def _heads(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """torch Linear(d_model → heads·d_kv) weight → [d_model, heads, d_kv]."""
+    return w.T.reshape(w.shape[1], n_heads, -1)
+
+
+def _attention(sd: dict, key: str, n_heads: int) -> dict:
+    out = sd[f"{key}.o.weight"]
+    return {**{p: {"kernel": _heads(sd[f"{key}.{p}.weight"], n_heads)} for p in ("q", "k", "v")},
+            "o": {"kernel": out.T.reshape(n_heads, -1, out.shape[0])}}
+
+
+def _ff(sd: dict, key: str) -> dict:
+    names = ("wi_0", "wi_1", "wo") if f"{key}.wi_0.weight" in sd else ("wi", "wo")
+    return {n: {"kernel": sd[f"{key}.{n}.weight"].T} for n in names}
+
+
+def _stack(sd: dict, prefix: str, n_layers: int, n_heads: int, decoder: bool) -> dict:
+    stack = {"rel_bias": {"table": sd[f"{prefix}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]},
+             "ln_final": {"scale": sd[f"{prefix}.final_layer_norm.weight"]}}
+    for i in range(n_layers):
+        layer = f"{prefix}.block.{i}.layer"
+        block = {"self_attn": _attention(sd, f"{layer}.0.SelfAttention", n_heads),
+                 "ln_self": {"scale": sd[f"{layer}.0.layer_norm.weight"]}}
+        ff = 2 if decoder else 1
+        if decoder:
+            block["cross_attn"] = _attention(sd, f"{layer}.1.EncDecAttention", n_heads)
+            block["ln_cross"] = {"scale": sd[f"{layer}.1.layer_norm.weight"]}
+        block["ff"] = _ff(sd, f"{layer}.{ff}.DenseReluDense")
+        block["ln_ff"] = {"scale": sd[f"{layer}.{ff}.layer_norm.weight"]}
+        stack[f"block_{i}"] = block
+    return stack
+
+
+def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) -> dict:
+    """Hugging Face tensors → the jaxlm T5 params tree."""
+    if "shared.weight" not in sd or "decoder.final_layer_norm.weight" not in sd:
+        raise UserError("the checkpoint has no shared.weight / decoder: it is not a T5ForConditionalGeneration")
+    params = {"embed": {"embedding": sd["shared.weight"]},
+              "encoder": _stack(sd, "encoder", m.n_layers, m.n_heads, False),
+              "decoder": _stack(sd, "decoder", m.n_decoder_layers, m.n_heads, True)}
+    if not m.tie_embeddings:
+        params["lm_head"] = {"kernel": sd["lm_head.weight"].T}
+    return jax.tree_util.tree_map(np.asarray, params)
+
+
+def load_hf_t5(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
+    """(jaxlm `config.model`, params) of a local Hugging Face T5 directory."""
+    m = model_config(read_hf_config(hf_dir))
+    return m, convert_state_dict(read_state_dict(hf_dir), m)

@@ -1,0 +1,29 @@
+"""Masked-LM (+ next-sentence) loss for encoder-only models: BERT's objective O = MLM + NSP.
+
+O = mean NLL over the predicted (weighted) tokens of the batch + mean NSP NLL over the batch's examples
+(google-research/bert sums the two means the same way); NSP only when the batch has `nsp_label`.
+The sums make any number of batches aggregate exactly: `nats`/`weight`/`correct` are the MLM sums, so the
+generic `loss`, `accuracy` and `perplexity` are MLM figures (nats per predicted token), and
+`mlm_*`/`nsp_*` give mlm_loss, mlm_accuracy, nsp_loss and nsp_accuracy; the optimised objective is
+mlm_loss + nsp_loss. An all-zero (padding) example has attention mask 0 and weight 0 everywhere.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from jaxlm.losses.cross_entropy import cross_entropy_sums
+
+
+def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True):
+    """(O, sums) for a batch of inputs, segment_ids, attention_mask, mlm_targets, mlm_weights [, nsp_label]."""
+    out = apply_fn({"params": params}, batch["inputs"], batch["segment_ids"], batch["attention_mask"],
+                   deterministic=not train, rngs={"dropout": rng})
+    mlm = cross_entropy_sums(out["mlm_logits"], batch["mlm_targets"], batch["mlm_weights"])
+    sums = dict(mlm, **{f"mlm_{k}": v for k, v in mlm.items()})
+    loss = mlm["nats"] / jnp.maximum(mlm["weight"], 1.0)
+    if "nsp_label" in batch:
+        real = (batch["attention_mask"][:, 0] > 0).astype(jnp.float32)
+        nsp = cross_entropy_sums(out["nsp_logits"], batch["nsp_label"], real)
+        sums.update({f"nsp_{k}": v for k, v in nsp.items()})
+        loss = loss + nsp["nats"] / jnp.maximum(nsp["weight"], 1.0)
+    return loss, sums

@@ -1,0 +1,111 @@
+"""BART encoder-decoder: learned positions (offset 2, as fairseq/Hugging Face), embedding LayerNorm, post-LN
+blocks with biases, exact GELU, tied token embedding with a final logits bias."""
+
+import jax.numpy as jnp
+import flax.linen as nn
+import ml_collections
+
+from jaxlm.models.layers import attention_mask, layer_norm, partitioned
+from jaxlm.models.seq2seq_layers import Attention, decoder_geometry, default_ids
+
+POSITION_OFFSET = 2  # fairseq reserves the first two rows of the position table
+
+
+def bart_attention(c: ml_collections.ConfigDict, dtype, cache: str, name: str) -> Attention:
+    s = c.init_std
+    return Attention(c.n_heads, c.d_model // c.n_heads, s, s, s, use_bias=True, cache=cache, dtype=dtype, name=name)
+
+
+class Block(nn.Module):
+    """x = LN(x + SelfAttn(x)) [; x = LN(x + CrossAttn(x, encoded))]; x = LN(x + FF(x))."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype
+    cross: bool
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x, mask, deterministic, encoded=None, cross_mask=None, cache_index=None):
+        c = self.cfg
+        drop = nn.Dropout(c.dropout)
+        h = bart_attention(c, self.dtype, "self" if self.decode else "", "self_attn")(x, x, mask, None, cache_index)
+        x = layer_norm(c.layer_norm_eps, self.dtype, "ln_self")(x + drop(h, deterministic=deterministic))
+        if self.cross:
+            h = bart_attention(c, self.dtype, "cross" if self.decode else "", "cross_attn")(x, encoded, cross_mask)
+            x = layer_norm(c.layer_norm_eps, self.dtype, "ln_cross")(x + drop(h, deterministic=deterministic))
+        h = nn.Dense(c.d_ff, dtype=self.dtype, name="fc1",
+                     kernel_init=partitioned(nn.initializers.normal(c.init_std), ("embed", "mlp")),
+                     bias_init=partitioned(nn.initializers.zeros, ("mlp",)))(x)
+        h = drop(nn.gelu(h, approximate=False), deterministic=deterministic)
+        h = nn.Dense(c.d_model, dtype=self.dtype, name="fc2",
+                     kernel_init=partitioned(nn.initializers.normal(c.init_std), ("mlp", "embed")),
+                     bias_init=partitioned(nn.initializers.zeros, ("embed",)))(h)
+        return layer_norm(c.layer_norm_eps, self.dtype, "ln_ff")(x + drop(h, deterministic=deterministic))
+
+
+class Stack(nn.Module):
+    """Token + position embeddings → embedding LayerNorm → blocks (cross-attending when a decoder)."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype
+    is_decoder: bool
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x, segment_ids, positions, deterministic, encoded=None, inputs_segment_ids=None):
+        c = self.cfg
+        if self.is_decoder:
+            positions, _, mask, index = decoder_geometry(self, self.decode, segment_ids, positions)
+            cross_mask = attention_mask(segment_ids, inputs_segment_ids, causal=False)
+        else:
+            mask, index, cross_mask = attention_mask(segment_ids, segment_ids, causal=False), None, None
+        pos_embed = nn.Embed(c.max_len + POSITION_OFFSET, c.d_model, name="pos_embed",
+                             embedding_init=partitioned(nn.initializers.normal(c.init_std), (None, "embed")))
+        x = x + pos_embed(positions + POSITION_OFFSET).astype(self.dtype)
+        x = layer_norm(c.layer_norm_eps, self.dtype, "ln_embed")(x)
+        x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
+        n_layers = (c.n_decoder_layers or c.n_layers) if self.is_decoder else c.n_layers
+        for i in range(n_layers):
+            x = Block(c, self.dtype, self.is_decoder, self.decode, name=f"block_{i}")(
+                x, mask, deterministic, encoded, cross_mask, index)
+        return x
+
+
+class BART(nn.Module):
+    """(inputs [B, S], decoder_inputs [B, T], segment ids, positions) → logits [B, T, vocab] in fp32."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype = jnp.float32
+    decode: bool = False
+
+    def setup(self):
+        c = self.cfg
+        self.embed = nn.Embed(c.vocab_size, c.d_model,
+                              embedding_init=partitioned(nn.initializers.normal(c.init_std), ("vocab", "embed")))
+        self.encoder = Stack(c, self.dtype, False)
+        self.decoder = Stack(c, self.dtype, True, self.decode)
+        self.final_logits_bias = self.param("final_logits_bias", partitioned(nn.initializers.zeros, ("vocab",)),
+                                            (c.vocab_size,))
+
+    def _embed(self, tokens):
+        scale = self.cfg.d_model ** 0.5 if self.cfg.scale_embedding else 1.0
+        return (self.embed(tokens) * scale).astype(self.dtype)
+
+    def encode(self, inputs, segment_ids=None, positions=None, deterministic: bool = True):
+        segment_ids, positions = default_ids(inputs, segment_ids, positions)
+        return self.encoder(self._embed(inputs), segment_ids, positions, deterministic)
+
+    def decode_logits(self, decoder_inputs, encoded, inputs_segment_ids, segment_ids=None, positions=None,
+                      deterministic: bool = True):
+        """Decoder logits; while decoding, `encoded` is needed only on the first call (cross K/V are cached)."""
+        segment_ids, positions = default_ids(decoder_inputs, segment_ids, positions)
+        x = self.decoder(self._embed(decoder_inputs), segment_ids, positions, deterministic, encoded,
+                         inputs_segment_ids)
+        return self.embed.attend(x.astype(jnp.float32)) + self.final_logits_bias
+
+    def __call__(self, inputs, decoder_inputs, inputs_segment_ids=None, targets_segment_ids=None,
+                 inputs_positions=None, targets_positions=None, deterministic: bool = True):
+        inputs_segment_ids, inputs_positions = default_ids(inputs, inputs_segment_ids, inputs_positions)
+        encoded = self.encode(inputs, inputs_segment_ids, inputs_positions, deterministic)
+        return self.decode_logits(decoder_inputs, encoded, inputs_segment_ids, targets_segment_ids, targets_positions,
+                                  deterministic)

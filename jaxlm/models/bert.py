@@ -1,0 +1,115 @@
+"""BERT: encoder-only Transformer with bidirectional attention, a masked-LM head and a next-sentence head.
+
+token + learned position + token-type embeddings → LayerNorm → dropout → `n_layers` blocks, post-LN as in
+the original (x = LN(x + f(x))) or pre-LN (`model.norm="pre"`: x + f(LN(x)), then a final LayerNorm), with
+exact-erf GELU. Heads: masked LM (dense → GELU → LayerNorm → decoder tied to the token embedding + output
+bias) on every position; with `model.nsp_head`, a tanh pooler on [CLS] and a 2-way classifier (index 1 =
+"B follows A").
+"""
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+import ml_collections
+
+from jaxlm.errors import UserError
+from jaxlm.models import layers
+from jaxlm.models.layers import MLP, SelfAttention, kernel_init, layer_norm, partitioned
+
+NORMS = ("post", "pre")
+
+
+class EncoderBlock(nn.Module):
+    """Bidirectional self-attention and MLP, each with a residual and LayerNorm (post or pre)."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool) -> jax.Array:
+        c = self.cfg
+        attn = SelfAttention(c.n_heads, c.init, c.init_std, 1.0, c.dropout, self.dtype, name="attn")
+        mlp = MLP(c.d_ff, c.init, c.init_std, 1.0, c.dropout, False, self.dtype, name="mlp")
+        ln_attn = layer_norm(c.layer_norm_eps, self.dtype, "ln_attn")
+        ln_mlp = layer_norm(c.layer_norm_eps, self.dtype, "ln_mlp")
+        if c.norm == "pre":
+            x = x + attn(ln_attn(x), mask, deterministic)
+            return x + mlp(ln_mlp(x), deterministic)
+        x = ln_attn(x + attn(x, mask, deterministic))
+        return ln_mlp(x + mlp(x, deterministic))
+
+
+def _dense(features: int, c: ml_collections.ConfigDict, dtype: jnp.dtype, name: str, axes: tuple) -> nn.Dense:
+    return nn.Dense(features, dtype=dtype, name=name, kernel_init=partitioned(kernel_init(c.init, c.init_std), axes),
+                    bias_init=partitioned(nn.initializers.zeros, axes[1:]))
+
+
+class MLMHead(nn.Module):
+    """Hidden states → masked-LM logits in fp32: dense → GELU → LayerNorm → tied decoder + output bias."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype
+
+    @nn.compact
+    def __call__(self, hidden: jax.Array, embed: nn.Embed) -> jax.Array:
+        c = self.cfg
+        h = nn.gelu(_dense(c.d_model, c, self.dtype, "dense", ("embed", "mlp"))(hidden), approximate=False)
+        h = layer_norm(c.layer_norm_eps, self.dtype, "ln")(h)
+        bias = self.param("bias", partitioned(nn.initializers.zeros, ("vocab",)), (c.vocab_size,))
+        return embed.attend(h.astype(jnp.float32)) + bias
+
+
+class BERT(nn.Module):
+    """(tokens, token types, attention segments) [B, T] → {"mlm_logits": [B, T, vocab], "nsp_logits": [B, 2]}.
+
+    `attention_mask` is 1 for real tokens and 0 for padding; more generally tokens attend only to tokens with
+    the same non-zero value (packed documents).
+    """
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype = jnp.float32
+    decode: bool = False  # the registry's signature; an encoder has no decoding cache
+
+    def setup(self):
+        c = self.cfg
+        if c.norm not in NORMS:
+            raise UserError(f"config.model.norm='{c.norm}' is not supported: use one of {', '.join(NORMS)}")
+        if self.decode:
+            raise UserError("BERT is an encoder: it cannot decode token by token")
+        std = c.init_std
+        self.embed = nn.Embed(c.vocab_size, c.d_model, name="embed",
+                              embedding_init=partitioned(nn.initializers.normal(std), ("vocab", "embed")))
+        self.pos_embed = nn.Embed(c.max_len, c.d_model, name="pos_embed",
+                                  embedding_init=partitioned(nn.initializers.normal(std), (None, "embed")))
+        self.type_embed = nn.Embed(c.type_vocab_size, c.d_model, name="type_embed",
+                                   embedding_init=partitioned(nn.initializers.normal(std), (None, "embed")))
+        self.ln_embed = layer_norm(c.layer_norm_eps, self.dtype, "ln_embed")
+        self.dropout = nn.Dropout(c.dropout)
+        self.blocks = [EncoderBlock(c, self.dtype, name=f"block_{i}") for i in range(c.n_layers)]
+        if c.norm == "pre":
+            self.ln_final = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")
+        self.mlm_head = MLMHead(c, self.dtype, name="mlm_head")
+        if c.nsp_head:
+            self.pooler = _dense(c.d_model, c, self.dtype, "pooler", ("embed", "mlp"))
+            self.nsp = _dense(2, c, self.dtype, "nsp", ("mlp", None))
+
+    def encode(self, tokens: jax.Array, segment_ids: jax.Array, attention_mask: jax.Array,
+               positions: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
+        """Final hidden states [B, T, d_model] (after the last block; after the final LayerNorm when pre-LN)."""
+        if positions is None:
+            positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+        x = self.embed(tokens) + self.pos_embed(positions) + self.type_embed(segment_ids)
+        x = self.dropout(self.ln_embed(x.astype(self.dtype)), deterministic=deterministic)
+        mask = layers.attention_mask(attention_mask, attention_mask, causal=False)
+        for block in self.blocks:
+            x = block(x, mask, deterministic)
+        return self.ln_final(x) if self.cfg.norm == "pre" else x
+
+    def __call__(self, tokens: jax.Array, segment_ids: jax.Array, attention_mask: jax.Array,
+                 positions: jax.Array | None = None, deterministic: bool = True) -> dict:
+        hidden = self.encode(tokens, segment_ids, attention_mask, positions, deterministic)
+        out = {"mlm_logits": self.mlm_head(hidden, self.embed)}
+        if self.cfg.nsp_head:
+            pooled = jnp.tanh(self.pooler(hidden[:, 0]))
+            out["nsp_logits"] = self.nsp(pooled).astype(jnp.float32)
+        return out

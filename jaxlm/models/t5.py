@@ -1,0 +1,131 @@
+"""T5 encoder-decoder: pre-RMSNorm blocks without biases, shared relative position bias per stack, T5 init.
+
+The 1/sqrt(d_kv) attention scaling lives in the query initialisation (N(0, (d_model·d_kv)^-1/2)), so the
+logits are not scaled, exactly as T5 and Hugging Face's T5 compute them. With tied embeddings the decoder
+output is scaled by d_model^-1/2 before the (shared) output projection.
+"""
+
+import jax.numpy as jnp
+import flax.linen as nn
+import ml_collections
+
+from jaxlm.errors import UserError
+from jaxlm.models.layers import attention_mask, partitioned
+from jaxlm.models.seq2seq_layers import Attention, decoder_geometry, default_ids
+from jaxlm.models.t5_layers import FF_KINDS, FeedForward, RelativeBias, RMSNorm
+
+
+def head_dim(c: ml_collections.ConfigDict) -> int:
+    return c.d_kv or c.d_model // c.n_heads
+
+
+def t5_attention(c: ml_collections.ConfigDict, dtype, cache: str, name: str) -> Attention:
+    d_kv = head_dim(c)
+    return Attention(c.n_heads, d_kv, (c.d_model * d_kv) ** -0.5, c.d_model ** -0.5, (c.n_heads * d_kv) ** -0.5,
+                     use_bias=False, scale=1.0, cache=cache, dtype=dtype, name=name)
+
+
+class Block(nn.Module):
+    """x + SelfAttn(norm x) [+ CrossAttn(norm x, encoded)] + FF(norm x), each with dropout."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype
+    cross: bool
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x, mask, bias, deterministic, encoded=None, cross_mask=None, cache_index=None):
+        c = self.cfg
+        drop = nn.Dropout(c.dropout)
+        h = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_self")(x)
+        h = t5_attention(c, self.dtype, "self" if self.decode else "", "self_attn")(h, h, mask, bias, cache_index)
+        x = x + drop(h, deterministic=deterministic)
+        if self.cross:
+            h = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_cross")(x)
+            h = t5_attention(c, self.dtype, "cross" if self.decode else "", "cross_attn")(h, encoded, cross_mask)
+            x = x + drop(h, deterministic=deterministic)
+        h = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_ff")(x)
+        h = FeedForward(c.d_ff, c.ff, c.dropout, self.dtype, name="ff")(h, deterministic)
+        return x + drop(h, deterministic=deterministic)
+
+
+def _relative_bias(c: ml_collections.ConfigDict, bidirectional: bool) -> RelativeBias:
+    return RelativeBias(c.n_heads, c.relative_buckets, c.relative_max_distance, bidirectional, c.d_model ** -0.5,
+                        name="rel_bias")
+
+
+class Encoder(nn.Module):
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype
+
+    @nn.compact
+    def __call__(self, x, segment_ids, positions, deterministic):
+        c = self.cfg
+        bias = _relative_bias(c, True)(positions, positions)
+        mask = attention_mask(segment_ids, segment_ids, causal=False)
+        x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
+        for i in range(c.n_layers):
+            x = Block(c, self.dtype, False, name=f"block_{i}")(x, mask, bias, deterministic)
+        x = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_final")(x)
+        return nn.Dropout(c.dropout)(x, deterministic=deterministic)
+
+
+class Decoder(nn.Module):
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x, encoded, inputs_segment_ids, segment_ids, positions, deterministic):
+        c = self.cfg
+        q_pos, k_pos, mask, index = decoder_geometry(self, self.decode, segment_ids, positions)
+        bias = _relative_bias(c, False)(q_pos, k_pos)
+        cross_mask = attention_mask(segment_ids, inputs_segment_ids, causal=False)
+        x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
+        for i in range(c.n_decoder_layers or c.n_layers):
+            x = Block(c, self.dtype, True, self.decode, name=f"block_{i}")(
+                x, mask, bias, deterministic, encoded, cross_mask, index)
+        x = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_final")(x)
+        return nn.Dropout(c.dropout)(x, deterministic=deterministic)
+
+
+class T5(nn.Module):
+    """(inputs [B, S], decoder_inputs [B, T], segment ids, positions) → logits [B, T, vocab] in fp32."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype = jnp.float32
+    decode: bool = False
+
+    def setup(self):
+        c = self.cfg
+        if c.ff not in FF_KINDS:
+            raise UserError(f"config.model.ff='{c.ff}' is not a T5 feed-forward: use one of {', '.join(FF_KINDS)}")
+        self.embed = nn.Embed(c.vocab_size, c.d_model,
+                              embedding_init=partitioned(nn.initializers.normal(1.0), ("vocab", "embed")))
+        self.encoder = Encoder(c, self.dtype)
+        self.decoder = Decoder(c, self.dtype, self.decode)
+        if not c.tie_embeddings:
+            self.lm_head = nn.Dense(c.vocab_size, use_bias=False,
+                                    kernel_init=partitioned(nn.initializers.normal(c.d_model ** -0.5),
+                                                            ("embed", "vocab")))
+
+    def encode(self, inputs, segment_ids=None, positions=None, deterministic: bool = True):
+        segment_ids, positions = default_ids(inputs, segment_ids, positions)
+        return self.encoder(self.embed(inputs).astype(self.dtype), segment_ids, positions, deterministic)
+
+    def decode_logits(self, decoder_inputs, encoded, inputs_segment_ids, segment_ids=None, positions=None,
+                      deterministic: bool = True):
+        """Decoder logits; while decoding, `encoded` is needed only on the first call (cross K/V are cached)."""
+        segment_ids, positions = default_ids(decoder_inputs, segment_ids, positions)
+        x = self.decoder(self.embed(decoder_inputs).astype(self.dtype), encoded, inputs_segment_ids, segment_ids,
+                         positions, deterministic)
+        if self.cfg.tie_embeddings:
+            return self.embed.attend(x.astype(jnp.float32) * self.cfg.d_model ** -0.5)
+        return self.lm_head(x).astype(jnp.float32)
+
+    def __call__(self, inputs, decoder_inputs, inputs_segment_ids=None, targets_segment_ids=None,
+                 inputs_positions=None, targets_positions=None, deterministic: bool = True):
+        inputs_segment_ids, inputs_positions = default_ids(inputs, inputs_segment_ids, inputs_positions)
+        encoded = self.encode(inputs, inputs_segment_ids, inputs_positions, deterministic)
+        return self.decode_logits(decoder_inputs, encoded, inputs_segment_ids, targets_segment_ids, targets_positions,
+                                  deterministic)

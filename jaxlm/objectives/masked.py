@@ -1,0 +1,42 @@
+"""What the masked-LM objectives share: the random transform of a clean example and its `data preview` text.
+
+A clean example holds `source_ids` (ids before masking, padded), `segment_ids` (token types 0/1) and
+`attention_mask` (0 = pad; tokens attend only to tokens with the same non-zero value), plus `nsp_label`
+(1 = B follows A) for sentence pairs. The transform adds `inputs` (masked ids), `mlm_targets` (original ids
+at predicted positions, 0 elsewhere) and `mlm_weights` (1 at predicted positions).
+"""
+
+import numpy as np
+
+from jaxlm.data.masking import MaskSpec, mask_tokens
+from jaxlm.data.tokenizer import FIRST_ORDINARY_ID, PAD_ID, Tokenizer
+
+
+def masked_example(ex: dict, rng: np.random.Generator, spec: MaskSpec) -> dict:
+    """The clean example plus its masked inputs, MLM targets and MLM weights."""
+    masked = mask_tokens(ex["source_ids"], rng, spec)
+    return dict(ex, inputs=masked["inputs"], mlm_targets=masked["targets"], mlm_weights=masked["weights"])
+
+
+def render(ids: np.ndarray, tok: Tokenizer) -> str:
+    """Ids as text with special tokens shown as their pieces ("[MASK]", "[SEP]"); padding left out."""
+    out, run = [], []
+    for i in (int(i) for i in ids):
+        if i >= FIRST_ORDINARY_ID:
+            run.append(i)
+            continue
+        out.append(tok.decode(run))
+        run = []
+        if i != PAD_ID:
+            out.append(tok.id_to_piece(i))
+    return "".join(out + [tok.decode(run)])
+
+
+def describe(ex: dict, tok: Tokenizer) -> dict:
+    """Decoded text of the masked input and of segments A (token type 0) and B (token type 1)."""
+    source, types, real = ex["source_ids"], ex["segment_ids"], ex["attention_mask"] > 0
+    ordinary = source >= FIRST_ORDINARY_ID
+    out = dict(masked_text=render(ex["inputs"], tok), text_a=tok.decode(source[ordinary & real & (types == 0)]))
+    if np.any(types == 1):
+        out["text_b"] = tok.decode(source[ordinary & (types == 1)])
+    return out

@@ -1,0 +1,73 @@
+"""Meshes and multi-process training on fake CPU devices (each case in its own subprocess)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+WORKER = os.path.join(ROOT, "tests", "mesh_worker.py")
+TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
+MESHES = ["1,1,1", "8,1,1", "1,8,1", "1,1,8", "2,2,2"]
+
+
+def _worker(n_devices: int, root, config: str, meshes: list[str]) -> dict:
+    p = subprocess.run([sys.executable, WORKER, str(n_devices), str(root), config, *meshes], capture_output=True,
+                       text=True, timeout=900, env={**os.environ, "PYTHONPATH": ROOT})
+    lines = [line for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+    assert p.returncode == 0 and lines, p.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+@pytest.mark.parametrize("config", [TINY])
+def test_same_losses_on_every_mesh_and_restore_onto_another(tmp_path, config):
+    out = _worker(8, tmp_path, config, MESHES)
+    reference = out[MESHES[0]]
+    assert len(reference["losses"]) == 5
+    for mesh in MESHES[1:]:
+        np.testing.assert_allclose(out[mesh]["losses"], reference["losses"], rtol=1e-5, err_msg=mesh)
+        np.testing.assert_allclose(out[mesh]["val"], reference["val"], rtol=1e-5, err_msg=mesh)
+    for mesh in MESHES:
+        assert out[mesh]["sharding_mismatches"] == [], mesh
+    assert out["restore_other_mesh_equal"] is True  # 1×1×1 checkpoint restored onto 2×2×2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one_and_their_checkpoint_restores_in_one(tmp_path):
+    overrides = ["--config.train.steps=5", "--config.train.log_every=1", "--config.train.eval_every=5",
+                 "--config.train.checkpoint_every=5", "--config.train.eval_batches=2", "--config.train.progress=False",
+                 "--config.train.sample_tokens=0"]
+    pair, single = str(tmp_path / "pair"), str(tmp_path / "single")
+    port = _free_port()
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "PYTHONPATH": ROOT}
+    procs = [subprocess.Popen([sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", pair,
+                               "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
+                               *overrides], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][1][-2000:] + outs[1][1][-2000:]
+    env4 = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "PYTHONPATH": ROOT}
+    p = subprocess.run([sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", single,
+                        *overrides], env=env4, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    read = lambda wd: [json.loads(x) for x in open(os.path.join(wd, "metrics.jsonl"))]
+    train_losses = lambda rows: [r["loss"] for r in rows if "split" not in r]
+    np.testing.assert_allclose(train_losses(read(pair)), train_losses(read(single)), rtol=1e-5)
+    # The pair's checkpoint, restored by a single process on one device, evaluates to the pair's own val loss.
+    env1 = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "PYTHONPATH": ROOT}
+    p = subprocess.run([sys.executable, "-m", "jaxlm.cli.main", "eval", "--workdir", pair, "--config.mesh.data=1"],
+                       env=env1, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    val_pair = [r for r in read(pair) if r.get("split") == "val"][-1]["loss"]
+    assert json.loads(p.stdout)["step"] == 5
+    np.testing.assert_allclose(json.loads(p.stdout)["val"]["loss"], val_pair, rtol=1e-5)

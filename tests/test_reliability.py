@@ -1,0 +1,123 @@
+"""Crash, preemption, corrupt checkpoints and concurrent runs, each in real subprocesses."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+from conftest import ROOT
+
+TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
+ARGS = ["--config.train.steps=30", "--config.train.log_every=1", "--config.train.eval_every=20",
+        "--config.train.checkpoint_every=5", "--config.train.eval_batches=1", "--config.train.progress=False",
+        "--config.train.sample_tokens=0"]
+
+
+def start(workdir: str, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.Popen([sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", workdir,
+                             *ARGS, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(p: subprocess.Popen) -> tuple[int, str]:
+    _, err = p.communicate(timeout=600)
+    return p.returncode, err
+
+
+def last_step(workdir: str) -> int:
+    try:
+        with open(os.path.join(workdir, "metrics.jsonl")) as f:
+            return max((json.loads(x)["step"] for x in f if x.strip()), default=0)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def wait_for_step(workdir: str, step: int, p: subprocess.Popen) -> None:
+    deadline = time.time() + 300
+    while last_step(workdir) < step:
+        assert p.poll() is None, p.communicate()[1][-2000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+
+
+def final_state(workdir: str):
+    from jaxlm.cli.train import restored_run
+    return jax.device_get(restored_run(workdir).state)
+
+
+def same_bytes(a, b) -> bool:
+    la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+    return len(la) == len(lb) and all(np.asarray(x).tobytes() == np.asarray(y).tobytes() for x, y in zip(la, lb))
+
+
+def metric_rows(workdir: str) -> list[dict]:
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [{k: v for k, v in json.loads(x).items() if k != "tokens_per_s"} for x in f if x.strip()]
+
+
+def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path):
+    reference = str(tmp_path / "reference")
+    assert finish(start(reference))[0] == 0
+    for seed in (1, 2, 3):
+        wd = str(tmp_path / f"killed{seed}")
+        kill_at = random.Random(seed).randint(3, 27)
+        p = start(wd)
+        wait_for_step(wd, kill_at, p)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        code, err = finish(start(wd))
+        assert code == 0, err[-2000:]
+        assert same_bytes(final_state(wd), final_state(reference)), f"seed {seed}, killed at step ≥ {kill_at}"
+        assert metric_rows(wd) == metric_rows(reference)  # no duplicated or missing steps
+
+
+def test_sigterm_checkpoints_and_exits_then_resumes(tmp_path):
+    wd = str(tmp_path / "w")
+    p = start(wd, "--config.train.steps=150", "--config.train.checkpoint_every=1000")
+    wait_for_step(wd, 8, p)
+    sent = time.time()
+    p.send_signal(signal.SIGTERM)
+    code, err = finish(p)
+    assert code == 75 and "SIGTERM" in err and time.time() - sent < 10
+    stopped_at = last_step(wd)
+    assert os.path.isdir(os.path.join(wd, "checkpoints", str(stopped_at)))
+    code, err = finish(start(wd, "--config.train.steps=150", "--config.train.checkpoint_every=1000"))
+    assert code == 0, err[-2000:]
+    steps = [r["step"] for r in metric_rows(wd) if "split" not in r]
+    assert steps == list(range(1, 151))
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path):
+    wd = str(tmp_path / "w")
+    assert finish(start(wd, "--config.train.steps=10"))[0] == 0
+    state_dir = os.path.join(wd, "checkpoints", "10", "state")
+    for name in os.listdir(state_dir):  # a torn write: the array data is gone
+        if name not in ("_METADATA", "commit_success.txt"):
+            path = os.path.join(state_dir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    code, err = finish(start(wd, "--config.train.steps=15"))
+    assert code == 0, err[-2000:]
+    warnings = [line for line in err.splitlines() if "checkpoint 10 is corrupt" in line]
+    assert len(warnings) == 1 and "resuming from checkpoint 5" in warnings[0]
+    steps = [r["step"] for r in metric_rows(wd) if "split" not in r]
+    assert steps == list(range(1, 16))
+    assert os.listdir(os.path.join(wd, "corrupt_checkpoints"))
+
+
+def test_second_run_on_a_workdir_is_refused_and_stale_locks_do_not_block(tmp_path):
+    wd = str(tmp_path / "w")
+    first = start(wd, "--config.train.steps=100000")
+    wait_for_step(wd, 2, first)
+    code, err = finish(start(wd))
+    assert code == 2 and "in use" in err and err.count("\n") == 1
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    code, err = finish(start(wd, "--config.train.steps=100000", "--config.train.steps=12"))
+    assert code == 0, err[-2000:]
