@@ -22,7 +22,7 @@ train: install
 	$(BIN)/jaxlm train --config $(CONFIG) --workdir $(WORKDIR)
 
 test: install
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 tests
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
