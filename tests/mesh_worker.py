@@ -23,7 +23,11 @@ def tiny(config: str, mesh: tuple[int, int, int]):
     cfg = load_config_file(config)
     cfg.train.update(steps=5, log_every=1, eval_every=5, checkpoint_every=5, eval_batches=2, progress=False,
                      sample_tokens=0, batch_size=8, eval_batch_size=8)
-    cfg.model.n_heads = 8  # so that tensor=8 divides the heads
+    cfg.model.update(n_layers=2, d_model=64, d_ff=128, vocab_size=512, max_len=64,
+                     n_heads=8)  # 8 heads so that tensor=8 divides them
+    if cfg.model.d_kv:
+        cfg.model.d_kv = 8
+    cfg.data.seq_len = 64
     cfg.mesh.update(data=mesh[0], fsdp=mesh[1], tensor=mesh[2])
     return cfg
 

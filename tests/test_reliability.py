@@ -121,3 +121,32 @@ def test_second_run_on_a_workdir_is_refused_and_stale_locks_do_not_block(tmp_pat
     first.wait()
     code, err = finish(start(wd, "--config.train.steps=100000", "--config.train.steps=12"))
     assert code == 0, err[-2000:]
+
+
+def _blow_up(wd: str, policy: str) -> tuple[int, str]:
+    """A learning rate that warms up to 1e5 turns the loss non-finite after a few steps."""
+    return finish(start(wd, "--config.optim.peak_lr=1e5", "--config.optim.clip=0.0", "--config.optim.warmup=40",
+                        "--config.train.checkpoint_every=2", f"--config.train.nonfinite={policy}",
+                        "--config.train.max_nonfinite_in_a_row=3"))
+
+
+def _finite(state) -> bool:
+    return all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(state.params))
+
+
+def test_nonfinite_stop_policy_stops_at_the_first_bad_step(tmp_path):
+    wd = str(tmp_path / "w")
+    code, err = _blow_up(wd, "stop")
+    lines = err.strip().splitlines()
+    assert code == 3 and "Traceback" not in err and "not finite (policy 'stop')" in lines[-1]
+    bad_step = int(lines[-1].split("step ")[1].split(":")[0])
+    assert max(int(s) for s in os.listdir(os.path.join(wd, "checkpoints"))) < bad_step
+    assert _finite(final_state(wd))
+
+
+def test_nonfinite_skip_policy_skips_then_stops_after_too_many_in_a_row(tmp_path):
+    wd = str(tmp_path / "w")
+    code, err = _blow_up(wd, "skip")
+    warnings = [line for line in err.splitlines() if "update skipped" in line]
+    assert code == 3 and len(warnings) == 3 and "4 non-finite steps in a row" in err.strip().splitlines()[-1]
+    assert _finite(final_state(wd))  # skipped updates never reached the parameters

@@ -5,6 +5,7 @@ import os
 import sys
 
 from jaxlm.errors import UserError
+from jaxlm.train.nonfinite import DIVERGED_EXIT_CODE, Diverged
 from jaxlm.train.preemption import PREEMPTED_EXIT_CODE, Preempted
 
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except Preempted as e:
         print(f"jaxlm: {e}", file=sys.stderr)
         return PREEMPTED_EXIT_CODE
+    except Diverged as e:
+        print(f"jaxlm: error: {e}", file=sys.stderr)
+        return DIVERGED_EXIT_CODE
     except KeyboardInterrupt:
         print("jaxlm: interrupted", file=sys.stderr)
         return 130

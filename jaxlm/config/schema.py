@@ -85,6 +85,8 @@ def base_config() -> ml_collections.ConfigDict:
         batch_ramp_start=0,      # batch-size ramp: the global batch (sequences) at the start ...
         batch_ramp_tokens=0,     # ... growing linearly to batch_size over this many tokens (0 = no ramp)
         sample_tokens=200,       # length of the sample printed at the end of `jaxlm train`
+        nonfinite="skip",        # non-finite loss/gradients: skip the update ("skip") or stop the run ("stop")
+        max_nonfinite_in_a_row=25,  # "skip" stops after more consecutive skipped steps than this
         progress=True,
     )
     c.optim = dict(

@@ -30,6 +30,9 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     for key, value in [("optim.peak_lr", o.peak_lr), ("optim.weight_decay", o.weight_decay), ("optim.clip", o.clip)]:
         _require(math.isfinite(value) and value >= 0,
                  f"config.{key}={value} must be a finite number ≥ 0: pass e.g. --config.{key}=0.001")
+    _require(t.nonfinite in ("skip", "stop"),
+             f"config.train.nonfinite='{t.nonfinite}' is not a policy: use 'skip' or 'stop'")
+    _require(t.max_nonfinite_in_a_row >= 0, "config.train.max_nonfinite_in_a_row must be ≥ 0")
     _require(0.0 <= o.final_lr_frac <= 1.0, f"config.optim.final_lr_frac={o.final_lr_frac} must be in [0, 1]")
     _require(o.warmup >= 0, f"config.optim.warmup={o.warmup} must be ≥ 0")
     _require(t.precision in ("fp32", "bf16", "fp16"),

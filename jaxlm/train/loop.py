@@ -24,6 +24,7 @@ from jaxlm.train.checkpoint import Checkpointer
 from jaxlm.train.evaluate import evaluate, summarize
 from jaxlm.train.lock import WorkdirLock
 from jaxlm.train.metrics import MetricsWriter
+from jaxlm.train.nonfinite import NonFiniteGuard
 from jaxlm.train.preemption import Preempted, Preemption
 from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
 from jaxlm.train.state import create_state
@@ -144,12 +145,21 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
     bar = tqdm(total=t.steps, initial=start, disable=not t.progress or jax.process_index() != 0,
                unit="step", dynamic_ncols=True)
     window_start, window_steps, val = time.perf_counter(), 0, {}
+    guard = NonFiniteGuard(t.nonfinite, t.max_nonfinite_in_a_row, run.checkpointer.latest_step)
+    pending = None  # the previous step's non-finite flags, checked once the next step is dispatched
     for step in range(start + 1, end + 1):
         parts = [next(data_iter) for _ in range(plan.active(step - 1))]
         batch = run.put_batch(interleave_microbatches(parts, plan.microbatches))
         run.state, metrics = train_step(run.state, batch)
+        if pending:
+            guard.check(*pending)
+        # Under dynamic loss scaling, overflowing gradients are the scaler's business, not divergence.
+        pending = (step, metrics["nonfinite_loss"], False if dynamic_scaling(t) else metrics["nonfinite_grads"])
         window_steps += 1
         bar.update(1)
+        if step % t.checkpoint_every == 0 or step == end or preemption.requested:
+            guard.check(*pending)  # never checkpoint past a step the policy stops at
+            pending = None
         if step % t.log_every == 0 or step == end:
             metrics = jax.device_get(metrics)
             elapsed = time.perf_counter() - window_start
@@ -178,6 +188,8 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
             writer.close()
             raise Preempted(step, preemption.signal)
     bar.close()
+    if pending:
+        guard.check(*pending)
     if end == t.steps:
         run.results = dict(val=val if start < end and val else run.evaluate("val"), test=run.evaluate("test"))
     writer.close()

@@ -74,8 +74,9 @@ def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTra
                     loss_scale_period: int = 0):
     """train_step(state, batch) -> (state, metrics); dropout rng is folded from the state rng and the step.
 
-    `loss_scale_period` > 0 turns on dynamic loss scaling (fp16): a step with non-finite gradients leaves
-    params and optimizer state untouched, and metrics report `loss_scale` and `skipped_steps`.
+    A step whose loss or gradients are not finite leaves params and optimizer state untouched and reports
+    `nonfinite_loss` / `nonfinite_grads` (the loop applies `train.nonfinite`). `loss_scale_period` > 0 turns
+    on dynamic loss scaling (fp16): metrics then also report `loss_scale` and `skipped_steps`.
     """
     def train_step(state: TrainState, batch: dict):
         rng = jax.random.fold_in(state.rng, state.step)
@@ -84,12 +85,14 @@ def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTra
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), **sums)
-        new = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+        finite_loss, finite_grads = jnp.isfinite(loss), all_finite(grads)
+        finite = finite_loss & finite_grads
+        new = state.replace(step=state.step + 1, params=select_tree(finite, params, state.params),
+                            opt_state=select_tree(finite, opt_state, state.opt_state))
+        metrics.update(nonfinite_loss=~finite_loss, nonfinite_grads=~finite_grads)
         if loss_scale_period:
-            finite = all_finite(grads)
-            loss_scale = update_loss_scale(state.loss_scale, finite, loss_scale_period)
-            new = new.replace(params=select_tree(finite, params, state.params),
-                              opt_state=select_tree(finite, opt_state, state.opt_state), loss_scale=loss_scale)
+            loss_scale = update_loss_scale(state.loss_scale, finite_grads, loss_scale_period)
+            new = new.replace(loss_scale=loss_scale)
             metrics.update(loss_scale=loss_scale.scale, skipped_steps=loss_scale.skipped)
         return new, metrics
     return train_step
