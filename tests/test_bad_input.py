@@ -4,6 +4,8 @@ import errno
 import hashlib
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -137,3 +139,11 @@ def test_eval_of_a_folder_that_is_not_a_workdir(capsys, tmp_path):
 def test_metadata_is_json_not_pickle(trained):
     with open(os.path.join(trained, "config.json")) as f:
         assert json.load(f)["model"]["family"] == "gpt"
+
+
+def test_global_batch_not_divisible_by_data_parallel_size(tmp_path):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "PYTHONPATH": ROOT}
+    p = subprocess.run([sys.executable, "-m", "jaxlm.cli.main", *_train(tmp_path, "--config.train.batch_size=3")],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "not divisible by the data-parallel size 2" in p.stderr
+    assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr

@@ -10,9 +10,11 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from conftest import ROOT
+from jaxlm.train.checkpoint import Checkpointer
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 ARGS = ["--config.train.steps=30", "--config.train.log_every=1", "--config.train.eval_every=20",
@@ -150,3 +152,14 @@ def test_nonfinite_skip_policy_skips_then_stops_after_too_many_in_a_row(tmp_path
     warnings = [line for line in err.splitlines() if "update skipped" in line]
     assert code == 3 and len(warnings) == 3 and "4 non-finite steps in a row" in err.strip().splitlines()[-1]
     assert _finite(final_state(wd))  # skipped updates never reached the parameters
+
+
+def test_keeps_the_last_checkpoints_and_the_best_by_validation_loss(tmp_path):
+    ckpt = Checkpointer(str(tmp_path / "checkpoints"), keep=2)
+    state = {"w": jnp.arange(4.0)}
+    for step, val in [(1, 3.0), (2, 1.0), (3, 2.0), (4, None), (5, 2.5), (6, None)]:
+        ckpt.save(step, state, {"next_index": step}, val)
+    assert ckpt.all_steps() == [2, 5, 6]  # the best (val 1.0 at step 2) plus the last two
+    step, restored, data = ckpt.restore_latest(jax.eval_shape(lambda s: s, state),
+                                               {"w": jax.sharding.SingleDeviceSharding(jax.devices()[0])})
+    assert step == 6 and data == {"next_index": 6} and np.array_equal(restored["w"], np.arange(4.0))
