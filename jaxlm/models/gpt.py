@@ -2,13 +2,12 @@
 
 import math
 
-import jax
 import jax.numpy as jnp
 import flax.linen as nn
 import ml_collections
 
-from jaxlm.models.layers import constrain, MLP, SelfAttention, attention_mask, embed_init, kernel_init, layer_norm, partitioned
-
+from jaxlm.models.layers import (MLP, SelfAttention, attention_mask, constrain, embed_init, kernel_init, layer_norm,
+                                 partitioned)
 
 ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
 
