@@ -1,0 +1,164 @@
+"""DIR/results.csv, DIR/report.md (per metric: mean ± std over seeds, best variant marked) and plots, for any
+sweep dir: `write_report(DIR)` is what `jaxlm sweep` and `jaxlm sweep --report-only` call."""
+
+import collections
+import csv
+import dataclasses
+import datetime
+import json
+import math
+import os
+import shlex
+import statistics
+
+from jaxlm.errors import UserError
+from jaxlm.sweep.environment import describe
+from jaxlm.sweep.plots import plot_bars, plot_curves
+from jaxlm.sweep.runner import RESULTS_FILE, read_sweep_json, run_dir
+
+HIGHER_IS_BETTER = ("accuracy", "f1", "auc", "precision", "recall")
+
+
+@dataclasses.dataclass
+class Summary:
+    """One variant's value of one metric over its seeds."""
+
+    variant: str
+    mean: float
+    std: float  # sample standard deviation; nan with a single seed
+    n: int
+    values: list[float]
+
+
+@dataclasses.dataclass
+class Report:
+    """What `write_report` wrote: the markdown, its header and metric tables alone, the plots, metric errors."""
+
+    markdown: str
+    header: str
+    tables: str
+    plots: list[str]
+    errors: list[str]
+
+
+def load_sweep_dir(sweep_dir: str) -> tuple[dict, list[dict]]:
+    """The sweep's recorded definition and the records of its finished runs, in definition order."""
+    meta, records = read_sweep_json(sweep_dir), []
+    for variant in meta["variants"]:
+        for seed in meta["seeds"]:
+            results = os.path.join(run_dir(sweep_dir, variant, seed), RESULTS_FILE)
+            if os.path.exists(results):
+                with open(results) as f:
+                    records.append(json.load(f))
+    return meta, records
+
+
+def higher_is_better(metric: str) -> bool:
+    """Accuracy-like metrics are maximized; losses, bits, perplexities and bytes are minimized."""
+    return any(word in metric for word in HIGHER_IS_BETTER)
+
+
+def summarize(records: list[dict], metric: str) -> list[Summary]:
+    """Mean ± std over seeds per variant; a UserError names the runs that lack the metric."""
+    missing = [f"{r['variant']}/seed_{r['seed']}" for r in records if metric not in r["metrics"]]
+    if missing:
+        have = sorted(set().union(*(r["metrics"] for r in records)))
+        raise UserError(f"metric '{metric}' is missing from run(s) {', '.join(missing)} (they report "
+                        f"{', '.join(have)}): fix config.sweep.metrics and re-run the sweep command")
+    by_variant = collections.defaultdict(list)
+    for r in records:
+        by_variant[r["variant"]].append(r["metrics"][metric])
+    return [Summary(v, statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else math.nan, len(xs), xs)
+            for v, xs in by_variant.items()]
+
+
+def best(rows: list[Summary], metric: str) -> str:
+    """The variant with the best mean."""
+    pick = max if higher_is_better(metric) else min
+    return pick(rows, key=lambda r: r.mean).variant
+
+
+def fmt(x: float, scale: float) -> str:
+    """4 decimals, or whole numbers with thousands separators for large metrics (bytes)."""
+    if math.isnan(x):
+        return "n/a"
+    return f"{x:,.0f}" if abs(scale) >= 1000 else f"{x:.4f}"
+
+
+def metric_table(rows: list[Summary], metric: str) -> str:
+    """A markdown table: variant, mean ± std, n seeds; the best variant in bold."""
+    direction = "higher" if higher_is_better(metric) else "lower"
+    lines = [f"### {metric} ({direction} is better)", "", "| variant | mean ± std | n seeds |", "|---|---:|---:|"]
+    top = best(rows, metric)
+    for r in rows:
+        name = f"**{r.variant}** (best)" if r.variant == top else r.variant
+        lines.append(f"| {name} | {fmt(r.mean, r.mean)} ± {fmt(r.std, r.mean)} | {r.n} |")
+    return "\n".join(lines)
+
+
+def runs_table(records: list[dict], metrics: list[str]) -> str:
+    """A markdown table of every finished run: variant, seed, the report's metrics, wall seconds."""
+    lines = ["| variant | seed | " + " | ".join(metrics) + " | wall s |", "|---|---:|" + "---:|" * (len(metrics) + 1)]
+    for r in records:
+        values = [fmt(r["metrics"][m], r["metrics"][m]) if m in r["metrics"] else "missing" for m in metrics]
+        lines.append(f"| {r['variant']} | {r['seed']} | " + " | ".join(values) + f" | {r['wall_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def write_csv(path: str, records: list[dict]) -> None:
+    """One row per finished run: variant, seed, every final metric, wall seconds."""
+    metrics = sorted(set().union(*(r["metrics"] for r in records))) if records else []
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, ["variant", "seed", *metrics, "wall_s"], restval="")
+        writer.writeheader()
+        for r in records:
+            writer.writerow(dict(variant=r["variant"], seed=r["seed"], **r["metrics"], wall_s=round(r["wall_s"], 2)))
+
+
+def _header(sweep_dir: str, meta: dict, records: list[dict]) -> list[str]:
+    """Title, the module's docstring, command, dates, hardware, commit and run count, as markdown lines."""
+    command = ["jaxlm", "sweep", "--config", meta["config"], "--workdir", sweep_dir, "--scale", meta["scale"],
+               *(f"--config.{k}={v}" for k, v in meta["overrides"])]
+    envs = collections.Counter(describe(r["environment"]) for r in records)
+    commits = collections.Counter(r["environment"]["jaxlm_commit"] for r in records)
+    finished = sorted(r["finished"] for r in records)
+    expected = len(meta["variants"]) * len(meta["seeds"])
+    lines = [f"# Sweep report: {os.path.basename(meta['config'])}", ""]
+    if meta["description"]:
+        lines += ["```text", meta["description"], "```", ""]
+    lines += [f"- **Command**: `{shlex.join(command)}`",
+              f"- **Report written**: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
+              + (f"; runs finished {finished[0]} … {finished[-1]}" if finished else ""),
+              *(f"- **Hardware**: {env} ({n} run{'s' * (n > 1)})" for env, n in envs.items()),
+              *(f"- **jaxlm commit**: {c} ({n} run{'s' * (n > 1)})" for c, n in commits.items()),
+              (f"- **Runs**: {len(records)} of {expected} finished ({len(meta['variants'])} variants × seeds "
+               f"{', '.join(map(str, meta['seeds']))}); every run's numbers are in results.csv"), ""]
+    return lines
+
+
+def write_report(sweep_dir: str) -> Report:
+    """Write results.csv, report.md and plots/*.png for a sweep dir; returns what was written."""
+    meta, records = load_sweep_dir(sweep_dir)
+    write_csv(os.path.join(sweep_dir, "results.csv"), records)
+    os.makedirs(os.path.join(sweep_dir, "plots"), exist_ok=True)
+    tables, body, plots, errors = [], ["## Final metrics", ""], [], []
+    for metric in meta["metrics"] if records else []:
+        try:
+            rows = summarize(records, metric)
+        except UserError as e:
+            errors.append(str(e))
+            tables.append(f"### {metric}\n\n**Error**: {e}")
+            body += [tables[-1], ""]
+            continue
+        tables.append(metric_table(rows, metric))
+        plots.append(plot_bars(rows, metric, best(rows, metric), os.path.join(sweep_dir, "plots")))
+        body += [tables[-1], "", f"![{metric}](plots/{os.path.basename(plots[-1])})", ""]
+    curves = plot_curves(sweep_dir, meta["metrics"], records, os.path.join(sweep_dir, "plots"))
+    body += ["## Validation curves (mean over seeds, band ± std)", "",
+             *(f"![{os.path.basename(p)}](plots/{os.path.basename(p)})" for p in curves), "",
+             "## Every run", "", runs_table(records, meta["metrics"]), ""]
+    header = "\n".join(_header(sweep_dir, meta, records))
+    markdown = header + "\n" + ("\n".join(body) if records else "No run has finished yet.\n")
+    with open(os.path.join(sweep_dir, "report.md"), "w") as f:
+        f.write(markdown)
+    return Report(markdown=markdown, header=header, tables="\n\n".join(tables), plots=plots + curves, errors=errors)

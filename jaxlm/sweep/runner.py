@@ -1,0 +1,173 @@
+"""Run every (variant, seed) of a sweep into DIR/runs/VARIANT/seed_S/ in turn; finished runs are skipped.
+
+A run trains into `pretrain/` (resuming from its checkpoint if interrupted), optionally fine-tunes into
+`finetune/`, and only then writes `results.json` atomically: its presence marks the run finished. The
+sweep's definition is kept in DIR/sweep.json and a different definition is refused in the same DIR.
+"""
+
+import copy
+import datetime
+import json
+import os
+import time
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+from jaxlm.data.tokenizer import default_cache_dir
+from jaxlm.errors import UserError
+from jaxlm.sweep.environment import environment
+from jaxlm.sweep.spec import Sweep
+from jaxlm.train.lock import WorkdirLock
+from jaxlm.train.loop import train
+
+SWEEP_FILE, RESULTS_FILE, WALL_FILE = "sweep.json", "results.json", "wall_s.partial"
+
+
+def run_dir(sweep_dir: str, variant: str, seed: int) -> str:
+    """Where one (variant, seed) run lives."""
+    return os.path.join(sweep_dir, "runs", variant, f"seed_{seed}")
+
+
+def write_json(path: str, obj: object) -> None:
+    """Write JSON atomically (a reader sees the old file or the whole new one)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def flatten(tree: dict, sep: str, prefix: str = "") -> dict:
+    """Nested dicts → one level with keys joined by `sep`."""
+    flat = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            flat.update(flatten(v, sep, f"{prefix}{k}{sep}"))
+        else:
+            flat[prefix + k] = v
+    return flat
+
+
+def final_metrics(results: dict, prefix: str = "") -> dict[str, int | float]:
+    """A run's nested final results ({"val": {"loss": ...}}) → {"val_loss": ...}, numbers only."""
+    return {k: v if isinstance(v, int) else float(v) for k, v in flatten(results, "_", prefix).items()
+            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
+
+
+def _first_difference(old: dict, new: dict) -> str | None:
+    """The first way a recorded definition differs from a new one (schema fields added since are ignored)."""
+    for key in ("seeds", "finetune"):
+        if old[key] != new[key]:
+            return f"config.sweep.{key} was {old[key]!r} and is now {new[key]!r}"
+    added, removed = set(new["variants"]) - set(old["variants"]), set(old["variants"]) - set(new["variants"])
+    if added or removed:
+        return f"variant '{min(added or removed)}' is {'new' if added else 'gone'}"
+    sections = [(f"variant '{name}'", old["variants"][name], new["variants"][name]) for name in new["variants"]]
+    for where, a, b in sections + [("the fine-tune config", old["finetune_config"] or {}, new["finetune_config"] or {})]:
+        a, b = flatten(a, "."), flatten(b, ".")
+        for key in sorted(a):
+            if a[key] != b.get(key):
+                return f"{where} has {key}={b.get(key)!r}, the runs there used {a[key]!r}"
+    return None
+
+
+def read_sweep_json(sweep_dir: str) -> dict:
+    """DIR/sweep.json: the sweep's definition, command and report metrics."""
+    path = os.path.join(sweep_dir, SWEEP_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"'{sweep_dir}' has no {SWEEP_FILE}: is it a sweep dir written by `jaxlm sweep`?")
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        meta = None
+    keys = ("seeds", "finetune", "finetune_config", "variants", "config", "scale", "overrides", "metrics", "description")
+    if not isinstance(meta, dict) or not all(k in meta for k in keys):
+        raise UserError(f"'{path}' is not a sweep.json written by `jaxlm sweep`: restore it or use a new --workdir")
+    return meta
+
+
+def record_definition(sweep: Sweep, sweep_dir: str) -> None:
+    """Write DIR/sweep.json, refusing a DIR whose recorded definition differs from this sweep's."""
+    path = os.path.join(sweep_dir, SWEEP_FILE)
+    new = json.loads(json.dumps(sweep.definition()))
+    if os.path.exists(path):
+        difference = _first_difference(read_sweep_json(sweep_dir), new)
+        if difference:
+            raise UserError(f"sweep dir '{sweep_dir}' holds a different sweep: {difference}: pass a new --workdir "
+                            "(or restore the original definition to resume)")
+    write_json(path, dict(new, config=sweep.path, scale=sweep.scale, overrides=sweep.overrides,
+                          metrics=list(sweep.metrics), description=sweep.description))
+
+
+def enable_compilation_cache() -> None:
+    """Share compiled steps between runs of the same shapes (every seed of a variant) via jax's disk cache."""
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", os.path.join(os.path.dirname(default_cache_dir()), "xla"))
+
+
+def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -> dict[str, int | float]:
+    """Pre-train (resuming), then fine-tune if the sweep has a fine-tune stage; the run's final metrics."""
+    cfg = copy.deepcopy(sweep.variants[variant])
+    cfg.train.seed = seed
+    metrics = final_metrics(train(cfg, os.path.join(directory, "pretrain")).results)
+    if sweep.finetune_config is not None:
+        from jaxlm.finetune import finetune
+        ft_cfg = copy.deepcopy(sweep.finetune_config)
+        ft_cfg.train.seed = seed
+        results = finetune(ft_cfg, workdir=os.path.join(directory, "finetune"),
+                           init_from=os.path.join(directory, "pretrain"))
+        metrics.update(final_metrics(results, "finetune_"))
+    return metrics
+
+
+def run_one(sweep: Sweep, sweep_dir: str, variant: str, seed: int) -> dict:
+    """Train (and fine-tune) one run, then write its results.json; wall time adds up over interruptions."""
+    directory = run_dir(sweep_dir, variant, seed)
+    os.makedirs(directory, exist_ok=True)
+    wall_path = os.path.join(directory, WALL_FILE)
+    before = 0.0
+    if os.path.exists(wall_path):
+        with open(wall_path) as f:
+            before = float(f.read())
+    start = time.perf_counter()
+    try:
+        metrics = _train_and_finetune(sweep, variant, seed, directory)
+    finally:
+        wall = before + time.perf_counter() - start
+        with open(wall_path, "w") as f:
+            f.write(str(wall))
+    record = {"variant": variant, "seed": seed, "metrics": metrics, "wall_s": wall,
+              "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "environment": environment()}
+    write_json(os.path.join(directory, RESULTS_FILE), record)
+    os.remove(wall_path)
+    return record
+
+
+def run_sweep(sweep: Sweep, sweep_dir: str, only: list[str] | None = None, log: Callable[[str], None] = print,
+              compilation_cache: bool = False) -> None:
+    """Run the sweep's missing runs in order (all of them, or the variants in `only`), one log line each;
+    `compilation_cache` turns on jax's disk cache of compiled programs (shared by runs of equal shapes)."""
+    todo = sweep.runs(only)
+    try:
+        os.makedirs(sweep_dir, exist_ok=True)
+        lock = WorkdirLock(sweep_dir).acquire()
+    except OSError as e:
+        raise UserError(f"cannot write to sweep dir '{sweep_dir}' ({e.strerror}): choose a writable --workdir") from None
+    try:
+        record_definition(sweep, sweep_dir)
+        for i, (variant, seed) in enumerate(todo, 1):
+            tag = f"[{i}/{len(todo)}] {variant} seed {seed}"
+            if os.path.exists(os.path.join(run_dir(sweep_dir, variant, seed), RESULTS_FILE)):
+                log(f"{tag}: finished earlier, skipped")
+                continue
+            log(f"{tag}: training in {run_dir(sweep_dir, variant, seed)}")
+            if compilation_cache:
+                enable_compilation_cache()
+            record = run_one(sweep, sweep_dir, variant, seed)
+            shown = ", ".join(f"{m} {record['metrics'][m]:.4f}" for m in sweep.metrics if m in record["metrics"])
+            log(f"{tag}: done in {record['wall_s']:.1f} s" + (f" ({shown})" if shown else ""))
+    finally:
+        lock.release()

@@ -1,0 +1,161 @@
+"""An ablation module (`get_config(scale)` + `get_variants(scale)`) → a validated `Sweep` of resolved configs.
+
+The module's config carries a `sweep` section (seeds, metrics, finetune); every variant is the base config with
+the variant's `{"dotted.key": value}` overrides, then the command line's `--config.a.b=v` overrides, applied.
+"""
+
+import copy
+import dataclasses
+import importlib.util
+import inspect
+import os
+import re
+import types
+
+import ml_collections
+
+from jaxlm.config.loading import apply_override
+from jaxlm.config.validate import validate
+from jaxlm.errors import UserError
+from jaxlm.registry import check_objective
+
+SCALES = ("cpu", "accelerator")
+SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": ""}
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
+
+
+@dataclasses.dataclass
+class Sweep:
+    """A resolved sweep: one training config per variant, the seeds, report metrics and the fine-tune stage."""
+
+    path: str
+    scale: str
+    overrides: list[tuple[str, str]]
+    description: str
+    variants: dict[str, ml_collections.ConfigDict]
+    seeds: tuple[int, ...]
+    metrics: tuple[str, ...]
+    finetune: str
+    finetune_config: ml_collections.ConfigDict | None
+
+    def runs(self, only: list[str] | None = None) -> list[tuple[str, int]]:
+        """(variant, seed) pairs in definition order, restricted to `only` if given."""
+        if only:
+            unknown = [v for v in only if v not in self.variants]
+            if unknown:
+                raise UserError(f"--only {unknown[0]}: no such variant in {self.path}: "
+                                f"choose from {', '.join(self.variants)}")
+        return [(v, s) for v in self.variants if not only or v in only for s in self.seeds]
+
+    def definition(self) -> dict:
+        """Everything that decides what the runs compute (JSON-ready), compared when a sweep dir is resumed."""
+        return {"seeds": list(self.seeds), "finetune": self.finetune,
+                "finetune_config": self.finetune_config.to_dict() if self.finetune_config else None,
+                "variants": {name: cfg.to_dict() for name, cfg in self.variants.items()}}
+
+
+def import_module(path: str, what: str) -> types.ModuleType:
+    """Execute a Python module the user points at (trusted code, like `--config` of `jaxlm train`)."""
+    if not os.path.isfile(path):
+        raise UserError(f"{what} '{path}' does not exist: pass a module such as experiments/ablations/NAME.py")
+    spec = importlib.util.spec_from_file_location("jaxlm_sweep_module", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise UserError(f"{what} '{path}' has a syntax error on line {e.lineno}: fix the module") from None
+    return module
+
+
+def _call(module: types.ModuleType, path: str, name: str, scale: str, returns: str) -> object:
+    """`module.name(scale)`, with one-line errors when it is missing or takes no scale."""
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise UserError(f"ablation module '{path}' defines no {name}(scale): add one that returns {returns}")
+    try:
+        inspect.signature(fn).bind(scale)
+    except TypeError:
+        raise UserError(f"'{path}': {name}() must take the scale: def {name}(scale: str = \"cpu\")") from None
+    return fn(scale)
+
+
+def _set(cfg: ml_collections.ConfigDict, key: str, value: object) -> None:
+    """Set a dotted key to a Python value with the type checks of `--config.a.b=v` overrides."""
+    apply_override(cfg, key, value if isinstance(value, str) else repr(value))
+
+
+def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
+    """The config's sweep section with defaults filled in, checked."""
+    section = dict(SWEEP_DEFAULTS, **(cfg.sweep.to_dict() if "sweep" in cfg else {}))
+    unknown = sorted(set(section) - set(SWEEP_DEFAULTS))
+    if unknown:
+        raise UserError(f"'{path}': config.sweep.{unknown[0]} is not a sweep field: use seeds, metrics, finetune")
+    seeds, metrics = tuple(section["seeds"]), tuple(section["metrics"])
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise UserError(f"'{path}': config.sweep.seeds={seeds} must be a non-empty tuple of ints, e.g. (0, 1)")
+    if not metrics or not all(isinstance(m, str) and m for m in metrics):
+        raise UserError(f"'{path}': config.sweep.metrics={metrics} must be a non-empty tuple of metric names, "
+                        "e.g. ('val_loss',)")
+    return {"seeds": seeds, "metrics": metrics, "finetune": str(section["finetune"])}
+
+
+def _variant_config(base: ml_collections.ConfigDict, name: str, changes: object, overrides: list[tuple[str, str]],
+                    path: str) -> ml_collections.ConfigDict:
+    """Base config + the variant's overrides + the command line's, validated, without the sweep section."""
+    if not isinstance(name, str) or not VARIANT_NAME.match(name):
+        raise UserError(f"'{path}': variant name {name!r} is not usable as a directory name: use letters, digits, "
+                        "'_', '-', '.', '+' or '='")
+    if not isinstance(changes, dict):
+        raise UserError(f"'{path}': variant '{name}' must map to a dict of overrides, got {type(changes).__name__}")
+    cfg = copy.deepcopy(base)
+    for key, value in changes.items():
+        if not isinstance(key, str) or key.startswith("sweep.") or key == "sweep":
+            raise UserError(f"'{path}': variant '{name}' overrides {key!r}: variants set dotted keys of the model, "
+                            "data, train, optim or mesh sections (the sweep section is shared)")
+        try:
+            _set(cfg, key, value)
+        except UserError as e:
+            raise UserError(f"'{path}': variant '{name}': {e}") from None
+    for key, text in overrides:
+        apply_override(cfg, key, text)
+    del cfg["sweep"]
+    try:
+        validate(cfg)
+        check_objective(cfg)
+    except UserError as e:
+        raise UserError(f"'{path}': variant '{name}': {e}") from None
+    return cfg
+
+
+def _finetune_config(path: str) -> ml_collections.ConfigDict | None:
+    """The fine-tune experiment's `get_config()`, or None without one."""
+    if not path:
+        return None
+    module = import_module(path, "fine-tune module (config.sweep.finetune)")
+    if not callable(getattr(module, "get_config", None)):
+        raise UserError(f"fine-tune module '{path}' defines no get_config(): add one that returns a ConfigDict")
+    return module.get_config()
+
+
+def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] = ()) -> Sweep:
+    """Import an ablation module and resolve every variant's config (all errors before any training)."""
+    if scale not in SCALES:
+        raise UserError(f"scale '{scale}' is unknown: use {' or '.join(SCALES)}")
+    module = import_module(path, "ablation module")
+    variants = _call(module, path, "get_variants", scale, 'a dict: variant name -> {"dotted.key": value}')
+    base = _call(module, path, "get_config", scale, "a ConfigDict (base_config() plus a sweep section)")
+    if not isinstance(base, ml_collections.ConfigDict):
+        raise UserError(f"'{path}': get_config(scale) returned {type(base).__name__}: return a ConfigDict")
+    base = copy.deepcopy(base)
+    base.sweep = _sweep_section(base, path)
+    base.train.progress = False
+    overrides = list(overrides)
+    for key, text in overrides:
+        apply_override(base, key, text)
+    section = _sweep_section(base, path)
+    if not isinstance(variants, dict) or not variants:
+        raise UserError(f"'{path}': get_variants(scale) must return a non-empty dict of variant name -> overrides")
+    resolved = {name: _variant_config(base, name, changes, overrides, path) for name, changes in variants.items()}
+    return Sweep(path=path, scale=scale, overrides=overrides, description=(module.__doc__ or "").strip(),
+                 variants=resolved, seeds=section["seeds"], metrics=section["metrics"], finetune=section["finetune"],
+                 finetune_config=_finetune_config(section["finetune"]))

@@ -1,0 +1,154 @@
+"""`jaxlm sweep` on a tiny ablation (2 learning rates × 2 seeds): resume, results.csv, report.md, plots, errors."""
+
+import csv
+import json
+import os
+import pathlib
+import re
+import statistics
+import sys
+import types
+
+import matplotlib.image
+import pytest
+from conftest import ROOT, jaxlm_cli
+
+from jaxlm.cli.main import main
+
+TINY = os.path.join(ROOT, "tests", "data", "tiny_ablation.py")
+VARIANTS, SEEDS, METRICS = ("lr_3e-3", "lr_1e-2"), (0, 1), ("val_loss", "val_bits_per_byte")
+
+
+def _files(run: str) -> dict[str, tuple[int, bytes]]:
+    paths = [os.path.join(run, "results.json"), os.path.join(run, "pretrain", "metrics.jsonl")]
+    return {p: (os.stat(p).st_mtime_ns, pathlib.Path(p).read_bytes()) for p in paths}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A half-finished sweep (--only the first variant), then the whole sweep in the same dir."""
+    d = str(tmp_path_factory.mktemp("sweep") / "tiny")
+    first = jaxlm_cli("sweep", "--config", TINY, "--workdir", d, "--only", VARIANTS[0])
+    assert first.returncode == 0, first.stderr
+    finished = {s: _files(os.path.join(d, "runs", VARIANTS[0], f"seed_{s}")) for s in SEEDS}
+    second = jaxlm_cli("sweep", "--config", TINY, "--workdir", d)
+    assert second.returncode == 0, second.stderr
+    return d, first.stdout, second.stdout, finished
+
+
+def test_resume_runs_only_the_missing_runs(sweep):
+    d, first, second, finished = sweep
+    assert first.count("training in") == 2 and f"{VARIANTS[1]} seed" not in first
+    for s in SEEDS:
+        assert f"{VARIANTS[0]} seed {s}: finished earlier, skipped" in second
+        assert f"{VARIANTS[1]} seed {s}: training in" in second
+        assert _files(os.path.join(d, "runs", VARIANTS[0], f"seed_{s}")) == finished[s]
+    assert second.count("training in") == 2
+
+
+def _csv(d: str) -> list[dict]:
+    with open(os.path.join(d, "results.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def test_results_csv_has_one_row_per_run(sweep):
+    d = sweep[0]
+    rows = _csv(d)
+    assert [(r["variant"], int(r["seed"])) for r in rows] == [(v, s) for v in VARIANTS for s in SEEDS]
+    for r in rows:
+        with open(os.path.join(d, "runs", r["variant"], f"seed_{r['seed']}", "results.json")) as f:
+            record = json.load(f)
+        assert float(r["val_loss"]) == record["metrics"]["val_loss"] and float(r["wall_s"]) > 0
+        assert {"test_loss", "val_bits_per_byte", "val_accuracy"} <= set(r)
+
+
+def test_report_tables_match_the_csv(sweep):
+    d = sweep[0]
+    rows, report = _csv(d), pathlib.Path(d, "report.md").read_text()
+    assert "jaxlm sweep --config" in report and "Hardware" in report and "jaxlm commit" in report
+    for metric in METRICS:
+        table = report.split(f"### {metric} ")[1].split("###")[0]
+        shown = {m[1]: (float(m[2]), float(m[3]), int(m[4]), "(best)" in m[0]) for m in
+                 re.finditer(r"\| \**([\w.+=-]+)\**(?: \(best\))? \| ([\d.]+) ± ([\d.]+) \| (\d+) \|", table)}
+        assert set(shown) == set(VARIANTS)
+        for v in VARIANTS:
+            xs = [float(r[metric]) for r in rows if r["variant"] == v]
+            mean, std, n, _ = shown[v]
+            assert abs(mean - statistics.fmean(xs)) < 1e-4 and abs(std - statistics.stdev(xs)) < 1e-4 and n == 2
+        best = min(VARIANTS, key=lambda v: shown[v][0])
+        assert f"| **{best}** (best) |" in table
+
+
+def test_plots_are_valid_pngs(sweep):
+    plots = os.path.join(sweep[0], "plots")
+    names = {f"{kind}_{m}.png" for kind in ("final", "curves") for m in METRICS}
+    assert set(os.listdir(plots)) == names
+    for name in names:
+        assert pathlib.Path(plots, name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert matplotlib.image.imread(os.path.join(plots, name)).shape[0] > 100
+
+
+def _one_line_error(capsys, *argv) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_changed_definition_is_refused(sweep, capsys):
+    err = _one_line_error(capsys, "sweep", "--config", TINY, "--workdir", sweep[0], "--config.optim.warmup=3")
+    assert "optim.warmup=3" in err and "--workdir" in err
+
+
+def _module(tmp_path, body: str) -> str:
+    path = tmp_path / "ablation.py"
+    path.write_text("from jaxlm.config.schema import base_config\n\n"
+                    "def get_config(scale='cpu'):\n    return base_config()\n\n" + body)
+    return str(path)
+
+
+def test_module_without_get_variants(tmp_path, capsys):
+    err = _one_line_error(capsys, "sweep", "--config", _module(tmp_path, ""), "--workdir", str(tmp_path / "w"))
+    assert "get_variants" in err
+    assert not os.path.exists(tmp_path / "w")
+
+
+def test_variant_with_unknown_key(tmp_path, capsys):
+    module = _module(tmp_path, "def get_variants(scale='cpu'):\n"
+                               "    return {'ok': {}, 'deep': {'model.n_layer': 3}}\n")
+    err = _one_line_error(capsys, "sweep", "--config", module, "--workdir", str(tmp_path / "w"))
+    assert "variant 'deep'" in err and "model.n_layer" in err and "model.n_layers" in err
+
+
+def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
+    """With config.sweep.finetune, each run is fine-tuned from its pretrain dir and finetune_* metrics are
+    recorded; a report metric no run has becomes an error in the report, not a crash (training is faked)."""
+    from jaxlm.sweep import runner
+    from jaxlm.sweep.report import write_report
+    from jaxlm.sweep.spec import load_sweep
+    calls = []
+
+    def fake_train(cfg, workdir):
+        os.makedirs(workdir)
+        with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+            f.write(json.dumps({"step": 5, "split": "val", "loss": 5.0 + cfg.train.seed}) + "\n")
+        return types.SimpleNamespace(results={"val": {"loss": 5.0 + cfg.train.seed}, "test": {"loss": 5.5}})
+
+    def fake_finetune(cfg, workdir, init_from):
+        calls.append((cfg.train.seed, workdir, init_from))
+        return {"accuracy": 0.5 + cfg.train.seed / 10, "macro_f1": 0.25}
+
+    monkeypatch.setattr(runner, "train", fake_train)
+    monkeypatch.setitem(sys.modules, "jaxlm.finetune", types.SimpleNamespace(finetune=fake_finetune))
+    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n\ndef get_config():\n"
+                                    "    return base_config()\n")
+    ablation = _module(tmp_path, "def get_variants(scale='cpu'):\n    return {'a': {}, 'b': {'model.n_layers': 2}}\n")
+    sweep = load_sweep(ablation, overrides=[("sweep.finetune", str(tmp_path / "ft.py")), ("sweep.seeds", "(0, 1)"),
+                                            ("sweep.metrics", "('finetune_accuracy', 'val_mlm_loss')")])
+    runner.run_sweep(sweep, str(tmp_path / "s"), log=lambda line: None)
+    run = str(tmp_path / "s" / "runs" / "a" / "seed_1")
+    assert (1, os.path.join(run, "finetune"), os.path.join(run, "pretrain")) in calls and len(calls) == 4
+    report = write_report(str(tmp_path / "s"))
+    assert "| **a** (best) | 0.5500 ± 0.0707 | 2 |" in report.tables
+    assert len(report.errors) == 1 and "'val_mlm_loss' is missing" in report.errors[0]
+    assert "**Error**: metric 'val_mlm_loss'" in (tmp_path / "s" / "report.md").read_text()
