@@ -12,6 +12,7 @@ from jaxlm.config.schema import base_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
 from jaxlm.optim.factory import build_optimizer, decay_mask
+from jaxlm.optim.matrix_view import matrix_shape
 from jaxlm.optim.ramp import batch_plan
 from jaxlm.optim.schedules import build_schedule
 
@@ -159,3 +160,24 @@ def test_optimization_fields_are_validated(key, value, match):
     cfg[section][leaf] = value
     with pytest.raises(UserError, match=match):
         validate(cfg)
+
+
+def test_adafactor_factors_attention_kernels_as_the_matrices_they_apply():
+    assert matrix_shape((512, 8, 64)) == (512, 512)      # [embed, heads, kv] query/key/value kernel
+    assert matrix_shape((8, 64, 512)) == (512, 512)      # [heads, kv, embed] output kernel
+    assert matrix_shape((384, 3, 6, 64)) == (384, 1152)  # fused qkv
+    assert matrix_shape((300, 7)) == (300, 7) and matrix_shape((5,)) == (5,)
+    params = {"q": jnp.ones((256, 4, 64)), "o": jnp.ones((4, 64, 256))}
+    tx, _ = build_optimizer(_optim(name="adafactor", peak_lr=0.01, warmup=0, schedule="constant",
+                                   weight_decay=0.0, clip=0.0), 10)
+    state = tx.init(params)
+    moments = sorted(x.shape for x in jax.tree_util.tree_leaves(state) if x.ndim >= 1 and x.size > 1)
+    assert moments == [(256,), (256,), (256,), (256,)]   # rows + columns of two 256×256 matrices, no full moment
+    grads = jax.tree_util.tree_map(lambda p: jax.random.normal(jax.random.PRNGKey(0), p.shape), params)
+    updates, _ = tx.update(grads, state, params)
+    assert jax.tree_util.tree_map(jnp.shape, updates) == jax.tree_util.tree_map(jnp.shape, params)
+    flat, _ = tx.update({k: g.reshape(256, 256) for k, g in grads.items()},
+                        tx.init({k: p.reshape(256, 256) for k, p in params.items()}),
+                        {k: p.reshape(256, 256) for k, p in params.items()})
+    for k in params:  # identical to Adafactor on the explicit matrices
+        np.testing.assert_allclose(updates[k].reshape(256, 256), flat[k], rtol=1e-6)

@@ -6,10 +6,11 @@ schedule, for logging) to `jaxlm.train.loop.train` instead.
 """
 
 import jax
-import optax
 import ml_collections
+import optax
 
 from jaxlm.errors import UserError
+from jaxlm.optim.matrix_view import as_matrices
 from jaxlm.optim.ramp import BatchPlan
 from jaxlm.optim.schedules import build_schedule
 
@@ -28,9 +29,10 @@ def adafactor(lr: optax.ScalarOrSchedule, momentum: float = 0.0, weight_decay: f
               mask=None) -> optax.GradientTransformation:
     """optax.adafactor's chain (factored second moments for dims ≥ 128, decay_rate 0.8, eps 1e-30, update
     RMS clipping 1.0, parameter-scale multiplication), equal to it without weight decay or momentum; decay is
-    decoupled and scaled by the learning rate like AdamW (optax adds it unscaled), momentum precedes the lr."""
+    decoupled and scaled by the learning rate like AdamW (optax adds it unscaled), momentum precedes the lr.
+    N-d kernels are factored as the matrices they apply (jaxlm/optim/matrix_view.py)."""
     return optax.chain(
-        optax.scale_by_factored_rms(decay_rate=0.8, min_dim_size_to_factor=128, epsilon=1e-30),
+        as_matrices(optax.scale_by_factored_rms(decay_rate=0.8, min_dim_size_to_factor=128, epsilon=1e-30)),
         optax.clip_by_block_rms(1.0),
         optax.scale_by_param_block_rms(),
         optax.ema(momentum, debias=False) if momentum else optax.identity(),

@@ -7,8 +7,8 @@ so optax's count and a resumed run give the same values).
 """
 
 import jax.numpy as jnp
-import optax
 import ml_collections
+import optax
 
 from jaxlm.errors import UserError
 from jaxlm.optim.ramp import BatchPlan
