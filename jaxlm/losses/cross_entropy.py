@@ -2,12 +2,17 @@
 
 import jax
 import jax.numpy as jnp
-import optax
 
 
 def cross_entropy_sums(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> dict[str, jax.Array]:
-    """Sums over weighted positions: `nats` (−log p(target)), `weight` and `correct` (argmax hits)."""
+    """Sums over weighted positions: `nats` (−log p(target)), `weight` and `correct` (target logit is the max).
+
+    One max over the vocabulary serves both the stable log-sum-exp and the accuracy: a separate argmax is a
+    second vocabulary-sized reduction (up to a tenth of a small model's CPU step). Exact ties count as hits.
+    """
     logits = logits.astype(jnp.float32)
-    nll = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
-    correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
-    return dict(nats=jnp.sum(nll * weights), weight=jnp.sum(weights), correct=jnp.sum(correct * weights))
+    top = jax.lax.stop_gradient(jnp.max(logits, axis=-1))
+    lse = top + jnp.log(jnp.sum(jnp.exp(logits - top[..., None]), axis=-1))
+    target = jnp.take_along_axis(logits, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    correct = (target >= top).astype(jnp.float32)
+    return dict(nats=jnp.sum((lse - target) * weights), weight=jnp.sum(weights), correct=jnp.sum(correct * weights))
