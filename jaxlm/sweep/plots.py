@@ -44,15 +44,17 @@ def plot_bars(rows: list["Summary"], metric: str, best: str, out_dir: str) -> st
     return path
 
 
-def _val_curve(directory: str, key: str) -> dict[int, float]:
-    """step -> a validation metric, from a run's pretrain/metrics.jsonl."""
+def _val_curve(directory: str, key: str) -> dict[int, tuple[int | None, float]]:
+    """step -> (tokens seen or None, a validation metric), from a run's pretrain/metrics.jsonl."""
     rows = read_metrics(os.path.join(directory, "pretrain"))
-    return {r["step"]: r[key] for r in rows if r.get("split") == "val" and isinstance(r.get(key), (int, float))}
+    return {r["step"]: (r.get("tokens"), r[key]) for r in rows
+            if r.get("split") == "val" and isinstance(r.get(key), (int, float))}
 
 
 def plot_curves(sweep_dir: str, metrics: list[str], records: list[dict], out_dir: str) -> list[str]:
     """Per validation metric (the report's `val_*` metrics, else val loss): one line per variant, mean over
-    seeds at the steps every seed evaluated, shaded ± std; returns the paths."""
+    seeds at the steps every seed evaluated, shaded ± std, against tokens seen when every evaluation logged
+    them (variants with different batch sizes line up), else against the step; returns the paths."""
     by_variant = collections.defaultdict(list)
     for r in records:
         by_variant[r["variant"]].append(run_dir(sweep_dir, r["variant"], r["seed"]))
@@ -60,18 +62,20 @@ def plot_curves(sweep_dir: str, metrics: list[str], records: list[dict], out_dir
     for metric in [m for m in metrics if m.startswith("val_")] or ["val_loss"]:
         fig = Figure(figsize=(6, 3.5), layout="constrained")
         ax = fig.subplots()
-        for variant, dirs in by_variant.items():
-            curves = [_val_curve(d, metric[len("val_"):]) for d in dirs]
-            steps = sorted(set.intersection(*(set(c) for c in curves)))
+        curves = {v: [_val_curve(d, metric[len("val_"):]) for d in dirs] for v, dirs in by_variant.items()}
+        by_tokens = all(t is not None for cs in curves.values() for c in cs for t, _ in c.values())
+        for variant, runs in curves.items():
+            steps = sorted(set.intersection(*(set(c) for c in runs)))
             if not steps:
                 continue
-            ys = np.array([[c[s] for s in steps] for c in curves])
+            ys = np.array([[c[s][1] for s in steps] for c in runs])
+            xs = [runs[0][s][0] for s in steps] if by_tokens else steps
             mean, std = ys.mean(axis=0), ys.std(axis=0, ddof=1) if len(ys) > 1 else np.zeros(len(steps))
-            ax.plot(steps, mean, marker=".", label=f"{variant} (n={len(ys)})")
-            ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+            ax.plot(xs, mean, marker=".", label=f"{variant} (n={len(ys)})")
+            ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
         if not ax.lines:
             continue
-        ax.set_xlabel("step")
+        ax.set_xlabel("tokens seen" if by_tokens else "step")
         ax.set_ylabel(metric)
         ax.legend(fontsize="small")
         ax.set_title(f"{metric} during pre-training")

@@ -79,10 +79,13 @@ def best(rows: list[Summary], metric: str) -> str:
 
 
 def fmt(x: float, scale: float) -> str:
-    """4 decimals, or whole numbers with thousands separators for large metrics (bytes)."""
+    """4 decimals; whole numbers with thousands separators for large metrics (bytes); 3 significant digits for
+    small ones (fractions below 0.01, which 4 decimals would show as 0.0000)."""
     if math.isnan(x):
         return "n/a"
-    return f"{x:,.0f}" if abs(scale) >= 1000 else f"{x:.4f}"
+    if abs(scale) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3g}" if 0 < abs(scale) < 0.01 else f"{x:.4f}"
 
 
 def metric_table(rows: list[Summary], metric: str) -> str:

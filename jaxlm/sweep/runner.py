@@ -1,7 +1,9 @@
 """Run every (variant, seed) of a sweep into DIR/runs/VARIANT/seed_S/ in turn; finished runs are skipped.
 
 A run trains into `pretrain/` (resuming from its checkpoint if interrupted), optionally fine-tunes into
-`finetune/`, and only then writes `results.json` atomically: its presence marks the run finished. The
+`finetune/`, and only then writes `results.json` atomically: its presence marks the run finished. Besides the
+final val/test metrics a run records its parameter and optimizer-state bytes, a few training-log statistics
+(`train_*`) and the `config.sweep.evals` evaluations (`NAME_val_*`). The
 sweep's definition is kept in DIR/sweep.json and a different definition is refused in the same DIR.
 """
 
@@ -15,14 +17,19 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from jaxlm.data.dataset import prepare
 from jaxlm.data.tokenizer import default_cache_dir
 from jaxlm.errors import UserError
 from jaxlm.sweep.environment import environment
-from jaxlm.sweep.spec import Sweep
+from jaxlm.sweep.spec import Sweep, eval_config
+from jaxlm.train.evaluate import evaluate
 from jaxlm.train.lock import WorkdirLock
-from jaxlm.train.loop import train
+from jaxlm.train.loop import Run, train
+from jaxlm.train.metrics import read_metrics
 
 SWEEP_FILE, RESULTS_FILE, WALL_FILE = "sweep.json", "results.json", "wall_s.partial"
+TRAIN_LAST = ("tokens", "loss", "loss_scale", "skipped_steps")  # train_KEY: the last logged value
+TRAIN_MEAN = ("grad_zero_frac", "tokens_per_s")                  # train_KEY: the mean over every logged step
 
 
 def run_dir(sweep_dir: str, variant: str, seed: int) -> str:
@@ -55,8 +62,44 @@ def final_metrics(results: dict, prefix: str = "") -> dict[str, int | float]:
             if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
 
 
+def tree_bytes(tree) -> int:
+    """Total bytes of a tree's array leaves."""
+    return int(sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(tree)))
+
+
+def state_bytes(run: Run) -> dict[str, int | float]:
+    """param_bytes, opt_state_bytes and their ratio opt_state_to_params, from the trained state."""
+    params, opt = tree_bytes(run.state.params), tree_bytes(run.state.opt_state)
+    return {"param_bytes": params, "opt_state_bytes": opt, "opt_state_to_params": opt / params}
+
+
+def train_log_metrics(workdir: str) -> dict[str, int | float]:
+    """From a run's metrics.jsonl: the last logged `TRAIN_LAST` and the mean of `TRAIN_MEAN` over its train lines."""
+    rows = [r for r in read_metrics(workdir) if "split" not in r] if os.path.exists(
+        os.path.join(workdir, "metrics.jsonl")) else []
+    out = {f"train_{k}": rows[-1][k] for k in TRAIN_LAST if rows and isinstance(rows[-1].get(k), (int, float))}
+    for k in TRAIN_MEAN:
+        values = [r[k] for r in rows if isinstance(r.get(k), (int, float))]
+        if values:
+            out[f"train_{k}"] = float(np.mean(values))
+    return out
+
+
+def extra_evals(run: Run, evals: dict[str, dict[str, object]]) -> dict[str, int | float]:
+    """`NAME_val_*`: the trained model on the validation split prepared with each evaluation's data fields."""
+    out, t = {}, run.cfg.train
+    for name, fields in evals.items():
+        data = prepare(run.corpus, eval_config(run.cfg, fields), "val", train=False)
+        results = evaluate(run.eval_step, run.state.params, data, t.eval_batch_size,
+                           run.corpus.tokenizer.byte_lengths(), run.put_batch, t.eval_batches)
+        out.update(final_metrics({f"{name}_val": results}))
+    return out
+
+
 def _first_difference(old: dict, new: dict) -> str | None:
     """The first way a recorded definition differs from a new one (schema fields added since are ignored)."""
+    if old.get("evals", {}) != new["evals"]:
+        return f"config.sweep.evals was {old.get('evals', {})!r} and is now {new['evals']!r}"
     for key in ("seeds", "finetune"):
         if old[key] != new[key]:
             return f"config.sweep.{key} was {old[key]!r} and is now {new[key]!r}"
@@ -111,7 +154,12 @@ def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -
     """Pre-train (resuming), then fine-tune if the sweep has a fine-tune stage; the run's final metrics."""
     cfg = copy.deepcopy(sweep.variants[variant])
     cfg.train.seed = seed
-    metrics = final_metrics(train(cfg, os.path.join(directory, "pretrain")).results)
+    pretrain = os.path.join(directory, "pretrain")
+    run = train(cfg, pretrain)
+    metrics = final_metrics(run.results)
+    if hasattr(run, "state"):
+        metrics.update(state_bytes(run), **extra_evals(run, sweep.evals))
+    metrics.update(train_log_metrics(pretrain))
     if sweep.finetune_config is not None:
         from jaxlm.finetune import finetune
         ft_cfg = copy.deepcopy(sweep.finetune_config)

@@ -1,7 +1,9 @@
 """An ablation module (`get_config(scale)` + `get_variants(scale)`) → a validated `Sweep` of resolved configs.
 
-The module's config carries a `sweep` section (seeds, metrics, finetune); every variant is the base config with
-the variant's `{"dotted.key": value}` overrides, then the command line's `--config.a.b=v` overrides, applied.
+The module's config carries a `sweep` section (seeds, metrics, finetune, evals); every variant is the base config
+with the variant's `{"dotted.key": value}` overrides, then the command line's `--config.a.b=v` overrides, applied.
+`evals` maps a name to `config.data` fields: each run is also evaluated on the validation split prepared with them
+(metrics NAME_val_loss, ...), a fixed task shared by variants whose own objectives differ.
 """
 
 import copy
@@ -20,7 +22,7 @@ from jaxlm.errors import UserError
 from jaxlm.registry import check_objective
 
 SCALES = ("cpu", "accelerator")
-SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": ""}
+SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": "", "evals": {}}
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 
 
@@ -37,6 +39,7 @@ class Sweep:
     metrics: tuple[str, ...]
     finetune: str
     finetune_config: ml_collections.ConfigDict | None
+    evals: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)  # name -> data overrides
 
     def runs(self, only: list[str] | None = None) -> list[tuple[str, int]]:
         """(variant, seed) pairs in definition order, restricted to `only` if given."""
@@ -49,7 +52,7 @@ class Sweep:
 
     def definition(self) -> dict:
         """Everything that decides what the runs compute (JSON-ready), compared when a sweep dir is resumed."""
-        return {"seeds": list(self.seeds), "finetune": self.finetune,
+        return {"seeds": list(self.seeds), "finetune": self.finetune, "evals": self.evals,
                 "finetune_config": self.finetune_config.to_dict() if self.finetune_config else None,
                 "variants": {name: cfg.to_dict() for name, cfg in self.variants.items()}}
 
@@ -84,19 +87,41 @@ def _set(cfg: ml_collections.ConfigDict, key: str, value: object) -> None:
     apply_override(cfg, key, value if isinstance(value, str) else repr(value))
 
 
+def eval_config(cfg: ml_collections.ConfigDict, fields: dict[str, object]) -> ml_collections.ConfigDict:
+    """A copy of a run's config with `config.data` fields changed, for an extra evaluation (`config.sweep.evals`)."""
+    cfg = copy.deepcopy(cfg)
+    for key, value in fields.items():
+        _set(cfg, f"data.{key}", value)
+    return cfg
+
+
+def _evals(evals: object, path: str) -> dict[str, dict[str, object]]:
+    """config.sweep.evals checked: name -> {data field: value}."""
+    if not isinstance(evals, dict) or not all(isinstance(v, dict) and v for v in evals.values()):
+        raise UserError(f"'{path}': config.sweep.evals must map an evaluation name to data fields, e.g. "
+                        "{'recipe': {'bart_infill': 0.3}}")
+    for name in evals:
+        if not re.match(r"^[a-z][a-z0-9_]*$", str(name)):
+            raise UserError(f"'{path}': config.sweep.evals name {name!r} must be lower-case letters, digits and '_' "
+                            "(its metrics are NAME_val_loss, ...)")
+    return evals
+
+
 def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
     """The config's sweep section with defaults filled in, checked."""
     section = dict(SWEEP_DEFAULTS, **(cfg.sweep.to_dict() if "sweep" in cfg else {}))
     unknown = sorted(set(section) - set(SWEEP_DEFAULTS))
     if unknown:
-        raise UserError(f"'{path}': config.sweep.{unknown[0]} is not a sweep field: use seeds, metrics, finetune")
+        raise UserError(f"'{path}': config.sweep.{unknown[0]} is not a sweep field: use seeds, metrics, finetune, "
+                        "evals")
     seeds, metrics = tuple(section["seeds"]), tuple(section["metrics"])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UserError(f"'{path}': config.sweep.seeds={seeds} must be a non-empty tuple of ints, e.g. (0, 1)")
     if not metrics or not all(isinstance(m, str) and m for m in metrics):
         raise UserError(f"'{path}': config.sweep.metrics={metrics} must be a non-empty tuple of metric names, "
                         "e.g. ('val_loss',)")
-    return {"seeds": seeds, "metrics": metrics, "finetune": str(section["finetune"])}
+    return {"seeds": seeds, "metrics": metrics, "finetune": str(section["finetune"]),
+            "evals": _evals(section["evals"], path)}
 
 
 def _variant_config(base: ml_collections.ConfigDict, name: str, changes: object, overrides: list[tuple[str, str]],
@@ -156,6 +181,12 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
     if not isinstance(variants, dict) or not variants:
         raise UserError(f"'{path}': get_variants(scale) must return a non-empty dict of variant name -> overrides")
     resolved = {name: _variant_config(base, name, changes, overrides, path) for name, changes in variants.items()}
+    for name, cfg in resolved.items():
+        for eval_name, fields in section["evals"].items():
+            try:
+                validate(eval_config(cfg, fields))
+            except UserError as e:
+                raise UserError(f"'{path}': config.sweep.evals.{eval_name} on variant '{name}': {e}") from None
     return Sweep(path=path, scale=scale, overrides=overrides, description=(module.__doc__ or "").strip(),
                  variants=resolved, seeds=section["seeds"], metrics=section["metrics"], finetune=section["finetune"],
-                 finetune_config=_finetune_config(section["finetune"]))
+                 finetune_config=_finetune_config(section["finetune"]), evals=section["evals"])

@@ -7,7 +7,7 @@ mean-loss gradient by its target weight: for losses of the form sum/weight this 
 batch. The host builds such batches with `interleave_microbatches`.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -70,13 +70,22 @@ def accumulate_grads(apply_fn: Callable, loss_fn: Callable, params, batch: dict,
     return loss, sums, grads
 
 
+def zero_fraction(tree) -> jax.Array:
+    """Fraction of all elements of a tree's leaves that are exactly zero (float32 scalar)."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    zeros = sum(jnp.sum(x == 0).astype(jnp.float32) for x in leaves)
+    return zeros / float(sum(x.size for x in leaves))
+
+
 def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTransformation, microbatches: int = 1,
                     loss_scale_period: int = 0):
     """train_step(state, batch) -> (state, metrics); dropout rng is folded from the state rng and the step.
 
     A step whose loss or gradients are not finite leaves params and optimizer state untouched and reports
     `nonfinite_loss` / `nonfinite_grads` (the loop applies `train.nonfinite`). `loss_scale_period` > 0 turns
-    on dynamic loss scaling (fp16): metrics then also report `loss_scale` and `skipped_steps`.
+    on dynamic loss scaling (fp16): metrics then also report `loss_scale` and `skipped_steps`. `grad_zero_frac`
+    is the fraction of gradient elements that are exactly zero (after accumulation and unscaling, before
+    clipping): under fp16 without loss scaling it counts the gradients that underflowed to zero.
     """
     def train_step(state: TrainState, batch: dict):
         rng = jax.random.fold_in(state.rng, state.step)
@@ -84,7 +93,7 @@ def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTra
         loss, sums, grads = accumulate_grads(apply_fn, loss_fn, state.params, batch, rng, microbatches, scale)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), **sums)
+        metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), grad_zero_frac=zero_fraction(grads), **sums)
         finite_loss, finite_grads = jnp.isfinite(loss), all_finite(grads)
         finite = finite_loss & finite_grads
         new = state.replace(step=state.step + 1, params=select_tree(finite, params, state.params),
