@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= experiments/gpt_shakespeare.py
 WORKDIR ?= runs/gpt_shakespeare
 
-.PHONY: install train test clean
+.PHONY: install train test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ train: install
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 tests
+
+# jaxlm's GPT train step and the PyTorch peer, alternating in one process (SHAPE=tiny|big); JSON on stdout.
+SHAPE ?= tiny
+bench: install
+	$(BIN)/python benchmarks/compare_gpt.py --shape $(SHAPE)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

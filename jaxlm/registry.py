@@ -9,6 +9,7 @@ import ml_collections
 
 from jaxlm.errors import UserError
 from jaxlm.losses.causal_lm import causal_lm_loss
+from jaxlm.losses.classification import classification_loss
 from jaxlm.losses.mlm import mlm_loss
 from jaxlm.losses.seq2seq import seq2seq_loss
 from jaxlm.models.bart import BART
@@ -42,14 +43,18 @@ def _seq2seq_init_args(cfg: ml_collections.ConfigDict) -> tuple:
 
 
 SEQ2SEQ_OBJECTIVES = ("t5_span_corruption", "t5_prefix_lm", "t5_iid_replace_spans", "t5_iid_drop_tokens",
-                      "t5_bert_style", "bart_denoise")
+                      "t5_bert_style", "bart_denoise", "genre_text_to_text")
 
 FAMILIES = {
-    "gpt": Family(GPT, causal_lm_loss, _decoder_init_args, ("causal_lm",)),
-    "bert": Family(BERT, mlm_loss, _encoder_init_args, ("bert_mlm_nsp", "roberta_mlm"), generates_text=False),
+    "gpt": Family(GPT, causal_lm_loss, _decoder_init_args, ("causal_lm", "genre_continuation")),
+    "bert": Family(BERT, mlm_loss, _encoder_init_args, ("bert_mlm_nsp", "roberta_mlm", "genre_classification"),
+                   generates_text=False),
     "t5": Family(T5, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False),
     "bart": Family(BART, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False),
 }
+
+# Objectives whose loss is not their family's (the family's model then has another head).
+OBJECTIVE_LOSSES = {"genre_classification": classification_loss}
 
 PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
 
@@ -62,9 +67,19 @@ def family(cfg: ml_collections.ConfigDict) -> Family:
 
 
 def check_objective(cfg: ml_collections.ConfigDict) -> None:
+    """UserError unless the objective trains the family (and a classifier head exactly when it classifies)."""
     if cfg.data.objective not in family(cfg).objectives:
         raise UserError(f"objective '{cfg.data.objective}' does not train a '{cfg.model.family}' model: set "
                         f"config.data.objective to one of {', '.join(family(cfg).objectives)}")
+    classifies = cfg.data.objective == "genre_classification"
+    if classifies != (cfg.model.num_labels > 0):
+        raise UserError(f"config.model.num_labels={cfg.model.num_labels} is only for objective genre_classification "
+                        f"(> 0 there, 0 otherwise): fix config.model.num_labels")
+
+
+def loss_fn(cfg: ml_collections.ConfigDict) -> Callable:
+    """The loss that trains the configured objective: its own if it has one, else the family's."""
+    return OBJECTIVE_LOSSES.get(cfg.data.objective, family(cfg).loss)
 
 
 def build_model(cfg: ml_collections.ConfigDict, decode: bool = False) -> nn.Module:

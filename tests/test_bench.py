@@ -1,37 +1,102 @@
-"""`jaxlm bench --memory`: optimizer-state bytes of Adam ≈ 2× params, Adafactor far below, SGD none."""
+"""`jaxlm bench`: step time, tokens/s, FLOPs and MFU as one JSON object (+ --data, --memory); optimizer-state
+bytes of Adam ≈ 2× params, Adafactor far below, SGD none."""
 
 import json
 import os
 
-from jaxlm.bench.memory import memory_report
-from jaxlm.cli.main import main
-from jaxlm.config.loading import load_config_file
+import pytest
 from conftest import ROOT
 
+from jaxlm.bench.memory import memory_report
+from jaxlm.bench.peak import table_peak
+from jaxlm.cli.main import main
+from jaxlm.config.loading import load_config_file
+from jaxlm.registry import build_model
+
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
-WIDE = ["--config.model.d_model=128", "--config.model.n_heads=1", "--config.model.d_ff=512"]  # factorable dims
+SPEED_KEYS = ("family", "objective", "precision", "n_layers", "d_model", "n_heads", "seq_len", "batch_size",
+              "vocab_size", "n_params", "step_ms", "tokens_per_s", "compile_s", "flops_per_token", "flops_convention",
+              "achieved_flops", "peak_flops", "peak_source", "mfu")
+DATA_KEYS = ("data_tokens_per_s", "data_to_step_ratio", "host_wait_ms", "loop_step_ms")
 
 
-def _config(optimizer: str):
+def _config(optimizer: str, precision: str = "fp32"):
     cfg = load_config_file(TINY)
-    cfg.model.update(d_model=128, n_heads=1, d_ff=512)
+    cfg.model.update(d_model=128, n_heads=4, d_ff=512)
     cfg.optim.name = optimizer
+    cfg.train.precision = precision
     return cfg
 
 
-def test_memory_of_adam_adafactor_sgd(capsys):
-    assert main(["bench", "--memory", "--config", TINY, "--config.optim.name=sgd", *WIDE]) == 0
-    sgd = json.loads(capsys.readouterr().out)
-    adam, adafactor = memory_report(_config("adamw")), memory_report(_config("adafactor"))
+def test_memory_of_adam_adafactor_sgd():
+    sgd, adam, adafactor = (memory_report(_config(name)) for name in ("sgd", "adamw", "adafactor"))
     assert sgd["params_bytes"] == adam["params_bytes"] == adafactor["params_bytes"] == 4 * adam["param_count"]
     assert adam["grads_bytes"] == adam["params_bytes"]
     assert 2.0 <= adam["opt_state_to_params"] < 2.001            # first and second moments (+ a step count)
-    assert adafactor["opt_state_to_params"] < 0.25               # row/column statistics for ≥128×128 matrices
+    assert adafactor["opt_state_to_params"] < 0.05               # rows + columns of ≥128×128 matrices (attention too)
     assert sgd["opt_state_bytes"] < 64
     for report in (sgd, adam, adafactor):
         assert report["xla_temp_bytes"] > 0 and report["xla_argument_bytes"] >= report["params_bytes"]
+    bf16 = memory_report(_config("adamw", "bf16"))
+    assert bf16["opt_state_bytes"] == adam["opt_state_bytes"]    # fp32 master weights and moments either way
+    assert 0.5 < bf16["activation_bytes"] / adam["activation_bytes"] < 0.85  # bf16 activations; fp32 logits/loss
 
 
-def test_bench_needs_a_measurement(capsys):
-    assert main(["bench", "--config", TINY]) == 2
-    assert "--memory" in capsys.readouterr().err
+def test_bench_speed_data_and_memory(capsys):
+    assert main(["bench", "--config", TINY, "--steps", "2", "--data", "--memory", "--peak-n", "256"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in SPEED_KEYS + DATA_KEYS + ("params_bytes", "xla_temp_bytes"):
+        assert key in report, key
+    assert (report["family"], report["objective"], report["n_layers"], report["seq_len"]) == ("gpt", "causal_lm", 2, 64)
+    for key in ("n_params", "step_ms", "tokens_per_s", "compile_s", "flops_per_token", "achieved_flops",
+                "peak_flops", "data_tokens_per_s", "data_to_step_ratio", "loop_step_ms"):
+        assert report[key] > 0, key
+    assert report["host_wait_ms"] >= 0
+    assert 0 < report["mfu"] < 1.5
+    assert report["tokens_per_s"] == pytest.approx(8 * 64 / (report["step_ms"] / 1e3), rel=1e-3)
+    assert report["achieved_flops"] == pytest.approx(report["tokens_per_s"] * report["flops_per_token"], rel=1e-3)
+    assert report["peak_source"].startswith("measured") and "256³" in report["peak_source"]
+    assert report["xla_flops_per_token"] > report["flops_per_token"]
+
+
+@pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "-3"], ["--peak-n", "0"], ["--steps", "two"]])
+def test_bench_refuses_bad_arguments(capsys, args):
+    assert main(["bench", "--config", TINY, *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error" in err
+
+
+def test_dense_peak_table():
+    assert table_peak("NVIDIA H100 80GB HBM3") == (989e12, "table: NVIDIA H100 SXM dense bf16 (NVIDIA H100 80GB HBM3)")
+    assert table_peak("NVIDIA A100-SXM4-40GB")[0] == 312e12
+    assert table_peak("TPU v4")[0] == 275e12 and table_peak("TPU v5 lite")[0] == 197e12
+    assert table_peak("TPU v5p")[0] == 459e12
+    assert table_peak("cpu") is None
+
+
+def test_torch_peer_is_the_same_gpt(monkeypatch):
+    torch = pytest.importorskip("torch")
+    import flax.linen as nn
+    import jax
+    import numpy as np
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
+    import compare_gpt
+    import torch_gpt
+    shape = torch_gpt.Shape(layers=2, heads=2, width=32, seq=16, batch=4, vocab=256)
+    cfg = compare_gpt.jaxlm_config(shape)
+    inputs, _ = torch_gpt.random_batch(shape)
+    params = nn.unbox(build_model(cfg).init(jax.random.PRNGKey(1), inputs.numpy())["params"])
+    model = torch_gpt.GPT(shape)
+    compare_gpt.copy_params(params, model)
+    assert sum(p.numel() for p in model.parameters()) == sum(np.size(x) for x in jax.tree_util.tree_leaves(params))
+    expected = build_model(cfg).apply({"params": params}, inputs.numpy())
+    with torch.no_grad():
+        np.testing.assert_allclose(model(inputs).numpy(), np.asarray(expected), atol=2e-5)
+    monkeypatch.setattr(compare_gpt, "PEAK_N", 128)
+    report = compare_gpt.compare(shape, rounds=2, steps=2, threads=2)   # same start, same batches: same losses
+    assert report["jaxlm_final_loss"] == pytest.approx(report["torch_final_loss"], abs=1e-4)
+    assert report["jaxlm_final_loss"] < np.log(256)
+    for name in ("jaxlm", "torch"):
+        assert report[f"{name}_tokens_per_s"] > 0 and 0 < report[f"{name}_mfu"] < 1.5
+        assert len(report[f"{name}_round_ms"]) == 2
+    assert report["ratio_jaxlm_over_torch"] > 0

@@ -1,1 +1,3 @@
-"""`jaxlm bench`: measurements of a config's training step (memory.py: bytes; setup.py: the shared abstract setup)."""
+"""`jaxlm bench`: measurements of a config's training step (speed.py: step time, tokens/s, MFU; flops.py: FLOPs
+per token; peak.py: the device's peak; data.py: the input pipeline; memory.py: bytes; live.py and setup.py: the
+real and the abstract (shapes-only) setup they share)."""

@@ -3,13 +3,16 @@
 Parameters and optimizer state are counted from their shapes; gradients have the parameters' shapes and
 dtypes (fp32 master copies under every precision). `temp_bytes` is XLA's compiled scratch memory for one
 step (activations kept for the backward pass, gradients being built, workspaces), from
-`jax.jit(train_step).lower(...).compile().memory_analysis()`.
+`jax.jit(train_step).lower(...).compile().memory_analysis()`; it depends on the backend (XLA:CPU upcasts bf16
+dots to fp32 and keeps fp32 scratch). `activation_bytes` counts what autodiff saves from the forward pass for
+the backward pass of one microbatch (jaxlm/bench/residuals.py): the figure a bf16 policy lowers everywhere.
 """
 
 import jax
 import ml_collections
 import numpy as np
 
+from jaxlm.bench.residuals import residual_bytes
 from jaxlm.bench.setup import abstract_setup
 
 
@@ -31,4 +34,5 @@ def memory_report(cfg: ml_collections.ConfigDict) -> dict:
         param_count=sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(s.state.params)),
         params_bytes=params, grads_bytes=params, opt_state_bytes=opt_state,
         opt_state_to_params=round(opt_state / params, 4),
+        activation_bytes=residual_bytes(cfg, s.state.params, s.batch),
         **{f"xla_{name}_bytes": value for name, value in xla.items()})

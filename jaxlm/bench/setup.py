@@ -11,7 +11,7 @@ from jaxlm.config.validate import validate
 from jaxlm.data.dataset import device_keys, load_corpus, prepare
 from jaxlm.optim.factory import build_optimizer
 from jaxlm.optim.ramp import batch_plan
-from jaxlm.registry import build_model, check_objective, family
+from jaxlm.registry import build_model, check_objective, family, loss_fn
 from jaxlm.sharding.mesh import batch_sharding, make_mesh
 from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
 from jaxlm.train.state import TrainState, state_initializer, state_shardings
@@ -51,6 +51,6 @@ def abstract_setup(cfg: ml_collections.ConfigDict) -> AbstractSetup:
     tx, _ = build_optimizer(cfg.optim, t.steps, batch_plan(t, cfg.data.seq_len))
     init_args = fam.init_args(cfg)
     shapes = jax.eval_shape(state_initializer(model, tx, init_args, initial_loss_scale(t)), jax.random.PRNGKey(0))
-    step = make_train_step(model.apply, fam.loss, tx, t.microbatches, t.loss_scale_period if dynamic_scaling(t) else 0)
+    step = make_train_step(model.apply, loss_fn(cfg), tx, t.microbatches, t.loss_scale_period if dynamic_scaling(t) else 0)
     jitted = jit_train_step(step, state_shardings(model, tx, init_args, mesh, shapes), batch_sharding(mesh))
     return AbstractSetup(cfg, tx, shapes, batch_shapes(cfg), jitted)

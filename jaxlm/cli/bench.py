@@ -5,19 +5,37 @@ import json
 from jaxlm.cli.train import resolve_config
 from jaxlm.errors import UserError
 
+DEFAULT_STEPS = 10
+
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="measure a config's train step as JSON: --memory --config FILE [--config.a.b=v]")
+    p = sub.add_parser("bench", help="time a config's train step (tokens/s, FLOPs, MFU) as JSON: --config FILE "
+                                     "[--steps N] [--memory] [--data] [--config.a.b=v]")
     p.add_argument("--config", required=True, help="experiment module with get_config()")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="timed steps after the warm-up (median)")
     p.add_argument("--memory", action="store_true",
-                   help="bytes of params, grads, optimizer state and XLA's temp memory for one train step")
+                   help="also the bytes of params, grads, optimizer state and XLA's temp memory for one step")
+    p.add_argument("--data", action="store_true",
+                   help="also the input pipeline's tokens/s, its ratio to the step's, and the loop's host wait")
+    p.add_argument("--peak-n", type=int, help="matrix size of the CPU peak matmul (default 2048)")
     p.set_defaults(run=run_bench)
 
 
 def run_bench(args, overrides) -> int:
-    if not args.memory:
-        raise UserError("jaxlm bench: choose what to measure, e.g. --memory")
+    if args.steps < 1:
+        raise UserError(f"--steps {args.steps} must be ≥ 1: pass e.g. --steps {DEFAULT_STEPS}")
+    if args.peak_n is not None and args.peak_n < 1:
+        raise UserError(f"--peak-n {args.peak_n} must be ≥ 1: pass e.g. --peak-n 2048")
+    from jaxlm.bench.data import data_report
+    from jaxlm.bench.live import live_setup
     from jaxlm.bench.memory import memory_report
+    from jaxlm.bench.speed import speed_report
     cfg = resolve_config(args.config, overrides)
-    print(json.dumps(memory_report(cfg)))
+    live = live_setup(cfg)
+    report = speed_report(live, args.steps, args.peak_n)
+    if args.data:
+        report.update(data_report(live, args.steps, report["tokens_per_s"]))
+    if args.memory:
+        report.update(memory_report(cfg))
+    print(json.dumps(report))
     return 0

@@ -1,4 +1,4 @@
-"""The one config schema shared by every experiment: model, data, train, optim, mesh.
+"""The one config schema shared by every experiment: model, data, train, optim, finetune, mesh.
 
 Experiments start from `base_config()` and change fields; every field exists in every experiment, so any
 `--config.a.b=v` override works on any experiment.
@@ -27,6 +27,7 @@ def base_config() -> ml_collections.ConfigDict:
         norm="post",             # bert: post (original BERT: x = LN(x + f(x))) | pre (x + f(LN(x)), final LN)
         type_vocab_size=2,       # bert: token types (segment A / B embeddings)
         nsp_head=True,           # bert: tanh pooler on [CLS] + 2-way next-sentence head (RoBERTa: False)
+        num_labels=0,            # bert: > 0 = classification on the pooled [CLS] (genre_classification) instead of MLM
         # encoder-decoder families (t5, bart)
         n_decoder_layers=0,      # 0 = n_layers
         d_kv=0,                  # t5: per-head width (0 = d_model // n_heads)
@@ -42,6 +43,7 @@ def base_config() -> ml_collections.ConfigDict:
         val_docs=3,              # whole documents held out for validation ...
         test_docs=3,             # ... and for test; never seen by training or the tokenizer
         split_seed=0,
+        stratify=False,          # hold out val_docs / test_docs documents *per label* (every label in val and test)
         tokenizer="unigram",     # sentencepiece model type: unigram | bpe | char
         seq_len=128,
         objective="causal_lm",
@@ -105,6 +107,11 @@ def base_config() -> ml_collections.ConfigDict:
         momentum=0.0,            # sgd and adafactor (0 = none)
         nesterov=False,          # sgd
         decay_embeddings=False,  # weight decay on embedding tables too
+    )
+    c.finetune = dict(
+        init_from="",            # pretrained workdir: its latest checkpoint, model section and tokenizer ("" = scratch)
+        passage_speeches=4,      # genre objectives: consecutive speeches per passage (never across plays)
+        balance=True,            # genre objectives: oversample training passages so every label is equally frequent
     )
     c.mesh = dict(data=-1, fsdp=1, tensor=1)
     return c

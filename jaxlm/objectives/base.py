@@ -20,11 +20,13 @@ HOST_ONLY_KEYS = ("source_ids",)  # kept for `jaxlm data preview`, never sent to
 
 @dataclass
 class SplitData:
-    """One split three ways: its documents, their token ids, and all of them packed into one stream."""
+    """One split three ways: its documents, their token ids, and all of them packed into one stream; plus the
+    label vocabulary (the sorted labels of the documents of *every* split, so label ids agree across splits)."""
 
     docs: list[Document]
     doc_tokens: list[np.ndarray]
     stream: TokenStream
+    labels: tuple[str, ...] = ()
 
 
 @dataclass

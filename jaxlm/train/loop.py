@@ -18,7 +18,7 @@ from jaxlm.data.dataset import Corpus, device_keys, load_corpus, prepare, train_
 from jaxlm.errors import UserError
 from jaxlm.optim.factory import build_optimizer
 from jaxlm.optim.ramp import batch_plan
-from jaxlm.registry import build_model, check_objective, family
+from jaxlm.registry import build_model, check_objective, family, loss_fn
 from jaxlm.sharding.mesh import batch_sharding, data_parallel_size, make_mesh
 from jaxlm.train.checkpoint import Checkpointer
 from jaxlm.train.evaluate import evaluate, summarize
@@ -27,12 +27,13 @@ from jaxlm.train.metrics import MetricsWriter
 from jaxlm.train.nonfinite import NonFiniteGuard
 from jaxlm.train.preemption import Preempted, Preemption
 from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
+from jaxlm.train.pretrained import copy_tokenizer, init_from_pretrained, pretrained_config
 from jaxlm.train.state import create_state
 from jaxlm.train.step import interleave_microbatches, jit_eval_step, jit_train_step, make_eval_step, make_train_step
 
 EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
 MODEL_SHAPE_KEYS = ("family", "n_layers", "n_decoder_layers", "n_heads", "d_model", "d_ff", "d_kv", "ff", "vocab_size",
-                    "max_len", "tie_embeddings", "type_vocab_size", "nsp_head", "relative_buckets")
+                    "max_len", "tie_embeddings", "type_vocab_size", "nsp_head", "num_labels", "relative_buckets")
 
 
 class Run:
@@ -53,6 +54,7 @@ class Run:
         self.corpus: Corpus = load_corpus(cfg, workdir)
         self.model = build_model(cfg)
         self.fam = family(cfg)
+        self.loss = loss_fn(cfg)
         if tx is None:  # a user's own tx logs `lr` only if they pass its schedule too
             tx, schedule = build_optimizer(cfg.optim, cfg.train.steps, self.plan)
         self.tx, self.schedule = tx, schedule
@@ -62,7 +64,7 @@ class Run:
         self.checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints)
         self.results: dict = {}
         self._eval_data: dict = {}
-        self.eval_step = jit_eval_step(make_eval_step(self.model.apply, self.fam.loss), self.shardings.params,
+        self.eval_step = jit_eval_step(make_eval_step(self.model.apply, self.loss), self.shardings.params,
                                        self.batch_sharding)
 
     def put_batch(self, batch: dict) -> dict:
@@ -98,6 +100,10 @@ def check_resumable(cfg: ml_collections.ConfigDict, workdir: str) -> None:
         if saved.model.get(k) != cfg.model.get(k):
             raise UserError(f"workdir '{workdir}' was trained with model.{k}={saved.model.get(k)} but the config says "
                             f"{cfg.model.get(k)}: use a fresh --workdir or the original config")
+    was, now = saved.finetune.init_from, cfg.finetune.init_from
+    if (was and os.path.abspath(was)) != (now and os.path.abspath(now)):
+        raise UserError(f"workdir '{workdir}' was initialised from '{was or 'scratch'}', not "
+                        f"'{now or 'scratch'}': use a fresh --workdir or the original --init-from")
 
 
 def prepare_workdir(cfg: ml_collections.ConfigDict, workdir: str) -> None:
@@ -118,27 +124,34 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
 
     `tx` replaces the optimizer built from `config.optim` (`schedule`, its lr as a function of the optimizer
     count, is then only used for logging `lr`). `stop_after` ends the loop early after that many total steps
-    (with a checkpoint), as if interrupted.
+    (with a checkpoint), as if interrupted. With `config.finetune.init_from`, a fresh run takes that workdir's
+    model section, tokenizer and latest weights (jaxlm/train/pretrained.py).
     """
+    cfg = pretrained_config(cfg)
     prepare_workdir(cfg, workdir)
     with WorkdirLock(workdir, jax.process_index()), Preemption() as preemption:
         return _train_locked(cfg, workdir, tx, stop_after, preemption, schedule)
 
 
 def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule=None) -> Run:
+    source = cfg.finetune.init_from
+    if source:
+        copy_tokenizer(source, workdir)
     run = Run(cfg, workdir, tx, schedule)
-    save_config(cfg, os.path.join(workdir, "config.json"))
+    data_state = run.restore()
+    if data_state is None and source:
+        run.state = init_from_pretrained(run.state, run.shardings, run.tx, source, run.mesh)
     t = cfg.train
     plan = run.plan
     data = train_batches(prepare(run.corpus, cfg, "train", train=True), plan.micro_size // jax.process_count(),
                          t.seed, jax.process_index(), jax.process_count())
+    save_config(cfg, os.path.join(workdir, "config.json"))  # once everything above has been accepted
     data_iter = iter(data)
-    data_state = run.restore()
     if data_state is not None:
         data_iter.set_state(data_state)
     start = int(run.state.step)
     writer = MetricsWriter(workdir, start)
-    train_step = jit_train_step(make_train_step(run.model.apply, run.fam.loss, run.tx, t.microbatches,
+    train_step = jit_train_step(make_train_step(run.model.apply, run.loss, run.tx, t.microbatches,
                                                 t.loss_scale_period if dynamic_scaling(t) else 0),
                                 run.shardings, run.batch_sharding)
     end = min(t.steps, stop_after) if stop_after else t.steps
@@ -164,7 +177,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
             metrics = jax.device_get(metrics)
             elapsed = time.perf_counter() - window_start
             row = dict(tokens=plan.tokens(step), batch_size=plan.active(step - 1) * plan.micro_size,
-                       **summarize(metrics), grad_norm=metrics["grad_norm"],
+                       **summarize(metrics), grad_norm=metrics["grad_norm"], grad_zero_frac=metrics["grad_zero_frac"],
                        **({"loss_scale": float(metrics["loss_scale"]), "skipped_steps": int(metrics["skipped_steps"])}
                           if "loss_scale" in metrics else {}),
                        **({"lr": float(run.schedule(step - 1))} if run.schedule else {}),

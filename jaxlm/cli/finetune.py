@@ -1,0 +1,28 @@
+"""`jaxlm finetune`: fine-tune a genre objective from a pretrained workdir (or from scratch) and score it."""
+
+import os
+
+SHOWN = ("accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "n_eval")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("finetune", help="fine-tune on play genres and score held-out plays: --config FILE "
+                                        "--workdir DIR [--init-from PRETRAINED_WORKDIR] [--config.a.b=v ...]")
+    p.add_argument("--config", required=True, help="experiment module with get_config() (a genre objective)")
+    p.add_argument("--workdir", required=True, help="run directory (resumes if it holds a checkpoint)")
+    p.add_argument("--init-from", default=None, help="pretrained workdir whose latest checkpoint, model and tokenizer "
+                                                     "start the fine-tune; 'none' or omitted = from scratch")
+    p.set_defaults(run=run_finetune)
+
+
+def run_finetune(args, overrides) -> int:
+    from jaxlm.cli.train import resolve_config
+    from jaxlm.finetune import RESULTS_FILE, finetune
+    results = finetune(resolve_config(args.config, overrides), args.workdir, args.init_from)
+    print(f"fine-tuned from {results['init_from']} ({results['objective']}, {results['step']} steps, "
+          f"{results['n_train']} training passages; majority label '{results['majority_label']}')")
+    for split, prefix in (("val", "val_"), ("test", "")):
+        print(f"{split}: " + ", ".join(f"{k} {results[prefix + k]:.4f}" if k != "n_eval" else f"{k} {results[prefix + k]}"
+                                      for k in SHOWN))
+    print(f"workdir: {os.path.abspath(args.workdir)} ({RESULTS_FILE}, metrics.jsonl, checkpoints/)")
+    return 0

@@ -1,0 +1,100 @@
+"""Starting a run from a pretrained workdir (`config.finetune.init_from`): its model, tokenizer and weights.
+
+The run takes the pretrained workdir's model section (every field but `dropout` and `num_labels`, which
+belong to the fine-tune) and its tokenizer, so dims and ids always agree; the parameters of the newest
+checkpoint replace the fresh ones wherever the new model has the same parameter (same path and shape), and
+a new head (e.g. BERT's `classifier`) keeps its fresh initialisation. The optimizer state starts afresh.
+Anything that cannot match (another family, no checkpoint, no tokenizer, a parameter of another shape, a
+workdir holding a run with another tokenizer) is a one-line UserError, raised before the run's config.json is
+written. The pretrained workdir is only read.
+"""
+
+import os
+import shutil
+
+import jax
+import ml_collections
+
+from jaxlm.config.loading import load_saved_config
+from jaxlm.data.dataset import TOKENIZER_FILE
+from jaxlm.errors import UserError
+from jaxlm.optim.factory import build_optimizer
+from jaxlm.optim.ramp import batch_plan
+from jaxlm.registry import build_model, family
+from jaxlm.train.checkpoint import Checkpointer
+from jaxlm.train.precision import initial_loss_scale
+from jaxlm.train.state import TrainState, state_initializer, state_shardings
+
+FINE_TUNE_MODEL_KEYS = ("dropout", "num_labels")  # kept from the fine-tune config, not the pretrained one
+
+
+def pretrained_config(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A copy of `cfg` with the model section of `config.finetune.init_from` (cfg itself when it is empty)."""
+    source = cfg.finetune.init_from
+    if not source:
+        return cfg
+    saved = load_saved_config(os.path.join(source, "config.json"))
+    if saved.model.family != cfg.model.family:
+        raise UserError(f"--init-from '{source}' holds a '{saved.model.family}' model but config.model.family is "
+                        f"'{cfg.model.family}': fine-tune it with a {saved.model.family} config")
+    out = ml_collections.ConfigDict(cfg.to_dict())
+    for key, value in saved.model.items():
+        if key not in FINE_TUNE_MODEL_KEYS:
+            out.model[key] = value
+    return out
+
+
+def copy_tokenizer(source: str, workdir: str) -> None:
+    """Put the pretrained workdir's tokenizer into `workdir`; a run already there must have the same one."""
+    src, dst = os.path.join(source, TOKENIZER_FILE), os.path.join(workdir, TOKENIZER_FILE)
+    if not os.path.isfile(src):
+        raise UserError(f"--init-from '{source}' has no {TOKENIZER_FILE}: is it a workdir written by `jaxlm train`?")
+    if os.path.exists(os.path.join(workdir, "config.json")) and os.path.exists(dst):
+        with open(src, "rb") as a, open(dst, "rb") as b:
+            if a.read() != b.read():
+                raise UserError(f"workdir '{workdir}' holds a run with another tokenizer than '{source}': use a "
+                                "fresh --workdir")
+        return
+    tmp = f"{dst}.{os.getpid()}.tmp"
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _pretrained_params(source: str, mesh):
+    """The params of the newest checkpoint of `source`, restored onto `mesh` as that run laid them out."""
+    pre = load_saved_config(os.path.join(source, "config.json"))
+    directory = os.path.join(source, "checkpoints")
+    steps = Checkpointer(directory, pre.train.keep_checkpoints).all_steps() if os.path.isdir(directory) else []
+    if not steps:
+        raise UserError(f"--init-from '{source}' has no checkpoint: train it first with `jaxlm train`")
+    model = build_model(pre)
+    tx, _ = build_optimizer(pre.optim, pre.train.steps, batch_plan(pre.train, pre.data.seq_len))
+    init_args = family(pre).init_args(pre)
+    shapes = jax.eval_shape(state_initializer(model, tx, init_args, initial_loss_scale(pre.train)),
+                            jax.random.PRNGKey(0))
+    try:
+        state, _ = Checkpointer(directory, pre.train.keep_checkpoints).restore(
+            steps[-1], shapes, state_shardings(model, tx, init_args, mesh, shapes))
+    except Exception as e:  # noqa: BLE001 - any failure to read means this workdir cannot initialise the run
+        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise UserError(f"cannot read checkpoint {steps[-1]} of --init-from '{source}' ({reason}): check that its "
+                        "config.json is the one it was trained with") from None
+    return state.params
+
+
+def init_from_pretrained(state: TrainState, shardings: TrainState, tx, source: str, mesh) -> TrainState:
+    """`state` with the pretrained params wherever the model has the same parameter, and a fresh optimizer."""
+    pretrained = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(
+        _pretrained_params(source, mesh))[0]}
+
+    def take(path, fresh):
+        key = jax.tree_util.keystr(path)
+        if key not in pretrained:
+            return fresh
+        if pretrained[key].shape != fresh.shape:
+            raise UserError(f"parameter {key} of --init-from '{source}' has shape {pretrained[key].shape} but this "
+                            f"model's is {fresh.shape}: fine-tune with the config the workdir was trained with")
+        return pretrained[key]
+    params = jax.device_put(jax.tree_util.tree_map_with_path(take, state.params), shardings.params)
+    opt_state = jax.jit(tx.init, out_shardings=shardings.opt_state)(params)
+    return state.replace(params=params, opt_state=opt_state)

