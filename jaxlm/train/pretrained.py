@@ -64,7 +64,8 @@ def _pretrained_params(source: str, mesh):
     """The params of the newest checkpoint of `source`, restored onto `mesh` as that run laid them out."""
     pre = load_saved_config(os.path.join(source, "config.json"))
     directory = os.path.join(source, "checkpoints")
-    steps = Checkpointer(directory, pre.train.keep_checkpoints).all_steps() if os.path.isdir(directory) else []
+    checkpointer = Checkpointer(directory, pre.train.keep_checkpoints) if os.path.isdir(directory) else None
+    steps = checkpointer.all_steps() if checkpointer else []
     if not steps:
         raise UserError(f"--init-from '{source}' has no checkpoint: train it first with `jaxlm train`")
     model = build_model(pre)
@@ -73,12 +74,13 @@ def _pretrained_params(source: str, mesh):
     shapes = jax.eval_shape(state_initializer(model, tx, init_args, initial_loss_scale(pre.train)),
                             jax.random.PRNGKey(0))
     try:
-        state, _ = Checkpointer(directory, pre.train.keep_checkpoints).restore(
-            steps[-1], shapes, state_shardings(model, tx, init_args, mesh, shapes))
+        state, _ = checkpointer.restore(steps[-1], shapes, state_shardings(model, tx, init_args, mesh, shapes))
     except Exception as e:  # noqa: BLE001 - any failure to read means this workdir cannot initialise the run
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         raise UserError(f"cannot read checkpoint {steps[-1]} of --init-from '{source}' ({reason}): check that its "
                         "config.json is the one it was trained with") from None
+    finally:
+        checkpointer.close()
     return state.params
 
 
