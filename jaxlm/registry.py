@@ -1,8 +1,10 @@
 """Explicit registries: model family → module class and the loss its objective trains."""
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import flax.linen as nn
 import ml_collections
@@ -79,9 +81,18 @@ def check_objective(cfg: ml_collections.ConfigDict) -> None:
 
 def loss_fn(cfg: ml_collections.ConfigDict) -> Callable:
     """The loss that trains the configured objective: its own if it has one, else the family's."""
-    return OBJECTIVE_LOSSES.get(cfg.data.objective, family(cfg).loss)
+    loss = OBJECTIVE_LOSSES.get(cfg.data.objective, family(cfg).loss)
+    return functools.partial(loss, loss_chunk=cfg.train.loss_chunk) if loss is causal_lm_loss else loss
+
+
+def precision(cfg: ml_collections.ConfigDict) -> str:
+    """`config.train.precision`, with 'auto' resolved for the backend: bf16 on GPU/TPU, fp32 on CPU (XLA:CPU
+    runs bf16 matmuls slower than fp32 ones, converting them to fp32 internally)."""
+    if cfg.train.precision != "auto":
+        return cfg.train.precision
+    return "fp32" if jax.default_backend() == "cpu" else "bf16"
 
 
 def build_model(cfg: ml_collections.ConfigDict, decode: bool = False) -> nn.Module:
     """The family's module with the compute dtype of `config.train.precision` (params stay fp32)."""
-    return family(cfg).model(cfg.model, dtype=PRECISIONS[cfg.train.precision], decode=decode)
+    return family(cfg).model(cfg.model, dtype=PRECISIONS[precision(cfg)], decode=decode)

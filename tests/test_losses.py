@@ -1,11 +1,14 @@
-"""The shared cross-entropy equals optax's (value and gradient) and counts argmax hits."""
+"""The shared cross-entropy equals optax's (value and gradient) and counts argmax hits; the fused, chunked
+cross-entropy through the output embedding equals it."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from jaxlm.losses.cross_entropy import cross_entropy_sums
+from jaxlm.losses.fused_cross_entropy import auto_chunk, fused_cross_entropy_sums
 
 
 def test_cross_entropy_sums_match_optax_and_argmax():
@@ -19,3 +22,49 @@ def test_cross_entropy_sums_match_optax_and_argmax():
                                jax.grad(reference)(logits), atol=1e-6)
     assert float(sums["weight"]) == 21.0
     assert float(sums["correct"]) == float(jnp.sum((jnp.argmax(logits, -1) == targets) * weights)) >= 3.0
+
+
+def _head_problem(seed: int = 0):
+    k = jax.random.split(jax.random.PRNGKey(seed), 3)
+    hidden = jax.random.normal(k[0], (3, 16, 8))
+    embedding = jax.random.normal(k[1], (50, 8))
+    targets = jax.random.randint(k[2], (3, 16), 0, 50)
+    weights = jnp.ones((3, 16)).at[2, 5:].set(0.0)
+    return hidden, embedding, targets, weights
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 16, -1])
+def test_fused_cross_entropy_equals_the_plain_path_in_value_and_gradient(chunk):
+    hidden, embedding, targets, weights = _head_problem()
+
+    def plain(h, e):
+        sums = cross_entropy_sums(jnp.einsum("btd,vd->btv", h, e), targets, weights)
+        return 3.0 * sums["nats"], sums
+
+    def fused(h, e):
+        sums = fused_cross_entropy_sums(h, e, targets, weights, chunk)
+        return 3.0 * sums["nats"], sums
+
+    (value, sums), grads = jax.value_and_grad(plain, (0, 1), has_aux=True)(hidden, embedding)
+    (f_value, f_sums), f_grads = jax.jit(jax.value_and_grad(fused, (0, 1), has_aux=True))(hidden, embedding)
+    np.testing.assert_allclose(f_value, value, rtol=1e-6)
+    assert float(f_sums["correct"]) == float(sums["correct"]) and float(f_sums["weight"]) == 37.0
+    for g, f in zip(grads, f_grads):
+        np.testing.assert_allclose(f, g, atol=1e-5)
+    assert float(jnp.abs(f_grads[0][2, 5:]).max()) == 0.0  # zero-weight positions get no gradient
+
+
+def test_fused_cross_entropy_never_holds_all_logits():
+    """With 4-position chunks XLA's temporaries stay far below one [B, T, V] fp32 logits buffer."""
+    hidden = jnp.zeros((4, 256, 64))
+    embedding, targets, weights = jnp.zeros((4096, 64)), jnp.zeros((4, 256), jnp.int32), jnp.ones((4, 256))
+    grad = jax.jit(jax.grad(lambda h, e: fused_cross_entropy_sums(h, e, targets, weights, 4)["nats"], (0, 1)))
+    logits_bytes = 4 * 256 * 4096 * 4
+    assert grad.lower(hidden, embedding).compile().memory_analysis().temp_size_in_bytes < logits_bytes / 4
+
+
+def test_auto_chunk_is_the_largest_divisor_within_the_budget():
+    assert auto_chunk(16, 256, 8192) == 16      # 16·16·8192 = 2^21 logits
+    assert auto_chunk(12, 64, 8192) == 16       # 21 positions would fit; 16 is the largest divisor ≤ 21
+    assert auto_chunk(1, 100, 8) == 100
+    assert auto_chunk(4096, 7, 8192) == 1

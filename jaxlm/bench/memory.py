@@ -14,6 +14,7 @@ import numpy as np
 
 from jaxlm.bench.residuals import residual_bytes
 from jaxlm.bench.setup import abstract_setup
+from jaxlm.registry import precision
 
 
 def tree_bytes(tree) -> int:
@@ -29,7 +30,7 @@ def memory_report(cfg: ml_collections.ConfigDict) -> dict:
     stats = s.train_step.lower(s.state, s.batch).compile().memory_analysis()
     xla = {name: getattr(stats, f"{name}_size_in_bytes", None) for name in ("temp", "argument", "output", "alias")}
     return dict(
-        family=cfg.model.family, optimizer=cfg.optim.name, precision=cfg.train.precision,
+        family=cfg.model.family, optimizer=cfg.optim.name, precision=precision(cfg),
         batch_size=cfg.train.batch_size, microbatches=cfg.train.microbatches, seq_len=cfg.data.seq_len,
         param_count=sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(s.state.params)),
         params_bytes=params, grads_bytes=params, opt_state_bytes=opt_state,

@@ -15,7 +15,7 @@ import ml_collections
 from jaxlm.bench.flops import Lengths, flops_per_token, matmul_params
 from jaxlm.bench.live import LiveSetup, batch_lengths, param_count
 from jaxlm.bench.peak import peak_flops
-from jaxlm.registry import PRECISIONS
+from jaxlm.registry import PRECISIONS, precision
 
 WARMUP = 2
 DISTINCT_BATCHES = 4
@@ -24,7 +24,7 @@ DISTINCT_BATCHES = 4
 def model_dims(cfg: ml_collections.ConfigDict, lengths: Lengths) -> dict:
     """The config's shape, objective and precision (what the timings depend on)."""
     m, (inputs, targets) = cfg.model, lengths
-    dims = {"family": m.family, "objective": cfg.data.objective, "precision": cfg.train.precision,
+    dims = {"family": m.family, "objective": cfg.data.objective, "precision": precision(cfg),
             "n_layers": m.n_layers, "d_model": m.d_model, "n_heads": m.n_heads, "d_ff": m.d_ff,
             "vocab_size": m.vocab_size, "seq_len": cfg.data.seq_len, "batch_size": cfg.train.batch_size,
             "microbatches": cfg.train.microbatches}
@@ -68,7 +68,7 @@ def speed_report(live: LiveSetup, steps: int, peak_n: int | None = None) -> dict
     tokens_per_step = cfg.train.batch_size * sum(lengths)
     tokens_per_s = tokens_per_step / (timed["step_ms"] / 1e3)
     per_token, convention = flops_per_token(cfg, lengths)
-    peak, source = peak_flops(PRECISIONS[cfg.train.precision], peak_n)
+    peak, source = peak_flops(PRECISIONS[precision(cfg)], peak_n)
     achieved = tokens_per_s * per_token
     counted = ("encoder + decoder positions per example (inputs_len + targets_len), padding included"
                if lengths[1] else "sequence positions per example, padding included")

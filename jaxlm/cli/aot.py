@@ -12,6 +12,7 @@ import numpy as np
 
 from jaxlm.cli.train import resolve_config
 from jaxlm.errors import UserError
+from jaxlm.registry import precision
 
 
 def register(sub) -> None:
@@ -53,7 +54,7 @@ def run_compile(args, overrides) -> int:
     leaf = jax.tree_util.tree_leaves(mesh)[0].mesh
     report = dict(
         devices=jax.device_count(), mesh=dict(leaf.shape), family=cfg.model.family, optimizer=cfg.optim.name,
-        precision=cfg.train.precision, global_batch=cfg.train.batch_size, seq_len=cfg.data.seq_len,
+        precision=precision(cfg), global_batch=cfg.train.batch_size, seq_len=cfg.data.seq_len,
         param_count=int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(setup.state.params))),
         per_device=dict(
             params_bytes=_shard_bytes(setup.state.params, state_shardings.params),

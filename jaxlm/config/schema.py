@@ -23,6 +23,8 @@ def base_config() -> ml_collections.ConfigDict:
         init_std=0.02,
         tie_embeddings=True,
         layer_norm_eps=1e-5,
+        remat="none",            # gpt: rematerialise blocks in the backward pass: none | full | save_dots (layers.py)
+        scan_layers=False,       # gpt: one nn.scan over layer-stacked params (compile time flat in depth)
         # encoder-only family (bert)
         norm="post",             # bert: post (original BERT: x = LN(x + f(x))) | pre (x + f(LN(x)), final LN)
         type_vocab_size=2,       # bert: token types (segment A / B embeddings)
@@ -79,10 +81,12 @@ def base_config() -> ml_collections.ConfigDict:
         checkpoint_every=500,
         keep_checkpoints=2,
         seed=0,
-        precision="fp32",        # fp32 | bf16 | fp16 (fp32 master params and optimizer state; jaxlm/train/precision.py)
+        precision="auto",        # auto (bf16 on GPU/TPU, fp32 on CPU) | fp32 | bf16 | fp16 (fp32 master params and
+                                 # optimizer state; jaxlm/train/precision.py, registry.precision)
         loss_scale=True,         # fp16: dynamic loss scaling ...
         loss_scale_init=2.0**15,  # ... starting scale ...
         loss_scale_period=2000,  # ... doubled after this many finite steps (halved and skipped on overflow)
+        loss_chunk=-1,           # gpt: fused cross-entropy over this many positions at a time (-1 = auto, 0 = logits)
         microbatches=1,          # gradient accumulation: batch_size is split into this many microbatches
         batch_ramp_start=0,      # batch-size ramp: the global batch (sequences) at the start ...
         batch_ramp_tokens=0,     # ... growing linearly to batch_size over this many tokens (0 = no ramp)

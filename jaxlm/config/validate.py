@@ -5,6 +5,7 @@ import math
 import ml_collections
 
 from jaxlm.errors import UserError
+from jaxlm.models.layers import REMAT_POLICIES
 
 
 def _require(ok: bool, message: str) -> None:
@@ -35,8 +36,8 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     _require(t.max_nonfinite_in_a_row >= 0, "config.train.max_nonfinite_in_a_row must be ≥ 0")
     _require(0.0 <= o.final_lr_frac <= 1.0, f"config.optim.final_lr_frac={o.final_lr_frac} must be in [0, 1]")
     _require(o.warmup >= 0, f"config.optim.warmup={o.warmup} must be ≥ 0")
-    _require(t.precision in ("fp32", "bf16", "fp16"),
-             f"config.train.precision='{t.precision}' is not supported: use fp32, bf16 or fp16")
+    _require(t.precision in ("auto", "fp32", "bf16", "fp16"),
+             f"config.train.precision='{t.precision}' is not supported: use auto, fp32, bf16 or fp16")
     _validate_optimization(cfg)
 
 
@@ -46,6 +47,13 @@ def _validate_optimization(cfg: ml_collections.ConfigDict) -> None:
     _require(m.init in ("gpt2", "fan_in", "t5"), f"config.model.init='{m.init}' is unknown: use gpt2, fan_in or t5")
     _require(t.microbatches > 0 and t.batch_size % t.microbatches == 0,
              f"config.train.microbatches={t.microbatches} must be positive and divide batch_size={t.batch_size}")
+    _require(m.remat in REMAT_POLICIES, f"config.model.remat='{m.remat}' is unknown: use {', '.join(REMAT_POLICIES)}")
+    _require(not (m.scan_layers and o.name == "adafactor"),
+             "config.model.scan_layers stacks each kernel over layers, and Adafactor would then factor its second "
+             "moments across layers: set --config.model.scan_layers=False or use another optimizer")
+    _require(t.loss_chunk == -1 or (t.loss_chunk >= 0 and cfg.data.seq_len % max(t.loss_chunk, 1) == 0),
+             f"config.train.loss_chunk={t.loss_chunk} must divide data.seq_len={cfg.data.seq_len} (or be -1 = auto, "
+             "0 = unfused logits)")
     _require(t.batch_ramp_tokens >= 0, f"config.train.batch_ramp_tokens={t.batch_ramp_tokens} must be ≥ 0")
     if t.batch_ramp_tokens:
         _require(t.microbatches > 1, "config.train.batch_ramp_tokens needs train.microbatches > 1 (the batch grows "

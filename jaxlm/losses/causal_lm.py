@@ -4,12 +4,21 @@ import jax
 import jax.numpy as jnp
 
 from jaxlm.losses.cross_entropy import cross_entropy_sums
+from jaxlm.losses.fused_cross_entropy import fused_cross_entropy_sums
 
 
-def causal_lm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True):
-    """Mean next-token cross-entropy over weighted targets; aux holds the sums for exact aggregation."""
-    logits = apply_fn({"params": params}, batch["inputs"], batch["positions"], batch["segment_ids"],
-                      deterministic=not train, rngs={"dropout": rng})
-    sums = cross_entropy_sums(logits, batch["targets"], batch["weights"])
+def causal_lm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, loss_chunk: int = 0):
+    """Mean next-token cross-entropy over weighted targets; aux holds the sums for exact aggregation.
+
+    `loss_chunk` > 0 applies the output projection inside the fused, chunked cross-entropy (that many sequence
+    positions at a time) instead of materialising the logits.
+    """
+    args = (batch["inputs"], batch["positions"], batch["segment_ids"])
+    kwargs = dict(deterministic=not train, rngs={"dropout": rng})
+    if loss_chunk:
+        hidden, embedding = apply_fn({"params": params}, *args, return_hidden=True, **kwargs)
+        sums = fused_cross_entropy_sums(hidden, embedding, batch["targets"], batch["weights"], loss_chunk)
+    else:
+        sums = cross_entropy_sums(apply_fn({"params": params}, *args, **kwargs), batch["targets"], batch["weights"])
     loss = sums["nats"] / jnp.maximum(sums["weight"], 1.0)
     return loss, sums

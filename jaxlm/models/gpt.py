@@ -7,7 +7,7 @@ import flax.linen as nn
 import ml_collections
 
 from jaxlm.models.layers import (MLP, SelfAttention, attention_mask, constrain, embed_init, kernel_init, layer_norm,
-                                 partitioned)
+                                 layer_stack, partitioned)
 
 ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
 
@@ -18,16 +18,29 @@ class Block(nn.Module):
     cfg: ml_collections.ConfigDict
     dtype: jnp.dtype
     decode: bool = False
+    deterministic: bool = True
 
     @nn.compact
-    def __call__(self, x, mask, deterministic):
-        c = self.cfg
+    def __call__(self, x, mask):
+        c, deterministic = self.cfg, self.deterministic
         out_scale = 1.0 / math.sqrt(2 * c.n_layers) if c.init == "gpt2" else 1.0
         h = layer_norm(c.layer_norm_eps, self.dtype, "ln_attn")(x)
         x = x + SelfAttention(c.n_heads, c.init, c.init_std, out_scale, c.dropout, self.dtype, self.decode, name="attn")(
             h, mask, deterministic)
         h = layer_norm(c.layer_norm_eps, self.dtype, "ln_mlp")(x)
         return x + MLP(c.d_ff, c.init, c.init_std, out_scale, c.dropout, True, self.dtype, name="mlp")(h, deterministic)
+
+
+class OutputEmbedding(nn.Module):
+    """An untied output projection, stored [vocab, d_model] like the token embedding it replaces."""
+
+    cfg: ml_collections.ConfigDict
+
+    @nn.compact
+    def __call__(self):
+        c = self.cfg
+        init = kernel_init(c.init, c.init_std, in_axis=1, out_axis=0)
+        return self.param("kernel", partitioned(init, ("vocab", "embed")), (c.vocab_size, c.d_model))
 
 
 class GPT(nn.Module):
@@ -38,7 +51,10 @@ class GPT(nn.Module):
     decode: bool = False
 
     @nn.compact
-    def __call__(self, tokens, positions=None, segment_ids=None, deterministic: bool = True):
+    def __call__(self, tokens, positions=None, segment_ids=None, deterministic: bool = True,
+                 return_hidden: bool = False):
+        """Logits; or with `return_hidden` the final hidden states and the output embedding [vocab, d_model]
+        (for a loss that applies the projection itself, jaxlm.losses.fused_cross_entropy)."""
         c = self.cfg
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
@@ -51,10 +67,10 @@ class GPT(nn.Module):
         x = (embed(tokens) + pos_embed(positions)).astype(self.dtype)
         x = constrain(nn.Dropout(c.dropout)(x, deterministic=deterministic), ACTIVATION)
         mask = None if self.decode else attention_mask(segment_ids, segment_ids, causal=True)
-        for i in range(c.n_layers):
-            x = constrain(Block(c, self.dtype, self.decode, name=f"block_{i}")(x, mask, deterministic), ACTIVATION)
+        x = layer_stack(Block, c.n_layers, c.remat, c.scan_layers, x, mask, axes=ACTIVATION, cfg=c, dtype=self.dtype,
+                        decode=self.decode, deterministic=deterministic)
         x = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")(x)
-        if c.tie_embeddings:
-            return embed.attend(x.astype(jnp.float32))
-        return nn.Dense(c.vocab_size, use_bias=False, name="lm_head",
-                        kernel_init=partitioned(kernel_init(c.init, c.init_std), ("embed", "vocab")))(x).astype(jnp.float32)
+        head = embed.embedding if c.tie_embeddings else OutputEmbedding(c, name="lm_head")()
+        if return_hidden:
+            return x, head
+        return jnp.einsum("btd,vd->btv", x.astype(jnp.float32), head.astype(jnp.float32))

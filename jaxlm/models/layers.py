@@ -173,3 +173,31 @@ def layer_norm(eps: float, dtype: jnp.dtype, name: str) -> nn.LayerNorm:
         scale_init=partitioned(nn.initializers.ones, ("embed",)),
         bias_init=partitioned(nn.initializers.zeros, ("embed",)),
     )
+
+
+REMAT_POLICIES = {  # what a block keeps for the backward pass; the rest is recomputed there
+    "none": None,                                                  # keep everything (no rematerialisation)
+    "full": jax.checkpoint_policies.nothing_saveable,              # keep only the block's input
+    "save_dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # keep weight matmul outputs
+}
+
+
+def layer_stack(block: type[nn.Module], n: int, remat: str, scan: bool, x: jax.Array, *args, axes: tuple = (),
+                **attrs) -> jax.Array:
+    """x through `n` blocks `block(**attrs)(x, *args)`: unrolled as block_0..block_{n-1}, or with `scan` one
+    block body looped by nn.scan over parameters stacked on a leading 'layers' axis (compile time flat in
+    depth); `remat` names a REMAT_POLICIES entry. `axes` pins the residual stream's layout after each block."""
+    if remat != "none":
+        block = nn.remat(block, policy=REMAT_POLICIES[remat], prevent_cse=not scan)
+    if not scan:
+        for i in range(n):
+            x = constrain(block(**attrs, name=f"block_{i}")(x, *args), axes)
+        return x
+
+    def body(module, carry, *xs):
+        return constrain(module(carry, *xs), axes), None
+
+    scanned = nn.scan(body, variable_axes={"params": 0, "cache": 0}, split_rngs={"params": True, "dropout": True},
+                      in_axes=nn.broadcast, length=n, metadata_params={nn.PARTITION_NAME: "layers"})
+    x, _ = scanned(block(**attrs, name="blocks"), x, *args)
+    return x

@@ -24,6 +24,7 @@ LOGICAL_RULES = (
     ("heads", "tensor"),
     ("kv", None),
     ("vocab", "tensor"),
+    ("layers", None),        # the stacked-layer axis of scanned blocks (model.scan_layers)
 )
 
 

@@ -1,0 +1,93 @@
+"""Cross-entropy through the output projection, fused and chunked: the [tokens, vocab] logits never exist whole.
+
+The plain path materialises the logits, keeps them (or the softmax) for the backward pass and, on XLA:CPU,
+copies the transposed logit gradient for the embedding's gradient: three vocabulary-sized buffers. Here the
+forward pass walks the sequence in chunks of `chunk` positions (all batch rows at once, so batch sharding is
+untouched); per chunk it computes the logits, the loss and at once their gradient, and folds that into the
+gradients of the hidden states and the output embedding. The backward pass only scales those by the incoming
+cotangent. Peak extra memory is one chunk of logits; the FLOPs are the plain path's (one logits matmul forward,
+two backward). Without differentiation (evaluation) no gradient is computed.
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+
+CHUNK_LOGITS = 2**21  # automatic chunks hold at most this many logits (8 MB in fp32): cache-sized on a CPU
+
+
+def auto_chunk(batch: int, seq_len: int, vocab: int) -> int:
+    """The largest divisor of `seq_len` whose chunk of logits (batch × chunk × vocab) fits CHUNK_LOGITS."""
+    return max([c for c in range(1, seq_len + 1) if seq_len % c == 0 and batch * c * vocab <= CHUNK_LOGITS] or [1])
+
+
+def fused_cross_entropy_sums(hidden: jax.Array, embedding: jax.Array, targets: jax.Array, weights: jax.Array,
+                             chunk: int = -1) -> dict[str, jax.Array]:
+    """Sums like `cross_entropy_sums(hidden @ embedding.T, ...)`: `nats`, `weight` and `correct`.
+
+    hidden [B, T, d]; embedding [V, d] (the output projection in embedding layout); targets, weights [B, T].
+    `chunk` (sequence positions per chunk) must divide T; -1 picks `auto_chunk`.
+    """
+    if chunk == -1:
+        chunk = auto_chunk(hidden.shape[0], hidden.shape[1], embedding.shape[0])
+    if hidden.shape[1] % chunk:
+        raise ValueError(f"loss chunk {chunk} does not divide the sequence length {hidden.shape[1]}")
+    nats, correct = _nats_correct(hidden, embedding, targets.astype(jnp.int32), weights.astype(jnp.float32), chunk)
+    return dict(nats=nats, weight=jnp.sum(weights), correct=correct)
+
+
+def _chunks(x: jax.Array, chunk: int) -> jax.Array:
+    """[B, T, ...] → [T // chunk, B, chunk, ...]: the scan axis first, every batch row in each chunk."""
+    b, t = x.shape[:2]
+    return jnp.moveaxis(x.reshape(b, t // chunk, chunk, *x.shape[2:]), 1, 0)
+
+
+def _unchunk(x: jax.Array) -> jax.Array:
+    n, b, c = x.shape[:3]
+    return jnp.moveaxis(x, 0, 1).reshape(b, n * c, *x.shape[3:])
+
+
+def _chunk_loss(h, embedding, t, w):
+    """One chunk: (logits, log-sum-exp, summed nats, summed hits); one max serves the LSE and the accuracy."""
+    logits = jnp.einsum("bcd,vd->bcv", h.astype(jnp.float32), embedding.astype(jnp.float32))
+    top = jnp.max(logits, axis=-1)
+    lse = top + jnp.log(jnp.sum(jnp.exp(logits - top[..., None]), axis=-1))
+    target = jnp.take_along_axis(logits, t[..., None], axis=-1)[..., 0]
+    return logits, lse, jnp.sum((lse - target) * w), jnp.sum((target >= top) * w)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _nats_correct(hidden, embedding, targets, weights, chunk):
+    def body(carry, xs):
+        _, _, nats, hits = _chunk_loss(*xs[:1], embedding, *xs[1:])
+        return (carry[0] + nats, carry[1] + hits), None
+    zero = jnp.zeros((), jnp.float32)
+    (nats, hits), _ = jax.lax.scan(body, (zero, zero), tuple(_chunks(a, chunk) for a in (hidden, targets, weights)))
+    return nats, hits
+
+
+def _forward(hidden, embedding, targets, weights, chunk):
+    """Loss and its gradient together, chunk by chunk: d nats / d logits = (softmax − one_hot) · weight."""
+    def body(carry, xs):
+        h, t, w = xs
+        logits, lse, nats, hits = _chunk_loss(h, embedding, t, w)
+        dlogits = jnp.exp(logits - lse[..., None])
+        dlogits = (dlogits - jax.nn.one_hot(t, logits.shape[-1], dtype=jnp.float32)) * w[..., None]
+        dh = jnp.einsum("bcv,vd->bcd", dlogits, embedding.astype(jnp.float32)).astype(hidden.dtype)
+        d_emb = carry[0] + jnp.einsum("bcv,bcd->vd", dlogits, h.astype(jnp.float32))
+        return (d_emb, carry[1] + nats, carry[2] + hits), dh
+    zero = jnp.zeros((), jnp.float32)
+    init = (jnp.zeros(embedding.shape, jnp.float32), zero, zero)
+    (d_emb, nats, hits), dh = jax.lax.scan(body, init, tuple(_chunks(a, chunk) for a in (hidden, targets, weights)))
+    return (nats, hits), (_unchunk(dh), d_emb.astype(embedding.dtype))
+
+
+def _backward(chunk, residuals, cotangents):
+    dh, d_emb = residuals
+    g = cotangents[0]  # the accuracy count has no gradient
+    return (dh * g.astype(dh.dtype), d_emb * g.astype(d_emb.dtype), None, None)
+
+
+_nats_correct.defvjp(_forward, _backward)
