@@ -6,7 +6,9 @@ forward pass walks the sequence in chunks of `chunk` positions (all batch rows a
 untouched); per chunk it computes the logits, the loss and at once their gradient, and folds that into the
 gradients of the hidden states and the output embedding. The backward pass only scales those by the incoming
 cotangent. Peak extra memory is one chunk of logits; the FLOPs are the plain path's (one logits matmul forward,
-two backward). Without differentiation (evaluation) no gradient is computed.
+two backward). The embedding gradient accumulates transposed ([d, V], contracting over the chunk's positions
+in place), which spares XLA:CPU a transpose of every chunk's logit gradient. Without differentiation
+(evaluation) no gradient is computed.
 """
 
 from functools import partial
@@ -76,12 +78,12 @@ def _forward(hidden, embedding, targets, weights, chunk):
         dlogits = jnp.exp(logits - lse[..., None])
         dlogits = (dlogits - jax.nn.one_hot(t, logits.shape[-1], dtype=jnp.float32)) * w[..., None]
         dh = jnp.einsum("bcv,vd->bcd", dlogits, embedding.astype(jnp.float32)).astype(hidden.dtype)
-        d_emb = carry[0] + jnp.einsum("bcv,bcd->vd", dlogits, h.astype(jnp.float32))
-        return (d_emb, carry[1] + nats, carry[2] + hits), dh
+        d_emb_t = carry[0] + jnp.einsum("bcd,bcv->dv", h.astype(jnp.float32), dlogits)
+        return (d_emb_t, carry[1] + nats, carry[2] + hits), dh
     zero = jnp.zeros((), jnp.float32)
-    init = (jnp.zeros(embedding.shape, jnp.float32), zero, zero)
-    (d_emb, nats, hits), dh = jax.lax.scan(body, init, tuple(_chunks(a, chunk) for a in (hidden, targets, weights)))
-    return (nats, hits), (_unchunk(dh), d_emb.astype(embedding.dtype))
+    init = (jnp.zeros(embedding.shape[::-1], jnp.float32), zero, zero)
+    (d_emb_t, nats, hits), dh = jax.lax.scan(body, init, tuple(_chunks(a, chunk) for a in (hidden, targets, weights)))
+    return (nats, hits), (_unchunk(dh), d_emb_t.T.astype(embedding.dtype))
 
 
 def _backward(chunk, residuals, cotangents):
