@@ -34,8 +34,8 @@ KEEP = ("n_params", "n_layers", "step_ms", "tokens_per_s", "compile_s", "mfu", "
 def bench(overrides: dict, steps: int, base: dict) -> dict:
     """`jaxlm bench --memory` of gpt_shakespeare with `base` and `overrides`, in a fresh process."""
     args = [f"--config.{k}={v}" for k, v in (base | overrides).items()]
-    cmd = [os.path.join(os.path.dirname(sys.executable), "jaxlm"), "bench", "--config", "experiments/gpt_shakespeare.py",
-           "--memory", "--steps", str(steps), *args]
+    jaxlm = os.path.join(os.path.dirname(sys.executable), "jaxlm")
+    cmd = [jaxlm, "bench", "--config", "experiments/gpt_shakespeare.py", "--memory", "--steps", str(steps), *args]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     report = json.loads(out.strip().splitlines()[-1])
     return {k: report.get(k) for k in KEEP} | {"overrides": overrides}

@@ -82,7 +82,11 @@ def check_objective(cfg: ml_collections.ConfigDict) -> None:
 def loss_fn(cfg: ml_collections.ConfigDict) -> Callable:
     """The loss that trains the configured objective: its own if it has one, else the family's."""
     loss = OBJECTIVE_LOSSES.get(cfg.data.objective, family(cfg).loss)
-    return functools.partial(loss, loss_chunk=cfg.train.loss_chunk) if loss is causal_lm_loss else loss
+    if loss is causal_lm_loss:
+        return functools.partial(loss, loss_chunk=cfg.train.loss_chunk)
+    if loss is mlm_loss:
+        return functools.partial(loss, max_predictions=cfg.data.max_predictions)
+    return loss
 
 
 def precision(cfg: ml_collections.ConfigDict) -> str:

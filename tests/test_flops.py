@@ -41,14 +41,14 @@ def test_gpt_shakespeare_by_hand():
 
 
 def test_bert_shakespeare_by_hand():
-    # L=4, d=128, d_ff=512, V=4096, T=128, NSP head: the MLM head runs on every position, the pooler and the
-    # NSP classifier on [CLS] only (once per example, so 1/T of them per token).
+    # L=4, d=128, d_ff=512, V=4096, T=128, NSP head: the MLM head runs on the max_predictions = 20 gathered
+    # positions, the pooler and the NSP classifier on [CLS] only (so 20/T and 1/T of them per token).
     blocks = 4 * (4 * 128 * 128 + 2 * 128 * 512)        # 786_432
     mlm_head = 128 * 128 + 4096 * 128                    # dense + tied decoder: 540_672
     pooler_nsp = 128 * 128 + 128 * 2                     # 16_640 per example
     attention = 12 * 4 * 128 * 128                       # full: 786_432
-    per_token = 6 * (blocks + mlm_head) + 6 * pooler_nsp / 128 + attention
-    assert per_token == 7_962_624 + 780 + 786_432 == 8_749_836
+    per_token = 6 * blocks + 6 * mlm_head * 20 / 128 + 6 * pooler_nsp / 128 + attention
+    assert per_token == 4_718_592 + 506_880 + 780 + 786_432 == 6_012_684
     assert flops_per_token(_preset("bert_shakespeare"))[0] == per_token
 
 

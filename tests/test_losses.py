@@ -68,3 +68,33 @@ def test_auto_chunk_is_the_largest_divisor_within_the_budget():
     assert auto_chunk(12, 64, 8192) == 16       # 21 positions would fit; 16 is the largest divisor ≤ 21
     assert auto_chunk(1, 100, 8) == 100
     assert auto_chunk(4096, 7, 8192) == 1
+
+
+def test_mlm_loss_on_gathered_positions_equals_every_position():
+    """Running BERT's MLM head only on the max_predictions predicted positions changes no sum and no gradient."""
+    import flax.linen as nn
+    from jaxlm.config.schema import base_config
+    from jaxlm.losses.mlm import mlm_loss
+    from jaxlm.models.bert import BERT
+
+    c = base_config().model
+    c.update(family="bert", n_layers=2, n_heads=2, d_model=32, d_ff=64, vocab_size=120, max_len=16)
+    rng = np.random.default_rng(0)
+    weights = np.zeros((3, 16), np.float32)
+    for row, n in enumerate((3, 5, 0)):  # the last row predicts nothing
+        weights[row, rng.choice(16, n, replace=False)] = 1.0
+    batch = dict(inputs=jnp.asarray(rng.integers(5, 120, (3, 16))), segment_ids=jnp.zeros((3, 16), jnp.int32),
+                 attention_mask=jnp.ones((3, 16), jnp.int32).at[1, 12:].set(0),
+                 mlm_targets=jnp.asarray(rng.integers(5, 120, (3, 16))), mlm_weights=jnp.asarray(weights),
+                 nsp_label=jnp.asarray([0, 1, 0]))
+    model = BERT(c)
+    params = nn.unbox(model.init(jax.random.PRNGKey(0), batch["inputs"], batch["segment_ids"],
+                                 batch["attention_mask"])["params"])
+    run = lambda p, k: mlm_loss(model.apply, p, batch, jax.random.PRNGKey(0), False, k)
+    (full, full_sums), full_grads = jax.value_and_grad(run, has_aux=True)(params, 0)
+    (gathered, sums), grads = jax.value_and_grad(run, has_aux=True)(params, 5)
+    np.testing.assert_allclose(gathered, full, rtol=1e-6)
+    assert {k: float(v) for k, v in sums.items()} == pytest.approx({k: float(v) for k, v in full_sums.items()})
+    assert float(sums["mlm_weight"]) == 8.0
+    for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(full_grads)):
+        np.testing.assert_allclose(a, b, atol=1e-6)

@@ -105,5 +105,6 @@ def test_scan_and_remat_compute_the_same_loss_and_gradients(remat, scan):
     value, grads = jax.value_and_grad(lambda p: loss(GPT(cfg), p))(params)
     v_value, v_grads = jax.jit(jax.value_and_grad(lambda p: loss(GPT(variant), p)))(moved)
     np.testing.assert_allclose(v_value, value, rtol=1e-6)
-    for g, v in zip(jax.tree_util.tree_leaves(_stacked(grads, 3) if scan else grads), jax.tree_util.tree_leaves(v_grads)):
+    expected = _stacked(grads, 3) if scan else grads
+    for g, v in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(v_grads)):
         np.testing.assert_allclose(v, g, atol=1e-6)

@@ -76,7 +76,8 @@ def matmuls(cfg: ml_collections.ConfigDict, lengths: Lengths | None = None) -> l
         blocks = Matmul("blocks", m.n_layers * (4 * d * width + _ff_weights(m)), s)
         if m.get("num_labels", 0):   # a sequence classifier: pooler and classifier on [CLS], no MLM head
             return [blocks, Matmul("pooler_classifier", d * d + d * m.num_labels, 1)]
-        return [blocks, Matmul("mlm_head", d * d + head, s)] + (
+        mlm_positions = min(cfg.data.max_predictions, s)    # the loss gathers the predicted positions
+        return [blocks, Matmul("mlm_head", d * d + head, mlm_positions)] + (
             [Matmul("pooler_nsp", d * d + 2 * d, 1)] if m.nsp_head else [])
     dec_layers = m.n_decoder_layers or m.n_layers
     return [Matmul("encoder", m.n_layers * (4 * d * width + _ff_weights(m)), s),
@@ -120,7 +121,8 @@ def flops_per_token(cfg: ml_collections.ConfigDict, lengths: Lengths | None = No
     tokens = ("encoder + decoder positions (inputs_len + targets_len)" if cfg.model.family in SEQ2SEQ
               else "sequence positions")
     convention = ("per example: 6·w·positions for every matmul kernel w (embeddings excluded, a tied output "
-                  "projection counted once, BERT's pooler/NSP/classifier at one position) + 12·d_attn·Tq·Tk per attention "
-                  "layer, halved for causal self-attention; divided by the example's " + tokens +
-                  ", padding included; elementwise work (biases, norms, softmax, optimizer) excluded")
+                  "projection counted once, BERT's MLM head at the max_predictions gathered positions and its "
+                  "pooler/NSP/classifier at one) + 12·d_attn·Tq·Tk per attention layer, halved for causal "
+                  "self-attention; divided by the example's " + tokens + ", padding included; elementwise work "
+                  "(biases, norms, softmax, optimizer) excluded")
     return (flops["dense"] + flops["attention"]) / tokens_per_example(cfg, lengths), convention

@@ -14,11 +14,20 @@ import jax.numpy as jnp
 from jaxlm.losses.cross_entropy import cross_entropy_sums
 
 
-def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True):
-    """(O, sums) for a batch of inputs, segment_ids, attention_mask, mlm_targets, mlm_weights [, nsp_label]."""
+def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, max_predictions: int = 0):
+    """(O, sums) for a batch of inputs, segment_ids, attention_mask, mlm_targets, mlm_weights [, nsp_label].
+
+    `max_predictions` > 0 (the masking's cap per sequence) runs the MLM head only on that many positions per
+    row, the predicted ones first (a stable sort of the weights), instead of on every position.
+    """
+    targets, weights, gather = batch["mlm_targets"], batch["mlm_weights"], {}
+    if 0 < max_predictions < targets.shape[1]:
+        order = jnp.argsort(weights == 0, axis=1, stable=True)[:, :max_predictions]
+        targets, weights = (jnp.take_along_axis(x, order, axis=1) for x in (targets, weights))
+        gather = dict(mlm_positions=order)
     out = apply_fn({"params": params}, batch["inputs"], batch["segment_ids"], batch["attention_mask"],
-                   deterministic=not train, rngs={"dropout": rng})
-    mlm = cross_entropy_sums(out["mlm_logits"], batch["mlm_targets"], batch["mlm_weights"])
+                   deterministic=not train, rngs={"dropout": rng}, **gather)
+    mlm = cross_entropy_sums(out["mlm_logits"], targets, weights)
     sums = dict(mlm, **{f"mlm_{k}": v for k, v in mlm.items()})
     loss = mlm["nats"] / jnp.maximum(mlm["weight"], 1.0)
     if "nsp_label" in batch:

@@ -112,12 +112,16 @@ class BERT(nn.Module):
         return self.ln_final(x) if self.cfg.norm == "pre" else x
 
     def __call__(self, tokens: jax.Array, segment_ids: jax.Array, attention_mask: jax.Array,
-                 positions: jax.Array | None = None, deterministic: bool = True) -> dict:
+                 positions: jax.Array | None = None, deterministic: bool = True,
+                 mlm_positions: jax.Array | None = None) -> dict:
+        """`mlm_positions` [B, P]: run the MLM head only there (mlm_logits [B, P, vocab]), as google-research/bert
+        gathers the masked positions; the head is a large share of a small BERT's FLOPs."""
         hidden = self.encode(tokens, segment_ids, attention_mask, positions, deterministic)
         if self.cfg.num_labels:
             pooled = self.dropout(jnp.tanh(self.pooler(hidden[:, 0])), deterministic=deterministic)
             return {"cls_logits": self.classifier(pooled).astype(jnp.float32)}
-        out = {"mlm_logits": self.mlm_head(hidden, self.embed)}
+        predicted = hidden if mlm_positions is None else jnp.take_along_axis(hidden, mlm_positions[..., None], axis=1)
+        out = {"mlm_logits": self.mlm_head(predicted, self.embed)}
         if self.cfg.nsp_head:
             pooled = jnp.tanh(self.pooler(hidden[:, 0]))
             out["nsp_logits"] = self.nsp(pooled).astype(jnp.float32)
