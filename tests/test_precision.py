@@ -99,3 +99,14 @@ def test_resume_is_exact_with_microbatches_fp16_and_batch_ramp(tiny_config, tmp_
     assert train_rows[-1]["loss_scale"] > 2.0**15 and "skipped_steps" in train_rows[-1]
     for x, y in zip(jax.tree_util.tree_leaves(jax.device_get(a.state)), jax.tree_util.tree_leaves(jax.device_get(b.state))):
         assert np.asarray(x).tobytes() == np.asarray(y).tobytes()
+
+
+def test_auto_precision_is_fp32_on_cpu_and_bf16_on_accelerators(monkeypatch):
+    import jaxlm.registry as registry
+    cfg = base_config()
+    assert cfg.train.precision == "auto" and registry.precision(cfg) == "fp32"  # the tests run on CPU
+    assert registry.build_model(cfg).dtype == jnp.float32
+    monkeypatch.setattr(registry.jax, "default_backend", lambda: "gpu")
+    assert registry.precision(cfg) == "bf16" and registry.build_model(cfg).dtype == jnp.bfloat16
+    cfg.train.precision = "fp16"
+    assert registry.precision(cfg) == "fp16"
