@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 import ml_collections
 
-from jaxlm.models.layers import attention_mask, layer_norm, partitioned
+from jaxlm.models.layers import attention_mask, gelu, layer_norm, partitioned
 from jaxlm.models.seq2seq_layers import Attention, decoder_geometry, default_ids
 
 POSITION_OFFSET = 2  # fairseq reserves the first two rows of the position table
@@ -36,7 +36,7 @@ class Block(nn.Module):
         h = nn.Dense(c.d_ff, dtype=self.dtype, name="fc1",
                      kernel_init=partitioned(nn.initializers.normal(c.init_std), ("embed", "mlp")),
                      bias_init=partitioned(nn.initializers.zeros, ("mlp",)))(x)
-        h = drop(nn.gelu(h, approximate=False), deterministic=deterministic)
+        h = drop(gelu(h, approximate=False), deterministic=deterministic)
         h = nn.Dense(c.d_model, dtype=self.dtype, name="fc2",
                      kernel_init=partitioned(nn.initializers.normal(c.init_std), ("mlp", "embed")),
                      bias_init=partitioned(nn.initializers.zeros, ("embed",)))(h)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from jaxlm.models.layers import partitioned
+from jaxlm.models.layers import gelu, partitioned
 
 FF_KINDS = ("relu", "gated_gelu")
 
@@ -77,7 +77,7 @@ class FeedForward(nn.Module):
         if self.kind == "relu":
             h = nn.relu(dense(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi")(x))
         else:
-            h = nn.gelu(dense(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi_0")(x), approximate=True)
+            h = gelu(dense(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi_0")(x), approximate=True)
             h = h * dense(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi_1")(x)
         h = nn.Dropout(self.dropout)(h, deterministic=deterministic)
         return dense(d_model, self.d_ff ** -0.5, ("mlp", "embed"), "wo")(h)
