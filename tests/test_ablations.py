@@ -15,9 +15,11 @@ import pytest
 from conftest import ROOT
 
 from jaxlm.bench.setup import abstract_setup
+from jaxlm.data.dataset import prepare
+from jaxlm.data.tokenizer import MASK_ID
 from jaxlm.sweep.runner import extra_evals, state_bytes, train_log_metrics
-from jaxlm.sweep.spec import SCALES, load_sweep
-from jaxlm.train.loop import Run
+from jaxlm.sweep.spec import SCALES, eval_config, load_sweep
+from jaxlm.train.loop import Run, train
 from jaxlm.train.precision import init_loss_scale
 from jaxlm.train.state import TrainState
 from jaxlm.train.step import make_train_step, zero_fraction
@@ -31,8 +33,9 @@ def _path(name: str) -> str:
     return os.path.join(ABLATIONS, f"{name}.py")
 
 
-def test_the_six_ablations_exist():
-    assert {"optimizers", "precision", "warmup", "init", "gpt3_recipe", "bart_noising"} <= set(MODULES)
+def test_the_nine_ablations_exist():
+    assert {"optimizers", "precision", "warmup", "init", "gpt3_recipe", "bart_noising", "bert_masking", "nsp",
+            "t5_objectives"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -76,6 +79,47 @@ def test_bart_module_fixed_evals(tmp_path):
     assert all(np.isfinite(metrics[f"{name}_val_loss"]) for name in ("recipe", "clean"))
     assert metrics["recipe_val_target_tokens"] == metrics["clean_val_target_tokens"]
     assert metrics["recipe_val_loss"] != metrics["clean_val_loss"]
+
+
+TINY = {"model.n_layers": "1", "model.d_model": "32", "model.d_ff": "64", "model.n_heads": "2",
+        "model.vocab_size": "512", "model.max_len": "32", "data.seq_len": "32", "train.steps": "2",
+        "train.batch_size": "2", "train.eval_batches": "1", "train.eval_batch_size": "2", "train.log_every": "1",
+        "train.eval_every": "2", "train.checkpoint_every": "2", "optim.warmup": "1"}
+
+
+@pytest.mark.parametrize("name, variant", [("bert_masking", "mask100_rnd0_same0"), ("nsp", "pairs_no_nsp"),
+                                           ("t5_objectives", "prefix_lm")])
+def test_finetune_ablations_train_two_steps(name, variant, tmp_path):
+    """A shrunk variant of each fine-tune ablation trains two steps to finite validation losses, pre-trained on the
+    stratified split its fine-tune uses (one play per genre held out), so no held-out play is trained on."""
+    sweep = load_sweep(_path(name), "cpu", list(TINY.items()))
+    cfg = sweep.variants[variant]
+    assert (cfg.data.stratify, cfg.data.val_docs, cfg.data.test_docs) == (True, 1, 1)
+    assert sweep.finetune_config.data.stratify and sweep.finetune_config.train.steps < 300  # shrunk at cpu scale
+    run = train(cfg, str(tmp_path))
+    assert int(run.state.step) == 2 and np.isfinite(run.results["val"]["loss"])
+    titles = {split: {d.title for d in run.corpus.splits[split].docs} for split in ("train", "val", "test")}
+    assert len(titles["val"]) == len(titles["test"]) == 6 and not (titles["val"] | titles["test"]) & titles["train"]
+
+
+def test_bert_masking_kept_eval_predicts_the_shown_token(tmp_path):
+    """The `kept` evaluation (mask_token_frac = random_token_frac = 0) predicts ~15% of positions with the real
+    token in the input; `masked` shows [MASK] at every one of them; both score the same positions."""
+    sweep = load_sweep(_path("bert_masking"), "cpu", list(TINY.items()))
+    run = Run(sweep.variants["mask80_rnd10_same10"], str(tmp_path))
+    batches = {}
+    for name, fields in sweep.evals.items():
+        data = prepare(run.corpus, eval_config(run.cfg, fields), "val", train=False)
+        batches[name] = [data.example(i, np.random.default_rng(i)) for i in range(8)]
+    for kept, masked in zip(batches["kept"], batches["masked"]):
+        chosen = kept["mlm_weights"] > 0
+        assert chosen.any() and np.array_equal(kept["inputs"], kept["source_ids"])
+        assert np.array_equal(kept["mlm_targets"][chosen], kept["inputs"][chosen])
+        assert np.array_equal(masked["mlm_weights"], kept["mlm_weights"])
+        assert np.all(masked["inputs"][chosen] == MASK_ID)
+    metrics = extra_evals(run, sweep.evals)
+    assert np.isfinite(metrics["kept_val_loss"]) and np.isfinite(metrics["masked_val_loss"])
+    assert metrics["kept_val_target_tokens"] == metrics["masked_val_target_tokens"]
 
 
 def test_zero_fraction_of_a_hand_made_tree():

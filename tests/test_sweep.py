@@ -152,3 +152,33 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
     assert "| **a** (best) | 0.5500 ± 0.0707 | 2 |" in report.tables
     assert len(report.errors) == 1 and "'val_mlm_loss' is missing" in report.errors[0]
     assert "**Error**: metric 'val_mlm_loss'" in (tmp_path / "s" / "report.md").read_text()
+
+
+def _finetune_module(tmp_path, overrides: str) -> str:
+    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n\ndef get_config():\n"
+                                    "    c = base_config()\n    c.train.steps = 300\n    return c\n")
+    path = tmp_path / "ablation.py"
+    path.write_text("from jaxlm.config.schema import base_config\n\ndef get_config(scale='cpu'):\n"
+                    f"    c = base_config()\n    c.sweep = {{'finetune': {str(tmp_path / 'ft.py')!r}, "
+                    f"'finetune_overrides': {overrides}}}\n    return c\n\n"
+                    "def get_variants(scale='cpu'):\n    return {'a': {}, 'b': {'model.n_layers': 2}}\n")
+    return str(path)
+
+
+def test_finetune_overrides_change_only_the_finetune_config(tmp_path):
+    """config.sweep.finetune_overrides ({section: {field: value}}) applies to the fine-tune module's config, which
+    is part of the recorded definition; the pre-training variants keep their own values."""
+    from jaxlm.sweep.spec import load_sweep
+    sweep = load_sweep(_finetune_module(tmp_path, "{'train': {'steps': 7}, 'optim': {'warmup': 1}}"))
+    assert (sweep.finetune_config.train.steps, sweep.finetune_config.optim.warmup) == (7, 1)
+    assert sweep.definition()["finetune_config"]["train"]["steps"] == 7
+    assert sweep.variants["a"].train.steps != 7
+
+
+@pytest.mark.parametrize("overrides, words", [("{'train': {'stepz': 7}}", ("finetune_overrides", "stepz")),
+                                              ("{'train': {'steps': 'many'}}", ("finetune_overrides", "steps")),
+                                              ("{'train': 7}", ("finetune_overrides", "sections"))])
+def test_bad_finetune_overrides_are_one_line_errors(tmp_path, capsys, overrides, words):
+    err = _one_line_error(capsys, "sweep", "--config", _finetune_module(tmp_path, overrides),
+                          "--workdir", str(tmp_path / "w"))
+    assert all(w in err for w in words)

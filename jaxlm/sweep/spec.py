@@ -3,7 +3,8 @@
 The module's config carries a `sweep` section (seeds, metrics, finetune, evals); every variant is the base config
 with the variant's `{"dotted.key": value}` overrides, then the command line's `--config.a.b=v` overrides, applied.
 `evals` maps a name to `config.data` fields: each run is also evaluated on the validation split prepared with them
-(metrics NAME_val_loss, ...), a fixed task shared by variants whose own objectives differ.
+(metrics NAME_val_loss, ...), a fixed task shared by variants whose own objectives differ. `finetune_overrides`
+(section → {field: value}) changes the fine-tune module's config for this sweep only (e.g. fewer steps at cpu scale).
 """
 
 import copy
@@ -22,7 +23,7 @@ from jaxlm.errors import UserError
 from jaxlm.registry import check_objective
 
 SCALES = ("cpu", "accelerator")
-SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": "", "evals": {}}
+SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": "", "evals": {}, "finetune_overrides": {}}
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 
 
@@ -113,15 +114,21 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
     unknown = sorted(set(section) - set(SWEEP_DEFAULTS))
     if unknown:
         raise UserError(f"'{path}': config.sweep.{unknown[0]} is not a sweep field: use seeds, metrics, finetune, "
-                        "evals")
+                        "finetune_overrides, evals")
     seeds, metrics = tuple(section["seeds"]), tuple(section["metrics"])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UserError(f"'{path}': config.sweep.seeds={seeds} must be a non-empty tuple of ints, e.g. (0, 1)")
     if not metrics or not all(isinstance(m, str) and m for m in metrics):
         raise UserError(f"'{path}': config.sweep.metrics={metrics} must be a non-empty tuple of metric names, "
                         "e.g. ('val_loss',)")
+    nested = section["finetune_overrides"]
+    if not isinstance(nested, dict) or not all(isinstance(v, dict) for v in nested.values()):
+        raise UserError(f"'{path}': config.sweep.finetune_overrides must map config sections to fields and values, "
+                        "e.g. {'train': {'steps': 150}}")
+    if nested and not section["finetune"]:
+        raise UserError(f"'{path}': config.sweep.finetune_overrides needs config.sweep.finetune (a fine-tune module)")
     return {"seeds": seeds, "metrics": metrics, "finetune": str(section["finetune"]),
-            "evals": _evals(section["evals"], path)}
+            "evals": _evals(section["evals"], path), "finetune_overrides": nested}
 
 
 def _variant_config(base: ml_collections.ConfigDict, name: str, changes: object, overrides: list[tuple[str, str]],
@@ -152,14 +159,25 @@ def _variant_config(base: ml_collections.ConfigDict, name: str, changes: object,
     return cfg
 
 
-def _finetune_config(path: str) -> ml_collections.ConfigDict | None:
-    """The fine-tune experiment's `get_config()`, or None without one."""
+def flatten_overrides(nested: dict[str, dict[str, object]]) -> dict[str, object]:
+    """{'train': {'steps': 150}} → {'train.steps': 150} (ConfigDict keys cannot hold dots)."""
+    return {f"{section}.{key}": value for section, fields in nested.items() for key, value in fields.items()}
+
+
+def _finetune_config(path: str, overrides: dict[str, dict[str, object]]) -> ml_collections.ConfigDict | None:
+    """The fine-tune experiment's `get_config()` with `config.sweep.finetune_overrides` applied, or None."""
     if not path:
         return None
     module = import_module(path, "fine-tune module (config.sweep.finetune)")
     if not callable(getattr(module, "get_config", None)):
         raise UserError(f"fine-tune module '{path}' defines no get_config(): add one that returns a ConfigDict")
-    return module.get_config()
+    cfg = module.get_config()
+    for key, value in flatten_overrides(overrides).items():
+        try:
+            _set(cfg, key, value)
+        except UserError as e:
+            raise UserError(f"config.sweep.finetune_overrides: {e}") from None
+    return cfg
 
 
 def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] = ()) -> Sweep:
@@ -189,4 +207,5 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
                 raise UserError(f"'{path}': config.sweep.evals.{eval_name} on variant '{name}': {e}") from None
     return Sweep(path=path, scale=scale, overrides=overrides, description=(module.__doc__ or "").strip(),
                  variants=resolved, seeds=section["seeds"], metrics=section["metrics"], finetune=section["finetune"],
-                 finetune_config=_finetune_config(section["finetune"]), evals=section["evals"])
+                 finetune_config=_finetune_config(section["finetune"], section["finetune_overrides"]),
+                 evals=section["evals"])
