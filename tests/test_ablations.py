@@ -84,7 +84,7 @@ def test_bart_module_fixed_evals(tmp_path):
 TINY = {"model.n_layers": "1", "model.d_model": "32", "model.d_ff": "64", "model.n_heads": "2",
         "model.vocab_size": "512", "model.max_len": "32", "data.seq_len": "32", "train.steps": "2",
         "train.batch_size": "2", "train.eval_batches": "1", "train.eval_batch_size": "2", "train.log_every": "1",
-        "train.eval_every": "2", "train.checkpoint_every": "2", "optim.warmup": "1"}
+        "train.eval_every": "2", "train.checkpoint_every": "2", "optim.warmup": "1", "data.dupe_factor": "1"}
 
 
 @pytest.mark.parametrize("name, variant", [("bert_masking", "mask100_rnd0_same0"), ("nsp", "pairs_no_nsp"),
