@@ -6,16 +6,13 @@ Parameters: 338,528,258 (jax.eval_shape of jaxlm's BERT: 32768 vocabulary, 512 p
 Recipe (Devlin et al. 2019): as BERT-base (experiments/bert_base.py) with the larger model.
 """
 
-from jaxlm.config.schema import base_config
+import os
+
+from jaxlm.config.loading import load_config_file
 
 
 def get_config():
-    c = base_config()
-    c.model.update(family="bert", n_layers=24, n_heads=16, d_model=1024, d_ff=4096, vocab_size=32768, max_len=512,
-                   dropout=0.1, init="gpt2", init_std=0.02, layer_norm_eps=1e-12, norm="post", nsp_head=True)
-    c.data.update(objective="bert_mlm_nsp", seq_len=128, max_predictions=20, dupe_factor=10)
-    c.train.update(steps=1_000_000, batch_size=256, log_every=100, eval_every=10_000, checkpoint_every=10_000,
-                   sample_tokens=0, precision="bf16")
-    c.optim.update(peak_lr=1e-4, warmup=10_000, schedule="linear", final_lr_frac=0.0, b2=0.999, eps=1e-6,
-                   weight_decay=0.01)
+    """experiments/bert_base.py (the recipe) with BERT-large's shapes."""
+    c = load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bert_base.py"))
+    c.model.update(n_layers=24, n_heads=16, d_model=1024, d_ff=4096)
     return c
