@@ -13,6 +13,8 @@ Expected: test (6 plays, 1287 passages) accuracy 0.355, macro-F1 0.31 from bert_
           from scratch 0.359 / 0.28 (val 0.327 / 0.30); majority class ('histories') 0.151 / 0.044. With
           --config.train.seed=1: 0.307 / 0.26 pre-trained, 0.346 / 0.27 scratch (no reliable gap). Both fit
           the training plays (train accuracy ≈ 0.9); the validation loss rises after step 150.
+          From a 4× longer pre-training (bert_pre with --config.train.steps=2400): 0.176 / 0.13 and 0.246 / 0.21
+          (seeds 0 / 1), below scratch: longer pre-training is not what this task needs (README).
 """
 
 import os
