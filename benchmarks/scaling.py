@@ -19,11 +19,11 @@ import jax
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import compare_gpt  # noqa: E402  (the sibling module)
-import torch_gpt  # noqa: E402
+import compare_gpt  # the sibling module
+import torch_gpt
 
 BASE = torch_gpt.Shape(layers=4, heads=4, width=256, seq=128, batch=16, vocab=8192)
 AXES = {"width": [128, 256, 384, 512, 768], "layers": [2, 4, 8, 16], "seq": [64, 128, 256, 512]}
