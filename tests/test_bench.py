@@ -100,3 +100,22 @@ def test_torch_peer_is_the_same_gpt(monkeypatch):
         assert report[f"{name}_tokens_per_s"] > 0 and 0 < report[f"{name}_mfu"] < 1.5
         assert len(report[f"{name}_round_ms"]) == 2
     assert report["ratio_jaxlm_over_torch"] > 0
+
+
+def test_scaling_sweep_varies_one_axis_and_plots(monkeypatch, tmp_path):
+    """benchmarks/scaling.py: each point changes one axis of the base shape (width keeps the head width) and is
+    timed for both frameworks; the plot is written."""
+    pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
+    import compare_gpt
+    import scaling
+    import torch_gpt
+    monkeypatch.setattr(compare_gpt, "PEAK_N", 128)
+    monkeypatch.setattr(scaling, "BASE", torch_gpt.Shape(layers=1, heads=2, width=32, seq=16, batch=2, vocab=128))
+    monkeypatch.setattr(scaling, "HEAD_WIDTH", 16)
+    rows = scaling.measure({"width": [32, 64], "seq": [8]}, rounds=1, steps=1)
+    assert [(r["axis"], r["value"]) for r in rows] == [("width", 32), ("width", 64), ("seq", 8)]
+    assert rows[1]["shape"]["heads"] == 4 and rows[1]["shape"]["seq"] == 16 and rows[2]["shape"]["width"] == 32
+    assert all(r["jaxlm_tokens_per_s"] > 0 and r["torch_tokens_per_s"] > 0 for r in rows)
+    scaling.plot(rows, str(tmp_path / "scaling.png"))
+    assert (tmp_path / "scaling.png").stat().st_size > 10_000
