@@ -98,3 +98,21 @@ def test_mlm_loss_on_gathered_positions_equals_every_position():
     assert float(sums["mlm_weight"]) == 8.0
     for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(full_grads)):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_fused_cross_entropy_scales_fp16_gradients_before_casting():
+    """Under fp16 the loss scale reaches the hidden-state gradient in fp32, before the cast: tiny gradients that
+    would flush to zero in fp16 survive, as on the plain path (fp32 logits)."""
+    hidden, embedding, targets, weights = _head_problem()
+    hidden, embedding = hidden.astype(jnp.float16), embedding * 1e-8  # unscaled d loss / d hidden ≈ 1e-8: below fp16
+    scale = 2.0 ** 15
+
+    def grads(loss):
+        return jax.grad(lambda h: scale * loss(h))(hidden)
+
+    plain = grads(lambda h: cross_entropy_sums(jnp.einsum("btd,vd->btv", h.astype(jnp.float32), embedding),
+                                               targets, weights)["nats"])
+    fused = grads(lambda h: fused_cross_entropy_sums(h, embedding, targets, weights, 4)["nats"])
+    assert fused.dtype == jnp.float16 and float(jnp.mean(fused == 0)) == float(jnp.mean(plain == 0))
+    assert float(jnp.mean(fused == 0)) == pytest.approx(11 / 48)  # only the zero-weight positions
+    np.testing.assert_allclose(np.asarray(fused, np.float32), np.asarray(plain, np.float32), rtol=2e-3, atol=1e-7)

@@ -63,7 +63,8 @@ def _chunk_loss(h, embedding, t, w):
 @partial(jax.custom_vjp, nondiff_argnums=(4,))
 def _nats_correct(hidden, embedding, targets, weights, chunk):
     def body(carry, xs):
-        _, _, nats, hits = _chunk_loss(*xs[:1], embedding, *xs[1:])
+        h, t, w = xs
+        _, _, nats, hits = _chunk_loss(h, embedding, t, w)
         return (carry[0] + nats, carry[1] + hits), None
     zero = jnp.zeros((), jnp.float32)
     (nats, hits), _ = jax.lax.scan(body, (zero, zero), tuple(_chunks(a, chunk) for a in (hidden, targets, weights)))
@@ -77,19 +78,21 @@ def _forward(hidden, embedding, targets, weights, chunk):
         logits, lse, nats, hits = _chunk_loss(h, embedding, t, w)
         dlogits = jnp.exp(logits - lse[..., None])
         dlogits = (dlogits - jax.nn.one_hot(t, logits.shape[-1], dtype=jnp.float32)) * w[..., None]
-        dh = jnp.einsum("bcv,vd->bcd", dlogits, embedding.astype(jnp.float32)).astype(hidden.dtype)
+        dh = jnp.einsum("bcv,vd->bcd", dlogits, embedding.astype(jnp.float32))
         d_emb_t = carry[0] + jnp.einsum("bcd,bcv->dv", h.astype(jnp.float32), dlogits)
         return (d_emb_t, carry[1] + nats, carry[2] + hits), dh
     zero = jnp.zeros((), jnp.float32)
     init = (jnp.zeros(embedding.shape[::-1], jnp.float32), zero, zero)
     (d_emb_t, nats, hits), dh = jax.lax.scan(body, init, tuple(_chunks(a, chunk) for a in (hidden, targets, weights)))
-    return (nats, hits), (_unchunk(dh), d_emb_t.T.astype(embedding.dtype))
+    # Gradients stay fp32 until scaled by the cotangent (under fp16 that is the loss scale, which must reach them
+    # before the cast, or small ones underflow); the empty array carries hidden's dtype to the backward pass.
+    return (nats, hits), (_unchunk(dh), d_emb_t.T, jnp.zeros((0,), hidden.dtype))
 
 
 def _backward(chunk, residuals, cotangents):
-    dh, d_emb = residuals
+    dh, d_emb, like_hidden = residuals
     g = cotangents[0]  # the accuracy count has no gradient
-    return (dh * g.astype(dh.dtype), d_emb * g.astype(d_emb.dtype), None, None)
+    return ((dh * g).astype(like_hidden.dtype), d_emb * g, None, None)
 
 
 _nats_correct.defvjp(_forward, _backward)
