@@ -59,7 +59,20 @@ def test_bench_speed_data_and_memory(capsys):
     assert report["xla_flops_per_token"] > report["flops_per_token"]
 
 
-@pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "-3"], ["--peak-n", "0"], ["--steps", "two"]])
+def test_bench_data_vocab_feeds_a_larger_model(capsys):
+    """--data-vocab: batches from the preset's own 512-piece tokenizer drive an 8192-entry model."""
+    runs = {}
+    for vocab in (512, 8192):
+        assert main(["bench", "--config", TINY, "--steps", "1", "--peak-n", "128", "--data-vocab", "512",
+                     f"--config.model.vocab_size={vocab}"]) == 0
+        runs[vocab] = json.loads(capsys.readouterr().out)
+    assert (runs[8192]["vocab_size"], runs[8192]["attention"], runs[8192]["precision"]) == (8192, "xla", "fp32")
+    assert runs[8192]["n_params"] - runs[512]["n_params"] == (8192 - 512) * 64   # only the tied embedding grew
+    assert runs[8192]["tokens_per_step"] == runs[512]["tokens_per_step"]
+
+
+@pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "-3"], ["--peak-n", "0"], ["--steps", "two"],
+                                  ["--data-vocab", "100"]])
 def test_bench_refuses_bad_arguments(capsys, args):
     assert main(["bench", "--config", TINY, *args]) == 2
     err = capsys.readouterr().err

@@ -68,6 +68,7 @@ def test_auto_chunk_is_the_largest_divisor_within_the_budget():
     assert auto_chunk(12, 64, 8192) == 16       # 21 positions would fit; 16 is the largest divisor ≤ 21
     assert auto_chunk(1, 100, 8) == 100
     assert auto_chunk(4096, 7, 8192) == 1
+    assert auto_chunk(32, 1024, 50304, budget=2**27) == 64   # an accelerator budget: GPT-2 at batch 32
 
 
 def test_mlm_loss_on_gathered_positions_equals_every_position():

@@ -69,10 +69,23 @@ def build_step(cfg: ml_collections.ConfigDict, loss: Callable | None = None
     return plan, state, step, sharding
 
 
-def live_setup(cfg: ml_collections.ConfigDict) -> LiveSetup:
-    """Allocate `cfg`'s state and build its jitted train step and training pipeline."""
+def with_data_vocab(cfg: ml_collections.ConfigDict, data_vocab: int | None) -> ml_collections.ConfigDict:
+    """`cfg` with its tokenizer capped at `data_vocab` pieces (None: unchanged). Batches from it feed the full-size
+    model unchanged (every id is < the model's vocabulary) and time the same, since no op's cost depends on token
+    values; this lets GPT-2's 50k vocabulary be measured on a corpus too small for sentencepiece to learn it."""
+    if data_vocab is None or data_vocab >= cfg.model.vocab_size:
+        return cfg
+    probe = cfg.copy_and_resolve_references()
+    probe.model.vocab_size = data_vocab
+    return probe
+
+
+def live_setup(cfg: ml_collections.ConfigDict, data_vocab: int | None = None) -> LiveSetup:
+    """Allocate `cfg`'s state and build its jitted train step and training pipeline (tokenizer capped at
+    `data_vocab` pieces, see `with_data_vocab`)."""
     plan, state, step, sharding = build_step(cfg)
-    prepared = prepare(load_corpus(cfg), cfg, "train", train=True)
+    data_cfg = with_data_vocab(cfg, data_vocab)
+    prepared = prepare(load_corpus(data_cfg), data_cfg, "train", train=True)
     return LiveSetup(cfg, plan, state, step, sharding, prepared)
 
 

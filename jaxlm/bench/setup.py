@@ -7,6 +7,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxlm.bench.live import with_data_vocab
 from jaxlm.config.validate import validate
 from jaxlm.data.dataset import device_keys, load_corpus, prepare
 from jaxlm.optim.factory import build_optimizer
@@ -36,8 +37,7 @@ def batch_shapes(cfg: ml_collections.ConfigDict) -> dict:
     Shapes do not depend on the vocabulary, so a large-vocabulary preset (GPT-2's 50k, which sentencepiece
     cannot learn from a few MB of text) is probed with a tokenizer of at most SHAPE_PROBE_VOCAB pieces.
     """
-    probe = cfg.copy_and_resolve_references()
-    probe.model.vocab_size = min(cfg.model.vocab_size, SHAPE_PROBE_VOCAB)
+    probe = with_data_vocab(cfg, SHAPE_PROBE_VOCAB)
     example = prepare(load_corpus(probe), probe, "train", train=True).example(0, np.random.default_rng(0))
     return {k: jax.ShapeDtypeStruct((cfg.train.batch_size, *np.shape(v)), np.asarray(v).dtype)
             for k, v in device_keys(example).items()}

@@ -3,6 +3,7 @@
 import json
 
 from jaxlm.cli.train import resolve_config
+from jaxlm.data.tokenizer import MIN_VOCAB_SIZE
 from jaxlm.errors import UserError
 
 DEFAULT_STEPS = 10
@@ -17,6 +18,10 @@ def register(sub) -> None:
                    help="also the bytes of params, grads, optimizer state and XLA's temp memory for one step")
     p.add_argument("--data", action="store_true",
                    help="also the input pipeline's tokens/s, its ratio to the step's, and the loop's host wait")
+    p.add_argument("--data-vocab", type=int,
+                   help="train the batches' tokenizer with at most this many pieces (the model keeps its vocabulary; "
+                        "step time does not depend on token values): for presets like GPT-2's 50304, which the "
+                        "embedded corpus cannot train")
     p.add_argument("--peak-n", type=int, help="matrix size of the CPU peak matmul (default 2048)")
     p.set_defaults(run=run_bench)
 
@@ -26,12 +31,15 @@ def run_bench(args, overrides) -> int:
         raise UserError(f"--steps {args.steps} must be ≥ 1: pass e.g. --steps {DEFAULT_STEPS}")
     if args.peak_n is not None and args.peak_n < 1:
         raise UserError(f"--peak-n {args.peak_n} must be ≥ 1: pass e.g. --peak-n 2048")
+    if args.data_vocab is not None and args.data_vocab < MIN_VOCAB_SIZE:
+        raise UserError(f"--data-vocab {args.data_vocab} is too small for the tokenizer's special pieces: pass at "
+                        f"least {MIN_VOCAB_SIZE}, e.g. --data-vocab 4096")
     from jaxlm.bench.data import data_report
     from jaxlm.bench.live import live_setup
     from jaxlm.bench.memory import memory_report
     from jaxlm.bench.speed import speed_report
     cfg = resolve_config(args.config, overrides)
-    live = live_setup(cfg)
+    live = live_setup(cfg, args.data_vocab)
     report = speed_report(live, args.steps, args.peak_n)
     if args.data:
         report.update(data_report(live, args.steps, report["tokens_per_s"]))

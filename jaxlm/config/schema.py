@@ -25,6 +25,7 @@ def base_config() -> ml_collections.ConfigDict:
         layer_norm_eps=1e-5,
         remat="none",            # gpt: rematerialise blocks in the backward pass: none | full | save_dots (layers.py)
         scan_layers=False,       # gpt: one nn.scan over layer-stacked params (compile time flat in depth)
+        attention="auto",        # gpt, bert: auto (cuDNN flash attention on GPU in bf16/fp16, else XLA) | xla | cudnn
         # encoder-only family (bert)
         norm="post",             # bert: post (original BERT: x = LN(x + f(x))) | pre (x + f(LN(x)), final LN)
         type_vocab_size=2,       # bert: token types (segment A / B embeddings)

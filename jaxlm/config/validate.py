@@ -2,10 +2,11 @@
 
 import math
 
+import jax
 import ml_collections
 
 from jaxlm.errors import UserError
-from jaxlm.models.layers import REMAT_POLICIES
+from jaxlm.models.layers import ATTENTION_FAMILIES, ATTENTION_IMPLEMENTATIONS, REMAT_POLICIES
 
 
 def _require(ok: bool, message: str) -> None:
@@ -47,6 +48,13 @@ def _validate_optimization(cfg: ml_collections.ConfigDict) -> None:
     _require(m.init in ("gpt2", "fan_in", "t5"), f"config.model.init='{m.init}' is unknown: use gpt2, fan_in or t5")
     _require(t.microbatches > 0 and t.batch_size % t.microbatches == 0,
              f"config.train.microbatches={t.microbatches} must be positive and divide batch_size={t.batch_size}")
+    _require(m.attention in ATTENTION_IMPLEMENTATIONS,
+             f"config.model.attention='{m.attention}' is unknown: use {', '.join(ATTENTION_IMPLEMENTATIONS)}")
+    _require(m.attention == "auto" or m.family in ATTENTION_FAMILIES,
+             f"config.model.attention='{m.attention}' applies to {' and '.join(ATTENTION_FAMILIES)} only ({m.family} "
+             "always uses XLA attention): leave config.model.attention=auto")
+    _require(m.attention != "cudnn" or jax.default_backend() == "gpu",
+             "config.model.attention='cudnn' needs an NVIDIA GPU with cuDNN: use auto (cuDNN where it can run) or xla")
     _require(m.remat in REMAT_POLICIES, f"config.model.remat='{m.remat}' is unknown: use {', '.join(REMAT_POLICIES)}")
     _require(not (m.scan_layers and o.name == "adafactor"),
              "config.model.scan_layers stacks each kernel over layers, and Adafactor would then factor its second "

@@ -5,10 +5,11 @@ copies the transposed logit gradient for the embedding's gradient: three vocabul
 forward pass walks the sequence in chunks of `chunk` positions (all batch rows at once, so batch sharding is
 untouched); per chunk it computes the logits, the loss and at once their gradient, and folds that into the
 gradients of the hidden states and the output embedding. The backward pass only scales those by the incoming
-cotangent. Peak extra memory is one chunk of logits; the FLOPs are the plain path's (one logits matmul forward,
-two backward). The embedding gradient accumulates transposed ([d, V], contracting over the chunk's positions
-in place), which spares XLA:CPU a transpose of every chunk's logit gradient. Without differentiation
-(evaluation) no gradient is computed.
+cotangent. The three matmuls take operands in the hidden states' dtype (the model picks it, e.g. bf16 under
+bf16) and accumulate in fp32; the softmax, loss and gradients are fp32. Peak extra memory is one chunk of
+logits; the FLOPs are the plain path's (one logits matmul forward, two backward). The embedding gradient
+accumulates transposed ([d, V], contracting over the chunk's positions in place), which spares XLA:CPU a
+transpose of every chunk's logit gradient. Without differentiation (evaluation) no gradient is computed.
 """
 
 from functools import partial
@@ -17,12 +18,17 @@ import jax
 import jax.numpy as jnp
 
 
-CHUNK_LOGITS = 2**21  # automatic chunks hold at most this many logits (8 MB in fp32): cache-sized on a CPU
+# Automatic chunks hold at most this many logits: 8 MB of fp32 on a CPU (cache-sized); 512 MB on an accelerator,
+# where a chunk must be a large matmul (GPT-2's head at batch 32 would otherwise run 1024 tiny sequential steps).
+CHUNK_LOGITS = {"cpu": 2**21}
+ACCELERATOR_CHUNK_LOGITS = 2**27
 
 
-def auto_chunk(batch: int, seq_len: int, vocab: int) -> int:
-    """The largest divisor of `seq_len` whose chunk of logits (batch × chunk × vocab) fits CHUNK_LOGITS."""
-    return max([c for c in range(1, seq_len + 1) if seq_len % c == 0 and batch * c * vocab <= CHUNK_LOGITS] or [1])
+def auto_chunk(batch: int, seq_len: int, vocab: int, budget: int | None = None) -> int:
+    """The largest divisor of `seq_len` whose chunk of logits (batch × chunk × vocab) fits `budget` (default: the
+    backend's CHUNK_LOGITS)."""
+    budget = budget or CHUNK_LOGITS.get(jax.default_backend(), ACCELERATOR_CHUNK_LOGITS)
+    return max([c for c in range(1, seq_len + 1) if seq_len % c == 0 and batch * c * vocab <= budget] or [1])
 
 
 def fused_cross_entropy_sums(hidden: jax.Array, embedding: jax.Array, targets: jax.Array, weights: jax.Array,
@@ -51,9 +57,16 @@ def _unchunk(x: jax.Array) -> jax.Array:
     return jnp.moveaxis(x, 0, 1).reshape(b, n * c, *x.shape[3:])
 
 
+def _mm(spec: str, a: jax.Array, b: jax.Array, dtype) -> jax.Array:
+    """A matmul on operands of the hidden states' `dtype`, accumulated and returned in fp32; fp16 operands are
+    upcast, since fp16's range would flush the logit gradients (not yet loss-scaled here) to zero."""
+    dtype = jnp.float32 if dtype == jnp.float16 else dtype
+    return jnp.einsum(spec, a.astype(dtype), b.astype(dtype), preferred_element_type=jnp.float32)
+
+
 def _chunk_loss(h, embedding, t, w):
     """One chunk: (logits, log-sum-exp, summed nats, summed hits); one max serves the LSE and the accuracy."""
-    logits = jnp.einsum("bcd,vd->bcv", h.astype(jnp.float32), embedding.astype(jnp.float32))
+    logits = _mm("bcd,vd->bcv", h, embedding, h.dtype)
     top = jnp.max(logits, axis=-1)
     lse = top + jnp.log(jnp.sum(jnp.exp(logits - top[..., None]), axis=-1))
     target = jnp.take_along_axis(logits, t[..., None], axis=-1)[..., 0]
@@ -78,8 +91,8 @@ def _forward(hidden, embedding, targets, weights, chunk):
         logits, lse, nats, hits = _chunk_loss(h, embedding, t, w)
         dlogits = jnp.exp(logits - lse[..., None])
         dlogits = (dlogits - jax.nn.one_hot(t, logits.shape[-1], dtype=jnp.float32)) * w[..., None]
-        dh = jnp.einsum("bcv,vd->bcd", dlogits, embedding.astype(jnp.float32))
-        d_emb_t = carry[0] + jnp.einsum("bcd,bcv->dv", h.astype(jnp.float32), dlogits)
+        dh = _mm("bcv,vd->bcd", dlogits, embedding, h.dtype)
+        d_emb_t = carry[0] + _mm("bcd,bcv->dv", h, dlogits, h.dtype)
         return (d_emb_t, carry[1] + nats, carry[2] + hits), dh
     zero = jnp.zeros((), jnp.float32)
     init = (jnp.zeros(embedding.shape[::-1], jnp.float32), zero, zero)

@@ -30,7 +30,8 @@ class EncoderBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool) -> jax.Array:
         c = self.cfg
-        attn = SelfAttention(c.n_heads, c.init, c.init_std, 1.0, c.dropout, self.dtype, name="attn")
+        attn = SelfAttention(c.n_heads, c.init, c.init_std, 1.0, c.dropout, self.dtype, implementation=c.attention,
+                             name="attn")
         mlp = MLP(c.d_ff, c.init, c.init_std, 1.0, c.dropout, False, self.dtype, name="mlp")
         ln_attn = layer_norm(c.layer_norm_eps, self.dtype, "ln_attn")
         ln_mlp = layer_norm(c.layer_norm_eps, self.dtype, "ln_mlp")

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import flax.linen as nn
 import ml_collections
 
-from jaxlm.models.layers import (MLP, SelfAttention, attention_mask, constrain, embed_init, kernel_init, layer_norm,
-                                 layer_stack, partitioned)
+from jaxlm.models.layers import (MLP, SelfAttention, attention_mask, constrain, embed_init, head_dtype, kernel_init,
+                                 layer_norm, layer_stack, partitioned)
 
 ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
 
@@ -25,8 +25,8 @@ class Block(nn.Module):
         c, deterministic = self.cfg, self.deterministic
         out_scale = 1.0 / math.sqrt(2 * c.n_layers) if c.init == "gpt2" else 1.0
         h = layer_norm(c.layer_norm_eps, self.dtype, "ln_attn")(x)
-        x = x + SelfAttention(c.n_heads, c.init, c.init_std, out_scale, c.dropout, self.dtype, self.decode, name="attn")(
-            h, mask, deterministic)
+        x = x + SelfAttention(c.n_heads, c.init, c.init_std, out_scale, c.dropout, self.dtype, self.decode,
+                              causal=True, implementation=c.attention, name="attn")(h, mask, deterministic)
         h = layer_norm(c.layer_norm_eps, self.dtype, "ln_mlp")(x)
         return x + MLP(c.d_ff, c.init, c.init_std, out_scale, c.dropout, True, self.dtype, name="mlp")(h, deterministic)
 
@@ -58,19 +58,19 @@ class GPT(nn.Module):
         c = self.cfg
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
-        if segment_ids is None:
-            segment_ids = jnp.ones_like(tokens)
         embed = nn.Embed(c.vocab_size, c.d_model, name="embed",
                          embedding_init=partitioned(embed_init(c.init, c.init_std), ("vocab", "embed")))
         pos_embed = nn.Embed(c.max_len, c.d_model, name="pos_embed",
                              embedding_init=partitioned(nn.initializers.normal(c.init_std / 2), (None, "embed")))
         x = (embed(tokens) + pos_embed(positions)).astype(self.dtype)
         x = constrain(nn.Dropout(c.dropout)(x, deterministic=deterministic), ACTIVATION)
-        mask = None if self.decode else attention_mask(segment_ids, segment_ids, causal=True)
+        no_segments = self.decode or segment_ids is None  # causal attention alone (a pure mask type for cuDNN)
+        mask = None if no_segments else attention_mask(segment_ids, segment_ids, causal=False)
         x = layer_stack(Block, c.n_layers, c.remat, c.scan_layers, x, mask, axes=ACTIVATION, cfg=c, dtype=self.dtype,
                         decode=self.decode, deterministic=deterministic)
         x = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")(x)
         head = embed.embedding if c.tie_embeddings else OutputEmbedding(c, name="lm_head")()
+        x = x.astype(head_dtype(self.dtype))
         if return_hidden:
             return x, head
-        return jnp.einsum("btd,vd->btv", x.astype(jnp.float32), head.astype(jnp.float32))
+        return jnp.einsum("btd,vd->btv", x, head.astype(x.dtype), preferred_element_type=jnp.float32)

@@ -4,6 +4,7 @@ Every parameter carries logical axis names ('embed', 'mlp', 'heads', 'kv', 'voca
 them to mesh axes with one rules table.
 """
 
+import warnings
 from typing import Callable
 
 import jax
@@ -41,6 +42,13 @@ def attention_scale(scheme: str, head_dim: int) -> float:
     return 1.0 if scheme == "t5" else head_dim**-0.5
 
 
+def head_dtype(compute_dtype: jnp.dtype) -> jnp.dtype:
+    """Operand dtype of the output projection (logits accumulate in fp32 either way): bf16 under bf16, as MaxText's
+    and PyTorch autocast's heads (in fp32 the largest matmul would run at a fraction of the bf16 rate); fp32
+    otherwise (fp16's range would flush the small, not yet loss-scaled logit gradients to zero)."""
+    return jnp.bfloat16 if jnp.dtype(compute_dtype) == jnp.dtype(jnp.bfloat16) else jnp.float32
+
+
 def partitioned(init: Initializer, axes: tuple) -> Initializer:
     """Attach logical axis names to an initializer (Flax logical partitioning)."""
     return nn.with_logical_partitioning(init, axes)
@@ -61,9 +69,46 @@ def attention_mask(q_segments: jax.Array, kv_segments: jax.Array, causal: bool) 
     return mask[:, None]
 
 
-def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float) -> jax.Array:
-    """jax.nn.dot_product_attention; for fp16 the same math spelled out (fp32 logits and softmax), because the
-    fixed F16_F16_F32 dot algorithm jax picks for fp16 fails to compile on CPU under jit."""
+ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn")
+ATTENTION_FAMILIES = ("gpt", "bert")  # whose self-attention honours config.model.attention; T5/BART stay on XLA's
+
+
+def model_attention(m, dtype: jnp.dtype) -> str:
+    """The attention implementation a model config (`config.model`) runs with at compute dtype `dtype`."""
+    if m.family not in ATTENTION_FAMILIES:
+        return "xla"
+    return attention_implementation(m.attention, dtype, m.d_model // m.n_heads)
+
+
+def attention_implementation(choice: str, dtype: jnp.dtype, head_dim: int) -> str:
+    """'auto' → cuDNN's fused (flash) attention on GPU for bf16/fp16 with head widths it supports (a multiple of
+    8, at most 128), XLA's otherwise; jax's own default (implementation=None) is always XLA."""
+    if choice != "auto":
+        return choice
+    fused = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)) and head_dim % 8 == 0
+    return "cudnn" if jax.default_backend() == "gpu" and fused and head_dim <= 128 else "xla"
+
+
+def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float,
+                          causal: bool = False, implementation: str = "xla") -> jax.Array:
+    """softmax(q·kᵀ·scale) v over [B, T, heads, head_dim], keys allowed by `mask` [B, 1, Tq, Tk] (None = all) and,
+    when `causal`, at or before the query. 'cudnn' hands the causal part to the fused kernel as its mask type (the
+    rest becomes a bias); under 'auto' a cuDNN refusal while tracing (its version, a shape) falls back to XLA with
+    a warning. On XLA, fp16 spells the math out (fp32 logits and softmax), because the fixed F16_F16_F32 dot
+    algorithm jax picks for fp16 fails to compile on CPU under jit."""
+    impl = attention_implementation(implementation, q.dtype, q.shape[-1])
+    if impl == "cudnn":
+        try:
+            return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale, is_causal=causal,
+                                                implementation="cudnn")
+        except (RuntimeError, ValueError, NotImplementedError) as e:
+            if implementation != "auto":
+                raise
+            warnings.warn(f"cuDNN attention refused these inputs ({e}); using XLA's attention")
+    if causal:
+        tq, tk = q.shape[1], k.shape[1]
+        lower = (jnp.arange(tk)[None, :] <= jnp.arange(tq)[:, None])[None, None]
+        mask = lower if mask is None else mask & lower
     if q.dtype != jnp.float16:
         return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale)
     logits = jnp.einsum("btnh,bsnh->bnts", q, k, preferred_element_type=jnp.float32) * scale
@@ -104,18 +149,22 @@ class SelfAttention(nn.Module):
     dropout: float = 0.0
     dtype: jnp.dtype = jnp.float32
     decode: bool = False
+    causal: bool = False          # each query also sees only keys at or before it
+    implementation: str = "auto"  # ATTENTION_IMPLEMENTATIONS
 
     @nn.compact
-    def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool = True) -> jax.Array:
+    def __call__(self, x: jax.Array, mask: jax.Array | None, deterministic: bool = True) -> jax.Array:
         d_model = x.shape[-1]
         head_dim = d_model // self.n_heads
         qkv = DenseND((3, self.n_heads, head_dim), ("embed", None, "heads", "kv"),
                       qkv_init(self.init, self.init_std, head_dim), dtype=self.dtype, name="qkv")(x)
         qkv = constrain(qkv, ("batch", "length", None, "heads", "kv"))
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        causal, impl = self.causal, self.implementation
         if self.decode:
             k, v, mask = self._update_cache(k, v)
-        y = dot_product_attention(q, k, v, mask, attention_scale(self.init, head_dim))
+            causal, impl = False, "xla"  # the cache mask already limits each query to filled slots up to itself
+        y = dot_product_attention(q, k, v, mask, attention_scale(self.init, head_dim), causal, impl)
         y = DenseND((d_model,), ("heads", "kv", "embed"),
                     kernel_init(self.init, self.init_std, (0, 1), 2, self.out_scale), n_in=2, dtype=self.dtype,
                     name="out")(y)
