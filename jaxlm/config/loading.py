@@ -5,6 +5,7 @@ import difflib
 import importlib.util
 import json
 import os
+import types
 from typing import Any
 
 import ml_collections
@@ -12,16 +13,23 @@ import ml_collections
 from jaxlm.errors import UserError
 
 
-def load_config_file(path: str) -> ml_collections.ConfigDict:
-    """Import an experiment module (trusted code the user points at) and call its `get_config()`."""
+def import_user_module(path: str, what: str, example: str) -> types.ModuleType:
+    """Execute a Python module the user points at (trusted code: an experiment or an ablation), with one-line
+    errors for a missing file or a syntax error; `what` names it and `example` is a path to suggest."""
     if not os.path.isfile(path):
-        raise UserError(f"config file '{path}' does not exist: pass an experiment module such as experiments/gpt_shakespeare.py")
-    spec = importlib.util.spec_from_file_location("jaxlm_experiment", path)
+        raise UserError(f"{what} '{path}' does not exist: pass a module such as {example}")
+    spec = importlib.util.spec_from_file_location("jaxlm_user_module", path)
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as e:
-        raise UserError(f"config file '{path}' has a syntax error on line {e.lineno}: fix the module") from None
+        raise UserError(f"{what} '{path}' has a syntax error on line {e.lineno}: fix the module") from None
+    return module
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+    """Import an experiment module and call its `get_config()`."""
+    module = import_user_module(path, "config file", "experiments/gpt_shakespeare.py")
     if not hasattr(module, "get_config"):
         raise UserError(f"config file '{path}' defines no get_config(): add one that returns a ConfigDict")
     return module.get_config()

@@ -9,15 +9,13 @@ with the variant's `{"dotted.key": value}` overrides, then the command line's `-
 
 import copy
 import dataclasses
-import importlib.util
 import inspect
-import os
 import re
 import types
 
 import ml_collections
 
-from jaxlm.config.loading import apply_override
+from jaxlm.config.loading import apply_override, import_user_module
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
 from jaxlm.registry import check_objective
@@ -56,19 +54,6 @@ class Sweep:
         return {"seeds": list(self.seeds), "finetune": self.finetune, "evals": self.evals,
                 "finetune_config": self.finetune_config.to_dict() if self.finetune_config else None,
                 "variants": {name: cfg.to_dict() for name, cfg in self.variants.items()}}
-
-
-def import_module(path: str, what: str) -> types.ModuleType:
-    """Execute a Python module the user points at (trusted code, like `--config` of `jaxlm train`)."""
-    if not os.path.isfile(path):
-        raise UserError(f"{what} '{path}' does not exist: pass a module such as experiments/ablations/NAME.py")
-    spec = importlib.util.spec_from_file_location("jaxlm_sweep_module", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as e:
-        raise UserError(f"{what} '{path}' has a syntax error on line {e.lineno}: fix the module") from None
-    return module
 
 
 def _call(module: types.ModuleType, path: str, name: str, scale: str, returns: str) -> object:
@@ -168,7 +153,7 @@ def _finetune_config(path: str, overrides: dict[str, dict[str, object]]) -> ml_c
     """The fine-tune experiment's `get_config()` with `config.sweep.finetune_overrides` applied, or None."""
     if not path:
         return None
-    module = import_module(path, "fine-tune module (config.sweep.finetune)")
+    module = import_user_module(path, "fine-tune module (config.sweep.finetune)", "experiments/finetune_genre_bert.py")
     if not callable(getattr(module, "get_config", None)):
         raise UserError(f"fine-tune module '{path}' defines no get_config(): add one that returns a ConfigDict")
     cfg = module.get_config()
@@ -184,7 +169,7 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
     """Import an ablation module and resolve every variant's config (all errors before any training)."""
     if scale not in SCALES:
         raise UserError(f"scale '{scale}' is unknown: use {' or '.join(SCALES)}")
-    module = import_module(path, "ablation module")
+    module = import_user_module(path, "ablation module", "experiments/ablations/NAME.py")
     variants = _call(module, path, "get_variants", scale, 'a dict: variant name -> {"dotted.key": value}')
     base = _call(module, path, "get_config", scale, "a ConfigDict (base_config() plus a sweep section)")
     if not isinstance(base, ml_collections.ConfigDict):
