@@ -14,23 +14,23 @@ measured wall time of the whole sweep (3 min 15 s) on 2 cores shared with other 
 Seeds: 1 at cpu scale (small val_loss differences are within seed-to-seed noise), 3 at accelerator scale.
 Command: jaxlm sweep --config experiments/ablations/precision.py --workdir runs/precision [--scale accelerator]
 """
+import os
+
 import ml_collections
 
+from jaxlm.config.loading import import_user_module
 from jaxlm.config.schema import base_config
 
 
 def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
-    """A 2 × 128 GPT for 150 steps (cpu) or a 6 × 384 GPT for 5000 steps (accelerator), AdamW, every step logged."""
-    c = base_config()
-    cpu = scale == "cpu"
-    c.model.update(n_layers=2 if cpu else 6, n_heads=4 if cpu else 6, d_model=128 if cpu else 384,
-                   d_ff=512 if cpu else 1536, vocab_size=4096, max_len=64 if cpu else 256)
-    c.data.update(seq_len=64 if cpu else 256)
-    c.train.update(steps=150 if cpu else 5000, batch_size=16 if cpu else 64, log_every=1,
-                   eval_every=75 if cpu else 1000, eval_batches=4 if cpu else 0, eval_batch_size=32,
-                   checkpoint_every=150 if cpu else 1000, sample_tokens=0)
-    c.optim.update(peak_lr=3e-3, warmup=15 if cpu else 250, schedule="cosine", final_lr_frac=0.1)
-    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2), "metrics": ("val_loss", "train_grad_zero_frac"), "finetune": ""}
+    """The optimizers ablation's GPT and budget at `scale` (2 × 128, 150 steps on cpu; 6 × 384, 5000 steps on an
+    accelerator), here AdamW at 3e-3 with the default weight decay, a shorter warmup and every step logged."""
+    optimizers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optimizers.py")
+    c = import_user_module(optimizers, "ablation module", "experiments/ablations/optimizers.py").get_config(scale)
+    c.train.log_every = 1
+    c.optim.update(peak_lr=3e-3, warmup=15 if scale == "cpu" else 250, weight_decay=base_config().optim.weight_decay)
+    c.sweep = {"seeds": (0,) if scale == "cpu" else (0, 1, 2), "metrics": ("val_loss", "train_grad_zero_frac"),
+               "finetune": ""}
     return c
 
 
