@@ -23,7 +23,7 @@ def base_config() -> ml_collections.ConfigDict:
         init_std=0.02,
         tie_embeddings=True,
         layer_norm_eps=1e-5,
-        remat="none",            # gpt: rematerialise blocks in the backward pass: none | full | save_dots (layers.py)
+        remat="none",            # every family: rematerialise blocks in the backward pass: none | full | save_dots
         scan_layers=False,       # gpt: one nn.scan over layer-stacked params (compile time flat in depth)
         attention="auto",        # gpt, bert: auto (cuDNN flash attention on GPU in bf16/fp16, else XLA) | xla | cudnn
         # encoder-only family (bert)

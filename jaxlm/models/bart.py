@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 import ml_collections
 
-from jaxlm.models.layers import attention_mask, gelu, layer_norm, partitioned
+from jaxlm.models.layers import attention_mask, gelu, layer_norm, partitioned, remat_block
 from jaxlm.models.seq2seq_layers import Attention, decoder_geometry, default_ids
 
 POSITION_OFFSET = 2  # fairseq reserves the first two rows of the position table
@@ -65,8 +65,9 @@ class Stack(nn.Module):
         x = layer_norm(c.layer_norm_eps, self.dtype, "ln_embed")(x)
         x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
         n_layers = (c.n_decoder_layers or c.n_layers) if self.is_decoder else c.n_layers
+        block = remat_block(Block, "none" if self.decode else c.remat, static_argnums=(3,))  # (self, x, mask, det.)
         for i in range(n_layers):
-            x = Block(c, self.dtype, self.is_decoder, self.decode, name=f"block_{i}")(
+            x = block(c, self.dtype, self.is_decoder, self.decode, name=f"block_{i}")(
                 x, mask, deterministic, encoded, cross_mask, index)
         return x
 

@@ -89,7 +89,8 @@ class BERT(nn.Module):
                                    embedding_init=partitioned(nn.initializers.normal(std), (None, "embed")))
         self.ln_embed = layer_norm(c.layer_norm_eps, self.dtype, "ln_embed")
         self.dropout = nn.Dropout(c.dropout)
-        self.blocks = [EncoderBlock(c, self.dtype, name=f"block_{i}") for i in range(c.n_layers)]
+        block = layers.remat_block(EncoderBlock, c.remat, static_argnums=(3,))  # (self, x, mask, deterministic)
+        self.blocks = [block(c, self.dtype, name=f"block_{i}") for i in range(c.n_layers)]
         if c.norm == "pre":
             self.ln_final = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")
         self.mlm_head = MLMHead(c, self.dtype, name="mlm_head")

@@ -238,13 +238,21 @@ REMAT_POLICIES = {  # what a block keeps for the backward pass; the rest is reco
 }
 
 
+def remat_block(block: type[nn.Module], remat: str, static_argnums: tuple[int, ...] = (),
+                prevent_cse: bool = True) -> type[nn.Module]:
+    """`block` with its backward pass rematerialised under REMAT_POLICIES[remat] (`block` itself for 'none');
+    parameter names and layout are unchanged. `static_argnums` (self = 0) marks Python-valued call arguments."""
+    if remat == "none":
+        return block
+    return nn.remat(block, policy=REMAT_POLICIES[remat], static_argnums=static_argnums, prevent_cse=prevent_cse)
+
+
 def layer_stack(block: type[nn.Module], n: int, remat: str, scan: bool, x: jax.Array, *args, axes: tuple = (),
                 **attrs) -> jax.Array:
     """x through `n` blocks `block(**attrs)(x, *args)`: unrolled as block_0..block_{n-1}, or with `scan` one
     block body looped by nn.scan over parameters stacked on a leading 'layers' axis (compile time flat in
     depth); `remat` names a REMAT_POLICIES entry. `axes` pins the residual stream's layout after each block."""
-    if remat != "none":
-        block = nn.remat(block, policy=REMAT_POLICIES[remat], prevent_cse=not scan)
+    block = remat_block(block, remat, prevent_cse=not scan)
     if not scan:
         for i in range(n):
             x = constrain(block(**attrs, name=f"block_{i}")(x, *args), axes)

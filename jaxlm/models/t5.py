@@ -10,7 +10,7 @@ import flax.linen as nn
 import ml_collections
 
 from jaxlm.errors import UserError
-from jaxlm.models.layers import attention_mask, partitioned
+from jaxlm.models.layers import attention_mask, partitioned, remat_block
 from jaxlm.models.seq2seq_layers import Attention, decoder_geometry, default_ids
 from jaxlm.models.t5_layers import FF_KINDS, FeedForward, RelativeBias, RMSNorm
 
@@ -64,8 +64,9 @@ class Encoder(nn.Module):
         bias = _relative_bias(c, True)(positions, positions)
         mask = attention_mask(segment_ids, segment_ids, causal=False)
         x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
+        block = remat_block(Block, c.remat, static_argnums=(4,))  # (self, x, mask, bias, deterministic, ...)
         for i in range(c.n_layers):
-            x = Block(c, self.dtype, False, name=f"block_{i}")(x, mask, bias, deterministic)
+            x = block(c, self.dtype, False, name=f"block_{i}")(x, mask, bias, deterministic)
         x = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_final")(x)
         return nn.Dropout(c.dropout)(x, deterministic=deterministic)
 
@@ -82,8 +83,9 @@ class Decoder(nn.Module):
         bias = _relative_bias(c, False)(q_pos, k_pos)
         cross_mask = attention_mask(segment_ids, inputs_segment_ids, causal=False)
         x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
+        block = remat_block(Block, "none" if self.decode else c.remat, static_argnums=(4,))
         for i in range(c.n_decoder_layers or c.n_layers):
-            x = Block(c, self.dtype, True, self.decode, name=f"block_{i}")(
+            x = block(c, self.dtype, True, self.decode, name=f"block_{i}")(
                 x, mask, bias, deterministic, encoded, cross_mask, index)
         x = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_final")(x)
         return nn.Dropout(c.dropout)(x, deterministic=deterministic)
