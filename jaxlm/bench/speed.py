@@ -4,6 +4,9 @@ Compile time is `lower(...).compile()` of the step (the jitted call then reuses 
 on real batches of the config's objective, already on the device, cycling through a few of them; each step
 blocks on its new state and metrics, and the median over `steps` timed steps follows `WARMUP` untimed ones.
 Tokens and FLOPs use the lengths of those real batches (encoder + decoder positions for encoder-decoders).
+`xla_flops_per_token` is XLA's own count, a cross-check only for unrolled steps: it counts a loop body once
+(the chunked loss, scanned layers, microbatches) and custom calls (cuDNN attention) not at all, so it falls far
+below the convention's figure whenever those run; MFU always uses the convention.
 """
 
 import statistics
