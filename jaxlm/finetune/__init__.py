@@ -4,7 +4,8 @@ Training is `jaxlm.train.loop.train` itself (same jitted step, checkpoints, resu
 newest checkpoint of `init_from` (its model section, tokenizer and weights; a new head stays fresh) or from
 scratch. Scoring (jaxlm/finetune/predict.py) predicts a label for every passage of the validation and test
 plays and compares accuracy and macro-F1 with the majority-class baseline: the most frequent label of the
-training passages (before any balancing), predicted for every held-out passage. The test split's scores are
+training passages (before any balancing or `finetune.train_passages` subsampling; `n_labelled` counts the
+distinct passages whose labels training used), predicted for every held-out passage. The test split's scores are
 the headline keys; the validation split's carry a `val_` prefix. They are written to `finetune_results.json`
 and as one `"split": "finetune"` line of `metrics.jsonl` in the workdir.
 """
@@ -14,6 +15,7 @@ import os
 
 import jax
 import ml_collections
+import numpy as np
 
 from jaxlm.data.dataset import prepare
 from jaxlm.errors import UserError
@@ -44,9 +46,11 @@ def score_run(run: Run) -> dict:
     """Scores of the trained run on the test plays (plus `val_`-prefixed ones on the validation plays)."""
     vocab = run.corpus.splits["train"].labels
     natural = prepare(run.corpus, run.cfg, "train", train=False).examples.labels
+    labelled = prepare(run.corpus, run.cfg, "train", train=True).examples.index
     majority, predict = majority_label(natural), predictor(run, vocab)
     out = {"init_from": run.cfg.finetune.init_from or "none", "objective": run.cfg.data.objective,
-               "step": int(run.state.step), "n_train": len(natural), "majority_label": vocab[majority]}
+               "step": int(run.state.step), "n_train": len(natural), "n_labelled": len(np.unique(labelled)),
+               "majority_label": vocab[majority]}
     for split in ("test", "val"):
         prepared = prepare(run.corpus, run.cfg, split, train=False)
         if not len(prepared.examples):

@@ -10,8 +10,11 @@ histories, problems, roman, romances, tragedies), three ways:
 
 Passages are truncated at the end to fit `config.data.seq_len` (the continuation leaves room for the longest
 label). Every example also carries `label` (its index in the label vocabulary) for scoring. With
-`config.finetune.balance`, the training passages of each label are repeated (cyclically) up to the count of
-the most frequent label, so every label is equally frequent; evaluation always uses every passage once.
+`config.finetune.train_passages` = k > 0 only k training passages per label keep their label (the
+label-scarce regime that pre-training on all the training text is meant to help): drawn by `train.seed`,
+spread evenly over the label's plays. With `config.finetune.balance`, the (kept) training passages of each
+label are repeated (cyclically) up to the count of the most frequent label, so every label is equally
+frequent; evaluation always uses every passage once.
 """
 
 from collections.abc import Callable
@@ -66,20 +69,37 @@ def balanced_index(labels: np.ndarray) -> np.ndarray:
     return np.concatenate([np.resize(np.flatnonzero(labels == c), top) for c in np.unique(labels)])
 
 
+def labelled_subset(labels: np.ndarray, plays: np.ndarray, per_label: int, seed: int) -> np.ndarray:
+    """Indices of `per_label` examples of each label (all of a label that has fewer; label by label), spread over
+    its plays: a seeded shuffle, then round-robin over the plays, so no play supplies most of a label's few."""
+    rng, out = np.random.default_rng(seed), []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        rank = np.empty(len(idx), np.int64)  # each example's place among its play's, in the shuffled order
+        for play in np.unique(plays[idx]):
+            rank[plays[idx] == play] = np.arange(np.sum(plays[idx] == play))
+        out.append(np.sort(idx[np.argsort(rank, kind="stable")[:per_label]]))
+    return np.concatenate(out)
+
+
 def _passages(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool,
               build: Callable[[np.ndarray, int], dict]) -> Passages:
     n = cfg.finetune.passage_speeches
     if n < 1:
         raise UserError(f"config.finetune.passage_speeches={n} must be ≥ 1")
     vocab = label_vocabulary(split)
-    texts, labels = [], []
-    for doc in split.docs:
+    texts, labels, plays = [], [], []
+    for i, doc in enumerate(split.docs):
         found = passages(doc, n)
         texts += found
         labels += [vocab.index(doc.label)] * len(found)
+        plays += [i] * len(found)
     ids = [np.asarray(t, np.int32) for t in tok.encode_batch(texts)] if texts else []
-    labels = np.asarray(labels, np.int32)
-    index = balanced_index(labels) if train and cfg.finetune.balance and len(labels) else None
+    labels, index = np.asarray(labels, np.int32), np.arange(len(texts))
+    if train and cfg.finetune.train_passages and len(labels):
+        index = labelled_subset(labels, np.asarray(plays), cfg.finetune.train_passages, cfg.train.seed)
+    if train and cfg.finetune.balance and len(labels):
+        index = index[balanced_index(labels[index])]
     return Passages(ids, labels, build, index)
 
 
