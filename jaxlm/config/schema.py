@@ -117,6 +117,8 @@ def base_config() -> ml_collections.ConfigDict:
         init_from="",            # pretrained workdir: its latest checkpoint, model section and tokenizer ("" = scratch)
         passage_speeches=4,      # genre objectives: consecutive speeches per passage (never across plays)
         balance=True,            # genre objectives: oversample training passages so every label is equally frequent
+        train_passages=0,        # genre objectives: labelled training passages per label, drawn by train.seed and
+                                 # spread over the label's plays (0 = all); the label-scarce regime
     )
     c.mesh = dict(data=-1, fsdp=1, tensor=1)
     return c
