@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The GPU check, one prepared script: cuDNN-vs-XLA attention tests, then `jaxlm bench` (bf16, 10 timed steps) of
 # GPT-2 124M at seq 1024 (cuDNN and XLA attention, and the preset's 512×1024-token step as 16 microbatches),
-# BERT-base and T5-base. One JSON line per run in OUTDIR/gpu.jsonl, logs in OUTDIR/gpu.log; the figures are in benchmarks/RESULTS.md.
+# BERT-base and T5-base, then a profiler trace of the GPT-2 step. One JSON line per run in OUTDIR/gpu.jsonl,
+# logs in OUTDIR/gpu.log, the trace as OUTDIR/gpt2_124m.{xplane.pb,trace.json.gz}; figures in RESULTS.md.
 #
 # Usage:   bash benchmarks/gpu.sh OUTDIR        (jaxlm importable; run from the repository root)
 #          EXTRA_ARGS="--steps 1 --config.model.n_layers=1" bash benchmarks/gpu.sh /tmp/gpu   (a try-out on a CPU)
-# Runtime: about 6 min on one H100, most of it XLA compiling.
+# Runtime: about 7–8 min on one H100, most of it XLA compiling (measured: 7 min without the profiled run).
 # The embedded corpus cannot train the presets' 32k–50k tokenizers, so batches come from a 4096-piece one
 # (--data-vocab): token values do not change the step's cost.
 set -u
@@ -31,3 +32,8 @@ bench gpt2_124m_xla gpt2_124m "${gpt2[@]}" --config.model.attention=xla
 bench bert_base bert_base --config.data.dupe_factor=1
 bench t5_base t5_base --config.train.batch_size=32   # batch 64 needs ~93 GB of temporaries (jaxlm compile)
 bench gpt2_124m_preset_step gpt2_124m --config.train.microbatches=16 --config.model.attention=auto
+# Where the GPT-2 step's time goes: a 3-step jax.profiler trace, its files copied to OUTDIR's top level.
+bench gpt2_124m_profiled gpt2_124m "${gpt2[@]}" --steps 3 --profile "$out/profile"
+find "$out/profile" -name "*.xplane.pb" -exec cp {} "$out/gpt2_124m.xplane.pb" \; 2>/dev/null
+find "$out/profile" -name "*.trace.json.gz" -exec cp {} "$out/gpt2_124m.trace.json.gz" \; 2>/dev/null
+rm -rf "$out/profile"

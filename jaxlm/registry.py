@@ -1,12 +1,12 @@
 """Explicit registries: model family → module class and the loss its objective trains."""
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 import ml_collections
 
 from jaxlm.errors import UserError

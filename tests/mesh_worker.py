@@ -9,14 +9,14 @@ import sys
 
 os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={sys.argv[1]}"
 
-import jax  # noqa: E402
-import flax.linen as nn  # noqa: E402
+import flax.linen as nn
+import jax
 
-from jaxlm.config.loading import load_config_file  # noqa: E402
-from jaxlm.sharding.mesh import LOGICAL_RULES  # noqa: E402
-from jaxlm.train.loop import Run, train  # noqa: E402
-from jaxlm.train.metrics import read_metrics  # noqa: E402
-from jaxlm.train.state import abstract_params  # noqa: E402
+from jaxlm.config.loading import load_config_file
+from jaxlm.sharding.mesh import LOGICAL_RULES
+from jaxlm.train.loop import Run, train
+from jaxlm.train.metrics import read_metrics
+from jaxlm.train.state import abstract_params
 
 
 def tiny(config: str, mesh: tuple[int, int, int]):

@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from jaxlm.cli.main import main
-from conftest import ROOT
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 QUICK = ["--config.train.steps=4", "--config.train.log_every=2", "--config.train.eval_every=2",
@@ -118,6 +118,7 @@ def test_unwritable_workdir(capsys, tmp_path):
 
 def test_disk_full_during_checkpoint(capsys, trained, tmp_path, monkeypatch):
     import shutil
+
     import orbax.checkpoint as ocp
     wd = str(tmp_path / "copy")
     shutil.copytree(trained, wd)

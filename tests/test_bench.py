@@ -71,6 +71,17 @@ def test_bench_data_vocab_feeds_a_larger_model(capsys):
     assert runs[8192]["tokens_per_step"] == runs[512]["tokens_per_step"]
 
 
+def test_bench_profile_writes_a_trace_of_the_timed_steps(capsys, tmp_path):
+    trace = tmp_path / "trace"
+    assert main(["bench", "--config", TINY, "--steps", "1", "--peak-n", "128", "--profile", str(trace)]) == 0
+    assert json.loads(capsys.readouterr().out)["profile_dir"] == str(trace)
+    assert list(trace.rglob("*.xplane.pb"))
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    assert main(["bench", "--config", TINY, "--profile", str(afile)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and afile.read_text() == "x"
+
+
 @pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "-3"], ["--peak-n", "0"], ["--steps", "two"],
                                   ["--data-vocab", "100"]])
 def test_bench_refuses_bad_arguments(capsys, args):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from jaxlm.data.masking import MaskSpec, NEWLINE_ID, mask_tokens, word_ids
+from jaxlm.data.masking import NEWLINE_ID, MaskSpec, mask_tokens, word_ids
 from jaxlm.data.tokenizer import CLS_ID, FIRST_ORDINARY_ID, MASK_ID, SEP_ID
 
 VOCAB = 512

@@ -4,9 +4,9 @@ import json
 import os
 
 import pytest
+from conftest import ROOT, jaxlm_cli
 
 from jaxlm.cli.main import main
-from conftest import ROOT, jaxlm_cli
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 

@@ -3,12 +3,12 @@
 import os
 
 import pytest
+from conftest import ROOT
 
 from jaxlm.config.loading import apply_override, load_config_file, split_overrides
 from jaxlm.config.schema import base_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
-from conftest import ROOT
 
 
 def test_every_experiment_uses_the_schema():

@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 WORKER = os.path.join(ROOT, "tests", "mesh_worker.py")

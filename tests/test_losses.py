@@ -74,6 +74,7 @@ def test_auto_chunk_is_the_largest_divisor_within_the_budget():
 def test_mlm_loss_on_gathered_positions_equals_every_position():
     """Running BERT's MLM head only on the max_predictions predicted positions changes no sum and no gradient."""
     import flax.linen as nn
+
     from jaxlm.config.schema import base_config
     from jaxlm.losses.mlm import mlm_loss
     from jaxlm.models.bert import BERT

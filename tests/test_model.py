@@ -1,14 +1,15 @@
 """GPT model: causal + segment isolation through the real forward pass, KV-cache decoding, and the same
 function whether layers are scanned or unrolled, rematerialised or not."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import flax.linen as nn
 import pytest
 
 from jaxlm.config.schema import base_config
 from jaxlm.models.gpt import GPT
+
 
 def _model_cfg():
     c = base_config().model

@@ -1,16 +1,16 @@
 """Gradient accumulation: k microbatches equal one step on the whole batch; padding microbatches count for nothing."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import flax.linen as nn
 import optax
 
 from jaxlm.config.schema import base_config
 from jaxlm.losses.causal_lm import causal_lm_loss
 from jaxlm.models.gpt import GPT
-from jaxlm.train.state import TrainState
 from jaxlm.train.precision import init_loss_scale
+from jaxlm.train.state import TrainState
 from jaxlm.train.step import accumulate_grads, interleave_microbatches, make_train_step, split_microbatches
 
 T = 16

@@ -1,9 +1,9 @@
 """Precision policies: the loss-scale state machine, skipped fp16 steps, fp16 underflow, and exact resume."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import flax.linen as nn
 import optax
 
 from jaxlm.config.schema import base_config
@@ -102,7 +102,7 @@ def test_resume_is_exact_with_microbatches_fp16_and_batch_ramp(tiny_config, tmp_
 
 
 def test_auto_precision_is_fp32_on_cpu_and_bf16_on_accelerators(monkeypatch):
-    import jaxlm.registry as registry
+    from jaxlm import registry
     cfg = base_config()
     assert cfg.train.precision == "auto" and registry.precision(cfg) == "fp32"  # the tests run on CPU
     assert registry.build_model(cfg).dtype == jnp.float32

@@ -12,8 +12,8 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from conftest import ROOT
+
 from jaxlm.train.checkpoint import Checkpointer
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")

@@ -1,10 +1,10 @@
 """`model.remat` in BERT, T5 and BART (GPT's is in test_model.py): the same parameters, loss and gradients as
 without it, dropout included; `scan_layers` outside GPT is a config error."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import flax.linen as nn
 import pytest
 
 from jaxlm.config.schema import base_config

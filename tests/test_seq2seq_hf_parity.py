@@ -7,8 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from jaxlm.interop import import_hf  # noqa: E402
-from jaxlm.registry import FAMILIES  # noqa: E402
+from jaxlm.interop import import_hf
+from jaxlm.registry import FAMILIES
 
 
 def _batch(vocab: int, low: int):

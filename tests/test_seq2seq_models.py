@@ -1,9 +1,9 @@
 """T5 and BART: cached decoding equals the full forward pass, beam 1 equals greedy, packed segments stay apart."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import flax.linen as nn
 import pytest
 
 from jaxlm.config.schema import base_config

@@ -9,6 +9,7 @@ Tokens and FLOPs use the lengths of those real batches (encoder + decoder positi
 below the convention's figure whenever those run; MFU always uses the convention.
 """
 
+import contextlib
 import statistics
 import time
 
@@ -46,9 +47,10 @@ def xla_flops(compiled) -> float | None:
     return float(flops) if flops and flops > 0 else None
 
 
-def time_steps(live: LiveSetup, steps: int) -> dict:
+def time_steps(live: LiveSetup, steps: int, profile_dir: str | None = None) -> dict:
     """compile_s, step_ms (median), the batches' lengths and XLA's FLOPs of the step; `live.state` advances by
-    WARMUP + steps."""
+    WARMUP + steps. With `profile_dir` the timed steps run inside a jax.profiler trace written there (tracing
+    adds a little time to each step)."""
     it = live.batches()
     host = [live.next_batch(it) for _ in range(min(DISTINCT_BATCHES, WARMUP + steps))]
     batches = [live.put(b) for b in host]
@@ -56,19 +58,25 @@ def time_steps(live: LiveSetup, steps: int) -> dict:
     compiled = live.train_step.lower(live.state, batches[0]).compile()
     compile_s = time.perf_counter() - start
     times = []
-    for i in range(WARMUP + steps):
+
+    def step(i: int) -> None:
         start = time.perf_counter()
         live.state, metrics = live.train_step(live.state, batches[i % len(batches)])
         jax.block_until_ready((live.state, metrics))
         times.append(time.perf_counter() - start)
+    for i in range(WARMUP):
+        step(i)
+    with jax.profiler.trace(profile_dir) if profile_dir else contextlib.nullcontext():
+        for i in range(WARMUP, WARMUP + steps):
+            step(i)
     return {"compile_s": compile_s, "step_ms": 1e3 * statistics.median(times[WARMUP:]),
             "lengths": batch_lengths(host[0]), "xla_flops": xla_flops(compiled)}
 
 
-def speed_report(live: LiveSetup, steps: int, peak_n: int | None = None) -> dict:
+def speed_report(live: LiveSetup, steps: int, peak_n: int | None = None, profile_dir: str | None = None) -> dict:
     """One flat dict: model dims, step time, tokens/s, FLOPs per token, achieved and peak FLOP/s, MFU."""
     cfg = live.cfg
-    timed = time_steps(live, steps)
+    timed = time_steps(live, steps, profile_dir)
     lengths = timed["lengths"]
     tokens_per_step = cfg.train.batch_size * sum(lengths)
     tokens_per_s = tokens_per_step / (timed["step_ms"] / 1e3)

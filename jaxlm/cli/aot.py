@@ -44,6 +44,7 @@ def run_compile(args, overrides) -> int:
         except ValueError:
             raise UserError(f"--mesh {args.mesh!r} must be three integers DATA,FSDP,TENSOR, e.g. 2,4,1") from None
     import jax
+
     from jaxlm.bench.setup import abstract_setup
     setup = abstract_setup(cfg)
     compiled = setup.train_step.lower(setup.state, setup.batch).compile()

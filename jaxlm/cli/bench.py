@@ -1,6 +1,7 @@
 """`jaxlm bench`: measure a config's training step and print one JSON object."""
 
 import json
+import os
 
 from jaxlm.cli.train import resolve_config
 from jaxlm.data.tokenizer import MIN_VOCAB_SIZE
@@ -22,6 +23,9 @@ def register(sub) -> None:
                    help="train the batches' tokenizer with at most this many pieces (the model keeps its vocabulary; "
                         "step time does not depend on token values): for presets like GPT-2's 50304, which the "
                         "embedded corpus cannot train")
+    p.add_argument("--profile", metavar="DIR",
+                   help="trace the timed steps with jax.profiler into DIR (TensorBoard's profile plugin or Perfetto "
+                        "reads it); tracing adds a little to each step")
     p.add_argument("--peak-n", type=int, help="matrix size of the CPU peak matmul (default 2048)")
     p.set_defaults(run=run_bench)
 
@@ -34,13 +38,17 @@ def run_bench(args, overrides) -> int:
     if args.data_vocab is not None and args.data_vocab < MIN_VOCAB_SIZE:
         raise UserError(f"--data-vocab {args.data_vocab} is too small for the tokenizer's special pieces: pass at "
                         f"least {MIN_VOCAB_SIZE}, e.g. --data-vocab 4096")
+    if args.profile and os.path.exists(args.profile) and not os.path.isdir(args.profile):
+        raise UserError(f"--profile {args.profile} is a file: give a directory for the trace")
     from jaxlm.bench.data import data_report
     from jaxlm.bench.live import live_setup
     from jaxlm.bench.memory import memory_report
     from jaxlm.bench.speed import speed_report
     cfg = resolve_config(args.config, overrides)
     live = live_setup(cfg, args.data_vocab)
-    report = speed_report(live, args.steps, args.peak_n)
+    report = speed_report(live, args.steps, args.peak_n, args.profile)
+    if args.profile:
+        report["profile_dir"] = args.profile
     if args.data:
         report.update(data_report(live, args.steps, report["tokens_per_s"]))
     if args.memory:

@@ -10,6 +10,7 @@ def register(sub) -> None:
 
 def run_convert(args, overrides) -> int:
     import jax
+
     from jaxlm.interop import import_hf, save_converted
     model_cfg, params = import_hf(args.from_hf)
     save_converted(args.out, model_cfg, params)

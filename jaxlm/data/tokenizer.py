@@ -7,9 +7,9 @@ import hashlib
 import io
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 import sentencepiece as spm
@@ -161,7 +161,7 @@ class Tokenizer:
             self._init(f.read(), f"'{model_path}'")
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Tokenizer":
+    def from_bytes(cls, data: bytes) -> Tokenizer:
         """A tokenizer from a serialized model proto (as returned by to_bytes)."""
         tok = cls.__new__(cls)
         tok._init(bytes(data), "(from bytes)")

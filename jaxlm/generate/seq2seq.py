@@ -8,9 +8,9 @@ keys/values. Outputs are the generated ids after the start token (ending with eo
 import re
 from collections.abc import Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 import numpy as np
 
 from jaxlm.data.tokenizer import EOS_ID, MASK_ID, Tokenizer

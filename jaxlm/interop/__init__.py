@@ -6,7 +6,7 @@ checkpoint, readable with `load_saved_config`) and `params/` (the params tree as
 """
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import ml_collections
 import orbax.checkpoint as ocp

@@ -17,7 +17,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-
 # Automatic chunks hold at most this many logits: 8 MB of fp32 on a CPU (cache-sized); 512 MB on an accelerator,
 # where a chunk must be a large matmul (GPT-2's head at batch 32 would otherwise run 1024 tiny sequential steps).
 CHUNK_LOGITS = {"cpu": 2**21}

@@ -1,8 +1,8 @@
 """BART encoder-decoder: learned positions (offset 2, as fairseq/Hugging Face), embedding LayerNorm, post-LN
 blocks with biases, exact GELU, tied token embedding with a final logits bias."""
 
-import jax.numpy as jnp
 import flax.linen as nn
+import jax.numpy as jnp
 import ml_collections
 
 from jaxlm.models.layers import attention_mask, gelu, layer_norm, partitioned, remat_block

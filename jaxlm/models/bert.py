@@ -9,9 +9,9 @@ recipe): the tanh pooler on [CLS] (the pre-trained one when the checkpoint has i
 `classifier` layer; it then has no masked-LM or NSP head.
 """
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 import ml_collections
 
 from jaxlm.errors import UserError

@@ -2,12 +2,22 @@
 
 import math
 
-import jax.numpy as jnp
 import flax.linen as nn
+import jax.numpy as jnp
 import ml_collections
 
-from jaxlm.models.layers import (MLP, SelfAttention, attention_mask, constrain, embed_init, head_dtype, kernel_init,
-                                 layer_norm, layer_stack, partitioned)
+from jaxlm.models.layers import (
+    MLP,
+    SelfAttention,
+    attention_mask,
+    constrain,
+    embed_init,
+    head_dtype,
+    kernel_init,
+    layer_norm,
+    layer_stack,
+    partitioned,
+)
 
 ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
 

@@ -5,11 +5,11 @@ them to mesh axes with one rules table.
 """
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 Initializer = Callable[..., jax.Array]
 

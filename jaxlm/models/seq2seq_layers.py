@@ -5,9 +5,9 @@ decoder's cache index, and cross-attention keys/values computed once from the en
 call that passes it) and read back on every later step.
 """
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from jaxlm.models.layers import attention_mask, partitioned
 

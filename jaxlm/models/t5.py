@@ -5,8 +5,8 @@ logits are not scaled, exactly as T5 and Hugging Face's T5 compute them. With ti
 output is scaled by d_model^-1/2 before the (shared) output projection.
 """
 
-import jax.numpy as jnp
 import flax.linen as nn
+import jax.numpy as jnp
 import ml_collections
 
 from jaxlm.errors import UserError

@@ -2,9 +2,9 @@
 
 import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from jaxlm.models.layers import gelu, partitioned
 

@@ -7,8 +7,9 @@ pre-computed masks); otherwise it is drawn anew every time the example is seen (
 Every array that the loss reads must be weighted so that an all-zeros example contributes nothing (padding).
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -7,7 +7,7 @@ start token), segment ids (1 on tokens, 0 on padding), positions and loss `weigh
 plus the clean window as `source_ids`. An all-zero example has zero weights and contributes nothing.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import ml_collections
 import numpy as np

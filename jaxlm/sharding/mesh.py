@@ -3,9 +3,10 @@
 import math
 
 import jax
-import numpy as np
 import ml_collections
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxlm.errors import UserError
 

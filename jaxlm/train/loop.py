@@ -25,8 +25,8 @@ from jaxlm.train.evaluate import evaluate, summarize
 from jaxlm.train.lock import WorkdirLock
 from jaxlm.train.metrics import MetricsWriter
 from jaxlm.train.nonfinite import NonFiniteGuard
-from jaxlm.train.preemption import Preempted, Preemption
 from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
+from jaxlm.train.preemption import Preempted, Preemption
 from jaxlm.train.pretrained import copy_tokenizer, init_from_pretrained, pretrained_config
 from jaxlm.train.state import create_state
 from jaxlm.train.step import interleave_microbatches, jit_eval_step, jit_train_step, make_eval_step, make_train_step

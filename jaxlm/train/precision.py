@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+
 @flax.struct.dataclass
 class LossScale:
     scale: jax.Array        # float32 scalar multiplying the loss

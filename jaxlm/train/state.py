@@ -2,12 +2,13 @@
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import flax.linen as nn
 import flax.struct
+import jax
+import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxlm.sharding.mesh import LOGICAL_RULES
 from jaxlm.train.precision import LossScale, init_loss_scale
