@@ -60,6 +60,7 @@ def test_train_eval_generate_preview_export(tmp_path, capsys):
     assert main(["eval", "--workdir", wd]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["step"] == 60 and result["val"]["bits_per_byte"] > 0 and result["test"]["loss"] > 0
+    _error(capsys, "eval", "--workdir", wd, "--context-ablation")  # a GPT's context is its own targets
     assert main(["generate", "--workdir", wd, "--prompt", "ROMEO", "--max-new-tokens", "10", "--seed", "1"]) == 0
     assert capsys.readouterr().out.startswith("ROMEO")
     _error(capsys, "generate", "--workdir", wd, "--prompt", "x " * 200)

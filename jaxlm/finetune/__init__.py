@@ -6,8 +6,9 @@ scratch. Scoring (jaxlm/finetune/predict.py) predicts a label for every passage 
 plays and compares accuracy and macro-F1 with the majority-class baseline: the most frequent label of the
 training passages (before any balancing or `finetune.train_passages` subsampling; `n_labelled` counts the
 distinct passages whose labels training used), predicted for every held-out passage. The test split's scores are
-the headline keys; the validation split's carry a `val_` prefix. They are written to `finetune_results.json`
-and as one `"split": "finetune"` line of `metrics.jsonl` in the workdir.
+the headline keys; the validation split's carry a `val_` prefix. The generative objectives are also scored by
+rank classification (`rank_accuracy`, `rank_macro_f1`, `rank_f1_<label>`; jaxlm/finetune/predict.py). They are
+written to `finetune_results.json` and as one `"split": "finetune"` line of `metrics.jsonl` in the workdir.
 """
 
 import json
@@ -56,12 +57,14 @@ def score_run(run: Run) -> dict:
         if not len(prepared.examples):
             raise UserError(f"the {split} split has no passages to score: hold out plays with "
                             f"config.data.{split}_docs ≥ 1 (config.data.stratify=True holds them out per genre)")
-        gold = prepared.examples.labels
-        pred = predict(prepared)
-        prefix = "" if split == "test" else "val_"
-        out.update({prefix + k: v for k, v in scores(pred, gold, majority).items()})
-        if split == "test":
-            out.update({f"f1_{vocab[c]}": f for c, f in f1_per_class(pred, gold).items() if c >= 0})
+        gold, preds = prepared.examples.labels, predict(prepared)
+        split_prefix = "" if split == "test" else "val_"
+        for scoring, pred in preds.items():
+            prefix = split_prefix + (scoring + "_" if scoring else "")
+            found = scores(pred, gold, majority)
+            out.update({prefix + k: found[k] for k in (found if not scoring else ("accuracy", "macro_f1"))})
+            if split == "test":
+                out.update({f"{prefix}f1_{vocab[c]}": f for c, f in f1_per_class(pred, gold).items() if c >= 0})
     return out
 
 

@@ -5,6 +5,12 @@
   longest label + eos) with a label's text.
 - genre_continuation: exact match of the greedy continuation after the prompt (up to the longest label + eos,
   recomputing the whole row at every step) with a label's text.
+
+The two generative objectives are also scored by rank classification ("rank"): the label whose text + eos the
+model gives the highest probability (the sum of its tokens' log-probabilities, teacher-forced), as seqio's
+rank_classification scores T5. It is the exact decoding restricted to the label set; greedy decoding is not:
+labels that share a first piece ("roman", "romances") pool their probability there, so an uncertain model
+greedily prefers them whatever the passage.
 """
 
 from collections.abc import Callable
@@ -76,16 +82,72 @@ def _continuation(run, vocab):
     return predict
 
 
-PREDICTORS = {"genre_classification": _classifier, "genre_text_to_text": _text_to_text,
-              "genre_continuation": _continuation}
+def _token_log_probs(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    return jnp.take_along_axis(jax.nn.log_softmax(logits.astype(jnp.float32)), targets[..., None], -1)[..., 0]
 
 
-def predictor(run, vocab: tuple[str, ...]) -> Callable[[Prepared], np.ndarray]:
-    """predict(prepared): the predicted label index of every example, in order (batches of
-    train.eval_batch_size); its jitted functions are compiled once for all the splits it predicts."""
-    fn = PREDICTORS[run.cfg.data.objective](run, vocab)
+def _text_to_text_rank(run, vocab):
+    targets, start = label_targets(run.corpus.tokenizer, vocab), decoder_start_id(run.cfg)
 
-    def predict(prepared: Prepared) -> np.ndarray:
-        preds = [fn(batch) for batch in eval_batches(prepared, run.cfg.train.eval_batch_size)]
-        return np.concatenate(preds)[:len(prepared.examples)] if preds else np.zeros(0, np.int64)
+    @jax.jit
+    def label_log_prob(params, batch, target):  # target [L]: one label's text + eos, padded with 0
+        shape = batch["targets"].shape
+        seg = jnp.broadcast_to((jnp.arange(shape[1]) < jnp.sum(target > 0)).astype(jnp.int32), shape)
+        tgt = jnp.broadcast_to(target, shape)
+        dec = jnp.broadcast_to(jnp.concatenate([jnp.array([start], jnp.int32), target[:-1]]), shape) * seg
+        logits = run.model.apply({"params": params}, batch["inputs"], dec, batch["inputs_segment_ids"], seg,
+                                 batch["inputs_positions"], jnp.broadcast_to(jnp.arange(shape[1]), shape) * seg)
+        return jnp.sum(_token_log_probs(logits, tgt) * seg, -1)
+
+    def predict(batch: dict) -> np.ndarray:
+        length = batch["targets"].shape[1]
+        padded = [np.pad(t[:length], (0, length - len(t[:length]))).astype(np.int32) for t in targets]
+        return np.argmax(np.stack([np.asarray(label_log_prob(run.state.params, batch, t)) for t in padded]), 0)
+    return predict
+
+
+def _continuation_rank(run, vocab):
+    endings = label_endings(run.corpus.tokenizer, vocab)
+
+    @jax.jit
+    def row_log_probs(params, tokens, positions, segment_ids, targets):
+        return _token_log_probs(run.model.apply({"params": params}, tokens, positions, segment_ids), targets)
+
+    def predict(batch: dict) -> np.ndarray:
+        weights = batch["weights"] > 0
+        last = np.argmax(weights, 1)  # the prompt's last token: its target is the label's first token
+        rows, idx = np.arange(len(last)), np.arange(weights.shape[1])[None]
+        out = []
+        for ending in endings:
+            tokens = np.where(idx <= last[:, None], batch["inputs"], 0)
+            targets, scored = np.zeros_like(tokens), np.zeros(tokens.shape, bool)
+            for k, piece in enumerate(ending):
+                targets[rows, last + k], scored[rows, last + k] = piece, True
+                if k + 1 < len(ending):
+                    tokens[rows, last + k + 1] = piece
+            seg = ((idx <= last[:, None] + len(ending) - 1) & weights.any(1)[:, None]).astype(np.int32)
+            lp = np.asarray(row_log_probs(run.state.params, tokens, np.broadcast_to(idx, tokens.shape), seg, targets))
+            out.append(np.sum(lp * scored, 1))
+        return np.argmax(np.stack(out), 0)
+    return predict
+
+
+PREDICTORS = {"genre_classification": {"": _classifier},
+              "genre_text_to_text": {"": _text_to_text, "rank": _text_to_text_rank},
+              "genre_continuation": {"": _continuation, "rank": _continuation_rank}}
+
+
+def predictor(run, vocab: tuple[str, ...]) -> Callable[[Prepared], dict[str, np.ndarray]]:
+    """predict(prepared): {scoring: the predicted label index of every example, in order}, where scoring "" is the
+    objective's own (the classifier, or exact match of the greedy decoding) and "rank" is rank classification
+    (generative objectives); batches of train.eval_batch_size; the jitted functions compile once for all splits."""
+    fns = {name: make(run, vocab) for name, make in PREDICTORS[run.cfg.data.objective].items()}
+
+    def predict(prepared: Prepared) -> dict[str, np.ndarray]:
+        preds = {name: [] for name in fns}
+        for batch in eval_batches(prepared, run.cfg.train.eval_batch_size):
+            for name, fn in fns.items():
+                preds[name].append(fn(batch))
+        n = len(prepared.examples)
+        return {name: np.concatenate(p)[:n] if p else np.zeros(0, np.int64) for name, p in preds.items()}
     return predict

@@ -47,6 +47,14 @@ def _dense(features: int, c: ml_collections.ConfigDict, dtype: jnp.dtype, name: 
                     bias_init=partitioned(nn.initializers.zeros, axes[1:]))
 
 
+def pool(hidden: jax.Array, attention_mask: jax.Array, how: str) -> jax.Array:
+    """The classifier's summary of a sequence: the [CLS] state, or the mean over its real tokens."""
+    if how == "cls":
+        return hidden[:, 0]
+    weights = attention_mask.astype(hidden.dtype)[..., None]
+    return (hidden * weights).sum(1) / jnp.maximum(weights.sum(1), 1)
+
+
 class MLMHead(nn.Module):
     """Hidden states → masked-LM logits in fp32: dense → GELU → LayerNorm → tied decoder + output bias."""
 
@@ -120,7 +128,8 @@ class BERT(nn.Module):
         gathers the masked positions; the head is a large share of a small BERT's FLOPs."""
         hidden = self.encode(tokens, segment_ids, attention_mask, positions, deterministic)
         if self.cfg.num_labels:
-            pooled = self.dropout(jnp.tanh(self.pooler(hidden[:, 0])), deterministic=deterministic)
+            pooled = self.dropout(jnp.tanh(self.pooler(pool(hidden, attention_mask, self.cfg.pooling))),
+                                  deterministic=deterministic)
             return {"cls_logits": self.classifier(pooled).astype(jnp.float32)}
         predicted = hidden if mlm_positions is None else jnp.take_along_axis(hidden, mlm_positions[..., None], axis=1)
         out = {"mlm_logits": self.mlm_head(predicted, self.embed)}

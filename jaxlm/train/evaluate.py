@@ -1,6 +1,7 @@
 """Evaluation over a whole split: loss (nats per target), perplexity, accuracies and bits per byte."""
 
 import math
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -26,16 +27,18 @@ def summarize(totals: dict) -> dict:
 
 
 def evaluate(eval_step, params, prepared: Prepared, batch_size: int, byte_lengths: np.ndarray, put_batch,
-             max_batches: int = 0) -> dict:
+             max_batches: int = 0, transform: Callable[[dict], dict] | None = None) -> dict:
     """bits_per_byte = total nats / (UTF-8 bytes of the evaluated target text × ln 2), comparable across
     tokenizers (only for objectives whose targets are the text itself). Each process feeds its contiguous
-    block of every global batch."""
+    block of every global batch; `transform` (e.g. a context ablation) changes each global batch first."""
     totals, n_bytes = None, 0
     local = batch_size // jax.process_count()
     start = jax.process_index() * local
     for batch in eval_batches(prepared, batch_size, max_batches):
         if prepared.bits_per_byte:
             n_bytes += int(np.sum(byte_lengths[batch["targets"]] * batch["weights"]))
+        if transform is not None:
+            batch = transform(batch)
         local_batch = {k: v[start:start + local] for k, v in batch.items()}
         totals = sum_metrics(totals, eval_step(params, put_batch(local_batch)))
     if totals is None or totals["weight"] == 0:

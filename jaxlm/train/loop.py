@@ -6,6 +6,7 @@ logging, evaluation and checkpoints → final validation/test evaluation.
 
 import os
 import time
+from collections.abc import Callable
 
 import jax
 import ml_collections
@@ -27,9 +28,19 @@ from jaxlm.train.metrics import MetricsWriter
 from jaxlm.train.nonfinite import NonFiniteGuard
 from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
 from jaxlm.train.preemption import Preempted, Preemption
-from jaxlm.train.pretrained import copy_tokenizer, init_from_pretrained, pretrained_config
+from jaxlm.train.pretrained import (
+    copy_tokenizer,
+    init_from_pretrained,
+    pretrained_config,
+)
 from jaxlm.train.state import create_state
-from jaxlm.train.step import interleave_microbatches, jit_eval_step, jit_train_step, make_eval_step, make_train_step
+from jaxlm.train.step import (
+    interleave_microbatches,
+    jit_eval_step,
+    jit_train_step,
+    make_eval_step,
+    make_train_step,
+)
 
 EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
 MODEL_SHAPE_KEYS = ("family", "n_layers", "n_decoder_layers", "n_heads", "d_model", "d_ff", "d_kv", "ff", "vocab_size",
@@ -82,12 +93,12 @@ class Run:
         _, self.state, data_state = restored
         return data_state
 
-    def evaluate(self, split: str) -> dict:
+    def evaluate(self, split: str, transform: Callable[[dict], dict] | None = None) -> dict:
         if split not in self._eval_data:
             self._eval_data[split] = prepare(self.corpus, self.cfg, split, train=False)
         t = self.cfg.train
         return evaluate(self.eval_step, self.state.params, self._eval_data[split], t.eval_batch_size,
-                        self.corpus.tokenizer.byte_lengths(), self.put_batch, t.eval_batches)
+                        self.corpus.tokenizer.byte_lengths(), self.put_batch, t.eval_batches, transform)
 
 
 def check_resumable(cfg: ml_collections.ConfigDict, workdir: str) -> None:

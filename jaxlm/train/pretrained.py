@@ -25,7 +25,7 @@ from jaxlm.train.checkpoint import Checkpointer
 from jaxlm.train.precision import initial_loss_scale
 from jaxlm.train.state import TrainState, state_initializer, state_shardings
 
-FINE_TUNE_MODEL_KEYS = ("dropout", "num_labels")  # kept from the fine-tune config, not the pretrained one
+FINE_TUNE_MODEL_KEYS = ("dropout", "num_labels", "pooling")  # kept from the fine-tune config, not the pretrained one
 
 
 def pretrained_config(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
