@@ -2,7 +2,8 @@
 experiments/t5_span_corruption.py; scored by exact match of the greedy decoding.
 
 A passage (4 consecutive speeches, truncated to 127 tokens + eos) → the genre folder name of its play; one
-play per genre held out for validation and one for test (stratified split), training passages balanced.
+play per genre held out for validation and one for test (stratified split), training passages balanced. The
+results also give rank classification (`rank_accuracy`: the label with the highest teacher-forced likelihood).
 Command:  jaxlm finetune --config experiments/finetune_genre_t5.py --workdir runs/genre_t5 --init-from runs/t5_pre
           (or omit --init-from to train the same model from scratch)
           where runs/t5_pre = jaxlm train --config experiments/t5_span_corruption.py --workdir runs/t5_pre \
@@ -17,7 +18,9 @@ Expected: from scratch, seeds (--config.train.seed) 0 / 1 / 2: test accuracy 0.2
           Label-scarce (--config.finetune.train_passages=32: 32 labelled passages per genre, 192 in all), seeds
           0 / 1 / 2: from t5_pre test 0.187 / 0.162 / 0.186, macro-F1 0.12 / 0.10 / 0.16; from scratch 0.193 /
           0.213 / 0.216, macro-F1 0.19 / 0.21 / 0.20: pre-training does not beat scratch with few labels either;
-          the pre-trained model does not even fit its 192 passages (train token accuracy ≈ 0.82 vs 1.0). README.
+          the pre-trained model does not even fit its 192 passages (train token accuracy ≈ 0.82 vs 1.0). Rank
+          classification does not rescue t5_pre (seed 2: test 0.212, val 0.157): its decoder ignores the encoder
+          (`jaxlm eval --workdir runs/t5_pre --context-ablation`: context_gain −0.0001 nats). README.
 """
 
 import os

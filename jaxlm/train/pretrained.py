@@ -1,6 +1,6 @@
 """Starting a run from a pretrained workdir (`config.finetune.init_from`): its model, tokenizer and weights.
 
-The run takes the pretrained workdir's model section (every field but `dropout` and `num_labels`, which
+The run takes the pretrained workdir's model section (every field but `dropout`, `num_labels` and `pooling`, which
 belong to the fine-tune) and its tokenizer, so dims and ids always agree; the parameters of the newest
 checkpoint replace the fresh ones wherever the new model has the same parameter (same path and shape), and
 a new head (e.g. BERT's `classifier`) keeps its fresh initialisation. The optimizer state starts afresh.
