@@ -55,6 +55,13 @@ def _text_to_text(run, vocab):
     return predict
 
 
+def _prompt_end(batch: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """genre_continuation rows: (label-token mask, each row's prompt-end index, positions [1, T]); the prompt's
+    last token is the one whose target is the label's first token."""
+    weights = batch["weights"] > 0
+    return weights, np.argmax(weights, 1), np.arange(weights.shape[1])[None]
+
+
 def _continuation(run, vocab):
     tok = run.corpus.tokenizer
     steps = max(len(e) for e in label_endings(tok, vocab))
@@ -65,9 +72,7 @@ def _continuation(run, vocab):
         return jnp.argmax(logits[jnp.arange(tokens.shape[0]), at], -1)
 
     def predict(batch: dict) -> np.ndarray:
-        weights = batch["weights"] > 0
-        last = np.argmax(weights, 1)  # the prompt's last token: its target is the label's first token
-        idx = np.arange(weights.shape[1])[None]
+        weights, last, idx = _prompt_end(batch)
         seg = ((idx <= last[:, None]) & weights.any(1)[:, None]).astype(np.int32)
         tokens, out = np.where(seg > 0, batch["inputs"], 0), []
         for k in range(steps):
@@ -114,9 +119,8 @@ def _continuation_rank(run, vocab):
         return _token_log_probs(run.model.apply({"params": params}, tokens, positions, segment_ids), targets)
 
     def predict(batch: dict) -> np.ndarray:
-        weights = batch["weights"] > 0
-        last = np.argmax(weights, 1)  # the prompt's last token: its target is the label's first token
-        rows, idx = np.arange(len(last)), np.arange(weights.shape[1])[None]
+        weights, last, idx = _prompt_end(batch)
+        rows = np.arange(len(last))
         out = []
         for ending in endings:
             tokens = np.where(idx <= last[:, None], batch["inputs"], 0)
