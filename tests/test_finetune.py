@@ -194,7 +194,7 @@ def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_
     assert main(["finetune", "--config", EXPERIMENT["bert"], "--workdir", workdir, "--init-from", bert_pretrained,
                  *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "finetune.train_passages": 4})]) == 0
     out = capsys.readouterr().out
-    assert "test: accuracy" in out and "majority_macro_f1" in out
+    assert "test: loss" in out and ", accuracy " in out and "majority_macro_f1" in out
     results = _json(os.path.join(workdir, RESULTS_FILE))
     assert results["labels"] == list(GENRES) and results["init_from"] == bert_pretrained
     assert results["n_labelled"] == 3 * 4 < results["n_train"]  # 4 labelled passages per genre
@@ -205,6 +205,8 @@ def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_
     rows = read_metrics(workdir)
     assert next(r for r in rows if r.get("split") == "finetune")["macro_f1"] == results["macro_f1"]
     assert any(r.get("split") == "val" and "accuracy" in r for r in rows)  # the loop's own evaluation
+    final_val = next(r for r in rows if r.get("split") == "val" and r["step"] == results["step"])
+    assert results["val_loss"] == final_val["loss"] and np.isfinite(results["loss"]) and results["loss"] > 0
     saved = _json(os.path.join(workdir, "config.json"))
     assert saved["model"]["d_model"] == 64 and saved["model"]["num_labels"] == 3  # dims from the pretrained
 

@@ -2,7 +2,7 @@
 
 import os
 
-SHOWN = ("accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "n_eval")
+SHOWN = ("loss", "accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "n_eval")
 
 
 def register(sub) -> None:
