@@ -19,7 +19,8 @@ def run_finetune(args, overrides) -> int:
     from jaxlm.cli.train import resolve_config
     from jaxlm.finetune import RESULTS_FILE, finetune
     results = finetune(resolve_config(args.config, overrides), args.workdir, args.init_from)
-    print(f"fine-tuned from {results['init_from']} ({results['objective']}, {results['step']} steps, "
+    reinit = f" with parameters matching '{results['reinit']}' re-initialised" if results["reinit"] else ""
+    print(f"fine-tuned from {results['init_from']}{reinit} ({results['objective']}, {results['step']} steps, "
           f"{results['n_labelled']} of {results['n_train']} training passages labelled; "
           f"majority label '{results['majority_label']}')")
     for split, prefix in (("val", "val_"), ("test", "")):

@@ -116,6 +116,8 @@ def base_config() -> ml_collections.ConfigDict:
     )
     c.finetune = dict(
         init_from="",            # pretrained workdir: its latest checkpoint, model section and tokenizer ("" = scratch)
+        reinit="",               # regex on parameter names ('decoder/.*/cross_attn/'): these keep their fresh init
+                                 # when starting from init_from ('' = none)
         passage_speeches=4,      # genre objectives: consecutive speeches per passage (never across plays)
         balance=True,            # genre objectives: oversample training passages so every label is equally frequent
         train_passages=0,        # genre objectives: labelled training passages per label, drawn by train.seed and

@@ -1,17 +1,17 @@
 """`finetune(cfg, workdir, init_from)`: train a genre objective with the ordinary loop, then score held-out plays.
 
 Training is `jaxlm.train.loop.train` itself (same jitted step, checkpoints, resume, metrics), started from the
-newest checkpoint of `init_from` (its model section, tokenizer and weights; a new head stays fresh) or from
-scratch. Scoring (jaxlm/finetune/predict.py) predicts a label for every passage of the validation and test
-plays and compares accuracy and macro-F1 with the majority-class baseline: the most frequent label of the
-training passages (before any balancing or `finetune.train_passages` subsampling; `n_labelled` counts the
-distinct passages whose labels training used), predicted for every held-out passage. The test split's scores are
-the headline keys; the validation split's carry a `val_` prefix. `loss` / `val_loss` are the training
-objective's mean loss on the held-out passages (nats per target token; for the classifier, the cross-entropy of
-its label distribution: a proper scoring rule, finer-grained than accuracy over a few whole plays). The
-generative objectives are also scored by rank classification (`rank_accuracy`, `rank_macro_f1`,
-`rank_f1_<label>`; jaxlm/finetune/predict.py). They are written to `finetune_results.json` and as one
-`"split": "finetune"` line of `metrics.jsonl` in the workdir.
+newest checkpoint of `init_from` (its model section, tokenizer and weights; a new head stays fresh, as do the
+parameters matching the `config.finetune.reinit` pattern, recorded as `reinit` in the results) or from scratch.
+Scoring (jaxlm/finetune/predict.py) predicts a label for every passage of the validation and test plays and compares
+accuracy and macro-F1 with the majority-class baseline: the most frequent label of the training passages (before any
+balancing or `finetune.train_passages` subsampling; `n_labelled` counts the distinct passages whose labels training
+used), predicted for every held-out passage. The test split's scores are the headline keys; the validation split's
+carry a `val_` prefix. `loss` / `val_loss` are the training objective's mean loss on the held-out passages (nats per
+target token; for the classifier, the cross-entropy of its label distribution: a proper scoring rule, finer-grained
+than accuracy over a few whole plays). The generative objectives are also scored by rank classification
+(`rank_accuracy`, `rank_macro_f1`, `rank_f1_<label>`; jaxlm/finetune/predict.py). They are written to
+`finetune_results.json` and as one `"split": "finetune"` line of `metrics.jsonl` in the workdir.
 """
 
 import json
@@ -52,9 +52,10 @@ def score_run(run: Run) -> dict:
     natural = prepare(run.corpus, run.cfg, "train", train=False).examples.labels
     labelled = prepare(run.corpus, run.cfg, "train", train=True).examples.index
     majority, predict = majority_label(natural), predictor(run, vocab)
-    out = {"init_from": run.cfg.finetune.init_from or "none", "objective": run.cfg.data.objective,
-               "step": int(run.state.step), "n_train": len(natural), "n_labelled": len(np.unique(labelled)),
-               "majority_label": vocab[majority]}
+    source = run.cfg.finetune.init_from
+    out = {"init_from": source or "none", "reinit": source and run.cfg.finetune.reinit,
+           "objective": run.cfg.data.objective, "step": int(run.state.step), "n_train": len(natural),
+           "n_labelled": len(np.unique(labelled)), "majority_label": vocab[majority]}
     for split in ("test", "val"):
         prepared = prepare(run.corpus, run.cfg, split, train=False)
         if not len(prepared.examples):

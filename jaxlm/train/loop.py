@@ -151,7 +151,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
     run = Run(cfg, workdir, tx, schedule)
     data_state = run.restore()
     if data_state is None and source:
-        run.state = init_from_pretrained(run.state, run.shardings, run.tx, source, run.mesh)
+        run.state = init_from_pretrained(run.state, run.shardings, run.tx, source, run.mesh, cfg.finetune.reinit)
     t = cfg.train
     plan = run.plan
     data = train_batches(prepare(run.corpus, cfg, "train", train=True), plan.micro_size // jax.process_count(),

@@ -3,13 +3,16 @@
 The run takes the pretrained workdir's model section (every field but `dropout`, `num_labels` and `pooling`, which
 belong to the fine-tune) and its tokenizer, so dims and ids always agree; the parameters of the newest
 checkpoint replace the fresh ones wherever the new model has the same parameter (same path and shape), and
-a new head (e.g. BERT's `classifier`) keeps its fresh initialisation. The optimizer state starts afresh.
+a new head (e.g. BERT's `classifier`) keeps its fresh initialisation, as does every parameter whose name
+(`decoder/block_0/cross_attn/q/kernel`) matches the regular expression `config.finetune.reinit` (re-initialising
+chosen layers, as in Zhang et al. 2021, "Revisiting Few-sample BERT Fine-tuning"). The optimizer state starts afresh.
 Anything that cannot match (another family, no checkpoint, no tokenizer, a parameter of another shape, a
 workdir holding a run with another tokenizer) is a one-line UserError, raised before the run's config.json is
 written. The pretrained workdir is only read.
 """
 
 import os
+import re
 import shutil
 
 import jax
@@ -84,14 +87,38 @@ def _pretrained_params(source: str, mesh):
     return state.params
 
 
-def init_from_pretrained(state: TrainState, shardings: TrainState, tx, source: str, mesh) -> TrainState:
-    """`state` with the pretrained params wherever the model has the same parameter, and a fresh optimizer."""
+def param_name(path: tuple) -> str:
+    """'decoder/block_0/cross_attn/q/kernel' for a parameter's key path."""
+    return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
+
+
+def reinit_matcher(pattern: str, params) -> re.Pattern | None:
+    """The compiled `config.finetune.reinit` pattern ('' = None); it must name at least one parameter of `params`."""
+    if not pattern:
+        return None
+    try:
+        matcher = re.compile(pattern)
+    except re.error as e:
+        raise UserError(f"config.finetune.reinit='{pattern}' is not a regular expression ({e}): give one such as "
+                        "'decoder/.*/cross_attn/'") from None
+    names = [param_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    if not any(matcher.search(n) for n in names):
+        raise UserError(f"config.finetune.reinit='{pattern}' matches no parameter (names look like '{names[0]}'): "
+                        "fix the pattern")
+    return matcher
+
+
+def init_from_pretrained(state: TrainState, shardings: TrainState, tx, source: str, mesh,
+                         reinit: str = "") -> TrainState:
+    """`state` with the pretrained params wherever the model has the same parameter (except those matching the
+    `reinit` pattern, which keep their fresh initialisation), and a fresh optimizer."""
+    matcher = reinit_matcher(reinit, state.params)
     pretrained = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(
         _pretrained_params(source, mesh))[0]}
 
     def take(path, fresh):
         key = jax.tree_util.keystr(path)
-        if key not in pretrained:
+        if key not in pretrained or (matcher and matcher.search(param_name(path))):
             return fresh
         if pretrained[key].shape != fresh.shape:
             raise UserError(f"parameter {key} of --init-from '{source}' has shape {pretrained[key].shape} but this "
