@@ -208,7 +208,7 @@ def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_
     assert saved["model"]["d_model"] == 64 and saved["model"]["num_labels"] == 3  # dims from the pretrained
 
 
-def test_init_from_loads_the_encoder_and_keeps_the_new_head_fresh(corpus_dir, bert_pretrained, tmp_path):
+def test_init_from_loads_the_encoder_keeps_the_new_head_and_reinit_layers_fresh(corpus_dir, bert_pretrained, tmp_path):
     cfg = _set(load_config_file(EXPERIMENT["bert"]), {**MODEL, **TRAIN, "data.source": corpus_dir,
                                                       "model.num_labels": 3})
     cfg.finetune.init_from = bert_pretrained
@@ -223,20 +223,11 @@ def test_init_from_loads_the_encoder_and_keeps_the_new_head_fresh(corpus_dir, be
         jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)  # pre-trained encoder and pooler ...
         assert not all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(c)))
     np.testing.assert_array_equal(loaded["classifier"]["kernel"], fresh["classifier"]["kernel"])  # ... new head
-
-
-def test_reinit_keeps_the_matching_parameters_fresh(corpus_dir, bert_pretrained, tmp_path):
-    cfg = _set(load_config_file(EXPERIMENT["bert"]), {**MODEL, **TRAIN, "data.source": corpus_dir,
-                                                      "model.num_labels": 3})
-    cfg.finetune.init_from = bert_pretrained
-    shutil.copy(os.path.join(bert_pretrained, "tokenizer.model"), tmp_path)
-    run = Run(cfg, str(tmp_path))
-    fresh, pretrained = jax.device_get(run.state.params), jax.device_get(_pretrained_params(bert_pretrained, run.mesh))
-    loaded = jax.device_get(init_from_pretrained(run.state, run.shardings, run.tx, bert_pretrained, run.mesh,
-                                                 reinit="block_1/attn/").params)
-    jax.tree_util.tree_map(np.testing.assert_array_equal, loaded["block_1"]["attn"], fresh["block_1"]["attn"])
-    jax.tree_util.tree_map(np.testing.assert_array_equal, loaded["block_0"]["attn"], pretrained["block_0"]["attn"])
-    jax.tree_util.tree_map(np.testing.assert_array_equal, loaded["block_1"]["mlp"], pretrained["block_1"]["mlp"])
+    reinit = jax.device_get(init_from_pretrained(run.state, run.shardings, run.tx, bert_pretrained, run.mesh,
+                                                 reinit="block_1/attn/").params)  # config.finetune.reinit
+    jax.tree_util.tree_map(np.testing.assert_array_equal, reinit["block_1"]["attn"], fresh["block_1"]["attn"])
+    for kept in ("block_0", "attn"), ("block_1", "mlp"):
+        jax.tree_util.tree_map(np.testing.assert_array_equal, reinit[kept[0]][kept[1]], pretrained[kept[0]][kept[1]])
     for bad, message in (("block_9/", "matches no parameter"), ("attn[", "is not a regular expression")):
         with pytest.raises(UserError, match=re.escape(message)):
             init_from_pretrained(run.state, run.shardings, run.tx, bert_pretrained, run.mesh, reinit=bad)
