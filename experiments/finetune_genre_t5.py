@@ -5,18 +5,19 @@ A passage (4 consecutive speeches, truncated to 127 tokens + eos) → the genre 
 play per genre held out for validation and one for test (stratified split), training passages balanced. The
 results also give rank classification (`rank_accuracy`: the label with the highest teacher-forced likelihood).
 Command:  jaxlm finetune --config experiments/finetune_genre_t5.py --workdir runs/genre_t5 \
-              --init-from runs/t5_genre_pretrain     (or omit --init-from to train the same model from scratch)
-          where runs/t5_genre_pretrain = jaxlm train --config experiments/t5_genre_pretrain.py \
-              --workdir runs/t5_genre_pretrain (the same stratified split, so the held-out plays are unseen).
+              --init-from runs/t5_genre_span_pretrain   (or omit --init-from to train the same model from scratch)
+          where runs/t5_genre_span_pretrain comes from experiments/t5_genre_pretrain.py, then
+          experiments/t5_genre_span_pretrain.py (the same stratified split, so the held-out plays are unseen).
+          `jaxlm probe` with the same arguments fits a linear probe of the frozen encoder instead.
 Runtime:  2.2–3 min on 2 CPU cores at load average ≈ 2 (300 steps, then greedy decoding and rank scoring of 2.6k
           held-out passages); 3.5–9 min while the shared machine ran at load ≈ 4–6.
-Expected: test accuracy / macro-F1 with --config.train.seed 0 / 1 / 2: from scratch 0.235 / 0.304 / 0.375 and
-          0.23 / 0.26 / 0.32 (val accuracy 0.202 / 0.358 / 0.348); from t5_genre_pretrain 0.255 / 0.259 / 0.290
-          and 0.18 / 0.19 / 0.21 (val 0.248 / 0.261 / 0.231): pre-training does not beat scratch here, at this
-          rate or at 3e-4 (README: the pre-trained decoder's first step attends to the passage's first tokens,
-          where it learned to copy from). Majority class 0.151 / 0.044. From the 400-step t5_span_corruption,
-          whose decoder ignores the encoder (context_gain −0.0001 nats), greedy decoding answers "roman" for every
-          passage: test 0.214 / 0.06.
+Expected: test accuracy with --config.train.seed 0 / 1 / 2 / 3 / 4: from scratch 0.235 / 0.304 / 0.375 / 0.230 /
+          0.272 (mean 0.283, macro-F1 0.253; val 0.294); from t5_genre_span_pretrain 0.415 / 0.293 / 0.285 /
+          0.243 / 0.336 (mean 0.315, macro-F1 0.241; val 0.282): no clear gain from pre-training (README: its
+          encoder holds no more genre information than a fresh one, by `jaxlm probe`). From t5_genre_pretrain
+          alone, seeds 0–2: 0.255 / 0.259 / 0.290 (val 0.247 mean). Majority class 0.151 / 0.044. From the
+          400-step t5_span_corruption, whose decoder ignores the encoder (context_gain −0.0001 nats), greedy
+          decoding answers "roman" for every passage: test 0.214 / 0.06.
 """
 
 import os
