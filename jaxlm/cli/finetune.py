@@ -5,13 +5,20 @@ import os
 SHOWN = ("loss", "accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "n_eval")
 
 
+def add_genre_arguments(p, config_help: str, workdir_help: str, init_help: str) -> None:
+    """--config, --workdir and --init-from, shared by `jaxlm finetune` and `jaxlm probe`."""
+    p.add_argument("--config", required=True, help=config_help)
+    p.add_argument("--workdir", required=True, help=workdir_help)
+    p.add_argument("--init-from", default=None, help=init_help)
+
+
 def register(sub) -> None:
     p = sub.add_parser("finetune", help="fine-tune on play genres and score held-out plays: --config FILE "
                                         "--workdir DIR [--init-from PRETRAINED_WORKDIR] [--config.a.b=v ...]")
-    p.add_argument("--config", required=True, help="experiment module with get_config() (a genre objective)")
-    p.add_argument("--workdir", required=True, help="run directory (resumes if it holds a checkpoint)")
-    p.add_argument("--init-from", default=None, help="pretrained workdir whose latest checkpoint, model and tokenizer "
-                                                     "start the fine-tune; 'none' or omitted = from scratch")
+    add_genre_arguments(p, "experiment module with get_config() (a genre objective)",
+                        "run directory (resumes if it holds a checkpoint)",
+                        "pretrained workdir whose latest checkpoint, model and tokenizer start the fine-tune; 'none' "
+                        "or omitted = from scratch")
     p.set_defaults(run=run_finetune)
 
 

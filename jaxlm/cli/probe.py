@@ -2,16 +2,16 @@
 
 import os
 
-from jaxlm.cli.finetune import SHOWN
+from jaxlm.cli.finetune import SHOWN, add_genre_arguments
 
 
 def register(sub) -> None:
     p = sub.add_parser("probe", help="fit a linear probe of a frozen encoder on play genres and score held-out "
                                      "plays: --config FILE --workdir DIR [--init-from PRETRAINED_WORKDIR]")
-    p.add_argument("--config", required=True, help="experiment module with get_config() (a BERT/T5/BART genre config)")
-    p.add_argument("--workdir", required=True, help="directory for the tokenizer and probe_results.json")
-    p.add_argument("--init-from", default=None, help="pretrained workdir whose latest checkpoint is probed; 'none' or "
-                                                     "omitted = the fresh initialisation (train.seed)")
+    add_genre_arguments(p, "experiment module with get_config() (a BERT/T5/BART genre config)",
+                        "directory for the tokenizer and probe_results.json",
+                        "pretrained workdir whose latest checkpoint is probed; 'none' or omitted = the fresh "
+                        "initialisation (train.seed)")
     p.set_defaults(run=run_probe)
 
 
