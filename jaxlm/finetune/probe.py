@@ -1,10 +1,10 @@
-"""`probe(cfg, workdir, init_from)`: a linear probe of a frozen encoder's features for the genre task.
+"""`probe(cfg, workdir)`: a linear probe of a frozen encoder's features for the genre task.
 
-What pre-training put into the representation, apart from what fine-tuning then does with it. The model (the
-newest checkpoint of `init_from`, or its fresh initialisation, seeded by `train.seed`) is never updated: each
-passage of the genre objective becomes the mean of the encoder's final states over its real tokens, standardised
-with the training passages' statistics, and a multinomial logistic regression (class-balanced, L2 penalty,
-full-batch Adam from zero, PROBE_STEPS steps) is fitted on the training plays. The penalty is chosen from
+What pre-training put into the representation, apart from what fine-tuning then does with it. The model (the newest
+checkpoint of `config.finetune.init_from`, or its fresh initialisation, seeded by `train.seed`) is never updated:
+each passage of the genre objective becomes the mean of the encoder's final states over its real tokens,
+standardised with the training passages' statistics, and a multinomial logistic regression (class-balanced, L2
+penalty, full-batch Adam from zero, PROBE_STEPS steps) is fitted on the training plays. The penalty is chosen from
 PROBE_L2 by validation accuracy; the test plays are scored once, with it. Encoders only (BERT/RoBERTa, T5, BART).
 """
 
