@@ -296,6 +296,11 @@ def test_probe_of_a_pretrained_encoder_via_cli(corpus_dir, bert_pretrained, tmp_
     for i in range(2):  # the mean final state over the real tokens, from the pretrained weights
         np.testing.assert_allclose(feats[i], np.asarray(hidden[i])[batch["attention_mask"][i] > 0].mean(0),
                                    rtol=1e-4, atol=1e-5)
+    cfg.finetune.reinit = "block_1/"  # honoured as by finetune: those layers keep their fresh initialisation
+    reinit, pretrained = (jax.device_get(r.state.params) for r in (_frozen_run(cfg, str(tmp_path / "re")), run))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, reinit["block_0"], pretrained["block_0"])
+    qkv = [p["block_1"]["attn"]["qkv"]["kernel"] for p in (reinit, pretrained)]
+    assert not np.array_equal(*qkv)
     capsys.readouterr()
     assert main(["probe", "--config", EXPERIMENT["gpt"], "--workdir", str(tmp_path / "gpt"),
                  *_args(corpus_dir, TRAIN)]) == 2

@@ -1,11 +1,12 @@
 """`probe(cfg, workdir)`: a linear probe of a frozen encoder's features for the genre task.
 
 What pre-training put into the representation, apart from what fine-tuning then does with it. The model (the newest
-checkpoint of `config.finetune.init_from`, or its fresh initialisation, seeded by `train.seed`) is never updated:
-each passage of the genre objective becomes the mean of the encoder's final states over its real tokens,
-standardised with the training passages' statistics, and a multinomial logistic regression (class-balanced, L2
-penalty, full-batch Adam from zero, PROBE_STEPS steps) is fitted on the training plays. The penalty is chosen from
-PROBE_L2 by validation accuracy; the test plays are scored once, with it. Encoders only (BERT/RoBERTa, T5, BART).
+checkpoint of `config.finetune.init_from`, but for the parameters matching `config.finetune.reinit`; or its fresh
+initialisation, seeded by `train.seed`) is never updated: each passage of the genre objective becomes the mean of
+the encoder's final states over its real tokens, standardised with the training passages' statistics, and a
+multinomial logistic regression (class-balanced, L2 penalty, full-batch Adam from zero, PROBE_STEPS steps) is fitted
+on the training plays. The penalty is chosen from PROBE_L2 by validation accuracy; the test plays are scored once,
+with it. Encoders only (BERT/RoBERTa, T5, BART).
 """
 
 import json
@@ -95,7 +96,8 @@ def _frozen_run(cfg: ml_collections.ConfigDict, workdir: str) -> Run:
         copy_tokenizer(cfg.finetune.init_from, workdir)
     run = Run(cfg, workdir)
     if cfg.finetune.init_from:
-        run.state = init_from_pretrained(run.state, run.shardings, run.tx, cfg.finetune.init_from, run.mesh)
+        run.state = init_from_pretrained(run.state, run.shardings, run.tx, cfg.finetune.init_from, run.mesh,
+                                         cfg.finetune.reinit)
     return run
 
 
