@@ -18,7 +18,8 @@ Command:  jaxlm train --config experiments/t5_genre_pretrain.py --workdir runs/t
 Runtime:  ≈ 3.5 min of steps on one H200 (≈ 25 steps/s, 400k tokens/s, while two other runs shared the GPU;
           2026-11-27); ≈ 70 min on 2 idle CPU cores (20k tokens/s at batch 32; not run at this size).
 Expected: validation loss 3.54 → 3.38 → 3.30 → 3.27 nats per target token (steps 1250…5000), test 3.10; target
-          accuracy 0.42; `context_gain` 1.93 nats on the validation plays.
+          accuracy 0.42; `context_gain` 1.93 nats on the validation plays. Fine-tuned (finetune_genre_t5.py,
+          seeds 0–9): test accuracy 0.354 vs 0.292 from scratch, val 0.304 vs 0.289.
 """
 
 import os
