@@ -22,7 +22,7 @@ train: install
 	$(BIN)/jaxlm train --config $(CONFIG) --workdir $(WORKDIR)
 
 test: install
-	$(BIN)/python -m pytest -q -n 2 --durations=15 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15 tests
 
 # jaxlm's GPT train step and the PyTorch peer, alternating in one process (SHAPE=tiny|big); JSON on stdout.
 SHAPE ?= tiny
