@@ -24,7 +24,7 @@ from jaxlm.finetune.scores import majority_label, scores
 from jaxlm.train.loop import Run, prepare_workdir
 from jaxlm.train.pretrained import (
     copy_tokenizer,
-    init_from_pretrained,
+    load_pretrained,
     pretrained_config,
 )
 
@@ -95,9 +95,7 @@ def _frozen_run(cfg: ml_collections.ConfigDict, workdir: str) -> Run:
     if cfg.finetune.init_from:
         copy_tokenizer(cfg.finetune.init_from, workdir)
     run = Run(cfg, workdir)
-    if cfg.finetune.init_from:
-        run.state = init_from_pretrained(run.state, run.shardings, run.tx, cfg.finetune.init_from, run.mesh,
-                                         cfg.finetune.reinit)
+    load_pretrained(run)
     return run
 
 

@@ -30,7 +30,7 @@ from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
 from jaxlm.train.preemption import Preempted, Preemption
 from jaxlm.train.pretrained import (
     copy_tokenizer,
-    init_from_pretrained,
+    load_pretrained,
     pretrained_config,
 )
 from jaxlm.train.state import create_state
@@ -150,8 +150,8 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
         copy_tokenizer(source, workdir)
     run = Run(cfg, workdir, tx, schedule)
     data_state = run.restore()
-    if data_state is None and source:
-        run.state = init_from_pretrained(run.state, run.shardings, run.tx, source, run.mesh, cfg.finetune.reinit)
+    if data_state is None:
+        load_pretrained(run)
     t = cfg.train
     plan = run.plan
     data = train_batches(prepare(run.corpus, cfg, "train", train=True), plan.micro_size // jax.process_count(),

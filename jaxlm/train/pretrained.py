@@ -127,3 +127,11 @@ def init_from_pretrained(state: TrainState, shardings: TrainState, tx, source: s
     params = jax.device_put(jax.tree_util.tree_map_with_path(take, state.params), shardings.params)
     opt_state = jax.jit(tx.init, out_shardings=shardings.opt_state)(params)
     return state.replace(params=params, opt_state=opt_state)
+
+
+def load_pretrained(run) -> None:
+    """Put `run.cfg.finetune.init_from`'s weights (but for the `finetune.reinit` matches) into `run.state`, with a
+    fresh optimizer; nothing when it is empty. The one start used by `jaxlm train`/`finetune` and `jaxlm probe`."""
+    source = run.cfg.finetune.init_from
+    if source:
+        run.state = init_from_pretrained(run.state, run.shardings, run.tx, source, run.mesh, run.cfg.finetune.reinit)
