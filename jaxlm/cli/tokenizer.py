@@ -1,13 +1,14 @@
 """`jaxlm tokenizer train|encode|decode`."""
 
 import json
+import os
 import shutil
 
 
 def register(sub) -> None:
     p = sub.add_parser("tokenizer", help="train or apply the sentencepiece tokenizer")
     tsub = p.add_subparsers(dest="tokenizer_command", required=True, parser_class=type(p))
-    q = tsub.add_parser("train", help="train on a config's training split (cached) and copy the model to --out")
+    q = tsub.add_parser("train", help="train on a sample of a config's training split (cached); write it to --out")
     q.add_argument("--config", required=True)
     q.add_argument("--out", required=True, help="path of the .model file to write")
     q.set_defaults(run=run_train)
@@ -23,13 +24,23 @@ def register(sub) -> None:
 
 def run_train(args, overrides) -> int:
     from jaxlm.cli.train import resolve_config
-    from jaxlm.data.dataset import load_splits
+    from jaxlm.data.prepare import Plan, scan, tokenizer_sample
     from jaxlm.data.tokenizer import TokenizerSpec, train_tokenizer
+    from jaxlm.errors import UserError
+    from jaxlm.objectives import SENTENCE_OBJECTIVES
+    if os.path.exists(args.out):
+        raise UserError(f"'{args.out}' already exists: choose another --out (nothing is overwritten)")
+    folder = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(folder):
+        raise UserError(f"cannot write --out '{args.out}': folder '{folder}' does not exist")
     cfg = resolve_config(args.config, overrides)
-    docs = load_splits(cfg.data)["train"]
-    path = train_tokenizer([d.text for d in docs], TokenizerSpec(cfg.model.vocab_size, cfg.data.tokenizer))
-    shutil.copyfile(path, args.out)
-    print(f"wrote {args.out} (vocabulary {cfg.model.vocab_size}, trained on {len(docs)} training documents)")
+    plan = Plan.from_config(cfg.data, cfg.data.objective in SENTENCE_OBJECTIVES)
+    texts = tokenizer_sample(plan, scan(plan, cfg.train.progress), cfg.data.tokenizer_sample_bytes, cfg.data.split_seed)
+    path = train_tokenizer(texts, TokenizerSpec(cfg.model.vocab_size, cfg.data.tokenizer))
+    tmp = f"{args.out}.{os.getpid()}.tmp"
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out} (vocabulary {cfg.model.vocab_size}, trained on {len(texts)} training documents)")
     return 0
 
 

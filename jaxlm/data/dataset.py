@@ -1,4 +1,4 @@
-"""From `config.data` to model-ready batches: documents → split → tokenizer → token ids → objective → grain.
+"""From `config.data` to model-ready batches: token store (memory-mapped) → objective → grain.
 
 Training batches come from a grain pipeline (the objective's examples, seeded shuffle that changes every
 epoch, per-process sharding, the objective's random transform, batching; its position is checkpointable);
@@ -13,59 +13,37 @@ import grain
 import ml_collections
 import numpy as np
 
-from jaxlm.data.corpus import Document, load_documents, split_documents
-from jaxlm.data.packing import concat_documents
-from jaxlm.data.tokenizer import EOS_ID, Tokenizer, TokenizerSpec, train_tokenizer
+from jaxlm.data.prepare import ensure_store
+from jaxlm.data.store import TOKENIZER_FILE, StoredDocuments, TokenStore
+from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
-from jaxlm.objectives import OBJECTIVES
+from jaxlm.objectives import OBJECTIVES, SENTENCE_OBJECTIVES
 from jaxlm.objectives.base import HOST_ONLY_KEYS, Prepared, SplitData
-
-SPLITS = ("train", "val", "test")
-TOKENIZER_FILE = "tokenizer.model"
-
 
 @dataclass
 class Corpus:
     tokenizer: Tokenizer
     splits: dict[str, SplitData]
+    store: TokenStore
 
 
-def load_splits(data: ml_collections.ConfigDict) -> dict[str, list[Document]]:
-    """The configured source split by whole documents (deterministic for `data.split_seed`; per label when
-    `data.stratify`)."""
-    docs = load_documents(data.source, data.text_field, data.label_field)
-    return split_documents(docs, data.val_docs, data.test_docs, data.split_seed, data.stratify)
-
-
-def tokenizer_for(cfg: ml_collections.ConfigDict, train_docs: list[Document], workdir: str | None) -> Tokenizer:
-    """The workdir's tokenizer if it has one, else one trained (or taken from the cache) on the training split."""
-    saved = os.path.join(workdir, TOKENIZER_FILE) if workdir else None
-    if saved and os.path.exists(saved):
-        tok = Tokenizer(saved)
-    else:
-        spec = TokenizerSpec(vocab_size=cfg.model.vocab_size, model_type=cfg.data.tokenizer)
-        path = train_tokenizer([d.text for d in train_docs], spec)
-        tok = Tokenizer(path)
-        if saved:
-            tmp = f"{saved}.{os.getpid()}.tmp"
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, saved)
+def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, progress: bool = True) -> Corpus:
+    """Every split of the config's token store (built on first use, see jaxlm/data/prepare.py), memory-mapped;
+    the store's tokenizer is copied into the workdir, where later runs (resume, fine-tune) find it."""
+    store = ensure_store(cfg, workdir, sentences=cfg.data.objective in SENTENCE_OBJECTIVES, progress=progress)
+    tok = Tokenizer(store.tokenizer_path)
     if tok.vocab_size != cfg.model.vocab_size:
-        raise UserError(f"tokenizer {saved or ''} has {tok.vocab_size} ids but config.model.vocab_size is "
+        raise UserError(f"tokenizer of store {store.path} has {tok.vocab_size} ids but config.model.vocab_size is "
                         f"{cfg.model.vocab_size}: set --config.model.vocab_size={tok.vocab_size} or use a fresh workdir")
-    return tok
-
-
-def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None) -> Corpus:
-    """Split, tokenizer, and every split's documents as ids and as one packed stream (with the label vocabulary)."""
-    docs = load_splits(cfg.data)
-    tok = tokenizer_for(cfg, docs["train"], workdir)
-    labels = tuple(sorted({d.label for name in SPLITS for d in docs[name]}))
+    saved = os.path.join(workdir, TOKENIZER_FILE) if workdir else None
+    if saved and not os.path.exists(saved):
+        tmp = f"{saved}.{os.getpid()}.tmp"
+        shutil.copyfile(store.tokenizer_path, tmp)
+        os.replace(tmp, saved)
     splits = {}
-    for name in SPLITS:
-        ids = [np.asarray(t, np.int32) for t in tok.encode_batch([d.text for d in docs[name]])]
-        splits[name] = SplitData(docs[name], ids, concat_documents(ids, EOS_ID), labels)
-    return Corpus(tok, splits)
+    for name, s in store.splits.items():
+        splits[name] = SplitData(StoredDocuments(s, tok.decode), s.stream(), store.labels, s.sentences())
+    return Corpus(tok, splits, store)
 
 
 def prepare(corpus: Corpus, cfg: ml_collections.ConfigDict, split: str, train: bool) -> Prepared:

@@ -21,13 +21,14 @@ HOST_ONLY_KEYS = ("source_ids",)  # kept for `jaxlm data preview`, never sent to
 
 @dataclass
 class SplitData:
-    """One split three ways: its documents, their token ids, and all of them packed into one stream; plus the
-    label vocabulary (the sorted labels of the documents of *every* split, so label ids agree across splits)."""
+    """One split: its documents (text, title, label), all of them packed into one stream (each document followed
+    by eos), the label vocabulary (the sorted labels of the documents of *every* split, so label ids agree across
+    splits), and, for objectives that need sentences, each document's non-empty tokenized sentences."""
 
-    docs: list[Document]
-    doc_tokens: list[np.ndarray]
+    docs: Sequence[Document]
     stream: TokenStream
     labels: tuple[str, ...] = ()
+    sentences: Sequence[Sequence[np.ndarray]] | None = None
 
 
 @dataclass

@@ -12,7 +12,6 @@ import numpy as np
 
 from jaxlm.data.masking import mask_spec
 from jaxlm.data.pairs import Pair, document_pairs
-from jaxlm.data.sentences import split_sentences
 from jaxlm.data.tokenizer import CLS_ID, SEP_ID, Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.objectives.base import Prepared, SplitData
@@ -46,17 +45,6 @@ class PairExamples:
         return ex
 
 
-def sentence_ids(split: SplitData, tok: Tokenizer) -> list[list[np.ndarray]]:
-    """Every document of the split as a list of tokenized sentences (documents without text left out)."""
-    docs = [split_sentences(d.text) for d in split.docs]
-    flat = tok.encode_batch([s for doc in docs for s in doc])
-    out, k = [], 0
-    for doc in docs:
-        out.append([np.asarray(ids, np.int32) for ids in flat[k:k + len(doc)] if ids])
-        k += len(doc)
-    return [doc for doc in out if doc]
-
-
 def make_pairs(docs: list[list[np.ndarray]], seq_len: int, short_seq_prob: float, copies: int,
                seed: int) -> list[Pair]:
     """`copies` passes of BERT's pair construction over all documents, each with its own randomness."""
@@ -80,8 +68,11 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
     if d.nsp and not cfg.model.nsp_head:
         raise UserError("config.data.nsp=True needs the NSP head: set --config.model.nsp_head=True or "
                         "--config.data.nsp=False")
+    if split.sentences is None:
+        raise UserError("bert_mlm_nsp needs a token store made with sentences: load the corpus with "
+                        "config.data.objective=bert_mlm_nsp")
     spec = mask_spec(cfg, tok)
-    pairs = make_pairs(sentence_ids(split, tok), d.seq_len, d.short_seq_prob, d.dupe_factor if train else 1,
+    pairs = make_pairs(split.sentences, d.seq_len, d.short_seq_prob, d.dupe_factor if train else 1,
                        cfg.train.seed)
     return Prepared(PairExamples(pairs, d.seq_len, d.nsp), lambda ex, rng: masked_example(ex, rng, spec),
                     static=True, describe=lambda ex: describe(ex, tok))

