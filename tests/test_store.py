@@ -122,6 +122,7 @@ def _config(source, workers=1, **data):
 def test_parallel_prepare_equals_serial_byte_for_byte(tmp_path, monkeypatch):
     monkeypatch.setattr(prep, "BATCH_BYTES", 700)      # many worker tasks
     monkeypatch.setattr(prep, "SHARD_TOKENS", 1000)    # several shards per split
+    monkeypatch.setattr(prep, "KEEP_BYTES", 0)         # read the source anew in each pass, tokenize in workers
     src = write_jsonl(tmp_path / "c.jsonl", ROWS * 5)
     stores = {}
     for workers in (1, 2):

@@ -48,6 +48,8 @@ from jaxlm.data.tokenizer import EOS_ID, Tokenizer, TokenizerSpec, default_cache
 from jaxlm.errors import UserError
 
 BATCH_BYTES = 1 << 20  # text per worker task
+KEEP_BYTES = 1 << 26   # a source up to this size is read once, kept in memory for the later passes and tokenized
+                       # in this process (starting workers would cost more than they save)
 SPLIT_MODES = ("count", "hash")
 
 
@@ -104,15 +106,26 @@ class Scan:
     labels: np.ndarray   # uint16 per document, index into `names`
     names: tuple[str, ...]
     sizes: np.ndarray    # UTF-8 bytes per document
+    kept: list | None    # the documents themselves, for a small source (KEEP_BYTES)
+
+    def documents(self, plan: Plan) -> Iterator:
+        """The source's documents again (from memory for a small source)."""
+        return iter(self.kept) if self.kept is not None else plan.documents()
 
 
 def scan(plan: Plan, progress: bool) -> Scan:
     labels, sizes, hashed = array.array("H"), array.array("q"), array.array("B")
     index: dict[str, int] = {}
     s = plan.settings
+    kept, total = [], 0
     for doc in tqdm(plan.documents(), desc="scan", unit=" docs", disable=None if progress else True, leave=False):
         labels.append(index.setdefault(doc.label, len(index)))
         sizes.append(len(doc.text.encode("utf-8", "surrogatepass")))
+        total += sizes[-1]
+        if kept is not None:
+            kept.append(doc)
+            if total > KEEP_BYTES:
+                kept = None
         if s["split"] == "hash":
             hashed.append(hash_split_code(doc.text, s["val_fraction"], s["test_fraction"], s["split_seed"]))
     if not labels:
@@ -129,7 +142,7 @@ def scan(plan: Plan, progress: bool) -> Scan:
     if not sizes[codes == 0].sum():
         raise UserError(f"the split of '{plan.source}' leaves no training documents: lower the held-out "
                         "fractions or counts")
-    return Scan(codes, label_ids, names, sizes)
+    return Scan(codes, label_ids, names, sizes, kept)
 
 
 def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list[str]:
@@ -140,7 +153,7 @@ def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list
         order = np.random.default_rng([seed, 7]).permutation(train)
         train = np.sort(order[:int(np.searchsorted(np.cumsum(sc.sizes[order]), sample_bytes)) + 1])
     chosen, texts = set(train.tolist()), []
-    for i, doc in enumerate(plan.documents()):
+    for i, doc in enumerate(sc.documents(plan)):
         if i in chosen:
             texts.append(doc.text)
         if len(texts) == len(chosen):
@@ -162,22 +175,21 @@ def _tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | No
     tok = _worker["tok"]
     if not _worker["sentences"]:
         docs = tok.encode_batch(texts, num_threads=1)
-        ids = [np.append(np.asarray(d, np.int64), EOS_ID) for d in docs]
+        ids = [np.append(np.asarray(d, np.int32), np.int32(EOS_ID)) for d in docs]
         return np.concatenate(ids), np.array([len(x) for x in ids], np.int64), None, None
     spans = [split_sentences(t) for t in texts]
-    flat = tok.encode_batch([s for doc in spans for s in doc], num_threads=1)
+    flat = [np.asarray(x, np.int32) for x in tok.encode_batch([s for doc in spans for s in doc], num_threads=1)]
     lengths = np.array([len(x) for x in flat], np.int64)
     per_doc = np.array([len(doc) for doc in spans], np.int64)
-    ends = np.cumsum(per_doc)
-    ids = []
-    for d, end in enumerate(ends):
-        ids.append(np.asarray([t for sent in flat[end - per_doc[d]:end] for t in sent] + [EOS_ID], np.int64))
+    bounds = np.concatenate([[0], np.cumsum(per_doc)])
+    eos = np.array([EOS_ID], np.int32)
+    ids = [np.concatenate(flat[bounds[d]:bounds[d + 1]] + [eos]) for d in range(len(texts))]
     return np.concatenate(ids), np.array([len(x) for x in ids], np.int64), lengths, per_doc
 
 
-def _batches(plan: Plan) -> Iterator[list]:
+def _batches(documents: Iterator) -> Iterator[list]:
     batch, size = [], 0
-    for i, doc in enumerate(plan.documents()):
+    for i, doc in enumerate(documents):
         batch.append((i, doc))
         size += len(doc.text)
         if size >= BATCH_BYTES:
@@ -187,16 +199,16 @@ def _batches(plan: Plan) -> Iterator[list]:
         yield batch
 
 
-def _tokenized(plan: Plan, tok: Tokenizer, workers: int) -> Iterator[tuple[list, tuple]]:
+def _tokenized(plan: Plan, sc: Scan, tok: Tokenizer, workers: int) -> Iterator[tuple[list, tuple]]:
     """(batch, its tokenization) in source order; at most 2 × workers batches in flight."""
     if workers <= 1:
         _init_worker(tok.to_bytes(), plan.settings["sentences"])
-        for batch in _batches(plan):
+        for batch in _batches(sc.documents(plan)):
             yield batch, _tokenize([d.text for _, d in batch])
         return
     with _worker_pool(workers, tok.to_bytes(), plan.settings["sentences"]) as pool:
         pending: collections.deque = collections.deque()
-        for batch in _batches(plan):
+        for batch in _batches(sc.documents(plan)):
             pending.append((batch, pool.apply_async(_tokenize, ([d.text for _, d in batch],))))
             if len(pending) >= 2 * workers:
                 b, r = pending.popleft()
@@ -255,11 +267,11 @@ def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progres
     bar = tqdm(total=int(sc.sizes.sum()), desc="prepare", unit="B", unit_scale=True, disable=None if progress else True,
                smoothing=0.1)
     n_docs = 0
-    for batch, (ids, lengths, sent_lengths, per_doc) in _tokenized(plan, tok, workers):
+    for batch, (ids, lengths, sent_lengths, per_doc) in _tokenized(plan, sc, tok, workers if sc.kept is None else 1):
         starts = np.concatenate([[0], np.cumsum(lengths)])
         sent_starts = np.concatenate([[0], np.cumsum(per_doc)]) if sentences else None
         for k, (i, doc) in enumerate(batch):
-            n_bytes = len(doc.text.encode("utf-8", "surrogatepass"))
+            n_bytes = int(sc.sizes[i])
             sl = sent_lengths[sent_starts[k]:sent_starts[k + 1]] if sentences else None
             writers[sc.codes[i]].add(ids[starts[k]:starts[k + 1]], int(sc.labels[i]), doc.title, doc.source, n_bytes, sl)
             bar.update(n_bytes)
@@ -307,11 +319,18 @@ def given_tokenizer(data: ml_collections.ConfigDict, workdir: str | None) -> Tok
     if saved and os.path.exists(saved):
         return Tokenizer(saved)
     if data.tokenizer_path:
+        if data.tokenizer_path.endswith(".json"):
+            raise UserError(f"config.data.tokenizer_path={data.tokenizer_path} is a Hugging Face tokenizer.json: jaxlm "
+                            "reads sentencepiece .model files with its reserved ids (pad 0 … <extra_id_99> 106) only; "
+                            "train one with `jaxlm tokenizer train` or leave tokenizer_path empty")
         return Tokenizer(data.tokenizer_path)
     return None
 
 
 def _trained_tokenizer(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict) -> Tokenizer:
+    if cfg.data.tokenizer_sample_bytes < 1:
+        raise UserError(f"config.data.tokenizer_sample_bytes={cfg.data.tokenizer_sample_bytes} must be positive: "
+                        "pass e.g. --config.data.tokenizer_sample_bytes=100000000")
     spec = TokenizerSpec(vocab_size=cfg.model.vocab_size, model_type=cfg.data.tokenizer)
     return Tokenizer(train_tokenizer(tokenizer_sample(plan, sc, cfg.data.tokenizer_sample_bytes, cfg.data.split_seed),
                                      spec))

@@ -250,12 +250,13 @@ class StoredSplit:
             return None
         spans = self._sentence_spans()
         first = _memmap(os.path.join(self.folder, "doc_sentences.bin"), np.int64, self.n_docs + 1)
+        tokens = self.tokens[0:len(self.tokens)]  # the pairs are built in memory anyway
         out = []
         for d in range(self.n_docs):
             doc = []
             for lo, hi in spans[int(first[d]):int(first[d + 1])].tolist():
                 if hi > lo:
-                    doc.append(self.tokens[lo:hi])
+                    doc.append(tokens[lo:hi])
             if doc:
                 out.append(doc)
         return out
