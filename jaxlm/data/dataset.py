@@ -20,6 +20,7 @@ from jaxlm.errors import UserError
 from jaxlm.objectives import OBJECTIVES, SENTENCE_OBJECTIVES
 from jaxlm.objectives.base import HOST_ONLY_KEYS, Prepared, SplitData
 
+
 @dataclass
 class Corpus:
     tokenizer: Tokenizer

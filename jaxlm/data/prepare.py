@@ -44,7 +44,13 @@ from jaxlm.data.store import (
     read_manifest,
     token_dtype,
 )
-from jaxlm.data.tokenizer import EOS_ID, Tokenizer, TokenizerSpec, default_cache_dir, train_tokenizer
+from jaxlm.data.tokenizer import (
+    EOS_ID,
+    Tokenizer,
+    TokenizerSpec,
+    default_cache_dir,
+    train_tokenizer,
+)
 from jaxlm.errors import UserError
 
 BATCH_BYTES = 1 << 20  # text per worker task

