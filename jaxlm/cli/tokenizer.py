@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 
 
 def register(sub) -> None:
@@ -24,8 +23,8 @@ def register(sub) -> None:
 
 def run_train(args, overrides) -> int:
     from jaxlm.cli.train import resolve_config
-    from jaxlm.data.prepare import Plan, scan, tokenizer_sample
-    from jaxlm.data.tokenizer import TokenizerSpec, train_tokenizer
+    from jaxlm.data.prepare import Plan, scan, tokenizer_sample, write_atomic
+    from jaxlm.data.tokenizer import Tokenizer, TokenizerSpec, train_tokenizer
     from jaxlm.errors import UserError
     from jaxlm.objectives import SENTENCE_OBJECTIVES
     if os.path.exists(args.out):
@@ -37,9 +36,7 @@ def run_train(args, overrides) -> int:
     plan = Plan.from_config(cfg.data, cfg.data.objective in SENTENCE_OBJECTIVES)
     texts = tokenizer_sample(plan, scan(plan, cfg.train.progress), cfg.data.tokenizer_sample_bytes, cfg.data.split_seed)
     path = train_tokenizer(texts, TokenizerSpec(cfg.model.vocab_size, cfg.data.tokenizer))
-    tmp = f"{args.out}.{os.getpid()}.tmp"
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, args.out)
+    write_atomic(Tokenizer(path).to_bytes(), args.out)
     print(f"wrote {args.out} (vocabulary {cfg.model.vocab_size}, trained on {len(texts)} training documents)")
     return 0
 

@@ -6,14 +6,13 @@ evaluation walks a split once, in order, with a fixed seed, padding the last bat
 """
 
 import os
-import shutil
 from dataclasses import dataclass
 
 import grain
 import ml_collections
 import numpy as np
 
-from jaxlm.data.prepare import ensure_store
+from jaxlm.data.prepare import ensure_store, write_atomic
 from jaxlm.data.store import TOKENIZER_FILE, StoredDocuments, TokenStore
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
@@ -38,9 +37,7 @@ def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, prog
                         f"{cfg.model.vocab_size}: set --config.model.vocab_size={tok.vocab_size} or use a fresh workdir")
     saved = os.path.join(workdir, TOKENIZER_FILE) if workdir else None
     if saved and not os.path.exists(saved):
-        tmp = f"{saved}.{os.getpid()}.tmp"
-        shutil.copyfile(store.tokenizer_path, tmp)
-        os.replace(tmp, saved)
+        write_atomic(tok.to_bytes(), saved)
     splits = {}
     for name, s in store.splits.items():
         splits[name] = SplitData(StoredDocuments(s, tok.decode), s.stream(), store.labels, s.sentences())

@@ -379,7 +379,7 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
         sc = scan(plan, progress)
         if tok is None:
             tok = _trained_tokenizer(plan, sc, cfg)
-            _copy_atomic(tok.to_bytes(), alias)
+            write_atomic(tok.to_bytes(), alias)
         path = os.path.join(cache_root(), plan.key(sha256(tok.to_bytes())))
         if not os.path.isfile(os.path.join(path, MANIFEST)):  # another process may have built it meanwhile
             shutil.rmtree(path, ignore_errors=True)
@@ -432,7 +432,8 @@ def _mismatch(path: str, plan: Plan, tok: Tokenizer | None) -> str:
     return ""
 
 
-def _copy_atomic(data: bytes, path: str) -> None:
+def write_atomic(data: bytes, path: str) -> None:
+    """Write `path` through a temporary sibling and a rename: readers never see a half-written file."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
     with open(tmp, "wb") as f:
