@@ -8,7 +8,7 @@ compiled step. Every step logs `tokens` (seen so far), `batch_size` (effective s
 
 Command:  jaxlm train --config experiments/gpt3_recipe.py --workdir runs/gpt3_recipe
 Runtime:  about 3 minutes on 2 CPU cores (plus ~1 minute to build the tokenizer the first time).
-Expected: batch_size 2 → 16 by step ~470 (375k tokens), lr peaks at step ~190; after 600 steps (641k tokens)
+Expected: batch_size 2 → 16 by step ~470 (375k tokens), lr peaks at step 154; after 600 steps (641k tokens)
           validation bits per byte ≈ 2.40 (test ≈ 2.41).
 """
 

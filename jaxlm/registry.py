@@ -23,7 +23,7 @@ from jaxlm.models.t5 import T5
 @dataclass(frozen=True)
 class Family:
     model: type[nn.Module]    # Module(cfg.model, dtype=..., decode=...)
-    loss: Callable            # (apply_fn, params, batch, rng, train) -> (mean loss, dict of sums)
+    loss: Callable            # (apply_fn, params, batch, rng, train, norms=None) -> (mean loss, dict of sums)
     init_args: Callable       # cfg -> example positional arguments for model.init (shapes only matter)
     objectives: tuple[str, ...]
     generates_text: bool = True   # decoder-only: `jaxlm train` ends with a sample from the prompt "\n"

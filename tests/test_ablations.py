@@ -133,7 +133,7 @@ def test_train_step_reports_grad_zero_frac(scale):
     loss scale (gradients are unscaled before counting)."""
     x, y = jnp.array([0.0, 1.5, 0.0, 2.0]), jnp.array([0.0, 0.25, 4.0])
 
-    def loss_fn(apply_fn, params, batch, rng, train):
+    def loss_fn(apply_fn, params, batch, rng, train, norms=None):
         loss = jnp.sum(params["w"] * batch["x"]) + jnp.sum(params["b"] * batch["y"])
         return loss, {"nats": loss, "weight": jnp.ones(())}
 

@@ -3,7 +3,10 @@
 import numpy as np
 
 from jaxlm.data.masking import NEWLINE_ID, MaskSpec, mask_tokens, word_ids
+from jaxlm.data.dataset import example_dataset
 from jaxlm.data.tokenizer import CLS_ID, FIRST_ORDINARY_ID, MASK_ID, SEP_ID
+from jaxlm.objectives.base import Prepared
+from jaxlm.objectives.masked import masked_example
 
 VOCAB = 512
 
@@ -91,3 +94,29 @@ def test_whole_word_masking_masks_whole_words():
             i, prev = candidates[k], tokens[candidates[k] - 1]
             fresh = starts[tokens[i]] or prev == NEWLINE_ID or prev < FIRST_ORDINARY_ID
             assert (words[k] != words[k - 1]) == bool(fresh)
+
+
+def test_static_masks_repeat_every_epoch_and_dynamic_ones_do_not():
+    """BERT's static masks (one per example, fixed before training) are the same in epochs 1 and 2; RoBERTa's
+    dynamic masks are drawn anew each time an example is seen."""
+    rng = np.random.default_rng(1)
+    examples = [dict(source_ids=_sequence(rng)) for _ in range(40)]
+    spec = MaskSpec(VOCAB)
+
+    def masks_by_example(static: bool) -> list[dict[int, bytes]]:
+        prepared = Prepared(examples, lambda ex, r: masked_example(ex, r, spec), static=static)
+        ds = example_dataset(prepared, seed=3)
+        epochs = []
+        for e in range(2):
+            seen = {}
+            for k in range(e * len(examples), (e + 1) * len(examples)):
+                row = ds[k]
+                seen[row["source_ids"].tobytes()] = row["inputs"].tobytes()
+            assert len(seen) == len(examples)
+            epochs.append(seen)
+        return epochs
+
+    first, second = masks_by_example(static=True)
+    assert first == second
+    first, second = masks_by_example(static=False)
+    assert sum(first[k] == second[k] for k in first) <= 2

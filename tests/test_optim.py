@@ -1,13 +1,16 @@
 """Optimizer factory and schedules against closed forms."""
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import ROOT
 
+from jaxlm.config.loading import load_config_file
 from jaxlm.config.schema import base_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
@@ -181,3 +184,15 @@ def test_adafactor_factors_attention_kernels_as_the_matrices_they_apply():
                         {k: p.reshape(256, 256) for k, p in params.items()})
     for k in params:  # identical to Adafactor on the explicit matrices
         np.testing.assert_allclose(updates[k].reshape(256, 256), flat[k], rtol=1e-6)
+
+
+def test_gpt3_recipe_header_states_its_schedule():
+    """The header's lr peak and full-batch step are those the config produces."""
+    path = os.path.join(ROOT, "experiments", "gpt3_recipe.py")
+    cfg = load_config_file(path)
+    plan = batch_plan(cfg.train, cfg.data.seq_len)
+    lr = np.array([float(build_schedule(cfg.optim, cfg.train.steps, plan)(i)) for i in range(cfg.train.steps)])
+    header = open(path).read()
+    assert f"lr peaks at step {int(lr.argmax())};" in header
+    full = int(np.argmax(plan.ramp_active == cfg.train.microbatches))
+    assert f"by step ~{round(full, -1)}" in header

@@ -20,30 +20,32 @@ def test_concat_appends_eos_and_tracks_documents():
 
 
 def test_rows_cover_stream_once_with_shifted_targets():
+    """The rows read [eos] + stream: every token of the stream is a target exactly once."""
     _, s = _stream()
     T = 5
     assert num_rows(s, T) == 3 and num_rows(s, T, partial=True) == 4
-    inputs = np.concatenate([causal_lm_row(s, i, T)["inputs"] for i in range(4)])
-    targets = np.concatenate([causal_lm_row(s, i, T)["targets"] for i in range(4)])
-    n = len(s) - 1
-    assert inputs[:n].tolist() == s.tokens[:-1].tolist()
-    assert targets[:n].tolist() == s.tokens[1:].tolist()
+    rows = [causal_lm_row(s, i, T, EOS) for i in range(4)]
+    inputs, targets = (np.concatenate([r[k] for r in rows]) for k in ("inputs", "targets"))
+    n = len(s)
+    assert inputs[:n].tolist() == [EOS] + s.tokens[:-1].tolist()
+    assert targets[:n].tolist() == s.tokens.tolist()
+    assert np.concatenate([r["weights"] for r in rows]).tolist() == [1.0] * n + [0.0] * (4 * T - n)
 
 
-def test_weights_exclude_pads_and_cross_document_targets():
-    _, s = _stream()
+def test_every_document_start_is_predicted_from_its_eos_within_the_document():
+    docs, s = _stream()
     T = 5
-    for i in range(num_rows(s, T, partial=True)):
-        r = causal_lm_row(s, i, T)
-        for t in range(T):
-            j = i * T + t
-            if j + 1 >= len(s):  # past the end: padding
-                assert r["segment_ids"][t] == 0 and r["weights"][t] == 0 and r["inputs"][t] == 0
-            else:
-                assert r["weights"][t] == float(s.segments[j] == s.segments[j + 1])
-    # The eos → first-token-of-next-document transition (12, 1) -> 20 is never a target.
-    r = causal_lm_row(s, 0, T)
-    assert r["inputs"][3] == 1 and r["targets"][3] == 20 and r["weights"][3] == 0
+    rows = [causal_lm_row(s, i, T, EOS) for i in range(num_rows(s, T, partial=True))]
+    inputs, targets, seg, pos, w = (np.concatenate([r[k] for r in rows]) for k in
+                                    ("inputs", "targets", "segment_ids", "positions", "weights"))
+    firsts = np.nonzero((inputs == EOS) & (w > 0))[0]
+    assert targets[firsts].tolist() == [d[0] for d in docs]           # each document's first token is a target
+    assert seg[firsts].tolist() == [1, 2, 3, 4]                       # from its own document's start context
+    n = len(s)
+    assert seg[:n].tolist() == s.segments.tolist()                    # an input belongs to its target's document
+    # positions restart at every row and at every eos that starts a document (rows of T = 5)
+    assert pos[:n].tolist() == [0, 1, 2, 3, 0] + [0, 1, 2, 3, 4] + [0, 1, 0, 1, 0] + [0, 1, 2, 3]
+    assert (seg[n:] == 0).all() and (w[n:] == 0).all() and (inputs[n:] == 0).all()
 
 
 def test_positions_restart_at_document_boundaries():
@@ -53,7 +55,7 @@ def test_positions_restart_at_document_boundaries():
 def test_mask_never_crosses_documents_or_looks_ahead():
     _, s = _stream()
     T = 8
-    rows = [causal_lm_row(s, i, T) for i in range(num_rows(s, T, partial=True))]
+    rows = [causal_lm_row(s, i, T, EOS) for i in range(num_rows(s, T, partial=True))]
     seg = np.stack([r["segment_ids"] for r in rows])
     mask = np.asarray(attention_mask(seg, seg, causal=True))[:, 0]
     for b in range(len(rows)):

@@ -62,7 +62,7 @@ def test_fp16_step_skips_non_finite_gradients_and_halves_the_scale():
 
 
 def test_fp16_without_scaling_flushes_small_gradients_to_zero():
-    small = lambda *a: jax.tree_util.tree_map(lambda x: x * 2.0**-14, causal_lm_loss(*a))  # a small loss's gradients
+    small = lambda *a, **k: jax.tree_util.tree_map(lambda x: x * 2.0**-14, causal_lm_loss(*a, **k))  # a small loss's gradients
     (m32, params), (m16, _) = _model(jnp.float32), _model(jnp.float16)
     grads = lambda m, scale: np.concatenate([np.ravel(g) for g in jax.tree_util.tree_leaves(jax.jit(
         lambda p: accumulate_grads(m.apply, small, p, _batch(), jax.random.PRNGKey(0), 1, scale)[2])(params))])

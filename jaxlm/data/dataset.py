@@ -59,12 +59,14 @@ def prepare(corpus: Corpus, cfg: ml_collections.ConfigDict, split: str, train: b
 def example_dataset(prepared: Prepared, seed: int) -> grain.MapDataset:
     """The infinite stream of transformed training examples, shuffled anew each epoch (same on every process)."""
     ds = grain.MapDataset.source(prepared.examples)
-    transform = (lambda ex, rng: prepared.transform(ex, rng)) if prepared.transform else None
-    if transform and prepared.static:  # randomness keyed by the example index: identical every epoch
-        ds = ds.random_map(transform, seed=seed)
+    n = len(prepared.examples)
+    if prepared.transform and prepared.static:
+        # grain passes maps below `repeat` the stream position (epoch·n + i), so the example's index is that
+        # position mod n: the same randomness in every epoch.
+        ds = ds.map_with_index(lambda i, ex: prepared.transform(ex, np.random.default_rng([seed, i % n])))
     ds = ds.shuffle(seed=seed).repeat(None)
-    if transform and not prepared.static:  # keyed by the position in the stream: new every epoch
-        ds = ds.random_map(transform, seed=seed)
+    if prepared.transform and not prepared.static:  # keyed by the position in the stream: new every epoch
+        ds = ds.random_map(lambda ex, rng: prepared.transform(ex, rng), seed=seed)
     return ds
 
 

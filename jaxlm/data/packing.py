@@ -26,27 +26,32 @@ def concat_documents(docs: list[list[int]] | list[np.ndarray], eos_id: int) -> T
 
 
 def num_rows(stream: TokenStream, seq_len: int, partial: bool = False) -> int:
-    """Rows of `seq_len` next-token pairs; `partial` counts a final shorter row (padded) too."""
-    pairs = max(len(stream) - 1, 0)
+    """Rows of `seq_len` next-token pairs of [eos] + stream; `partial` counts a final shorter row (padded) too."""
+    pairs = len(stream)
     return -(-pairs // seq_len) if partial else pairs // seq_len
 
 
-def causal_lm_row(stream: TokenStream, index: int, seq_len: int) -> dict[str, np.ndarray]:
-    """Row `index`: inputs = stream[iT : iT+T], targets shifted by one, pads (segment 0) where the stream ends.
+def causal_lm_row(stream: TokenStream, index: int, seq_len: int, eos_id: int) -> dict[str, np.ndarray]:
+    """Row `index` of [eos] + stream: inputs = its tokens [iT, iT+T), targets shifted by one, pads (segment 0)
+    where it ends.
 
-    A target counts (weight 1) only if it belongs to the same document as its input token, so nothing is
-    predicted across a document boundary; positions restart at 0 at each document start inside the row.
+    Every token is a target (weight 1), each document's first token too: it is predicted from the eos before
+    it, which is the document's start context, as in GPT-2's packing. Each input token belongs to the document
+    of the token it predicts (that eos to the next document), so attention never crosses a document boundary;
+    positions restart at 0 at each document start inside the row.
     """
-    start = index * seq_len
-    window = stream.tokens[start:start + seq_len + 1]
-    seg = stream.segments[start:start + seq_len + 1]
+    start = index * seq_len   # in [eos] + stream, so stream[start - 1] is the row's first token
+    window = np.asarray(stream.tokens[max(start - 1, 0):start + seq_len], np.int32)
+    seg = np.asarray(stream.segments[max(start - 1, 0):start + seq_len], np.int32)
+    if start == 0:
+        window, seg = np.concatenate([[eos_id], window]).astype(np.int32), np.concatenate([[0], seg]).astype(np.int32)
     n = max(len(window) - 1, 0)
     inputs = np.zeros(seq_len, np.int32)
     targets = np.zeros(seq_len, np.int32)
     segment_ids = np.zeros(seq_len, np.int32)
-    inputs[:n], targets[:n], segment_ids[:n] = window[:-1], window[1:], seg[:-1]
+    inputs[:n], targets[:n], segment_ids[:n] = window[:-1], window[1:], seg[1:]
     weights = np.zeros(seq_len, np.float32)
-    weights[:n] = seg[:-1] == seg[1:]
+    weights[:n] = 1.0
     return dict(inputs=inputs, targets=targets, segment_ids=segment_ids, positions=row_positions(segment_ids),
                 weights=weights)
 

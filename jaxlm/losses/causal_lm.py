@@ -1,16 +1,16 @@
 """Next-token maximum likelihood for decoder-only models."""
 
 import jax
-import jax.numpy as jnp
 
-from jaxlm.losses.cross_entropy import cross_entropy_sums
+from jaxlm.losses.cross_entropy import cross_entropy_sums, mean_term
 from jaxlm.losses.fused_cross_entropy import fused_cross_entropy_sums
 
 
-def causal_lm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, loss_chunk: int = 0):
+def causal_lm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, loss_chunk: int = 0,
+                   norms: dict | None = None):
     """Mean next-token cross-entropy over weighted targets; aux holds the sums for exact aggregation.
 
-    `loss_chunk` > 0 applies the output projection inside the fused, chunked cross-entropy (that many sequence
+    `norms`: see `mean_term`. `loss_chunk` > 0 applies the output projection inside the fused, chunked cross-entropy (that many sequence
     positions at a time) instead of materialising the logits.
     """
     args = (batch["inputs"], batch["positions"], batch["segment_ids"])
@@ -20,5 +20,4 @@ def causal_lm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = 
         sums = fused_cross_entropy_sums(hidden, embedding, batch["targets"], batch["weights"], loss_chunk)
     else:
         sums = cross_entropy_sums(apply_fn({"params": params}, *args, **kwargs), batch["targets"], batch["weights"])
-    loss = sums["nats"] / jnp.maximum(sums["weight"], 1.0)
-    return loss, sums
+    return mean_term(sums, norms=norms), sums

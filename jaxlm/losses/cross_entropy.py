@@ -4,6 +4,13 @@ import jax
 import jax.numpy as jnp
 
 
+def mean_term(sums: dict, prefix: str = "", norms: dict | None = None) -> jax.Array:
+    """One loss term: its summed nats over its target count, the batch's own or, under gradient accumulation,
+    the whole batch's (`norms`, keyed like the sums), so that the terms of k microbatches add up to the term."""
+    weight = (sums if norms is None else norms)[prefix + "weight"]
+    return sums[prefix + "nats"] / jnp.maximum(weight, 1.0)
+
+
 def cross_entropy_sums(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> dict[str, jax.Array]:
     """Sums over weighted positions: `nats` (−log p(target)), `weight` and `correct` (target logit is the max).
 

@@ -11,14 +11,16 @@ mlm_loss + nsp_loss. An all-zero (padding) example has attention mask 0 and weig
 import jax
 import jax.numpy as jnp
 
-from jaxlm.losses.cross_entropy import cross_entropy_sums
+from jaxlm.losses.cross_entropy import cross_entropy_sums, mean_term
 
 
-def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, max_predictions: int = 0):
+def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, max_predictions: int = 0,
+             norms: dict | None = None):
     """(O, sums) for a batch of inputs, segment_ids, attention_mask, mlm_targets, mlm_weights [, nsp_label].
 
     `max_predictions` > 0 (the masking's cap per sequence) runs the MLM head only on that many positions per
-    row, the predicted ones first (a stable sort of the weights), instead of on every position.
+    row, the predicted ones first (a stable sort of the weights), instead of on every position. `norms`: each
+    term's whole-batch count under gradient accumulation (see `mean_term`).
     """
     targets, weights, gather = batch["mlm_targets"], batch["mlm_weights"], {}
     if 0 < max_predictions < targets.shape[1]:
@@ -29,10 +31,10 @@ def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, 
                    deterministic=not train, rngs={"dropout": rng}, **gather)
     mlm = cross_entropy_sums(out["mlm_logits"], targets, weights)
     sums = dict(mlm, **{f"mlm_{k}": v for k, v in mlm.items()})
-    loss = mlm["nats"] / jnp.maximum(mlm["weight"], 1.0)
+    loss = mean_term(sums, "mlm_", norms)
     if "nsp_label" in batch:
         real = (batch["attention_mask"][:, 0] > 0).astype(jnp.float32)
         nsp = cross_entropy_sums(out["nsp_logits"], batch["nsp_label"], real)
         sums.update({f"nsp_{k}": v for k, v in nsp.items()})
-        loss = loss + nsp["nats"] / jnp.maximum(nsp["weight"], 1.0)
+        loss = loss + mean_term(sums, "nsp_", norms)
     return loss, sums

@@ -4,7 +4,7 @@ import ml_collections
 import numpy as np
 
 from jaxlm.data.packing import TokenStream, causal_lm_row, num_rows
-from jaxlm.data.tokenizer import Tokenizer
+from jaxlm.data.tokenizer import EOS_ID, Tokenizer
 from jaxlm.objectives.base import Prepared, SplitData
 
 
@@ -19,7 +19,7 @@ class Rows:
         return self.n
 
     def __getitem__(self, i: int) -> dict:
-        row = causal_lm_row(self.stream, int(i), self.seq_len)
+        row = causal_lm_row(self.stream, int(i), self.seq_len, EOS_ID)
         n = int(np.sum(row["segment_ids"] > 0))
         source = np.zeros(self.seq_len + 1, np.int32)
         source[: n + 1 if n else 0] = np.append(row["inputs"][:1], row["targets"])[: n + 1 if n else 0]

@@ -2,9 +2,10 @@
 
 Gradient accumulation: the global batch [B, ...] holds `microbatches` microbatches interleaved (row j·k + i
 is row j of microbatch i), so every microbatch stays split over the data axes without communication. The
-step scans over them, skipping all-zero (padding) microbatches with lax.cond, and weights each microbatch's
-mean-loss gradient by its target weight: for losses of the form sum/weight this equals one step on the whole
-batch. The host builds such batches with `interleave_microbatches`.
+step first counts each loss term's targets over the whole batch (MLM tokens and NSP pairs are two counts),
+then scans over the microbatches, skipping all-zero (padding) ones with lax.cond, each normalising its terms
+by those whole-batch counts: the summed losses and gradients are those of one step on the whole batch. The
+host builds such batches with `interleave_microbatches`.
 """
 
 from collections.abc import Callable
@@ -39,9 +40,9 @@ def split_microbatches(batch: dict, microbatches: int) -> dict:
 def accumulate_grads(apply_fn: Callable, loss_fn: Callable, params, batch: dict, rng: jax.Array,
                      microbatches: int = 1, scale: jax.Array | None = None):
     """(loss, sums, grads) of the whole batch; gradients of loss·`scale` are unscaled in fp32 at the end."""
-    def value_and_grads(mb: dict, r: jax.Array):
+    def value_and_grads(mb: dict, r: jax.Array, norms: dict | None = None):
         def scaled(p):
-            loss, sums = loss_fn(apply_fn, p, mb, r, True)
+            loss, sums = loss_fn(apply_fn, p, mb, r, True, norms=norms)
             return (loss if scale is None else loss * scale), (loss, sums)
         (_, (loss, sums)), grads = jax.value_and_grad(scaled, has_aux=True)(params)
         return loss, sums, grads
@@ -50,24 +51,29 @@ def accumulate_grads(apply_fn: Callable, loss_fn: Callable, params, batch: dict,
         loss, sums, grads = value_and_grads(batch, rng)
     else:
         micro = split_microbatches(batch, microbatches)
+        norms = whole_batch_counts(apply_fn, loss_fn, params, micro, rng)
         zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(
-            value_and_grads, jax.tree_util.tree_map(lambda x: x[0], micro), rng))
+            value_and_grads, jax.tree_util.tree_map(lambda x: x[0], micro), rng, norms))
 
         def body(total, xs):
             i, mb = xs
             active = jnp.any(jnp.asarray([jnp.any(x != 0) for x in jax.tree_util.tree_leaves(mb)]))
-            loss, sums, grads = jax.lax.cond(active, lambda: value_and_grads(mb, jax.random.fold_in(rng, i)),
-                                             lambda: zeros)
-            w = sums["weight"]
-            weighted = (w * loss, sums, jax.tree_util.tree_map(lambda g: w * g, grads))
-            return jax.tree_util.tree_map(jnp.add, total, weighted), None
+            out = jax.lax.cond(active, lambda: value_and_grads(mb, jax.random.fold_in(rng, i), norms), lambda: zeros)
+            return jax.tree_util.tree_map(jnp.add, total, out), None
 
         (loss, sums, grads), _ = jax.lax.scan(body, zeros, (jnp.arange(microbatches), micro))
-        denom = jnp.where(sums["weight"] > 0, sums["weight"], 1.0)
-        loss, grads = loss / denom, jax.tree_util.tree_map(lambda g: g / denom, grads)
     if scale is not None:
         grads = jax.tree_util.tree_map(lambda g: g / scale, grads)
     return loss, sums, grads
+
+
+def whole_batch_counts(apply_fn: Callable, loss_fn: Callable, params, micro: dict, rng: jax.Array) -> dict:
+    """Every loss term's target count (the sums named *weight) over all microbatches [k, mb, ...]. The counts
+    depend on the batch alone, so XLA removes the forward pass that computing them through the loss implies."""
+    def counts(mb: dict) -> dict:
+        _, sums = loss_fn(apply_fn, params, mb, rng, True)
+        return {k: v for k, v in sums.items() if k.endswith("weight")}
+    return jax.tree_util.tree_map(lambda w: jnp.sum(w, 0), jax.lax.map(counts, micro))
 
 
 def zero_fraction(tree) -> jax.Array:
