@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxlm.data.masking import max_predictions
 from jaxlm.errors import UserError
 from jaxlm.losses.causal_lm import causal_lm_loss
 from jaxlm.losses.classification import classification_loss
@@ -85,7 +86,7 @@ def loss_fn(cfg: ml_collections.ConfigDict) -> Callable:
     if loss is causal_lm_loss:
         return functools.partial(loss, loss_chunk=cfg.train.loss_chunk)
     if loss is mlm_loss:
-        return functools.partial(loss, max_predictions=cfg.data.max_predictions)
+        return functools.partial(loss, max_predictions=max_predictions(cfg.data))
     return loss
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from jaxlm.cli.main import main
 from jaxlm.config.loading import load_config_file
+from jaxlm.data.masking import max_predictions
 from jaxlm.errors import UserError
 from jaxlm.losses.mlm import mlm_loss
 from jaxlm.registry import build_model, family
@@ -112,10 +113,31 @@ def test_large_preset_parameter_count():
 def test_bad_masking_values_are_user_errors(tmp_path, capsys):
     config = os.path.join(ROOT, "experiments", "bert_shakespeare.py")
     for override in ("--config.data.mask_prob=1.5", "--config.data.mask_token_frac=0.95",
-                     "--config.data.max_predictions=0", "--config.data.dupe_factor=0"):
+                     "--config.data.max_predictions=-1", "--config.data.dupe_factor=0"):
         assert main(["data", "preview", "--config", config, *_overrides(), override]) == 2
         assert capsys.readouterr().err.count("\n") == 1
     cfg = _preset("bert_shakespeare")
     cfg.model.norm = "mid"
     with pytest.raises(UserError, match="config.model.norm"):
         abstract_params(build_model(cfg), family(cfg).init_args(cfg))
+
+
+def test_phase_two_continues_phase_one_at_the_longer_length(tmp_path):
+    """experiments/bert_base_512.py continues a phase-1 run: its model and weights (an lr of 0 leaves them
+    exactly as phase 1 ended), the longer rows, and a prediction cap that scales with them (round(0.15 × T))."""
+    first = _preset("bert_shakespeare")
+    first.data.seq_len = 32
+    first.train.update(steps=2, eval_every=2, checkpoint_every=2)
+    one = train(first, str(tmp_path / "phase1"))
+    shipped = load_config_file(os.path.join(ROOT, "experiments", "bert_base_512.py"))
+    assert shipped.data.seq_len == 512 and max_predictions(shipped.data) == 77
+    second = _preset("bert_base_512")
+    second.model.update(n_layers=1, d_model=32)   # replaced by the phase-1 run's model section
+    second.data.update(seq_len=64, max_predictions=0)
+    second.finetune.init_from = str(tmp_path / "phase1")
+    second.train.update(steps=1, eval_every=1, checkpoint_every=1, precision="fp32")
+    second.optim.peak_lr = 0.0
+    two = train(second, str(tmp_path / "phase2"))
+    assert max_predictions(two.cfg.data) == 10 and two.cfg.model.d_model == 64 and two.cfg.model.n_layers == 2
+    for a, b in zip(jax.tree_util.tree_leaves(one.state.params), jax.tree_util.tree_leaves(two.state.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import ml_collections
 
+from jaxlm.data.masking import max_predictions
 from jaxlm.objectives import t5_noise
 from jaxlm.objectives.seq2seq import targets_length
 
@@ -76,7 +77,7 @@ def matmuls(cfg: ml_collections.ConfigDict, lengths: Lengths | None = None) -> l
         blocks = Matmul("blocks", m.n_layers * (4 * d * width + _ff_weights(m)), s)
         if m.get("num_labels", 0):   # a sequence classifier: pooler and classifier on [CLS], no MLM head
             return [blocks, Matmul("pooler_classifier", d * d + d * m.num_labels, 1)]
-        mlm_positions = min(cfg.data.max_predictions, s)    # the loss gathers the predicted positions
+        mlm_positions = min(max_predictions(cfg.data), s)    # the loss gathers the predicted positions
         return [blocks, Matmul("mlm_head", d * d + head, mlm_positions)] + (
             [Matmul("pooler_nsp", d * d + 2 * d, 1)] if m.nsp_head else [])
     dec_layers = m.n_decoder_layers or m.n_layers

@@ -66,7 +66,7 @@ def base_config() -> ml_collections.ConfigDict:
         mask_token_frac=0.8,     # of the predicted tokens: replaced by [MASK] ...
         random_token_frac=0.1,   # ... by a random ordinary token; the rest are kept
         whole_word_mask=False,   # predict whole words (pieces starting with '▁' or after a newline)
-        max_predictions=20,      # cap on predicted tokens per sequence
+        max_predictions=0,       # cap on predicted tokens per sequence (0 = round(mask_prob × seq_len))
         short_seq_prob=0.1,      # bert_mlm_nsp: probability of a shorter random target length
         nsp=True,                # bert_mlm_nsp: next-sentence labels (False = pairs without the NSP loss)
         dupe_factor=10,          # bert_mlm_nsp: copies of the training pairs, each with its own static mask
