@@ -22,10 +22,11 @@ def tiny_config():
 
 
 def snapshot(root) -> dict:
-    """Hash of every file under `root`, to prove nothing was lost or overwritten."""
+    """Every folder and the hash of every file under `root`, to prove nothing was added, lost or overwritten."""
     import hashlib
     out = {}
     for dirpath, _, files in os.walk(root):
+        out[os.path.relpath(dirpath, root) + os.sep] = "folder"
         for f in files:
             path = os.path.join(dirpath, f)
             with open(path, "rb") as fh:

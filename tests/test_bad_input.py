@@ -133,3 +133,177 @@ def test_global_batch_not_divisible_by_data_parallel_size(tmp_path):
                        env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and "not divisible by the data-parallel size 2" in p.stderr
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+# The table: every verb, each bad input answered in one line with exit 2 and nothing on disk changed. A case is
+# (id, argv built from the case's folder `d` and the trained workdir `w`, text the line must contain).
+GARBAGE = b"\x93NUMPY\x00\xff garbage, not a checkpoint" * 8
+BERT_CFG = {"model_type": "bert", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}
+INPUTS = {
+    "latin1.txt": b"caf\xe9 au lait\n",
+    "existing.txt": b"keep me\n",
+    "corrupt.model": b"not a sentencepiece model",
+    "nonempty/keep.txt": b"keep me too\n",
+    "hf/bad_json/config.json": b'{"model_type": "bert", ',
+    "hf/no_vocab/config.json": json.dumps({k: v for k, v in BERT_CFG.items() if k != "vocab_size"}).encode(),
+    "hf/a_list/config.json": b"[1, 2, 3]",
+    "hf/latin1/config.json": b'{"model_type": "b\xe9rt"}',
+    "hf/gpt2/config.json": b'{"model_type": "gpt2"}',
+    "hf/st/config.json": json.dumps(BERT_CFG).encode(),
+    "hf/st/model.safetensors": GARBAGE,
+    "hf/bin/config.json": json.dumps(BERT_CFG).encode(),
+    "hf/bin/pytorch_model.bin": GARBAGE,
+}
+
+
+def _readonly(d) -> str:
+    """A folder this process cannot write to (root ignores permission bits: then /proc, which takes no files)."""
+    ro = d / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    return str(ro) if not os.access(ro, os.W_OK) else "/proc"
+
+
+def _cases():
+    tok = lambda w: os.path.join(w, "tokenizer.model")
+    train = lambda wd, *extra: ["train", "--config", TINY, "--workdir", str(wd), *QUICK, *extra]
+    gen = lambda w, *extra: ["generate", "--workdir", w, "--prompt", "ROMEO", *extra]
+    convert = lambda d, name, *extra: ["convert", "--from-hf", str(d / "hf" / name), "--out", str(d / "out"), *extra]
+    return [
+        # the issue's cases
+        ("eval-wrong-type", lambda d, w: ["eval", "--workdir", w, "--config.train.steps=abc"], "train.steps"),
+        ("eval-unknown-key", lambda d, w: ["eval", "--workdir", w, "--config.train.nope=1"], "train.nope"),
+        ("generate-top-k-over-vocab", lambda d, w: gen(w, "--top-k", "100000"), "--top-k"),
+        ("generate-prompt-not-utf8", lambda d, w: ["generate", "--workdir", w, "--prompt", "caf\udce9"], "--prompt"),
+        ("generate-temperature-nan", lambda d, w: gen(w, "--temperature", "nan"), "--temperature"),
+        ("generate-temperature-inf", lambda d, w: gen(w, "--temperature", "inf"), "--temperature"),
+        ("generate-temperature-1e9", lambda d, w: gen(w, "--temperature", "1e9"), "--temperature"),
+        ("encode-not-utf8", lambda d, w: ["tokenizer", "encode", "--model", tok(w), "--text", "caf\udce9"], "--text"),
+        ("decode-not-integers", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "[a]"], "--ids"),
+        ("decode-nested", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "[[1, 2], 3]"], "--ids"),
+        ("decode-negative", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "5 -3"], "-3"),
+        ("decode-out-of-range", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "[99999]"], "99999"),
+        ("tokenizer-out-missing-folder",
+         lambda d, w: ["tokenizer", "train", "--config", TINY, "--out", str(d / "missing" / "t.model")], "--out"),
+        ("tokenizer-out-exists",
+         lambda d, w: ["tokenizer", "train", "--config", TINY, "--out", str(d / "existing.txt")], "--force"),
+        ("preview-negative-num", lambda d, w: ["data", "preview", "--config", TINY, "--num", "-5"], "--num"),
+        ("preview-seq-len-0",
+         lambda d, w: ["data", "preview", "--config", TINY, "--config.data.seq_len=0"], "data.seq_len"),
+        ("export-missing-folder",
+         lambda d, w: ["data", "export", "--config", TINY, "--out", str(d / "missing" / "v.txt")], "--out"),
+        ("export-readonly-folder",
+         lambda d, w: ["data", "export", "--config", TINY, "--out", os.path.join(_readonly(d), "v.txt")], "--out"),
+        ("convert-malformed-json", lambda d, w: convert(d, "bad_json"), "JSON"),
+        ("convert-bert-without-vocab", lambda d, w: convert(d, "no_vocab"), "vocab_size"),
+        ("convert-config-is-a-list", lambda d, w: convert(d, "a_list"), "list"),
+        ("convert-garbage-safetensors", lambda d, w: convert(d, "st"), "model.safetensors"),
+        ("convert-garbage-pytorch-bin", lambda d, w: convert(d, "bin"), "pytorch_model.bin"),
+        ("compile-zero-devices", lambda d, w: ["compile", "--config", TINY, "--devices", "0"], "--devices"),
+        ("compile-mesh-over-devices",
+         lambda d, w: ["compile", "--config", TINY, "--devices", "2", "--mesh", "4,1,1"], "needs 4 devices"),
+        ("train-bad-config-no-workdir", lambda d, w: train(d / "new", "--config.train.batch_size=0"), "batch_size"),
+        ("train-changed-optimizer", lambda d, w: train(w, "--config.optim.name=sgd"), "--allow-config-change"),
+        # more of every verb
+        ("train-changed-seed", lambda d, w: train(w, "--config.train.seed=7"), "train.seed=7"),
+        ("train-missing-corpus-no-workdir",
+         lambda d, w: train(d / "new" / "deeper", f"--config.data.source={d / 'nope.txt'}"), "does not exist"),
+        ("train-binary-corpus-no-workdir",
+         lambda d, w: train(d / "new", f"--config.data.source={d / 'latin1.txt'}"), "non-UTF-8"),
+        ("train-workdir-is-a-file", lambda d, w: train(d / "existing.txt"), "--workdir"),
+        ("train-missing-config-file",
+         lambda d, w: ["train", "--config", str(d / "nope.py"), "--workdir", str(d / "new")], "does not exist"),
+        ("eval-missing-workdir", lambda d, w: ["eval", "--workdir", str(d / "nope")], "--workdir"),
+        ("eval-zero-eval-batch-size",
+         lambda d, w: ["eval", "--workdir", w, "--config.train.eval_batch_size=0"], "eval_batch_size"),
+        ("generate-negative-max-new-tokens", lambda d, w: gen(w, "--max-new-tokens", "-1"), "--max-new-tokens"),
+        ("generate-negative-temperature", lambda d, w: gen(w, "--temperature", "-0.5"), "--temperature"),
+        ("generate-top-p-zero", lambda d, w: gen(w, "--top-p", "0"), "--top-p"),
+        ("generate-negative-seed", lambda d, w: gen(w, "--seed", "-1"), "--seed"),
+        ("generate-beam-on-gpt", lambda d, w: gen(w, "--beam", "2"), "--beam"),
+        ("generate-input-on-gpt", lambda d, w: ["generate", "--workdir", w, "--input", "x"], "--prompt"),
+        ("decode-booleans", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "[true]"], "--ids"),
+        ("decode-floats", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "1.5 2"], "--ids"),
+        ("encode-missing-model",
+         lambda d, w: ["tokenizer", "encode", "--model", str(d / "nope.model"), "--text", "x"], "--model"),
+        ("decode-corrupt-model",
+         lambda d, w: ["tokenizer", "decode", "--model", str(d / "corrupt.model"), "--ids", "1"], "corrupt"),
+        ("encode-takes-no-overrides",
+         lambda d, w: ["tokenizer", "encode", "--model", tok(w), "--text", "x", "--config.train.steps=3"], "--config"),
+        ("tokenizer-out-is-a-folder",
+         lambda d, w: ["tokenizer", "train", "--config", TINY, "--out", str(d), "--force"], "folder"),
+        ("export-out-exists",
+         lambda d, w: ["data", "export", "--config", TINY, "--out", str(d / "existing.txt")], "--force"),
+        ("export-unknown-split",
+         lambda d, w: ["data", "export", "--config", TINY, "--split", "dev", "--out", str(d / "v.txt")], "--split"),
+        ("preview-num-not-a-number", lambda d, w: ["data", "preview", "--config", TINY, "--num", "four"], "--num"),
+        ("prepare-out-is-a-file",
+         lambda d, w: ["data", "prepare", "--config", TINY, "--out", str(d / "existing.txt")], "--out"),
+        ("convert-unsupported-model-type", lambda d, w: convert(d, "gpt2"), "gpt2"),
+        ("convert-config-not-utf8", lambda d, w: convert(d, "latin1"), "UTF-8"),
+        ("convert-missing-folder", lambda d, w: convert(d, "nope"), "--from-hf"),
+        ("convert-out-not-empty",
+         lambda d, w: ["convert", "--from-hf", str(d / "hf" / "st"), "--out", str(d / "nonempty")], "--force"),
+        ("convert-force-over-foreign-files",
+         lambda d, w: ["convert", "--from-hf", str(d / "hf" / "st"), "--out", str(d / "nonempty"), "--force"],
+         "other files"),
+        ("compile-mesh-not-integers", lambda d, w: ["compile", "--config", TINY, "--mesh", "1,x,1"], "--mesh"),
+        ("compile-mesh-zero", lambda d, w: ["compile", "--config", TINY, "--devices", "2", "--mesh", "0,1,1"], "mesh"),
+        ("bench-zero-steps", lambda d, w: ["bench", "--config", TINY, "--steps", "0"], "--steps"),
+        ("bench-profile-is-a-file",
+         lambda d, w: ["bench", "--config", TINY, "--profile", str(d / "existing.txt")], "--profile"),
+        ("finetune-init-from-not-a-workdir",
+         lambda d, w: ["finetune", "--config", os.path.join(ROOT, "experiments", "finetune_genre_bert.py"),
+                       "--workdir", str(d / "new"), "--init-from", str(d / "hf")], "config.json"),
+        ("probe-decoder-only-model",
+         lambda d, w: ["probe", "--config", os.path.join(ROOT, "experiments", "finetune_genre_gpt.py"),
+                       "--workdir", str(d / "new")], "encoder"),
+        ("sweep-report-of-a-folder-that-is-not-a-sweep",
+         lambda d, w: ["sweep", "--report-only", "--workdir", str(d)], "sweep.json"),
+        ("sweep-without-config", lambda d, w: ["sweep", "--workdir", str(d / "new")], "--config"),
+    ]
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("argv,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_table(capsys, tmp_path, trained, argv, expected):
+    for name, data in INPUTS.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    args = argv(tmp_path, trained)
+    before = snapshot(tmp_path), snapshot(trained)
+    err = fails(capsys, *args)
+    assert expected in err, err
+    assert (snapshot(tmp_path), snapshot(trained)) == before
+
+
+def test_the_table_covers_every_verb(tmp_path):
+    from jaxlm.cli.main import _parser
+    verbs = {c[1](tmp_path, str(tmp_path))[0] for c in CASES}
+    assert len(CASES) >= 40 and verbs == set(_parser()._subparsers._group_actions[0].choices)
+
+
+def test_nonfinite_resume_keeps_the_last_good_checkpoint(capsys, trained, tmp_path):
+    """A resumed run whose loss goes non-finite exits 3 (not 0 with a NaN model) and writes no checkpoint of the
+    bad state, so the last good one stays the newest and a further resume starts from it again."""
+    import shutil
+    wd = str(tmp_path / "copy")
+    shutil.copytree(trained, wd)
+    before = snapshot(os.path.join(wd, "checkpoints"))
+    blow_up = ["train", "--config", TINY, "--workdir", wd, *QUICK, "--config.train.steps=8",
+               "--config.optim.peak_lr=1e6", "--config.optim.warmup=0", "--allow-config-change"]
+    assert main(blow_up) == 3  # steps 5+ are skipped (within the limit) and the final model is not finite
+    err = capsys.readouterr().err
+    changed = [line for line in err.splitlines() if "changed hyper-parameters" in line]  # train.steps may change
+    assert len(changed) == 1 and changed[0].endswith("optim.peak_lr=1000000.0 (was 0.003), optim.warmup=0 (was 10)")
+    assert "checkpoint 6 not written" in err and "loss is nan" in err and "checkpoint (4) is intact" in err
+    assert snapshot(os.path.join(wd, "checkpoints")) == before
+
+
+def test_changed_hyperparameter_is_refused_on_resume(capsys, trained):
+    before = snapshot(trained)
+    err = fails(capsys, "train", "--config", TINY, "--workdir", trained, *QUICK, "--config.optim.b2=0.99")
+    assert "optim.b2=0.99 (was 0.95)" in err and "--allow-config-change" in err and snapshot(trained) == before

@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
+from jaxlm.cli import checks
 from jaxlm.cli.train import resolve_config
-from jaxlm.errors import UserError
 from jaxlm.registry import precision
 
 
@@ -31,18 +31,17 @@ def _shard_bytes(shapes, shardings) -> int:
 
 
 def run_compile(args, overrides) -> int:
-    if args.devices:
-        if args.devices < 1:
-            raise UserError(f"--devices {args.devices} must be ≥ 1")
+    from jaxlm.sharding.mesh import mesh_shape
+    if args.devices is not None:
+        checks.int_in_range(args.devices, "--devices", 1, None, 8)
+    cfg = resolve_config(args.config, overrides)
+    if args.mesh:
+        cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor = checks.mesh_sizes(args.mesh, "--mesh")
+    if args.devices is not None:
+        mesh_shape(cfg.mesh, args.devices, processes=1)
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={args.devices}").strip()
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    cfg = resolve_config(args.config, overrides)
-    if args.mesh:
-        try:
-            cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor = (int(x) for x in args.mesh.split(","))
-        except ValueError:
-            raise UserError(f"--mesh {args.mesh!r} must be three integers DATA,FSDP,TENSOR, e.g. 2,4,1") from None
     import jax
 
     from jaxlm.bench.setup import abstract_setup

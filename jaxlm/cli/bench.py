@@ -1,11 +1,10 @@
 """`jaxlm bench`: measure a config's training step and print one JSON object."""
 
 import json
-import os
 
+from jaxlm.cli import checks
 from jaxlm.cli.train import resolve_config
 from jaxlm.data.tokenizer import MIN_VOCAB_SIZE
-from jaxlm.errors import UserError
 
 DEFAULT_STEPS = 10
 
@@ -31,15 +30,13 @@ def register(sub) -> None:
 
 
 def run_bench(args, overrides) -> int:
-    if args.steps < 1:
-        raise UserError(f"--steps {args.steps} must be ≥ 1: pass e.g. --steps {DEFAULT_STEPS}")
-    if args.peak_n is not None and args.peak_n < 1:
-        raise UserError(f"--peak-n {args.peak_n} must be ≥ 1: pass e.g. --peak-n 2048")
-    if args.data_vocab is not None and args.data_vocab < MIN_VOCAB_SIZE:
-        raise UserError(f"--data-vocab {args.data_vocab} is too small for the tokenizer's special pieces: pass at "
-                        f"least {MIN_VOCAB_SIZE}, e.g. --data-vocab 4096")
-    if args.profile and os.path.exists(args.profile) and not os.path.isdir(args.profile):
-        raise UserError(f"--profile {args.profile} is a file: give a directory for the trace")
+    checks.int_in_range(args.steps, "--steps", 1, None, DEFAULT_STEPS)
+    if args.peak_n is not None:
+        checks.int_in_range(args.peak_n, "--peak-n", 1, None, 2048)
+    if args.data_vocab is not None:
+        checks.int_in_range(args.data_vocab, "--data-vocab", MIN_VOCAB_SIZE, None, 4096)
+    if args.profile:
+        checks.output_folder(args.profile, "--profile", force=True)
     from jaxlm.bench.data import data_report
     from jaxlm.bench.live import live_setup
     from jaxlm.bench.memory import memory_report

@@ -1,9 +1,10 @@
 """`jaxlm data prepare`, `preview` and `export`: tokenize a corpus once, and see exactly what a config feeds the model."""
 
 import json
-import os
 
 import numpy as np
+
+from jaxlm.cli import checks
 
 
 def register(sub) -> None:
@@ -22,6 +23,7 @@ def register(sub) -> None:
     q.add_argument("--config", required=True)
     q.add_argument("--split", choices=("train", "val", "test"), default="val")
     q.add_argument("--out", required=True)
+    q.add_argument("--force", action="store_true", help="replace an existing --out file")
     q.set_defaults(run=run_export)
 
 
@@ -29,6 +31,8 @@ def run_prepare(args, overrides) -> int:
     from jaxlm.cli.train import resolve_config
     from jaxlm.data.prepare import ensure_store
     from jaxlm.objectives import SENTENCE_OBJECTIVES
+    if args.out is not None:
+        checks.output_folder(args.out, "--out", force=True)
     cfg = resolve_config(args.config, overrides)
     store = ensure_store(cfg, None, cfg.data.objective in SENTENCE_OBJECTIVES, progress=cfg.train.progress,
                          out=args.out, force=args.force)
@@ -41,9 +45,7 @@ def run_preview(args, overrides) -> int:
     """The first N training examples exactly as the model sees them (same seed, order and transform)."""
     from jaxlm.cli.train import resolve_config
     from jaxlm.data.dataset import example_dataset, load_corpus, prepare
-    from jaxlm.errors import UserError
-    if args.num < 1:
-        raise UserError(f"--num {args.num} must be at least 1: pass e.g. --num 4")
+    checks.int_in_range(args.num, "--num", 1, None, 4)
     cfg = resolve_config(args.config, overrides)
     prepared = prepare(load_corpus(cfg, progress=cfg.train.progress), cfg, "train", train=True)
     examples = example_dataset(prepared, cfg.train.seed)
@@ -58,17 +60,9 @@ def run_export(args, overrides) -> int:
     """The split's documents decoded from the token store (the tokenizer is lossless, so this is their text)."""
     from jaxlm.cli.train import resolve_config
     from jaxlm.data.dataset import load_corpus
-    from jaxlm.errors import UserError
-    if os.path.exists(args.out):
-        raise UserError(f"'{args.out}' already exists: choose another --out (nothing is overwritten)")
-    folder = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise UserError(f"cannot write --out '{args.out}': folder '{folder}' does not exist or is not writable")
+    checks.output_file(args.out, "--out", args.force)
     cfg = resolve_config(args.config, overrides)
     docs = load_corpus(cfg, progress=cfg.train.progress).splits[args.split].docs
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(d.text for d in docs)
-    os.replace(tmp, args.out)
+    checks.write_output("".join(d.text for d in docs).encode("utf-8"), args.out, "--out")
     print(f"wrote {len(docs)} documents of split '{args.split}' to {args.out}")
     return 0

@@ -2,6 +2,8 @@
 
 import os
 
+from jaxlm.cli import checks
+
 SHOWN = ("loss", "accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "n_eval")
 
 
@@ -25,7 +27,10 @@ def register(sub) -> None:
 def run_finetune(args, overrides) -> int:
     from jaxlm.cli.train import resolve_config
     from jaxlm.finetune import RESULTS_FILE, finetune
-    results = finetune(resolve_config(args.config, overrides), args.workdir, args.init_from)
+    cfg = resolve_config(args.config, overrides)
+    checks.run_folder(args.workdir, "--workdir")
+    with checks.undone_on_error(args.workdir, "config.json"):
+        results = finetune(cfg, args.workdir, args.init_from)
     reinit = f" with parameters matching '{results['reinit']}' re-initialised" if results["reinit"] else ""
     print(f"fine-tuned from {results['init_from']}{reinit} ({results['objective']}, {results['step']} steps, "
           f"{results['n_labelled']} of {results['n_train']} training passages labelled; "

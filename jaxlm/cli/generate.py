@@ -2,6 +2,8 @@
 
 import jax
 
+from jaxlm.cli import checks
+
 
 def register(sub) -> None:
     p = sub.add_parser("generate", help="sample text from a trained workdir")
@@ -27,7 +29,8 @@ def sample_text(run, prompt: str, max_new_tokens: int, temperature: float, top_k
     from jaxlm.registry import build_model
     tok = run.corpus.tokenizer
     ids = tok.encode(prompt)
-    check_sampling_args(len(ids), max_new_tokens, run.cfg.model.max_len, temperature, top_k, top_p)
+    check_sampling_args(len(ids), max_new_tokens, run.cfg.model.max_len, temperature, top_k, top_p,
+                        run.cfg.model.vocab_size)
     params = jax.device_get(run.state.params)
     new = generate(build_model(run.cfg, decode=True), params, ids, max_new_tokens, jax.random.PRNGKey(seed),
                    temperature, top_k, top_p, EOS_ID)
@@ -51,12 +54,26 @@ def seq2seq_text(run, text: str, max_new_tokens: int, temperature: float, top_k:
     return visible_text(tok, out)
 
 
+def check_generate_args(args, cfg) -> None:
+    """Every `jaxlm generate` argument, against the workdir's config, before its checkpoint is read."""
+    from jaxlm.errors import UserError
+    from jaxlm.generate.sampling import check_sampling_options
+    from jaxlm.objectives.seq2seq import DECODER_START_IDS
+    seq2seq = cfg.model.family in DECODER_START_IDS
+    if seq2seq != (args.input is not None):
+        raise UserError("encoder-decoder workdirs (t5, bart) take --input TEXT; other workdirs take --prompt TEXT")
+    if not seq2seq and (args.beam or args.length_penalty != 1.0):
+        raise UserError("--beam and --length-penalty are for encoder-decoder workdirs (t5, bart): drop them")
+    checks.utf8_text(args.input if seq2seq else args.prompt, "--input" if seq2seq else "--prompt")
+    check_sampling_options(args.max_new_tokens, args.temperature, args.top_k, args.top_p, cfg.model.vocab_size)
+    checks.int_in_range(args.beam, "--beam", 0, cfg.model.vocab_size, 4)
+    checks.float_in_range(args.length_penalty, "--length-penalty", -10.0, 10.0, 1.0)
+    checks.int_in_range(args.seed, "--seed", 0, 2**32 - 1, 0)
+
+
 def run_generate(args, overrides) -> int:
     from jaxlm.cli.train import restored_run, workdir_config
-    from jaxlm.errors import UserError
-    from jaxlm.objectives.seq2seq import DECODER_START_IDS
-    if (workdir_config(args.workdir, overrides).model.family in DECODER_START_IDS) != (args.input is not None):
-        raise UserError("encoder-decoder workdirs (t5, bart) take --input TEXT; other workdirs take --prompt TEXT")
+    check_generate_args(args, workdir_config(args.workdir, overrides))
     run = restored_run(args.workdir, overrides)
     if args.input is not None:
         print(seq2seq_text(run, args.input, args.max_new_tokens, args.temperature, args.top_k, args.top_p,

@@ -2,6 +2,7 @@
 
 import os
 
+from jaxlm.cli import checks
 from jaxlm.cli.finetune import SHOWN, add_genre_arguments
 
 
@@ -19,7 +20,10 @@ def run_probe(args, overrides) -> int:
     from jaxlm.cli.train import resolve_config
     from jaxlm.finetune import resolve_init_from
     from jaxlm.finetune.probe import PROBE_RESULTS_FILE, probe
-    results = probe(resolve_init_from(resolve_config(args.config, overrides), args.init_from), args.workdir)
+    cfg = resolve_init_from(resolve_config(args.config, overrides), args.init_from)
+    checks.run_folder(args.workdir, "--workdir")
+    with checks.undone_on_error(args.workdir, PROBE_RESULTS_FILE):
+        results = probe(cfg, args.workdir)
     print(f"linear probe of {results['init_from']} ({results['family']} encoder, mean-pooled, frozen; "
           f"{results['n_train']} training passages; l2 {results['l2']:g} chosen on val)")
     for split, prefix in (("train", "train_"), ("val", "val_"), ("test", "")):

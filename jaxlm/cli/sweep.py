@@ -3,6 +3,7 @@
 import os
 import sys
 
+from jaxlm.cli import checks
 from jaxlm.errors import UserError
 
 
@@ -27,7 +28,9 @@ def run_sweep_command(args, overrides) -> int:
         from jaxlm.sweep.runner import run_sweep
         from jaxlm.sweep.spec import load_sweep
         sweep = load_sweep(args.config, args.scale, overrides)
-        run_sweep(sweep, args.workdir, args.only, log=lambda line: print(line, flush=True), compilation_cache=True)
+        checks.run_folder(args.workdir, "--workdir")
+        with checks.undone_on_error(args.workdir, "config.json"):
+            run_sweep(sweep, args.workdir, args.only, log=lambda line: print(line, flush=True), compilation_cache=True)
     elif overrides or args.config or args.only:
         raise UserError("--report-only takes only --workdir: drop --config, --only and --config.* overrides")
     report = write_report(args.workdir)

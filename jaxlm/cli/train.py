@@ -3,6 +3,7 @@
 import json
 import os
 
+from jaxlm.cli import checks
 from jaxlm.config.loading import apply_override, load_config_file, load_saved_config
 from jaxlm.sharding.distributed import add_flags, initialize_from_args
 
@@ -11,6 +12,8 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train (or resume) a model: --config FILE --workdir DIR [--config.a.b=v ...]")
     p.add_argument("--config", required=True, help="experiment module with get_config()")
     p.add_argument("--workdir", required=True, help="run directory (resumes if it holds a checkpoint)")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="resume a workdir although hyper-parameters differ from its config.json (listed in a warning)")
     add_flags(p)
     p.set_defaults(run=run_train)
     p = sub.add_parser("eval", help="validation and test loss / bits per byte of a workdir, as JSON")
@@ -25,9 +28,17 @@ SUMMARY_KEYS = ("loss", "perplexity", "bits_per_byte", "accuracy", "mlm_loss", "
 
 
 def resolve_config(path: str, overrides: list[tuple[str, str]]):
-    cfg = load_config_file(path)
+    """An experiment module's config with the overrides applied, validated (before anything is written)."""
+    return _validated(load_config_file(path), overrides)
+
+
+def _validated(cfg, overrides):
+    from jaxlm.config.validate import validate
+    from jaxlm.registry import check_objective
     for key, value in overrides:
         apply_override(cfg, key, value)
+    validate(cfg)
+    check_objective(cfg)
     return cfg
 
 
@@ -37,8 +48,10 @@ def run_train(args, overrides) -> int:
     from jaxlm.cli.generate import sample_text
     from jaxlm.train.loop import train
     cfg = resolve_config(args.config, overrides)
+    checks.run_folder(args.workdir, "--workdir")
     initialize_from_args(args)
-    run = train(cfg, args.workdir)
+    with checks.undone_on_error(args.workdir, "config.json"):
+        run = train(cfg, args.workdir, allow_config_change=args.allow_config_change)
     if jax.process_index() != 0:
         return 0
     for split, m in run.results.items():
@@ -51,10 +64,9 @@ def run_train(args, overrides) -> int:
 
 
 def workdir_config(workdir: str, overrides=()):
-    cfg = load_saved_config(os.path.join(workdir, "config.json"))
-    for key, value in overrides:
-        apply_override(cfg, key, value)
-    return cfg
+    """A trained workdir's config.json with the overrides applied, validated."""
+    checks.input_folder(workdir, "--workdir", "a workdir written by `jaxlm train`")
+    return _validated(load_saved_config(os.path.join(workdir, "config.json")), overrides)
 
 
 def restored_run(workdir: str, overrides=()):

@@ -46,6 +46,24 @@ def flat_keys(cfg: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
     return keys
 
 
+def flatten(tree: dict, sep: str, prefix: str = "") -> dict:
+    """Nested dicts → one level with keys joined by `sep`."""
+    flat = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            flat.update(flatten(v, sep, f"{prefix}{k}{sep}"))
+        else:
+            flat[prefix + k] = v
+    return flat
+
+
+def config_changes(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) for every leaf of `old` that `new` changes (keys `new` adds, e.g.
+    schema fields added since, are not changes)."""
+    a, b = flatten(old, "."), flatten(new, ".")
+    return [(key, a[key], b.get(key)) for key in sorted(a) if a[key] != b.get(key)]
+
+
 def _parse_value(text: str) -> Any:
     try:
         return ast.literal_eval(text)

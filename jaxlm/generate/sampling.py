@@ -3,7 +3,10 @@
 import jax
 import jax.numpy as jnp
 
+from jaxlm.cli import checks
 from jaxlm.errors import UserError
+
+MAX_TEMPERATURE = 10.0  # beyond this sampling is uniform noise: a typo, not a setting
 
 
 def sample_logits(logits: jax.Array, rng: jax.Array, temperature: float, top_k: int, top_p: float) -> jax.Array:
@@ -24,17 +27,24 @@ def sample_logits(logits: jax.Array, rng: jax.Array, temperature: float, top_k: 
     return jax.random.categorical(rng, logits, -1)
 
 
+def check_sampling_options(max_new_tokens: int, temperature: float, top_k: int, top_p: float,
+                           vocab_size: int | None = None) -> None:
+    """--max-new-tokens, --temperature, --top-k (at most the vocabulary) and --top-p in their ranges."""
+    checks.int_in_range(max_new_tokens, "--max-new-tokens", 0, None, 200)
+    checks.float_in_range(temperature, "--temperature", 0.0, MAX_TEMPERATURE, 0.8)
+    checks.int_in_range(top_k, "--top-k", 0, vocab_size, 40)
+    checks.float_in_range(top_p, "--top-p", 0.0, 1.0, 0.95, low_open=True)
+
+
 def check_sampling_args(prompt_len: int, max_new_tokens: int, context: int, temperature: float, top_k: int,
-                        top_p: float) -> None:
+                        top_p: float, vocab_size: int | None = None) -> None:
+    """The prompt fits the context, and the sampling options are in range."""
     if prompt_len < 1:
         raise UserError("the prompt is empty: pass --prompt with some text")
     if prompt_len >= context:
         raise UserError(f"the prompt is {prompt_len} tokens but the model's context is {context}: "
                         f"shorten the prompt to fewer than {context} tokens")
-    if not 0.0 < top_p <= 1.0:
-        raise UserError(f"--top-p {top_p} must be in (0, 1]")
-    if temperature < 0 or top_k < 0 or max_new_tokens < 0:
-        raise UserError("--temperature, --top-k and --max-new-tokens must be ≥ 0")
+    check_sampling_options(max_new_tokens, temperature, top_k, top_p, vocab_size)
 
 
 def generate(decode_model, params, prompt: list[int], max_new_tokens: int, rng: jax.Array, temperature: float = 1.0,
@@ -45,7 +55,7 @@ def generate(decode_model, params, prompt: list[int], max_new_tokens: int, rng: 
     as they do for training rows that start mid-document), so any number of tokens can be sampled.
     """
     context = decode_model.cfg.max_len
-    check_sampling_args(len(prompt), max_new_tokens, context, temperature, top_k, top_p)
+    check_sampling_args(len(prompt), max_new_tokens, context, temperature, top_k, top_p, decode_model.cfg.vocab_size)
     empty = decode_model.init(jax.random.PRNGKey(0), jnp.zeros((1, context), jnp.int32))["cache"]
     empty = jax.tree_util.tree_map(jnp.zeros_like, empty)
 

@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlm.data.tokenizer import EOS_ID, MASK_ID, Tokenizer
+from jaxlm.data.tokenizer import EOS_ID, MASK_ID, N_SENTINELS, Tokenizer
 from jaxlm.errors import UserError
-from jaxlm.generate.sampling import sample_logits
+from jaxlm.generate.sampling import check_sampling_options, sample_logits
 
 _CONTROL = re.compile(r"<extra_id_(\d+)>|\[MASK\]")
 
@@ -25,6 +25,9 @@ def encode_input(tok: Tokenizer, text: str) -> list[int]:
     ids, start = [], 0
     for m in _CONTROL.finditer(text):
         ids += tok.encode(text[start:m.start()])
+        if m.group(1) is not None and int(m.group(1)) >= N_SENTINELS:
+            raise UserError(f"--input has {m.group(0)}, but the sentinels are <extra_id_0> ... "
+                            f"<extra_id_{N_SENTINELS - 1}>: renumber it")
         ids.append(tok.sentinel_id(int(m.group(1))) if m.group(1) is not None else MASK_ID)
         start = m.end()
     return ids + tok.encode(text[start:]) + [EOS_ID]
@@ -68,8 +71,7 @@ def generate(model: nn.Module, params, inputs: list[int], max_new_tokens: int, r
              temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, eos_id: int = EOS_ID) -> list[int]:
     """Greedy (temperature 0) or sampled decoding of one input; `model` is built with decode=True."""
     _check(inputs, max_new_tokens, model)
-    if temperature < 0 or top_k < 0 or not 0.0 < top_p <= 1.0:
-        raise UserError("--temperature and --top-k must be ≥ 0 and --top-p in (0, 1]")
+    check_sampling_options(max_new_tokens, temperature, top_k, top_p, model.cfg.vocab_size)
     encoded, seg, cache = start_decoding(model, params, inputs, 1, max_new_tokens)
     step = make_step(model)
     token, out = jnp.full((1, 1), start_id, jnp.int32), []

@@ -6,13 +6,13 @@ heads). The pooler and the MLM / NSP heads are converted when present; the NSP c
 swapped, since Hugging Face's index 0 means "B follows A" and jaxlm's index 1 does.
 """
 
-import json
 import os
 
 import jax
 import ml_collections
 import numpy as np
 
+from jaxlm.cli import checks
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
 from jaxlm.models.bert import BERT
@@ -25,8 +25,7 @@ def read_hf_config(hf_dir: str) -> dict:
     path = os.path.join(hf_dir, "config.json")
     if not os.path.isfile(path):
         raise UserError(f"'{hf_dir}' has no config.json: point --from-hf at a Hugging Face model directory")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return checks.json_object(path, "the Hugging Face config")
 
 
 def read_state_dict(hf_dir: str) -> dict[str, np.ndarray]:
@@ -35,12 +34,16 @@ def read_state_dict(hf_dir: str) -> dict[str, np.ndarray]:
     for name in WEIGHT_FILES:
         path = os.path.join(hf_dir, name)
         if os.path.isfile(path):
-            if name.endswith(".safetensors"):
-                from safetensors.torch import load_file
-                tensors = load_file(path)
-            else:
-                tensors = torch.load(path, map_location="cpu", weights_only=True)
-            return {k: v.float().numpy() for k, v in tensors.items()}
+            try:
+                if name.endswith(".safetensors"):
+                    from safetensors.torch import load_file
+                    tensors = load_file(path)
+                else:
+                    tensors = torch.load(path, map_location="cpu", weights_only=True)
+                return {k: v.float().numpy() for k, v in tensors.items()}
+            except Exception as e:  # noqa: BLE001 - any failure to read means the file is not a checkpoint
+                raise UserError(f"'{path}' is not a readable {name} ({type(e).__name__}): save the model again with "
+                                "save_pretrained") from None
     raise UserError(f"'{hf_dir}' has none of {', '.join(WEIGHT_FILES)}: save the model with save_pretrained")
 
 

@@ -29,8 +29,10 @@ LOGICAL_RULES = (
 )
 
 
-def mesh_shape(mesh_cfg: ml_collections.ConfigDict, n_devices: int) -> tuple[int, int, int]:
-    """Resolve the (data, fsdp, tensor) sizes; one of them may be -1 to take the remaining devices."""
+def mesh_shape(mesh_cfg: ml_collections.ConfigDict, n_devices: int,
+               processes: int | None = None) -> tuple[int, int, int]:
+    """Resolve the (data, fsdp, tensor) sizes; one of them may be -1 to take the remaining devices. `processes`
+    (default: jax.process_count(), asked only when needed) lets a mesh be checked before JAX starts."""
     sizes = [int(mesh_cfg[a]) for a in MESH_AXES]
     if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes):
         raise UserError(f"mesh {dict(zip(MESH_AXES, sizes))} is invalid: use positive sizes and at most one -1")
@@ -39,7 +41,7 @@ def mesh_shape(mesh_cfg: ml_collections.ConfigDict, n_devices: int) -> tuple[int
         if n_devices % known:
             raise UserError(f"mesh {dict(zip(MESH_AXES, sizes))} does not divide {n_devices} devices: change config.mesh")
         sizes[sizes.index(-1)] = n_devices // known
-    if math.prod(sizes) > n_devices or (math.prod(sizes) < n_devices and jax.process_count() > 1):
+    if math.prod(sizes) > n_devices or (math.prod(sizes) < n_devices and (processes or jax.process_count()) > 1):
         raise UserError(f"mesh {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices but {n_devices} are "
                         "available (a multi-process mesh must use all): change config.mesh (-1 takes the rest)")
     return tuple(sizes)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from jaxlm.config.loading import config_changes, flatten
 from jaxlm.data.dataset import prepare
 from jaxlm.data.tokenizer import default_cache_dir
 from jaxlm.errors import UserError
@@ -43,17 +44,6 @@ def write_json(path: str, obj: object) -> None:
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=2)
     os.replace(tmp, path)
-
-
-def flatten(tree: dict, sep: str, prefix: str = "") -> dict:
-    """Nested dicts → one level with keys joined by `sep`."""
-    flat = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            flat.update(flatten(v, sep, f"{prefix}{k}{sep}"))
-        else:
-            flat[prefix + k] = v
-    return flat
 
 
 def final_metrics(results: dict, prefix: str = "") -> dict[str, int | float]:
@@ -108,10 +98,8 @@ def _first_difference(old: dict, new: dict) -> str | None:
         return f"variant '{min(added or removed)}' is {'new' if added else 'gone'}"
     sections = [(f"variant '{name}'", old["variants"][name], new["variants"][name]) for name in new["variants"]]
     for where, a, b in sections + [("the fine-tune config", old["finetune_config"] or {}, new["finetune_config"] or {})]:
-        a, b = flatten(a, "."), flatten(b, ".")
-        for key in sorted(a):
-            if a[key] != b.get(key):
-                return f"{where} has {key}={b.get(key)!r}, the runs there used {a[key]!r}"
+        for key, was, now in config_changes(a, b)[:1]:
+            return f"{where} has {key}={now!r}, the runs there used {was!r}"
     return None
 
 

@@ -4,7 +4,9 @@ corpus → model → optimizer → sharded state (restored if the workdir has a 
 logging, evaluation and checkpoints → final validation/test evaluation.
 """
 
+import json
 import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -13,7 +15,7 @@ import ml_collections
 import optax
 from tqdm import tqdm
 
-from jaxlm.config.loading import load_saved_config, save_config
+from jaxlm.config.loading import config_changes, load_saved_config, save_config
 from jaxlm.config.validate import validate
 from jaxlm.data.dataset import Corpus, device_keys, load_corpus, prepare, train_batches
 from jaxlm.errors import UserError
@@ -43,6 +45,11 @@ from jaxlm.train.step import (
 )
 
 EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
+# May change when a run is resumed: the length of the run, how it reports and checkpoints, and the layout.
+RESUME_FREE_KEYS = ("train.steps", "train.progress", "train.log_every", "train.eval_every", "train.eval_batches",
+                    "train.eval_batch_size", "train.checkpoint_every", "train.keep_checkpoints", "train.sample_tokens",
+                    "train.nonfinite", "train.max_nonfinite_in_a_row", "data.prepare_workers", "data.store",
+                    "mesh.data", "mesh.fsdp", "mesh.tensor")
 MODEL_SHAPE_KEYS = ("family", "n_layers", "n_decoder_layers", "n_heads", "d_model", "d_ff", "d_kv", "ff", "vocab_size",
                     "max_len", "tie_embeddings", "type_vocab_size", "nsp_head", "num_labels", "relative_buckets")
 
@@ -101,8 +108,9 @@ class Run:
                         self.corpus.tokenizer.byte_lengths(), self.put_batch, t.eval_batches, transform)
 
 
-def check_resumable(cfg: ml_collections.ConfigDict, workdir: str) -> None:
-    """A workdir that already holds a run must be resumed with the same model shape."""
+def check_resumable(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> None:
+    """A workdir that already holds a run must be resumed with the same model shape, and with the same
+    hyper-parameters unless `allow_config_change` (then the changes are reported in one warning line)."""
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         return
@@ -115,9 +123,23 @@ def check_resumable(cfg: ml_collections.ConfigDict, workdir: str) -> None:
     if (was and os.path.abspath(was)) != (now and os.path.abspath(now)):
         raise UserError(f"workdir '{workdir}' was initialised from '{was or 'scratch'}', not "
                         f"'{now or 'scratch'}': use a fresh --workdir or the original --init-from")
+    changes = [(k, a, b) for k, a, b in config_changes(saved.to_dict(), json.loads(cfg.to_json()))
+               if k not in RESUME_FREE_KEYS]
+    if not changes:
+        return
+    listed = ", ".join(f"{k}={b!r} (was {a!r})" for k, a, b in changes)
+    if not allow_config_change:
+        raise UserError(f"workdir '{workdir}' holds a run with other hyper-parameters: {listed}: use the original "
+                        "config, a fresh --workdir, or --allow-config-change to resume with the new values")
+    print(f"jaxlm: warning: resuming '{workdir}' with changed hyper-parameters: {listed}", file=sys.stderr)
 
 
-def prepare_workdir(cfg: ml_collections.ConfigDict, workdir: str) -> None:
+def prepare_workdir(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> None:
+    """Validate `cfg` against itself and the run already in `workdir` (if any), then create the workdir:
+    nothing is written for a config that is refused."""
+    validate(cfg)
+    check_objective(cfg)
+    check_resumable(cfg, workdir, allow_config_change)
     try:
         os.makedirs(workdir, exist_ok=True)
         probe = os.path.join(workdir, f".write_test.{os.getpid()}")
@@ -125,21 +147,22 @@ def prepare_workdir(cfg: ml_collections.ConfigDict, workdir: str) -> None:
         os.remove(probe)
     except OSError as e:
         raise UserError(f"cannot write to workdir '{workdir}' ({e.strerror}): choose a writable --workdir") from None
-    check_resumable(cfg, workdir)
 
 
 def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransformation | None = None,
-          stop_after: int | None = None, schedule: optax.Schedule | None = None) -> Run:
+          stop_after: int | None = None, schedule: optax.Schedule | None = None,
+          allow_config_change: bool = False) -> Run:
     """Train (resuming if the workdir has a checkpoint); returns the Run, whose `results` hold the final
     validation and test metrics.
 
     `tx` replaces the optimizer built from `config.optim` (`schedule`, its lr as a function of the optimizer
     count, is then only used for logging `lr`). `stop_after` ends the loop early after that many total steps
     (with a checkpoint), as if interrupted. With `config.finetune.init_from`, a fresh run takes that workdir's
-    model section, tokenizer and latest weights (jaxlm/train/pretrained.py).
+    model section, tokenizer and latest weights (jaxlm/train/pretrained.py). Resuming a workdir with other
+    hyper-parameters (other than `RESUME_FREE_KEYS`) is refused unless `allow_config_change`.
     """
     cfg = pretrained_config(cfg)
-    prepare_workdir(cfg, workdir)
+    prepare_workdir(cfg, workdir, allow_config_change)
     with WorkdirLock(workdir, jax.process_index()), Preemption() as preemption:
         return _train_locked(cfg, workdir, tx, stop_after, preemption, schedule)
 
@@ -204,8 +227,13 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
             window_start = time.perf_counter()
         if step % t.checkpoint_every == 0 or step == end or preemption.requested:
             evaluated = step % t.eval_every == 0 or step == t.steps
-            run.checkpointer.save(step, run.state, data_iter.get_state(),
-                                  val.get("loss") if evaluated and val else None)
+            val_loss = val.get("loss") if evaluated and val else None
+            unhealthy = guard.unhealthy(val_loss, run.state)
+            if unhealthy:
+                print(f"jaxlm: warning: checkpoint {step} not written: {unhealthy}; the last good checkpoint "
+                      f"({run.checkpointer.latest_step() or 'none'}) stays the newest", file=sys.stderr)
+            else:
+                run.checkpointer.save(step, run.state, data_iter.get_state(), val_loss)
             window_start = time.perf_counter()
         if preemption.requested:
             bar.close()
@@ -217,6 +245,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
     if end == t.steps:
         run.results = dict(val=val if start < end and val else run.evaluate("val"), test=run.evaluate("test"))
     writer.close()
+    guard.check_results(run.results)
     return run
 
 
