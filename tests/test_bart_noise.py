@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from jaxlm.data.tokenizer import EOS_ID, MASK_ID
+from jaxlm.data.tokenizer import EOS_ID, FIRST_ORDINARY_ID, MASK_ID
 from jaxlm.objectives import bart_noise
 
 
@@ -75,3 +75,49 @@ def test_token_mask_delete_and_insert_counts():
     inserted = bart_noise.insert_masks(tokens, 7, rng)
     assert np.sum(inserted == MASK_ID) == 7
     np.testing.assert_array_equal(inserted[inserted != MASK_ID], tokens)
+
+
+def _words(rng: np.random.Generator, n_words: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens of n_words words of 1–4 pieces (ids ≥ 200, a word's pieces share id // 10) and their word starts."""
+    pieces = [np.arange(4) + 200 + 10 * w for w in range(n_words)]
+    words = [p[:int(rng.integers(1, 5))] for p in pieces]
+    tokens = np.append(np.concatenate(words), EOS_ID).astype(np.int32)
+    starts = np.append(np.concatenate([np.arange(len(w)) == 0 for w in words]), False)
+    return tokens, starts
+
+
+def test_whole_word_masking_and_deletion_take_every_piece_of_round_rate_words():
+    rng = np.random.default_rng(6)
+    for _ in range(50):
+        tokens, starts = _words(rng)
+        masked = bart_noise.token_mask(tokens, 0.3, rng, starts)
+        hit = {int(t) // 10 for t in tokens[masked == MASK_ID]}
+        assert len(hit) == 12 and masked[-1] == EOS_ID
+        assert np.all((masked == MASK_ID) == np.isin(tokens // 10, list(hit)))
+        kept = bart_noise.token_delete(tokens, 0.3, rng, starts)
+        gone = set((tokens // 10).tolist()) - set((kept // 10).tolist())
+        assert len(gone) == 12 and len(kept) == len(tokens) - int(np.isin(tokens // 10, list(gone)).sum())
+
+
+def test_mask_random_turns_that_fraction_of_masks_into_ordinary_tokens():
+    """fairseq's --mask-random 0.1 over infilling, token masking and insertion: a tenth of the [MASK]s written
+    become uniform random ordinary ids (never specials), the others stay [MASK]."""
+    vocab = 4096
+    starts_table = np.zeros(vocab, bool)
+    starts_table[200::10] = True
+    spec = bart_noise.NoiseSpec(token_mask=0.1, infill=0.3, insert=0.05, permute_sentences=0.0, mask_random=0.1,
+                                vocab_size=vocab)
+    plain = bart_noise.NoiseSpec(token_mask=0.1, infill=0.3, insert=0.05, permute_sentences=0.0, vocab_size=vocab)
+    rng = np.random.default_rng(8)
+    masks = randomized = 0
+    for i in range(400):
+        tokens, _ = _words(rng)
+        ends = np.zeros(vocab, bool)
+        out = bart_noise.bart_noise(tokens, np.random.default_rng(i), spec, starts_table, ends)
+        ref = bart_noise.bart_noise(tokens, np.random.default_rng(i), plain, starts_table, ends)
+        assert len(out) == len(ref)
+        changed = out != ref
+        assert np.all(ref[changed] == MASK_ID) and np.all(out[changed] >= FIRST_ORDINARY_ID) and np.all(out[changed] < vocab)
+        masks += int(np.sum(ref == MASK_ID))
+        randomized += int(changed.sum())
+    assert abs(randomized / masks - 0.1) < 0.01

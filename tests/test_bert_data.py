@@ -1,11 +1,13 @@
 """Sentence splitting, NSP pair construction (balance, consecutiveness, truncation) and the pair layout."""
 
 import numpy as np
+import pytest
 
 from jaxlm.data.pairs import document_pairs, truncate_pair
 from jaxlm.data.sentences import split_sentences
 from jaxlm.data.tokenizer import CLS_ID, SEP_ID
 from jaxlm.objectives.bert_mlm_nsp import PairExamples, make_pairs
+from jaxlm.objectives.roberta_mlm import SentenceRows
 
 PLAY = """ACT I
 
@@ -118,3 +120,36 @@ def test_pair_layout():
         np.testing.assert_array_equal(ex["attention_mask"], (expected > 0).astype(int))
         assert ex["nsp_label"] == int(p.is_next)
     assert "nsp_label" not in PairExamples(pairs, 48, nsp=False)[0]
+
+
+@pytest.mark.parametrize("packing", ["full_sentences", "doc_sentences"])
+def test_roberta_rows_hold_whole_sentences(packing):
+    """RoBERTa's FULL-SENTENCES: whole consecutive sentences, as many as fit, crossing documents with a [SEP];
+    DOC-SENTENCES: never across documents. Only a sentence longer than T − 2 is cut, into pieces of T − 2."""
+    T = 24
+    docs = _docs(30, np.random.default_rng(3), max_len=12)
+    docs[4].insert(1, np.arange(100, 100 + 2 * T, dtype=np.int32))    # longer than a row
+    rows = SentenceRows(docs, T, packing == "full_sentences", segment_mask=True)
+    units = [(k, s) for k, d in enumerate(docs) for s in range(len(d))]
+    seen = []
+    for i in range(len(rows)):
+        row = rows[i]
+        ids, att = row["source_ids"], row["attention_mask"]
+        n = int(np.sum(att > 0))
+        assert ids[0] == CLS_ID and ids[n - 1] == SEP_ID and (ids[n:] == 0).all() and n <= T
+        body, body_att = ids[1:n - 1], att[1:n - 1]
+        seps = np.flatnonzero(body == SEP_ID)
+        assert (packing == "doc_sentences") <= (len(seps) == 0)
+        assert att[0] == 1 and att[n - 1] == body_att[-1] and np.all(np.diff(body_att) >= 0)
+        assert [int(body_att[j + 1]) for j in seps] == list(range(2, len(seps) + 2))   # a [SEP] opens the next doc
+        pieces = rows.pieces[rows.bounds[i]:rows.bounds[i + 1]]
+        expected = np.concatenate([docs[k][s][lo:hi] for k, s, lo, hi in pieces])
+        np.testing.assert_array_equal(body[body != SEP_ID], expected)
+        seen.append((pieces, n))
+    flat = np.concatenate([p for p, _ in seen])
+    assert [tuple(u) for u in flat[:, :2]] == [u for u in units for _ in range(-(-len(docs[u[0]][u[1]]) // (T - 2)))]
+    for (pieces, n), (following, _) in zip(seen, seen[1:]):
+        lo, hi = following[0, 2], following[0, 3]
+        same_doc = following[0, 0] == pieces[-1, 0]
+        if packing == "full_sentences" or same_doc:   # the next sentence (piece) did not fit
+            assert n + (hi - lo) + (not same_doc) > T

@@ -218,7 +218,8 @@ def test_iterator_resumes_bit_exactly_and_processes_read_disjoint_rows(plays):
         rows = next(iter(train_batches(mine, 4, seed=3, process_index=p, process_count=2)))
         np.testing.assert_array_equal(rows["inputs"], whole["inputs"][4 * p:4 * p + 4])
         seen.append(rec.read)
-    assert len(seen[0]) % 4 == len(seen[1]) % 4 == 0 and seen[0] and seen[1] and not seen[0] & seen[1]
+    # prefetching may have read part of a later batch by now, so only the counts' lower bound is fixed
+    assert len(seen[0]) >= 4 and len(seen[1]) >= 4 and not seen[0] & seen[1]
 
 
 def test_a_cached_store_is_found_without_reading_the_source(plays, monkeypatch):
@@ -333,6 +334,7 @@ def test_a_full_disk_removes_the_partial_store(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(prep.SplitWriter, "add", full)
     src = write_jsonl(tmp_path / "c.jsonl", ROWS)
     out = tmp_path / "s" / "store"
+    out.parent.mkdir()
     assert "disk is full" in fails(capsys, "data", "prepare", "--config", TINY, f"--config.data.source={src}",
                                    "--config.train.progress=False", "--out", str(out))
     assert [p for p in os.listdir(tmp_path / "s") if not p.endswith(".lock")] == []

@@ -70,6 +70,7 @@ def base_config() -> ml_collections.ConfigDict:
         short_seq_prob=0.1,      # bert_mlm_nsp: probability of a shorter random target length
         nsp=True,                # bert_mlm_nsp: next-sentence labels (False = pairs without the NSP loss)
         dupe_factor=10,          # bert_mlm_nsp: copies of the training pairs, each with its own static mask
+        roberta_packing="full_sentences",  # roberta_mlm rows: full_sentences (across documents) | doc_sentences
         # encoder-decoder objectives: seq_len is the inputs (encoder) length
         targets_len=0,           # decoder length (0 = what the objective needs for seq_len)
         noise_density=0.15,      # t5 span corruption / i.i.d. noise / BERT-style: fraction of tokens noised
@@ -78,6 +79,8 @@ def base_config() -> ml_collections.ConfigDict:
         bart_token_delete=0.0,   # bart: fraction of tokens deleted
         bart_infill=0.3,         # bart text infilling: fraction of words covered by Poisson-length spans
         bart_insert=0.0,         # bart: [MASK] tokens inserted, as a fraction of the length
+        bart_mask_random=0.0,    # bart: probability that a written [MASK] is a random token instead (fairseq: 0.1)
+        bart_whole_word=False,   # bart token masking / deletion: whole words (every piece) instead of tokens
         poisson_lambda=3.0,      # bart text infilling: mean span length
         permute_sentences=1.0,   # bart: fraction of sentences shuffled among themselves
         rotate=0.0,              # bart: probability of rotating the document to a random start token

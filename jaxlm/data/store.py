@@ -11,6 +11,7 @@ The manifest is written last and the folder renamed into place, so a store that 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -243,23 +244,38 @@ class StoredSplit:
     def stream(self) -> TokenStream:
         return TokenStream(self.tokens, DocSegments(self.offsets))
 
-    def sentences(self) -> list[list[np.ndarray]] | None:
-        """Each document's non-empty tokenized sentences (documents without any left out), or None if the store
-        was made without sentences."""
+    def sentences(self) -> StoredSentences | None:
+        """Each document's non-empty tokenized sentences (documents without any left out), read on access, or
+        None if the store was made without sentences."""
         if "sentences" not in self.entry:
             return None
-        spans = self._sentence_spans()
         first = _memmap(os.path.join(self.folder, "doc_sentences.bin"), np.int64, self.n_docs + 1)
-        tokens = self.tokens[0:len(self.tokens)]  # the pairs are built in memory anyway
-        out = []
-        for d in range(self.n_docs):
-            doc = []
-            for lo, hi in spans[int(first[d]):int(first[d + 1])].tolist():
-                if hi > lo:
-                    doc.append(tokens[lo:hi])
-            if doc:
-                out.append(doc)
-        return out
+        return StoredSentences(self.tokens, self._sentence_spans(), first)
+
+
+class StoredSentences(Sequence):
+    """Documents (those with a non-empty sentence) as lists of their non-empty sentences' ids, memory-mapped (the
+    64 last read kept)."""
+
+    def __init__(self, tokens: ShardedTokens, spans: np.ndarray, doc_first: np.ndarray):
+        self.tokens, self.spans, self.doc_first = tokens, spans, doc_first
+        nonempty = np.concatenate([[0], np.cumsum(spans[:, 1] > spans[:, 0])]) if len(spans) else np.zeros(1, int)
+        self.docs = np.flatnonzero(nonempty[doc_first[1:]] > nonempty[doc_first[:-1]])
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def __getitem__(self, k: int) -> list[np.ndarray]:
+        return self._document(int(k))
+
+    @functools.lru_cache(maxsize=64)   # pair building reads a document's sentences one by one
+    def _document(self, k: int) -> list[np.ndarray]:
+        d = int(self.docs[k])
+        spans = self.spans[int(self.doc_first[d]):int(self.doc_first[d + 1])]
+        if not len(spans):
+            return []
+        block = self.tokens[int(spans[0, 0]):int(spans[-1, 1])]
+        return [block[lo - spans[0, 0]:hi - spans[0, 0]] for lo, hi in spans.tolist() if hi > lo]
 
 
 class TokenStore:

@@ -17,5 +17,5 @@ OBJECTIVES = {
     "genre_continuation": genre.continuation,
 }
 
-SENTENCE_OBJECTIVES = ("bert_mlm_nsp",)  # their token store is tokenized sentence by sentence
+SENTENCE_OBJECTIVES = ("bert_mlm_nsp", "roberta_mlm")  # their token store is tokenized sentence by sentence
 GENRE_OBJECTIVES = ("genre_classification", "genre_text_to_text", "genre_continuation")  # fine-tuning (jaxlm finetune)

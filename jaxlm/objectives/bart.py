@@ -9,10 +9,11 @@ from jaxlm.objectives.base import Prepared, SplitData
 from jaxlm.objectives.seq2seq import prepared, targets_length
 from jaxlm.objectives.token_classes import sentence_end_ids, word_start_ids
 
-RATES = ("bart_token_mask", "bart_token_delete", "bart_infill", "bart_insert", "permute_sentences", "rotate")
+RATES = ("bart_token_mask", "bart_token_delete", "bart_infill", "bart_insert", "bart_mask_random", "permute_sentences",
+         "rotate")
 
 
-def noise_spec(d: ml_collections.ConfigDict) -> NoiseSpec:
+def noise_spec(d: ml_collections.ConfigDict, vocab_size: int) -> NoiseSpec:
     """The config's rates, checked."""
     for key in RATES:
         if not 0.0 <= d[key] <= 1.0:
@@ -20,12 +21,12 @@ def noise_spec(d: ml_collections.ConfigDict) -> NoiseSpec:
     if d.poisson_lambda <= 0:
         raise UserError(f"config.data.poisson_lambda={d.poisson_lambda} must be positive")
     return NoiseSpec(d.bart_token_mask, d.bart_token_delete, d.bart_infill, d.bart_insert, d.poisson_lambda,
-                     d.permute_sentences, d.rotate)
+                     d.permute_sentences, d.rotate, d.bart_mask_random, d.bart_whole_word, vocab_size)
 
 
 def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     """Inputs that outgrow seq_len (insertions) are truncated, keeping their final eos."""
-    spec = noise_spec(cfg.data)
+    spec = noise_spec(cfg.data, tok.vocab_size)
     targets_len = targets_length(cfg, cfg.data.seq_len)
     starts, ends = word_start_ids(tok), sentence_end_ids(tok)
     return prepared(split, cfg, tok, train, min(cfg.data.seq_len, targets_len) - 1, targets_len,

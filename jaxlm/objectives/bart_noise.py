@@ -1,5 +1,7 @@
 """BART's noising transforms as pure numpy functions of (tokens, rng), composed in fairseq's order:
-sentence permutation → token masking / deletion / text infilling → insertion → rotation.
+sentence permutation → token masking / deletion / text infilling → insertion → rotation; then, with
+`mask_random`, each [MASK] written becomes a random ordinary token with that probability (fairseq's
+--mask-random, 0.1 in BART's recipe), and with `whole_word` masking and deletion pick whole words.
 
 Text infilling differs from fairseq in one respect: spans are placed without overlapping (fairseq lets them
 overlap, which masks a little less than its budget), so exactly the budget of words is covered.
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaxlm.data.tokenizer import EOS_ID, MASK_ID
+from jaxlm.data.tokenizer import EOS_ID, FIRST_ORDINARY_ID, MASK_ID
 from jaxlm.objectives.token_classes import word_starts
 
 
@@ -23,6 +25,9 @@ class NoiseSpec:
     poisson_lambda: float = 3.0
     permute_sentences: float = 1.0
     rotate: float = 0.0
+    mask_random: float = 0.0   # probability that a written [MASK] is a random ordinary token instead
+    whole_word: bool = False   # token masking / deletion: round(#words·rate) whole words, every piece
+    vocab_size: int = 0        # random tokens are drawn from [FIRST_ORDINARY_ID, vocab_size)
 
 
 def permute_sentences(tokens: np.ndarray, ends: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -39,23 +44,36 @@ def permute_sentences(tokens: np.ndarray, ends: np.ndarray, fraction: float, rng
     return np.concatenate([sentences[i] for i in order])
 
 
-def token_mask(tokens: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """round(L·rate) random non-eos tokens → [MASK] (length kept)."""
-    chosen = _choose(tokens, rate, rng)
+def token_mask(tokens: np.ndarray, rate: float, rng: np.random.Generator, starts: np.ndarray | None = None) -> np.ndarray:
+    """round(L·rate) random non-eos tokens → [MASK] (length kept); given word `starts`, whole words."""
+    chosen = _choose(tokens, rate, rng, starts)
     return np.where(chosen, MASK_ID, tokens).astype(np.int32)
 
 
-def token_delete(tokens: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """round(L·rate) random non-eos tokens deleted."""
-    return tokens[~_choose(tokens, rate, rng)]
+def token_delete(tokens: np.ndarray, rate: float, rng: np.random.Generator,
+                 starts: np.ndarray | None = None) -> np.ndarray:
+    """round(L·rate) random non-eos tokens deleted; given word `starts`, round(#words·rate) whole words."""
+    return tokens[~_choose(tokens, rate, rng, starts)]
 
 
-def _choose(tokens: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+def _choose(tokens: np.ndarray, rate: float, rng: np.random.Generator, starts: np.ndarray | None) -> np.ndarray:
+    """bool [len]: round(L·rate) non-eos tokens, or (word `starts` given) every token of round(#words·rate) words."""
+    if starts is not None:
+        word = np.cumsum(starts) - 1          # −1: tokens before the first word start belong to no word
+        n_words = int(starts.sum())
+        picked = rng.choice(n_words, min(n_words, round(n_words * rate)), replace=False)
+        return np.isin(word, picked) & (tokens != EOS_ID)
     candidates = np.nonzero(tokens != EOS_ID)[0]
     picked = rng.choice(candidates, min(len(candidates), round(len(tokens) * rate)), replace=False)
     out = np.zeros(len(tokens), bool)
     out[picked] = True
     return out
+
+
+def randomize_masks(tokens: np.ndarray, p: float, vocab_size: int, rng: np.random.Generator) -> np.ndarray:
+    """Each [MASK] → a uniformly random ordinary token with probability p."""
+    hit = (tokens == MASK_ID) & (rng.random(len(tokens)) < p)
+    return np.where(hit, rng.integers(FIRST_ORDINARY_ID, vocab_size, len(tokens)), tokens).astype(np.int32)
 
 
 def poisson_span_lengths(budget: int, lam: float, rng: np.random.Generator) -> np.ndarray:
@@ -116,16 +134,19 @@ def bart_noise(tokens: np.ndarray, rng: np.random.Generator, spec: NoiseSpec, wo
     """All enabled transforms, in fairseq's order (tables from jaxlm.objectives.token_classes)."""
     if spec.permute_sentences > 0:
         tokens = permute_sentences(tokens, sentence_end_table[tokens], spec.permute_sentences, rng)
+    words = (lambda t: word_starts(t, word_start_table)) if spec.whole_word else (lambda t: None)
     if spec.token_mask > 0:
-        tokens = token_mask(tokens, spec.token_mask, rng)
+        tokens = token_mask(tokens, spec.token_mask, rng, words(tokens))
     if spec.token_delete > 0:
-        tokens = token_delete(tokens, spec.token_delete, rng)
+        tokens = token_delete(tokens, spec.token_delete, rng, words(tokens))
     n_insert = math.ceil(len(tokens) * spec.insert)
     if spec.infill > 0:
         tokens, zero_spans = text_infilling(tokens, word_starts(tokens, word_start_table), spec.infill,
                                             spec.poisson_lambda, rng)
         n_insert += zero_spans
     tokens = insert_masks(tokens, n_insert, rng)
+    if spec.mask_random > 0:
+        tokens = randomize_masks(tokens, spec.mask_random, spec.vocab_size, rng)
     if spec.rotate > 0 and rng.random() < spec.rotate:
         tokens = rotate(tokens, rng)
     return tokens
