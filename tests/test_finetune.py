@@ -316,12 +316,13 @@ def test_mismatching_init_from_is_one_line_exit_2(corpus_dir, bert_pretrained, t
     saved["model"]["d_ff"] = 96  # the checkpoint no longer matches its config
     with open(os.path.join(broken, "config.json"), "w") as f:
         json.dump(saved, f)
-    cases = [(EXPERIMENT["t5"], bert_pretrained, "holds a 'bert' model"),
-             (EXPERIMENT["bert"], str(tmp_path / "missing"), "no config.json"),
-             (EXPERIMENT["bert"], broken, "cannot read checkpoint")]
-    for config, source, message in cases:
+    labels = ["--config.model.num_labels=3"]   # the BERT classifier's; T5 generates the label
+    cases = [(EXPERIMENT["t5"], bert_pretrained, "holds a 'bert' model", []),
+             (EXPERIMENT["bert"], str(tmp_path / "missing"), "no config.json", labels),
+             (EXPERIMENT["bert"], broken, "cannot read checkpoint", labels)]
+    for config, source, message, extra in cases:
         capsys.readouterr()
         assert main(["finetune", "--config", config, "--workdir", str(tmp_path / "w"), "--init-from", source,
-                     *base, "--config.model.num_labels=3"]) == 2
+                     *base, *extra]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
