@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 
 from jaxlm.errors import UserError
+from jaxlm.io import atomic_write
 
 
 def int_in_range(value: int, flag: str, low: int, high: int | None, example: int) -> int:
@@ -131,9 +132,8 @@ def run_folder(path: str, flag: str) -> str:
 
 def write_output(data: bytes, path: str, flag: str) -> None:
     """Write `path` atomically (a temporary sibling, then a rename), an OSError becoming one line."""
-    from jaxlm.data.prepare import write_atomic
     try:
-        write_atomic(data, path)
+        atomic_write(path, data)
     except OSError as e:
         raise UserError(f"cannot write {flag} '{path}' ({e.strerror or e}): choose another {flag}") from None
 

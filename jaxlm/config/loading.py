@@ -11,6 +11,7 @@ from typing import Any
 import ml_collections
 
 from jaxlm.errors import UserError
+from jaxlm.io import atomic_write
 
 
 def import_user_module(path: str, what: str, example: str) -> types.ModuleType:
@@ -117,10 +118,7 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
 
 def save_config(cfg: ml_collections.ConfigDict, path: str) -> None:
     """Write the resolved config as JSON (loading it back never executes code)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(cfg.to_json(indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write(path, cfg.to_json(indent=2, sort_keys=True))
 
 
 def load_saved_config(path: str) -> ml_collections.ConfigDict:

@@ -12,10 +12,11 @@ import grain
 import ml_collections
 import numpy as np
 
-from jaxlm.data.prepare import ensure_store, write_atomic
+from jaxlm.data.prepare import ensure_store
 from jaxlm.data.store import TOKENIZER_FILE, StoredDocuments, TokenStore
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
+from jaxlm.io import atomic_write
 from jaxlm.objectives import OBJECTIVES, SENTENCE_OBJECTIVES
 from jaxlm.objectives.base import HOST_ONLY_KEYS, Prepared, SplitData
 
@@ -37,7 +38,7 @@ def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, prog
                         f"{cfg.model.vocab_size}: set --config.model.vocab_size={tok.vocab_size} or use a fresh workdir")
     saved = os.path.join(workdir, TOKENIZER_FILE) if workdir else None
     if saved and not os.path.exists(saved):
-        write_atomic(tok.to_bytes(), saved)
+        atomic_write(saved, tok.to_bytes())
     splits = {}
     for name, s in store.splits.items():
         splits[name] = SplitData(StoredDocuments(s, tok.decode), s.stream(), store.labels, s.sentences())

@@ -52,6 +52,7 @@ from jaxlm.data.tokenizer import (
     train_tokenizer,
 )
 from jaxlm.errors import UserError
+from jaxlm.io import atomic_write
 
 BATCH_BYTES = 1 << 20  # text per worker task
 KEEP_BYTES = 1 << 26   # a source up to this size is read once, kept in memory for the later passes and tokenized
@@ -379,7 +380,7 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
         sc = scan(plan, progress)
         if tok is None:
             tok = _trained_tokenizer(plan, sc, cfg)
-            write_atomic(tok.to_bytes(), alias)
+            atomic_write(alias, tok.to_bytes())
         path = os.path.join(cache_root(), plan.key(sha256(tok.to_bytes())))
         if not os.path.isfile(os.path.join(path, MANIFEST)):  # another process may have built it meanwhile
             shutil.rmtree(path, ignore_errors=True)
@@ -431,11 +432,3 @@ def _mismatch(path: str, plan: Plan, tok: Tokenizer | None) -> str:
         return "was made with another tokenizer than the workdir's or config.data.tokenizer_path"
     return ""
 
-
-def write_atomic(data: bytes, path: str) -> None:
-    """Write `path` through a temporary sibling and a rename: readers never see a half-written file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)

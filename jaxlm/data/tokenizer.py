@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,6 +14,7 @@ import numpy as np
 import sentencepiece as spm
 
 from jaxlm.errors import UserError
+from jaxlm.io import atomic_write
 
 PAD_ID = 0
 EOS_ID = 1
@@ -139,15 +139,7 @@ def train_tokenizer(texts: Sequence[str], spec: TokenizerSpec, cache_dir: str | 
         return path
     data = _train_bytes(texts, spec)
     os.makedirs(cache_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".model")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)  # atomic: readers never see a half-written model
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, data)  # readers never see a half-written model
     return path
 
 

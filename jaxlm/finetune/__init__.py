@@ -25,6 +25,7 @@ from jaxlm.data.dataset import prepare
 from jaxlm.errors import UserError
 from jaxlm.finetune.predict import predictor
 from jaxlm.finetune.scores import f1_per_class, majority_label, scores
+from jaxlm.io import atomic_write
 from jaxlm.objectives import GENRE_OBJECTIVES
 from jaxlm.train.loop import Run, train
 from jaxlm.train.metrics import MetricsWriter, read_metrics
@@ -79,9 +80,8 @@ def finetune(cfg: ml_collections.ConfigDict, workdir: str, init_from: str | None
     run = train(resolve_init_from(cfg, init_from), workdir)
     results = score_run(run)
     if jax.process_index() == 0:
-        with open(os.path.join(workdir, RESULTS_FILE + ".tmp"), "w") as f:
-            json.dump(dict(results, labels=list(run.corpus.splits["train"].labels)), f, indent=2)
-        os.replace(os.path.join(workdir, RESULTS_FILE + ".tmp"), os.path.join(workdir, RESULTS_FILE))
+        atomic_write(os.path.join(workdir, RESULTS_FILE),
+                     json.dumps(dict(results, labels=list(run.corpus.splits["train"].labels)), indent=2))
         if not any(r.get("split") == "finetune" and r["step"] == results["step"] for r in read_metrics(workdir)):
             writer = MetricsWriter(workdir, results["step"])
             writer.write(results["step"], dict(split="finetune", **{k: v for k, v in results.items() if k != "step"}))

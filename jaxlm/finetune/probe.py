@@ -21,6 +21,7 @@ import optax
 from jaxlm.data.dataset import eval_batches, prepare
 from jaxlm.errors import UserError
 from jaxlm.finetune.scores import majority_label, scores
+from jaxlm.io import atomic_write
 from jaxlm.train.loop import Run, prepare_workdir
 from jaxlm.train.pretrained import (
     copy_tokenizer,
@@ -125,8 +126,5 @@ def probe(cfg: ml_collections.ConfigDict, workdir: str) -> dict:
     for split, prefix in (("test", ""), ("val", "val_"), ("train", "train_")):
         out.update({prefix + k: v for k, v in scores(preds[best][split], y[split], majority).items()})
     if jax.process_index() == 0:
-        path = os.path.join(workdir, PROBE_RESULTS_FILE)
-        with open(path + ".tmp", "w") as f:
-            json.dump(out, f, indent=2)
-        os.replace(path + ".tmp", path)
+        atomic_write(os.path.join(workdir, PROBE_RESULTS_FILE), json.dumps(out, indent=2))
     return out

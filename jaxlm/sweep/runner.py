@@ -21,6 +21,7 @@ from jaxlm.config.loading import config_changes, flatten
 from jaxlm.data.dataset import prepare
 from jaxlm.data.tokenizer import default_cache_dir
 from jaxlm.errors import UserError
+from jaxlm.io import atomic_write
 from jaxlm.sweep.environment import environment
 from jaxlm.sweep.spec import Sweep, eval_config
 from jaxlm.train.evaluate import evaluate
@@ -40,10 +41,7 @@ def run_dir(sweep_dir: str, variant: str, seed: int) -> str:
 
 def write_json(path: str, obj: object) -> None:
     """Write JSON atomically (a reader sees the old file or the whole new one)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=2))
 
 
 def final_metrics(results: dict, prefix: str = "") -> dict[str, int | float]:

@@ -6,6 +6,8 @@ import os
 
 import jax
 
+from jaxlm.io import atomic_write
+
 
 class MetricsWriter:
     """Appends metric lines; on resume, lines past the restored step are dropped so no step appears twice."""
@@ -23,9 +25,7 @@ class MetricsWriter:
             return
         with open(self.path) as f:
             keep = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
-        with open(self.path + ".tmp", "w") as f:
-            f.writelines(keep)
-        os.replace(self.path + ".tmp", self.path)
+        atomic_write(self.path, "".join(keep))
 
     def write(self, step: int, metrics: dict) -> None:
         if not self.active:

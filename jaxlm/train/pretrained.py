@@ -13,7 +13,6 @@ written. The pretrained workdir is only read.
 
 import os
 import re
-import shutil
 
 import jax
 import ml_collections
@@ -21,6 +20,7 @@ import ml_collections
 from jaxlm.config.loading import load_saved_config
 from jaxlm.data.dataset import TOKENIZER_FILE
 from jaxlm.errors import UserError
+from jaxlm.io import atomic_write
 from jaxlm.optim.factory import build_optimizer
 from jaxlm.optim.ramp import batch_plan
 from jaxlm.registry import build_model, family
@@ -58,9 +58,8 @@ def copy_tokenizer(source: str, workdir: str) -> None:
                 raise UserError(f"workdir '{workdir}' holds a run with another tokenizer than '{source}': use a "
                                 "fresh --workdir")
         return
-    tmp = f"{dst}.{os.getpid()}.tmp"
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with open(src, "rb") as f:
+        atomic_write(dst, f.read())
 
 
 def _pretrained_params(source: str, mesh):
