@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from jaxlm.cli import checks
+from jaxlm import checks
 from jaxlm.cli.train import resolve_config
 from jaxlm.registry import precision
 

@@ -2,7 +2,7 @@
 
 import json
 
-from jaxlm.cli import checks
+from jaxlm import checks
 from jaxlm.cli.train import resolve_config
 from jaxlm.data.tokenizer import MIN_VOCAB_SIZE
 

@@ -1,6 +1,6 @@
 """`jaxlm convert --from-hf DIR --out DIR`: import a Hugging Face checkpoint as jaxlm params + config."""
 
-from jaxlm.cli import checks
+from jaxlm import checks
 
 
 def register(sub) -> None:

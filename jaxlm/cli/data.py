@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from jaxlm.cli import checks
+from jaxlm import checks
 
 
 def register(sub) -> None:

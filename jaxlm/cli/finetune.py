@@ -2,7 +2,7 @@
 
 import os
 
-from jaxlm.cli import checks
+from jaxlm import checks
 
 SHOWN = ("loss", "accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "n_eval")
 

@@ -2,7 +2,7 @@
 
 import jax
 
-from jaxlm.cli import checks
+from jaxlm import checks
 
 
 def register(sub) -> None:

@@ -2,7 +2,7 @@
 
 import os
 
-from jaxlm.cli import checks
+from jaxlm import checks
 from jaxlm.cli.finetune import SHOWN, add_genre_arguments
 
 

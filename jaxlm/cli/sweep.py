@@ -3,7 +3,7 @@
 import os
 import sys
 
-from jaxlm.cli import checks
+from jaxlm import checks
 from jaxlm.errors import UserError
 
 

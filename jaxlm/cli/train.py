@@ -3,7 +3,7 @@
 import json
 import os
 
-from jaxlm.cli import checks
+from jaxlm import checks
 from jaxlm.config.loading import apply_override, load_config_file, load_saved_config
 from jaxlm.sharding.distributed import add_flags, initialize_from_args
 

@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from jaxlm.cli import checks
+from jaxlm import checks
 from jaxlm.errors import UserError
 
 MAX_TEMPERATURE = 10.0  # beyond this sampling is uniform noise: a typo, not a setting
