@@ -76,7 +76,7 @@ def measured(cmd: list[str], env=None) -> dict:
 STARTUP = """
 import json, sys, time
 from jaxlm.config.loading import load_config_file, apply_override
-from jaxlm.data.dataset import load_corpus, prepare, train_batches
+from jaxlm.pipeline.dataset import load_corpus, prepare, train_batches
 cfg = load_config_file(sys.argv[1])
 for arg in sys.argv[2:]:
     apply_override(cfg, *arg[len("--config."):].split("=", 1))
@@ -109,7 +109,7 @@ def main() -> None:
     args = p.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     from jaxlm.config.loading import load_config_file
-    from jaxlm.data.dataset import load_corpus
+    from jaxlm.pipeline.dataset import load_corpus
     plays = load_corpus(load_config_file(BASE), progress=False)  # the plays' store and its tokenizer
     tokenizer = plays.store.tokenizer_path
     report = dict(commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,

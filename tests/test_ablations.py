@@ -15,8 +15,8 @@ import pytest
 from conftest import ROOT
 
 from jaxlm.bench.setup import abstract_setup
-from jaxlm.data.dataset import prepare
 from jaxlm.data.tokenizer import MASK_ID
+from jaxlm.pipeline.dataset import prepare
 from jaxlm.sweep.runner import extra_evals, state_bytes, train_log_metrics
 from jaxlm.sweep.spec import SCALES, eval_config, load_sweep
 from jaxlm.train.loop import Run, train

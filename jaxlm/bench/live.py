@@ -9,11 +9,11 @@ import ml_collections
 import numpy as np
 
 from jaxlm.config.validate import validate
-from jaxlm.data.dataset import device_keys, load_corpus, prepare, train_batches
 from jaxlm.errors import UserError
 from jaxlm.objectives.base import Prepared
 from jaxlm.optim.factory import build_optimizer
 from jaxlm.optim.ramp import BatchPlan, batch_plan
+from jaxlm.pipeline.dataset import device_keys, load_corpus, prepare, train_batches
 from jaxlm.registry import build_model, check_objective, family, loss_fn
 from jaxlm.sharding.mesh import batch_sharding, data_parallel_size, make_mesh
 from jaxlm.train.precision import dynamic_scaling, initial_loss_scale

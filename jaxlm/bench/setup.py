@@ -9,9 +9,9 @@ import optax
 
 from jaxlm.bench.live import with_data_vocab
 from jaxlm.config.validate import validate
-from jaxlm.data.dataset import device_keys, load_corpus, prepare
 from jaxlm.optim.factory import build_optimizer
 from jaxlm.optim.ramp import batch_plan
+from jaxlm.pipeline.dataset import device_keys, load_corpus, prepare
 from jaxlm.registry import build_model, check_objective, family, loss_fn
 from jaxlm.sharding.mesh import batch_sharding, make_mesh
 from jaxlm.train.precision import dynamic_scaling, initial_loss_scale

@@ -44,7 +44,7 @@ def run_prepare(args, overrides) -> int:
 def run_preview(args, overrides) -> int:
     """The first N training examples exactly as the model sees them (same seed, order and transform)."""
     from jaxlm.cli.train import resolve_config
-    from jaxlm.data.dataset import example_dataset, load_corpus, prepare
+    from jaxlm.pipeline.dataset import example_dataset, load_corpus, prepare
     checks.int_in_range(args.num, "--num", 1, None, 4)
     cfg = resolve_config(args.config, overrides)
     prepared = prepare(load_corpus(cfg, progress=cfg.train.progress), cfg, "train", train=True)
@@ -59,7 +59,7 @@ def run_preview(args, overrides) -> int:
 def run_export(args, overrides) -> int:
     """The split's documents decoded from the token store (the tokenizer is lossless, so this is their text)."""
     from jaxlm.cli.train import resolve_config
-    from jaxlm.data.dataset import load_corpus
+    from jaxlm.pipeline.dataset import load_corpus
     checks.output_file(args.out, "--out", args.force)
     cfg = resolve_config(args.config, overrides)
     docs = load_corpus(cfg, progress=cfg.train.progress).splits[args.split].docs

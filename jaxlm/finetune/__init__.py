@@ -21,12 +21,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxlm.data.dataset import prepare
 from jaxlm.errors import UserError
 from jaxlm.finetune.predict import predictor
 from jaxlm.finetune.scores import f1_per_class, majority_label, scores
 from jaxlm.io import atomic_write
 from jaxlm.objectives import GENRE_OBJECTIVES
+from jaxlm.pipeline.dataset import prepare
 from jaxlm.train.loop import Run, train
 from jaxlm.train.metrics import MetricsWriter, read_metrics
 

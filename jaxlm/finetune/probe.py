@@ -18,10 +18,10 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxlm.data.dataset import eval_batches, prepare
 from jaxlm.errors import UserError
 from jaxlm.finetune.scores import majority_label, scores
 from jaxlm.io import atomic_write
+from jaxlm.pipeline.dataset import eval_batches, prepare
 from jaxlm.train.loop import Run, prepare_workdir
 from jaxlm.train.pretrained import (
     copy_tokenizer,

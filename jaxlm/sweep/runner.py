@@ -18,10 +18,10 @@ import jax
 import numpy as np
 
 from jaxlm.config.loading import config_changes, flatten
-from jaxlm.data.dataset import prepare
 from jaxlm.data.tokenizer import default_cache_dir
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
+from jaxlm.pipeline.dataset import prepare
 from jaxlm.sweep.environment import environment
 from jaxlm.sweep.spec import Sweep, eval_config
 from jaxlm.train.evaluate import evaluate

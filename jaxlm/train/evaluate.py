@@ -6,8 +6,8 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from jaxlm.data.dataset import eval_batches
 from jaxlm.objectives.base import Prepared
+from jaxlm.pipeline.dataset import eval_batches
 from jaxlm.train.step import sum_metrics
 
 

@@ -17,10 +17,10 @@ from tqdm import tqdm
 
 from jaxlm.config.loading import config_changes, load_saved_config, save_config
 from jaxlm.config.validate import validate
-from jaxlm.data.dataset import Corpus, device_keys, load_corpus, prepare, train_batches
 from jaxlm.errors import UserError
 from jaxlm.optim.factory import build_optimizer
 from jaxlm.optim.ramp import batch_plan
+from jaxlm.pipeline.dataset import Corpus, device_keys, load_corpus, prepare, train_batches
 from jaxlm.registry import build_model, check_objective, family, loss_fn
 from jaxlm.sharding.mesh import batch_sharding, data_parallel_size, make_mesh
 from jaxlm.train.checkpoint import Checkpointer

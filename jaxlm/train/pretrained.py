@@ -18,11 +18,11 @@ import jax
 import ml_collections
 
 from jaxlm.config.loading import load_saved_config
-from jaxlm.data.dataset import TOKENIZER_FILE
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 from jaxlm.optim.factory import build_optimizer
 from jaxlm.optim.ramp import batch_plan
+from jaxlm.pipeline.dataset import TOKENIZER_FILE
 from jaxlm.registry import build_model, family
 from jaxlm.train.checkpoint import Checkpointer
 from jaxlm.train.precision import initial_loss_scale

@@ -1,0 +1,1 @@
+"""The input pipeline: token store (jaxlm/data) → objective (jaxlm/objectives) → grain batches; above both."""
