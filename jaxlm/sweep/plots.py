@@ -4,16 +4,13 @@ import collections
 import math
 import os
 import re
-from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from jaxlm.sweep.runner import run_dir
+from jaxlm.sweep.summary import Summary
 from jaxlm.train.metrics import read_metrics
-
-if TYPE_CHECKING:
-    from jaxlm.sweep.report import Summary
 
 
 def _filename(kind: str, metric: str) -> str:
@@ -21,7 +18,7 @@ def _filename(kind: str, metric: str) -> str:
     return f"{kind}_{re.sub(r'[^A-Za-z0-9_.-]', '_', metric)}.png"
 
 
-def plot_bars(rows: list["Summary"], metric: str, best: str, out_dir: str) -> str:
+def plot_bars(rows: list[Summary], metric: str, best: str, out_dir: str) -> str:
     """Bar chart of a final metric per variant with ± std error bars and each seed as a dot; returns the path."""
     fig = Figure(figsize=(max(5.0, 1.1 * len(rows) + 2), 3.5), layout="constrained")
     ax = fig.subplots()

@@ -9,25 +9,12 @@ import json
 import math
 import os
 import shlex
-import statistics
 
 from jaxlm.errors import UserError
 from jaxlm.sweep.environment import describe
 from jaxlm.sweep.plots import plot_bars, plot_curves
 from jaxlm.sweep.runner import RESULTS_FILE, read_sweep_json, run_dir
-
-HIGHER_IS_BETTER = ("accuracy", "f1", "auc", "precision", "recall")
-
-
-@dataclasses.dataclass
-class Summary:
-    """One variant's value of one metric over its seeds."""
-
-    variant: str
-    mean: float
-    std: float  # sample standard deviation; nan with a single seed
-    n: int
-    values: list[float]
+from jaxlm.sweep.summary import Summary, best, higher_is_better, summarize
 
 
 @dataclasses.dataclass
@@ -51,31 +38,6 @@ def load_sweep_dir(sweep_dir: str) -> tuple[dict, list[dict]]:
                 with open(results) as f:
                     records.append(json.load(f))
     return meta, records
-
-
-def higher_is_better(metric: str) -> bool:
-    """Accuracy-like metrics are maximized; losses, bits, perplexities and bytes are minimized."""
-    return any(word in metric for word in HIGHER_IS_BETTER)
-
-
-def summarize(records: list[dict], metric: str) -> list[Summary]:
-    """Mean ± std over seeds per variant; a UserError names the runs that lack the metric."""
-    missing = [f"{r['variant']}/seed_{r['seed']}" for r in records if metric not in r["metrics"]]
-    if missing:
-        have = sorted(set().union(*(r["metrics"] for r in records)))
-        raise UserError(f"metric '{metric}' is missing from run(s) {', '.join(missing)} (they report "
-                        f"{', '.join(have)}): fix config.sweep.metrics and re-run the sweep command")
-    by_variant = collections.defaultdict(list)
-    for r in records:
-        by_variant[r["variant"]].append(r["metrics"][metric])
-    return [Summary(v, statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else math.nan, len(xs), xs)
-            for v, xs in by_variant.items()]
-
-
-def best(rows: list[Summary], metric: str) -> str:
-    """The variant with the best mean."""
-    pick = max if higher_is_better(metric) else min
-    return pick(rows, key=lambda r: r.mean).variant
 
 
 def fmt(x: float, scale: float) -> str:
