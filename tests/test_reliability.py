@@ -50,7 +50,7 @@ def wait_for_step(workdir: str, step: int, p: subprocess.Popen) -> None:
 
 
 def final_state(workdir: str):
-    from jaxlm.cli.train import restored_run
+    from jaxlm.train.workdir import restored_run
     return jax.device_get(restored_run(workdir).state)
 
 
@@ -65,7 +65,7 @@ def metric_rows(workdir: str) -> list[dict]:
 
 
 def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path):
-    from jaxlm.cli.train import restored_run
+    from jaxlm.train.workdir import restored_run
     reference = str(tmp_path / "reference")
     assert finish(start(reference, env={"JAX_ENABLE_COMPILATION_CACHE": "false"}))[0] == 0
     run = restored_run(reference)

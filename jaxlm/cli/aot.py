@@ -11,7 +11,6 @@ import os
 import numpy as np
 
 from jaxlm import checks
-from jaxlm.cli.train import resolve_config
 from jaxlm.registry import precision
 
 
@@ -32,6 +31,7 @@ def _shard_bytes(shapes, shardings) -> int:
 
 def run_compile(args, overrides) -> int:
     from jaxlm.sharding.mesh import mesh_shape
+    from jaxlm.train.workdir import resolve_config
     if args.devices is not None:
         checks.int_in_range(args.devices, "--devices", 1, None, 8)
     cfg = resolve_config(args.config, overrides)

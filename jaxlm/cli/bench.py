@@ -3,7 +3,6 @@
 import json
 
 from jaxlm import checks
-from jaxlm.cli.train import resolve_config
 from jaxlm.data.tokenizer import MIN_VOCAB_SIZE
 
 DEFAULT_STEPS = 10
@@ -41,6 +40,7 @@ def run_bench(args, overrides) -> int:
     from jaxlm.bench.live import live_setup
     from jaxlm.bench.memory import memory_report
     from jaxlm.bench.speed import speed_report
+    from jaxlm.train.workdir import resolve_config
     cfg = resolve_config(args.config, overrides)
     live = live_setup(cfg, args.data_vocab)
     report = speed_report(live, args.steps, args.peak_n, args.profile)

@@ -28,9 +28,9 @@ def register(sub) -> None:
 
 
 def run_prepare(args, overrides) -> int:
-    from jaxlm.cli.train import resolve_config
     from jaxlm.data.prepare import ensure_store
     from jaxlm.objectives import SENTENCE_OBJECTIVES
+    from jaxlm.train.workdir import resolve_config
     if args.out is not None:
         checks.output_folder(args.out, "--out", force=True)
     cfg = resolve_config(args.config, overrides)
@@ -43,8 +43,8 @@ def run_prepare(args, overrides) -> int:
 
 def run_preview(args, overrides) -> int:
     """The first N training examples exactly as the model sees them (same seed, order and transform)."""
-    from jaxlm.cli.train import resolve_config
     from jaxlm.pipeline.dataset import example_dataset, load_corpus, prepare
+    from jaxlm.train.workdir import resolve_config
     checks.int_in_range(args.num, "--num", 1, None, 4)
     cfg = resolve_config(args.config, overrides)
     prepared = prepare(load_corpus(cfg, progress=cfg.train.progress), cfg, "train", train=True)
@@ -58,8 +58,8 @@ def run_preview(args, overrides) -> int:
 
 def run_export(args, overrides) -> int:
     """The split's documents decoded from the token store (the tokenizer is lossless, so this is their text)."""
-    from jaxlm.cli.train import resolve_config
     from jaxlm.pipeline.dataset import load_corpus
+    from jaxlm.train.workdir import resolve_config
     checks.output_file(args.out, "--out", args.force)
     cfg = resolve_config(args.config, overrides)
     docs = load_corpus(cfg, progress=cfg.train.progress).splits[args.split].docs

@@ -25,8 +25,8 @@ def register(sub) -> None:
 
 
 def run_finetune(args, overrides) -> int:
-    from jaxlm.cli.train import resolve_config
     from jaxlm.finetune import RESULTS_FILE, finetune
+    from jaxlm.train.workdir import resolve_config
     cfg = resolve_config(args.config, overrides)
     checks.run_folder(args.workdir, "--workdir")
     with checks.undone_on_error(args.workdir, "config.json"):

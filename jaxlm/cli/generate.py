@@ -1,7 +1,5 @@
 """`jaxlm generate`: sample a continuation of a prompt (GPT), or decode an output for an input (T5, BART)."""
 
-import jax
-
 from jaxlm import checks
 
 
@@ -19,39 +17,6 @@ def register(sub) -> None:
     p.add_argument("--length-penalty", type=float, default=1.0, help="beam score = log-prob / length**this")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=run_generate)
-
-
-def sample_text(run, prompt: str, max_new_tokens: int, temperature: float, top_k: int, top_p: float,
-                seed: int) -> str:
-    """The prompt followed by its sampled continuation, decoded."""
-    from jaxlm.data.tokenizer import EOS_ID
-    from jaxlm.generate.sampling import check_sampling_args, generate
-    from jaxlm.registry import build_model
-    tok = run.corpus.tokenizer
-    ids = tok.encode(prompt)
-    check_sampling_args(len(ids), max_new_tokens, run.cfg.model.max_len, temperature, top_k, top_p,
-                        run.cfg.model.vocab_size)
-    params = jax.device_get(run.state.params)
-    new = generate(build_model(run.cfg, decode=True), params, ids, max_new_tokens, jax.random.PRNGKey(seed),
-                   temperature, top_k, top_p, EOS_ID)
-    return tok.decode(ids + new)
-
-
-def seq2seq_text(run, text: str, max_new_tokens: int, temperature: float, top_k: int, top_p: float, beam: int,
-                 length_penalty: float, seed: int) -> str:
-    """The decoder's output for an input text, with sentinels and [MASK] shown."""
-    from jaxlm.generate.seq2seq import beam_search, encode_input, generate
-    from jaxlm.objectives.seq2seq import decoder_start_id, visible_text
-    from jaxlm.registry import build_model
-    tok = run.corpus.tokenizer
-    ids = encode_input(tok, text)
-    model, params = build_model(run.cfg, decode=True), jax.device_get(run.state.params)
-    start = decoder_start_id(run.cfg)
-    if beam:
-        out = beam_search(model, params, ids, beam, max_new_tokens, start, length_penalty)
-    else:
-        out = generate(model, params, ids, max_new_tokens, jax.random.PRNGKey(seed), start, temperature, top_k, top_p)
-    return visible_text(tok, out)
 
 
 def check_generate_args(args, cfg) -> None:
@@ -72,12 +37,14 @@ def check_generate_args(args, cfg) -> None:
 
 
 def run_generate(args, overrides) -> int:
-    from jaxlm.cli.train import restored_run, workdir_config
+    from jaxlm.generate.text import sample_text, seq2seq_text
+    from jaxlm.train.workdir import restored_run, workdir_config
     check_generate_args(args, workdir_config(args.workdir, overrides))
     run = restored_run(args.workdir, overrides)
     if args.input is not None:
-        print(seq2seq_text(run, args.input, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
-                           args.beam, args.length_penalty, args.seed))
+        print(seq2seq_text(run.cfg, run.state.params, run.corpus.tokenizer, args.input, args.max_new_tokens,
+                           args.temperature, args.top_k, args.top_p, args.beam, args.length_penalty, args.seed))
     else:
-        print(sample_text(run, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed))
+        print(sample_text(run.cfg, run.state.params, run.corpus.tokenizer, args.prompt, args.max_new_tokens,
+                          args.temperature, args.top_k, args.top_p, args.seed))
     return 0

@@ -17,9 +17,9 @@ def register(sub) -> None:
 
 
 def run_probe(args, overrides) -> int:
-    from jaxlm.cli.train import resolve_config
     from jaxlm.finetune import resolve_init_from
     from jaxlm.finetune.probe import PROBE_RESULTS_FILE, probe
+    from jaxlm.train.workdir import resolve_config
     cfg = resolve_init_from(resolve_config(args.config, overrides), args.init_from)
     checks.run_folder(args.workdir, "--workdir")
     with checks.undone_on_error(args.workdir, PROBE_RESULTS_FILE):

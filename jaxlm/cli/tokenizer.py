@@ -24,10 +24,10 @@ def register(sub) -> None:
 
 
 def run_train(args, overrides) -> int:
-    from jaxlm.cli.train import resolve_config
     from jaxlm.data.prepare import Plan, scan, tokenizer_sample
     from jaxlm.data.tokenizer import Tokenizer, TokenizerSpec, train_tokenizer
     from jaxlm.objectives import SENTENCE_OBJECTIVES
+    from jaxlm.train.workdir import resolve_config
     checks.output_file(args.out, "--out", args.force)
     cfg = resolve_config(args.config, overrides)
     plan = Plan.from_config(cfg.data, cfg.data.objective in SENTENCE_OBJECTIVES)

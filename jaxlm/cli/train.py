@@ -4,7 +4,6 @@ import json
 import os
 
 from jaxlm import checks
-from jaxlm.config.loading import apply_override, load_config_file, load_saved_config
 from jaxlm.sharding.distributed import add_flags, initialize_from_args
 
 
@@ -27,26 +26,12 @@ def register(sub) -> None:
 SUMMARY_KEYS = ("loss", "perplexity", "bits_per_byte", "accuracy", "mlm_loss", "mlm_accuracy", "nsp_accuracy")
 
 
-def resolve_config(path: str, overrides: list[tuple[str, str]]):
-    """An experiment module's config with the overrides applied, validated (before anything is written)."""
-    return _validated(load_config_file(path), overrides)
-
-
-def _validated(cfg, overrides):
-    from jaxlm.config.validate import validate
-    from jaxlm.registry import check_objective
-    for key, value in overrides:
-        apply_override(cfg, key, value)
-    validate(cfg)
-    check_objective(cfg)
-    return cfg
-
-
 def run_train(args, overrides) -> int:
     import jax
 
-    from jaxlm.cli.generate import sample_text
+    from jaxlm.generate.text import sample_text
     from jaxlm.train.loop import train
+    from jaxlm.train.workdir import resolve_config
     cfg = resolve_config(args.config, overrides)
     checks.run_folder(args.workdir, "--workdir")
     initialize_from_args(args)
@@ -58,31 +43,15 @@ def run_train(args, overrides) -> int:
         if m:
             print(f"{split}: " + ", ".join(f"{k} {m[k]:.4f}" for k in SUMMARY_KEYS if k in m))
     if cfg.train.sample_tokens and jax.process_count() == 1 and run.fam.generates_text:
-        print("sample:", sample_text(run, "\n", cfg.train.sample_tokens, 0.8, 0, 0.95, 0), sep="\n")
+        print("sample:", sample_text(cfg, run.state.params, run.corpus.tokenizer, "\n", cfg.train.sample_tokens, 0.8, 0,
+                                         0.95, 0), sep="\n")
     print(f"workdir: {os.path.abspath(args.workdir)} (metrics.jsonl, tensorboard/, checkpoints/)")
     return 0
 
 
-def workdir_config(workdir: str, overrides=()):
-    """A trained workdir's config.json with the overrides applied, validated."""
-    checks.input_folder(workdir, "--workdir", "a workdir written by `jaxlm train`")
-    return _validated(load_saved_config(os.path.join(workdir, "config.json")), overrides)
-
-
-def restored_run(workdir: str, overrides=()):
-    """A Run for a trained workdir with its latest checkpoint restored."""
-    from jaxlm.errors import UserError
-    from jaxlm.train.loop import Run
-    cfg = workdir_config(workdir, overrides)
-    cfg.train.progress = False
-    run = Run(cfg, workdir)
-    if run.restore() is None:
-        raise UserError(f"workdir '{workdir}' has no checkpoint: train it first with `jaxlm train`")
-    return run
-
-
 def run_eval(args, overrides) -> int:
     from jaxlm.train.context_ablation import context_ablation
+    from jaxlm.train.workdir import restored_run, workdir_config
     cfg = workdir_config(args.workdir, overrides)
     swap = context_ablation(cfg.model.family, cfg.data.objective) if args.context_ablation else None
     run = restored_run(args.workdir, overrides)
