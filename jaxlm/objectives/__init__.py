@@ -1,6 +1,20 @@
 """Registry of objectives: `config.data.objective` → prepare(split, cfg, tokenizer, train)."""
 
-from jaxlm.objectives import bart, bert_mlm_nsp, causal_lm, genre, roberta_mlm, t5
+import importlib
+from collections.abc import Callable
+
+from jaxlm.objectives import bart, bert_mlm_nsp, causal_lm, roberta_mlm, t5
+
+
+def _project_objective(ref: str) -> Callable:
+    """A research project's objective 'package.module:function' (jaxlm/projects), imported on first use: the
+    core names a project's objectives but never imports a project, so the layers stay acyclic."""
+    module, _, name = ref.partition(":")
+
+    def prepare(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    return prepare
+
 
 OBJECTIVES = {
     "causal_lm": causal_lm.prepare,
@@ -12,10 +26,9 @@ OBJECTIVES = {
     "t5_iid_drop_tokens": t5.iid_drop_tokens,
     "t5_bert_style": t5.bert_style,
     "bart_denoise": bart.prepare,
-    "genre_classification": genre.classification,
-    "genre_text_to_text": genre.text_to_text,
-    "genre_continuation": genre.continuation,
+    "genre_classification": _project_objective("jaxlm.projects.genre.objectives:classification"),
+    "genre_text_to_text": _project_objective("jaxlm.projects.genre.objectives:text_to_text"),
+    "genre_continuation": _project_objective("jaxlm.projects.genre.objectives:continuation"),
 }
 
 SENTENCE_OBJECTIVES = ("bert_mlm_nsp", "roberta_mlm")  # their token store is tokenized sentence by sentence
-GENRE_OBJECTIVES = ("genre_classification", "genre_text_to_text", "genre_continuation")  # fine-tuning (jaxlm finetune)

@@ -22,9 +22,9 @@ import numpy as np
 from jaxlm.data.tokenizer import EOS_ID
 from jaxlm.generate.seq2seq import greedy_decoder
 from jaxlm.objectives.base import Prepared
-from jaxlm.objectives.genre import label_endings, label_targets
 from jaxlm.objectives.seq2seq import decoder_start_id
 from jaxlm.pipeline.dataset import eval_batches
+from jaxlm.projects.genre.objectives import label_endings, label_targets
 from jaxlm.registry import build_model
 
 

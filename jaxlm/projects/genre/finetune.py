@@ -3,14 +3,14 @@
 Training is `jaxlm.train.loop.train` itself (same jitted step, checkpoints, resume, metrics), started from the
 newest checkpoint of `init_from` (its model section, tokenizer and weights; a new head stays fresh, as do the
 parameters matching the `config.finetune.reinit` pattern, recorded as `reinit` in the results) or from scratch.
-Scoring (jaxlm/finetune/predict.py) predicts a label for every passage of the validation and test plays and compares
+Scoring (predict.py) predicts a label for every passage of the validation and test plays and compares
 accuracy and macro-F1 with the majority-class baseline: the most frequent label of the training passages (before any
 balancing or `finetune.train_passages` subsampling; `n_labelled` counts the distinct passages whose labels training
 used), predicted for every held-out passage. The test split's scores are the headline keys; the validation split's
 carry a `val_` prefix. `loss` / `val_loss` are the training objective's mean loss on the held-out passages (nats per
 target token; for the classifier, the cross-entropy of its label distribution: a proper scoring rule, finer-grained
 than accuracy over a few whole plays). The generative objectives are also scored by rank classification
-(`rank_accuracy`, `rank_macro_f1`, `rank_f1_<label>`; jaxlm/finetune/predict.py). They are written to
+(`rank_accuracy`, `rank_macro_f1`, `rank_f1_<label>`; predict.py). They are written to
 `finetune_results.json` and as one `"split": "finetune"` line of `metrics.jsonl` in the workdir.
 """
 
@@ -22,11 +22,11 @@ import ml_collections
 import numpy as np
 
 from jaxlm.errors import UserError
-from jaxlm.finetune.predict import predictor
-from jaxlm.finetune.scores import f1_per_class, majority_label, scores
 from jaxlm.io import atomic_write
-from jaxlm.objectives import GENRE_OBJECTIVES
 from jaxlm.pipeline.dataset import prepare
+from jaxlm.projects.genre.objectives import GENRE_OBJECTIVES
+from jaxlm.projects.genre.predict import predictor
+from jaxlm.projects.genre.scores import f1_per_class, majority_label, scores
 from jaxlm.train.loop import Run, train
 from jaxlm.train.metrics import MetricsWriter, read_metrics
 

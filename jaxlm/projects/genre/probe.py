@@ -19,9 +19,9 @@ import numpy as np
 import optax
 
 from jaxlm.errors import UserError
-from jaxlm.finetune.scores import majority_label, scores
 from jaxlm.io import atomic_write
 from jaxlm.pipeline.dataset import eval_batches, prepare
+from jaxlm.projects.genre.scores import majority_label, scores
 from jaxlm.train.loop import Run, prepare_workdir
 from jaxlm.train.pretrained import (
     copy_tokenizer,
