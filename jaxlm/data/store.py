@@ -268,7 +268,7 @@ class StoredSentences(Sequence):
     def __getitem__(self, k: int) -> list[np.ndarray]:
         return self._document(int(k))
 
-    @functools.lru_cache(maxsize=64)   # pair building reads a document's sentences one by one
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - lives with its store; pair building reads a document's sentences one by one
     def _document(self, k: int) -> list[np.ndarray]:
         d = int(self.docs[k])
         spans = self.spans[int(self.doc_first[d]):int(self.doc_first[d + 1])]
