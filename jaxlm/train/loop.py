@@ -174,7 +174,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
     run = Run(cfg, workdir, tx, schedule)
     data_state = run.restore()
     if data_state is None:
-        load_pretrained(run)
+        run.state = load_pretrained(cfg.finetune, run.state, run.shardings, run.tx, run.mesh)
     t = cfg.train
     plan = run.plan
     data = train_batches(prepare(run.corpus, cfg, "train", train=True), plan.micro_size // jax.process_count(),

@@ -128,9 +128,10 @@ def init_from_pretrained(state: TrainState, shardings: TrainState, tx, source: s
     return state.replace(params=params, opt_state=opt_state)
 
 
-def load_pretrained(run) -> None:
-    """Put `run.cfg.finetune.init_from`'s weights (but for the `finetune.reinit` matches) into `run.state`, with a
-    fresh optimizer; nothing when it is empty. The one start used by `jaxlm train`/`finetune` and `jaxlm probe`."""
-    source = run.cfg.finetune.init_from
-    if source:
-        run.state = init_from_pretrained(run.state, run.shardings, run.tx, source, run.mesh, run.cfg.finetune.reinit)
+def load_pretrained(finetune: ml_collections.ConfigDict, state: TrainState, shardings: TrainState, tx,
+                    mesh) -> TrainState:
+    """`state` with `config.finetune.init_from`'s weights (but for the `finetune.reinit` matches) and a fresh
+    optimizer; `state` itself when it is empty. The one start used by `jaxlm train`/`finetune` and `jaxlm probe`."""
+    if not finetune.init_from:
+        return state
+    return init_from_pretrained(state, shardings, tx, finetune.init_from, mesh, finetune.reinit)

@@ -96,7 +96,7 @@ def _frozen_run(cfg: ml_collections.ConfigDict, workdir: str) -> Run:
     if cfg.finetune.init_from:
         copy_tokenizer(cfg.finetune.init_from, workdir)
     run = Run(cfg, workdir)
-    load_pretrained(run)
+    run.state = load_pretrained(cfg.finetune, run.state, run.shardings, run.tx, run.mesh)
     return run
 
 
