@@ -90,7 +90,7 @@ def test_every_param_has_logical_axes(model_cls):
 def test_t5_init_folds_attention_scale_into_queries():
     cfg = _cfg()
     cfg.update(d_model=256, d_kv=64, n_heads=4)
-    q = _params(T5, cfg)["encoder"]["block_0"]["self_attn"]["q"]["kernel"]
+    q = _params(T5, cfg)["encoder"]["block_0"]["self_attn"]["qkv"]["kernel"][:, 0]
     assert abs(float(np.std(q)) - (256 * 64) ** -0.5) < 0.1 * (256 * 64) ** -0.5
 
 

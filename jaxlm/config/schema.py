@@ -24,7 +24,7 @@ def base_config() -> ml_collections.ConfigDict:
         tie_embeddings=True,
         layer_norm_eps=1e-5,
         remat="none",            # every family: rematerialise blocks in the backward pass: none | full | save_dots
-        scan_layers=False,       # gpt: one nn.scan over layer-stacked params (compile time flat in depth)
+        scan_layers=False,       # one nn.scan over layer-stacked params per stack (compile time flat in depth)
         attention="auto",        # gpt, bert: auto (cuDNN flash attention on GPU in bf16/fp16, else XLA) | xla | cudnn
         # encoder-only family (bert)
         norm="post",             # bert: post (original BERT: x = LN(x + f(x))) | pre (x + f(LN(x)), final LN)

@@ -59,9 +59,6 @@ def _validate_optimization(cfg: ml_collections.ConfigDict) -> None:
     _require(m.attention != "cudnn" or jax.default_backend() == "gpu",
              "config.model.attention='cudnn' needs an NVIDIA GPU with cuDNN: use auto (cuDNN where it can run) or xla")
     _require(m.remat in REMAT_POLICIES, f"config.model.remat='{m.remat}' is unknown: use {', '.join(REMAT_POLICIES)}")
-    _require(not m.scan_layers or m.family == "gpt",
-             f"config.model.scan_layers is implemented for gpt only ({m.family} keeps one module per layer, whose "
-             "names Hugging Face import relies on): set --config.model.scan_layers=False")
     _require(not (m.scan_layers and o.name == "adafactor"),
              "config.model.scan_layers stacks each kernel over layers, and Adafactor would then factor its second "
              "moments across layers: set --config.model.scan_layers=False or use another optimizer")

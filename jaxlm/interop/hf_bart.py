@@ -10,6 +10,7 @@ import numpy as np
 
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
+from jaxlm.interop.attention_layout import attention_params
 from jaxlm.interop.hf_bert import read_hf_config, read_state_dict
 
 
@@ -37,15 +38,9 @@ def _dense(sd: dict, key: str) -> dict:
     return {"kernel": sd[f"{key}.weight"].T, "bias": sd[f"{key}.bias"]}
 
 
-def _attention(sd: dict, key: str, n_heads: int) -> dict:
-    out = {}
-    for ours, theirs in (("q", "q_proj"), ("k", "k_proj"), ("v", "v_proj")):
-        w = sd[f"{key}.{theirs}.weight"]
-        out[ours] = {"kernel": w.T.reshape(w.shape[1], n_heads, -1),
-                     "bias": sd[f"{key}.{theirs}.bias"].reshape(n_heads, -1)}
-    w = sd[f"{key}.out_proj.weight"]
-    out["o"] = {"kernel": w.T.reshape(n_heads, -1, w.shape[0]), "bias": sd[f"{key}.out_proj.bias"]}
-    return out
+def _attention(sd: dict, key: str, n_heads: int, cross: bool) -> dict:
+    linears = [(sd[f"{key}.{p}.weight"], sd[f"{key}.{p}.bias"]) for p in ("q_proj", "k_proj", "v_proj", "out_proj")]
+    return attention_params(*linears, n_heads, cross)
 
 
 def _stack(sd: dict, prefix: str, n_layers: int, n_heads: int, decoder: bool) -> dict:
@@ -55,12 +50,12 @@ def _stack(sd: dict, prefix: str, n_layers: int, n_heads: int, decoder: bool) ->
         raise UserError("the checkpoint has final encoder/decoder LayerNorms (mBART): jaxlm's BART has none")
     for i in range(n_layers):
         layer = f"{prefix}.layers.{i}"
-        block = {"self_attn": _attention(sd, f"{layer}.self_attn", n_heads),
+        block = {"self_attn": _attention(sd, f"{layer}.self_attn", n_heads, False),
                  "ln_self": _ln(sd, f"{layer}.self_attn_layer_norm"),
                  "fc1": _dense(sd, f"{layer}.fc1"), "fc2": _dense(sd, f"{layer}.fc2"),
                  "ln_ff": _ln(sd, f"{layer}.final_layer_norm")}
         if decoder:
-            block["cross_attn"] = _attention(sd, f"{layer}.encoder_attn", n_heads)
+            block["cross_attn"] = _attention(sd, f"{layer}.encoder_attn", n_heads, True)
             block["ln_cross"] = _ln(sd, f"{layer}.encoder_attn_layer_norm")
         stack[f"block_{i}"] = block
     return stack

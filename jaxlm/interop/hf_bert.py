@@ -15,6 +15,7 @@ import numpy as np
 from jaxlm.cli import checks
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
+from jaxlm.interop.attention_layout import attention_params
 from jaxlm.models.bert import BERT
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -74,13 +75,9 @@ def _dense(sd: dict, key: str) -> dict:
 
 def _block(sd: dict, key: str, n_heads: int) -> dict:
     att = f"{key}.attention"
-    d = sd[f"{att}.self.query.weight"].shape[1]
-    qkv = [sd[f"{att}.self.{p}.weight"].T.reshape(d, n_heads, -1) for p in ("query", "key", "value")]
-    qkv_bias = [sd[f"{att}.self.{p}.bias"].reshape(n_heads, -1) for p in ("query", "key", "value")]
-    out = sd[f"{att}.output.dense.weight"].T.reshape(n_heads, -1, d)
+    names = [f"{att}.self.{p}" for p in ("query", "key", "value")] + [f"{att}.output.dense"]
     return {
-        "attn": {"qkv": {"kernel": np.stack(qkv, 1), "bias": np.stack(qkv_bias, 0)},
-                 "out": {"kernel": out, "bias": sd[f"{att}.output.dense.bias"]}},
+        "attn": attention_params(*[(sd[f"{n}.weight"], sd[f"{n}.bias"]) for n in names], n_heads, False),
         "ln_attn": _ln(sd, f"{att}.output.LayerNorm"),
         "mlp": {"up": _dense(sd, f"{key}.intermediate.dense"), "down": _dense(sd, f"{key}.output.dense")},
         "ln_mlp": _ln(sd, f"{key}.output.LayerNorm"),

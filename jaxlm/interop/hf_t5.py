@@ -11,6 +11,7 @@ import numpy as np
 
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
+from jaxlm.interop.attention_layout import attention_params
 from jaxlm.interop.hf_bert import read_hf_config, read_state_dict
 
 FF_KINDS = {"relu": "relu", "gated-gelu": "gated_gelu"}
@@ -31,15 +32,9 @@ def model_config(hf: dict) -> ml_collections.ConfigDict:
     return m
 
 
-def _heads(w: np.ndarray, n_heads: int) -> np.ndarray:
-    """torch Linear(d_model → heads·d_kv) weight → [d_model, heads, d_kv]."""
-    return w.T.reshape(w.shape[1], n_heads, -1)
-
-
-def _attention(sd: dict, key: str, n_heads: int) -> dict:
-    out = sd[f"{key}.o.weight"]
-    return {**{p: {"kernel": _heads(sd[f"{key}.{p}.weight"], n_heads)} for p in ("q", "k", "v")},
-            "o": {"kernel": out.T.reshape(n_heads, -1, out.shape[0])}}
+def _attention(sd: dict, key: str, n_heads: int, cross: bool) -> dict:
+    linears = [(sd[f"{key}.{p}.weight"], None) for p in ("q", "k", "v", "o")]
+    return attention_params(*linears, n_heads, cross)
 
 
 def _ff(sd: dict, key: str) -> dict:
@@ -52,11 +47,11 @@ def _stack(sd: dict, prefix: str, n_layers: int, n_heads: int, decoder: bool) ->
              "ln_final": {"scale": sd[f"{prefix}.final_layer_norm.weight"]}}
     for i in range(n_layers):
         layer = f"{prefix}.block.{i}.layer"
-        block = {"self_attn": _attention(sd, f"{layer}.0.SelfAttention", n_heads),
+        block = {"self_attn": _attention(sd, f"{layer}.0.SelfAttention", n_heads, False),
                  "ln_self": {"scale": sd[f"{layer}.0.layer_norm.weight"]}}
         ff = 2 if decoder else 1
         if decoder:
-            block["cross_attn"] = _attention(sd, f"{layer}.1.EncDecAttention", n_heads)
+            block["cross_attn"] = _attention(sd, f"{layer}.1.EncDecAttention", n_heads, True)
             block["ln_cross"] = {"scale": sd[f"{layer}.1.layer_norm.weight"]}
         block["ff"] = _ff(sd, f"{layer}.{ff}.DenseReluDense")
         block["ln_ff"] = {"scale": sd[f"{layer}.{ff}.layer_norm.weight"]}

@@ -5,15 +5,24 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from jaxlm.models.layers import attention_mask, gelu, layer_norm, partitioned, remat_block
-from jaxlm.models.seq2seq_layers import Attention, decoder_geometry, default_ids
+from jaxlm.models.layers import (
+    Attention,
+    attention_mask,
+    decoder_geometry,
+    default_ids,
+    dense,
+    gelu,
+    layer_norm,
+    layer_stack,
+    partitioned,
+)
 
 POSITION_OFFSET = 2  # fairseq reserves the first two rows of the position table
 
 
-def bart_attention(c: ml_collections.ConfigDict, dtype, cache: str, name: str) -> Attention:
-    s = c.init_std
-    return Attention(c.n_heads, c.d_model // c.n_heads, s, s, s, use_bias=True, cache=cache, dtype=dtype, name=name)
+def bart_attention(c: ml_collections.ConfigDict, dtype, cross: bool, decode: bool, name: str) -> Attention:
+    return Attention(c.n_heads, c.d_model // c.n_heads, "gpt2", c.init_std, cross=cross, decode=decode,
+                     implementation="xla", dtype=dtype, name=name)
 
 
 class Block(nn.Module):
@@ -23,23 +32,21 @@ class Block(nn.Module):
     dtype: jnp.dtype
     cross: bool
     decode: bool = False
+    deterministic: bool = True
 
     @nn.compact
-    def __call__(self, x, mask, deterministic, encoded=None, cross_mask=None, cache_index=None):
-        c = self.cfg
+    def __call__(self, x, mask, encoded=None, cross_mask=None, cache_index=None):
+        c, deterministic = self.cfg, self.deterministic
         drop = nn.Dropout(c.dropout)
-        h = bart_attention(c, self.dtype, "self" if self.decode else "", "self_attn")(x, x, mask, None, cache_index)
+        init = nn.initializers.normal(c.init_std)
+        h = bart_attention(c, self.dtype, False, self.decode, "self_attn")(x, mask, cache_index=cache_index)
         x = layer_norm(c.layer_norm_eps, self.dtype, "ln_self")(x + drop(h, deterministic=deterministic))
         if self.cross:
-            h = bart_attention(c, self.dtype, "cross" if self.decode else "", "cross_attn")(x, encoded, cross_mask)
+            h = bart_attention(c, self.dtype, True, self.decode, "cross_attn")(x, cross_mask, encoded)
             x = layer_norm(c.layer_norm_eps, self.dtype, "ln_cross")(x + drop(h, deterministic=deterministic))
-        h = nn.Dense(c.d_ff, dtype=self.dtype, name="fc1",
-                     kernel_init=partitioned(nn.initializers.normal(c.init_std), ("embed", "mlp")),
-                     bias_init=partitioned(nn.initializers.zeros, ("mlp",)))(x)
+        h = dense(c.d_ff, ("embed", "mlp"), init, True, self.dtype, "fc1")(x)
         h = drop(gelu(h, approximate=False), deterministic=deterministic)
-        h = nn.Dense(c.d_model, dtype=self.dtype, name="fc2",
-                     kernel_init=partitioned(nn.initializers.normal(c.init_std), ("mlp", "embed")),
-                     bias_init=partitioned(nn.initializers.zeros, ("embed",)))(h)
+        h = dense(c.d_model, ("mlp", "embed"), init, True, self.dtype, "fc2")(h)
         return layer_norm(c.layer_norm_eps, self.dtype, "ln_ff")(x + drop(h, deterministic=deterministic))
 
 
@@ -65,11 +72,9 @@ class Stack(nn.Module):
         x = layer_norm(c.layer_norm_eps, self.dtype, "ln_embed")(x)
         x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
         n_layers = (c.n_decoder_layers or c.n_layers) if self.is_decoder else c.n_layers
-        block = remat_block(Block, "none" if self.decode else c.remat, static_argnums=(3,))  # (self, x, mask, det.)
-        for i in range(n_layers):
-            x = block(c, self.dtype, self.is_decoder, self.decode, name=f"block_{i}")(
-                x, mask, deterministic, encoded, cross_mask, index)
-        return x
+        return layer_stack(Block, n_layers, "none" if self.decode else c.remat, c.scan_layers, x, mask, encoded,
+                           cross_mask, index, cfg=c, dtype=self.dtype, cross=self.is_decoder, decode=self.decode,
+                           deterministic=deterministic)
 
 
 class BART(nn.Module):

@@ -16,7 +16,7 @@ import ml_collections
 
 from jaxlm.errors import UserError
 from jaxlm.models import layers
-from jaxlm.models.layers import MLP, SelfAttention, kernel_init, layer_norm, partitioned
+from jaxlm.models.layers import MLP, Attention, dense, kernel_init, layer_norm, partitioned
 
 NORMS = ("post", "pre")
 
@@ -26,25 +26,39 @@ class EncoderBlock(nn.Module):
 
     cfg: ml_collections.ConfigDict
     dtype: jnp.dtype
+    deterministic: bool = True
 
     @nn.compact
-    def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool) -> jax.Array:
-        c = self.cfg
-        attn = SelfAttention(c.n_heads, c.init, c.init_std, 1.0, c.dropout, self.dtype, implementation=c.attention,
-                             name="attn")
+    def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
+        c, deterministic = self.cfg, self.deterministic
+        attn = Attention(c.n_heads, c.d_model // c.n_heads, c.init, c.init_std, dropout=c.dropout,
+                         implementation=c.attention, dtype=self.dtype, name="attn")
         mlp = MLP(c.d_ff, c.init, c.init_std, 1.0, c.dropout, False, self.dtype, name="mlp")
         ln_attn = layer_norm(c.layer_norm_eps, self.dtype, "ln_attn")
         ln_mlp = layer_norm(c.layer_norm_eps, self.dtype, "ln_mlp")
         if c.norm == "pre":
-            x = x + attn(ln_attn(x), mask, deterministic)
+            x = x + attn(ln_attn(x), mask, deterministic=deterministic)
             return x + mlp(ln_mlp(x), deterministic)
-        x = ln_attn(x + attn(x, mask, deterministic))
+        x = ln_attn(x + attn(x, mask, deterministic=deterministic))
         return ln_mlp(x + mlp(x, deterministic))
 
 
-def _dense(features: int, c: ml_collections.ConfigDict, dtype: jnp.dtype, name: str, axes: tuple) -> nn.Dense:
-    return nn.Dense(features, dtype=dtype, name=name, kernel_init=partitioned(kernel_init(c.init, c.init_std), axes),
-                    bias_init=partitioned(nn.initializers.zeros, axes[1:]))
+class Blocks(nn.Module):
+    """The `n_layers` encoder blocks through `layer_stack` (unrolled or scanned, remat); BERT shares this module's
+    scope, so the blocks' parameters sit at the model's top level (block_0, ... or the scanned `blocks`)."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool) -> jax.Array:
+        c = self.cfg
+        return layers.layer_stack(EncoderBlock, c.n_layers, c.remat, c.scan_layers, x, mask, cfg=c, dtype=self.dtype,
+                                  deterministic=deterministic)
+
+
+def _dense(features: int, c: ml_collections.ConfigDict, dtype: jnp.dtype, name: str, axes: tuple) -> nn.Module:
+    return dense(features, axes, kernel_init(c.init, c.init_std), True, dtype, name)
 
 
 def pool(hidden: jax.Array, attention_mask: jax.Array, how: str) -> jax.Array:
@@ -97,8 +111,8 @@ class BERT(nn.Module):
                                    embedding_init=partitioned(nn.initializers.normal(std), (None, "embed")))
         self.ln_embed = layer_norm(c.layer_norm_eps, self.dtype, "ln_embed")
         self.dropout = nn.Dropout(c.dropout)
-        block = layers.remat_block(EncoderBlock, c.remat, static_argnums=(3,))  # (self, x, mask, deterministic)
-        self.blocks = [block(c, self.dtype, name=f"block_{i}") for i in range(c.n_layers)]
+        self.stack = Blocks(c, self.dtype)
+        nn.share_scope(self, self.stack)
         if c.norm == "pre":
             self.ln_final = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")
         self.mlm_head = MLMHead(c, self.dtype, name="mlm_head")
@@ -117,8 +131,7 @@ class BERT(nn.Module):
         x = self.embed(tokens) + self.pos_embed(positions) + self.type_embed(segment_ids)
         x = self.dropout(self.ln_embed(x.astype(self.dtype)), deterministic=deterministic)
         mask = layers.attention_mask(attention_mask, attention_mask, causal=False)
-        for block in self.blocks:
-            x = block(x, mask, deterministic)
+        x = self.stack(x, mask, deterministic)
         return self.ln_final(x) if self.cfg.norm == "pre" else x
 
     def __call__(self, tokens: jax.Array, segment_ids: jax.Array, attention_mask: jax.Array,

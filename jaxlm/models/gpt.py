@@ -7,10 +7,12 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxlm.models.layers import (
+    ACTIVATION,
     MLP,
-    SelfAttention,
+    Attention,
     attention_mask,
     constrain,
+    decoding_slots,
     embed_init,
     head_dtype,
     kernel_init,
@@ -19,7 +21,6 @@ from jaxlm.models.layers import (
     partitioned,
 )
 
-ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
 
 
 class Block(nn.Module):
@@ -31,12 +32,13 @@ class Block(nn.Module):
     deterministic: bool = True
 
     @nn.compact
-    def __call__(self, x, mask):
+    def __call__(self, x, mask, cache_index=None):
         c, deterministic = self.cfg, self.deterministic
         out_scale = 1.0 / math.sqrt(2 * c.n_layers) if c.init == "gpt2" else 1.0
         h = layer_norm(c.layer_norm_eps, self.dtype, "ln_attn")(x)
-        x = x + SelfAttention(c.n_heads, c.init, c.init_std, out_scale, c.dropout, self.dtype, self.decode,
-                              causal=True, implementation=c.attention, name="attn")(h, mask, deterministic)
+        x = x + Attention(c.n_heads, c.d_model // c.n_heads, c.init, c.init_std, out_scale, causal=True,
+                          dropout=c.dropout, decode=self.decode, implementation=c.attention, dtype=self.dtype,
+                          name="attn")(h, mask, cache_index=cache_index, deterministic=deterministic)
         h = layer_norm(c.layer_norm_eps, self.dtype, "ln_mlp")(x)
         return x + MLP(c.d_ff, c.init, c.init_std, out_scale, c.dropout, True, self.dtype, name="mlp")(h, deterministic)
 
@@ -74,10 +76,12 @@ class GPT(nn.Module):
                              embedding_init=partitioned(nn.initializers.normal(c.init_std / 2), (None, "embed")))
         x = (embed(tokens) + pos_embed(positions)).astype(self.dtype)
         x = constrain(nn.Dropout(c.dropout)(x, deterministic=deterministic), ACTIVATION)
-        no_segments = self.decode or segment_ids is None  # causal attention alone (a pure mask type for cuDNN)
-        mask = None if no_segments else attention_mask(segment_ids, segment_ids, causal=False)
-        x = layer_stack(Block, c.n_layers, c.remat, c.scan_layers, x, mask, axes=ACTIVATION, cfg=c, dtype=self.dtype,
-                        decode=self.decode, deterministic=deterministic)
+        if self.decode:
+            index, mask = decoding_slots(self, tokens.shape[1])
+        else:  # causal attention alone without segments (a pure mask type for cuDNN)
+            index, mask = None, None if segment_ids is None else attention_mask(segment_ids, segment_ids, causal=False)
+        x = layer_stack(Block, c.n_layers, "none" if self.decode else c.remat, c.scan_layers, x, mask, index, cfg=c,
+                        dtype=self.dtype, decode=self.decode, deterministic=deterministic)
         x = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")(x)
         head = embed.embedding if c.tie_embeddings else OutputEmbedding(c, name="lm_head")()
         x = x.astype(head_dtype(self.dtype))

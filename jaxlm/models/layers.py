@@ -1,9 +1,11 @@
-"""Building blocks shared by the model families: initializers, attention with an optional KV cache, MLP.
+"""Building blocks shared by every model family: initializers, one projection, one attention (self or cross, with
+an optional bias and one decoding cache), MLP, layer norm, and the layer stack (unrolled or scanned, remat).
 
 Every parameter carries logical axis names ('embed', 'mlp', 'heads', 'kv', 'vocab'); jaxlm.sharding maps
 them to mesh axes with one rules table.
 """
 
+import functools
 import warnings
 from collections.abc import Callable
 
@@ -12,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 Initializer = Callable[..., jax.Array]
+ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
 
 
 def kernel_init(scheme: str, std: float, in_axis=0, out_axis=-1, scale: float = 1.0) -> Initializer:
@@ -29,6 +32,14 @@ def qkv_init(scheme: str, std: float, head_dim: int) -> Initializer:
     def init(key, shape, dtype=jnp.float32):
         w = kernel_init(scheme, std, 0, (1, 2, 3))(key, shape, dtype)
         return w.at[:, 0].multiply(head_dim**-0.5) if scheme == "t5" else w
+    return init
+
+
+def q_init(scheme: str, std: float, head_dim: int) -> Initializer:
+    """A cross-attention query kernel [d_model, heads, head_dim], scaled as `qkv_init`'s query slice."""
+    def init(key, shape, dtype=jnp.float32):
+        w = kernel_init(scheme, std, 0, (1, 2))(key, shape, dtype)
+        return w * head_dim**-0.5 if scheme == "t5" else w
     return init
 
 
@@ -90,13 +101,13 @@ def attention_implementation(choice: str, dtype: jnp.dtype, head_dim: int) -> st
 
 
 def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float,
-                          causal: bool = False, implementation: str = "xla") -> jax.Array:
-    """softmax(q·kᵀ·scale) v over [B, T, heads, head_dim], keys allowed by `mask` [B, 1, Tq, Tk] (None = all) and,
-    when `causal`, at or before the query. 'cudnn' hands the causal part to the fused kernel as its mask type (the
+                          causal: bool = False, implementation: str = "xla", bias: jax.Array | None = None) -> jax.Array:
+    """softmax(q·kᵀ·scale + bias) v over [B, T, heads, head_dim], keys allowed by `mask` [B, 1, Tq, Tk] (None = all)
+    and, when `causal`, at or before the query; `bias` [B, heads, Tq, Tk] runs on XLA. 'cudnn' hands the causal part to the fused kernel as its mask type (the
     rest becomes a bias); under 'auto' a cuDNN refusal while tracing (its version, a shape) falls back to XLA with
     a warning. On XLA, fp16 spells the math out (fp32 logits and softmax), because the fixed F16_F16_F32 dot
     algorithm jax picks for fp16 fails to compile on CPU under jit."""
-    impl = attention_implementation(implementation, q.dtype, q.shape[-1])
+    impl = "xla" if bias is not None else attention_implementation(implementation, q.dtype, q.shape[-1])
     if impl == "cudnn":
         try:
             return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale, is_causal=causal,
@@ -110,14 +121,16 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Ar
         lower = (jnp.arange(tk)[None, :] <= jnp.arange(tq)[:, None])[None, None]
         mask = lower if mask is None else mask & lower
     if q.dtype != jnp.float16:
-        return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale)
+        return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=scale)
     logits = jnp.einsum("btnh,bsnh->bnts", q, k, preferred_element_type=jnp.float32) * scale
+    if bias is not None:
+        logits = logits + bias.astype(jnp.float32)
     if mask is not None:
         logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
     return jnp.einsum("bnts,bsnh->btnh", jax.nn.softmax(logits, axis=-1).astype(v.dtype), v)
 
 
-class DenseND(nn.Module):
+class Projection(nn.Module):
     """x·W + b contracting x's last `n_in` axes with W's leading ones. W keeps its full N-d shape (flax's
     DenseGeneral hands initializers a flattened 2-d shape, which breaks per-axis fan-in and logical names)."""
 
@@ -139,52 +152,114 @@ class DenseND(nn.Module):
         return y
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention with a fused QKV projection and an optional decoding cache."""
+def dense(features: int, axes: tuple, init: Initializer, use_bias: bool, dtype: jnp.dtype, name: str) -> Projection:
+    """[..., in] → [..., features]: nn.Dense's parameters (kernel [in, out], bias [out]) with logical names."""
+    return Projection((features,), axes, init, use_bias=use_bias, dtype=dtype, name=name)
+
+
+def decoding_slots(module: nn.Module, length: int) -> tuple[jax.Array | None, jax.Array | None]:
+    """(cache index, [1, 1, length, slots] mask) for a decoding call of `length` queries: they sit at the
+    model's cache index (then advanced) and see every slot up to themselves. (None, None) on the init call,
+    which only sizes the caches (slots = the init call's length)."""
+    initialized = module.has_variable("cache", "index")
+    index = module.variable("cache", "index", lambda: jnp.array(0, jnp.int32))
+    slots = module.variable("cache", "slots", jnp.zeros, (1, length), jnp.int32)  # only its shape counts
+    if not initialized:
+        return None, None
+    i = index.value
+    index.value = i + length
+    mask = jnp.arange(slots.value.shape[1])[None, :] <= (i + jnp.arange(length))[:, None]
+    return i, mask[None, None]
+
+
+def decoder_geometry(module: nn.Module, decode: bool, segment_ids: jax.Array, positions: jax.Array):
+    """(query positions, key positions, causal self mask, cache index) for an encoder-decoder's decoder call.
+
+    Training/scoring: keys are the queries (packed segments, causal). Decoding: queries sit at the cache index,
+    keys are all cache slots (sized by the init call), and a query sees the slots up to itself.
+    """
+    full = (positions, positions, attention_mask(segment_ids, segment_ids, causal=True), None)
+    index, mask = decoding_slots(module, positions.shape[1]) if decode else (None, None)
+    if index is None:
+        return full
+    q_pos = jnp.broadcast_to(index + jnp.arange(positions.shape[1]), positions.shape)
+    k_pos = jnp.broadcast_to(jnp.arange(mask.shape[-1]), (positions.shape[0], mask.shape[-1]))
+    return q_pos, k_pos, mask, index
+
+
+def default_ids(tokens: jax.Array, segment_ids: jax.Array | None = None, positions: jax.Array | None = None):
+    """Segment ids (all 1) and positions (0, 1, ...) for unpacked inputs."""
+    if segment_ids is None:
+        segment_ids = jnp.ones_like(tokens)
+    if positions is None:
+        positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+    return segment_ids, positions
+
+
+class Attention(nn.Module):
+    """Multi-head attention, the one every family uses: self-attention (one fused [embed, 3, heads, kv]
+    projection `qkv`) or, with `cross`, attention over another sequence (`q`, and a fused `kv`); an optional
+    additive bias (T5's relative positions); an output projection `out`. Decoding (`decode`) keeps one cache:
+    self-attention writes its keys/values at the model's cache index (`decoding_slots`), cross-attention
+    computes them once from the encoder output (the first call that passes it) and reads them back later."""
 
     n_heads: int
+    head_dim: int
     init: str = "gpt2"
     init_std: float = 0.02
     out_scale: float = 1.0        # GPT-2 residual scaling of the output projection
-    dropout: float = 0.0
-    dtype: jnp.dtype = jnp.float32
-    decode: bool = False
+    use_bias: bool = True
+    cross: bool = False
     causal: bool = False          # each query also sees only keys at or before it
+    dropout: float = 0.0
+    decode: bool = False
     implementation: str = "auto"  # ATTENTION_IMPLEMENTATIONS
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, mask: jax.Array | None, deterministic: bool = True) -> jax.Array:
-        d_model = x.shape[-1]
-        head_dim = d_model // self.n_heads
-        qkv = DenseND((3, self.n_heads, head_dim), ("embed", None, "heads", "kv"),
-                      qkv_init(self.init, self.init_std, head_dim), dtype=self.dtype, name="qkv")(x)
-        qkv = constrain(qkv, ("batch", "length", None, "heads", "kv"))
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+    def __call__(self, x: jax.Array, mask: jax.Array | None, kv: jax.Array | None = None,
+                 bias: jax.Array | None = None, cache_index: jax.Array | None = None,
+                 deterministic: bool = True) -> jax.Array:
+        """`mask` [B, 1, Tq, Tk] (None = all keys); `kv` the cross-attended sequence (None while decoding after
+        the first step); `bias` [B, heads, Tq, Tk]; `cache_index` the decoding slot of x's first position."""
+        d_model, heads = x.shape[-1], (self.n_heads, self.head_dim)
+        project = functools.partial(Projection, use_bias=self.use_bias, dtype=self.dtype)
+        if not self.cross:
+            qkv = project((3, *heads), ("embed", None, "heads", "kv"), qkv_init(self.init, self.init_std, self.head_dim),
+                          name="qkv")(x)
+            qkv = constrain(qkv, ("batch", "length", None, "heads", "kv"))
+            q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        else:
+            q = project(heads, ("embed", "heads", "kv"), q_init(self.init, self.init_std, self.head_dim), name="q")(x)
+        if self.cross and kv is None:  # decoding: the encoder's keys/values were cached on the first step
+            k, v = self.get_variable("cache", "cross_key"), self.get_variable("cache", "cross_value")
+        elif self.cross:
+            kv = project((2, *heads), ("embed", None, "heads", "kv"), kernel_init(self.init, self.init_std, 0, (1, 2, 3)),
+                         name="kv")(kv)
+            k, v = kv[:, :, 0], kv[:, :, 1]
+            if self.decode:
+                self.put_variable("cache", "cross_key", k)
+                self.put_variable("cache", "cross_value", v)
         causal, impl = self.causal, self.implementation
-        if self.decode:
-            k, v, mask = self._update_cache(k, v)
-            causal, impl = False, "xla"  # the cache mask already limits each query to filled slots up to itself
-        y = dot_product_attention(q, k, v, mask, attention_scale(self.init, head_dim), causal, impl)
-        y = DenseND((d_model,), ("heads", "kv", "embed"),
-                    kernel_init(self.init, self.init_std, (0, 1), 2, self.out_scale), n_in=2, dtype=self.dtype,
-                    name="out")(y)
+        if self.decode and not self.cross:
+            k, v = self._write_cache(k, v, cache_index)
+            causal, impl = False, "xla"  # the slots mask already limits each query to filled slots up to itself
+        if bias is not None:
+            bias = bias.astype(q.dtype)
+        y = dot_product_attention(q, k, v, mask, attention_scale(self.init, self.head_dim), causal, impl, bias)
+        y = project((d_model,), ("heads", "kv", "embed"), kernel_init(self.init, self.init_std, (0, 1), 2,
+                                                                       self.out_scale), n_in=2, name="out")(y)
         return nn.Dropout(self.dropout)(y, deterministic=deterministic)
 
-    def _update_cache(self, k: jax.Array, v: jax.Array):
-        """Write this call's keys/values at the cache index; attend to every filled slot up to each query."""
-        initialized = self.has_variable("cache", "key")
+    def _write_cache(self, k: jax.Array, v: jax.Array, index: jax.Array | None):
+        """Write k/v at `index`; the init call (index None) only sizes the cache: [batch, slots, heads, kv]."""
         cache_k = self.variable("cache", "key", jnp.zeros, k.shape, k.dtype)
         cache_v = self.variable("cache", "value", jnp.zeros, v.shape, v.dtype)
-        index = self.variable("cache", "index", lambda: jnp.array(0, jnp.int32))
-        if not initialized:  # the init call only sizes the cache: [batch, max_len, heads, head_dim]
-            return k, v, None
-        i, t = index.value, k.shape[1]
-        cache_k.value = jax.lax.dynamic_update_slice(cache_k.value, k, (0, i, 0, 0))
-        cache_v.value = jax.lax.dynamic_update_slice(cache_v.value, v, (0, i, 0, 0))
-        index.value = i + t
-        slots = jnp.arange(cache_k.value.shape[1])
-        mask = slots[None, :] <= (i + jnp.arange(t))[:, None]
-        return cache_k.value, cache_v.value, mask[None, None]
+        if index is None:
+            return k, v
+        cache_k.value = jax.lax.dynamic_update_slice(cache_k.value, k, (0, index, 0, 0))
+        cache_v.value = jax.lax.dynamic_update_slice(cache_v.value, v, (0, index, 0, 0))
+        return cache_k.value, cache_v.value
 
 
 def gelu(x: jax.Array, approximate: bool = True) -> jax.Array:
@@ -207,18 +282,11 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        d_model = x.shape[-1]
-        h = nn.Dense(
-            self.d_ff, dtype=self.dtype, name="up",
-            kernel_init=partitioned(kernel_init(self.init, self.init_std), ("embed", "mlp")),
-            bias_init=partitioned(nn.initializers.zeros, ("mlp",)),
-        )(x)
+        up_init = kernel_init(self.init, self.init_std)
+        down_init = kernel_init(self.init, self.init_std, scale=self.out_scale)
+        h = dense(self.d_ff, ("embed", "mlp"), up_init, True, self.dtype, "up")(x)
         h = constrain(gelu(h, self.approximate_gelu), ("batch", "length", "mlp"))
-        h = nn.Dense(
-            d_model, dtype=self.dtype, name="down",
-            kernel_init=partitioned(kernel_init(self.init, self.init_std, scale=self.out_scale), ("mlp", "embed")),
-            bias_init=partitioned(nn.initializers.zeros, ("embed",)),
-        )(h)
+        h = dense(x.shape[-1], ("mlp", "embed"), down_init, True, self.dtype, "down")(h)
         return nn.Dropout(self.dropout)(h, deterministic=deterministic)
 
 
@@ -247,8 +315,8 @@ def remat_block(block: type[nn.Module], remat: str, static_argnums: tuple[int, .
     return nn.remat(block, policy=REMAT_POLICIES[remat], static_argnums=static_argnums, prevent_cse=prevent_cse)
 
 
-def layer_stack(block: type[nn.Module], n: int, remat: str, scan: bool, x: jax.Array, *args, axes: tuple = (),
-                **attrs) -> jax.Array:
+def layer_stack(block: type[nn.Module], n: int, remat: str, scan: bool, x: jax.Array, *args,
+                axes: tuple = ACTIVATION, **attrs) -> jax.Array:
     """x through `n` blocks `block(**attrs)(x, *args)`: unrolled as block_0..block_{n-1}, or with `scan` one
     block body looped by nn.scan over parameters stacked on a leading 'layers' axis (compile time flat in
     depth); `remat` names a REMAT_POLICIES entry. `axes` pins the residual stream's layout after each block."""

@@ -10,8 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxlm.errors import UserError
-from jaxlm.models.layers import attention_mask, partitioned, remat_block
-from jaxlm.models.seq2seq_layers import Attention, decoder_geometry, default_ids
+from jaxlm.models.layers import Attention, attention_mask, decoder_geometry, default_ids, layer_stack, partitioned
 from jaxlm.models.t5_layers import FF_KINDS, FeedForward, RelativeBias, RMSNorm
 
 
@@ -19,10 +18,10 @@ def head_dim(c: ml_collections.ConfigDict) -> int:
     return c.d_kv or c.d_model // c.n_heads
 
 
-def t5_attention(c: ml_collections.ConfigDict, dtype, cache: str, name: str) -> Attention:
-    d_kv = head_dim(c)
-    return Attention(c.n_heads, d_kv, (c.d_model * d_kv) ** -0.5, c.d_model ** -0.5, (c.n_heads * d_kv) ** -0.5,
-                     use_bias=False, scale=1.0, cache=cache, dtype=dtype, name=name)
+def t5_attention(c: ml_collections.ConfigDict, dtype, cross: bool, decode: bool, name: str) -> Attention:
+    """No biases; T5's init folds the 1/sqrt(d_kv) logit scaling into the queries."""
+    return Attention(c.n_heads, head_dim(c), "t5", use_bias=False, cross=cross, decode=decode, implementation="xla",
+                     dtype=dtype, name=name)
 
 
 class Block(nn.Module):
@@ -32,17 +31,18 @@ class Block(nn.Module):
     dtype: jnp.dtype
     cross: bool
     decode: bool = False
+    deterministic: bool = True
 
     @nn.compact
-    def __call__(self, x, mask, bias, deterministic, encoded=None, cross_mask=None, cache_index=None):
-        c = self.cfg
+    def __call__(self, x, mask, bias, encoded=None, cross_mask=None, cache_index=None):
+        c, deterministic = self.cfg, self.deterministic
         drop = nn.Dropout(c.dropout)
         h = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_self")(x)
-        h = t5_attention(c, self.dtype, "self" if self.decode else "", "self_attn")(h, h, mask, bias, cache_index)
+        h = t5_attention(c, self.dtype, False, self.decode, "self_attn")(h, mask, bias=bias, cache_index=cache_index)
         x = x + drop(h, deterministic=deterministic)
         if self.cross:
             h = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_cross")(x)
-            h = t5_attention(c, self.dtype, "cross" if self.decode else "", "cross_attn")(h, encoded, cross_mask)
+            h = t5_attention(c, self.dtype, True, self.decode, "cross_attn")(h, cross_mask, encoded)
             x = x + drop(h, deterministic=deterministic)
         h = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_ff")(x)
         h = FeedForward(c.d_ff, c.ff, c.dropout, self.dtype, name="ff")(h, deterministic)
@@ -64,9 +64,8 @@ class Encoder(nn.Module):
         bias = _relative_bias(c, True)(positions, positions)
         mask = attention_mask(segment_ids, segment_ids, causal=False)
         x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
-        block = remat_block(Block, c.remat, static_argnums=(4,))  # (self, x, mask, bias, deterministic, ...)
-        for i in range(c.n_layers):
-            x = block(c, self.dtype, False, name=f"block_{i}")(x, mask, bias, deterministic)
+        x = layer_stack(Block, c.n_layers, c.remat, c.scan_layers, x, mask, bias, cfg=c, dtype=self.dtype, cross=False,
+                        deterministic=deterministic)
         x = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_final")(x)
         return nn.Dropout(c.dropout)(x, deterministic=deterministic)
 
@@ -83,10 +82,9 @@ class Decoder(nn.Module):
         bias = _relative_bias(c, False)(q_pos, k_pos)
         cross_mask = attention_mask(segment_ids, inputs_segment_ids, causal=False)
         x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
-        block = remat_block(Block, "none" if self.decode else c.remat, static_argnums=(4,))
-        for i in range(c.n_decoder_layers or c.n_layers):
-            x = block(c, self.dtype, True, self.decode, name=f"block_{i}")(
-                x, mask, bias, deterministic, encoded, cross_mask, index)
+        x = layer_stack(Block, c.n_decoder_layers or c.n_layers, "none" if self.decode else c.remat, c.scan_layers, x,
+                        mask, bias, encoded, cross_mask, index, cfg=c, dtype=self.dtype, cross=True,
+                        decode=self.decode, deterministic=deterministic)
         x = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_final")(x)
         return nn.Dropout(c.dropout)(x, deterministic=deterministic)
 

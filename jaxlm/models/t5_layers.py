@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxlm.models.layers import gelu, partitioned
+from jaxlm.models.layers import dense, gelu, partitioned
 
 FF_KINDS = ("relu", "gated_gelu")
 
@@ -71,13 +71,12 @@ class FeedForward(nn.Module):
     def __call__(self, x, deterministic: bool = True):
         d_model = x.shape[-1]
 
-        def dense(features, std, axes, name):
-            return nn.Dense(features, use_bias=False, dtype=self.dtype, name=name,
-                            kernel_init=partitioned(nn.initializers.normal(std), axes))
+        def project(features, std, axes, name):
+            return dense(features, axes, nn.initializers.normal(std), False, self.dtype, name)
         if self.kind == "relu":
-            h = nn.relu(dense(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi")(x))
+            h = nn.relu(project(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi")(x))
         else:
-            h = gelu(dense(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi_0")(x), approximate=True)
-            h = h * dense(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi_1")(x)
+            h = gelu(project(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi_0")(x), approximate=True)
+            h = h * project(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi_1")(x)
         h = nn.Dropout(self.dropout)(h, deterministic=deterministic)
-        return dense(d_model, self.d_ff ** -0.5, ("mlp", "embed"), "wo")(h)
+        return project(d_model, self.d_ff ** -0.5, ("mlp", "embed"), "wo")(h)
