@@ -83,10 +83,10 @@ def check_objective(cfg: ml_collections.ConfigDict) -> None:
 def loss_fn(cfg: ml_collections.ConfigDict) -> Callable:
     """The loss that trains the configured objective: its own if it has one, else the family's."""
     loss = OBJECTIVE_LOSSES.get(cfg.data.objective, family(cfg).loss)
-    if loss is causal_lm_loss:
-        return functools.partial(loss, loss_chunk=cfg.train.loss_chunk)
     if loss is mlm_loss:
-        return functools.partial(loss, max_predictions=max_predictions(cfg.data))
+        return functools.partial(loss, max_predictions=max_predictions(cfg.data), loss_chunk=cfg.train.loss_chunk)
+    if loss in (causal_lm_loss, seq2seq_loss):
+        return functools.partial(loss, loss_chunk=cfg.train.loss_chunk)
     return loss
 
 

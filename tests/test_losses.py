@@ -54,6 +54,56 @@ def test_fused_cross_entropy_equals_the_plain_path_in_value_and_gradient(chunk):
     assert float(jnp.abs(f_grads[0][2, 5:]).max()) == 0.0  # zero-weight positions get no gradient
 
 
+def test_fused_cross_entropy_with_an_output_bias_equals_the_plain_path():
+    hidden, embedding, targets, weights = _head_problem(1)
+    bias = jax.random.normal(jax.random.PRNGKey(7), (50,))
+
+    def plain(h, e, b):
+        return cross_entropy_sums(jnp.einsum("btd,vd->btv", h, e) + b, targets, weights)["nats"]
+
+    def fused(h, e, b):
+        return fused_cross_entropy_sums(h, e, targets, weights, 4, bias=b)["nats"]
+
+    value, grads = jax.value_and_grad(plain, (0, 1, 2))(hidden, embedding, bias)
+    f_value, f_grads = jax.jit(jax.value_and_grad(fused, (0, 1, 2)))(hidden, embedding, bias)
+    np.testing.assert_allclose(f_value, value, rtol=1e-6)
+    for g, f in zip(grads, f_grads):
+        np.testing.assert_allclose(f, g, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["bert", "t5", "bart"])
+def test_every_vocabulary_head_trains_through_the_fused_loss(family):
+    """BERT's MLM head (gathered positions, output bias), T5's scaled tied head and BART's biased head: the fused
+    cross-entropy gives the logits path's loss and gradients."""
+    from jaxlm import registry
+    from jaxlm.config.schema import base_config
+    cfg = base_config()
+    objective = {"bert": "bert_mlm_nsp", "t5": "t5_span_corruption", "bart": "bart_denoise"}[family]
+    cfg.model.update(family=family, n_layers=1, n_heads=2, d_model=16, d_ff=32, vocab_size=64, max_len=16,
+                     nsp_head=family == "bert", tie_embeddings=True)
+    cfg.data.update(objective=objective, seq_len=8)
+    model = registry.build_model(cfg)
+    params = model.init(jax.random.PRNGKey(0), *registry.family(cfg).init_args(cfg))["params"]
+    r = np.random.default_rng(0)
+    tokens = r.integers(5, 64, (2, 8)).astype(np.int32)
+    ones, weights = np.ones((2, 8), np.int32), (r.random((2, 8)) < 0.5).astype(np.float32)
+    if family == "bert":
+        batch = dict(inputs=tokens, segment_ids=0 * ones, attention_mask=ones, mlm_targets=tokens[::-1],
+                     mlm_weights=weights, nsp_label=np.array([0, 1], np.int32))
+    else:
+        positions = np.broadcast_to(np.arange(8, dtype=np.int32), (2, 8))
+        batch = dict(inputs=tokens, decoder_inputs=tokens[:, ::-1], targets=tokens[::-1], weights=weights,
+                     inputs_segment_ids=ones, targets_segment_ids=ones, inputs_positions=positions,
+                     targets_positions=positions)
+    results = []
+    for chunk in (0, -1):
+        cfg.train.loss_chunk = chunk
+        loss = registry.loss_fn(cfg)
+        results.append(jax.value_and_grad(lambda p: loss(model.apply, p, batch, jax.random.PRNGKey(0), False)[0])(params))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-6)
+    jax.tree_util.tree_map(lambda f, g: np.testing.assert_allclose(f, g, atol=1e-6), results[1][1], results[0][1])
+
+
 def test_fused_cross_entropy_never_holds_all_logits():
     """With 4-position chunks XLA's temporaries stay far below one [B, T, V] fp32 logits buffer."""
     hidden = jnp.zeros((4, 256, 64))

@@ -6,6 +6,11 @@ Experiments start from `base_config()` and change fields; every field exists in 
 
 import ml_collections
 
+# The choices of config.model fields that the models implement (jaxlm.models.layers keys its tables by them).
+ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn")
+ATTENTION_FAMILIES = ("gpt", "bert")  # whose self-attention honours config.model.attention; T5/BART stay on XLA's
+REMAT_CHOICES = ("none", "full", "save_dots")
+
 
 def base_config() -> ml_collections.ConfigDict:
     """Defaults for every field of the schema (a small GPT on the embedded Shakespeare corpus)."""
@@ -100,7 +105,7 @@ def base_config() -> ml_collections.ConfigDict:
         loss_scale=True,         # fp16: dynamic loss scaling ...
         loss_scale_init=2.0**15,  # ... starting scale ...
         loss_scale_period=2000,  # ... doubled after this many finite steps (halved and skipped on overflow)
-        loss_chunk=-1,           # gpt: fused cross-entropy over this many positions at a time (-1 = auto, 0 = logits)
+        loss_chunk=-1,           # fused cross-entropy over this many positions at a time (-1 = auto, 0 = logits)
         microbatches=1,          # gradient accumulation: batch_size is split into this many microbatches
         batch_ramp_start=0,      # batch-size ramp: the global batch (sequences) at the start ...
         batch_ramp_tokens=0,     # ... growing linearly to batch_size over this many tokens (0 = no ramp)

@@ -5,8 +5,8 @@ import math
 import jax
 import ml_collections
 
+from jaxlm.config.schema import ATTENTION_FAMILIES, ATTENTION_IMPLEMENTATIONS, REMAT_CHOICES
 from jaxlm.errors import UserError
-from jaxlm.models.layers import ATTENTION_FAMILIES, ATTENTION_IMPLEMENTATIONS, REMAT_POLICIES
 
 
 def _require(ok: bool, message: str) -> None:
@@ -58,7 +58,7 @@ def _validate_optimization(cfg: ml_collections.ConfigDict) -> None:
              "always uses XLA attention): leave config.model.attention=auto")
     _require(m.attention != "cudnn" or jax.default_backend() == "gpu",
              "config.model.attention='cudnn' needs an NVIDIA GPU with cuDNN: use auto (cuDNN where it can run) or xla")
-    _require(m.remat in REMAT_POLICIES, f"config.model.remat='{m.remat}' is unknown: use {', '.join(REMAT_POLICIES)}")
+    _require(m.remat in REMAT_CHOICES, f"config.model.remat='{m.remat}' is unknown: use {', '.join(REMAT_CHOICES)}")
     _require(not (m.scan_layers and o.name == "adafactor"),
              "config.model.scan_layers stacks each kernel over layers, and Adafactor would then factor its second "
              "moments across layers: set --config.model.scan_layers=False or use another optimizer")

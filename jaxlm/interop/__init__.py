@@ -12,7 +12,7 @@ from collections.abc import Callable
 import ml_collections
 import orbax.checkpoint as ocp
 
-from jaxlm.cli import checks
+from jaxlm import checks
 from jaxlm.config.loading import load_saved_config, save_config
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError

@@ -12,7 +12,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxlm.cli import checks
+from jaxlm import checks
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
 from jaxlm.interop.attention_layout import attention_params

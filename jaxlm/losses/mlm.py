@@ -12,15 +12,17 @@ import jax
 import jax.numpy as jnp
 
 from jaxlm.losses.cross_entropy import cross_entropy_sums, mean_term
+from jaxlm.losses.fused_cross_entropy import head_cross_entropy_sums
 
 
 def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, max_predictions: int = 0,
-             norms: dict | None = None):
+             norms: dict | None = None, loss_chunk: int = 0):
     """(O, sums) for a batch of inputs, segment_ids, attention_mask, mlm_targets, mlm_weights [, nsp_label].
 
     `max_predictions` > 0 (the masking's cap per sequence) runs the MLM head only on that many positions per
     row, the predicted ones first (a stable sort of the weights), instead of on every position. `norms`: each
-    term's whole-batch count under gradient accumulation (see `mean_term`).
+    term's whole-batch count under gradient accumulation (see `mean_term`). `loss_chunk`: see
+    `head_cross_entropy_sums` (0 = through the logits).
     """
     targets, weights, gather = batch["mlm_targets"], batch["mlm_weights"], {}
     if 0 < max_predictions < targets.shape[1]:
@@ -28,8 +30,8 @@ def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, 
         targets, weights = (jnp.take_along_axis(x, order, axis=1) for x in (targets, weights))
         gather = dict(mlm_positions=order)
     out = apply_fn({"params": params}, batch["inputs"], batch["segment_ids"], batch["attention_mask"],
-                   deterministic=not train, rngs={"dropout": rng}, **gather)
-    mlm = cross_entropy_sums(out["mlm_logits"], targets, weights)
+                   deterministic=not train, rngs={"dropout": rng}, return_hidden=True, **gather)
+    mlm = head_cross_entropy_sums(out["mlm_head"], targets, weights, loss_chunk)
     sums = dict(mlm, **{f"mlm_{k}": v for k, v in mlm.items()})
     loss = mean_term(sums, "mlm_", norms)
     if "nsp_label" in batch:

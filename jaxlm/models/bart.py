@@ -7,11 +7,13 @@ import ml_collections
 
 from jaxlm.models.layers import (
     Attention,
+    HeadInputs,
     attention_mask,
     decoder_geometry,
     default_ids,
     dense,
     gelu,
+    head_dtype,
     layer_norm,
     layer_stack,
     partitioned,
@@ -102,16 +104,19 @@ class BART(nn.Module):
         return self.encoder(self._embed(inputs), segment_ids, positions, deterministic)
 
     def decode_logits(self, decoder_inputs, encoded, inputs_segment_ids, segment_ids=None, positions=None,
-                      deterministic: bool = True):
-        """Decoder logits; while decoding, `encoded` is needed only on the first call (cross K/V are cached)."""
+                      deterministic: bool = True, return_hidden: bool = False):
+        """Decoder logits (or, with `return_hidden`, the head's HeadInputs); while decoding, `encoded` is needed
+        only on the first call (cross K/V are cached)."""
         segment_ids, positions = default_ids(decoder_inputs, segment_ids, positions)
         x = self.decoder(self._embed(decoder_inputs), segment_ids, positions, deterministic, encoded,
                          inputs_segment_ids)
-        return self.embed.attend(x.astype(jnp.float32)) + self.final_logits_bias
+        head = HeadInputs(x.astype(head_dtype(self.dtype)), self.embed.embedding, self.final_logits_bias)
+        return head if return_hidden else head.logits()
 
     def __call__(self, inputs, decoder_inputs, inputs_segment_ids=None, targets_segment_ids=None,
-                 inputs_positions=None, targets_positions=None, deterministic: bool = True):
+                 inputs_positions=None, targets_positions=None, deterministic: bool = True,
+                 return_hidden: bool = False):
         inputs_segment_ids, inputs_positions = default_ids(inputs, inputs_segment_ids, inputs_positions)
         encoded = self.encode(inputs, inputs_segment_ids, inputs_positions, deterministic)
         return self.decode_logits(decoder_inputs, encoded, inputs_segment_ids, targets_segment_ids, targets_positions,
-                                  deterministic)
+                                  deterministic, return_hidden)

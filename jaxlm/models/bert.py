@@ -16,7 +16,7 @@ import ml_collections
 
 from jaxlm.errors import UserError
 from jaxlm.models import layers
-from jaxlm.models.layers import MLP, Attention, dense, kernel_init, layer_norm, partitioned
+from jaxlm.models.layers import MLP, Attention, HeadInputs, dense, head_dtype, kernel_init, layer_norm, partitioned
 
 NORMS = ("post", "pre")
 
@@ -70,18 +70,19 @@ def pool(hidden: jax.Array, attention_mask: jax.Array, how: str) -> jax.Array:
 
 
 class MLMHead(nn.Module):
-    """Hidden states → masked-LM logits in fp32: dense → GELU → LayerNorm → tied decoder + output bias."""
+    """Hidden states → the masked-LM head's HeadInputs: dense → GELU → LayerNorm, then the decoder tied to the
+    token embedding, with an output bias."""
 
     cfg: ml_collections.ConfigDict
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, hidden: jax.Array, embed: nn.Embed) -> jax.Array:
+    def __call__(self, hidden: jax.Array, embed: nn.Embed) -> HeadInputs:
         c = self.cfg
         h = nn.gelu(_dense(c.d_model, c, self.dtype, "dense", ("embed", "mlp"))(hidden), approximate=False)
         h = layer_norm(c.layer_norm_eps, self.dtype, "ln")(h)
         bias = self.param("bias", partitioned(nn.initializers.zeros, ("vocab",)), (c.vocab_size,))
-        return embed.attend(h.astype(jnp.float32)) + bias
+        return HeadInputs(h.astype(head_dtype(self.dtype)), embed.embedding, bias)
 
 
 class BERT(nn.Module):
@@ -136,16 +137,18 @@ class BERT(nn.Module):
 
     def __call__(self, tokens: jax.Array, segment_ids: jax.Array, attention_mask: jax.Array,
                  positions: jax.Array | None = None, deterministic: bool = True,
-                 mlm_positions: jax.Array | None = None) -> dict:
+                 mlm_positions: jax.Array | None = None, return_hidden: bool = False) -> dict:
         """`mlm_positions` [B, P]: run the MLM head only there (mlm_logits [B, P, vocab]), as google-research/bert
-        gathers the masked positions; the head is a large share of a small BERT's FLOPs."""
+        gathers the masked positions; the head is a large share of a small BERT's FLOPs. `return_hidden`: the MLM
+        head's HeadInputs as `mlm_head` instead of `mlm_logits` (for the fused cross-entropy)."""
         hidden = self.encode(tokens, segment_ids, attention_mask, positions, deterministic)
         if self.cfg.num_labels:
             pooled = self.dropout(jnp.tanh(self.pooler(pool(hidden, attention_mask, self.cfg.pooling))),
                                   deterministic=deterministic)
             return {"cls_logits": self.classifier(pooled).astype(jnp.float32)}
         predicted = hidden if mlm_positions is None else jnp.take_along_axis(hidden, mlm_positions[..., None], axis=1)
-        out = {"mlm_logits": self.mlm_head(predicted, self.embed)}
+        head = self.mlm_head(predicted, self.embed)
+        out = {"mlm_head": head} if return_hidden else {"mlm_logits": head.logits()}
         if self.cfg.nsp_head:
             pooled = jnp.tanh(self.pooler(hidden[:, 0]))
             out["nsp_logits"] = self.nsp(pooled).astype(jnp.float32)

@@ -10,6 +10,8 @@ from jaxlm.models.layers import (
     ACTIVATION,
     MLP,
     Attention,
+    HeadInputs,
+    Weight,
     attention_mask,
     constrain,
     decoding_slots,
@@ -20,7 +22,6 @@ from jaxlm.models.layers import (
     layer_stack,
     partitioned,
 )
-
 
 
 class Block(nn.Module):
@@ -43,18 +44,6 @@ class Block(nn.Module):
         return x + MLP(c.d_ff, c.init, c.init_std, out_scale, c.dropout, True, self.dtype, name="mlp")(h, deterministic)
 
 
-class OutputEmbedding(nn.Module):
-    """An untied output projection, stored [vocab, d_model] like the token embedding it replaces."""
-
-    cfg: ml_collections.ConfigDict
-
-    @nn.compact
-    def __call__(self):
-        c = self.cfg
-        init = kernel_init(c.init, c.init_std, in_axis=1, out_axis=0)
-        return self.param("kernel", partitioned(init, ("vocab", "embed")), (c.vocab_size, c.d_model))
-
-
 class GPT(nn.Module):
     """tokens [B, T] (+ positions, segment ids) → logits [B, T, vocab] in fp32."""
 
@@ -65,8 +54,7 @@ class GPT(nn.Module):
     @nn.compact
     def __call__(self, tokens, positions=None, segment_ids=None, deterministic: bool = True,
                  return_hidden: bool = False):
-        """Logits; or with `return_hidden` the final hidden states and the output embedding [vocab, d_model]
-        (for a loss that applies the projection itself, jaxlm.losses.fused_cross_entropy)."""
+        """Logits; or with `return_hidden` the head's HeadInputs (final hidden states, output embedding)."""
         c = self.cfg
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
@@ -83,8 +71,10 @@ class GPT(nn.Module):
         x = layer_stack(Block, c.n_layers, "none" if self.decode else c.remat, c.scan_layers, x, mask, index, cfg=c,
                         dtype=self.dtype, decode=self.decode, deterministic=deterministic)
         x = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")(x)
-        head = embed.embedding if c.tie_embeddings else OutputEmbedding(c, name="lm_head")()
-        x = x.astype(head_dtype(self.dtype))
-        if return_hidden:
-            return x, head
-        return jnp.einsum("btd,vd->btv", x, head.astype(x.dtype), preferred_element_type=jnp.float32)
+        if c.tie_embeddings:
+            head = embed.embedding
+        else:  # stored [vocab, d_model] like the token embedding it replaces
+            head = Weight((c.vocab_size, c.d_model), ("vocab", "embed"),
+                          kernel_init(c.init, c.init_std, in_axis=1, out_axis=0), name="lm_head")()
+        head = HeadInputs(x.astype(head_dtype(self.dtype)), head)
+        return head if return_hidden else head.logits()

@@ -8,10 +8,13 @@ them to mesh axes with one rules table.
 import functools
 import warnings
 from collections.abc import Callable
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from jaxlm.config.schema import ATTENTION_FAMILIES, REMAT_CHOICES
 
 Initializer = Callable[..., jax.Array]
 ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
@@ -60,6 +63,33 @@ def head_dtype(compute_dtype: jnp.dtype) -> jnp.dtype:
     return jnp.bfloat16 if jnp.dtype(compute_dtype) == jnp.dtype(jnp.bfloat16) else jnp.float32
 
 
+class Weight(nn.Module):
+    """A bare parameter `kernel` of `shape` with logical axis names: an output projection its head applies itself."""
+
+    shape: tuple[int, ...]
+    axes: tuple
+    init: Initializer
+
+    @nn.compact
+    def __call__(self) -> jax.Array:
+        return self.param("kernel", partitioned(self.init, self.axes), self.shape)
+
+
+class HeadInputs(NamedTuple):
+    """What a vocabulary head projects (for a loss that applies it itself, jaxlm.losses.fused_cross_entropy):
+    logits = hidden · embeddingᵀ + bias, hidden [B, T, d_model], embedding [vocab, d_model], bias [vocab] or None."""
+
+    hidden: jax.Array
+    embedding: jax.Array
+    bias: jax.Array | None = None
+
+    def logits(self) -> jax.Array:
+        """The head's logits [B, T, vocab] in fp32 (operands in the hidden states' dtype)."""
+        logits = jnp.einsum("btd,vd->btv", self.hidden, self.embedding.astype(self.hidden.dtype),
+                            preferred_element_type=jnp.float32)
+        return logits if self.bias is None else logits + self.bias.astype(jnp.float32)
+
+
 def partitioned(init: Initializer, axes: tuple) -> Initializer:
     """Attach logical axis names to an initializer (Flax logical partitioning)."""
     return nn.with_logical_partitioning(init, axes)
@@ -80,8 +110,6 @@ def attention_mask(q_segments: jax.Array, kv_segments: jax.Array, causal: bool) 
     return mask[:, None]
 
 
-ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn")
-ATTENTION_FAMILIES = ("gpt", "bert")  # whose self-attention honours config.model.attention; T5/BART stay on XLA's
 
 
 def model_attention(m, dtype: jnp.dtype) -> str:
@@ -304,6 +332,7 @@ REMAT_POLICIES = {  # what a block keeps for the backward pass; the rest is reco
     "full": jax.checkpoint_policies.nothing_saveable,              # keep only the block's input
     "save_dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # keep weight matmul outputs
 }
+assert tuple(REMAT_POLICIES) == REMAT_CHOICES, "config.schema.REMAT_CHOICES names these policies"
 
 
 def remat_block(block: type[nn.Module], remat: str, static_argnums: tuple[int, ...] = (),

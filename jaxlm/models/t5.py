@@ -10,7 +10,17 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxlm.errors import UserError
-from jaxlm.models.layers import Attention, attention_mask, decoder_geometry, default_ids, layer_stack, partitioned
+from jaxlm.models.layers import (
+    Attention,
+    HeadInputs,
+    Weight,
+    attention_mask,
+    decoder_geometry,
+    default_ids,
+    head_dtype,
+    layer_stack,
+    partitioned,
+)
 from jaxlm.models.t5_layers import FF_KINDS, FeedForward, RelativeBias, RMSNorm
 
 
@@ -104,28 +114,32 @@ class T5(nn.Module):
                               embedding_init=partitioned(nn.initializers.normal(1.0), ("vocab", "embed")))
         self.encoder = Encoder(c, self.dtype)
         self.decoder = Decoder(c, self.dtype, self.decode)
-        if not c.tie_embeddings:
-            self.lm_head = nn.Dense(c.vocab_size, use_bias=False,
-                                    kernel_init=partitioned(nn.initializers.normal(c.d_model ** -0.5),
-                                                            ("embed", "vocab")))
+        if not c.tie_embeddings:  # [d_model, vocab], as Hugging Face's lm_head.weight transposed
+            self.lm_head = Weight((c.d_model, c.vocab_size), ("embed", "vocab"),
+                                  nn.initializers.normal(c.d_model ** -0.5))
 
     def encode(self, inputs, segment_ids=None, positions=None, deterministic: bool = True):
         segment_ids, positions = default_ids(inputs, segment_ids, positions)
         return self.encoder(self.embed(inputs).astype(self.dtype), segment_ids, positions, deterministic)
 
     def decode_logits(self, decoder_inputs, encoded, inputs_segment_ids, segment_ids=None, positions=None,
-                      deterministic: bool = True):
-        """Decoder logits; while decoding, `encoded` is needed only on the first call (cross K/V are cached)."""
+                      deterministic: bool = True, return_hidden: bool = False):
+        """Decoder logits (or, with `return_hidden`, the head's HeadInputs); while decoding, `encoded` is needed
+        only on the first call (cross K/V are cached)."""
         segment_ids, positions = default_ids(decoder_inputs, segment_ids, positions)
         x = self.decoder(self.embed(decoder_inputs).astype(self.dtype), encoded, inputs_segment_ids, segment_ids,
                          positions, deterministic)
         if self.cfg.tie_embeddings:
-            return self.embed.attend(x.astype(jnp.float32) * self.cfg.d_model ** -0.5)
-        return self.lm_head(x).astype(jnp.float32)
+            x, embedding = x.astype(jnp.float32) * self.cfg.d_model ** -0.5, self.embed.embedding
+        else:
+            embedding = self.lm_head().T
+        head = HeadInputs(x.astype(head_dtype(self.dtype)), embedding)
+        return head if return_hidden else head.logits()
 
     def __call__(self, inputs, decoder_inputs, inputs_segment_ids=None, targets_segment_ids=None,
-                 inputs_positions=None, targets_positions=None, deterministic: bool = True):
+                 inputs_positions=None, targets_positions=None, deterministic: bool = True,
+                 return_hidden: bool = False):
         inputs_segment_ids, inputs_positions = default_ids(inputs, inputs_segment_ids, inputs_positions)
         encoded = self.encode(inputs, inputs_segment_ids, inputs_positions, deterministic)
         return self.decode_logits(decoder_inputs, encoded, inputs_segment_ids, targets_segment_ids, targets_positions,
-                                  deterministic)
+                                  deterministic, return_hidden)
