@@ -1,5 +1,5 @@
 """`model.remat` in BERT, T5 and BART (GPT's is in test_model.py): the same parameters, loss and gradients as
-without it, dropout included; `scan_layers` outside GPT is a config error."""
+without it, dropout included; `scan_layers` there computes the unrolled model's loss and gradients."""
 
 import flax.linen as nn
 import jax
@@ -9,7 +9,6 @@ import pytest
 
 from jaxlm.config.schema import base_config
 from jaxlm.config.validate import validate
-from jaxlm.errors import UserError
 from jaxlm.models.bart import BART
 from jaxlm.models.bert import BERT
 from jaxlm.models.t5 import T5
@@ -55,9 +54,33 @@ def test_remat_keeps_parameters_loss_and_gradients(family, remat):
         np.testing.assert_allclose(v, g, atol=1e-6)
 
 
+def _stack_blocks(tree):
+    """Every unrolled block_i subtree → the scanned layout (one 'blocks' entry stacked on a leading axis)."""
+    if not isinstance(tree, dict):
+        return tree
+    out = {k: _stack_blocks(v) for k, v in tree.items() if not k.startswith("block_")}
+    blocks = sorted((k for k in tree if k.startswith("block_")), key=lambda k: int(k.split("_")[1]))
+    if blocks:
+        out["blocks"] = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[_stack_blocks(tree[k]) for k in blocks])
+    return out
+
+
 @pytest.mark.parametrize("family", FAMILIES)
-def test_scan_layers_outside_gpt_is_a_config_error(family):
+def test_scan_layers_computes_the_unrolled_loss_and_gradients(family):
+    """scan_layers (one nn.scan over layer-stacked params) in BERT, T5 and BART: the unrolled model's loss and
+    gradients, with its parameters stacked; validate accepts it."""
+    args, rng = _inputs(family), jax.random.PRNGKey(7)
+    cfg, scan_cfg = _model_cfg(family, "none"), _model_cfg(family, "none")
+    cfg.dropout = scan_cfg.dropout = 0.0
+    scan_cfg.scan_layers = True
     c = base_config()
     c.model.update(family=family, scan_layers=True)
-    with pytest.raises(UserError, match="gpt only"):
-        validate(c)
+    validate(c)
+    plain, scanned = FAMILIES[family](cfg), FAMILIES[family](scan_cfg)
+    params = nn.unbox(plain.init(jax.random.PRNGKey(0), *args)["params"])
+    shapes = jax.tree_util.tree_map(jnp.shape, nn.unbox(scanned.init(jax.random.PRNGKey(0), *args)["params"]))
+    assert jax.tree_util.tree_map(jnp.shape, _stack_blocks(params)) == shapes
+    value, grads = jax.jit(jax.value_and_grad(lambda p: _loss(plain, p, args, rng)))(params)
+    s_value, s_grads = jax.jit(jax.value_and_grad(lambda p: _loss(scanned, p, args, rng)))(_stack_blocks(params))
+    np.testing.assert_allclose(s_value, value, rtol=1e-6)
+    jax.tree_util.tree_map(lambda s, g: np.testing.assert_allclose(s, g, atol=1e-6), s_grads, _stack_blocks(grads))
