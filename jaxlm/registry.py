@@ -84,7 +84,7 @@ def loss_fn(cfg: ml_collections.ConfigDict) -> Callable:
     """The loss that trains the configured objective: its own if it has one, else the family's."""
     loss = OBJECTIVE_LOSSES.get(cfg.data.objective, family(cfg).loss)
     if loss is mlm_loss:
-        return functools.partial(loss, max_predictions=max_predictions(cfg.data), loss_chunk=cfg.train.loss_chunk)
+        return functools.partial(loss, max_predictions=max_predictions(cfg.data))  # fused MLM head: see issue 21 note
     if loss in (causal_lm_loss, seq2seq_loss):
         return functools.partial(loss, loss_chunk=cfg.train.loss_chunk)
     return loss
