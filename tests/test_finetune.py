@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import write_genre_corpus
+from conftest import snapshot, write_genre_corpus
 
 from jaxlm.cli.main import main
 from jaxlm.config.loading import load_config_file
@@ -213,6 +213,15 @@ def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_
     assert results["val_loss"] == final_val["loss"] and np.isfinite(results["loss"]) and results["loss"] > 0
     saved = _json(os.path.join(workdir, "config.json"))
     assert saved["model"]["d_model"] == 64 and saved["model"]["num_labels"] == 3  # dims from the pretrained
+    again = ["finetune", "--config", EXPERIMENT["bert"], "--workdir", workdir, "--init-from", bert_pretrained,
+             *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "finetune.train_passages": 4}), "--config.optim.b2=0.9"]
+    before = snapshot(workdir)
+    assert main(again) == 2  # a changed hyper-parameter is refused on resume, and nothing in the workdir changes
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "optim.b2=0.9 (was 0.999)" in err and "--allow-config-change" in err, err
+    assert snapshot(workdir) == before
+    assert main([*again, "--allow-config-change"]) == 0  # resumes at the last step and scores the same model
+    assert "resuming" in capsys.readouterr().err and _json(os.path.join(workdir, RESULTS_FILE)) == results
 
 
 def test_init_from_loads_the_encoder_keeps_the_new_head_and_reinit_layers_fresh(corpus_dir, bert_pretrained, tmp_path):

@@ -8,10 +8,12 @@ SHOWN = ("loss", "accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1
 
 
 def add_genre_arguments(p, config_help: str, workdir_help: str, init_help: str) -> None:
-    """--config, --workdir and --init-from, shared by `jaxlm finetune` and `jaxlm probe`."""
+    """--config, --workdir, --init-from and --allow-config-change, shared by `jaxlm finetune` and `jaxlm probe`."""
     p.add_argument("--config", required=True, help=config_help)
     p.add_argument("--workdir", required=True, help=workdir_help)
     p.add_argument("--init-from", default=None, help=init_help)
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="reuse a workdir although hyper-parameters differ from its config.json (listed in a warning)")
 
 
 def register(sub) -> None:
@@ -30,7 +32,7 @@ def run_finetune(args, overrides) -> int:
     cfg = resolve_config(args.config, overrides)
     checks.run_folder(args.workdir, "--workdir")
     with checks.undone_on_error(args.workdir, "config.json"):
-        results = finetune(cfg, args.workdir, args.init_from)
+        results = finetune(cfg, args.workdir, args.init_from, args.allow_config_change)
     reinit = f" with parameters matching '{results['reinit']}' re-initialised" if results["reinit"] else ""
     print(f"fine-tuned from {results['init_from']}{reinit} ({results['objective']}, {results['step']} steps, "
           f"{results['n_labelled']} of {results['n_train']} training passages labelled; "

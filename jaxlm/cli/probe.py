@@ -23,7 +23,7 @@ def run_probe(args, overrides) -> int:
     cfg = resolve_init_from(resolve_config(args.config, overrides), args.init_from)
     checks.run_folder(args.workdir, "--workdir")
     with checks.undone_on_error(args.workdir, PROBE_RESULTS_FILE):
-        results = probe(cfg, args.workdir)
+        results = probe(cfg, args.workdir, args.allow_config_change)
     print(f"linear probe of {results['init_from']} ({results['family']} encoder, mean-pooled, frozen; "
           f"{results['n_train']} training passages; l2 {results['l2']:g} chosen on val)")
     for split, prefix in (("train", "train_"), ("val", "val_"), ("test", "")):

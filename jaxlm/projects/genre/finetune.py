@@ -74,10 +74,12 @@ def score_run(run: Run) -> dict:
     return out
 
 
-def finetune(cfg: ml_collections.ConfigDict, workdir: str, init_from: str | None = None) -> dict:
+def finetune(cfg: ml_collections.ConfigDict, workdir: str, init_from: str | None = None,
+             allow_config_change: bool = False) -> dict:
     """Fine-tune `cfg` (a genre objective) in `workdir` from `init_from` (None/'none' = from scratch); returns
-    the scores (accuracy, macro_f1, majority_accuracy, majority_macro_f1, n_train, n_eval, val_*, ...)."""
-    run = train(resolve_init_from(cfg, init_from), workdir)
+    the scores (accuracy, macro_f1, majority_accuracy, majority_macro_f1, n_train, n_eval, val_*, ...).
+    Resuming a workdir with other hyper-parameters is refused unless `allow_config_change`, as in `train`."""
+    run = train(resolve_init_from(cfg, init_from), workdir, allow_config_change=allow_config_change)
     results = score_run(run)
     if jax.process_index() == 0:
         atomic_write(os.path.join(workdir, RESULTS_FILE),

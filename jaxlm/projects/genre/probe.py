@@ -87,12 +87,12 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, n_labels: int, l2: float) -> tupl
     return jax.lax.scan(step, (p, tx.init(p)), None, PROBE_STEPS)[0][0]
 
 
-def _frozen_run(cfg: ml_collections.ConfigDict, workdir: str) -> Run:
+def _frozen_run(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool) -> Run:
     if cfg.model.family not in ENCODER_STATES:
         raise UserError(f"a linear probe reads an encoder, and a '{cfg.model.family}' model has none: use a "
                         f"{', '.join(ENCODER_STATES)} genre config")
     cfg = pretrained_config(cfg)
-    prepare_workdir(cfg, workdir)
+    prepare_workdir(cfg, workdir, allow_config_change)
     if cfg.finetune.init_from:
         copy_tokenizer(cfg.finetune.init_from, workdir)
     run = Run(cfg, workdir)
@@ -100,10 +100,10 @@ def _frozen_run(cfg: ml_collections.ConfigDict, workdir: str) -> Run:
     return run
 
 
-def probe(cfg: ml_collections.ConfigDict, workdir: str) -> dict:
+def probe(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> dict:
     """Fit and score the probe of `cfg`'s encoder (`config.finetune.init_from`, or fresh); writes
     PROBE_RESULTS_FILE in `workdir` and returns {accuracy, macro_f1, majority_*, n_eval, l2, val_*, train_*}."""
-    run = _frozen_run(cfg, workdir)
+    run = _frozen_run(cfg, workdir, allow_config_change)
     labels = run.corpus.splits["train"].labels
     feats = pooled_features(run, ("train", "val", "test"))
     mean, std = feats["train"][0].mean(0), feats["train"][0].std(0) + 1e-6
