@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import pytest
 from conftest import ROOT, fails, snapshot
 
@@ -207,6 +208,8 @@ def _cases():
         ("train-changed-optimizer", lambda d, w: train(w, "--config.optim.name=sgd"), "--allow-config-change"),
         # more of every verb
         ("train-changed-seed", lambda d, w: train(w, "--config.train.seed=7"), "train.seed=7"),
+        ("train-resume-with-another-optimizer",
+         lambda d, w: train(w, "--config.optim.name=sgd", "--allow-config-change"), "another optimizer state"),
         ("train-missing-corpus-no-workdir",
          lambda d, w: train(d / "new" / "deeper", f"--config.data.source={d / 'nope.txt'}"), "does not exist"),
         ("train-binary-corpus-no-workdir",
@@ -307,3 +310,33 @@ def test_changed_hyperparameter_is_refused_on_resume(capsys, trained):
     before = snapshot(trained)
     err = fails(capsys, "train", "--config", TINY, "--workdir", trained, *QUICK, "--config.optim.b2=0.99")
     assert "optim.b2=0.99 (was 0.95)" in err and "--allow-config-change" in err and snapshot(trained) == before
+
+
+def test_checkpoint_of_other_parameters_is_refused_not_moved_aside(tmp_path):
+    """Parameter names that are not the model's (here the attention layout before fused q/k/v) are a user error
+    naming what to do, never a 'corrupt' checkpoint that would be moved aside and training restarted."""
+    import jax.numpy as jnp
+
+    from jaxlm.errors import UserError
+    from jaxlm.train.checkpoint import Checkpointer
+    from jaxlm.train.state import TrainState
+
+    def state(attn: dict) -> TrainState:
+        return TrainState(step=jnp.array(2), params={"block_0": {"attn": attn}}, opt_state=(), rng=jnp.zeros(2),
+                          loss_scale=jnp.array(1.0))
+    kernel = {"kernel": jnp.ones((4, 2, 2))}
+    old = state({name: kernel for name in "qkv"} | {"o": {"kernel": jnp.ones((2, 2, 4))}})
+    new = state({"qkv": {"kernel": jnp.ones((4, 3, 2, 2))}, "out": {"kernel": jnp.ones((2, 2, 4))}})
+    other = state({"wqkv": {"kernel": jnp.ones((4, 3, 2, 2))}, "proj": {"kernel": jnp.ones((2, 2, 4))}})
+    directory = str(tmp_path / "checkpoints")
+    checkpointer = Checkpointer(directory, keep=2)
+    checkpointer.save(2, old, {"position": 2})
+    before = snapshot(tmp_path)
+    shardings = jax.tree_util.tree_map(lambda _: jax.sharding.SingleDeviceSharding(jax.devices()[0]), new)
+    with pytest.raises(UserError, match="attention layout from before commit 44e9d60.*fresh --workdir"):
+        checkpointer.restore_latest(new, shardings)
+    with pytest.raises(UserError, match=r"other parameters than this model \(not in this model: block_0/attn/k/"
+                                        r"kernel, block_0/attn/o/kernel, block_0/attn/q/kernel \.\.\.; missing: "
+                                        r"block_0/attn/proj/kernel, block_0/attn/wqkv/kernel\)"):
+        checkpointer.restore_latest(other, shardings)
+    assert snapshot(tmp_path) == before and checkpointer.all_steps() == [2]

@@ -6,6 +6,7 @@ validation loss. Restoring walks back from the newest checkpoint past any that f
 """
 
 import os
+import re
 import sys
 import time
 
@@ -48,6 +49,7 @@ class Checkpointer:
 
     def restore(self, step: int, target_shapes, target_shardings):
         """State restored straight into `target_shardings` (any mesh), and the saved data position."""
+        self.check_params(step, target_shapes.params)
         abstract = jax.tree_util.tree_map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                                           target_shapes, target_shardings)
         out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
@@ -65,14 +67,40 @@ class Checkpointer:
             try:
                 state, data = self.restore(step, target_shapes, target_shardings)
                 return step, state, data
+            except UserError:
+                raise
             except ValueError as e:
                 if "shape" in str(e).lower() and "mismatch" in str(e).lower():
                     raise UserError(f"checkpoint {step} in '{self.directory}' does not match this model's shapes: "
                                     "use the config it was trained with, or a fresh --workdir") from None
+                if "tree structures do not match" in str(e):
+                    raise UserError(f"checkpoint {step} in '{self.directory}' holds another optimizer state "
+                                    "(optimizer or precision changed): resume with the config it was trained with, or "
+                                    "start a fresh --workdir (--init-from that workdir keeps its weights)") from None
                 self._report_corrupt(step, steps[: len(steps) - 1 - i], e)
             except Exception as e:  # noqa: BLE001 - any failure to read means this checkpoint is unusable
                 self._report_corrupt(step, steps[: len(steps) - 1 - i], e)
         return None
+
+    def check_params(self, step: int, target_params) -> None:
+        """Refuse, in one line, a checkpoint whose parameter names are not the model's (another model, or the
+        attention layout of jaxlm before the fused projections), rather than mistaking it for a corrupt one."""
+        try:
+            saved = self.manager.item_metadata(step)["state"].tree["params"]
+        except Exception:  # noqa: BLE001 - unreadable metadata is corruption, reported by the restore itself
+            return
+        saved_names, target_names = param_names(saved), param_names(target_params)
+        if saved_names == target_names:
+            return
+        extra, missing = sorted(saved_names - target_names), sorted(target_names - saved_names)
+        if any(PRE_FUSED_ATTENTION.search(n) for n in extra) and any(FUSED_ATTENTION.search(n) for n in missing):
+            raise UserError(f"checkpoint {step} in '{self.directory}' has jaxlm's attention layout from before commit "
+                            "44e9d60 (separate q/k/v/o; now fused qkv/out and q/kv/out): resume it with that older "
+                            "jaxlm, or start a fresh --workdir")
+        shown = "; ".join(f"{what}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                          for what, names in (("not in this model", extra), ("missing", missing)) if names)
+        raise UserError(f"checkpoint {step} in '{self.directory}' holds other parameters than this model ({shown}): "
+                        "use the config it was trained with, or a fresh --workdir")
 
     def _report_corrupt(self, step: int, older: list[int], error: Exception) -> None:
         """Say so in one line and move the checkpoint aside (kept for inspection, out of the manager's way)."""
@@ -87,3 +115,13 @@ class Checkpointer:
 
     def close(self) -> None:
         self.manager.close()
+
+
+PRE_FUSED_ATTENTION = re.compile(r"/(k|v|o)/(kernel|bias)$")
+FUSED_ATTENTION = re.compile(r"/(qkv|kv|out)/(kernel|bias)$")
+
+
+def param_names(tree) -> set[str]:
+    """'decoder/block_0/attn/qkv/kernel' for every leaf of a parameter tree (arrays or orbax metadata)."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: not isinstance(x, dict))[0]
+    return {"/".join(str(getattr(k, "key", k)) for k in path) for path, _ in leaves}

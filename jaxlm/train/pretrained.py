@@ -77,6 +77,8 @@ def _pretrained_params(source: str, mesh):
                             jax.random.PRNGKey(0))
     try:
         state, _ = checkpointer.restore(steps[-1], shapes, state_shardings(model, tx, init_args, mesh, shapes))
+    except UserError:
+        raise
     except Exception as e:  # noqa: BLE001 - any failure to read means this workdir cannot initialise the run
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         raise UserError(f"cannot read checkpoint {steps[-1]} of --init-from '{source}' ({reason}): check that its "
