@@ -1,8 +1,8 @@
 """BERT (MLM + NSP, static masks) on the embedded Shakespeare plays.
 
 Command:  jaxlm train --config experiments/bert_shakespeare.py --workdir runs/bert_shakespeare
-Runtime:  2 min 46 s on 2 idle CPU cores (≈ 9.7k tokens/s; building the pairs takes ~4 s).
-Expected: validation MLM loss falls 6.02 → 5.87 → 5.82 (steps 200/400/600), MLM accuracy 0.147; test MLM
+Runtime:  3 min 35 s on 2 CPU cores shared with short test runs (2 min 46 s idle at commit 7793345).
+Expected: validation MLM loss falls 6.04 → 5.86 → 5.81 (steps 200/400/600), MLM accuracy 0.147; test MLM
           loss 5.79. NSP stays at chance (val nsp_accuracy 0.49) at this size and step count.
 """
 
