@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from jaxlm.bench.live import build_step
 from jaxlm.losses.causal_lm import causal_lm_loss
 from jaxlm.models import layers
-from jaxlm.optim.factory import build_optimizer
 from jaxlm.registry import build_model
+from jaxlm.train.build import build
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare_gpt  # the sibling modules, importable however this script is started
@@ -91,8 +91,8 @@ def stepper(cfg, batch: dict, loss=None):
 
 def lean_stepper(cfg, batch: dict, loss):
     """value_and_grad, optax update, apply (donated): the step without the guard and metrics."""
-    model, tx = build_model(cfg), build_optimizer(cfg.optim, cfg.train.steps)[0]
-    _, state, _, sharding = build_step(cfg)
+    built = build(cfg)
+    model, tx, state, sharding = built.model, built.tx, built.state, built.batch_sharding
     batch = {k: jax.device_put(v, sharding) for k, v in batch.items()}
 
     def step(params, opt_state, batch):

@@ -1,5 +1,5 @@
 """A config's real training setup for benchmarks: allocated state, the jitted step and the grain pipeline,
-built from the same pieces, in the same way, as `jaxlm train` (jaxlm.train.loop) builds them."""
+built by the same `jaxlm.train.build.build` as `jaxlm train`."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -8,21 +8,14 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxlm.config.validate import validate
-from jaxlm.errors import UserError
 from jaxlm.objectives.base import Prepared
-from jaxlm.optim.factory import build_optimizer
-from jaxlm.optim.ramp import BatchPlan, batch_plan
+from jaxlm.optim.ramp import BatchPlan
 from jaxlm.pipeline.dataset import device_keys, load_corpus, prepare, train_batches
-from jaxlm.registry import build_model, check_objective, family, loss_fn
-from jaxlm.sharding.mesh import batch_sharding, data_parallel_size, make_mesh
-from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
-from jaxlm.train.state import TrainState, create_state
+from jaxlm.train.build import build
+from jaxlm.train.state import TrainState
 from jaxlm.train.step import (
     MeshStep,
     interleave_microbatches,
-    jit_train_step,
-    make_train_step,
 )
 
 
@@ -53,20 +46,8 @@ def build_step(cfg: ml_collections.ConfigDict, loss: Callable | None = None
                ) -> tuple[BatchPlan, TrainState, MeshStep, jax.sharding.NamedSharding]:
     """(batch plan, allocated state, jitted train step, batch sharding) of `cfg`, as the training loop builds them;
     `loss` replaces the objective's loss (to time variants of it)."""
-    validate(cfg)
-    check_objective(cfg)
-    t = cfg.train
-    mesh, model, fam = make_mesh(cfg.mesh), build_model(cfg), family(cfg)
-    plan = batch_plan(t, cfg.data.seq_len)
-    if plan.micro_size % data_parallel_size(mesh):
-        raise UserError(f"config.train.batch_size={t.batch_size} / microbatches={t.microbatches} is not divisible "
-                        f"by the data-parallel size {data_parallel_size(mesh)}: use a multiple of it")
-    tx, _ = build_optimizer(cfg.optim, t.steps, plan)
-    state, shardings = create_state(model, tx, fam.init_args(cfg), t.seed, mesh, initial_loss_scale(t))
-    sharding = batch_sharding(mesh)
-    step = jit_train_step(make_train_step(model.apply, loss or loss_fn(cfg), tx, t.microbatches,
-                                          t.loss_scale_period if dynamic_scaling(t) else 0), shardings, sharding)
-    return plan, state, step, sharding
+    built = build(cfg, loss=loss)
+    return built.plan, built.state, built.train_step, built.batch_sharding
 
 
 def with_data_vocab(cfg: ml_collections.ConfigDict, data_vocab: int | None) -> ml_collections.ConfigDict:

@@ -8,15 +8,9 @@ import numpy as np
 import optax
 
 from jaxlm.bench.live import with_data_vocab
-from jaxlm.config.validate import validate
-from jaxlm.optim.factory import build_optimizer
-from jaxlm.optim.ramp import batch_plan
 from jaxlm.pipeline.dataset import device_keys, load_corpus, prepare
-from jaxlm.registry import build_model, check_objective, family, loss_fn
-from jaxlm.sharding.mesh import batch_sharding, make_mesh
-from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
-from jaxlm.train.state import TrainState, state_initializer, state_shardings
-from jaxlm.train.step import jit_train_step, make_train_step
+from jaxlm.train.build import build
+from jaxlm.train.state import TrainState
 
 
 @dataclass
@@ -45,12 +39,5 @@ def batch_shapes(cfg: ml_collections.ConfigDict) -> dict:
 
 def abstract_setup(cfg: ml_collections.ConfigDict) -> AbstractSetup:
     """Model, optimizer, state shapes, batch shapes and the jitted step of `cfg`, with no parameters allocated."""
-    validate(cfg)
-    check_objective(cfg)
-    mesh, model, fam, t = make_mesh(cfg.mesh), build_model(cfg), family(cfg), cfg.train
-    tx, _ = build_optimizer(cfg.optim, t.steps, batch_plan(t, cfg.data.seq_len))
-    init_args = fam.init_args(cfg)
-    shapes = jax.eval_shape(state_initializer(model, tx, init_args, initial_loss_scale(t)), jax.random.PRNGKey(0))
-    step = make_train_step(model.apply, loss_fn(cfg), tx, t.microbatches, t.loss_scale_period if dynamic_scaling(t) else 0)
-    jitted = jit_train_step(step, state_shardings(model, tx, init_args, mesh, shapes), batch_sharding(mesh))
-    return AbstractSetup(cfg, tx, shapes, batch_shapes(cfg), jitted)
+    built = build(cfg, abstract=True)
+    return AbstractSetup(cfg, built.tx, built.state, batch_shapes(cfg), built.train_step)

@@ -129,6 +129,7 @@ def base_config() -> ml_collections.ConfigDict:
         eps=1e-8,
         momentum=0.0,            # sgd and adafactor (0 = none)
         nesterov=False,          # sgd
+        muon_beta=0.95,          # muon: Nesterov momentum of the hidden matrices' updates (AdamW's b1/b2 for the rest)
         decay_embeddings=False,  # weight decay on embedding tables too
     )
     c.finetune = dict(

@@ -37,6 +37,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     _require(t.max_nonfinite_in_a_row >= 0, "config.train.max_nonfinite_in_a_row must be ≥ 0")
     _require(0.0 <= o.final_lr_frac <= 1.0, f"config.optim.final_lr_frac={o.final_lr_frac} must be in [0, 1]")
     _require(o.warmup >= 0, f"config.optim.warmup={o.warmup} must be ≥ 0")
+    _require(0.0 <= o.muon_beta < 1.0, f"config.optim.muon_beta={o.muon_beta} must be in [0, 1)")
     _require(t.precision in ("auto", "fp32", "bf16", "fp16"),
              f"config.train.precision='{t.precision}' is not supported: use auto, fp32, bf16 or fp16")
     _require(m.pooling in ("cls", "mean"), f"config.model.pooling='{m.pooling}' is unknown: use cls or mean")

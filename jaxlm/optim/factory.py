@@ -11,10 +11,11 @@ import optax
 
 from jaxlm.errors import UserError
 from jaxlm.optim.matrix_view import as_matrices
+from jaxlm.optim.muon import muon
 from jaxlm.optim.ramp import BatchPlan
 from jaxlm.optim.schedules import build_schedule
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor", "muon")
 
 
 def decay_mask(params, decay_embeddings: bool = False):
@@ -40,7 +41,7 @@ def adafactor(lr: optax.ScalarOrSchedule, momentum: float = 0.0, weight_decay: f
         optax.scale_by_learning_rate(lr))
 
 
-def _optimizer(o: ml_collections.ConfigDict, lr: optax.Schedule) -> optax.GradientTransformation:
+def _optimizer(o: ml_collections.ConfigDict, lr: optax.Schedule, logical_axes) -> optax.GradientTransformation:
     mask = lambda p: decay_mask(p, bool(o.decay_embeddings))
     wd = float(o.weight_decay)
     if o.name == "sgd":  # momentum (optional), then decoupled decay, then -lr (as optax.adamw is built)
@@ -55,14 +56,20 @@ def _optimizer(o: ml_collections.ConfigDict, lr: optax.Schedule) -> optax.Gradie
         return optax.adamw(lr, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=wd, mask=mask)
     if o.name == "adafactor":
         return adafactor(lr, float(o.momentum), wd, mask)
+    if o.name == "muon":
+        if logical_axes is None:
+            raise UserError("optim.name='muon' needs the parameters' logical axes: build the optimizer with "
+                            "jaxlm.train.build.build, or pass logical_axes to build_optimizer")
+        return muon(lr, logical_axes, float(o.muon_beta), o.b1, o.b2, o.eps, wd, mask)
     raise UserError(f"unknown optimizer '{o.name}': set config.optim.name to one of {', '.join(OPTIMIZERS)}")
 
 
-def build_optimizer(optim: ml_collections.ConfigDict, total_steps: int,
-                    plan: BatchPlan | None = None) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """(transformation, learning-rate schedule) for `total_steps` optimizer steps; `plan` feeds token clocks."""
+def build_optimizer(optim: ml_collections.ConfigDict, total_steps: int, plan: BatchPlan | None = None,
+                    logical_axes=None) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """(transformation, learning-rate schedule) for `total_steps` optimizer steps; `plan` feeds token clocks;
+    `logical_axes` (the params' tree of logical PartitionSpecs) tells Muon which kernels are matrices."""
     lr = build_schedule(optim, total_steps, plan)
-    tx = _optimizer(optim, lr)
+    tx = _optimizer(optim, lr, logical_axes)
     if optim.clip > 0:
         tx = optax.chain(optax.clip_by_global_norm(optim.clip), tx)
     return tx, lr

@@ -18,30 +18,24 @@ from tqdm import tqdm
 from jaxlm.config.loading import config_changes, load_saved_config, save_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
-from jaxlm.optim.factory import build_optimizer
-from jaxlm.optim.ramp import batch_plan
-from jaxlm.pipeline.dataset import Corpus, device_keys, load_corpus, prepare, train_batches
-from jaxlm.registry import build_model, check_objective, family, loss_fn
-from jaxlm.sharding.mesh import batch_sharding, data_parallel_size, make_mesh
+from jaxlm.pipeline.dataset import Corpus, load_corpus, prepare, train_batches
+from jaxlm.registry import check_objective
+from jaxlm.sharding.mesh import make_mesh
+from jaxlm.train.build import build, checked_plan
 from jaxlm.train.checkpoint import Checkpointer
 from jaxlm.train.evaluate import evaluate, summarize
 from jaxlm.train.lock import WorkdirLock
 from jaxlm.train.metrics import MetricsWriter
 from jaxlm.train.nonfinite import NonFiniteGuard
-from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
+from jaxlm.train.precision import dynamic_scaling
 from jaxlm.train.preemption import Preempted, Preemption
 from jaxlm.train.pretrained import (
     copy_tokenizer,
     load_pretrained,
     pretrained_config,
 )
-from jaxlm.train.state import create_state
 from jaxlm.train.step import (
     interleave_microbatches,
-    jit_eval_step,
-    jit_train_step,
-    make_eval_step,
-    make_train_step,
 )
 
 EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
@@ -62,33 +56,17 @@ class Run:
         validate(cfg)
         check_objective(cfg)
         self.cfg, self.workdir = cfg, workdir
-        self.mesh = make_mesh(cfg.mesh)
-        dp = data_parallel_size(self.mesh)
-        micro = cfg.train.batch_size // cfg.train.microbatches
-        if micro % dp:
-            raise UserError(f"config.train.batch_size={cfg.train.batch_size} / microbatches={cfg.train.microbatches} "
-                            f"is not divisible by the data-parallel size {dp} (mesh data×fsdp): use a multiple of {dp}")
-        self.plan = batch_plan(cfg.train, cfg.data.seq_len)
+        mesh = make_mesh(cfg.mesh)
+        checked_plan(cfg, mesh)  # before the corpus writes anything into the workdir
         self.corpus: Corpus = load_corpus(cfg, workdir, progress=cfg.train.progress)
-        self.model = build_model(cfg)
-        self.fam = family(cfg)
-        self.loss = loss_fn(cfg)
-        if tx is None:  # a user's own tx logs `lr` only if they pass its schedule too
-            tx, schedule = build_optimizer(cfg.optim, cfg.train.steps, self.plan)
-        self.tx, self.schedule = tx, schedule
-        self.state, self.shardings = create_state(self.model, tx, self.fam.init_args(cfg), cfg.train.seed, self.mesh,
-                                                  initial_loss_scale(cfg.train))
-        self.batch_sharding = batch_sharding(self.mesh)
+        built = build(cfg, mesh, tx=tx, schedule=schedule)
+        self.mesh, self.plan, self.model, self.fam, self.loss = built.mesh, built.plan, built.model, built.family, built.loss
+        self.tx, self.schedule, self.state, self.shardings = built.tx, built.schedule, built.state, built.shardings
+        self.batch_sharding, self.train_step, self.eval_step = built.batch_sharding, built.train_step, built.eval_step
+        self.put_batch = built.put_batch
         self.checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints)
         self.results: dict = {}
         self._eval_data: dict = {}
-        self.eval_step = jit_eval_step(make_eval_step(self.model.apply, self.loss), self.shardings.params,
-                                       self.batch_sharding)
-
-    def put_batch(self, batch: dict) -> dict:
-        """Process-local numpy batch → one global array sharded over (data, fsdp)."""
-        return {k: jax.make_array_from_process_local_data(self.batch_sharding, v)
-                for k, v in device_keys(batch).items()}
 
     def restore(self) -> dict | None:
         """Restore the newest loadable checkpoint into the current state's shardings (any mesh); returns the
@@ -185,9 +163,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
         data_iter.set_state(data_state)
     start = int(run.state.step)
     writer = MetricsWriter(workdir, start)
-    train_step = jit_train_step(make_train_step(run.model.apply, run.loss, run.tx, t.microbatches,
-                                                t.loss_scale_period if dynamic_scaling(t) else 0),
-                                run.shardings, run.batch_sharding)
+    train_step = run.train_step
     end = min(t.steps, stop_after) if stop_after else t.steps
     bar = tqdm(total=t.steps, initial=start, disable=not t.progress or jax.process_index() != 0,
                unit="step", dynamic_ncols=True)

@@ -14,6 +14,7 @@ written. The pretrained workdir is only read.
 import os
 import re
 
+import flax.linen as nn
 import jax
 import ml_collections
 
@@ -26,7 +27,7 @@ from jaxlm.pipeline.dataset import TOKENIZER_FILE
 from jaxlm.registry import build_model, family
 from jaxlm.train.checkpoint import Checkpointer
 from jaxlm.train.precision import initial_loss_scale
-from jaxlm.train.state import TrainState, state_initializer, state_shardings
+from jaxlm.train.state import TrainState, abstract_params, state_initializer, state_shardings
 
 FINE_TUNE_MODEL_KEYS = ("dropout", "num_labels", "pooling")  # kept from the fine-tune config, not the pretrained one
 
@@ -70,9 +71,9 @@ def _pretrained_params(source: str, mesh):
     steps = checkpointer.all_steps() if checkpointer else []
     if not steps:
         raise UserError(f"--init-from '{source}' has no checkpoint: train it first with `jaxlm train`")
-    model = build_model(pre)
-    tx, _ = build_optimizer(pre.optim, pre.train.steps, batch_plan(pre.train, pre.data.seq_len))
-    init_args = family(pre).init_args(pre)
+    model, init_args = build_model(pre), family(pre).init_args(pre)
+    tx, _ = build_optimizer(pre.optim, pre.train.steps, batch_plan(pre.train, pre.data.seq_len),
+                            nn.get_partition_spec(abstract_params(model, init_args)))
     shapes = jax.eval_shape(state_initializer(model, tx, init_args, initial_loss_scale(pre.train)),
                             jax.random.PRNGKey(0))
     try:
