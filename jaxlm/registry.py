@@ -28,6 +28,7 @@ class Family:
     init_args: Callable       # cfg -> example positional arguments for model.init (shapes only matter)
     objectives: tuple[str, ...]
     generates_text: bool = True   # decoder-only: `jaxlm train` ends with a sample from the prompt "\n"
+    encoder_decoder: bool = False  # inputs → encoder, targets → decoder (FLOPs count both, generation takes --input)
 
 
 def _decoder_init_args(cfg: ml_collections.ConfigDict) -> tuple:
@@ -52,8 +53,9 @@ FAMILIES = {
     "gpt": Family(GPT, causal_lm_loss, _decoder_init_args, ("causal_lm", "genre_continuation")),
     "bert": Family(BERT, mlm_loss, _encoder_init_args, ("bert_mlm_nsp", "roberta_mlm", "genre_classification"),
                    generates_text=False),
-    "t5": Family(T5, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False),
-    "bart": Family(BART, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False),
+    "t5": Family(T5, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False, encoder_decoder=True),
+    "bart": Family(BART, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False,
+                   encoder_decoder=True),
 }
 
 # Objectives whose loss is not their family's (the family's model then has another head).

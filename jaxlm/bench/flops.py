@@ -16,8 +16,7 @@ import ml_collections
 from jaxlm.data.masking import max_predictions
 from jaxlm.objectives import t5_noise
 from jaxlm.objectives.seq2seq import targets_length
-
-SEQ2SEQ = ("t5", "bart")
+from jaxlm.registry import family
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ def example_lengths(cfg: ml_collections.ConfigDict) -> Lengths:
     """The lengths of one training example of the pre-training objectives (pass the real batch's lengths to the
     functions below for an objective whose decoder length depends on the data, e.g. genre_text_to_text)."""
     d = cfg.data
-    if cfg.model.family not in SEQ2SEQ:
+    if not family(cfg).encoder_decoder:
         return d.seq_len, 0
     needed = d.seq_len
     if d.objective == "t5_span_corruption":
@@ -119,7 +118,7 @@ def example_flops(cfg: ml_collections.ConfigDict, lengths: Lengths | None = None
 def flops_per_token(cfg: ml_collections.ConfigDict, lengths: Lengths | None = None) -> tuple[float, str]:
     """(training FLOPs per token, the convention in words)."""
     flops = example_flops(cfg, lengths)
-    tokens = ("encoder + decoder positions (inputs_len + targets_len)" if cfg.model.family in SEQ2SEQ
+    tokens = ("encoder + decoder positions (inputs_len + targets_len)" if family(cfg).encoder_decoder
               else "sequence positions")
     convention = ("per example: 6·w·positions for every matmul kernel w (embeddings excluded, a tied output "
                   "projection counted once, BERT's MLM head at the max_predictions gathered positions and its "

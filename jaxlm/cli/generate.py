@@ -23,8 +23,8 @@ def check_generate_args(args, cfg) -> None:
     """Every `jaxlm generate` argument, against the workdir's config, before its checkpoint is read."""
     from jaxlm.errors import UserError
     from jaxlm.generate.sampling import check_sampling_options
-    from jaxlm.objectives.seq2seq import DECODER_START_IDS
-    seq2seq = cfg.model.family in DECODER_START_IDS
+    from jaxlm.registry import family
+    seq2seq = family(cfg).encoder_decoder
     if seq2seq != (args.input is not None):
         raise UserError("encoder-decoder workdirs (t5, bart) take --input TEXT; other workdirs take --prompt TEXT")
     if not seq2seq and (args.beam or args.length_penalty != 1.0):

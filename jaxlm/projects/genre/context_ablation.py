@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from jaxlm.errors import UserError
+from jaxlm.registry import FAMILIES
 
 
 def _next_real_row(real: np.ndarray) -> np.ndarray:
@@ -38,7 +39,7 @@ def _encoder_inputs(batch: dict) -> dict:
 def context_ablation(family: str, objective: str) -> Callable[[dict], dict]:
     """The host-side batch transform that swaps contexts for `family`'s `objective`; UserError where the
     context is not separable from the targets."""
-    if family in ("t5", "bart"):
+    if FAMILIES[family].encoder_decoder:
         return _encoder_inputs
     if family == "bert" and objective != "genre_classification":
         return _masked_lm
