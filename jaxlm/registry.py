@@ -18,6 +18,7 @@ from jaxlm.losses.seq2seq import seq2seq_loss
 from jaxlm.models.bart import BART
 from jaxlm.models.bert import BERT
 from jaxlm.models.gpt import GPT
+from jaxlm.models.layers import attention_implementation
 from jaxlm.models.t5 import T5
 
 
@@ -29,6 +30,7 @@ class Family:
     objectives: tuple[str, ...]
     generates_text: bool = True   # decoder-only: `jaxlm train` ends with a sample from the prompt "\n"
     encoder_decoder: bool = False  # inputs → encoder, targets → decoder (FLOPs count both, generation takes --input)
+    attention_configurable: bool = False  # honours config.model.attention (T5/BART: XLA's, for their bias/cache)
 
 
 def _decoder_init_args(cfg: ml_collections.ConfigDict) -> tuple:
@@ -50,9 +52,10 @@ SEQ2SEQ_OBJECTIVES = ("t5_span_corruption", "t5_prefix_lm", "t5_iid_replace_span
                       "t5_bert_style", "bart_denoise", "genre_text_to_text")
 
 FAMILIES = {
-    "gpt": Family(GPT, causal_lm_loss, _decoder_init_args, ("causal_lm", "genre_continuation")),
+    "gpt": Family(GPT, causal_lm_loss, _decoder_init_args, ("causal_lm", "genre_continuation"),
+                  attention_configurable=True),
     "bert": Family(BERT, mlm_loss, _encoder_init_args, ("bert_mlm_nsp", "roberta_mlm", "genre_classification"),
-                   generates_text=False),
+                   generates_text=False, attention_configurable=True),
     "t5": Family(T5, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False, encoder_decoder=True),
     "bart": Family(BART, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False,
                    encoder_decoder=True),
@@ -71,8 +74,13 @@ def family(cfg: ml_collections.ConfigDict) -> Family:
     return FAMILIES[name]
 
 
-def check_objective(cfg: ml_collections.ConfigDict) -> None:
-    """UserError unless the objective trains the family (and a classifier head exactly when it classifies)."""
+def check_family(cfg: ml_collections.ConfigDict) -> None:
+    """UserError unless the family takes the config: its objective (and a classifier head exactly when it
+    classifies) and its attention choice."""
+    if cfg.model.attention != "auto" and not family(cfg).attention_configurable:
+        takes = " and ".join(name for name, f in FAMILIES.items() if f.attention_configurable)
+        raise UserError(f"config.model.attention='{cfg.model.attention}' applies to {takes} only "
+                        f"({cfg.model.family} always uses XLA attention): leave config.model.attention=auto")
     if cfg.data.objective not in family(cfg).objectives:
         raise UserError(f"objective '{cfg.data.objective}' does not train a '{cfg.model.family}' model: set "
                         f"config.data.objective to one of {', '.join(family(cfg).objectives)}")
@@ -103,3 +111,11 @@ def precision(cfg: ml_collections.ConfigDict) -> str:
 def build_model(cfg: ml_collections.ConfigDict, decode: bool = False) -> nn.Module:
     """The family's module with the compute dtype of `config.train.precision` (params stay fp32)."""
     return family(cfg).model(cfg.model, dtype=PRECISIONS[precision(cfg)], decode=decode)
+
+
+def attention(cfg: ml_collections.ConfigDict) -> str:
+    """The attention implementation the configured model runs with ('xla' or 'cudnn')."""
+    if not family(cfg).attention_configurable:
+        return "xla"
+    m = cfg.model
+    return attention_implementation(m.attention, PRECISIONS[precision(cfg)], m.d_model // m.n_heads)

@@ -9,7 +9,8 @@ import pytest
 from jaxlm.config.schema import base_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
-from jaxlm.models.layers import attention_implementation, attention_mask, dot_product_attention, model_attention
+from jaxlm.models.layers import attention_implementation, attention_mask, dot_product_attention
+from jaxlm.registry import attention, check_family
 
 ON_GPU = jax.default_backend() == "gpu"
 
@@ -48,18 +49,20 @@ def test_auto_chooses_cudnn_only_on_gpu_for_half_precision():
     assert attention_implementation("auto", jnp.bfloat16, 36) == "xla"    # not a multiple of 8
     assert attention_implementation("xla", jnp.bfloat16, 64) == "xla"
     assert attention_implementation("cudnn", jnp.float32, 64) == "cudnn"  # explicit choices are kept
-    m = base_config().model
-    m.family = "t5"
-    assert model_attention(m, jnp.bfloat16) == "xla"
+    c = base_config()
+    c.model.family, c.train.precision = "t5", "bf16"
+    assert attention(c) == "xla"  # T5/BART keep XLA's attention whatever the backend
 
 
-@pytest.mark.parametrize("family,value,fragment", [("gpt", "flash", "unknown"), ("t5", "cudnn", "gpt and bert only"),
+@pytest.mark.parametrize("family,value,fragment", [("gpt", "flash", "unknown"), ("t5", "xla", "gpt and bert only"),
                                                    ("bart", "xla", "gpt and bert only")])
 def test_validation_refuses_bad_attention(family, value, fragment):
     c = base_config()
     c.model.update(family=family, attention=value)
+    c.data.objective = "causal_lm" if family == "gpt" else "t5_span_corruption"
     with pytest.raises(UserError, match=fragment):
         validate(c)
+        check_family(c)
 
 
 @pytest.mark.skipif(ON_GPU, reason="on a GPU, attention='cudnn' is valid")

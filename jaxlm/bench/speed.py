@@ -19,8 +19,7 @@ import ml_collections
 from jaxlm.bench.flops import Lengths, flops_per_token, matmul_params
 from jaxlm.bench.live import LiveSetup, batch_lengths, param_count
 from jaxlm.bench.peak import peak_flops
-from jaxlm.models.layers import model_attention
-from jaxlm.registry import PRECISIONS, precision
+from jaxlm.registry import PRECISIONS, attention, precision
 
 WARMUP = 2
 DISTINCT_BATCHES = 4
@@ -30,7 +29,7 @@ def model_dims(cfg: ml_collections.ConfigDict, lengths: Lengths) -> dict:
     """The config's shape, objective and precision (what the timings depend on)."""
     m, (inputs, targets) = cfg.model, lengths
     dims = {"family": m.family, "objective": cfg.data.objective, "precision": precision(cfg),
-            "attention": model_attention(m, PRECISIONS[precision(cfg)]),
+            "attention": attention(cfg),
             "n_layers": m.n_layers, "d_model": m.d_model, "n_heads": m.n_heads, "d_ff": m.d_ff,
             "vocab_size": m.vocab_size, "seq_len": cfg.data.seq_len, "batch_size": cfg.train.batch_size,
             "microbatches": cfg.train.microbatches}

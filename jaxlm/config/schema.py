@@ -8,7 +8,6 @@ import ml_collections
 
 # The choices of config.model fields that the models implement (jaxlm.models.layers keys its tables by them).
 ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn")
-ATTENTION_FAMILIES = ("gpt", "bert")  # whose self-attention honours config.model.attention; T5/BART stay on XLA's
 REMAT_CHOICES = ("none", "full", "save_dots")
 
 

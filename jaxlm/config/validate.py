@@ -5,7 +5,7 @@ import math
 import jax
 import ml_collections
 
-from jaxlm.config.schema import ATTENTION_FAMILIES, ATTENTION_IMPLEMENTATIONS, REMAT_CHOICES
+from jaxlm.config.schema import ATTENTION_IMPLEMENTATIONS, REMAT_CHOICES
 from jaxlm.errors import UserError
 
 
@@ -54,9 +54,6 @@ def _validate_optimization(cfg: ml_collections.ConfigDict) -> None:
              f"config.train.microbatches={t.microbatches} must be positive and divide batch_size={t.batch_size}")
     _require(m.attention in ATTENTION_IMPLEMENTATIONS,
              f"config.model.attention='{m.attention}' is unknown: use {', '.join(ATTENTION_IMPLEMENTATIONS)}")
-    _require(m.attention == "auto" or m.family in ATTENTION_FAMILIES,
-             f"config.model.attention='{m.attention}' applies to {' and '.join(ATTENTION_FAMILIES)} only ({m.family} "
-             "always uses XLA attention): leave config.model.attention=auto")
     _require(m.attention != "cudnn" or jax.default_backend() == "gpu",
              "config.model.attention='cudnn' needs an NVIDIA GPU with cuDNN: use auto (cuDNN where it can run) or xla")
     _require(m.remat in REMAT_CHOICES, f"config.model.remat='{m.remat}' is unknown: use {', '.join(REMAT_CHOICES)}")

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxlm.config.schema import ATTENTION_FAMILIES, REMAT_CHOICES
+from jaxlm.config.schema import REMAT_CHOICES
 
 Initializer = Callable[..., jax.Array]
 ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
@@ -110,13 +110,6 @@ def attention_mask(q_segments: jax.Array, kv_segments: jax.Array, causal: bool) 
     return mask[:, None]
 
 
-
-
-def model_attention(m, dtype: jnp.dtype) -> str:
-    """The attention implementation a model config (`config.model`) runs with at compute dtype `dtype`."""
-    if m.family not in ATTENTION_FAMILIES:
-        return "xla"
-    return attention_implementation(m.attention, dtype, m.d_model // m.n_heads)
 
 
 def attention_implementation(choice: str, dtype: jnp.dtype, head_dim: int) -> str:

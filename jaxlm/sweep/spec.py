@@ -18,7 +18,7 @@ import ml_collections
 from jaxlm.config.loading import apply_override, import_user_module
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
-from jaxlm.registry import check_objective
+from jaxlm.registry import check_family
 
 SCALES = ("cpu", "accelerator")
 SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": "", "evals": {}, "finetune_overrides": {}}
@@ -138,7 +138,7 @@ def _variant_config(base: ml_collections.ConfigDict, name: str, changes: object,
     del cfg["sweep"]
     try:
         validate(cfg)
-        check_objective(cfg)
+        check_family(cfg)
     except UserError as e:
         raise UserError(f"'{path}': variant '{name}': {e}") from None
     return cfg

@@ -19,7 +19,7 @@ from jaxlm.errors import UserError
 from jaxlm.optim.factory import build_optimizer
 from jaxlm.optim.ramp import BatchPlan, batch_plan
 from jaxlm.pipeline.dataset import device_keys
-from jaxlm.registry import Family, build_model, check_objective, family, loss_fn
+from jaxlm.registry import Family, build_model, check_family, family, loss_fn
 from jaxlm.sharding.mesh import batch_sharding, data_parallel_size, make_mesh
 from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
 from jaxlm.train.state import TrainState, abstract_params, state_initializer, state_shardings
@@ -64,7 +64,7 @@ def build(cfg: ml_collections.ConfigDict, mesh: Mesh | None = None, abstract: bo
     """Everything `cfg` trains with, on `mesh` (default: from config.mesh). `tx` replaces the optimizer of
     config.optim (`schedule` is then its lr, for logging only); `loss` replaces the objective's (to time variants)."""
     validate(cfg)
-    check_objective(cfg)
+    check_family(cfg)
     t = cfg.train
     mesh = mesh or make_mesh(cfg.mesh)
     plan = checked_plan(cfg, mesh)

@@ -19,7 +19,7 @@ from jaxlm.config.loading import config_changes, load_saved_config, save_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
 from jaxlm.pipeline.dataset import Corpus, load_corpus, prepare, train_batches
-from jaxlm.registry import check_objective
+from jaxlm.registry import check_family
 from jaxlm.sharding.mesh import make_mesh
 from jaxlm.train.build import build, checked_plan
 from jaxlm.train.checkpoint import Checkpointer
@@ -54,7 +54,7 @@ class Run:
     def __init__(self, cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransformation | None = None,
                  schedule: optax.Schedule | None = None):
         validate(cfg)
-        check_objective(cfg)
+        check_family(cfg)
         self.cfg, self.workdir = cfg, workdir
         mesh = make_mesh(cfg.mesh)
         checked_plan(cfg, mesh)  # before the corpus writes anything into the workdir
@@ -116,7 +116,7 @@ def prepare_workdir(cfg: ml_collections.ConfigDict, workdir: str, allow_config_c
     """Validate `cfg` against itself and the run already in `workdir` (if any), then create the workdir:
     nothing is written for a config that is refused."""
     validate(cfg)
-    check_objective(cfg)
+    check_family(cfg)
     check_resumable(cfg, workdir, allow_config_change)
     try:
         os.makedirs(workdir, exist_ok=True)

@@ -9,7 +9,7 @@ from jaxlm import checks
 from jaxlm.config.loading import apply_override, load_config_file, load_saved_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
-from jaxlm.registry import check_objective
+from jaxlm.registry import check_family
 from jaxlm.train.loop import Run
 
 
@@ -18,7 +18,7 @@ def validated(cfg: ml_collections.ConfigDict, overrides=()) -> ml_collections.Co
     for key, value in overrides:
         apply_override(cfg, key, value)
     validate(cfg)
-    check_objective(cfg)
+    check_family(cfg)
     return cfg
 
 
