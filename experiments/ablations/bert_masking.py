@@ -18,13 +18,17 @@ pooler starts fresh in every fine-tune) on a 4 × 128 post-LN BERT as experiment
 validation and one for test), so the fine-tune's held-out plays are unseen by pre-training. Variant names are
 MASK/RANDOM/SAME percentages; 80/20/0 runs at accelerator scale only (the cpu sweep's 12-minute budget holds
 three variants). At cpu scale the fine-tune runs 100 instead of 300 steps (`sweep.finetune_overrides`).
-Result (cpu scale, 1 seed, experiments/ablations/results/bert_masking/): kept_val_loss 80/0/20 1.96 < 80/10/10
-5.92 < 100/0/0 6.17 — the paper's mechanism, in its direction (80/0/20 copies the shown token with accuracy 0.87;
-100/0/0 ignores it: its kept and masked losses are equal); masked_val_loss 6.17 for all three (the unigram
+Result (cpu scale, 1 seed, experiments/ablations/results/bert_masking/, after the fidelity fixes of issue 24:
+RoBERTa's whole-sentence rows, every document's first token a target): kept_val_loss 80/0/20 2.05 < 80/10/10
+5.50 < 100/0/0 6.13 — the paper's mechanism, in its direction (80/0/20 copies the shown token with accuracy 0.84;
+100/0/0 ignores it: its kept and masked losses are equal); masked_val_loss 6.12–6.13 for all three (the unigram
 plateau after 240 steps); the 100-step fine-tune stays at chance for every variant (it predicts one genre for
 every passage: accuracy 0.124, below the majority class's 0.151), so the fine-tune claim is untested at cpu scale.
-Runtime (cpu scale, 2 cores): 562 s for 3 variants × 1 seed (240 steps of 16 × 128 tokens, then a 100 × 32
-fine-tune each): the measured wall time of the three runs (9 min 22 s) on 2 cores shared with other jobs (load ≈ 4).
+Before those fixes (raw token slices; commits e9221c0/37220b3): kept 1.96 < 5.92 < 6.17, masked 6.17 for all.
+Runtime (cpu scale, 2 cores): 1241 s for 3 variants × 1 seed (240 steps of 16 × 128 tokens, then a 100 × 32
+fine-tune each) on 2 cores shared with the test suite (load ≈ 4); 562 s before, with lighter sharing. The
+three runs span commits 2c93233, f73eba5 and de1ac38 (the tree moved during the sweep); the changes between
+them do not touch the BERT model, its objective or AdamW.
 Seeds: 1 at cpu scale (240 pre-training steps of 16 × 128 tokens, then a 100-step fine-tune), 3 at accelerator
 scale (12 × 384, 10000 steps of 128 × 128, the preset's 300-step fine-tune).
 Command: jaxlm sweep --config experiments/ablations/bert_masking.py --workdir runs/bert_masking [--scale accelerator]
