@@ -208,8 +208,6 @@ def _cases():
         ("train-changed-optimizer", lambda d, w: train(w, "--config.optim.name=sgd"), "--allow-config-change"),
         # more of every verb
         ("train-changed-seed", lambda d, w: train(w, "--config.train.seed=7"), "train.seed=7"),
-        ("train-resume-with-another-optimizer",
-         lambda d, w: train(w, "--config.optim.name=sgd", "--allow-config-change"), "another optimizer state"),
         ("train-missing-corpus-no-workdir",
          lambda d, w: train(d / "new" / "deeper", f"--config.data.source={d / 'nope.txt'}"), "does not exist"),
         ("train-binary-corpus-no-workdir",
@@ -304,6 +302,17 @@ def test_nonfinite_resume_keeps_the_last_good_checkpoint(capsys, trained, tmp_pa
     assert len(changed) == 1 and changed[0].endswith("optim.peak_lr=1000000.0 (was 0.003), optim.warmup=0 (was 10)")
     assert "checkpoint 6 not written" in err and "loss is nan" in err and "checkpoint (4) is intact" in err
     assert snapshot(os.path.join(wd, "checkpoints")) == before
+
+
+def test_resume_with_another_optimizer_is_refused_even_when_changes_are_allowed(capsys, trained):
+    """--allow-config-change takes a new learning rate, but a checkpoint holding AdamW's moments cannot resume
+    as SGD: after the warning that lists the change, one error line, exit 2, the workdir unchanged."""
+    before = snapshot(trained)
+    assert main(["train", "--config", TINY, "--workdir", trained, *QUICK, "--config.optim.name=sgd",
+                 "--allow-config-change"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "optim.name='sgd' (was 'adamw')" in err[0] and "another optimizer state" in err[1], err
+    assert snapshot(trained) == before
 
 
 def test_changed_hyperparameter_is_refused_on_resume(capsys, trained):

@@ -49,7 +49,8 @@ class Checkpointer:
 
     def restore(self, step: int, target_shapes, target_shardings):
         """State restored straight into `target_shardings` (any mesh), and the saved data position."""
-        self.check_params(step, target_shapes.params)
+        if hasattr(target_shapes, "params"):
+            self.check_params(step, target_shapes.params)
         abstract = jax.tree_util.tree_map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                                           target_shapes, target_shardings)
         out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),

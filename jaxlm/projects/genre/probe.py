@@ -87,7 +87,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, n_labels: int, l2: float) -> tupl
     return jax.lax.scan(step, (p, tx.init(p)), None, PROBE_STEPS)[0][0]
 
 
-def _frozen_run(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool) -> Run:
+def _frozen_run(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> Run:
     if cfg.model.family not in ENCODER_STATES:
         raise UserError(f"a linear probe reads an encoder, and a '{cfg.model.family}' model has none: use a "
                         f"{', '.join(ENCODER_STATES)} genre config")
