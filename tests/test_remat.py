@@ -16,9 +16,10 @@ from jaxlm.models.t5 import T5
 FAMILIES = {"bert": BERT, "t5": T5, "bart": BART}
 
 
-def _model_cfg(family: str, remat: str):
+def _model_cfg(family: str, remat: str, layers: int = 1):
+    """One layer per stack for remat (it wraps each block alike); scan needs two to stack."""
     c = base_config().model
-    c.update(family=family, n_layers=2, n_decoder_layers=2, n_heads=2, d_model=32, d_kv=8, d_ff=48, vocab_size=97,
+    c.update(family=family, n_layers=layers, n_decoder_layers=layers, n_heads=2, d_model=32, d_kv=8, d_ff=48, vocab_size=97,
              max_len=32, dropout=0.1, remat=remat, relative_buckets=8, relative_max_distance=16)
     return c
 
@@ -70,7 +71,7 @@ def test_scan_layers_computes_the_unrolled_loss_and_gradients(family):
     """scan_layers (one nn.scan over layer-stacked params) in BERT, T5 and BART: the unrolled model's loss and
     gradients, with its parameters stacked; validate accepts it."""
     args, rng = _inputs(family), jax.random.PRNGKey(7)
-    cfg, scan_cfg = _model_cfg(family, "none"), _model_cfg(family, "none")
+    cfg, scan_cfg = _model_cfg(family, "none", layers=2), _model_cfg(family, "none", layers=2)
     cfg.dropout = scan_cfg.dropout = 0.0
     scan_cfg.scan_layers = True
     c = base_config()

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 
 from jaxlm import checks
 from jaxlm.errors import UserError
+from jaxlm.generate.compiled import per_model
 
 MAX_TEMPERATURE = 10.0  # beyond this sampling is uniform noise: a typo, not a setting
 
@@ -56,13 +57,17 @@ def generate(decode_model, params, prompt: list[int], max_new_tokens: int, rng: 
     """
     context = decode_model.cfg.max_len
     check_sampling_args(len(prompt), max_new_tokens, context, temperature, top_k, top_p, decode_model.cfg.vocab_size)
-    empty = decode_model.init(jax.random.PRNGKey(0), jnp.zeros((1, context), jnp.int32))["cache"]
-    empty = jax.tree_util.tree_map(jnp.zeros_like, empty)
+    shapes = jax.eval_shape(lambda: decode_model.init(jax.random.PRNGKey(0), jnp.zeros((1, context), jnp.int32))["cache"])
+    empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
-    @jax.jit
-    def step(params, cache, tokens, positions, rng):
-        logits, vars_ = decode_model.apply({"params": params, "cache": cache}, tokens, positions, mutable=["cache"])
-        return vars_["cache"], sample_logits(logits[:, -1], rng, temperature, top_k, top_p)
+    def build():
+        @jax.jit
+        def step(params, cache, tokens, positions, rng):
+            logits, vars_ = decode_model.apply({"params": params, "cache": cache}, tokens, positions,
+                                               mutable=["cache"])
+            return vars_["cache"], sample_logits(logits[:, -1], rng, temperature, top_k, top_p)
+        return step
+    step = per_model(decode_model, ("sample", temperature, top_k, top_p), build)
 
     def prefill(window: list[int], rng):
         tokens = jnp.asarray([window], jnp.int32)

@@ -15,6 +15,7 @@ import numpy as np
 
 from jaxlm.data.tokenizer import EOS_ID, MASK_ID, N_SENTINELS, Tokenizer
 from jaxlm.errors import UserError
+from jaxlm.generate.compiled import per_model
 from jaxlm.generate.sampling import check_sampling_options, sample_logits
 
 _CONTROL = re.compile(r"<extra_id_(\d+)>|\[MASK\]")
@@ -58,13 +59,16 @@ def empty_cache(model: nn.Module, encoded: jax.Array, seg: jax.Array, slots: int
 
 
 def make_step(model: nn.Module):
-    """Jitted (params, cache, tokens [B, t], encoded or None, input segments) → (last logits [B, V], cache)."""
-    @jax.jit
-    def step(params, cache, tokens, encoded, seg):
-        logits, v = model.apply({"params": params, "cache": cache}, tokens, encoded, seg,
-                                method=model.decode_logits, mutable=["cache"])
-        return logits[:, -1], v["cache"]
-    return step
+    """Jitted (params, cache, tokens [B, t], encoded or None, input segments) → (last logits [B, V], cache),
+    one per model (compiled once per input shape however many decodes use it)."""
+    def build():
+        @jax.jit
+        def step(params, cache, tokens, encoded, seg):
+            logits, v = model.apply({"params": params, "cache": cache}, tokens, encoded, seg,
+                                    method=model.decode_logits, mutable=["cache"])
+            return logits[:, -1], v["cache"]
+        return step
+    return per_model(model, "step", build)
 
 
 def generate(model: nn.Module, params, inputs: list[int], max_new_tokens: int, rng: jax.Array, start_id: int,
