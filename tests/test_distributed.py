@@ -54,14 +54,14 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(tmp_path):
                  "--config.train.sample_tokens=0"]
     pair, single = str(tmp_path / "pair"), str(tmp_path / "single")
     port = _free_port()
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "PYTHONPATH": ROOT}
+    env = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2", "PYTHONPATH": ROOT}
     procs = [subprocess.Popen([sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", pair,
                                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
                                *overrides], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs[0][1][-2000:] + outs[1][1][-2000:]
-    env4 = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "PYTHONPATH": ROOT}
+    env4 = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4", "PYTHONPATH": ROOT}
     p = subprocess.run([sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", single,
                         *overrides], env=env4, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -69,7 +69,7 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(tmp_path):
     train_losses = lambda rows: [r["loss"] for r in rows if "split" not in r]
     np.testing.assert_allclose(train_losses(read(pair)), train_losses(read(single)), rtol=1e-5)
     # The pair's checkpoint, restored by a single process on one device, evaluates to the pair's own val loss.
-    env1 = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "PYTHONPATH": ROOT}
+    env1 = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=1", "PYTHONPATH": ROOT}
     p = subprocess.run([sys.executable, "-m", "jaxlm.cli.main", "eval", "--workdir", pair, "--config.mesh.data=1"],
                        env=env1, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]

@@ -75,7 +75,7 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path):
     # still spans two independent compilations.
     cache = {"JAX_ENABLE_COMPILATION_CACHE": "true", "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-    for seed in (1, 2, 3):
+    for seed in (1, 2):
         wd = str(tmp_path / f"killed{seed}")
         kill_at = random.Random(seed).randint(3, 27)
         p = start(wd, env=cache)
