@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from jaxlm.data.masking import NEWLINE_ID, MaskSpec, mask_tokens, word_ids
-from jaxlm.data.tokenizer import CLS_ID, FIRST_ORDINARY_ID, MASK_ID, SEP_ID
+from jaxlm.data.masking import MaskSpec, mask_tokens, word_ids
+from jaxlm.data.tokenizer import CLS_ID, FIRST_ORDINARY_ID, MASK_ID, NEWLINE_ID, SEP_ID
 from jaxlm.objectives.base import Prepared
 from jaxlm.objectives.masked import masked_example
 from jaxlm.pipeline.dataset import example_dataset

@@ -60,7 +60,8 @@ def base_config() -> ml_collections.ConfigDict:
         split_seed=0,
         stratify=False,          # hold out val_docs / test_docs documents *per label* (every label in val and test)
         tokenizer="unigram",     # sentencepiece model type: unigram | bpe | char
-        tokenizer_path="",       # an existing sentencepiece .model with jaxlm's reserved ids ('' = train one)
+        tokenizer_path="",       # an existing tokenizer: sentencepiece .model or Hugging Face tokenizer.json ('' = train one)
+        tokenizer_specials="",   # pretrained tokenizers: ROLE=TOKEN overrides, e.g. 'mask=<mask>,pad=<pad>' ('' = by name)
         tokenizer_sample_bytes=100_000_000,  # training text the tokenizer is trained on (a seeded sample beyond it)
         seq_len=128,
         objective="causal_lm",

@@ -2,7 +2,7 @@
 
 The number of predictions follows google-research/bert's `create_masked_lm_predictions`:
 n = min(max_predictions, max(1, round(#candidates × mask_prob))) positions drawn without replacement from
-the maskable ones (ids ≥ FIRST_ORDINARY_ID: never pad, [CLS], [SEP], [MASK], eos or sentinels) — not the
+the maskable ones (ordinary ids: never pad, [CLS], [SEP], [MASK], eos, sentinels or unk) — not the
 Hugging Face Flax example's independent Bernoulli(mask_prob) per token. With whole-word masking, whole words
 are drawn in random order and a word that would overshoot n is skipped (as in BERT).
 """
@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import ml_collections
 import numpy as np
 
-from jaxlm.data.tokenizer import FIRST_ORDINARY_ID, MASK_ID, PAD_ID, Tokenizer
+from jaxlm.data.special_tokens import SpecialIds, ordinary, random_ordinary
+from jaxlm.data.tokenizer import JAXLM_IDS, Tokenizer
 from jaxlm.errors import UserError
-
-NEWLINE_ID = FIRST_ORDINARY_ID  # the "\n" piece: ordinary (maskable), and a word boundary
 
 
 @dataclass(frozen=True)
@@ -28,13 +27,7 @@ class MaskSpec:
     random_token_frac: float = 0.1     # ... by a random ordinary token; the rest keep their token
     max_predictions: int = 20          # cap per sequence
     word_starts: np.ndarray | None = None  # bool [vocab]: pieces that begin a word; None = per-token masking
-
-
-def word_start_table(tok: Tokenizer) -> np.ndarray:
-    """bool [vocab]: pieces beginning with '▁' (a space) or the "\n" piece itself."""
-    table = np.array([tok.id_to_piece(i).startswith("\u2581") for i in range(tok.vocab_size)])
-    table[NEWLINE_ID] = True
-    return table
+    ids: SpecialIds = JAXLM_IDS           # where [MASK], the newline and the non-maskable ids are
 
 
 def max_predictions(data: ml_collections.ConfigDict) -> int:
@@ -55,14 +48,15 @@ def mask_spec(cfg: ml_collections.ConfigDict, tok: Tokenizer) -> MaskSpec:
         raise UserError(f"config.data.max_predictions={d.max_predictions} must be ≥ 1 (or 0 = round(mask_prob × "
                         "seq_len)): pass e.g. --config.data.max_predictions=20")
     return MaskSpec(tok.vocab_size, d.mask_prob, d.mask_token_frac, d.random_token_frac, max_predictions(d),
-                    word_start_table(tok) if d.whole_word_mask else None)
+                    tok.word_start_table if d.whole_word_mask else None, tok.ids)
 
 
-def word_ids(tokens: np.ndarray, candidates: np.ndarray, word_starts: np.ndarray) -> np.ndarray:
+def word_ids(tokens: np.ndarray, candidates: np.ndarray, word_starts: np.ndarray, ids: SpecialIds = JAXLM_IDS,
+             ) -> np.ndarray:
     """Word index of each candidate position: a word starts at a start piece, after "\n" or after a special."""
-    prev = np.concatenate([[PAD_ID], tokens[:-1]])[candidates]
-    starts = word_starts[tokens[candidates]] | (prev == NEWLINE_ID) | (prev < FIRST_ORDINARY_ID)
-    return np.cumsum(starts) - 1
+    after_special = np.concatenate([[True], ~ordinary(ids, len(word_starts))[tokens[:-1]]])[candidates]
+    after_newline = np.concatenate([[False], tokens[:-1] == ids.newline])[candidates]
+    return np.cumsum(word_starts[tokens[candidates]] | after_newline | after_special) - 1
 
 
 def _choose(tokens: np.ndarray, candidates: np.ndarray, n: int, spec: MaskSpec,
@@ -70,7 +64,7 @@ def _choose(tokens: np.ndarray, candidates: np.ndarray, n: int, spec: MaskSpec,
     """Sorted positions to predict: n candidates, or whole words adding up to at most n."""
     if spec.word_starts is None:
         return np.sort(rng.choice(candidates, n, replace=False))
-    words = word_ids(tokens, candidates, spec.word_starts)
+    words = word_ids(tokens, candidates, spec.word_starts, spec.ids)
     sizes = np.bincount(words)
     chosen, total = [], 0
     for w in rng.permutation(len(sizes)):
@@ -90,14 +84,14 @@ def mask_tokens(tokens: np.ndarray, rng: np.random.Generator, spec: MaskSpec) ->
     tokens = np.asarray(tokens, np.int32)
     inputs, targets = tokens.copy(), np.zeros_like(tokens)
     weights = np.zeros(tokens.shape, np.float32)
-    candidates = np.flatnonzero(tokens >= FIRST_ORDINARY_ID)
+    candidates = np.flatnonzero(ordinary(spec.ids, spec.vocab_size)[tokens])
     if len(candidates) == 0:
         return dict(inputs=inputs, targets=targets, weights=weights)
     n = min(spec.max_predictions, max(1, int(round(len(candidates) * spec.mask_prob))))
     chosen = _choose(tokens, candidates, n, spec, rng)
     r = rng.random(len(chosen))
-    inputs[chosen[r < spec.mask_token_frac]] = MASK_ID
+    inputs[chosen[r < spec.mask_token_frac]] = spec.ids.mask
     randomized = chosen[(r >= spec.mask_token_frac) & (r < spec.mask_token_frac + spec.random_token_frac)]
-    inputs[randomized] = rng.integers(FIRST_ORDINARY_ID, spec.vocab_size, len(randomized))
+    inputs[randomized] = random_ordinary(spec.ids, spec.vocab_size, rng, len(randomized))
     targets[chosen], weights[chosen] = tokens[chosen], 1.0
     return dict(inputs=inputs, targets=targets, weights=weights)

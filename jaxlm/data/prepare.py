@@ -45,7 +45,6 @@ from jaxlm.data.store import (
     token_dtype,
 )
 from jaxlm.data.tokenizer import (
-    EOS_ID,
     Tokenizer,
     TokenizerSpec,
     default_cache_dir,
@@ -173,8 +172,8 @@ def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list
 _worker: dict = {}
 
 
-def _init_worker(tokenizer_bytes: bytes, sentences: bool) -> None:
-    _worker.update(tok=Tokenizer.from_bytes(tokenizer_bytes), sentences=sentences)
+def _init_worker(tokenizer_bytes: bytes, specials: str, sentences: bool) -> None:
+    _worker.update(tok=Tokenizer.from_bytes(tokenizer_bytes, specials), sentences=sentences)
 
 
 def _tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -182,14 +181,14 @@ def _tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | No
     tok = _worker["tok"]
     if not _worker["sentences"]:
         docs = tok.encode_batch(texts, num_threads=1)
-        ids = [np.append(np.asarray(d, np.int32), np.int32(EOS_ID)) for d in docs]
+        ids = [np.append(np.asarray(d, np.int32), np.int32(tok.ids.eos)) for d in docs]
         return np.concatenate(ids), np.array([len(x) for x in ids], np.int64), None, None
     spans = [split_sentences(t) for t in texts]
     flat = [np.asarray(x, np.int32) for x in tok.encode_batch([s for doc in spans for s in doc], num_threads=1)]
     lengths = np.array([len(x) for x in flat], np.int64)
     per_doc = np.array([len(doc) for doc in spans], np.int64)
     bounds = np.concatenate([[0], np.cumsum(per_doc)])
-    eos = np.array([EOS_ID], np.int32)
+    eos = np.array([tok.ids.eos], np.int32)
     ids = [np.concatenate(flat[bounds[d]:bounds[d + 1]] + [eos]) for d in range(len(texts))]
     return np.concatenate(ids), np.array([len(x) for x in ids], np.int64), lengths, per_doc
 
@@ -209,11 +208,11 @@ def _batches(documents: Iterator) -> Iterator[list]:
 def _tokenized(plan: Plan, sc: Scan, tok: Tokenizer, workers: int) -> Iterator[tuple[list, tuple]]:
     """(batch, its tokenization) in source order; at most 2 × workers batches in flight."""
     if workers <= 1:
-        _init_worker(tok.to_bytes(), plan.settings["sentences"])
+        _init_worker(tok.to_bytes(), tok.specials, plan.settings["sentences"])
         for batch in _batches(sc.documents(plan)):
             yield batch, _tokenize([d.text for _, d in batch])
         return
-    with _worker_pool(workers, tok.to_bytes(), plan.settings["sentences"]) as pool:
+    with _worker_pool(workers, (tok.to_bytes(), tok.specials, plan.settings["sentences"])) as pool:
         pending: collections.deque = collections.deque()
         for batch in _batches(sc.documents(plan)):
             pending.append((batch, pool.apply_async(_tokenize, ([d.text for _, d in batch],))))
@@ -226,14 +225,14 @@ def _tokenized(plan: Plan, sc: Scan, tok: Tokenizer, workers: int) -> Iterator[t
 
 
 @contextmanager
-def _worker_pool(workers: int, tokenizer_bytes: bytes, sentences: bool):
+def _worker_pool(workers: int, init_args: tuple):
     """Spawned workers (never forked: the parent may hold JAX's threads) that do not re-import the caller's
     script: `__main__` is hidden while they start, so a script without a `__main__` guard cannot recurse."""
     main = sys.modules["__main__"]
     hidden = {k: main.__dict__.pop(k) for k in ("__file__", "__spec__") if k in main.__dict__}
     try:
         main.__spec__ = None
-        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (tokenizer_bytes, sentences))
+        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, init_args)
     finally:
         main.__dict__.pop("__spec__", None)
         main.__dict__.update(hidden)
@@ -291,17 +290,13 @@ def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progres
     with open(os.path.join(tmp, TOKENIZER_FILE), "wb") as f:
         f.write(tok.to_bytes())
     manifest = dict(format=FORMAT, version=VERSION, dtype=dtype.name, shard_tokens=shard_tokens,
-                    tokenizer=dict(sha256=sha256(tok.to_bytes()), vocab_size=tok.vocab_size),
+                    tokenizer=dict(sha256=tok.fingerprint, vocab_size=tok.vocab_size, specials=tok.specials),
                     source=plan.source_fingerprint, settings=plan.settings, labels=list(sc.names),
                     splits={name: w.close() for name, w in zip(SPLITS, writers)})
     with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @contextmanager
@@ -324,13 +319,9 @@ def given_tokenizer(data: ml_collections.ConfigDict, workdir: str | None) -> Tok
     """The workdir's tokenizer (a run's own, e.g. on resume), else config.data.tokenizer_path, else None."""
     saved = os.path.join(workdir, TOKENIZER_FILE) if workdir else None
     if saved and os.path.exists(saved):
-        return Tokenizer(saved)
+        return Tokenizer(saved, data.tokenizer_specials)
     if data.tokenizer_path:
-        if data.tokenizer_path.endswith(".json"):
-            raise UserError(f"config.data.tokenizer_path={data.tokenizer_path} is a Hugging Face tokenizer.json: jaxlm "
-                            "reads sentencepiece .model files with its reserved ids (pad 0 … <extra_id_99> 106) only; "
-                            "train one with `jaxlm tokenizer train` or leave tokenizer_path empty")
-        return Tokenizer(data.tokenizer_path)
+        return Tokenizer(data.tokenizer_path, data.tokenizer_specials)
     return None
 
 
@@ -373,7 +364,7 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
     if tok is None and os.path.isfile(alias):
         tok = Tokenizer(alias)
     if tok is not None:
-        path = os.path.join(cache_root(), plan.key(sha256(tok.to_bytes())))
+        path = os.path.join(cache_root(), plan.key(tok.fingerprint))
         if os.path.isfile(os.path.join(path, MANIFEST)):
             return TokenStore(path)
     with _locked(os.path.join(cache_root(), f"{plan.key()}.lock")):
@@ -381,7 +372,7 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
         if tok is None:
             tok = _trained_tokenizer(plan, sc, cfg)
             atomic_write(alias, tok.to_bytes())
-        path = os.path.join(cache_root(), plan.key(sha256(tok.to_bytes())))
+        path = os.path.join(cache_root(), plan.key(tok.fingerprint))
         if not os.path.isfile(os.path.join(path, MANIFEST)):  # another process may have built it meanwhile
             shutil.rmtree(path, ignore_errors=True)
             write_store(path, plan, tok, sc, workers_for(cfg.data), progress)
@@ -428,7 +419,7 @@ def _mismatch(path: str, plan: Plan, tok: Tokenizer | None) -> str:
         return "was made from another source or the source changed since"
     if m["settings"] != plan.settings:
         return f"was made with other split settings ({m['settings']}, the config asks for {plan.settings})"
-    if tok is not None and m["tokenizer"]["sha256"] != sha256(tok.to_bytes()):
+    if tok is not None and m["tokenizer"]["sha256"] != tok.fingerprint:
         return "was made with another tokenizer than the workdir's or config.data.tokenizer_path"
     return ""
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxlm.data.corpus import SPLITS, Document
 from jaxlm.data.packing import TokenStream
+from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 
 FORMAT = "jaxlm-token-store"
@@ -299,3 +300,7 @@ class TokenStore:
     @property
     def tokenizer_path(self) -> str:
         return os.path.join(self.path, TOKENIZER_FILE)
+
+    def tokenizer(self) -> Tokenizer:
+        """The store's tokenizer, with the special-token names it was made with."""
+        return Tokenizer(self.tokenizer_path, self.manifest["tokenizer"].get("specials", ""))

@@ -13,6 +13,8 @@ from functools import cached_property
 import numpy as np
 import sentencepiece as spm
 
+from jaxlm.data.special_tokens import SpecialIds, check_needs, ordinary, resolve
+from jaxlm.data.tokenizer_json import TokenizerJson
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 
@@ -26,11 +28,15 @@ MASK_ID = 6
 SENTINEL_BASE = 7  # <extra_id_i> has id SENTINEL_BASE + i
 N_SENTINELS = 100
 FIRST_ORDINARY_ID = SENTINEL_BASE + N_SENTINELS  # 107: the "\n" piece, then the 256 byte pieces, then learned pieces
+NEWLINE_ID = FIRST_ORDINARY_ID  # the "\n" piece: ordinary text, and a word boundary
 N_BYTE_PIECES = 256
 MIN_VOCAB_SIZE = 512  # 107 reserved + "\n" + 256 byte pieces + room for characters and learned pieces
 
 SPECIAL_PIECES = {PAD_ID: "<pad>", EOS_ID: "</s>", BOS_ID: "<s>", UNK_ID: "<unk>"}
 CONTROL_SYMBOLS = ["[CLS]", "[SEP]", "[MASK]"] + [f"<extra_id_{i}>" for i in range(N_SENTINELS)]
+JAXLM_IDS = SpecialIds(PAD_ID, EOS_ID, BOS_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID,
+                       tuple(range(SENTINEL_BASE, SENTINEL_BASE + N_SENTINELS)), newline=NEWLINE_ID,
+                       reserved=tuple(range(FIRST_ORDINARY_ID)))
 MODEL_TYPES = ("unigram", "bpe", "char")  # "word" is refused: not lossless (see _check_spec)
 _TRAINER_FORMAT = "jaxlm-tokenizer-v1"  # bump when the trainer settings below change: invalidates the cache
 
@@ -144,87 +150,159 @@ def train_tokenizer(texts: Sequence[str], spec: TokenizerSpec, cache_dir: str | 
 
 
 class Tokenizer:
-    """A trained sentencepiece model with jaxlm's reserved ids (see the module constants)."""
+    """A tokenizer and where jaxlm's roles sit in it (`.ids`): a jaxlm-trained sentencepiece model (the reserved
+    ids of the module constants), a pretrained sentencepiece .model, or a Hugging Face tokenizer.json."""
 
-    def __init__(self, model_path: str):
+    def __init__(self, model_path: str, specials: str = ""):
         if not os.path.isfile(model_path):
             raise UserError(f"tokenizer model '{model_path}' does not exist: train one with `jaxlm tokenizer train`")
         with open(model_path, "rb") as f:
-            self._init(f.read(), f"'{model_path}'")
+            self._init(f.read(), f"'{model_path}'", specials)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Tokenizer:
-        """A tokenizer from a serialized model proto (as returned by to_bytes)."""
+    def from_bytes(cls, data: bytes, specials: str = "") -> Tokenizer:
+        """A tokenizer from its file's bytes (as returned by to_bytes); `specials` as config.data.tokenizer_specials."""
         tok = cls.__new__(cls)
-        tok._init(bytes(data), "(from bytes)")
+        tok._init(bytes(data), "(from bytes)", specials)
         return tok
 
-    def _init(self, data: bytes, where: str) -> None:
-        try:
-            sp = spm.SentencePieceProcessor(model_proto=data)
-        except (RuntimeError, OSError, TypeError) as e:
-            raise UserError(
-                f"corrupt tokenizer model {where} ({type(e).__name__}): retrain it with `jaxlm tokenizer train`"
-            ) from None
-        expected = {**SPECIAL_PIECES, **{CLS_ID + i: p for i, p in enumerate(CONTROL_SYMBOLS)}}
-        n = sp.get_piece_size()
-        if n <= FIRST_ORDINARY_ID + N_BYTE_PIECES or any(sp.id_to_piece(i) != p for i, p in expected.items()):
-            raise UserError(
-                f"tokenizer model {where} does not have jaxlm's reserved ids (pad=0 ... <extra_id_99>=106): "
-                "retrain it with `jaxlm tokenizer train`"
-            )
-        self._sp = sp
-        self._data = data
-        self._drop = np.zeros(n, dtype=bool)  # ids that decode to nothing: pad/eos/bos and control symbols
-        for i in range(n):
-            self._drop[i] = sp.is_control(i)
+    def _init(self, data: bytes, where: str, specials: str) -> None:
+        self._data, self.specials, self.where = data, specials, where
+        backend = TokenizerJson(data, where) if data.lstrip()[:1] == b"{" else SentencePieceModel(data, where)
+        self._backend = backend
+        if isinstance(backend, SentencePieceModel) and backend.has_jaxlm_layout():
+            if specials:
+                raise UserError(f"config.data.tokenizer_specials='{specials}' applies to pretrained tokenizers only: "
+                                f"jaxlm-trained tokenizer {where} has fixed ids (pad 0 … <extra_id_99> 106); leave it empty")
+            self.ids = JAXLM_IDS
+        else:
+            found = resolve(backend.special_id, backend.declared(), specials, backend.special_pieces(), where)
+            newline = self.encode("\n")
+            reserved = tuple(sorted(backend.special_ids() | found.ids()))
+            self.ids = dataclasses.replace(found, newline=newline[0] if len(newline) == 1 else None, reserved=reserved)
+        n = backend.vocab_size
+        if n <= max(self.ids.reserved, default=0):
+            raise UserError(f"tokenizer {where} has only {n} ids: it is not a usable tokenizer")
+        self._drop = np.zeros(n, dtype=bool)  # ids that decode to nothing: every special token but unk
+        self._drop[list(set(self.ids.reserved) - {self.ids.unk})] = True
 
     def to_bytes(self) -> bytes:
-        """The serialized model proto."""
+        """The tokenizer file's bytes."""
         return self._data
 
     @property
+    def fingerprint(self) -> str:
+        """sha256 of the file, and of config.data.tokenizer_specials when it names tokens: what a store was made with."""
+        return hashlib.sha256(self._data + (f"\0specials={self.specials}".encode() if self.specials else b"")).hexdigest()
+
+    @property
     def vocab_size(self) -> int:
-        """Number of ids (reserved, byte and learned pieces)."""
-        return self._sp.get_piece_size()
+        """Number of ids (special, byte and learned pieces)."""
+        return self._backend.vocab_size
 
     def encode(self, text: str) -> list[int]:
-        """Text -> ids (no BOS/EOS added). Literal "[MASK]" etc. in text never become control ids."""
-        return self._sp.encode(text, out_type=int)
+        """Text -> ids (no BOS/EOS added). Literal "[MASK]" etc. in text never become special ids."""
+        return self._backend.encode_batch([text], 1)[0]
 
     def encode_batch(self, texts: Sequence[str], num_threads: int = 0) -> list[list[int]]:
-        """Encode many texts at once on sentencepiece's thread pool (num_threads 0 = all cores)."""
-        threads = num_threads if num_threads > 0 else (os.cpu_count() or 1)
-        return self._sp.encode(list(texts), out_type=int, num_threads=threads)
+        """Encode many texts at once on the backend's thread pool (num_threads 0 = all cores)."""
+        return self._backend.encode_batch(list(texts), num_threads if num_threads > 0 else (os.cpu_count() or 1))
 
     def decode(self, ids: Sequence[int]) -> str:
-        """Ids -> text; pad/eos/bos and control ids (CLS/SEP/MASK/sentinels) are skipped."""
+        """Ids -> text; special ids (pad/eos/bos, [CLS]/[SEP]/[MASK], sentinels) are skipped."""
         ids = [int(i) for i in ids]
         n = len(self._drop)
-        return self._sp.decode([i for i in ids if not (0 <= i < n and self._drop[i])])
+        return self._backend.decode([i for i in ids if not (0 <= i < n and self._drop[i])])
 
     def id_to_piece(self, i: int) -> str:
-        """The piece string of id i ('▁' stands for a space, '<0xNN>' for a raw byte)."""
-        return self._sp.id_to_piece(int(i))
+        """The piece string of id i (sentencepiece: '▁' stands for a space, '<0xNN>' for a raw byte)."""
+        return self._backend.id_to_piece(int(i))
 
     def sentinel_id(self, i: int) -> int:
-        """Id of <extra_id_i>, i in [0, N_SENTINELS)."""
-        if not 0 <= i < N_SENTINELS:
-            raise ValueError(f"sentinel index {i} out of range [0, {N_SENTINELS})")
-        return SENTINEL_BASE + i
+        """Id of <extra_id_i>, i in [0, number of sentinels)."""
+        if not 0 <= i < len(self.ids.sentinels):
+            raise ValueError(f"sentinel index {i} out of range [0, {len(self.ids.sentinels)})")
+        return self.ids.sentinels[i]
+
+    def require(self, needs: Sequence[str], objective: str) -> None:
+        """UserError (one line) when this tokenizer lacks a role that `objective` needs."""
+        check_needs(self.ids, tuple(needs), objective, self.where)
 
     def byte_lengths(self) -> np.ndarray:
-        """int32 [vocab_size]: UTF-8 bytes each id adds to decoded text (byte pieces 1, specials/controls 0)."""
+        """int32 [vocab_size]: UTF-8 bytes each id adds to decoded text (byte pieces 1, special ids 0)."""
         return self._byte_lengths
 
     @cached_property
     def _byte_lengths(self) -> np.ndarray:
-        sp = self._sp
-        out = np.zeros(self.vocab_size, dtype=np.int32)
-        for i in range(self.vocab_size):
-            if sp.is_byte(i):
-                out[i] = 1
-            elif not (sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i)):
-                out[i] = len(sp.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
+        out = np.array([0 if self._drop[i] else self._backend.byte_length(i) for i in range(self.vocab_size)], np.int32)
         out.setflags(write=False)
         return out
+
+    def piece_texts(self) -> list[str]:
+        """The text each id adds when decoded in running text (a leading space where it begins a word)."""
+        return self._piece_texts
+
+    @cached_property
+    def _piece_texts(self) -> list[str]:
+        return [self._backend.piece_text(i) for i in range(self.vocab_size)]
+
+    @cached_property
+    def word_start_table(self) -> np.ndarray:
+        """bool [vocab]: ordinary ids whose text begins a new word on its own (a leading space, or the newline)."""
+        table = np.array([t.startswith(" ") for t in self.piece_texts()]) & ordinary(self.ids, self.vocab_size)
+        if self.ids.newline is not None:
+            table[self.ids.newline] = True
+        table.setflags(write=False)
+        return table
+
+
+class SentencePieceModel:
+    """The sentencepiece backend of Tokenizer."""
+
+    def __init__(self, data: bytes, where: str):
+        try:
+            self._sp = spm.SentencePieceProcessor(model_proto=data)
+        except (RuntimeError, OSError, TypeError) as e:
+            raise UserError(
+                f"corrupt tokenizer model {where} ({type(e).__name__}): retrain it with `jaxlm tokenizer train`"
+            ) from None
+        self.vocab_size = self._sp.get_piece_size()
+
+    def has_jaxlm_layout(self) -> bool:
+        expected = {**SPECIAL_PIECES, **{CLS_ID + i: p for i, p in enumerate(CONTROL_SYMBOLS)}}
+        return self.vocab_size > FIRST_ORDINARY_ID + N_BYTE_PIECES and all(
+            self._sp.id_to_piece(i) == p for i, p in expected.items())
+
+    def declared(self) -> dict[str, int | None]:
+        sp = self._sp
+        return {r: (i if i >= 0 else None) for r, i in
+                (("pad", sp.pad_id()), ("eos", sp.eos_id()), ("bos", sp.bos_id()), ("unk", sp.unk_id()))}
+
+    def special_id(self, piece: str) -> int | None:
+        i = self._sp.piece_to_id(piece)
+        ok = self._sp.id_to_piece(i) == piece and (self._sp.is_control(i) or self._sp.is_unknown(i) or
+                                                    piece.startswith(("<", "[")))
+        return i if ok else None
+
+    def special_pieces(self) -> list[str]:
+        return [self._sp.id_to_piece(i) for i in self.special_ids()]
+
+    def special_ids(self) -> set[int]:
+        return {i for i in range(self.vocab_size) if self._sp.is_control(i) or self._sp.is_unknown(i)}
+
+    def encode_batch(self, texts: list[str], threads: int) -> list[list[int]]:
+        return self._sp.encode(texts, out_type=int, num_threads=threads)
+
+    def decode(self, ids: list[int]) -> str:
+        return self._sp.decode(ids)
+
+    def id_to_piece(self, i: int) -> str:
+        return self._sp.id_to_piece(i)
+
+    def piece_text(self, i: int) -> str:
+        if self._sp.is_byte(i) or self._sp.is_control(i) or self._sp.is_unknown(i) or self._sp.is_unused(i):
+            return ""
+        return self._sp.id_to_piece(i).replace("\u2581", " ")
+
+    def byte_length(self, i: int) -> int:
+        return 1 if self._sp.is_byte(i) else len(self.piece_text(i).encode("utf-8"))

@@ -13,25 +13,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlm.data.tokenizer import EOS_ID, MASK_ID, N_SENTINELS, Tokenizer
+from jaxlm.data.tokenizer import EOS_ID, Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.generate.compiled import per_model
 from jaxlm.generate.sampling import check_sampling_options, sample_logits
 
-_CONTROL = re.compile(r"<extra_id_(\d+)>|\[MASK\]")
-
 
 def encode_input(tok: Tokenizer, text: str) -> list[int]:
-    """Text → ids + eos, with literal `<extra_id_N>` and `[MASK]` turned into their reserved ids."""
-    ids, start = [], 0
-    for m in _CONTROL.finditer(text):
+    """Text → ids + eos, with literal `<extra_id_N>` and the mask token (`[MASK]`) turned into their ids."""
+    mask = tok.id_to_piece(tok.ids.mask) if tok.ids.mask is not None else "[MASK]"
+    ids, start, n = [], 0, len(tok.ids.sentinels)
+    for m in re.finditer(r"<extra_id_(\d+)>|" + re.escape(mask), text):
         ids += tok.encode(text[start:m.start()])
-        if m.group(1) is not None and int(m.group(1)) >= N_SENTINELS:
-            raise UserError(f"--input has {m.group(0)}, but the sentinels are <extra_id_0> ... "
-                            f"<extra_id_{N_SENTINELS - 1}>: renumber it")
-        ids.append(tok.sentinel_id(int(m.group(1))) if m.group(1) is not None else MASK_ID)
+        if m.group(1) is not None and int(m.group(1)) >= n:
+            raise UserError(f"--input has {m.group(0)}, but the tokenizer's sentinels are "
+                            f"{f'<extra_id_0> ... <extra_id_{n - 1}>: renumber it' if n else 'none: remove it'}")
+        if m.group(1) is None and tok.ids.mask is None:
+            raise UserError(f"--input has {mask}, but the tokenizer has no mask token: remove it")
+        ids.append(tok.sentinel_id(int(m.group(1))) if m.group(1) is not None else tok.ids.mask)
         start = m.end()
-    return ids + tok.encode(text[start:]) + [EOS_ID]
+    return ids + tok.encode(text[start:]) + [tok.ids.eos]
 
 
 def _check(inputs: list[int], max_new_tokens: int, model: nn.Module) -> None:

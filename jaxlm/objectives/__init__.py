@@ -31,4 +31,19 @@ OBJECTIVES = {
     "genre_continuation": _project_objective("jaxlm.projects.genre.objectives:continuation"),
 }
 
+NEEDS = {  # objective → the tokenizer roles its examples are built from (see jaxlm/data/special_tokens.py)
+    "causal_lm": ("eos",),
+    "bert_mlm_nsp": ("eos", "pad", "cls", "sep", "mask"),
+    "roberta_mlm": ("eos", "pad", "cls", "sep", "mask"),
+    "t5_span_corruption": ("eos", "pad", "sentinels"),
+    "t5_prefix_lm": ("eos", "pad"),
+    "t5_iid_replace_spans": ("eos", "pad", "sentinels"),
+    "t5_iid_drop_tokens": ("eos", "pad"),
+    "t5_bert_style": ("eos", "pad", "mask"),
+    "bart_denoise": ("eos", "pad", "mask"),
+    "genre_classification": ("eos", "pad", "cls", "sep"),
+    "genre_text_to_text": ("eos", "pad"),
+    "genre_continuation": ("eos", "pad"),
+}
+
 SENTENCE_OBJECTIVES = ("bert_mlm_nsp", "roberta_mlm")  # their token store is tokenized sentence by sentence

@@ -12,7 +12,8 @@ import numpy as np
 
 from jaxlm.data.masking import mask_spec
 from jaxlm.data.pairs import Pair, document_pairs
-from jaxlm.data.tokenizer import CLS_ID, SEP_ID, Tokenizer
+from jaxlm.data.special_tokens import SpecialIds
+from jaxlm.data.tokenizer import JAXLM_IDS, Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.objectives.base import Prepared, SplitData
 from jaxlm.objectives.masked import describe, masked_example
@@ -22,14 +23,15 @@ class PairExamples:
     """Clean pair examples as fixed-shape arrays (random access); `meta` rows say where each pair came from:
     (doc, A's first sentence, A's end, B's doc, B's first sentence, B's end)."""
 
-    def __init__(self, pairs: list[Pair], seq_len: int, nsp: bool):
+    def __init__(self, pairs: list[Pair], seq_len: int, nsp: bool, ids: SpecialIds = JAXLM_IDS):
         self.seq_len, self.nsp = seq_len, nsp
-        self.ids = np.zeros((len(pairs), seq_len), np.int32)
+        self.ids = np.full((len(pairs), seq_len), ids.pad, np.int32)
         self.len_a = np.array([len(p.a) for p in pairs], np.int32)
+        self.lengths = np.array([len(p.a) + len(p.b) + 3 for p in pairs], np.int32)
         self.is_next = np.array([p.is_next for p in pairs], np.int32)
         self.meta = np.array([(p.doc, *p.a_sents, p.b_doc, *p.b_sents) for p in pairs], np.int32).reshape(-1, 6)
         for row, p in zip(self.ids, pairs):
-            seq = np.concatenate([[CLS_ID], p.a, [SEP_ID], p.b, [SEP_ID]])
+            seq = np.concatenate([[ids.cls], p.a, [ids.sep], p.b, [ids.sep]])
             row[:len(seq)] = seq
 
     def __len__(self) -> int:
@@ -37,7 +39,7 @@ class PairExamples:
 
     def __getitem__(self, i: int) -> dict:
         source = self.ids[int(i)]
-        real = (source > 0).astype(np.int32)
+        real = (np.arange(self.seq_len) < self.lengths[int(i)]).astype(np.int32)
         types = (np.arange(self.seq_len) >= self.len_a[int(i)] + 2).astype(np.int32) * real
         ex = dict(source_ids=source, segment_ids=types, attention_mask=real)
         if self.nsp:
@@ -74,5 +76,5 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
     spec = mask_spec(cfg, tok)
     pairs = make_pairs(split.sentences, d.seq_len, d.short_seq_prob, d.dupe_factor if train else 1,
                        cfg.train.seed)
-    return Prepared(PairExamples(pairs, d.seq_len, d.nsp), lambda ex, rng: masked_example(ex, rng, spec),
+    return Prepared(PairExamples(pairs, d.seq_len, d.nsp, tok.ids), lambda ex, rng: masked_example(ex, rng, spec),
                     static=True, describe=lambda ex: describe(ex, tok))

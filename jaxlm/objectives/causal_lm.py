@@ -4,22 +4,22 @@ import ml_collections
 import numpy as np
 
 from jaxlm.data.packing import TokenStream, causal_lm_row, num_rows
-from jaxlm.data.tokenizer import EOS_ID, Tokenizer
+from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.objectives.base import Prepared, SplitData
 
 
 class Rows:
     """Row i of the stream as a model-ready dict (random access, as grain sources are)."""
 
-    def __init__(self, stream: TokenStream, seq_len: int, partial: bool):
-        self.stream, self.seq_len = stream, seq_len
+    def __init__(self, stream: TokenStream, seq_len: int, partial: bool, eos_id: int):
+        self.stream, self.seq_len, self.eos_id = stream, seq_len, eos_id
         self.n = num_rows(stream, seq_len, partial)
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i: int) -> dict:
-        row = causal_lm_row(self.stream, int(i), self.seq_len, EOS_ID)
+        row = causal_lm_row(self.stream, int(i), self.seq_len, self.eos_id)
         n = int(np.sum(row["segment_ids"] > 0))
         source = np.zeros(self.seq_len + 1, np.int32)
         source[: n + 1 if n else 0] = np.append(row["inputs"][:1], row["targets"])[: n + 1 if n else 0]
@@ -28,5 +28,5 @@ class Rows:
 
 def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     """Training uses whole rows only; evaluation also scores the final partial row."""
-    return Prepared(Rows(split.stream, cfg.data.seq_len, partial=not train), bits_per_byte=True,
+    return Prepared(Rows(split.stream, cfg.data.seq_len, not train, tok.ids.eos), bits_per_byte=True,
                     describe=lambda ex: {"text": tok.decode(ex["inputs"].tolist())})

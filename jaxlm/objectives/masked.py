@@ -9,7 +9,8 @@ at predicted positions, 0 elsewhere) and `mlm_weights` (1 at predicted positions
 import numpy as np
 
 from jaxlm.data.masking import MaskSpec, mask_tokens
-from jaxlm.data.tokenizer import FIRST_ORDINARY_ID, PAD_ID, Tokenizer
+from jaxlm.data.special_tokens import ordinary
+from jaxlm.data.tokenizer import Tokenizer
 
 
 def masked_example(ex: dict, rng: np.random.Generator, spec: MaskSpec) -> dict:
@@ -20,14 +21,14 @@ def masked_example(ex: dict, rng: np.random.Generator, spec: MaskSpec) -> dict:
 
 def render(ids: np.ndarray, tok: Tokenizer) -> str:
     """Ids as text with special tokens shown as their pieces ("[MASK]", "[SEP]"); padding left out."""
-    out, run = [], []
+    out, run, text = [], [], ordinary(tok.ids, tok.vocab_size)
     for i in (int(i) for i in ids):
-        if i >= FIRST_ORDINARY_ID:
+        if text[i]:
             run.append(i)
             continue
         out.append(tok.decode(run))
         run = []
-        if i != PAD_ID:
+        if i != tok.ids.pad:
             out.append(tok.id_to_piece(i))
     return "".join(out + [tok.decode(run)])
 
@@ -35,8 +36,8 @@ def render(ids: np.ndarray, tok: Tokenizer) -> str:
 def describe(ex: dict, tok: Tokenizer) -> dict:
     """Decoded text of the masked input and of segments A (token type 0) and B (token type 1)."""
     source, types, real = ex["source_ids"], ex["segment_ids"], ex["attention_mask"] > 0
-    ordinary = source >= FIRST_ORDINARY_ID
-    out = dict(masked_text=render(ex["inputs"], tok), text_a=tok.decode(source[ordinary & real & (types == 0)]))
+    text = ordinary(tok.ids, tok.vocab_size)[source]
+    out = dict(masked_text=render(ex["inputs"], tok), text_a=tok.decode(source[text & real & (types == 0)]))
     if np.any(types == 1):
-        out["text_b"] = tok.decode(source[ordinary & (types == 1)])
+        out["text_b"] = tok.decode(source[text & (types == 1)])
     return out

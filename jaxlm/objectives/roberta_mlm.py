@@ -14,7 +14,8 @@ import ml_collections
 import numpy as np
 
 from jaxlm.data.masking import mask_spec
-from jaxlm.data.tokenizer import CLS_ID, SEP_ID, Tokenizer
+from jaxlm.data.special_tokens import SpecialIds
+from jaxlm.data.tokenizer import JAXLM_IDS, Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.objectives.base import Prepared, SplitData
 from jaxlm.objectives.masked import describe, masked_example
@@ -57,8 +58,8 @@ class SentenceRows:
     """Row i = [CLS] + its sentences (a [SEP] between documents) + [SEP], padded to T (random access)."""
 
     def __init__(self, sentences: Sequence[Sequence[np.ndarray]], seq_len: int, cross_documents: bool,
-                 segment_mask: bool):
-        self.sentences, self.seq_len, self.segment_mask = sentences, seq_len, segment_mask
+                 segment_mask: bool, ids: SpecialIds = JAXLM_IDS):
+        self.sentences, self.seq_len, self.segment_mask, self.ids = sentences, seq_len, segment_mask, ids
         self.pieces = sentence_pieces(sentences, seq_len - 2)
         self.bounds = pack_rows(self.pieces, seq_len - 2, cross_documents)
 
@@ -66,20 +67,20 @@ class SentenceRows:
         return max(len(self.bounds) - 1, 0)
 
     def __getitem__(self, i: int) -> dict:
-        ids, seg, docs = [CLS_ID], [1], {}   # seg: 1 + the index of the row's document each token belongs to
+        ids, seg, docs = [self.ids.cls], [1], {}   # seg: 1 + the index of the row's document each token belongs to
         for k, s, lo, hi in self.pieces[self.bounds[int(i)]:self.bounds[int(i) + 1]].tolist():
             if k not in docs:
                 docs[k] = self.sentences[k]
                 if len(docs) > 1:            # a [SEP] between two documents opens the next one
-                    ids.append(SEP_ID)
+                    ids.append(self.ids.sep)
                     seg.append(len(docs))
             part = docs[k][s][lo:hi].tolist()
             ids += part
             seg += [len(docs)] * len(part)
-        ids.append(SEP_ID)
+        ids.append(self.ids.sep)
         seg.append(len(docs))
         n = len(ids)
-        source, attention = np.zeros(self.seq_len, np.int32), np.zeros(self.seq_len, np.int32)
+        source, attention = np.full(self.seq_len, self.ids.pad, np.int32), np.zeros(self.seq_len, np.int32)
         source[:n] = ids
         attention[:n] = seg if self.segment_mask else 1
         return dict(source_ids=source, segment_ids=np.zeros(self.seq_len, np.int32), attention_mask=attention)
@@ -96,6 +97,7 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
         raise UserError("roberta_mlm needs a token store made with sentences: load the corpus with "
                         "config.data.objective=roberta_mlm")
     spec = mask_spec(cfg, tok)
-    rows = SentenceRows(split.sentences, d.seq_len, d.roberta_packing == "full_sentences", d.segment_mask)
+    rows = SentenceRows(split.sentences, d.seq_len, d.roberta_packing == "full_sentences", d.segment_mask,
+                        tok.ids)
     return Prepared(rows, lambda ex, rng: masked_example(ex, rng, spec), static=False,
                     describe=lambda ex: describe(ex, tok))

@@ -13,16 +13,18 @@ import ml_collections
 import numpy as np
 
 from jaxlm.data.packing import TokenStream
-from jaxlm.data.tokenizer import EOS_ID, FIRST_ORDINARY_ID, PAD_ID, Tokenizer
+from jaxlm.data.special_tokens import ordinary
+from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.objectives.base import Prepared, SplitData
 
-# T5 starts its decoder with the pad id; BART (fairseq, Hugging Face) with </s>.
-DECODER_START_IDS = {"t5": PAD_ID, "bart": EOS_ID}
+# T5 starts its decoder with the pad token; BART (fairseq, Hugging Face) with </s>.
+DECODER_START_ROLES = {"t5": "pad", "bart": "eos"}
 
 
-def decoder_start_id(cfg: ml_collections.ConfigDict) -> int:
-    return DECODER_START_IDS.get(cfg.model.family, PAD_ID)
+def decoder_start_id(cfg: ml_collections.ConfigDict, tok: Tokenizer) -> int:
+    """The id the family's decoder starts from, in this tokenizer."""
+    return getattr(tok.ids, DECODER_START_ROLES.get(cfg.model.family, "pad"))
 
 
 class Chunks:
@@ -69,11 +71,11 @@ def seq2seq_example(inputs, targets, source, inputs_len: int, targets_len: int, 
 
 def visible_text(tok: Tokenizer, ids) -> str:
     """Decoded text with reserved ids (sentinels, [MASK], </s>) shown as their pieces; padding dropped."""
-    out, run = [], []
+    out, run, text = [], [], ordinary(tok.ids, tok.vocab_size)
     for i in (int(i) for i in ids):
-        if i == PAD_ID:
+        if i == tok.ids.pad:
             continue
-        if i < FIRST_ORDINARY_ID:
+        if not text[i]:
             out += [tok.decode(run), tok.id_to_piece(i)]
             run = []
         else:
@@ -95,11 +97,11 @@ def prepared(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, t
     if raw_len < 2:
         raise UserError(f"config.data.seq_len={cfg.data.seq_len} leaves {raw_len} source tokens per example: "
                         "raise it to at least 4")
-    start = decoder_start_id(cfg)
+    start, eos = decoder_start_id(cfg, tok), tok.ids.eos
 
     def transform(window: np.ndarray, rng: np.random.Generator) -> dict:
         inputs, targets = noise(np.asarray(window, np.int32), rng)
-        return seq2seq_example(np.append(inputs, EOS_ID), np.append(targets, EOS_ID), window, cfg.data.seq_len,
+        return seq2seq_example(np.append(inputs, eos), np.append(targets, eos), window, cfg.data.seq_len,
                                targets_len, raw_len, start)
     return Prepared(Chunks(split.stream, raw_len, partial=not train), transform, static=False,
                     bits_per_byte=text_targets,

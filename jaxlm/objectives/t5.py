@@ -3,7 +3,7 @@
 import ml_collections
 import numpy as np
 
-from jaxlm.data.tokenizer import N_SENTINELS, Tokenizer
+from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.objectives import t5_noise
 from jaxlm.objectives.base import Prepared, SplitData
@@ -11,7 +11,7 @@ from jaxlm.objectives.seq2seq import prepared, targets_length
 
 
 def _sentinels(tok: Tokenizer) -> np.ndarray:
-    return np.array([tok.sentinel_id(i) for i in range(N_SENTINELS)], np.int32)
+    return np.array(tok.ids.sentinels, np.int32)
 
 
 def _check_density(d: ml_collections.ConfigDict) -> None:
@@ -27,8 +27,8 @@ def span_corruption(split: SplitData, cfg: ml_collections.ConfigDict, tok: Token
         raise UserError(f"config.data.mean_span_length={d.mean_span_length} must be ≥ 1")
     raw, needed = t5_noise.span_corruption_lengths(d.seq_len, d.noise_density, d.mean_span_length)
     spans = t5_noise.noise_counts(raw, d.noise_density, d.mean_span_length)[1]
-    if spans > N_SENTINELS:
-        raise UserError(f"seq_len={d.seq_len} gives {spans} noise spans but there are {N_SENTINELS} sentinels: "
+    if spans > len(tok.ids.sentinels):
+        raise UserError(f"seq_len={d.seq_len} gives {spans} noise spans but there are {len(tok.ids.sentinels)} sentinels: "
                         "lower config.data.seq_len or raise config.data.mean_span_length")
     sentinels = _sentinels(tok)
 
@@ -60,4 +60,5 @@ def iid_drop_tokens(split: SplitData, cfg: ml_collections.ConfigDict, tok: Token
 def bert_style(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     _check_density(cfg.data)
     return prepared(split, cfg, tok, train, cfg.data.seq_len - 1, targets_length(cfg, cfg.data.seq_len),
-                    lambda x, rng: t5_noise.bert_style(x, rng, cfg.data.noise_density, tok.vocab_size), True)
+                    lambda x, rng: t5_noise.bert_style(x, rng, cfg.data.noise_density, tok.vocab_size, tok.ids),
+                    True)

@@ -6,7 +6,8 @@ reserved ids 7..106 in ascending order (T5 puts them at the top of its vocabular
 
 import numpy as np
 
-from jaxlm.data.tokenizer import FIRST_ORDINARY_ID, MASK_ID
+from jaxlm.data.special_tokens import SpecialIds, random_ordinary
+from jaxlm.data.tokenizer import JAXLM_IDS
 
 
 def random_segmentation(n_items: int, n_segments: int, rng: np.random.Generator) -> np.ndarray:
@@ -93,11 +94,11 @@ def iid_drop_tokens(tokens, rng, density: float):
     return tokens[~mask], tokens[mask]
 
 
-def bert_style(tokens, rng, density: float, vocab_size: int):
+def bert_style(tokens, rng, density: float, vocab_size: int, ids: SpecialIds = JAXLM_IDS):
     """I.i.d. noise tokens → 90% [MASK], 10% a random ordinary token (as T5's comparison); targets = all."""
     mask = iid_mask(len(tokens), density, rng)
-    random_tokens = rng.integers(FIRST_ORDINARY_ID, vocab_size, len(tokens))
-    noised = np.where(rng.random(len(tokens)) < 0.9, MASK_ID, random_tokens)
+    random_tokens = random_ordinary(ids, vocab_size, rng, len(tokens))
+    noised = np.where(rng.random(len(tokens)) < 0.9, ids.mask, random_tokens)
     return np.where(mask, noised, tokens).astype(np.int32), tokens
 
 

@@ -1,41 +1,34 @@
 """Per-id boolean tables that BART's noising needs: which ids start a word and which end a sentence.
 
-Rules (on sentencepiece pieces, '▁' = space): a word starts at a piece beginning with a space, at the
-newline piece, and right after a newline or an eos; a sentence ends at a piece whose text ends with . ! or ?
-(optionally followed by closing quotes/brackets), and at eos (the end of a document in the packed stream).
+Rules (on each piece's text in running text): a word starts at a piece beginning with a space, at the newline,
+and right after a newline or an eos; a sentence ends at a piece whose text ends with . ! or ? (optionally followed
+by closing quotes/brackets), and at eos (the end of a document in the packed stream).
 """
 
 import re
 
 import numpy as np
 
-from jaxlm.data.tokenizer import EOS_ID, FIRST_ORDINARY_ID, Tokenizer
-
-NEWLINE_ID = FIRST_ORDINARY_ID  # the tokenizer's "\n" piece
+from jaxlm.data.special_tokens import SpecialIds, ordinary
+from jaxlm.data.tokenizer import JAXLM_IDS, Tokenizer
 
 _SENTENCE_FINAL = re.compile(r"[.!?]['\"’”)\]]*$")
 
 
-def _pieces(tok: Tokenizer) -> list[str]:
-    return [tok.id_to_piece(i) for i in range(tok.vocab_size)]
-
-
 def word_start_ids(tok: Tokenizer) -> np.ndarray:
     """bool [vocab]: ids whose piece begins a new word on its own."""
-    table = np.array([p.startswith("\u2581") or p == "\n" for p in _pieces(tok)])
-    table[:FIRST_ORDINARY_ID] = False
-    return table
+    return tok.word_start_table
 
 
 def sentence_end_ids(tok: Tokenizer) -> np.ndarray:
     """bool [vocab]: ids after which a sentence ends."""
-    table = np.array([bool(_SENTENCE_FINAL.search(p.replace("\u2581", " ").rstrip())) for p in _pieces(tok)])
-    table[:FIRST_ORDINARY_ID] = False
-    table[EOS_ID] = True
+    table = np.array([bool(_SENTENCE_FINAL.search(t.rstrip())) for t in tok.piece_texts()])
+    table &= ordinary(tok.ids, tok.vocab_size)
+    table[tok.ids.eos] = True
     return table
 
 
-def word_starts(tokens: np.ndarray, starts_table: np.ndarray) -> np.ndarray:
+def word_starts(tokens: np.ndarray, starts_table: np.ndarray, ids: SpecialIds = JAXLM_IDS) -> np.ndarray:
     """bool [len]: word-start positions of a window (its first token always counts; eos never does)."""
-    prev = np.concatenate([[EOS_ID], tokens[:-1]])
-    return (starts_table[tokens] | (prev == EOS_ID) | (prev == NEWLINE_ID)) & (tokens != EOS_ID)
+    prev = np.concatenate([[ids.eos], tokens[:-1]])
+    return (starts_table[tokens] | (prev == ids.eos) | (prev == ids.newline)) & (tokens != ids.eos)

@@ -12,12 +12,12 @@ import grain
 import ml_collections
 import numpy as np
 
-from jaxlm.data.prepare import ensure_store
+from jaxlm.data.prepare import ensure_store, given_tokenizer
 from jaxlm.data.store import TOKENIZER_FILE, StoredDocuments, TokenStore
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
-from jaxlm.objectives import OBJECTIVES, SENTENCE_OBJECTIVES
+from jaxlm.objectives import NEEDS, OBJECTIVES, SENTENCE_OBJECTIVES
 from jaxlm.objectives.base import HOST_ONLY_KEYS, Prepared, SplitData
 
 
@@ -31,8 +31,13 @@ class Corpus:
 def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, progress: bool = True) -> Corpus:
     """Every split of the config's token store (built on first use, see jaxlm/data/prepare.py), memory-mapped;
     the store's tokenizer is copied into the workdir, where later runs (resume, fine-tune) find it."""
+    needs = NEEDS.get(cfg.data.objective, ("eos",))
+    given = given_tokenizer(cfg.data, workdir)
+    if given is not None:  # a pretrained tokenizer that lacks a role fails before anything is tokenized
+        given.require(needs, cfg.data.objective)
     store = ensure_store(cfg, workdir, sentences=cfg.data.objective in SENTENCE_OBJECTIVES, progress=progress)
-    tok = Tokenizer(store.tokenizer_path)
+    tok = store.tokenizer()
+    tok.require(needs, cfg.data.objective)
     if tok.vocab_size != cfg.model.vocab_size:
         raise UserError(f"tokenizer of store {store.path} has {tok.vocab_size} ids but config.model.vocab_size is "
                         f"{cfg.model.vocab_size}: set --config.model.vocab_size={tok.vocab_size} or use a fresh workdir")

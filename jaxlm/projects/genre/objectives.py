@@ -22,7 +22,7 @@ from collections.abc import Callable
 import ml_collections
 import numpy as np
 
-from jaxlm.data.tokenizer import CLS_ID, EOS_ID, SEP_ID, Tokenizer
+from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.objectives.base import Prepared, SplitData
 from jaxlm.objectives.masked import render
@@ -106,12 +106,12 @@ def _passages(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, 
 
 def label_targets(tok: Tokenizer, vocab: tuple[str, ...]) -> list[np.ndarray]:
     """genre_text_to_text: each label's decoder targets (its text + eos)."""
-    return [np.asarray(tok.encode(label) + [EOS_ID], np.int32) for label in vocab]
+    return [np.asarray(tok.encode(label) + [tok.ids.eos], np.int32) for label in vocab]
 
 
 def label_endings(tok: Tokenizer, vocab: tuple[str, ...]) -> list[np.ndarray]:
     """genre_continuation: each label's tokens after the prompt (a space, its text, eos)."""
-    return [np.asarray(tok.encode(" " + label) + [EOS_ID], np.int32) for label in vocab]
+    return [np.asarray(tok.encode(" " + label) + [tok.ids.eos], np.int32) for label in vocab]
 
 
 def _pad(ids, length: int) -> np.ndarray:
@@ -130,7 +130,7 @@ def classification(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokeni
         raise UserError(f"config.data.seq_len={t} is too short for [CLS] passage [SEP]: use at least 3")
 
     def build(ids: np.ndarray, label: int) -> dict:
-        seq = np.concatenate([[CLS_ID], ids[:t - 2], [SEP_ID]])
+        seq = np.concatenate([[tok.ids.cls], ids[:t - 2], [tok.ids.sep]])
         return {"inputs": _pad(seq, t), "segment_ids": np.zeros(t, np.int32), "attention_mask": _pad(np.ones(len(seq)), t)}
     return Prepared(_passages(split, cfg, tok, train, build),
                     describe=lambda ex: {"text": render(ex["inputs"], tok), "label_text": vocab[int(ex["label"])]})
@@ -141,12 +141,12 @@ def text_to_text(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenize
     vocab, t = label_vocabulary(split), cfg.data.seq_len
     targets = label_targets(tok, vocab)
     targets_len = targets_length(cfg, max(len(x) for x in targets))
-    start = decoder_start_id(cfg)
+    start = decoder_start_id(cfg, tok)
     if t < 2:
         raise UserError(f"config.data.seq_len={t} is too short for a passage and eos: use at least 2")
 
     def build(ids: np.ndarray, label: int) -> dict:
-        inputs = np.append(ids[:t - 1], EOS_ID)
+        inputs = np.append(ids[:t - 1], tok.ids.eos)
         return seq2seq_example(inputs, targets[label], inputs, t, targets_len, t, start)
     return Prepared(_passages(split, cfg, tok, train, build), describe=lambda ex: describe(tok, ex))
 

@@ -19,7 +19,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlm.data.tokenizer import EOS_ID
 from jaxlm.generate.seq2seq import greedy_decoder
 from jaxlm.objectives.base import Prepared
 from jaxlm.objectives.seq2seq import decoder_start_id
@@ -34,9 +33,9 @@ def label_index(text: str, vocab: tuple[str, ...]) -> int:
     return vocab.index(text) if text in vocab else -1
 
 
-def _until_eos(ids) -> list[int]:
+def _until_eos(ids, eos: int) -> list[int]:
     ids = [int(i) for i in ids]
-    return ids[:ids.index(EOS_ID)] if EOS_ID in ids else ids
+    return ids[:ids.index(eos)] if eos in ids else ids
 
 
 def _classifier(run, vocab):
@@ -47,11 +46,11 @@ def _classifier(run, vocab):
 
 def _text_to_text(run, vocab):
     decode, tok = greedy_decoder(build_model(run.cfg, decode=True)), run.corpus.tokenizer
-    steps, start = max(len(t) for t in label_targets(tok, vocab)), decoder_start_id(run.cfg)
+    steps, start = max(len(t) for t in label_targets(tok, vocab)), decoder_start_id(run.cfg, run.corpus.tokenizer)
 
     def predict(batch: dict) -> np.ndarray:
-        out = decode(run.state.params, batch["inputs"], batch["inputs_segment_ids"], steps, start)
-        return np.array([label_index(tok.decode(_until_eos(ids)), vocab) for ids in out])
+        out = decode(run.state.params, batch["inputs"], batch["inputs_segment_ids"], steps, start, tok.ids.eos)
+        return np.array([label_index(tok.decode(_until_eos(ids, tok.ids.eos)), vocab) for ids in out])
     return predict
 
 
@@ -78,12 +77,12 @@ def _continuation(run, vocab):
         for k in range(steps):
             out.append(np.asarray(next_tokens(run.state.params, tokens, np.broadcast_to(idx, tokens.shape), seg,
                                               last + k)))
-            if np.all(np.any(np.stack(out, 1) == EOS_ID, 1)):
+            if np.all(np.any(np.stack(out, 1) == tok.ids.eos, 1)):
                 break
             at = np.minimum(last + k + 1, tokens.shape[1] - 1)
             tokens[np.arange(len(at)), at] = out[-1]
             seg[np.arange(len(at)), at] = seg[:, 0]
-        return np.array([label_index(tok.decode(_until_eos(ids)), vocab) for ids in np.stack(out, 1)])
+        return np.array([label_index(tok.decode(_until_eos(ids, tok.ids.eos)), vocab) for ids in np.stack(out, 1)])
     return predict
 
 
@@ -92,7 +91,7 @@ def _token_log_probs(logits: jax.Array, targets: jax.Array) -> jax.Array:
 
 
 def _text_to_text_rank(run, vocab):
-    targets, start = label_targets(run.corpus.tokenizer, vocab), decoder_start_id(run.cfg)
+    targets, start = label_targets(run.corpus.tokenizer, vocab), decoder_start_id(run.cfg, run.corpus.tokenizer)
 
     @jax.jit
     def label_log_prob(params, batch, target):  # target [L]: one label's text + eos, padded with 0
