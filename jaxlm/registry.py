@@ -15,11 +15,8 @@ from jaxlm.losses.causal_lm import causal_lm_loss
 from jaxlm.losses.classification import classification_loss
 from jaxlm.losses.mlm import mlm_loss
 from jaxlm.losses.seq2seq import seq2seq_loss
-from jaxlm.models.bart import BART
-from jaxlm.models.bert import BERT
-from jaxlm.models.gpt import GPT
+from jaxlm.models import bart, bert, gpt, t5
 from jaxlm.models.layers import attention_implementation
-from jaxlm.models.t5 import T5
 
 
 @dataclass(frozen=True)
@@ -28,6 +25,8 @@ class Family:
     loss: Callable            # (apply_fn, params, batch, rng, train, norms=None) -> (mean loss, dict of sums)
     init_args: Callable       # cfg -> example positional arguments for model.init (shapes only matter)
     objectives: tuple[str, ...]
+    matmuls: Callable         # (cfg, s, t) -> [Matmul]: FLOPs inventory (jaxlm/models/inventory.py; s, t: encoder
+    attentions: Callable      # (cfg, s, t) -> [Attention]    and decoder positions of one example)
     generates_text: bool = True   # decoder-only: `jaxlm train` ends with a sample from the prompt "\n"
     encoder_decoder: bool = False  # inputs → encoder, targets → decoder (FLOPs count both, generation takes --input)
     attention_configurable: bool = False  # honours config.model.attention (T5/BART: XLA's, for their bias/cache)
@@ -52,13 +51,14 @@ SEQ2SEQ_OBJECTIVES = ("t5_span_corruption", "t5_prefix_lm", "t5_iid_replace_span
                       "t5_bert_style", "bart_denoise", "genre_text_to_text")
 
 FAMILIES = {
-    "gpt": Family(GPT, causal_lm_loss, _decoder_init_args, ("causal_lm", "genre_continuation"),
-                  attention_configurable=True),
-    "bert": Family(BERT, mlm_loss, _encoder_init_args, ("bert_mlm_nsp", "roberta_mlm", "genre_classification"),
-                   generates_text=False, attention_configurable=True),
-    "t5": Family(T5, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False, encoder_decoder=True),
-    "bart": Family(BART, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, generates_text=False,
-                   encoder_decoder=True),
+    "gpt": Family(gpt.GPT, causal_lm_loss, _decoder_init_args, ("causal_lm", "genre_continuation"), gpt.matmuls,
+                  gpt.attentions, attention_configurable=True),
+    "bert": Family(bert.BERT, mlm_loss, _encoder_init_args, ("bert_mlm_nsp", "roberta_mlm", "genre_classification"),
+                   bert.matmuls, bert.attentions, generates_text=False, attention_configurable=True),
+    "t5": Family(t5.T5, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, t5.matmuls, t5.attentions,
+                 generates_text=False, encoder_decoder=True),
+    "bart": Family(bart.BART, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, bart.matmuls, bart.attentions,
+                   generates_text=False, encoder_decoder=True),
 }
 
 # Objectives whose loss is not their family's (the family's model then has another head).

@@ -9,32 +9,12 @@ example's FLOPs divided by the positions the step consumes: the sequence for GPT
 encoder plus decoder positions for T5 and BART.
 """
 
-from dataclasses import dataclass
-
 import ml_collections
 
-from jaxlm.data.masking import max_predictions
+from jaxlm.models.inventory import Attention, Matmul
 from jaxlm.objectives import t5_noise
 from jaxlm.objectives.seq2seq import targets_length
 from jaxlm.registry import family
-
-
-@dataclass(frozen=True)
-class Matmul:
-    name: str
-    weights: int      # parameters of the matmul kernels of this group
-    positions: int    # positions of one example each kernel is applied to
-
-
-@dataclass(frozen=True)
-class Attention:
-    name: str
-    layers: int
-    width: int        # heads × head dim
-    queries: int
-    keys: int
-    causal: bool
-
 
 Lengths = tuple[int, int]   # (encoder or only-stack positions, decoder positions; 0 without a decoder)
 
@@ -56,48 +36,14 @@ def tokens_per_example(cfg: ml_collections.ConfigDict, lengths: Lengths | None =
     return sum(lengths or example_lengths(cfg))
 
 
-def _attention_width(m: ml_collections.ConfigDict) -> int:
-    head = (m.d_kv or m.d_model // m.n_heads) if m.family == "t5" else m.d_model // m.n_heads
-    return m.n_heads * head
-
-
-def _ff_weights(m: ml_collections.ConfigDict) -> int:
-    return (3 if m.family == "t5" and m.ff == "gated_gelu" else 2) * m.d_model * m.d_ff
-
-
 def matmuls(cfg: ml_collections.ConfigDict, lengths: Lengths | None = None) -> list[Matmul]:
-    """The model's matmul kernels grouped by how many positions of an example they see."""
-    m = cfg.model
-    d, width, head = m.d_model, _attention_width(m), m.vocab_size * m.d_model
-    s, t = lengths or example_lengths(cfg)
-    if m.family == "gpt":
-        return [Matmul("blocks", m.n_layers * (4 * d * width + _ff_weights(m)), s), Matmul("lm_head", head, s)]
-    if m.family == "bert":
-        blocks = Matmul("blocks", m.n_layers * (4 * d * width + _ff_weights(m)), s)
-        if m.get("num_labels", 0):   # a sequence classifier: pooler and classifier on [CLS], no MLM head
-            return [blocks, Matmul("pooler_classifier", d * d + d * m.num_labels, 1)]
-        mlm_positions = min(max_predictions(cfg.data), s)    # the loss gathers the predicted positions
-        return [blocks, Matmul("mlm_head", d * d + head, mlm_positions)] + (
-            [Matmul("pooler_nsp", d * d + 2 * d, 1)] if m.nsp_head else [])
-    dec_layers = m.n_decoder_layers or m.n_layers
-    return [Matmul("encoder", m.n_layers * (4 * d * width + _ff_weights(m)), s),
-            Matmul("decoder", dec_layers * (6 * d * width + _ff_weights(m)), t),   # self q,k,v,o + cross q,o
-            Matmul("cross_kv", dec_layers * 2 * d * width, s),                      # cross k,v of the encoder output
-            Matmul("lm_head", head, t)]
+    """The model's matmul kernels grouped by how many positions of an example they see (the family's inventory)."""
+    return family(cfg).matmuls(cfg, *(lengths or example_lengths(cfg)))
 
 
 def attentions(cfg: ml_collections.ConfigDict, lengths: Lengths | None = None) -> list[Attention]:
     """The model's attention products: layers, width and the query × key lengths of one example."""
-    m = cfg.model
-    width, (s, t) = _attention_width(m), lengths or example_lengths(cfg)
-    if m.family == "gpt":
-        return [Attention("self", m.n_layers, width, s, s, True)]
-    if m.family == "bert":
-        return [Attention("self", m.n_layers, width, s, s, False)]
-    dec_layers = m.n_decoder_layers or m.n_layers
-    return [Attention("encoder_self", m.n_layers, width, s, s, False),
-            Attention("decoder_self", dec_layers, width, t, t, True),
-            Attention("cross", dec_layers, width, t, s, False)]
+    return family(cfg).attentions(cfg, *(lengths or example_lengths(cfg)))
 
 
 def matmul_params(cfg: ml_collections.ConfigDict) -> int:

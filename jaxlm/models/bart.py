@@ -5,6 +5,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from jaxlm.models import inventory as inv
 from jaxlm.models.layers import (
     Attention,
     HeadInputs,
@@ -120,3 +121,12 @@ class BART(nn.Module):
         encoded = self.encode(inputs, inputs_segment_ids, inputs_positions, deterministic)
         return self.decode_logits(decoder_inputs, encoded, inputs_segment_ids, targets_segment_ids, targets_positions,
                                   deterministic, return_hidden)
+
+
+def matmuls(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Matmul]:
+    """FLOPs inventory: a plain encoder-decoder."""
+    return inv.encoder_decoder_matmuls(cfg, s, t, inv.attention_width(cfg.model), 2 * cfg.model.d_model * cfg.model.d_ff)
+
+
+def attentions(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Attention]:
+    return inv.encoder_decoder_attentions(cfg, s, t, inv.attention_width(cfg.model))

@@ -14,7 +14,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxlm.data.masking import max_predictions
 from jaxlm.errors import UserError
+from jaxlm.models import inventory as inv
 from jaxlm.models import layers
 from jaxlm.models.layers import MLP, Attention, HeadInputs, dense, head_dtype, kernel_init, layer_norm, partitioned
 
@@ -153,3 +155,20 @@ class BERT(nn.Module):
             pooled = jnp.tanh(self.pooler(hidden[:, 0]))
             out["nsp_logits"] = self.nsp(pooled).astype(jnp.float32)
         return out
+
+
+def matmuls(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Matmul]:
+    """FLOPs inventory: the blocks, then a classifier on [CLS], or the MLM head at the gathered predicted
+    positions (max_predictions) and the NSP pooler on [CLS]."""
+    m = cfg.model
+    d, head = m.d_model, m.vocab_size * m.d_model
+    blocks = inv.Matmul("blocks", m.n_layers * inv.block_weights(m, inv.attention_width(m), 2 * d * m.d_ff), s)
+    if m.get("num_labels", 0):
+        return [blocks, inv.Matmul("pooler_classifier", d * d + d * m.num_labels, 1)]
+    mlm_positions = min(max_predictions(cfg.data), s)
+    return [blocks, inv.Matmul("mlm_head", d * d + head, mlm_positions)] + (
+        [inv.Matmul("pooler_nsp", d * d + 2 * d, 1)] if m.nsp_head else [])
+
+
+def attentions(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Attention]:
+    return [inv.Attention("self", cfg.model.n_layers, inv.attention_width(cfg.model), s, s, False)]

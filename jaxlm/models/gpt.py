@@ -6,6 +6,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from jaxlm.models import inventory as inv
 from jaxlm.models.layers import (
     ACTIVATION,
     MLP,
@@ -78,3 +79,14 @@ class GPT(nn.Module):
                           kernel_init(c.init, c.init_std, in_axis=1, out_axis=0), name="lm_head")()
         head = HeadInputs(x.astype(head_dtype(self.dtype)), head)
         return head if return_hidden else head.logits()
+
+
+def matmuls(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Matmul]:
+    """FLOPs inventory (jaxlm/models/inventory.py): the blocks and the (tied) vocabulary head at every position."""
+    m = cfg.model
+    return [inv.Matmul("blocks", m.n_layers * inv.block_weights(m, inv.attention_width(m), 2 * m.d_model * m.d_ff), s),
+            inv.Matmul("lm_head", m.vocab_size * m.d_model, s)]
+
+
+def attentions(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Attention]:
+    return [inv.Attention("self", cfg.model.n_layers, inv.attention_width(cfg.model), s, s, True)]

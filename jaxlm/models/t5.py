@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxlm.errors import UserError
+from jaxlm.models import inventory as inv
 from jaxlm.models.layers import (
     Attention,
     HeadInputs,
@@ -143,3 +144,18 @@ class T5(nn.Module):
         encoded = self.encode(inputs, inputs_segment_ids, inputs_positions, deterministic)
         return self.decode_logits(decoder_inputs, encoded, inputs_segment_ids, targets_segment_ids, targets_positions,
                                   deterministic, return_hidden)
+
+
+def _width(m: ml_collections.ConfigDict) -> int:
+    return m.n_heads * (m.d_kv or m.d_model // m.n_heads)
+
+
+def matmuls(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Matmul]:
+    """FLOPs inventory: heads of d_kv, a gated feed-forward has three kernels."""
+    m = cfg.model
+    ff = (3 if m.ff == "gated_gelu" else 2) * m.d_model * m.d_ff
+    return inv.encoder_decoder_matmuls(cfg, s, t, _width(m), ff)
+
+
+def attentions(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Attention]:
+    return inv.encoder_decoder_attentions(cfg, s, t, _width(cfg.model))
