@@ -142,6 +142,24 @@ def test_a_gpt_trains_from_a_store_made_with_a_tokenizer_json(files, capsys):
                                  "--config.train.eval_batches=1", "--config.train.sample_tokens=0"),
                  "--workdir", str(wd)]) == 0
     assert open(wd / "tokenizer.model", "rb").read() == open(files["gpt2"], "rb").read()
+    out = files["dir"] / "gpt2_hf"   # to Hugging Face: transformers loads model and tokenizer, same logits
+    assert main(["export", "--workdir", str(wd), "--out", str(out)]) == 0
+    assert "not empty" in fails(capsys, "export", "--workdir", str(wd), "--out", str(out))
+    import torch
+    from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from jaxlm.registry import build_model
+    from jaxlm.sharding.mesh import make_mesh
+    from jaxlm.train.pretrained import newest_params
+    from jaxlm.train.workdir import workdir_config
+    text = TEXTS[1][:300]
+    ids = PreTrainedTokenizerFast(tokenizer_file=str(out / "tokenizer.json")).encode(text)
+    assert ids == tok.encode(text)
+    with torch.no_grad():
+        ref = GPT2LMHeadModel.from_pretrained(out).eval()(torch.tensor([ids[:64]])).logits.numpy()
+    cfg = workdir_config(str(wd))
+    params = newest_params(str(wd), make_mesh(cfg.mesh))
+    assert np.max(np.abs(np.asarray(build_model(cfg).apply({"params": params}, np.array([ids[:64]]))) - ref)) < 1e-4
     before = snapshot(wd)
     err = fails(capsys, "train", *_args(files, "gpt2", store, "--config.data.objective=bert_mlm_nsp",
                                         "--config.model.family=bert"), "--workdir", str(files["dir"] / "bert_run"))

@@ -1,4 +1,5 @@
-"""`jaxlm convert --from-hf DIR --out DIR`: import a Hugging Face checkpoint as jaxlm params + config."""
+"""`jaxlm convert --from-hf DIR --out DIR`: import a Hugging Face checkpoint as jaxlm params + config;
+`jaxlm export --workdir DIR --out DIR`: a trained run's newest checkpoint as a Hugging Face model directory."""
 
 from jaxlm import checks
 
@@ -9,6 +10,11 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="new directory: config.json + params/ (orbax)")
     p.add_argument("--force", action="store_true", help="replace an --out written by an earlier `jaxlm convert`")
     p.set_defaults(run=run_convert, config_overrides=False)
+    e = sub.add_parser("export", help="write a trained run's newest checkpoint as a Hugging Face model directory")
+    e.add_argument("--workdir", required=True, help="a workdir written by `jaxlm train`")
+    e.add_argument("--out", required=True, help="new directory: config.json + model.safetensors (+ tokenizer.json)")
+    e.add_argument("--force", action="store_true", help="replace an --out written by an earlier `jaxlm export`")
+    e.set_defaults(run=run_export, config_overrides=False)
 
 
 def run_convert(args, overrides) -> int:
@@ -22,4 +28,28 @@ def run_convert(args, overrides) -> int:
     n = sum(x.size for x in jax.tree_util.tree_leaves(params))
     print(f"wrote {args.out}: {model_cfg.family} {model_cfg.n_layers}×{model_cfg.d_model}, {n:,} parameters "
           "(config.json + params/)")
+    return 0
+
+
+def run_export(args, overrides) -> int:
+    import os
+    from pathlib import Path
+
+    import jax
+    import ml_collections
+
+    from jaxlm.interop import EXPORTED_ENTRIES, HF_EXPORTERS, export_hf
+    from jaxlm.sharding.mesh import make_mesh
+    from jaxlm.train.pretrained import newest_params
+    from jaxlm.train.workdir import workdir_config
+    cfg = workdir_config(args.workdir)
+    checks.output_folder(args.out, "--out", args.force, EXPORTED_ENTRIES)
+    if cfg.model.family not in HF_EXPORTERS:  # before restoring anything
+        export_hf(args.out, cfg.model, {})
+    params = newest_params(args.workdir, make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1))))
+    path = os.path.join(args.workdir, "tokenizer.model")
+    tokenizer = Path(path).read_bytes() if os.path.isfile(path) else None
+    export_hf(args.out, cfg.model, jax.device_get(params), tokenizer)
+    print(f"wrote {args.out}: Hugging Face {cfg.model.family} {cfg.model.n_layers}×{cfg.model.d_model} "
+          f"({', '.join(sorted(os.listdir(args.out)))})")
     return 0

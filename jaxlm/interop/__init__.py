@@ -1,4 +1,5 @@
-"""Checkpoint import from Hugging Face, one importer per `model_type` of the checkpoint's config.json.
+"""Checkpoint import from Hugging Face (one importer per `model_type` of the checkpoint's config.json) and export to
+it (one exporter per jaxlm family).
 
 A converted directory holds `config.json` (a complete jaxlm config whose `model` section describes the
 checkpoint, readable with `load_saved_config`) and `params/` (the params tree as an orbax checkpoint);
@@ -18,6 +19,7 @@ from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
 from jaxlm.interop.hf_bart import load_hf_bart
 from jaxlm.interop.hf_bert import load_hf_bert, read_hf_config
+from jaxlm.interop.hf_gpt2 import load_hf_gpt2, write_hf_gpt2
 from jaxlm.interop.hf_t5 import load_hf_t5
 
 # model_type → (hf_dir → (jaxlm config.model, params))
@@ -25,7 +27,14 @@ HF_IMPORTERS: dict[str, Callable[[str], tuple[ml_collections.ConfigDict, dict]]]
     "bert": load_hf_bert,
     "t5": load_hf_t5,
     "bart": load_hf_bart,
+    "gpt2": load_hf_gpt2,
 }
+
+# jaxlm family → (out_dir, config.model, params) → writes a Hugging Face model directory
+HF_EXPORTERS: dict[str, Callable[[str, ml_collections.ConfigDict, dict], None]] = {
+    "gpt": write_hf_gpt2,
+}
+EXPORTED_ENTRIES = ("config.json", "model.safetensors", "tokenizer.json")
 
 
 CONVERTED_ENTRIES = ("config.json", "params")  # what save_converted writes (and `--force` may replace)
@@ -49,21 +58,15 @@ def import_hf(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
                         "the model with save_pretrained") from None
 
 
-def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict) -> None:
-    """Write `config.json` and `params/` into a temporary sibling of `out_dir`, then move it into place
-    (replacing an earlier conversion there): a failed write leaves `out_dir` as it was."""
-    out_dir = os.path.abspath(checks.output_folder(out_dir, "--out", True, CONVERTED_ENTRIES))
-    cfg = base_config()
-    cfg.model = model_cfg
-    cfg.data.seq_len = min(cfg.data.seq_len, model_cfg.max_len)
+def _write_folder(out_dir: str, replaceable: tuple[str, ...], write: Callable[[str], None]) -> None:
+    """`write(tmp)` fills a temporary sibling of `out_dir`, which then replaces it (an earlier output of the same
+    verb, with --force): a failed write leaves `out_dir` as it was."""
+    out_dir = os.path.abspath(checks.output_folder(out_dir, "--out", True, replaceable))
     tmp, old = f"{out_dir}.{os.getpid()}.tmp", f"{out_dir}.{os.getpid()}.old"
     try:
         os.makedirs(tmp)
-        ckpt = ocp.StandardCheckpointer()
-        ckpt.save(os.path.join(tmp, "params"), params)
-        ckpt.wait_until_finished()
-        save_config(cfg, os.path.join(tmp, "config.json"))
-        if os.path.isdir(out_dir) and os.listdir(out_dir):  # an earlier conversion (--force): move it aside
+        write(tmp)
+        if os.path.isdir(out_dir) and os.listdir(out_dir):
             os.replace(out_dir, old)
         try:
             os.replace(tmp, out_dir)
@@ -77,6 +80,36 @@ def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: d
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict) -> None:
+    """Write `config.json` and `params/` (orbax) into `out_dir`, atomically."""
+    cfg = base_config()
+    cfg.model = model_cfg
+    cfg.data.seq_len = min(cfg.data.seq_len, model_cfg.max_len)
+
+    def write(tmp: str) -> None:
+        ckpt = ocp.StandardCheckpointer()
+        ckpt.save(os.path.join(tmp, "params"), params)
+        ckpt.wait_until_finished()
+        save_config(cfg, os.path.join(tmp, "config.json"))
+    _write_folder(out_dir, CONVERTED_ENTRIES, write)
+
+
+def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, tokenizer: bytes | None = None,
+              ) -> None:
+    """Write a Hugging Face model directory for a jaxlm model (its family's exporter), atomically; a tokenizer that
+    is a tokenizer.json goes beside it, so `AutoTokenizer.from_pretrained` loads it too."""
+    if model_cfg.family not in HF_EXPORTERS:
+        raise UserError(f"Hugging Face export of family '{model_cfg.family}' is not built yet: exportable are "
+                        f"{', '.join(HF_EXPORTERS)}")
+
+    def write(tmp: str) -> None:
+        HF_EXPORTERS[model_cfg.family](tmp, model_cfg, params)
+        if tokenizer is not None and tokenizer.lstrip()[:1] == b"{":
+            with open(os.path.join(tmp, "tokenizer.json"), "wb") as f:
+                f.write(tokenizer)
+    _write_folder(out_dir, EXPORTED_ENTRIES, write)
 
 
 def load_converted(out_dir: str) -> tuple[ml_collections.ConfigDict, dict]:

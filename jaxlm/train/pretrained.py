@@ -63,8 +63,9 @@ def copy_tokenizer(source: str, workdir: str) -> None:
         atomic_write(dst, f.read())
 
 
-def _pretrained_params(source: str, mesh):
-    """The params of the newest checkpoint of `source`, restored onto `mesh` as that run laid them out."""
+def newest_params(source: str, mesh):
+    """The params of the newest checkpoint of the workdir `source`, restored onto `mesh` (its layout from the run's
+    config); the error messages name `--init-from`, the flag every caller but `jaxlm export` reads it from."""
     pre = load_saved_config(os.path.join(source, "config.json"))
     directory = os.path.join(source, "checkpoints")
     checkpointer = Checkpointer(directory, pre.train.keep_checkpoints) if os.path.isdir(directory) else None
@@ -116,7 +117,7 @@ def init_from_pretrained(state: TrainState, shardings: TrainState, tx, source: s
     `reinit` pattern, which keep their fresh initialisation), and a fresh optimizer."""
     matcher = reinit_matcher(reinit, state.params)
     pretrained = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(
-        _pretrained_params(source, mesh))[0]}
+        newest_params(source, mesh))[0]}
 
     def take(path, fresh):
         key = jax.tree_util.keystr(path)

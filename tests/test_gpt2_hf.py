@@ -1,0 +1,84 @@
+"""Hugging Face GPT-2 both ways: an imported GPT2LMHeadModel gives `transformers`' logits, and an exported jaxlm GPT
+loads with `from_pretrained` and gives jaxlm's (small random models; the CLI is in test_pretrained_tokenizer)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model
+
+from jaxlm.config.schema import base_config
+from jaxlm.errors import UserError
+from jaxlm.interop import export_hf, import_hf
+from jaxlm.interop.hf_bert import read_state_dict
+from jaxlm.interop.hf_gpt2 import export_state_dict, load_hf_gpt2
+from jaxlm.models.gpt import GPT
+
+TOL = 1e-4
+
+
+def _hf_config(**kw) -> GPT2Config:
+    return GPT2Config(vocab_size=99, n_positions=40, n_embd=32, n_layer=2, n_head=4, n_inner=48,
+                      layer_norm_epsilon=1e-6, **kw)
+
+
+def _randomized(model: torch.nn.Module) -> torch.nn.Module:
+    """Perturb every weight (LayerNorms included) so that a wrong mapping cannot hide behind ones and zeros."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model.eval()
+
+
+IDS = np.random.default_rng(0).integers(0, 99, (3, 17))
+
+
+def _jaxlm_logits(cfg, params) -> np.ndarray:
+    return np.asarray(GPT(cfg).apply({"params": params}, IDS))
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gpt2")
+    _randomized(GPT2LMHeadModel(_hf_config())).save_pretrained(d)
+    return str(d)
+
+
+def test_imported_gpt2_gives_the_same_logits(hf_dir, tmp_path):
+    hf = GPT2LMHeadModel.from_pretrained(hf_dir).eval()
+    with torch.no_grad():
+        ref = hf(torch.tensor(IDS)).logits.numpy()
+    cfg, params = import_hf(hf_dir)
+    assert (cfg.family, cfg.d_ff, cfg.layer_norm_eps, cfg.max_len) == ("gpt", 48, 1e-6, 40)
+    assert np.max(np.abs(_jaxlm_logits(cfg, params) - ref)) <= TOL
+    base = tmp_path / "base"
+    GPT2Model(_hf_config()).save_pretrained(base)  # the headless layout (no `transformer.` prefix) imports too
+    assert load_hf_gpt2(str(base))[1]["embed"]["embedding"].shape == (99, 32)
+
+
+def test_export_is_the_exact_inverse_and_loads_in_transformers(hf_dir, tmp_path):
+    cfg, params = load_hf_gpt2(hf_dir)
+    original = read_state_dict(hf_dir)
+    exported = export_state_dict(params, cfg)
+    assert set(exported) == {k for k in original if k != "lm_head.weight"}
+    for k, v in exported.items():
+        np.testing.assert_array_equal(v, original[k], err_msg=k)
+    out = tmp_path / "out"
+    export_hf(str(out), cfg, params)
+    assert json.load(open(out / "config.json"))["model_type"] == "gpt2"
+    back = GPT2LMHeadModel.from_pretrained(out).eval()
+    with torch.no_grad():
+        logits = back(torch.tensor(IDS)).logits.numpy()
+    assert np.max(np.abs(_jaxlm_logits(cfg, params) - logits)) <= TOL
+
+
+def test_unsupported_variants_are_refused(tmp_path):
+    _randomized(GPT2LMHeadModel(_hf_config(activation_function="relu"))).save_pretrained(tmp_path / "relu")
+    with pytest.raises(UserError, match="unsupported GPT-2 variant"):
+        import_hf(str(tmp_path / "relu"))
+    bert = base_config().model
+    bert.family = "bert"
+    with pytest.raises(UserError, match="not built yet"):
+        export_hf(str(tmp_path / "bert_out"), bert, {})
