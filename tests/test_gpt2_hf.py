@@ -9,6 +9,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model
 
 from jaxlm.config.schema import base_config
+from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.interop import export_hf, import_hf
 from jaxlm.interop.hf_bert import read_state_dict
@@ -82,3 +83,33 @@ def test_unsupported_variants_are_refused(tmp_path):
     bert.family = "bert"
     with pytest.raises(UserError, match="not built yet"):
         export_hf(str(tmp_path / "bert_out"), bert, {})
+
+
+def test_convert_then_train_from_it_then_export(tmp_path, capsys):
+    """GPT-2 with its tokenizer.json → `jaxlm convert` → `jaxlm train --config.finetune.init_from` (the imported
+    weights and tokenizer) → `jaxlm export` → transformers: the tokenizer travels, the weights are the trained ones."""
+    from conftest import ROOT
+    from test_pretrained_tokenizer import TEXTS, _byte_level_bpe
+
+    from jaxlm.cli.main import main
+    hf_dir = tmp_path / "hf"
+    hf_dir.mkdir()
+    vocab = Tokenizer(_byte_level_bpe(hf_dir / "tokenizer.json")).vocab_size
+    _randomized(GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                                           n_inner=64))).save_pretrained(hf_dir)
+    conv, wd, out, src = tmp_path / "converted", tmp_path / "run", tmp_path / "export", tmp_path / "corpus.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS[:12]))
+    assert main(["convert", "--from-hf", str(hf_dir), "--out", str(conv)]) == 0
+    assert (conv / "tokenizer.model").read_bytes() == (hf_dir / "tokenizer.json").read_bytes()
+    assert main(["train", "--config", f"{ROOT}/experiments/gpt_tiny.py", "--workdir", str(wd),
+                 f"--config.finetune.init_from={conv}", f"--config.data.source={src}", "--config.data.val_docs=1",
+                 "--config.data.test_docs=1", "--config.train.steps=2", "--config.train.eval_every=2",
+                 "--config.train.eval_batches=1", "--config.train.sample_tokens=0",
+                 "--config.train.progress=False"]) == 0
+    assert main(["export", "--workdir", str(wd), "--to-hf", str(out)]) == 0
+    trained = {k: v.detach().numpy() for k, v in GPT2LMHeadModel.from_pretrained(out).state_dict().items()}
+    imported = read_state_dict(str(hf_dir))
+    assert trained["transformer.wte.weight"].shape == (vocab, 32)
+    assert not np.array_equal(trained["transformer.h.0.mlp.c_fc.weight"], imported["transformer.h.0.mlp.c_fc.weight"])
+    assert np.max(np.abs(trained["transformer.wpe.weight"] - imported["transformer.wpe.weight"])) < 0.05  # 2 steps
+    assert (out / "tokenizer.json").read_bytes() == (hf_dir / "tokenizer.json").read_bytes()

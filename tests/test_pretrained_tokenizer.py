@@ -143,8 +143,8 @@ def test_a_gpt_trains_from_a_store_made_with_a_tokenizer_json(files, capsys):
                  "--workdir", str(wd)]) == 0
     assert open(wd / "tokenizer.model", "rb").read() == open(files["gpt2"], "rb").read()
     out = files["dir"] / "gpt2_hf"   # to Hugging Face: transformers loads model and tokenizer, same logits
-    assert main(["export", "--workdir", str(wd), "--out", str(out)]) == 0
-    assert "not empty" in fails(capsys, "export", "--workdir", str(wd), "--out", str(out))
+    assert main(["export", "--workdir", str(wd), "--to-hf", str(out)]) == 0
+    assert "not empty" in fails(capsys, "export", "--workdir", str(wd), "--to-hf", str(out))
     import torch
     from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 

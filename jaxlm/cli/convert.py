@@ -1,5 +1,5 @@
 """`jaxlm convert --from-hf DIR --out DIR`: import a Hugging Face checkpoint as jaxlm params + config;
-`jaxlm export --workdir DIR --out DIR`: a trained run's newest checkpoint as a Hugging Face model directory."""
+`jaxlm export --workdir DIR --to-hf DIR`: a trained run's newest checkpoint as a Hugging Face model directory."""
 
 from jaxlm import checks
 
@@ -7,24 +7,29 @@ from jaxlm import checks
 def register(sub) -> None:
     p = sub.add_parser("convert", help="convert a local Hugging Face checkpoint into jaxlm params and config")
     p.add_argument("--from-hf", required=True, help="directory with config.json and model.safetensors/pytorch_model.bin")
-    p.add_argument("--out", required=True, help="new directory: config.json + params/ (orbax)")
+    p.add_argument("--out", required=True, help="new directory: config.json + params/ (orbax) + tokenizer.model")
     p.add_argument("--force", action="store_true", help="replace an --out written by an earlier `jaxlm convert`")
     p.set_defaults(run=run_convert, config_overrides=False)
     e = sub.add_parser("export", help="write a trained run's newest checkpoint as a Hugging Face model directory")
     e.add_argument("--workdir", required=True, help="a workdir written by `jaxlm train`")
-    e.add_argument("--out", required=True, help="new directory: config.json + model.safetensors (+ tokenizer.json)")
-    e.add_argument("--force", action="store_true", help="replace an --out written by an earlier `jaxlm export`")
+    e.add_argument("--to-hf", dest="out", required=True,
+                   help="new directory: config.json + model.safetensors (+ tokenizer.json)")
+    e.add_argument("--force", action="store_true", help="replace a --to-hf written by an earlier `jaxlm export`")
     e.set_defaults(run=run_export, config_overrides=False)
 
 
 def run_convert(args, overrides) -> int:
     import jax
 
-    from jaxlm.interop import CONVERTED_ENTRIES, import_hf, save_converted
+    from jaxlm.data.tokenizer import Tokenizer
+    from jaxlm.interop import CONVERTED_ENTRIES, hf_tokenizer, import_hf, save_converted
     checks.input_folder(args.from_hf, "--from-hf", "a Hugging Face model directory (config.json + weights)")
     checks.output_folder(args.out, "--out", args.force, CONVERTED_ENTRIES)
     model_cfg, params = import_hf(args.from_hf)
-    save_converted(args.out, model_cfg, params)
+    tokenizer = hf_tokenizer(args.from_hf)
+    if tokenizer is not None:  # refuse a tokenizer that does not load now, not when training starts
+        Tokenizer.from_bytes(tokenizer)
+    save_converted(args.out, model_cfg, params, tokenizer)
     n = sum(x.size for x in jax.tree_util.tree_leaves(params))
     print(f"wrote {args.out}: {model_cfg.family} {model_cfg.n_layers}×{model_cfg.d_model}, {n:,} parameters "
           "(config.json + params/)")
@@ -43,7 +48,7 @@ def run_export(args, overrides) -> int:
     from jaxlm.train.pretrained import newest_params
     from jaxlm.train.workdir import workdir_config
     cfg = workdir_config(args.workdir)
-    checks.output_folder(args.out, "--out", args.force, EXPORTED_ENTRIES)
+    checks.output_folder(args.out, "--to-hf", args.force, EXPORTED_ENTRIES)
     if cfg.model.family not in HF_EXPORTERS:  # before restoring anything
         export_hf(args.out, cfg.model, {})
     params = newest_params(args.workdir, make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1))))

@@ -37,7 +37,8 @@ HF_EXPORTERS: dict[str, Callable[[str, ml_collections.ConfigDict, dict], None]] 
 EXPORTED_ENTRIES = ("config.json", "model.safetensors", "tokenizer.json")
 
 
-CONVERTED_ENTRIES = ("config.json", "params")  # what save_converted writes (and `--force` may replace)
+CONVERTED_ENTRIES = ("config.json", "params", "tokenizer.model")  # what save_converted writes (`--force` replaces)
+HF_TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer.model")  # the first one found is converted
 
 
 def import_hf(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
@@ -58,10 +59,11 @@ def import_hf(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
                         "the model with save_pretrained") from None
 
 
-def _write_folder(out_dir: str, replaceable: tuple[str, ...], write: Callable[[str], None]) -> None:
+def _write_folder(out_dir: str, replaceable: tuple[str, ...], write: Callable[[str], None], flag: str = "--out",
+                  ) -> None:
     """`write(tmp)` fills a temporary sibling of `out_dir`, which then replaces it (an earlier output of the same
     verb, with --force): a failed write leaves `out_dir` as it was."""
-    out_dir = os.path.abspath(checks.output_folder(out_dir, "--out", True, replaceable))
+    out_dir = os.path.abspath(checks.output_folder(out_dir, flag, True, replaceable))
     tmp, old = f"{out_dir}.{os.getpid()}.tmp", f"{out_dir}.{os.getpid()}.old"
     try:
         os.makedirs(tmp)
@@ -75,15 +77,27 @@ def _write_folder(out_dir: str, replaceable: tuple[str, ...], write: Callable[[s
                 os.replace(old, out_dir)
             raise
     except OSError as e:
-        raise UserError(f"cannot write --out '{out_dir}' ({e.strerror or e}): free disk space or choose another "
-                        "--out") from None
+        raise UserError(f"cannot write {flag} '{out_dir}' ({e.strerror or e}): free disk space or choose another "
+                        f"{flag}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
 
 
-def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict) -> None:
-    """Write `config.json` and `params/` (orbax) into `out_dir`, atomically."""
+def hf_tokenizer(hf_dir: str) -> bytes | None:
+    """The bytes of a Hugging Face directory's tokenizer (tokenizer.json, else a sentencepiece model), or None."""
+    for name in HF_TOKENIZER_FILES:
+        path = os.path.join(hf_dir, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                return f.read()
+    return None
+
+
+def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict,
+                   tokenizer: bytes | None = None) -> None:
+    """Write `config.json`, `params/` (orbax) and the tokenizer as `tokenizer.model` (so `--init-from` takes the
+    directory like a workdir) into `out_dir`, atomically."""
     cfg = base_config()
     cfg.model = model_cfg
     cfg.data.seq_len = min(cfg.data.seq_len, model_cfg.max_len)
@@ -93,6 +107,9 @@ def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: d
         ckpt.save(os.path.join(tmp, "params"), params)
         ckpt.wait_until_finished()
         save_config(cfg, os.path.join(tmp, "config.json"))
+        if tokenizer is not None:
+            with open(os.path.join(tmp, "tokenizer.model"), "wb") as f:
+                f.write(tokenizer)
     _write_folder(out_dir, CONVERTED_ENTRIES, write)
 
 
@@ -109,7 +126,7 @@ def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, 
         if tokenizer is not None and tokenizer.lstrip()[:1] == b"{":
             with open(os.path.join(tmp, "tokenizer.json"), "wb") as f:
                 f.write(tokenizer)
-    _write_folder(out_dir, EXPORTED_ENTRIES, write)
+    _write_folder(out_dir, EXPORTED_ENTRIES, write, "--to-hf")
 
 
 def load_converted(out_dir: str) -> tuple[ml_collections.ConfigDict, dict]:

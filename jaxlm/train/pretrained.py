@@ -20,6 +20,7 @@ import ml_collections
 
 from jaxlm.config.loading import load_saved_config
 from jaxlm.errors import UserError
+from jaxlm.interop import load_converted
 from jaxlm.io import atomic_write
 from jaxlm.optim.factory import build_optimizer
 from jaxlm.optim.ramp import batch_plan
@@ -65,9 +66,12 @@ def copy_tokenizer(source: str, workdir: str) -> None:
 
 def newest_params(source: str, mesh):
     """The params of the newest checkpoint of the workdir `source`, restored onto `mesh` (its layout from the run's
-    config); the error messages name `--init-from`, the flag every caller but `jaxlm export` reads it from."""
-    pre = load_saved_config(os.path.join(source, "config.json"))
+    config), or of a `jaxlm convert` directory (on the host); the error messages name `--init-from`, the flag every
+    caller but `jaxlm export` reads it from."""
     directory = os.path.join(source, "checkpoints")
+    if not os.path.isdir(directory) and os.path.isdir(os.path.join(source, "params")):
+        return load_converted(source)[1]
+    pre = load_saved_config(os.path.join(source, "config.json"))
     checkpointer = Checkpointer(directory, pre.train.keep_checkpoints) if os.path.isdir(directory) else None
     steps = checkpointer.all_steps() if checkpointer else []
     if not steps:
