@@ -16,7 +16,7 @@ from jaxlm.cli.main import main
 from jaxlm.config.loading import load_config_file
 from jaxlm.losses.causal_lm import causal_lm_loss
 from jaxlm.models import inventory as inv
-from jaxlm.models.layers import HeadInputs, dense, embed_init, kernel_init, partitioned
+from jaxlm.models.layers import HeadInputs, dense, kernel_init, token_embedding
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 
@@ -32,8 +32,7 @@ class Bigram(nn.Module):
     def __call__(self, tokens, positions=None, segment_ids=None, deterministic: bool = True,
                  return_hidden: bool = False):
         c = self.cfg
-        embed = nn.Embed(c.vocab_size, c.d_model, name="embed",
-                         embedding_init=partitioned(embed_init(c.init, c.init_std), ("vocab", "embed")))
+        embed = token_embedding(c, c.init, "embed")
         x = embed(tokens).astype(self.dtype)
         x = nn.gelu(dense(c.d_model, ("embed", "mlp"), kernel_init(c.init, c.init_std), True, self.dtype, "mix")(x))
         head = HeadInputs(x, embed.embedding)

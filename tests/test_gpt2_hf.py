@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_bert_hf import _randomize
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model
 
 from jaxlm.config.schema import base_config
@@ -24,15 +25,6 @@ def _hf_config(**kw) -> GPT2Config:
                       layer_norm_epsilon=1e-6, **kw)
 
 
-def _randomized(model: torch.nn.Module) -> torch.nn.Module:
-    """Perturb every weight (LayerNorms included) so that a wrong mapping cannot hide behind ones and zeros."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return model.eval()
-
-
 IDS = np.random.default_rng(0).integers(0, 99, (3, 17))
 
 
@@ -43,7 +35,7 @@ def _jaxlm_logits(cfg, params) -> np.ndarray:
 @pytest.fixture(scope="module")
 def hf_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("gpt2")
-    _randomized(GPT2LMHeadModel(_hf_config())).save_pretrained(d)
+    _randomize(GPT2LMHeadModel(_hf_config())).save_pretrained(d)
     return str(d)
 
 
@@ -76,7 +68,7 @@ def test_export_is_the_exact_inverse_and_loads_in_transformers(hf_dir, tmp_path)
 
 
 def test_unsupported_variants_are_refused(tmp_path):
-    _randomized(GPT2LMHeadModel(_hf_config(activation_function="relu"))).save_pretrained(tmp_path / "relu")
+    _randomize(GPT2LMHeadModel(_hf_config(activation_function="relu"))).save_pretrained(tmp_path / "relu")
     with pytest.raises(UserError, match="unsupported GPT-2 variant"):
         import_hf(str(tmp_path / "relu"))
     bert = base_config().model
@@ -95,7 +87,7 @@ def test_convert_then_train_from_it_then_export(tmp_path, capsys):
     hf_dir = tmp_path / "hf"
     hf_dir.mkdir()
     vocab = Tokenizer(_byte_level_bpe(hf_dir / "tokenizer.json")).vocab_size
-    _randomized(GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=2,
+    _randomize(GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=2,
                                            n_inner=64))).save_pretrained(hf_dir)
     conv, wd, out, src = tmp_path / "converted", tmp_path / "run", tmp_path / "export", tmp_path / "corpus.jsonl"
     src.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS[:12]))

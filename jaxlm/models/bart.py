@@ -18,6 +18,7 @@ from jaxlm.models.layers import (
     layer_norm,
     layer_stack,
     partitioned,
+    token_embedding,
 )
 
 POSITION_OFFSET = 2  # fairseq reserves the first two rows of the position table
@@ -89,8 +90,7 @@ class BART(nn.Module):
 
     def setup(self):
         c = self.cfg
-        self.embed = nn.Embed(c.vocab_size, c.d_model,
-                              embedding_init=partitioned(nn.initializers.normal(c.init_std), ("vocab", "embed")))
+        self.embed = token_embedding(c, "gpt2")
         self.encoder = Stack(c, self.dtype, False)
         self.decoder = Stack(c, self.dtype, True, self.decode)
         self.final_logits_bias = self.param("final_logits_bias", partitioned(nn.initializers.zeros, ("vocab",)),

@@ -18,7 +18,17 @@ from jaxlm.data.masking import max_predictions
 from jaxlm.errors import UserError
 from jaxlm.models import inventory as inv
 from jaxlm.models import layers
-from jaxlm.models.layers import MLP, Attention, HeadInputs, dense, head_dtype, kernel_init, layer_norm, partitioned
+from jaxlm.models.layers import (
+    MLP,
+    Attention,
+    HeadInputs,
+    dense,
+    head_dtype,
+    kernel_init,
+    layer_norm,
+    partitioned,
+    token_embedding,
+)
 
 NORMS = ("post", "pre")
 
@@ -106,8 +116,7 @@ class BERT(nn.Module):
         if self.decode:
             raise UserError("BERT is an encoder: it cannot decode token by token")
         std = c.init_std
-        self.embed = nn.Embed(c.vocab_size, c.d_model, name="embed",
-                              embedding_init=partitioned(nn.initializers.normal(std), ("vocab", "embed")))
+        self.embed = token_embedding(c, "gpt2", "embed")
         self.pos_embed = nn.Embed(c.max_len, c.d_model, name="pos_embed",
                                   embedding_init=partitioned(nn.initializers.normal(std), (None, "embed")))
         self.type_embed = nn.Embed(c.type_vocab_size, c.d_model, name="type_embed",

@@ -16,12 +16,12 @@ from jaxlm.models.layers import (
     attention_mask,
     constrain,
     decoding_slots,
-    embed_init,
     head_dtype,
     kernel_init,
     layer_norm,
     layer_stack,
     partitioned,
+    token_embedding,
 )
 
 
@@ -59,8 +59,7 @@ class GPT(nn.Module):
         c = self.cfg
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
-        embed = nn.Embed(c.vocab_size, c.d_model, name="embed",
-                         embedding_init=partitioned(embed_init(c.init, c.init_std), ("vocab", "embed")))
+        embed = token_embedding(c, c.init, "embed")
         pos_embed = nn.Embed(c.max_len, c.d_model, name="pos_embed",
                              embedding_init=partitioned(nn.initializers.normal(c.init_std / 2), (None, "embed")))
         x = (embed(tokens) + pos_embed(positions)).astype(self.dtype)

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from jaxlm.config.schema import REMAT_CHOICES
 
@@ -49,6 +50,13 @@ def q_init(scheme: str, std: float, head_dim: int) -> Initializer:
 def embed_init(scheme: str, std: float) -> Initializer:
     """Token embeddings: N(0, 1) for 't5' (mesh-tf), N(0, std²) otherwise."""
     return nn.initializers.normal(1.0 if scheme == "t5" else std)
+
+
+def token_embedding(c: ml_collections.ConfigDict, scheme: str, name: str | None = None) -> nn.Embed:
+    """The [vocab, d_model] token embedding every family has, initialised by `embed_init(scheme)` (the family's
+    init scheme: config.model.init for GPT, always 't5' for T5 and 'gpt2' for BERT and BART)."""
+    return nn.Embed(c.vocab_size, c.d_model, name=name,
+                    embedding_init=partitioned(embed_init(scheme, c.init_std), ("vocab", "embed")))
 
 
 def attention_scale(scheme: str, head_dim: int) -> float:

@@ -20,7 +20,7 @@ from jaxlm.models.layers import (
     default_ids,
     head_dtype,
     layer_stack,
-    partitioned,
+    token_embedding,
 )
 from jaxlm.models.t5_layers import FF_KINDS, FeedForward, RelativeBias, RMSNorm
 
@@ -111,8 +111,7 @@ class T5(nn.Module):
         c = self.cfg
         if c.ff not in FF_KINDS:
             raise UserError(f"config.model.ff='{c.ff}' is not a T5 feed-forward: use one of {', '.join(FF_KINDS)}")
-        self.embed = nn.Embed(c.vocab_size, c.d_model,
-                              embedding_init=partitioned(nn.initializers.normal(1.0), ("vocab", "embed")))
+        self.embed = token_embedding(c, "t5")
         self.encoder = Encoder(c, self.dtype)
         self.decoder = Decoder(c, self.dtype, self.decode)
         if not c.tie_embeddings:  # [d_model, vocab], as Hugging Face's lm_head.weight transposed
