@@ -11,30 +11,19 @@ import types
 
 import matplotlib.image
 import pytest
-from conftest import ROOT, jaxlm_cli
+from conftest import ROOT, sweep_run_files
 
 from jaxlm.cli.main import main
 
 TINY = os.path.join(ROOT, "tests", "data", "tiny_ablation.py")
 VARIANTS, SEEDS, METRICS = ("lr_3e-3", "lr_1e-2"), (0, 1), ("val_loss", "val_bits_per_byte")
-pytestmark = pytest.mark.xdist_group("sweep")  # one worker builds the module's sweep fixture, not one per worker
-
-
-def _files(run: str) -> dict[str, tuple[int, bytes]]:
-    paths = [os.path.join(run, "results.json"), os.path.join(run, "pretrain", "metrics.jsonl")]
-    return {p: (os.stat(p).st_mtime_ns, pathlib.Path(p).read_bytes()) for p in paths}
+pytestmark = pytest.mark.xdist_group("sweep")  # one worker builds the session's sweep fixture, not one per worker
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    """A half-finished sweep (--only the first variant), then the whole sweep in the same dir."""
-    d = str(tmp_path_factory.mktemp("sweep") / "tiny")
-    first = jaxlm_cli("sweep", "--config", TINY, "--workdir", d, "--only", VARIANTS[0])
-    assert first.returncode == 0, first.stderr
-    finished = {s: _files(os.path.join(d, "runs", VARIANTS[0], f"seed_{s}")) for s in SEEDS}
-    second = jaxlm_cli("sweep", "--config", TINY, "--workdir", d)
-    assert second.returncode == 0, second.stderr
-    return d, first.stdout, second.stdout, finished
+def sweep(tiny_sweep):
+    """A half-finished sweep (--only the first variant), then the whole sweep in the same dir (conftest.py)."""
+    return tiny_sweep
 
 
 def test_resume_runs_only_the_missing_runs(sweep):
@@ -43,7 +32,7 @@ def test_resume_runs_only_the_missing_runs(sweep):
     for s in SEEDS:
         assert f"{VARIANTS[0]} seed {s}: finished earlier, skipped" in second
         assert f"{VARIANTS[1]} seed {s}: training in" in second
-        assert _files(os.path.join(d, "runs", VARIANTS[0], f"seed_{s}")) == finished[s]
+        assert sweep_run_files(os.path.join(d, "runs", VARIANTS[0], f"seed_{s}")) == finished[s]
     assert second.count("training in") == 2
 
 
