@@ -15,6 +15,21 @@ if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """`--dist loadgroup` on pytest 9: xdist 3.8 marks a test's group by setting `item._nodeid`, which pytest 9
+    no longer reads (a node's id lives in `item._id`), so every xdist_group was silently ignored and each worker
+    built the groups' shared fixtures again. Put the "@group" suffix where pytest 9 keeps the id."""
+    if not getattr(config.option, "loadgroup", False):  # set on the workers of `--dist loadgroup`
+        return
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if groups and not item.nodeid.endswith("@" + "_".join(groups)) and hasattr(item, "_id"):
+            from _pytest.nodeid import coerce_node_id
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")
+
+
 def _session_root(tmp_path_factory):
     """The session's temporary root, shared by all xdist workers (each worker's basetemp sits inside it)."""
     base = tmp_path_factory.getbasetemp()
