@@ -1,4 +1,5 @@
-"""GPT model: causal + segment isolation through the real forward pass, KV-cache decoding, and the same
+"""GPT model, with GPT-2's block and with Llama's (rotary positions, RMSNorm, SwiGLU, grouped-query attention, no
+biases, untied head): causal + segment isolation through the real forward pass, KV-cache decoding, and the same
 function whether layers are scanned or unrolled, rematerialised or not."""
 
 import flax.linen as nn
@@ -10,18 +11,24 @@ import pytest
 from jaxlm.config.schema import base_config
 from jaxlm.models.gpt import GPT
 
+LLAMA_BLOCK = dict(positions="rope", norm_type="rmsnorm", mlp="swiglu", n_kv_heads=2, use_bias=False,
+                   tie_embeddings=False)
 
-def _model_cfg():
+
+def _model_cfg(block: str = "gpt2"):
     c = base_config().model
     c.update(n_layers=2, n_heads=2, d_model=32, d_ff=64, vocab_size=97, max_len=24)
+    if block == "llama":
+        c.update(n_heads=4, **LLAMA_BLOCK)
     return c
 
 def _params(cfg, T=16):
     tokens = jnp.zeros((1, T), jnp.int32)
     return nn.unbox(GPT(cfg).init(jax.random.PRNGKey(0), tokens)["params"])
 
-def test_outputs_depend_only_on_own_document_prefix():
-    cfg = _model_cfg()
+@pytest.mark.parametrize("block", ["gpt2", "llama"])
+def test_outputs_depend_only_on_own_document_prefix(block):
+    cfg = _model_cfg(block)
     params = _params(cfg)
     rng = np.random.default_rng(0)
     tokens = rng.integers(10, 97, size=(1, 16))
@@ -40,9 +47,9 @@ def test_outputs_depend_only_on_own_document_prefix():
     np.testing.assert_array_equal(out4[0, :9], base[0, :9])
     assert not np.allclose(out4[0, 9], base[0, 9])
 
-@pytest.mark.parametrize("scan", [False, True])
-def test_kv_cache_decoding_matches_full_forward(scan):
-    cfg = _model_cfg()
+@pytest.mark.parametrize("block,scan", [("gpt2", False), ("gpt2", True), ("llama", False), ("llama", True)])
+def test_kv_cache_decoding_matches_full_forward(block, scan):
+    cfg = _model_cfg(block)
     cfg.scan_layers = scan
     params = _params(cfg)
     tokens = jnp.asarray(np.random.default_rng(1).integers(10, 97, size=(2, 12)))
@@ -77,6 +84,12 @@ def test_parameters_carry_logical_axes():
     assert tuple(specs["embed"]["embedding"]) == ("vocab", "embed")
     assert tuple(specs["block_0"]["attn"]["qkv"]["kernel"]) == ("embed", None, "heads", "kv")
     assert tuple(specs["block_0"]["mlp"]["down"]["kernel"]) == ("mlp", "embed")
+    llama = nn.get_partition_spec(GPT(_model_cfg("llama")).init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"])
+    assert tuple(llama["block_0"]["attn"]["q"]["kernel"]) == ("embed", "heads", "kv")
+    assert tuple(llama["block_0"]["attn"]["kv"]["kernel"]) == ("embed", None, "kv_heads", "kv")
+    assert tuple(llama["block_0"]["mlp"]["gate"]["kernel"]) == ("embed", "mlp")
+    assert tuple(llama["lm_head"]["kernel"]) == ("vocab", "embed")
+    assert "pos_embed" not in llama and "bias" not in llama["block_0"]["mlp"]["up"]
 
 
 def _stacked(params: dict, n_layers: int) -> dict:
@@ -86,9 +99,10 @@ def _stacked(params: dict, n_layers: int) -> dict:
     return out
 
 
-@pytest.mark.parametrize("remat,scan", [("full", False), ("save_dots", False), ("none", True), ("full", True)])
-def test_scan_and_remat_compute_the_same_loss_and_gradients(remat, scan):
-    cfg = _model_cfg()
+@pytest.mark.parametrize("block,remat,scan", [("gpt2", "full", False), ("gpt2", "save_dots", False),
+                                              ("gpt2", "none", True), ("gpt2", "full", True), ("llama", "full", True)])
+def test_scan_and_remat_compute_the_same_loss_and_gradients(block, remat, scan):
+    cfg = _model_cfg(block)
     cfg.n_layers = 3
     params = _params(cfg)
     tokens = jnp.asarray(np.random.default_rng(2).integers(10, 97, size=(2, 16)))

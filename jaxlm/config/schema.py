@@ -9,6 +9,9 @@ import ml_collections
 # The choices of config.model fields that the models implement (jaxlm.models.layers keys its tables by them).
 ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn")
 REMAT_CHOICES = ("none", "full", "save_dots")
+NORM_TYPES = ("layernorm", "rmsnorm")
+MLP_KINDS = ("gelu", "swiglu")
+POSITIONS = ("learned", "rope")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -30,6 +33,14 @@ def base_config() -> ml_collections.ConfigDict:
         remat="none",            # every family: rematerialise blocks in the backward pass: none | full | save_dots
         scan_layers=False,       # one nn.scan over layer-stacked params per stack (compile time flat in depth)
         attention="auto",        # gpt, bert: auto (cuDNN flash attention on GPU in bf16/fp16, else XLA) | xla | cudnn
+        # decoder-only family (gpt): GPT-2's block by default; Llama's with rope, rmsnorm, swiglu, fewer kv heads,
+        # no biases and an untied head (experiments/llama_shakespeare.py)
+        positions="learned",     # gpt: learned (a max_len table) | rope (rotary, in every self-attention)
+        rope_theta=10000.0,      # gpt, positions=rope: the rotary base
+        norm_type="layernorm",   # gpt: layernorm | rmsnorm
+        mlp="gelu",              # gpt: gelu (GELU MLP) | swiglu (gated SiLU, three kernels)
+        n_kv_heads=0,            # gpt: key/value heads (0 = n_heads; fewer = grouped-query attention, 1 = multi-query)
+        use_bias=True,           # gpt: biases in every projection and layer norm
         # encoder-only family (bert)
         norm="post",             # bert: post (original BERT: x = LN(x + f(x))) | pre (x + f(LN(x)), final LN)
         type_vocab_size=2,       # bert: token types (segment A / B embeddings)

@@ -5,7 +5,7 @@ import math
 import jax
 import ml_collections
 
-from jaxlm.config.schema import ATTENTION_IMPLEMENTATIONS, REMAT_CHOICES
+from jaxlm.config.schema import ATTENTION_IMPLEMENTATIONS, MLP_KINDS, NORM_TYPES, POSITIONS, REMAT_CHOICES
 from jaxlm.errors import UserError
 
 
@@ -43,7 +43,34 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     _require(m.pooling in ("cls", "mean"), f"config.model.pooling='{m.pooling}' is unknown: use cls or mean")
     _require(cfg.finetune.train_passages >= 0, f"config.finetune.train_passages={cfg.finetune.train_passages} must "
                                                "be ≥ 0 (labelled passages per label; 0 = all)")
+    _validate_decoder(cfg)
     _validate_optimization(cfg)
+
+
+DECODER_OPTIONS = {"positions": POSITIONS, "norm_type": NORM_TYPES, "mlp": MLP_KINDS}
+GPT_DEFAULTS = {"positions": "learned", "norm_type": "layernorm", "mlp": "gelu", "n_kv_heads": 0, "use_bias": True}
+
+
+def _validate_decoder(cfg: ml_collections.ConfigDict) -> None:
+    """GPT's block options (positions, norm, MLP, key/value heads, biases); other families keep their own block."""
+    m = cfg.model
+    for key, choices in DECODER_OPTIONS.items():
+        _require(m[key] in choices, f"config.model.{key}='{m[key]}' is unknown: use {' or '.join(choices)}")
+    if m.family != "gpt":
+        for key, default in GPT_DEFAULTS.items():
+            _require(m[key] == default, f"config.model.{key}={m[key]} is a GPT block option; the {m.family} family "
+                                        f"has its own block: leave it at {default}")
+        return
+    kv_heads = m.n_kv_heads or m.n_heads
+    _require(m.n_kv_heads >= 0 and m.n_heads % kv_heads == 0,
+             f"config.model.n_kv_heads={m.n_kv_heads} must divide n_heads={m.n_heads} (0 = n_heads, 1 = multi-query)")
+    _require(cfg.mesh.tensor <= 1 or kv_heads % cfg.mesh.tensor == 0,
+             f"config.model.n_kv_heads={kv_heads} key/value heads cannot be split over mesh.tensor={cfg.mesh.tensor}: "
+             "use a multiple of mesh.tensor")
+    if m.positions == "rope":
+        _require((m.d_model // m.n_heads) % 2 == 0 and m.rope_theta > 0,
+                 f"config.model.positions=rope needs an even head width (d_model/n_heads={m.d_model // m.n_heads}) "
+                 f"and rope_theta > 0 (got {m.rope_theta})")
 
 
 def _validate_optimization(cfg: ml_collections.ConfigDict) -> None:

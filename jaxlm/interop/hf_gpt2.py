@@ -74,11 +74,18 @@ def load_hf_gpt2(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
     return m, convert_state_dict(read_state_dict(hf_dir), m)
 
 
+GPT2_BLOCK = {"positions": "learned", "norm_type": "layernorm", "mlp": "gelu", "use_bias": True, "tie_embeddings": True}
+
+
 def hf_config(m: ml_collections.ConfigDict) -> dict:
-    """The GPT2Config dict of a jaxlm GPT `config.model`; UserError for options GPT-2 does not have."""
-    if m.family != "gpt" or not m.tie_embeddings:
-        raise UserError(f"only a GPT with tied embeddings exports as Hugging Face GPT-2 (this is family={m.family}, "
-                        f"tie_embeddings={m.tie_embeddings})")
+    """The GPT2Config dict of a jaxlm GPT `config.model`; UserError naming the first option GPT-2 does not have."""
+    for key, value in GPT2_BLOCK.items():
+        if m[key] != value:
+            raise UserError(f"config.model.{key}={m[key]} has no Hugging Face layout: a GPT exports as GPT-2 "
+                            f"({key}={value}) or as Llama (positions=rope, norm_type=rmsnorm, mlp=swiglu)")
+    if m.n_kv_heads not in (0, m.n_heads):
+        raise UserError(f"config.model.n_kv_heads={m.n_kv_heads} has no GPT-2 layout: grouped-query attention "
+                        "exports with Llama's block (positions=rope, norm_type=rmsnorm, mlp=swiglu)")
     return {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": m.vocab_size,
             "n_positions": m.max_len, "n_embd": m.d_model, "n_layer": m.n_layers, "n_head": m.n_heads,
             "n_inner": m.d_ff, "activation_function": "gelu_new", "layer_norm_epsilon": m.layer_norm_eps,

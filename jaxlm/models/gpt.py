@@ -1,4 +1,6 @@
-"""GPT: decoder-only Transformer, GPT-2 style (pre-LN, learned positions, GELU MLP, tied embedding)."""
+"""GPT: decoder-only Transformer. By default GPT-2's (pre-LN, learned positions, GELU MLP, biases, tied
+embedding); `config.model` options give the Llama recipe: positions=rope, norm_type=rmsnorm, mlp=swiglu,
+n_kv_heads < n_heads (grouped-query attention), use_bias=False, tie_embeddings=False."""
 
 import math
 
@@ -18,15 +20,19 @@ from jaxlm.models.layers import (
     decoding_slots,
     head_dtype,
     kernel_init,
-    layer_norm,
     layer_stack,
+    norm_layer,
     partitioned,
     token_embedding,
 )
 
 
+def _norm(c: ml_collections.ConfigDict, dtype: jnp.dtype, name: str) -> nn.Module:
+    return norm_layer(c.norm_type, c.layer_norm_eps, dtype, name, c.use_bias)
+
+
 class Block(nn.Module):
-    """x + Attn(LN(x)), then x + MLP(LN(x))."""
+    """x + Attn(Norm(x)), then x + MLP(Norm(x))."""
 
     cfg: ml_collections.ConfigDict
     dtype: jnp.dtype
@@ -34,15 +40,18 @@ class Block(nn.Module):
     deterministic: bool = True
 
     @nn.compact
-    def __call__(self, x, mask, cache_index=None):
+    def __call__(self, x, mask, cache_index=None, positions=None):
         c, deterministic = self.cfg, self.deterministic
         out_scale = 1.0 / math.sqrt(2 * c.n_layers) if c.init == "gpt2" else 1.0
-        h = layer_norm(c.layer_norm_eps, self.dtype, "ln_attn")(x)
-        x = x + Attention(c.n_heads, c.d_model // c.n_heads, c.init, c.init_std, out_scale, causal=True,
-                          dropout=c.dropout, decode=self.decode, implementation=c.attention, dtype=self.dtype,
-                          name="attn")(h, mask, cache_index=cache_index, deterministic=deterministic)
-        h = layer_norm(c.layer_norm_eps, self.dtype, "ln_mlp")(x)
-        return x + MLP(c.d_ff, c.init, c.init_std, out_scale, c.dropout, True, self.dtype, name="mlp")(h, deterministic)
+        h = _norm(c, self.dtype, "ln_attn")(x)
+        x = x + Attention(c.n_heads, c.d_model // c.n_heads, c.init, c.init_std, out_scale, use_bias=c.use_bias,
+                          causal=True, dropout=c.dropout, decode=self.decode, implementation=c.attention,
+                          n_kv_heads=c.n_kv_heads, rope_theta=c.rope_theta if c.positions == "rope" else 0.0,
+                          dtype=self.dtype, name="attn")(h, mask, cache_index=cache_index,
+                                                         deterministic=deterministic, positions=positions)
+        h = _norm(c, self.dtype, "ln_mlp")(x)
+        return x + MLP(c.d_ff, c.init, c.init_std, out_scale, c.dropout, True, self.dtype, c.mlp, c.use_bias,
+                       name="mlp")(h, deterministic)
 
 
 class GPT(nn.Module):
@@ -60,17 +69,19 @@ class GPT(nn.Module):
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
         embed = token_embedding(c, c.init, "embed")
-        pos_embed = nn.Embed(c.max_len, c.d_model, name="pos_embed",
-                             embedding_init=partitioned(nn.initializers.normal(c.init_std / 2), (None, "embed")))
-        x = (embed(tokens) + pos_embed(positions)).astype(self.dtype)
+        x = embed(tokens)
+        if c.positions == "learned":
+            x = x + nn.Embed(c.max_len, c.d_model, name="pos_embed", embedding_init=partitioned(
+                nn.initializers.normal(c.init_std / 2), (None, "embed")))(positions)
+        x = x.astype(self.dtype)
         x = constrain(nn.Dropout(c.dropout)(x, deterministic=deterministic), ACTIVATION)
         if self.decode:
             index, mask = decoding_slots(self, tokens.shape[1])
         else:  # causal attention alone without segments (a pure mask type for cuDNN)
             index, mask = None, None if segment_ids is None else attention_mask(segment_ids, segment_ids, causal=False)
-        x = layer_stack(Block, c.n_layers, "none" if self.decode else c.remat, c.scan_layers, x, mask, index, cfg=c,
-                        dtype=self.dtype, decode=self.decode, deterministic=deterministic)
-        x = layer_norm(c.layer_norm_eps, self.dtype, "ln_final")(x)
+        x = layer_stack(Block, c.n_layers, "none" if self.decode else c.remat, c.scan_layers, x, mask, index,
+                        positions, cfg=c, dtype=self.dtype, decode=self.decode, deterministic=deterministic)
+        x = _norm(c, self.dtype, "ln_final")(x)
         if c.tie_embeddings:
             head = embed.embedding
         else:  # stored [vocab, d_model] like the token embedding it replaces
@@ -81,10 +92,14 @@ class GPT(nn.Module):
 
 
 def matmuls(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Matmul]:
-    """FLOPs inventory (jaxlm/models/inventory.py): the blocks and the (tied) vocabulary head at every position."""
+    """FLOPs inventory (jaxlm/models/inventory.py): the blocks (q and out over every head, k and v over the
+    key/value heads; two or, gated, three feed-forward kernels) and the vocabulary head at every position."""
     m = cfg.model
-    return [inv.Matmul("blocks", m.n_layers * inv.block_weights(m, inv.attention_width(m), 2 * m.d_model * m.d_ff), s),
-            inv.Matmul("lm_head", m.vocab_size * m.d_model, s)]
+    width = inv.attention_width(m)
+    kv_width = (m.n_kv_heads or m.n_heads) * (m.d_model // m.n_heads)
+    ff = (3 if m.mlp == "swiglu" else 2) * m.d_model * m.d_ff
+    block = inv.block_weights(m, width, ff, attention_kernels=2) + 2 * m.d_model * kv_width
+    return [inv.Matmul("blocks", m.n_layers * block, s), inv.Matmul("lm_head", m.vocab_size * m.d_model, s)]
 
 
 def attentions(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Attention]:

@@ -131,8 +131,9 @@ def attention_implementation(choice: str, dtype: jnp.dtype, head_dim: int) -> st
 
 def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float,
                           causal: bool = False, implementation: str = "xla", bias: jax.Array | None = None) -> jax.Array:
-    """softmax(q·kᵀ·scale + bias) v over [B, T, heads, head_dim], keys allowed by `mask` [B, 1, Tq, Tk] (None = all)
-    and, when `causal`, at or before the query; `bias` [B, heads, Tq, Tk] runs on XLA. 'cudnn' hands the causal part to the fused kernel as its mask type (the
+    """softmax(q·kᵀ·scale + bias) v over [B, T, heads, head_dim] (k, v may have fewer heads, each shared by a group
+    of query heads), keys allowed by `mask` [B, 1, Tq, Tk] (None = all) and, when `causal`, at or before the
+    query; `bias` [B, heads, Tq, Tk] runs on XLA. 'cudnn' hands the causal part to the fused kernel as its mask type (the
     rest becomes a bias); under 'auto' a cuDNN refusal while tracing (its version, a shape) falls back to XLA with
     a warning. On XLA, fp16 spells the math out (fp32 logits and softmax), because the fixed F16_F16_F32 dot
     algorithm jax picks for fp16 fails to compile on CPU under jit."""
@@ -151,6 +152,7 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Ar
         mask = lower if mask is None else mask & lower
     if q.dtype != jnp.float16:
         return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=scale)
+    k, v = (jnp.repeat(a, q.shape[2] // a.shape[2], axis=2) for a in (k, v))  # grouped-query heads
     logits = jnp.einsum("btnh,bsnh->bnts", q, k, preferred_element_type=jnp.float32) * scale
     if bias is not None:
         logits = logits + bias.astype(jnp.float32)
@@ -225,12 +227,26 @@ def default_ids(tokens: jax.Array, segment_ids: jax.Array | None = None, positio
     return segment_ids, positions
 
 
+def rope(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
+    """Rotary position embedding of x [B, T, heads, head_dim] at `positions` [B, T], in fp32: feature pairs
+    (i, i + head_dim/2) rotate by position · theta^(-2i/head_dim) (the rotate-half layout of GPT-NeoX and Llama,
+    so Hugging Face Llama weights need no permutation)."""
+    half = x.shape[-1] // 2
+    inv_freq = 1.0 / theta ** (jnp.arange(0, 2 * half, 2, dtype=jnp.float32) / (2 * half))
+    angles = jnp.asarray(positions, jnp.float32)[:, :, None, None] * inv_freq
+    cos, sin = jnp.cos(angles), jnp.sin(angles)
+    x1, x2 = x[..., :half].astype(jnp.float32), x[..., half:].astype(jnp.float32)
+    return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
+
+
 class Attention(nn.Module):
     """Multi-head attention, the one every family uses: self-attention (one fused [embed, 3, heads, kv]
-    projection `qkv`) or, with `cross`, attention over another sequence (`q`, and a fused `kv`); an optional
-    additive bias (T5's relative positions); an output projection `out`. Decoding (`decode`) keeps one cache:
-    self-attention writes its keys/values at the model's cache index (`decoding_slots`), cross-attention
-    computes them once from the encoder output (the first call that passes it) and reads them back later."""
+    projection `qkv`; with fewer `n_kv_heads`, grouped-query attention: `q` and a fused `kv` over the key/value
+    heads) or, with `cross`, attention over another sequence (`q`, and a fused `kv`); an optional additive bias
+    (T5's relative positions) or rotary positions (`rope_theta` > 0); an output projection `out`. Decoding
+    (`decode`) keeps one cache: self-attention writes its keys/values at the model's cache index
+    (`decoding_slots`), cross-attention computes them once from the encoder output (the first call that passes
+    it) and reads them back later."""
 
     n_heads: int
     head_dim: int
@@ -243,17 +259,21 @@ class Attention(nn.Module):
     dropout: float = 0.0
     decode: bool = False
     implementation: str = "auto"  # ATTENTION_IMPLEMENTATIONS
+    n_kv_heads: int = 0           # key/value heads of self-attention (0 = n_heads; 1 = multi-query)
+    rope_theta: float = 0.0       # > 0: rotary positions with this base on self-attention's queries and keys
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array | None, kv: jax.Array | None = None,
                  bias: jax.Array | None = None, cache_index: jax.Array | None = None,
-                 deterministic: bool = True) -> jax.Array:
+                 deterministic: bool = True, positions: jax.Array | None = None) -> jax.Array:
         """`mask` [B, 1, Tq, Tk] (None = all keys); `kv` the cross-attended sequence (None while decoding after
-        the first step); `bias` [B, heads, Tq, Tk]; `cache_index` the decoding slot of x's first position."""
+        the first step); `bias` [B, heads, Tq, Tk]; `cache_index` the decoding slot of x's first position;
+        `positions` [B, T] x's positions (rotary positions only)."""
         d_model, heads = x.shape[-1], (self.n_heads, self.head_dim)
+        kv_heads = self.n_kv_heads or self.n_heads
         project = functools.partial(Projection, use_bias=self.use_bias, dtype=self.dtype)
-        if not self.cross:
+        if not self.cross and kv_heads == self.n_heads:
             qkv = project((3, *heads), ("embed", None, "heads", "kv"), qkv_init(self.init, self.init_std, self.head_dim),
                           name="qkv")(x)
             qkv = constrain(qkv, ("batch", "length", None, "heads", "kv"))
@@ -262,13 +282,16 @@ class Attention(nn.Module):
             q = project(heads, ("embed", "heads", "kv"), q_init(self.init, self.init_std, self.head_dim), name="q")(x)
         if self.cross and kv is None:  # decoding: the encoder's keys/values were cached on the first step
             k, v = self.get_variable("cache", "cross_key"), self.get_variable("cache", "cross_value")
-        elif self.cross:
-            kv = project((2, *heads), ("embed", None, "heads", "kv"), kernel_init(self.init, self.init_std, 0, (1, 2, 3)),
-                         name="kv")(kv)
+        elif self.cross or kv_heads != self.n_heads:
+            head_axis = "heads" if kv_heads == self.n_heads else "kv_heads"
+            kv = project((2, kv_heads, self.head_dim), ("embed", None, head_axis, "kv"),
+                         kernel_init(self.init, self.init_std, 0, (1, 2, 3)), name="kv")(kv if self.cross else x)
             k, v = kv[:, :, 0], kv[:, :, 1]
-            if self.decode:
+            if self.decode and self.cross:
                 self.put_variable("cache", "cross_key", k)
                 self.put_variable("cache", "cross_value", v)
+        if self.rope_theta > 0:
+            q, k = rope(q, positions, self.rope_theta), rope(k, positions, self.rope_theta)
         causal, impl = self.causal, self.implementation
         if self.decode and not self.cross:
             k, v = self._write_cache(k, v, cache_index)
@@ -299,7 +322,8 @@ def gelu(x: jax.Array, approximate: bool = True) -> jax.Array:
 
 
 class MLP(nn.Module):
-    """Position-wise feed-forward: Dense → GELU → Dense (output projection scaled for the residual stream)."""
+    """Position-wise feed-forward, output projection scaled for the residual stream: 'gelu' down(GELU(up x));
+    'swiglu' down(SiLU(gate x) · up x) (Shazeer 2020, as Llama)."""
 
     d_ff: int
     init: str = "gpt2"
@@ -308,24 +332,49 @@ class MLP(nn.Module):
     dropout: float = 0.0
     approximate_gelu: bool = True
     dtype: jnp.dtype = jnp.float32
+    kind: str = "gelu"            # config.schema.MLP_KINDS
+    use_bias: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
         up_init = kernel_init(self.init, self.init_std)
         down_init = kernel_init(self.init, self.init_std, scale=self.out_scale)
-        h = dense(self.d_ff, ("embed", "mlp"), up_init, True, self.dtype, "up")(x)
-        h = constrain(gelu(h, self.approximate_gelu), ("batch", "length", "mlp"))
-        h = dense(x.shape[-1], ("mlp", "embed"), down_init, True, self.dtype, "down")(h)
+        h = dense(self.d_ff, ("embed", "mlp"), up_init, self.use_bias, self.dtype, "up")(x)
+        if self.kind == "swiglu":
+            h = nn.silu(dense(self.d_ff, ("embed", "mlp"), up_init, self.use_bias, self.dtype, "gate")(x)) * h
+        else:
+            h = gelu(h, self.approximate_gelu)
+        h = constrain(h, ("batch", "length", "mlp"))
+        h = dense(x.shape[-1], ("mlp", "embed"), down_init, self.use_bias, self.dtype, "down")(h)
         return nn.Dropout(self.dropout)(h, deterministic=deterministic)
 
 
-def layer_norm(eps: float, dtype: jnp.dtype, name: str) -> nn.LayerNorm:
+def layer_norm(eps: float, dtype: jnp.dtype, name: str, use_bias: bool = True) -> nn.LayerNorm:
     """LayerNorm with logically named scale and bias (computed in fp32 inside flax, cast to `dtype`)."""
     return nn.LayerNorm(
-        epsilon=eps, dtype=dtype, name=name,
+        epsilon=eps, dtype=dtype, name=name, use_bias=use_bias,
         scale_init=partitioned(nn.initializers.ones, ("embed",)),
         bias_init=partitioned(nn.initializers.zeros, ("embed",)),
     )
+
+
+class RMSNorm(nn.Module):
+    """x / rms(x) · scale, computed in fp32 (T5's and Llama's layer norm: no mean subtraction, no bias)."""
+
+    eps: float = 1e-6
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        scale = self.param("scale", partitioned(nn.initializers.ones, ("embed",)), (x.shape[-1],))
+        x32 = x.astype(jnp.float32)
+        y = x32 * jax.lax.rsqrt(jnp.mean(jnp.square(x32), -1, keepdims=True) + self.eps)
+        return (y * scale).astype(self.dtype)
+
+
+def norm_layer(kind: str, eps: float, dtype: jnp.dtype, name: str, use_bias: bool = True) -> nn.Module:
+    """The residual stream's normalisation by config.schema.NORM_TYPES name (`use_bias` only for layernorm)."""
+    return RMSNorm(eps, dtype, name=name) if kind == "rmsnorm" else layer_norm(eps, dtype, name, use_bias)
 
 
 REMAT_POLICIES = {  # what a block keeps for the backward pass; the rest is recomputed there

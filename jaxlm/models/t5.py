@@ -14,6 +14,7 @@ from jaxlm.models import inventory as inv
 from jaxlm.models.layers import (
     Attention,
     HeadInputs,
+    RMSNorm,
     Weight,
     attention_mask,
     decoder_geometry,
@@ -22,7 +23,7 @@ from jaxlm.models.layers import (
     layer_stack,
     token_embedding,
 )
-from jaxlm.models.t5_layers import FF_KINDS, FeedForward, RelativeBias, RMSNorm
+from jaxlm.models.t5_layers import FF_KINDS, FeedForward, RelativeBias
 
 
 def head_dim(c: ml_collections.ConfigDict) -> int:

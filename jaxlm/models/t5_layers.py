@@ -1,4 +1,4 @@
-"""T5-specific layers: RMSNorm, bucketed relative position bias, ReLU / gated-GELU feed-forward."""
+"""T5-specific layers: bucketed relative position bias, ReLU / gated-GELU feed-forward (RMSNorm is in layers.py)."""
 
 import math
 
@@ -9,20 +9,6 @@ import jax.numpy as jnp
 from jaxlm.models.layers import dense, gelu, partitioned
 
 FF_KINDS = ("relu", "gated_gelu")
-
-
-class RMSNorm(nn.Module):
-    """x / rms(x) · scale, computed in fp32 (T5's layer norm: no mean subtraction, no bias)."""
-
-    eps: float = 1e-6
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x):
-        scale = self.param("scale", partitioned(nn.initializers.ones, ("embed",)), (x.shape[-1],))
-        x32 = x.astype(jnp.float32)
-        y = x32 * jax.lax.rsqrt(jnp.mean(jnp.square(x32), -1, keepdims=True) + self.eps)
-        return (y * scale).astype(self.dtype)
 
 
 def relative_position_bucket(relative: jax.Array, bidirectional: bool, n_buckets: int, max_distance: int):

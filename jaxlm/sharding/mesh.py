@@ -23,6 +23,7 @@ LOGICAL_RULES = (
     ("embed", "fsdp"),
     ("mlp", "tensor"),
     ("heads", "tensor"),
+    ("kv_heads", "tensor"),  # grouped-query attention's key/value heads (validate: a multiple of tensor)
     ("kv", None),
     ("vocab", "tensor"),
     ("layers", None),        # the stacked-layer axis of scanned blocks (model.scan_layers)

@@ -1,0 +1,119 @@
+"""Hugging Face Llama-style decoders both ways (small random models, CPU fp32): imported logits equal transformers',
+jaxlm's KV-cache greedy decoding equals transformers' `generate`, HF → jaxlm → HF and jaxlm → HF → jaxlm are
+bit-identical, and what jaxlm cannot represent is refused naming the field."""
+
+import json
+
+import flax.linen as nn
+import jax
+import numpy as np
+import pytest
+import torch
+from test_bert_hf import _randomize
+from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+
+from jaxlm.config.schema import base_config
+from jaxlm.config.validate import validate
+from jaxlm.errors import UserError
+from jaxlm.generate.sampling import generate
+from jaxlm.interop import export_hf, import_hf
+from jaxlm.interop.hf_bert import read_state_dict
+from jaxlm.interop.hf_llama import export_state_dict
+from jaxlm.models.gpt import GPT
+
+TOL = 1e-4
+IDS = np.random.default_rng(0).integers(0, 99, (3, 17))
+SHAPE = dict(vocab_size=99, hidden_size=32, intermediate_size=56, num_hidden_layers=2, num_attention_heads=4,
+             max_position_embeddings=48, rms_norm_eps=1e-6, rope_theta=500.0)
+
+
+def _save(tmp_path_factory, name: str, model) -> str:
+    d = tmp_path_factory.mktemp(name)
+    _randomize(model.eval()).save_pretrained(d)
+    return str(d)
+
+
+@pytest.fixture(scope="module", params=[(2, False), (4, True)], ids=["gqa-untied", "mha-tied"])
+def hf_dir(request, tmp_path_factory):
+    kv_heads, tied = request.param
+    return _save(tmp_path_factory, "llama", LlamaForCausalLM(
+        LlamaConfig(num_key_value_heads=kv_heads, tie_word_embeddings=tied, **SHAPE)))
+
+
+def _logits(cfg, params, ids=IDS) -> np.ndarray:
+    return np.asarray(GPT(cfg).apply({"params": params}, ids))
+
+
+def _hf_logits(hf_dir: str, cls=LlamaForCausalLM, ids=IDS) -> np.ndarray:
+    with torch.no_grad():
+        return cls.from_pretrained(hf_dir).eval()(torch.tensor(ids)).logits.numpy()
+
+
+def test_imported_llama_gives_transformers_logits_and_greedy_tokens(hf_dir):
+    cfg, params = import_hf(hf_dir)
+    hf = json.load(open(f"{hf_dir}/config.json"))
+    assert (cfg.positions, cfg.norm_type, cfg.mlp, cfg.use_bias) == ("rope", "rmsnorm", "swiglu", False)
+    assert (cfg.n_kv_heads, cfg.tie_embeddings, cfg.rope_theta) == (hf["num_key_value_heads"],
+                                                                     hf["tie_word_embeddings"], 500.0)
+    assert np.max(np.abs(_logits(cfg, params) - _hf_logits(hf_dir))) <= TOL
+    prompt = [5, 17, 3, 42, 8]
+    mine = generate(GPT(cfg, decode=True), params, prompt, 24, jax.random.PRNGKey(0), temperature=0.0)
+    with torch.no_grad():
+        theirs = LlamaForCausalLM.from_pretrained(hf_dir).eval().generate(
+            torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long), max_new_tokens=24,
+            min_new_tokens=24, do_sample=False, pad_token_id=0)[0, len(prompt):].tolist()
+    assert mine == theirs
+
+
+def test_hf_to_jaxlm_to_hf_is_bit_identical(hf_dir):
+    cfg, params = import_hf(hf_dir)
+    original, exported = read_state_dict(hf_dir), export_state_dict(params, cfg)
+    assert set(exported) == set(original) - ({"lm_head.weight"} if cfg.tie_embeddings else set())
+    for k, v in exported.items():
+        np.testing.assert_array_equal(v, original[k], err_msg=k)
+
+
+def _jaxlm_llama(**kw):
+    c = base_config()
+    c.model.update(n_layers=2, n_heads=4, d_model=32, d_ff=56, vocab_size=99, max_len=48, positions="rope",
+                   norm_type="rmsnorm", mlp="swiglu", n_kv_heads=2, use_bias=True, tie_embeddings=False, **kw)
+    c.data.seq_len = 48
+    validate(c)
+    params = nn.unbox(jax.jit(GPT(c.model).init)(jax.random.PRNGKey(3), IDS)["params"])
+    noise = np.random.default_rng(1)  # biases and norm scales away from their 0 / 1 init
+    return c.model, jax.tree_util.tree_map(lambda x: np.asarray(x) + noise.normal(0, 0.05, x.shape).astype(np.float32),
+                                           params)
+
+
+def test_jaxlm_to_hf_to_jaxlm_is_bit_identical_and_loads_cleanly(tmp_path):
+    """With biases (Llama's attention_bias and mlp_bias), so every tensor kind round-trips."""
+    cfg, params = _jaxlm_llama()
+    export_hf(str(tmp_path / "hf"), cfg, params)
+    model, info = LlamaForCausalLM.from_pretrained(tmp_path / "hf", output_loading_info=True)
+    assert not any(info.values()), info
+    assert np.max(np.abs(_hf_logits(str(tmp_path / "hf")) - _logits(cfg, params))) <= TOL
+    back_cfg, back = import_hf(str(tmp_path / "hf"))
+    assert back_cfg.to_dict() == cfg.to_dict()
+    jax.tree_util.tree_map(np.testing.assert_array_equal, back, params)
+
+
+def test_mistral_imports_and_windowed_or_scaled_variants_are_refused(tmp_path_factory):
+    d = _save(tmp_path_factory, "mistral", MistralForCausalLM(MistralConfig(num_key_value_heads=1,
+                                                                             sliding_window=None, **SHAPE)))
+    cfg, params = import_hf(d)
+    assert cfg.n_kv_heads == 1  # multi-query
+    assert np.max(np.abs(_logits(cfg, params) - _hf_logits(d, MistralForCausalLM))) <= TOL
+    hf = json.load(open(f"{d}/config.json"))
+    for change, field in [({"sliding_window": 16}, "sliding_window"), ({"rope_scaling": {"rope_type": "linear",
+                          "factor": 2.0}}, "rope_scaling"), ({"hidden_act": "gelu"}, "hidden_act")]:
+        json.dump(dict(hf, **change), open(f"{d}/config.json", "w"))
+        with pytest.raises(UserError, match=field):
+            import_hf(d)
+
+
+def test_gpt_options_without_a_hugging_face_layout_are_refused(tmp_path):
+    cfg, params = _jaxlm_llama()
+    cfg.norm_type = "layernorm"  # rope + layernorm: neither GPT-2's block nor Llama's
+    with pytest.raises(UserError, match="positions=rope has no Hugging Face layout"):
+        export_hf(str(tmp_path / "out"), cfg, params)
+    assert not (tmp_path / "out").exists()
