@@ -13,7 +13,8 @@ def register(sub) -> None:
     e = sub.add_parser("export", help="write a trained run's newest checkpoint as a Hugging Face model directory")
     e.add_argument("--workdir", required=True, help="a workdir written by `jaxlm train`")
     e.add_argument("--to-hf", dest="out", required=True,
-                   help="new directory: config.json + model.safetensors (+ tokenizer.json)")
+                   help="new directory: config.json + model.safetensors (+ tokenizer.json, tokenizer_config.json, "
+                        "special_tokens_map.json)")
     e.add_argument("--force", action="store_true", help="replace a --to-hf written by an earlier `jaxlm export`")
     e.set_defaults(run=run_export, config_overrides=False)
 
@@ -54,7 +55,7 @@ def run_export(args, overrides) -> int:
     params = newest_params(args.workdir, make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1))))
     path = os.path.join(args.workdir, "tokenizer.model")
     tokenizer = Path(path).read_bytes() if os.path.isfile(path) else None
-    export_hf(args.out, cfg.model, jax.device_get(params), tokenizer)
+    export_hf(args.out, cfg.model, jax.device_get(params), tokenizer, cfg.data.get("tokenizer_specials", ""))
     print(f"wrote {args.out}: Hugging Face {cfg.model.family} {cfg.model.n_layers}×{cfg.model.d_model} "
           f"({', '.join(sorted(os.listdir(args.out)))})")
     return 0

@@ -21,6 +21,7 @@ from jaxlm.interop.hf_bart import load_hf_bart
 from jaxlm.interop.hf_bert import load_hf_bert, read_hf_config
 from jaxlm.interop.hf_gpt2 import load_hf_gpt2, write_hf_gpt2
 from jaxlm.interop.hf_t5 import load_hf_t5
+from jaxlm.interop.hf_tokenizer import HF_TOKENIZER_ENTRIES, write_hf_tokenizer
 
 # model_type → (hf_dir → (jaxlm config.model, params))
 HF_IMPORTERS: dict[str, Callable[[str], tuple[ml_collections.ConfigDict, dict]]] = {
@@ -34,7 +35,7 @@ HF_IMPORTERS: dict[str, Callable[[str], tuple[ml_collections.ConfigDict, dict]]]
 HF_EXPORTERS: dict[str, Callable[[str, ml_collections.ConfigDict, dict], None]] = {
     "gpt": write_hf_gpt2,
 }
-EXPORTED_ENTRIES = ("config.json", "model.safetensors", "tokenizer.json")
+EXPORTED_ENTRIES = ("config.json", "model.safetensors", *HF_TOKENIZER_ENTRIES)
 
 
 CONVERTED_ENTRIES = ("config.json", "params", "tokenizer.model")  # what save_converted writes (`--force` replaces)
@@ -114,18 +115,18 @@ def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: d
 
 
 def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, tokenizer: bytes | None = None,
-              ) -> None:
-    """Write a Hugging Face model directory for a jaxlm model (its family's exporter), atomically; a tokenizer that
-    is a tokenizer.json goes beside it, so `AutoTokenizer.from_pretrained` loads it too."""
+              specials: str = "") -> None:
+    """Write a Hugging Face model directory for a jaxlm model (its family's exporter), atomically; the tokenizer
+    (`specials` as config.data.tokenizer_specials) goes beside it as tokenizer.json with its roles, so
+    `AutoTokenizer.from_pretrained` loads it too and encodes as jaxlm does."""
     if model_cfg.family not in HF_EXPORTERS:
         raise UserError(f"Hugging Face export of family '{model_cfg.family}' is not built yet: exportable are "
                         f"{', '.join(HF_EXPORTERS)}")
 
     def write(tmp: str) -> None:
         HF_EXPORTERS[model_cfg.family](tmp, model_cfg, params)
-        if tokenizer is not None and tokenizer.lstrip()[:1] == b"{":
-            with open(os.path.join(tmp, "tokenizer.json"), "wb") as f:
-                f.write(tokenizer)
+        if tokenizer is not None:
+            write_hf_tokenizer(tmp, tokenizer, specials, model_cfg.get("max_len"))
     _write_folder(out_dir, EXPORTED_ENTRIES, write, "--to-hf")
 
 
