@@ -73,16 +73,18 @@ def test_fused_cross_entropy_with_an_output_bias_equals_the_plain_path():
         np.testing.assert_allclose(f, g, atol=1e-5)
 
 
-@pytest.mark.parametrize("family", ["bert", "t5", "bart"])
+@pytest.mark.parametrize("family", ["bert", "t5", "bart", "llama"])
 def test_every_vocabulary_head_trains_through_the_fused_loss(family):
-    """BERT's MLM head (gathered positions, output bias), T5's scaled tied head and BART's biased head: the fused
-    cross-entropy gives the logits path's loss and gradients."""
+    """BERT's MLM head (gathered positions, output bias), T5's scaled tied head, BART's biased head and a Llama-style
+    GPT's untied head: the fused cross-entropy gives the logits path's loss and gradients."""
     from jaxlm import registry
     from jaxlm.config.schema import base_config
     cfg = base_config()
-    objective = {"bert": "bert_mlm_nsp", "t5": "t5_span_corruption", "bart": "bart_denoise"}[family]
-    cfg.model.update(family=family, n_layers=1, n_heads=2, d_model=16, d_ff=32, vocab_size=64, max_len=16,
-                     nsp_head=family == "bert", tie_embeddings=True)
+    objective = {"bert": "bert_mlm_nsp", "t5": "t5_span_corruption", "bart": "bart_denoise", "llama": "causal_lm"}[family]
+    cfg.model.update(family="gpt" if family == "llama" else family, n_layers=1, n_heads=2, d_model=16, d_ff=32,
+                     vocab_size=64, max_len=16, nsp_head=family == "bert", tie_embeddings=family != "llama")
+    if family == "llama":
+        cfg.model.update(positions="rope", norm_type="rmsnorm", mlp="swiglu", n_kv_heads=1, use_bias=False)
     cfg.data.update(objective=objective, seq_len=8)
     model = registry.build_model(cfg)
     params = model.init(jax.random.PRNGKey(0), *registry.family(cfg).init_args(cfg))["params"]
@@ -92,6 +94,9 @@ def test_every_vocabulary_head_trains_through_the_fused_loss(family):
     if family == "bert":
         batch = dict(inputs=tokens, segment_ids=0 * ones, attention_mask=ones, mlm_targets=tokens[::-1],
                      mlm_weights=weights, nsp_label=np.array([0, 1], np.int32))
+    elif family == "llama":
+        batch = dict(inputs=tokens, targets=tokens[::-1], weights=weights, segment_ids=ones,
+                     positions=np.broadcast_to(np.arange(8, dtype=np.int32), (2, 8)))
     else:
         positions = np.broadcast_to(np.arange(8, dtype=np.int32), (2, 8))
         batch = dict(inputs=tokens, decoder_inputs=tokens[:, ::-1], targets=tokens[::-1], weights=weights,
