@@ -21,7 +21,8 @@ def _tiny_sweep(request, tmp_path) -> dict[str, str]:
 
 
 # Notebooks that need inputs made first: name -> (setup returning environment variables, strings the outputs hold).
-INPUTS = {"ablation_report.ipynb": (_tiny_sweep, ("(best)", "lr_1e-2", "lr_3e-3", "image/png"))}
+INPUTS = {"ablation_report.ipynb": (_tiny_sweep, ("(best)", "lr_1e-2", "lr_3e-3", "image/png")),
+          "finetune_imported.ipynb": (lambda *_: {}, ("val loss by step", "max |transformers - jaxlm|"))}
 # The sweep is built once, by the worker that runs test_sweep.py's group.
 GROUPS = {"ablation_report.ipynb": "sweep"}
 
