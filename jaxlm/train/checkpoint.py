@@ -57,6 +57,16 @@ class Checkpointer:
                                                                  data=ocp.args.JsonRestore()))
         return out["state"], out["data"]
 
+    def restore_params(self, step: int, param_shapes, param_shardings):
+        """Only the params of checkpoint `step`, restored into `param_shardings`: whatever optimizer state the run
+        kept (a custom optax chain's included) is not read."""
+        self.check_params(step, param_shapes)
+        abstract = jax.tree_util.tree_map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                                          param_shapes, param_shardings)
+        out = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.PyTreeRestore({"params": abstract}, partial_restore=True)))
+        return out["state"]["params"]
+
     def restore_latest(self, target_shapes, target_shardings):
         """(step, state, data position) of the newest checkpoint that loads, or None if there is none.
 

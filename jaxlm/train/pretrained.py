@@ -22,13 +22,10 @@ from jaxlm.config.loading import load_saved_config
 from jaxlm.errors import UserError
 from jaxlm.interop import load_converted
 from jaxlm.io import atomic_write
-from jaxlm.optim.factory import build_optimizer
-from jaxlm.optim.ramp import batch_plan
 from jaxlm.pipeline.dataset import TOKENIZER_FILE
 from jaxlm.registry import build_model, family
 from jaxlm.train.checkpoint import Checkpointer
-from jaxlm.train.precision import initial_loss_scale
-from jaxlm.train.state import TrainState, abstract_params, state_initializer, state_shardings
+from jaxlm.train.state import TrainState, abstract_params, param_shardings
 
 FINE_TUNE_MODEL_KEYS = ("dropout", "num_labels", "pooling")  # kept from the fine-tune config, not the pretrained one
 
@@ -65,8 +62,8 @@ def copy_tokenizer(source: str, workdir: str) -> None:
 
 
 def newest_params(source: str, mesh):
-    """The params of the newest checkpoint of the workdir `source`, restored onto `mesh` (its layout from the run's
-    config), or of a `jaxlm convert` directory (on the host); the error messages name `--init-from`, the flag every
+    """The params of the newest checkpoint of the workdir `source` (only the params: any optimizer, a custom optax
+    chain's too), restored onto `mesh` (its layout from the run's config), or of a `jaxlm convert` directory (on the host); the error messages name `--init-from`, the flag every
     caller but `jaxlm export` reads it from."""
     directory = os.path.join(source, "checkpoints")
     if not os.path.isdir(directory) and os.path.isdir(os.path.join(source, "params")):
@@ -77,12 +74,9 @@ def newest_params(source: str, mesh):
     if not steps:
         raise UserError(f"--init-from '{source}' has no checkpoint: train it first with `jaxlm train`")
     model, init_args = build_model(pre), family(pre).init_args(pre)
-    tx, _ = build_optimizer(pre.optim, pre.train.steps, batch_plan(pre.train, pre.data.seq_len),
-                            nn.get_partition_spec(abstract_params(model, init_args)))
-    shapes = jax.eval_shape(state_initializer(model, tx, init_args, initial_loss_scale(pre.train)),
-                            jax.random.PRNGKey(0))
+    shapes = nn.unbox(abstract_params(model, init_args))
     try:
-        state, _ = checkpointer.restore(steps[-1], shapes, state_shardings(model, tx, init_args, mesh, shapes))
+        return checkpointer.restore_params(steps[-1], shapes, param_shardings(model, init_args, mesh))
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure to read means this workdir cannot initialise the run
@@ -91,7 +85,6 @@ def newest_params(source: str, mesh):
                         "config.json is the one it was trained with") from None
     finally:
         checkpointer.close()
-    return state.params
 
 
 def param_name(path: tuple) -> str:
