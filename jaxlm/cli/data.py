@@ -1,10 +1,13 @@
 """`jaxlm data prepare`, `preview` and `export`: tokenize a corpus once, and see exactly what a config feeds the model."""
 
 import json
+import os
+import re
 
 import numpy as np
 
 from jaxlm import checks
+from jaxlm.errors import UserError
 
 
 def register(sub) -> None:
@@ -19,11 +22,15 @@ def register(sub) -> None:
     q.add_argument("--config", required=True)
     q.add_argument("--num", type=int, default=4)
     q.set_defaults(run=run_preview)
-    q = dsub.add_parser("export", help="write the exact text of one split")
+    q = dsub.add_parser("export", help="write the exact text of one split (or it as a local lm-eval task)")
     q.add_argument("--config", required=True)
     q.add_argument("--split", choices=("train", "val", "test"), default="val")
-    q.add_argument("--out", required=True)
-    q.add_argument("--force", action="store_true", help="replace an existing --out file")
+    q.add_argument("--out", required=True, help="a file (--format text) or a folder (--format lm-eval)")
+    q.add_argument("--format", choices=("text", "lm-eval"), default="text",
+                   help="text: the documents one after another; lm-eval: NAME.jsonl (one document a line) and "
+                        "NAME.yaml, a loglikelihood_rolling task for `lm_eval --include_path OUT`")
+    q.add_argument("--task", default=None, help="--format lm-eval: the task's name (default: jaxlm_SPLIT)")
+    q.add_argument("--force", action="store_true", help="replace an existing --out file (or an earlier task folder)")
     q.set_defaults(run=run_export)
 
 
@@ -56,10 +63,73 @@ def run_preview(args, overrides) -> int:
     return 0
 
 
+LM_EVAL_METRICS = ("word_perplexity", "byte_perplexity", "bits_per_byte")
+
+
+def task_name(name: str | None, split: str) -> str:
+    """`name` (default jaxlm_SPLIT) if it is a plain task name: letters, digits, '_', '-' and '.'."""
+    name = f"jaxlm_{split}" if name is None else name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise UserError(f"--task '{name}' is not a task name: use letters, digits, '_', '-' and '.'")
+    return name
+
+
+def lm_eval_docs(docs) -> str:
+    """One JSON object a line: a document's text (what the task scores) and title."""
+    return "".join(json.dumps({"text": d.text, "title": d.title}, ensure_ascii=False) + "\n" for d in docs)
+
+
+def lm_eval_model_args(seq_len: int, eos_id: int) -> str:
+    """What lm-eval's hf backend needs after pretrained= to score as `jaxlm eval --rolling` does: windows of
+    seq_len, every document conditioned on jaxlm's eos (lm-eval would take a bos token instead)."""
+    return f"max_length={seq_len},prefix_token_id={eos_id}"
+
+
+def lm_eval_task(task: str, docs_path: str, about: str) -> str:
+    """The YAML of a local lm-eval task scoring every document of `docs_path` whole with loglikelihood_rolling,
+    with the metrics of lm-eval's wikitext task; `about` becomes its header comment."""
+    lines = [*(f"# {line}" for line in about.splitlines()), f"task: {task}", "dataset_path: json", "dataset_kwargs:",
+             "  data_files:", f"    test: {json.dumps(docs_path)}", "output_type: loglikelihood_rolling",
+             "test_split: test", 'doc_to_text: ""', "doc_to_target: text", "metric_list:",
+             *(f"  - metric: {m}" for m in LM_EVAL_METRICS), "metadata:", "  version: 1.0"]
+    return "\n".join(lines) + "\n"
+
+
 def run_export(args, overrides) -> int:
     """The split's documents decoded from the token store (the tokenizer is lossless, so this is their text)."""
+    return run_export_task(args, overrides) if args.format == "lm-eval" else run_export_text(args, overrides)
+
+
+def run_export_task(args, overrides) -> int:
+    """The split as a local lm-eval task: its documents are the ones `jaxlm eval --rolling` scores."""
     from jaxlm.pipeline.dataset import load_corpus
     from jaxlm.train.workdir import resolve_config
+    task = task_name(args.task, args.split)
+    files = (f"{task}.jsonl", f"{task}.yaml")
+    checks.output_folder(args.out, "--out", args.force, files)
+    cfg = resolve_config(args.config, overrides)
+    corpus = load_corpus(cfg, progress=cfg.train.progress)
+    docs = corpus.splits[args.split].docs
+    docs_path, yaml_path = (os.path.join(os.path.abspath(args.out), f) for f in files)
+    model_args = lm_eval_model_args(cfg.data.seq_len, corpus.tokenizer.ids.eos)
+    about = (f"jaxlm data export --format lm-eval: the {len(docs)} documents of split '{args.split}' of {args.config}\n"
+             f"lm_eval --model hf --model_args pretrained=HF_DIR,{model_args} --include_path "
+             f"{os.path.abspath(args.out)} --tasks {task}\n"
+             "HF_DIR: `jaxlm export --to-hf`; bits_per_byte is what `jaxlm eval --rolling` reports (docs/TRAINING.md)")
+    with checks.undone_on_error(args.out, files[1]):
+        checks.write_output(lm_eval_docs(docs).encode("utf-8"), docs_path, "--out")
+        checks.write_output(lm_eval_task(task, docs_path, about).encode("utf-8"), yaml_path, "--out")
+    print(f"wrote lm-eval task '{task}' ({len(docs)} documents of split '{args.split}') to {args.out}; run:")
+    print(about.splitlines()[1])
+    return 0
+
+
+def run_export_text(args, overrides) -> int:
+    """The split's documents, one after another, as one UTF-8 file."""
+    from jaxlm.pipeline.dataset import load_corpus
+    from jaxlm.train.workdir import resolve_config
+    if args.task is not None:
+        raise UserError("--task names an lm-eval task: add --format lm-eval or drop --task")
     checks.output_file(args.out, "--out", args.force)
     cfg = resolve_config(args.config, overrides)
     docs = load_corpus(cfg, progress=cfg.train.progress).splits[args.split].docs

@@ -4,6 +4,7 @@ import json
 import os
 
 from jaxlm import checks
+from jaxlm.errors import UserError
 from jaxlm.sharding.distributed import add_flags, initialize_from_args
 
 
@@ -20,6 +21,10 @@ def register(sub) -> None:
     p.add_argument("--context-ablation", action="store_true",
                    help="also the loss with every example's context taken from another example, and "
                         "context_gain = that loss - the true loss (0: the model ignores its context)")
+    p.add_argument("--rolling", action="store_true",
+                   help="also each split scored as lm-eval's loglikelihood_rolling tasks score it (causal LMs): every "
+                        "document on its own from the eos before it, in disjoint windows of data.seq_len, its closing "
+                        "eos not predicted, the whole split (see docs/TRAINING.md)")
     p.set_defaults(run=run_eval)
 
 
@@ -49,10 +54,22 @@ def run_train(args, overrides) -> int:
     return 0
 
 
+def rolling_evaluation(run, split: str) -> dict:
+    """The split's loss and bits per byte with every document scored apart (`prepare_rolling`), all of it."""
+    from jaxlm.objectives.causal_lm import prepare_rolling
+    from jaxlm.train.evaluate import evaluate
+    prepared = prepare_rolling(run.corpus.splits[split], run.cfg, run.corpus.tokenizer)
+    return evaluate(run.eval_step, run.state.params, prepared, run.cfg.train.eval_batch_size,
+                    run.corpus.tokenizer.byte_lengths(), run.put_batch)
+
+
 def run_eval(args, overrides) -> int:
     from jaxlm.projects.genre.context_ablation import context_ablation
     from jaxlm.train.workdir import restored_run, workdir_config
     cfg = workdir_config(args.workdir, overrides)
+    if args.rolling and cfg.data.objective != "causal_lm":
+        raise UserError(f"--rolling scores documents with a causal LM, but workdir '{args.workdir}' was trained with "
+                        f"objective '{cfg.data.objective}': drop --rolling")
     swap = context_ablation(cfg.model.family, cfg.data.objective) if args.context_ablation else None
     run = restored_run(args.workdir, overrides)
     out = {"step": int(run.state.step), **{s: run.evaluate(s) for s in ("val", "test")}}
@@ -60,5 +77,8 @@ def run_eval(args, overrides) -> int:
         if out[split]:
             ablated = run.evaluate(split, swap)["loss"]
             out[split].update(context_ablated_loss=ablated, context_gain=ablated - out[split]["loss"])
+    for split in ("val", "test") if args.rolling else ():
+        if out[split]:
+            out[split]["rolling"] = rolling_evaluation(run, split)
     print(json.dumps(out))
     return 0

@@ -61,3 +61,31 @@ def row_positions(segment_ids: np.ndarray) -> np.ndarray:
     idx = np.arange(len(segment_ids))
     starts = np.concatenate([[True], segment_ids[1:] != segment_ids[:-1]])
     return (idx - np.maximum.accumulate(np.where(starts, idx, 0))).astype(np.int32)
+
+
+def document_spans(stream: TokenStream) -> list[tuple[int, int]]:
+    """[start, end) of each document's tokens in the stream, its closing eos left out."""
+    if not len(stream):
+        return []
+    bounds = np.flatnonzero(np.diff(stream.segments[:len(stream)])) + 1
+    starts, ends = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(stream)]]) - 1
+    return [(int(s), int(e)) for s, e in zip(starts, ends)]
+
+
+def rolling_windows(n_tokens: int, seq_len: int) -> list[tuple[int, int]]:
+    """[first, end) of the tokens each window of a document newly scores: disjoint blocks of `seq_len`, as
+    lm-eval's loglikelihood_rolling (context_len=1) scores them."""
+    return [(s, min(s + seq_len, n_tokens)) for s in range(0, n_tokens, seq_len)]
+
+
+def rolling_row(doc: np.ndarray, first: int, end: int, seq_len: int, eos_id: int) -> dict[str, np.ndarray]:
+    """One window of a document on its own: the up to `seq_len` tokens of [eos] + doc before token `end` predict
+    doc[max(end - seq_len, 0):end], and only doc[first:end] are weighted (earlier ones are context)."""
+    window = np.concatenate([[eos_id], np.asarray(doc, np.int32)])[max(end - seq_len, 0):end + 1].astype(np.int32)
+    n = len(window) - 1
+    row = {k: np.zeros(seq_len, np.int32) for k in ("inputs", "targets", "segment_ids", "positions")}
+    row["inputs"][:n], row["targets"][:n], row["segment_ids"][:n] = window[:-1], window[1:], 1
+    row["positions"][:n] = np.arange(n)
+    row["weights"] = np.zeros(seq_len, np.float32)
+    row["weights"][:n] = np.arange(end - n, end) >= first
+    return row

@@ -17,11 +17,14 @@ from jaxlm import checks
 from jaxlm.config.loading import load_saved_config, save_config
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
-from jaxlm.interop.hf_bart import load_hf_bart
-from jaxlm.interop.hf_bert import load_hf_bert, read_hf_config
+from jaxlm.interop.hf_bart import load_hf_bart, write_hf_bart
+from jaxlm.interop.hf_bert import load_hf_bert, read_hf_config, write_hf_bert
 from jaxlm.interop.hf_gpt2 import load_hf_gpt2, write_hf_gpt2
-from jaxlm.interop.hf_t5 import load_hf_t5
+from jaxlm.interop.hf_llama import MODEL_TYPES as LLAMA_MODEL_TYPES
+from jaxlm.interop.hf_llama import is_llama_shaped, load_hf_llama, write_hf_llama
+from jaxlm.interop.hf_t5 import load_hf_t5, write_hf_t5
 from jaxlm.interop.hf_tokenizer import HF_TOKENIZER_ENTRIES, write_hf_tokenizer
+from jaxlm.interop.layer_stack import unstack_layers
 
 # model_type → (hf_dir → (jaxlm config.model, params))
 HF_IMPORTERS: dict[str, Callable[[str], tuple[ml_collections.ConfigDict, dict]]] = {
@@ -29,11 +32,22 @@ HF_IMPORTERS: dict[str, Callable[[str], tuple[ml_collections.ConfigDict, dict]]]
     "t5": load_hf_t5,
     "bart": load_hf_bart,
     "gpt2": load_hf_gpt2,
+    **dict.fromkeys(LLAMA_MODEL_TYPES, load_hf_llama),
 }
+
+
+def write_hf_gpt(out_dir: str, m: ml_collections.ConfigDict, params: dict) -> None:
+    """A GPT with Llama's block exports as LlamaForCausalLM, any other as GPT2LMHeadModel (which names the
+    option it lacks)."""
+    (write_hf_llama if is_llama_shaped(m) else write_hf_gpt2)(out_dir, m, params)
+
 
 # jaxlm family → (out_dir, config.model, params) → writes a Hugging Face model directory
 HF_EXPORTERS: dict[str, Callable[[str, ml_collections.ConfigDict, dict], None]] = {
-    "gpt": write_hf_gpt2,
+    "gpt": write_hf_gpt,
+    "bert": write_hf_bert,
+    "t5": write_hf_t5,
+    "bart": write_hf_bart,
 }
 EXPORTED_ENTRIES = ("config.json", "model.safetensors", *HF_TOKENIZER_ENTRIES)
 
@@ -122,6 +136,7 @@ def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, 
     if model_cfg.family not in HF_EXPORTERS:
         raise UserError(f"Hugging Face export of family '{model_cfg.family}' is not built yet: exportable are "
                         f"{', '.join(HF_EXPORTERS)}")
+    params = unstack_layers(params)  # a scan_layers run exports like an unrolled one
 
     def write(tmp: str) -> None:
         HF_EXPORTERS[model_cfg.family](tmp, model_cfg, params)

@@ -1,4 +1,4 @@
-"""Hugging Face BART checkpoints (`BartForConditionalGeneration` layout) → jaxlm BART params.
+"""Hugging Face BART checkpoints (`BartForConditionalGeneration` layout) ↔ jaxlm BART params, both ways.
 
 Hugging Face's learned position table has the same 2-row offset as jaxlm's (fairseq's), so it maps as is;
 `scale_embedding` carries over; BART has no final encoder/decoder LayerNorm (mBART's are refused).
@@ -10,8 +10,17 @@ import numpy as np
 
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
-from jaxlm.interop.attention_layout import attention_params
-from jaxlm.interop.hf_bert import read_hf_config, read_state_dict
+from jaxlm.interop.attention_layout import (
+    attention_params,
+    attention_tensors,
+    linear_of,
+    linear_tensors,
+    norm_tensors,
+)
+from jaxlm.interop.hf_bert import read_hf_config, read_state_dict, write_hf_dir
+
+ATTENTION = ("q_proj", "k_proj", "v_proj", "out_proj")
+HF_LAYER_NORM_EPS = 1e-5  # Hugging Face's BART LayerNorms take torch's default eps
 
 
 def model_config(hf: dict) -> ml_collections.ConfigDict:
@@ -25,8 +34,8 @@ def model_config(hf: dict) -> ml_collections.ConfigDict:
     m.update(family="bart", vocab_size=hf["vocab_size"], d_model=hf["d_model"], n_layers=hf["encoder_layers"],
              n_decoder_layers=hf["decoder_layers"], n_heads=hf["encoder_attention_heads"], d_ff=hf["encoder_ffn_dim"],
              max_len=hf["max_position_embeddings"], scale_embedding=bool(hf.get("scale_embedding", False)),
-             dropout=float(hf.get("dropout", 0.1)), init_std=float(hf.get("init_std", 0.02)), layer_norm_eps=1e-5,
-             tie_embeddings=True)
+             dropout=float(hf.get("dropout", 0.1)), init_std=float(hf.get("init_std", 0.02)),
+             layer_norm_eps=HF_LAYER_NORM_EPS, tie_embeddings=True)
     return m
 
 
@@ -39,8 +48,12 @@ def _dense(sd: dict, key: str) -> dict:
 
 
 def _attention(sd: dict, key: str, n_heads: int, cross: bool) -> dict:
-    linears = [(sd[f"{key}.{p}.weight"], sd[f"{key}.{p}.bias"]) for p in ("q_proj", "k_proj", "v_proj", "out_proj")]
+    linears = [(sd[f"{key}.{p}.weight"], sd[f"{key}.{p}.bias"]) for p in ATTENTION]
     return attention_params(*linears, n_heads, cross)
+
+
+def _attention_tensors(params: dict, key: str, cross: bool) -> dict[str, np.ndarray]:
+    return attention_tensors(params, [f"{key}.{p}" for p in ATTENTION], cross)
 
 
 def _stack(sd: dict, prefix: str, n_layers: int, n_heads: int, decoder: bool) -> dict:
@@ -77,3 +90,48 @@ def load_hf_bart(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
     """(jaxlm `config.model`, params) of a local Hugging Face BART directory."""
     m = model_config(read_hf_config(hf_dir))
     return m, convert_state_dict(read_state_dict(hf_dir), m)
+
+
+def hf_config(m: ml_collections.ConfigDict) -> dict:
+    """The BartConfig dict (BartForConditionalGeneration) of a jaxlm BART `config.model`; UserError for options
+    Hugging Face's BART does not have."""
+    if m.layer_norm_eps != HF_LAYER_NORM_EPS:
+        raise UserError(f"config.model.layer_norm_eps={m.layer_norm_eps} does not export: Hugging Face's BART fixes "
+                        f"it at {HF_LAYER_NORM_EPS} (export a model trained with that eps)")
+    n_decoder_layers = m.n_decoder_layers or m.n_layers
+    return {"model_type": "bart", "architectures": ["BartForConditionalGeneration"], "vocab_size": m.vocab_size,
+            "d_model": m.d_model, "encoder_layers": m.n_layers, "decoder_layers": n_decoder_layers,
+            "num_hidden_layers": m.n_layers, "encoder_attention_heads": m.n_heads,
+            "decoder_attention_heads": m.n_heads, "encoder_ffn_dim": m.d_ff, "decoder_ffn_dim": m.d_ff,
+            "max_position_embeddings": m.max_len, "scale_embedding": bool(m.scale_embedding),
+            "activation_function": "gelu", "dropout": m.dropout, "activation_dropout": m.dropout,
+            "attention_dropout": 0.0, "init_std": m.init_std, "is_encoder_decoder": True,
+            "tie_word_embeddings": True}
+
+
+def _stack_tensors(stack: dict, prefix: str, n_layers: int, decoder: bool) -> dict[str, np.ndarray]:
+    sd = {f"{prefix}.embed_positions.weight": stack["pos_embed"]["embedding"]}
+    sd |= norm_tensors(f"{prefix}.layernorm_embedding", stack["ln_embed"])
+    for i in range(n_layers):
+        b, layer = stack[f"block_{i}"], f"{prefix}.layers.{i}"
+        sd |= _attention_tensors(b["self_attn"], f"{layer}.self_attn", False)
+        sd |= norm_tensors(f"{layer}.self_attn_layer_norm", b["ln_self"])
+        if decoder:
+            sd |= _attention_tensors(b["cross_attn"], f"{layer}.encoder_attn", True)
+            sd |= norm_tensors(f"{layer}.encoder_attn_layer_norm", b["ln_cross"])
+        sd |= linear_tensors(f"{layer}.fc1", linear_of(b["fc1"])) | linear_tensors(f"{layer}.fc2", linear_of(b["fc2"]))
+        sd |= norm_tensors(f"{layer}.final_layer_norm", b["ln_ff"])
+    return sd
+
+
+def export_state_dict(params: dict, m: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
+    """jaxlm BART params → BartForConditionalGeneration tensors (the inverse of convert_state_dict)."""
+    p = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
+    sd = {"model.shared.weight": p["embed"]["embedding"], "final_logits_bias": p["final_logits_bias"].reshape(1, -1)}
+    sd |= _stack_tensors(p["encoder"], "model.encoder", m.n_layers, False)
+    return sd | _stack_tensors(p["decoder"], "model.decoder", m.n_decoder_layers or m.n_layers, True)
+
+
+def write_hf_bart(out_dir: str, m: ml_collections.ConfigDict, params: dict) -> None:
+    """Write `config.json` and `model.safetensors` of a BartForConditionalGeneration into the folder `out_dir`."""
+    write_hf_dir(out_dir, hf_config(m), export_state_dict(params, m))

@@ -1,11 +1,13 @@
-"""Hugging Face BERT checkpoints → jaxlm BERT params (faithful: post-LN, exact GELU, the checkpoint's eps).
+"""Hugging Face BERT checkpoints ↔ jaxlm BERT params, both ways (faithful: post-LN, exact GELU, the checkpoint's eps).
 
 Reads a local directory with `config.json` and `model.safetensors` or `pytorch_model.bin` (loaded with
-`torch.load(weights_only=True)`), in the BertModel layout or BertForPreTraining's (`bert.` prefix, `cls.`
-heads). The pooler and the MLM / NSP heads are converted when present; the NSP classifier's two rows are
-swapped, since Hugging Face's index 0 means "B follows A" and jaxlm's index 1 does.
+`torch.load(weights_only=True)`), or their shards named by `*.index.json`, in the BertModel layout or
+BertForPreTraining's (`bert.` prefix, `cls.` heads). The pooler and the MLM / NSP heads are converted when present;
+the NSP classifier's two rows are swapped, since Hugging Face's index 0 means "B follows A" and jaxlm's index 1
+does. Export writes BertForPreTraining (NSP head) or BertForMaskedLM (RoBERTa-style, no NSP), the inverse.
 """
 
+import json
 import os
 
 import jax
@@ -15,7 +17,13 @@ import numpy as np
 from jaxlm import checks
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
-from jaxlm.interop.attention_layout import attention_params
+from jaxlm.interop.attention_layout import (
+    attention_params,
+    attention_tensors,
+    linear_of,
+    linear_tensors,
+    norm_tensors,
+)
 from jaxlm.models.bert import BERT
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -29,23 +37,58 @@ def read_hf_config(hf_dir: str) -> dict:
     return checks.json_object(path, "the Hugging Face config")
 
 
-def read_state_dict(hf_dir: str) -> dict[str, np.ndarray]:
-    """Every tensor of the checkpoint as float32 numpy, by its Hugging Face name."""
-    import torch
+def _weight_files(hf_dir: str) -> list[str]:
+    """The checkpoint's weight files: one file, or the shards its `*.index.json` names (all present)."""
     for name in WEIGHT_FILES:
-        path = os.path.join(hf_dir, name)
-        if os.path.isfile(path):
-            try:
-                if name.endswith(".safetensors"):
-                    from safetensors.torch import load_file
-                    tensors = load_file(path)
-                else:
-                    tensors = torch.load(path, map_location="cpu", weights_only=True)
-                return {k: v.float().numpy() for k, v in tensors.items()}
-            except Exception as e:  # noqa: BLE001 - any failure to read means the file is not a checkpoint
-                raise UserError(f"'{path}' is not a readable {name} ({type(e).__name__}): save the model again with "
-                                "save_pretrained") from None
-    raise UserError(f"'{hf_dir}' has none of {', '.join(WEIGHT_FILES)}: save the model with save_pretrained")
+        if os.path.isfile(os.path.join(hf_dir, name)):
+            return [os.path.join(hf_dir, name)]
+        index = os.path.join(hf_dir, f"{name}.index.json")
+        if os.path.isfile(index):
+            weight_map = checks.json_object(index, "the shard index").get("weight_map")
+            if not isinstance(weight_map, dict) or not weight_map:
+                raise UserError(f"the shard index '{index}' has no weight_map: save the model again with "
+                                "save_pretrained")
+            shards = sorted(set(map(str, weight_map.values())))
+            missing = [s for s in shards if not os.path.isfile(os.path.join(hf_dir, s))]
+            if missing:
+                raise UserError(f"'{hf_dir}' lacks the shard {missing[0]} ({len(missing)} of the {len(shards)} that "
+                                f"{name}.index.json names are missing): download every shard of the checkpoint")
+            return [os.path.join(hf_dir, s) for s in shards]
+    raise UserError(f"'{hf_dir}' has none of {', '.join(WEIGHT_FILES)} (nor a sharded *.index.json): save the model "
+                    "with save_pretrained")
+
+
+def _read_weights(path: str) -> dict[str, np.ndarray]:
+    """Every tensor of one safetensors or torch weight file as float32 numpy."""
+    import torch
+    kind = "safetensors file" if path.endswith(".safetensors") else "pytorch_model.bin"
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
+            tensors = load_file(path)
+        else:
+            tensors = torch.load(path, map_location="cpu", weights_only=True)
+        return {k: v.float().numpy() for k, v in tensors.items()}
+    except Exception as e:  # noqa: BLE001 - any failure to read means the file is not a checkpoint
+        raise UserError(f"'{path}' is not a readable {kind} ({type(e).__name__}): save the model again with "
+                        "save_pretrained") from None
+
+
+def read_state_dict(hf_dir: str) -> dict[str, np.ndarray]:
+    """Every tensor of the checkpoint (one weight file or its shards) as float32 numpy, by its Hugging Face name."""
+    state_dict: dict[str, np.ndarray] = {}
+    for path in _weight_files(hf_dir):
+        state_dict |= _read_weights(path)
+    return state_dict
+
+
+def write_hf_dir(out_dir: str, config: dict, tensors: dict[str, np.ndarray]) -> None:
+    """Write `config.json` and `model.safetensors` (contiguous float32, metadata format=pt) into `out_dir`."""
+    from safetensors.numpy import save_file
+    tensors = {k: np.ascontiguousarray(v, np.float32) for k, v in tensors.items()}
+    save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=1)
 
 
 def model_config(hf: dict) -> ml_collections.ConfigDict:
@@ -120,3 +163,60 @@ def bert_hidden_states(model_cfg: ml_collections.ConfigDict, params: dict, input
                        attention_mask) -> jax.Array:
     """Final hidden states [B, T, d_model] (Hugging Face's `last_hidden_state`); padding rows are unspecified."""
     return BERT(model_cfg).apply({"params": params}, input_ids, token_type_ids, attention_mask, method=BERT.encode)
+
+
+def hf_config(m: ml_collections.ConfigDict) -> dict:
+    """The BertConfig dict of a jaxlm BERT `config.model` (BertForPreTraining with the NSP head, else
+    BertForMaskedLM); UserError for options Hugging Face's BERT does not have."""
+    if m.norm != "post":
+        raise UserError(f"config.model.norm='{m.norm}' does not export: Hugging Face's BERT is post-LN only "
+                        "(export a model trained with norm=post)")
+    if m.num_labels:
+        raise UserError(f"config.model.num_labels={m.num_labels}: a fine-tuned classifier does not export yet; "
+                        "export the pretrained run it started from")
+    return {"model_type": "bert", "architectures": ["BertForPreTraining" if m.nsp_head else "BertForMaskedLM"],
+            "vocab_size": m.vocab_size, "hidden_size": m.d_model, "num_hidden_layers": m.n_layers,
+            "num_attention_heads": m.n_heads, "intermediate_size": m.d_ff, "max_position_embeddings": m.max_len,
+            "type_vocab_size": m.type_vocab_size, "layer_norm_eps": m.layer_norm_eps, "hidden_act": "gelu",
+            "position_embedding_type": "absolute", "hidden_dropout_prob": m.dropout,
+            "attention_probs_dropout_prob": m.dropout, "initializer_range": m.init_std, "tie_word_embeddings": True}
+
+
+def _block_tensors(b: dict, key: str) -> dict[str, np.ndarray]:
+    att = f"{key}.attention"
+    names = [f"{att}.self.{p}" for p in ("query", "key", "value")] + [f"{att}.output.dense"]
+    return attention_tensors(b["attn"], names, False) | norm_tensors(f"{att}.output.LayerNorm", b["ln_attn"]) | \
+        linear_tensors(f"{key}.intermediate.dense", linear_of(b["mlp"]["up"])) | \
+        linear_tensors(f"{key}.output.dense", linear_of(b["mlp"]["down"])) | \
+        norm_tensors(f"{key}.output.LayerNorm", b["ln_mlp"])
+
+
+def export_state_dict(params: dict, m: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
+    """jaxlm BERT params → Hugging Face tensors (the inverse of convert_state_dict): BertForPreTraining's or
+    BertForMaskedLM's, or BertModel's for params without an MLM head (an imported BertModel)."""
+    p = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
+    enc = "bert." if "mlm_head" in p else ""
+    sd = {f"{enc}embeddings.word_embeddings.weight": p["embed"]["embedding"],
+          f"{enc}embeddings.position_embeddings.weight": p["pos_embed"]["embedding"],
+          f"{enc}embeddings.token_type_embeddings.weight": p["type_embed"]["embedding"]}
+    sd |= norm_tensors(f"{enc}embeddings.LayerNorm", p["ln_embed"])
+    for i in range(m.n_layers):
+        sd |= _block_tensors(p[f"block_{i}"], f"{enc}encoder.layer.{i}")
+    if "pooler" in p and (m.nsp_head or not enc):
+        sd |= linear_tensors(f"{enc}pooler.dense", linear_of(p["pooler"]))
+    if enc:
+        head = p["mlm_head"]
+        sd |= linear_tensors("cls.predictions.transform.dense", linear_of(head["dense"])) | \
+            norm_tensors("cls.predictions.transform.LayerNorm", head["ln"]) | {"cls.predictions.bias": head["bias"]}
+    if m.nsp_head:
+        nsp = p["nsp"]
+        sd |= linear_tensors("cls.seq_relationship", (nsp["kernel"][:, ::-1].T, nsp["bias"][::-1]))
+    return sd
+
+
+def write_hf_bert(out_dir: str, m: ml_collections.ConfigDict, params: dict) -> None:
+    """Write `config.json` and `model.safetensors` of a Hugging Face BERT into the (new, empty) folder `out_dir`."""
+    config = hf_config(m)
+    if "mlm_head" not in params:
+        config["architectures"] = ["BertModel"]
+    write_hf_dir(out_dir, config, export_state_dict(params, m))

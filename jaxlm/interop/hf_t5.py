@@ -1,4 +1,4 @@
-"""Hugging Face T5 checkpoints (`T5ForConditionalGeneration` layout) → jaxlm T5 params.
+"""Hugging Face T5 checkpoints (`T5ForConditionalGeneration` layout) ↔ jaxlm T5 params, both ways.
 
 Weights map directly: Hugging Face's T5 also leaves the logits unscaled (the 1/sqrt(d_kv) lives in the
 init), shares one relative bias table per stack (stored in block 0) and, with tied embeddings, scales the
@@ -11,8 +11,14 @@ import numpy as np
 
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
-from jaxlm.interop.attention_layout import attention_params
-from jaxlm.interop.hf_bert import read_hf_config, read_state_dict
+from jaxlm.interop.attention_layout import (
+    attention_params,
+    attention_tensors,
+    linear_of,
+    linear_tensors,
+    norm_tensors,
+)
+from jaxlm.interop.hf_bert import read_hf_config, read_state_dict, write_hf_dir
 
 FF_KINDS = {"relu": "relu", "gated-gelu": "gated_gelu"}
 
@@ -75,3 +81,53 @@ def load_hf_t5(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
     """(jaxlm `config.model`, params) of a local Hugging Face T5 directory."""
     m = model_config(read_hf_config(hf_dir))
     return m, convert_state_dict(read_state_dict(hf_dir), m)
+
+
+def hf_config(m: ml_collections.ConfigDict) -> dict:
+    """The T5Config dict (T5ForConditionalGeneration) of a jaxlm T5 `config.model`; UserError for options
+    Hugging Face's T5 does not have."""
+    ff = {v: k for k, v in FF_KINDS.items()}
+    if m.ff not in ff:
+        raise UserError(f"config.model.ff='{m.ff}' does not export: Hugging Face's T5 has {' and '.join(ff)}")
+    return {"model_type": "t5", "architectures": ["T5ForConditionalGeneration"], "vocab_size": m.vocab_size,
+            "d_model": m.d_model, "d_kv": m.d_kv or m.d_model // m.n_heads, "d_ff": m.d_ff, "num_layers": m.n_layers,
+            "num_decoder_layers": m.n_decoder_layers or m.n_layers, "num_heads": m.n_heads,
+            "relative_attention_num_buckets": m.relative_buckets,
+            "relative_attention_max_distance": m.relative_max_distance, "feed_forward_proj": ff[m.ff],
+            "layer_norm_epsilon": m.layer_norm_eps, "dropout_rate": m.dropout, "n_positions": m.max_len,
+            "tie_word_embeddings": bool(m.tie_embeddings), "is_encoder_decoder": True, "pad_token_id": 0,
+            "eos_token_id": 1, "decoder_start_token_id": 0}
+
+
+def _stack_tensors(stack: dict, prefix: str, n_layers: int, decoder: bool) -> dict[str, np.ndarray]:
+    sd = {f"{prefix}.block.0.layer.0.SelfAttention.relative_attention_bias.weight": stack["rel_bias"]["table"]}
+    sd |= norm_tensors(f"{prefix}.final_layer_norm", stack["ln_final"])
+    for i in range(n_layers):
+        b, layer, ff = stack[f"block_{i}"], f"{prefix}.block.{i}.layer", 2 if decoder else 1
+        att = f"{layer}.0.SelfAttention"
+        sd |= attention_tensors(b["self_attn"], [f"{att}.{p}" for p in "qkvo"], False)
+        sd |= norm_tensors(f"{layer}.0.layer_norm", b["ln_self"])
+        if decoder:
+            att = f"{layer}.1.EncDecAttention"
+            sd |= attention_tensors(b["cross_attn"], [f"{att}.{p}" for p in "qkvo"], True)
+            sd |= norm_tensors(f"{layer}.1.layer_norm", b["ln_cross"])
+        for name, dense in b["ff"].items():
+            sd |= linear_tensors(f"{layer}.{ff}.DenseReluDense.{name}", linear_of(dense))
+        sd |= norm_tensors(f"{layer}.{ff}.layer_norm", b["ln_ff"])
+    return sd
+
+
+def export_state_dict(params: dict, m: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
+    """jaxlm T5 params → T5ForConditionalGeneration tensors (the inverse of convert_state_dict)."""
+    p = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
+    sd = {"shared.weight": p["embed"]["embedding"]}
+    sd |= _stack_tensors(p["encoder"], "encoder", m.n_layers, False)
+    sd |= _stack_tensors(p["decoder"], "decoder", m.n_decoder_layers or m.n_layers, True)
+    if not m.tie_embeddings:
+        sd["lm_head.weight"] = p["lm_head"]["kernel"].T
+    return sd
+
+
+def write_hf_t5(out_dir: str, m: ml_collections.ConfigDict, params: dict) -> None:
+    """Write `config.json` and `model.safetensors` of a T5ForConditionalGeneration into the folder `out_dir`."""
+    write_hf_dir(out_dir, hf_config(m), export_state_dict(params, m))

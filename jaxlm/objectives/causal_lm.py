@@ -3,7 +3,14 @@
 import ml_collections
 import numpy as np
 
-from jaxlm.data.packing import TokenStream, causal_lm_row, num_rows
+from jaxlm.data.packing import (
+    TokenStream,
+    causal_lm_row,
+    document_spans,
+    num_rows,
+    rolling_row,
+    rolling_windows,
+)
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.objectives.base import Prepared, SplitData
 
@@ -30,3 +37,25 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
     """Training uses whole rows only; evaluation also scores the final partial row."""
     return Prepared(Rows(split.stream, cfg.data.seq_len, not train, tok.ids.eos), bits_per_byte=True,
                     describe=lambda ex: {"text": tok.decode(ex["inputs"].tolist())})
+
+
+class RollingRows:
+    """Every document on its own in lm-eval's rolling windows (see `rolling_row`), document after document."""
+
+    def __init__(self, stream: TokenStream, seq_len: int, eos_id: int):
+        self.stream, self.seq_len, self.eos_id = stream, seq_len, eos_id
+        self.windows = [(s, e, first, end) for s, e in document_spans(stream)
+                        for first, end in rolling_windows(e - s, seq_len)]
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int) -> dict:
+        s, e, first, end = self.windows[int(i)]
+        return rolling_row(self.stream.tokens[s:e], first, end, self.seq_len, self.eos_id)
+
+
+def prepare_rolling(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer) -> Prepared:
+    """Each document scored apart, from the eos before it, in disjoint windows of seq_len; its closing eos is
+    not predicted, so bits per byte counts exactly the documents' text (lm-eval's loglikelihood_rolling)."""
+    return Prepared(RollingRows(split.stream, cfg.data.seq_len, tok.ids.eos), bits_per_byte=True)
