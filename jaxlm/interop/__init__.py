@@ -6,6 +6,7 @@ checkpoint, readable with `load_saved_config`) and `params/` (the params tree as
 `load_converted(dir)` returns (config, params) ready for `registry.build_model(config).apply`.
 """
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import orbax.checkpoint as ocp
 from jaxlm import checks
 from jaxlm.config.loading import load_saved_config, save_config
 from jaxlm.config.schema import base_config
+from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.interop.hf_bart import load_hf_bart, write_hf_bart
 from jaxlm.interop.hf_bert import load_hf_bert, read_hf_config, write_hf_bert
@@ -25,6 +27,7 @@ from jaxlm.interop.hf_llama import is_llama_shaped, load_hf_llama, write_hf_llam
 from jaxlm.interop.hf_t5 import load_hf_t5, write_hf_t5
 from jaxlm.interop.hf_tokenizer import HF_TOKENIZER_ENTRIES, write_hf_tokenizer
 from jaxlm.interop.layer_stack import unstack_layers
+from jaxlm.objectives.seq2seq import DECODER_START_ROLES
 
 # model_type → (hf_dir → (jaxlm config.model, params))
 HF_IMPORTERS: dict[str, Callable[[str], tuple[ml_collections.ConfigDict, dict]]] = {
@@ -142,7 +145,22 @@ def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, 
         HF_EXPORTERS[model_cfg.family](tmp, model_cfg, params)
         if tokenizer is not None:
             write_hf_tokenizer(tmp, tokenizer, specials, model_cfg.get("max_len"))
+            _set_token_ids(os.path.join(tmp, "config.json"), Tokenizer.from_bytes(tokenizer, specials),
+                           model_cfg.family)
     _write_folder(out_dir, EXPORTED_ENTRIES, write, "--to-hf")
+
+
+def _set_token_ids(config_path: str, tok: Tokenizer, family: str) -> None:
+    """config.json's pad/eos/bos ids (and an encoder-decoder's decoder start) become the exported tokenizer's, so
+    `generate` on the export starts and stops where jaxlm's does."""
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    ids = {f"{role}_token_id": getattr(tok.ids, role) for role in ("pad", "eos", "bos")}
+    if family in DECODER_START_ROLES:
+        ids["decoder_start_token_id"] = getattr(tok.ids, DECODER_START_ROLES[family])
+    config.update({k: v for k, v in ids.items() if v is not None})
+    with open(config_path, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=1)
 
 
 def load_converted(out_dir: str) -> tuple[ml_collections.ConfigDict, dict]:

@@ -106,7 +106,7 @@ def hf_config(m: ml_collections.ConfigDict) -> dict:
             "max_position_embeddings": m.max_len, "scale_embedding": bool(m.scale_embedding),
             "activation_function": "gelu", "dropout": m.dropout, "activation_dropout": m.dropout,
             "attention_dropout": 0.0, "init_std": m.init_std, "is_encoder_decoder": True,
-            "tie_word_embeddings": True}
+            "tie_word_embeddings": True, "forced_eos_token_id": None}  # jaxlm's decoding never forces an eos
 
 
 def _stack_tensors(stack: dict, prefix: str, n_layers: int, decoder: bool) -> dict[str, np.ndarray]:
