@@ -53,15 +53,18 @@ def test_imported_gpt2_gives_the_same_logits(hf_dir, tmp_path):
     assert load_hf_gpt2(str(base))[1]["embed"]["embedding"].shape == (99, 32)
 
 
-def test_kv_cache_greedy_decoding_equals_transformers_generate(hf_dir):
-    cfg, params = import_hf(hf_dir)
-    prompt = [5, 17, 3, 42, 8]
-    mine = generate(GPT(cfg, decode=True), params, prompt, 24, jax.random.PRNGKey(0), temperature=0.0)
+def greedy_tokens(cfg, params, hf_model, prompt=(5, 17, 3, 42, 8), n: int = 24) -> tuple[list[int], list[int]]:
+    """n greedy tokens after `prompt`: jaxlm's KV-cache decoding, and transformers' `generate` of `hf_model`."""
+    mine = generate(GPT(cfg, decode=True), params, list(prompt), n, jax.random.PRNGKey(0), temperature=0.0)
     with torch.no_grad():
-        theirs = GPT2LMHeadModel.from_pretrained(hf_dir).eval().generate(
-            torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long), max_new_tokens=24,
-            min_new_tokens=24, do_sample=False, pad_token_id=0)[0, len(prompt):].tolist()
-    assert mine == theirs and len(set(mine)) > 1
+        theirs = hf_model.eval().generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                                          max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+    return mine, theirs[0, len(prompt):].tolist()
+
+
+def test_kv_cache_greedy_decoding_equals_transformers_generate(hf_dir):
+    mine, theirs = greedy_tokens(*import_hf(hf_dir), GPT2LMHeadModel.from_pretrained(hf_dir))
+    assert mine == theirs
 
 
 def test_export_is_the_exact_inverse_and_loads_in_transformers(hf_dir, tmp_path):

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 from test_bert_hf import _randomize
+from test_gpt2_hf import greedy_tokens
 from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
 
 from jaxlm.config.schema import base_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
-from jaxlm.generate.sampling import generate
 from jaxlm.interop import export_hf, import_hf
 from jaxlm.interop.hf_bert import read_state_dict
 from jaxlm.interop.hf_llama import export_state_dict
@@ -56,12 +56,7 @@ def test_imported_llama_gives_transformers_logits_and_greedy_tokens(hf_dir):
     assert (cfg.n_kv_heads, cfg.tie_embeddings, cfg.rope_theta) == (hf["num_key_value_heads"],
                                                                      hf["tie_word_embeddings"], 500.0)
     assert np.max(np.abs(_logits(cfg, params) - _hf_logits(hf_dir))) <= TOL
-    prompt = [5, 17, 3, 42, 8]
-    mine = generate(GPT(cfg, decode=True), params, prompt, 24, jax.random.PRNGKey(0), temperature=0.0)
-    with torch.no_grad():
-        theirs = LlamaForCausalLM.from_pretrained(hf_dir).eval().generate(
-            torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long), max_new_tokens=24,
-            min_new_tokens=24, do_sample=False, pad_token_id=0)[0, len(prompt):].tolist()
+    mine, theirs = greedy_tokens(cfg, params, LlamaForCausalLM.from_pretrained(hf_dir))
     assert mine == theirs
 
 
