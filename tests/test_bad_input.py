@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT, fails, snapshot
 
 from jaxlm.cli.main import main
+from jaxlm.config.schema import base_config
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 QUICK = ["--config.train.steps=4", "--config.train.log_every=2", "--config.train.eval_every=2",
@@ -156,6 +157,7 @@ INPUTS = {
     "hf/st/model.safetensors": GARBAGE,
     "hf/bin/config.json": json.dumps(BERT_CFG).encode(),
     "hf/bin/pytorch_model.bin": GARBAGE,
+    "untrained/config.json": base_config().to_json().encode(),
     "hf/sharded/config.json": json.dumps(BERT_CFG).encode(),
     "hf/sharded/model.safetensors.index.json": json.dumps({"weight_map": {
         "embeddings.word_embeddings.weight": "model-00001-of-00002.safetensors",
@@ -273,6 +275,9 @@ def _cases():
         ("export-to-hf-not-empty", lambda d, w: ["export", "--workdir", w, "--to-hf", str(d / "nonempty")], "--force"),
         ("export-to-hf-is-a-file", lambda d, w: ["export", "--workdir", w, "--to-hf", str(d / "existing.txt")],
          "is a file"),
+        ("export-workdir-without-checkpoint",
+         lambda d, w: ["export", "--workdir", str(d / "untrained"), "--to-hf", str(d / "o")],
+         "untrained' has no checkpoint"),
         ("export-missing-workdir", lambda d, w: ["export", "--workdir", str(d / "nope"), "--to-hf", str(d / "o")],
          "--workdir"),
         ("convert-config-not-utf8", lambda d, w: convert(d, "latin1"), "UTF-8"),

@@ -52,7 +52,8 @@ def run_export(args, overrides) -> int:
     checks.output_folder(args.out, "--to-hf", args.force, EXPORTED_ENTRIES)
     if cfg.model.family not in HF_EXPORTERS:  # before restoring anything
         export_hf(args.out, cfg.model, {})
-    params = newest_params(args.workdir, make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1))))
+    params = newest_params(args.workdir, make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1))),
+                           "--workdir")
     path = os.path.join(args.workdir, "tokenizer.model")
     tokenizer = Path(path).read_bytes() if os.path.isfile(path) else None
     export_hf(args.out, cfg.model, jax.device_get(params), tokenizer, cfg.data.get("tokenizer_specials", ""))

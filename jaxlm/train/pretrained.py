@@ -61,10 +61,10 @@ def copy_tokenizer(source: str, workdir: str) -> None:
         atomic_write(dst, f.read())
 
 
-def newest_params(source: str, mesh):
+def newest_params(source: str, mesh, flag: str = "--init-from"):
     """The params of the newest checkpoint of the workdir `source` (only the params: any optimizer, a custom optax
-    chain's too), restored onto `mesh` (its layout from the run's config), or of a `jaxlm convert` directory (on the host); the error messages name `--init-from`, the flag every
-    caller but `jaxlm export` reads it from."""
+    chain's too), restored onto `mesh` (its layout from the run's config), or of a `jaxlm convert` directory (on the host); the
+    error messages name `flag`, the caller's flag for `source`."""
     directory = os.path.join(source, "checkpoints")
     if not os.path.isdir(directory) and os.path.isdir(os.path.join(source, "params")):
         return load_converted(source)[1]
@@ -72,7 +72,7 @@ def newest_params(source: str, mesh):
     checkpointer = Checkpointer(directory, pre.train.keep_checkpoints) if os.path.isdir(directory) else None
     steps = checkpointer.all_steps() if checkpointer else []
     if not steps:
-        raise UserError(f"--init-from '{source}' has no checkpoint: train it first with `jaxlm train`")
+        raise UserError(f"{flag} '{source}' has no checkpoint: train it first with `jaxlm train`")
     model, init_args = build_model(pre), family(pre).init_args(pre)
     shapes = nn.unbox(abstract_params(model, init_args))
     try:
@@ -81,7 +81,7 @@ def newest_params(source: str, mesh):
         raise
     except Exception as e:  # noqa: BLE001 - any failure to read means this workdir cannot initialise the run
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-        raise UserError(f"cannot read checkpoint {steps[-1]} of --init-from '{source}' ({reason}): check that its "
+        raise UserError(f"cannot read checkpoint {steps[-1]} of {flag} '{source}' ({reason}): check that its "
                         "config.json is the one it was trained with") from None
     finally:
         checkpointer.close()
