@@ -3,8 +3,10 @@ batch, steps and optimizer): rotary positions, RMSNorm, SwiGLU (d_ff 512 keeps t
 heads sharing 2 key/value heads, no biases, an untied head.
 
 Command:  jaxlm train --config experiments/llama_shakespeare.py --workdir runs/llama_shakespeare
-Runtime:  MEASURED_RUNTIME
-Expected: MEASURED_EXPECTED
+Runtime:  about 12 minutes on 2 CPU cores (750 s measured, tokenizer built first; 345 ms a step vs
+          gpt_shakespeare's 280 ms, `jaxlm bench`).
+Expected: validation bits per byte 2.0185 on the 3 held-out plays, test 2.0366 (gpt_shakespeare: 2.075 / 2.093);
+          3.20M parameters (benchmarks/RESULTS.md §9).
 """
 
 import os

@@ -54,15 +54,6 @@ def run_train(args, overrides) -> int:
     return 0
 
 
-def rolling_evaluation(run, split: str) -> dict:
-    """The split's loss and bits per byte with every document scored apart (`prepare_rolling`), all of it."""
-    from jaxlm.objectives.causal_lm import prepare_rolling
-    from jaxlm.train.evaluate import evaluate
-    prepared = prepare_rolling(run.corpus.splits[split], run.cfg, run.corpus.tokenizer)
-    return evaluate(run.eval_step, run.state.params, prepared, run.cfg.train.eval_batch_size,
-                    run.corpus.tokenizer.byte_lengths(), run.put_batch)
-
-
 def run_eval(args, overrides) -> int:
     from jaxlm.projects.genre.context_ablation import context_ablation
     from jaxlm.train.workdir import restored_run, workdir_config
@@ -79,6 +70,6 @@ def run_eval(args, overrides) -> int:
             out[split].update(context_ablated_loss=ablated, context_gain=ablated - out[split]["loss"])
     for split in ("val", "test") if args.rolling else ():
         if out[split]:
-            out[split]["rolling"] = rolling_evaluation(run, split)
+            out[split]["rolling"] = run.evaluate(split, rolling=True)
     print(json.dumps(out))
     return 0

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from jaxlm.config.loading import config_changes, load_saved_config, save_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
+from jaxlm.objectives.causal_lm import prepare_rolling
 from jaxlm.pipeline.dataset import Corpus, load_corpus, prepare, train_batches
 from jaxlm.registry import check_family
 from jaxlm.sharding.mesh import make_mesh
@@ -78,12 +79,17 @@ class Run:
         _, self.state, data_state = restored
         return data_state
 
-    def evaluate(self, split: str, transform: Callable[[dict], dict] | None = None) -> dict:
-        if split not in self._eval_data:
-            self._eval_data[split] = prepare(self.corpus, self.cfg, split, train=False)
+    def evaluate(self, split: str, transform: Callable[[dict], dict] | None = None, rolling: bool = False) -> dict:
+        """The split's metrics over `train.eval_batches` batches of its rows; `rolling`: over all of it, each
+        document scored apart as lm-eval's loglikelihood_rolling scores it (causal LMs; `prepare_rolling`)."""
+        key = (split, rolling)
+        if key not in self._eval_data:
+            self._eval_data[key] = (prepare_rolling(self.corpus.splits[split], self.cfg, self.corpus.tokenizer)
+                                    if rolling else prepare(self.corpus, self.cfg, split, train=False))
         t = self.cfg.train
-        return evaluate(self.eval_step, self.state.params, self._eval_data[split], t.eval_batch_size,
-                        self.corpus.tokenizer.byte_lengths(), self.put_batch, t.eval_batches, transform)
+        return evaluate(self.eval_step, self.state.params, self._eval_data[key], t.eval_batch_size,
+                        self.corpus.tokenizer.byte_lengths(), self.put_batch, 0 if rolling else t.eval_batches,
+                        transform)
 
 
 def check_resumable(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> None:
