@@ -90,8 +90,8 @@ class JaxlmStepper:
     """jaxlm's jitted train step on one device-resident batch."""
 
     def __init__(self, cfg, batch: dict):
-        _, self.state, self.step, sharding = build_step(cfg)
-        self.batch = {k: jax.device_put(v, sharding) for k, v in batch.items()}
+        _, self.state, self.step, put = build_step(cfg)
+        self.batch = put(batch)
         start = time.perf_counter()
         self.step.lower(self.state, self.batch).compile()
         self.compile_s = time.perf_counter() - start

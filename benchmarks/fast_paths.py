@@ -9,7 +9,9 @@ experiments/gpt_shakespeare.py, changed by the listed overrides, measured with
 seq 128). 48 unrolled layers are left out: XLA:CPU takes many minutes to compile them, which is the point of
 scanning; time that alone with `jaxlm bench --steps 1 --config.model.n_layers=48`. Groups: the fused cross-entropy (`train.loss_chunk`),
 rematerialisation (`model.remat`), scanned layers (`model.scan_layers`, compile time at 6 and 48 layers) and
-the compute dtype (`train.precision`). Writes one JSON object: {group: {variant: bench report}}.
+the compute dtype (`train.precision`). The `scan_families` group times the same 6 → 48 layer compile for BERT,
+T5 and BART (their CPU presets; an encoder-decoder scans 6 or 48 layers in each stack). Writes one JSON object:
+{group: {variant: bench report}}.
 """
 
 import argparse
@@ -28,16 +30,20 @@ GROUPS = {
              "scan_6": {"model.scan_layers": True, "model.n_layers": 6},
              "scan_48": {"model.scan_layers": True, "model.n_layers": 48}},
     "precision": {name: {"train.precision": name} for name in ("fp32", "bf16")},
+    "scan_families": {f"{family}_scan_{n}": {"model.scan_layers": True, "model.n_layers": n}
+                      | ({} if family == "bert" else {"model.n_decoder_layers": n})
+                      for family in ("bert", "t5", "bart") for n in (6, 48)},
 }
+PRESETS = {"bert": "bert_shakespeare", "t5": "t5_span_corruption", "bart": "bart_denoise"}  # scan_families' configs
 KEEP = ("n_params", "n_layers", "step_ms", "tokens_per_s", "compile_s", "mfu", "peak_flops", "activation_bytes",
         "xla_temp_bytes", "params_bytes", "opt_state_bytes")
 
 
-def bench(overrides: dict, steps: int, base: dict) -> dict:
-    """`jaxlm bench --memory` of gpt_shakespeare with `base` and `overrides`, in a fresh process."""
+def bench(overrides: dict, steps: int, base: dict, preset: str = "gpt_shakespeare") -> dict:
+    """`jaxlm bench --memory` of experiments/`preset`.py with `base` and `overrides`, in a fresh process."""
     args = [f"--config.{k}={v}" for k, v in (base | overrides).items()]
     jaxlm = os.path.join(os.path.dirname(sys.executable), "jaxlm")
-    cmd = [jaxlm, "bench", "--config", "experiments/gpt_shakespeare.py", "--memory", "--steps", str(steps), *args]
+    cmd = [jaxlm, "bench", "--config", f"experiments/{preset}.py", "--memory", "--steps", str(steps), *args]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     report = json.loads(out.strip().splitlines()[-1])
     return {k: report.get(k) for k in KEEP} | {"overrides": overrides}
@@ -53,7 +59,9 @@ def main() -> None:
     for group in a.only or GROUPS:
         results[group] = {}
         for name, overrides in GROUPS[group].items():
-            results[group][name] = bench(overrides, a.steps, {"train.precision": "fp32"} if group == "scan" else BIG)
+            base = BIG if group in ("loss", "remat", "precision") else {"train.precision": "fp32"}
+            preset = PRESETS[name.split("_")[0]] if group == "scan_families" else "gpt_shakespeare"
+            results[group][name] = bench(overrides, a.steps, base, preset)
             print(group, name, json.dumps(results[group][name]), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:

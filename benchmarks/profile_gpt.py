@@ -78,8 +78,8 @@ def causal_attention(q, k, v, mask, scale):
 
 def stepper(cfg, batch: dict, loss=None):
     """A blocking zero-argument callable running a (compiled) variant of the real train step on `batch`."""
-    _, state, step, sharding = build_step(cfg, loss)
-    batch = {k: jax.device_put(v, sharding) for k, v in batch.items()}
+    _, state, step, put = build_step(cfg, loss)
+    batch = put(batch)
     holder = [state]
 
     def run():

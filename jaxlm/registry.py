@@ -30,6 +30,8 @@ class Family:
     generates_text: bool = True   # decoder-only: `jaxlm train` ends with a sample from the prompt "\n"
     encoder_decoder: bool = False  # inputs → encoder, targets → decoder (FLOPs count both, generation takes --input)
     attention_configurable: bool = False  # honours config.model.attention (T5/BART: XLA's, for their bias/cache)
+    encoder_states: Callable | None = None  # (model, params, batch) -> (final encoder states, real-token mask);
+    #                                         None: no encoder (decoder-only), e.g. nothing for a linear probe
 
 
 def _decoder_init_args(cfg: ml_collections.ConfigDict) -> tuple:
@@ -47,6 +49,16 @@ def _seq2seq_init_args(cfg: ml_collections.ConfigDict) -> tuple:
     return tokens, tokens  # inputs, decoder inputs (parameter shapes do not depend on the lengths)
 
 
+def _bert_encoder_states(model: nn.Module, params, batch: dict) -> tuple[jax.Array, jax.Array]:
+    return (model.apply({"params": params}, batch["inputs"], batch["segment_ids"], batch["attention_mask"],
+                        method="encode"), batch["attention_mask"])
+
+
+def _seq2seq_encoder_states(model: nn.Module, params, batch: dict) -> tuple[jax.Array, jax.Array]:
+    return (model.apply({"params": params}, batch["inputs"], batch["inputs_segment_ids"], batch["inputs_positions"],
+                        method="encode"), batch["inputs_segment_ids"] > 0)
+
+
 SEQ2SEQ_OBJECTIVES = ("t5_span_corruption", "t5_prefix_lm", "t5_iid_replace_spans", "t5_iid_drop_tokens",
                       "t5_bert_style", "bart_denoise", "genre_text_to_text")
 
@@ -54,11 +66,12 @@ FAMILIES = {
     "gpt": Family(gpt.GPT, causal_lm_loss, _decoder_init_args, ("causal_lm", "genre_continuation"), gpt.matmuls,
                   gpt.attentions, attention_configurable=True),
     "bert": Family(bert.BERT, mlm_loss, _encoder_init_args, ("bert_mlm_nsp", "roberta_mlm", "genre_classification"),
-                   bert.matmuls, bert.attentions, generates_text=False, attention_configurable=True),
+                   bert.matmuls, bert.attentions, generates_text=False, attention_configurable=True,
+                   encoder_states=_bert_encoder_states),
     "t5": Family(t5.T5, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, t5.matmuls, t5.attentions,
-                 generates_text=False, encoder_decoder=True),
+                 generates_text=False, encoder_decoder=True, encoder_states=_seq2seq_encoder_states),
     "bart": Family(bart.BART, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, bart.matmuls, bart.attentions,
-                   generates_text=False, encoder_decoder=True),
+                   generates_text=False, encoder_decoder=True, encoder_states=_seq2seq_encoder_states),
 }
 
 # Objectives whose loss is not their family's (the family's model then has another head).

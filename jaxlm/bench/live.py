@@ -10,7 +10,7 @@ import numpy as np
 
 from jaxlm.objectives.base import Prepared
 from jaxlm.optim.ramp import BatchPlan
-from jaxlm.pipeline.dataset import device_keys, load_corpus, prepare, train_batches
+from jaxlm.pipeline.dataset import load_corpus, prepare, train_batches
 from jaxlm.train.build import build
 from jaxlm.train.state import TrainState
 from jaxlm.train.step import (
@@ -25,7 +25,7 @@ class LiveSetup:
     plan: BatchPlan
     state: TrainState
     train_step: MeshStep
-    sharding: jax.sharding.NamedSharding
+    put: Callable[[dict], dict]  # host batch → global device arrays: the loop's own `Built.put_batch`
     prepared: Prepared    # the training split under the config's objective
 
     def batches(self):
@@ -37,17 +37,13 @@ class LiveSetup:
         """The next full host batch: every microbatch, interleaved as the loop does (no ramp)."""
         return interleave_microbatches([next(it) for _ in range(self.plan.microbatches)], self.plan.microbatches)
 
-    def put(self, batch: dict) -> dict:
-        """Host batch → global device arrays, as the loop's `put_batch`."""
-        return {k: jax.make_array_from_process_local_data(self.sharding, v) for k, v in device_keys(batch).items()}
-
 
 def build_step(cfg: ml_collections.ConfigDict, loss: Callable | None = None
-               ) -> tuple[BatchPlan, TrainState, MeshStep, jax.sharding.NamedSharding]:
-    """(batch plan, allocated state, jitted train step, batch sharding) of `cfg`, as the training loop builds them;
+               ) -> tuple[BatchPlan, TrainState, MeshStep, Callable[[dict], dict]]:
+    """(batch plan, allocated state, jitted train step, put_batch) of `cfg`, as the training loop builds them;
     `loss` replaces the objective's loss (to time variants of it)."""
     built = build(cfg, loss=loss)
-    return built.plan, built.state, built.train_step, built.batch_sharding
+    return built.plan, built.state, built.train_step, built.put_batch
 
 
 def with_data_vocab(cfg: ml_collections.ConfigDict, data_vocab: int | None) -> ml_collections.ConfigDict:
@@ -64,10 +60,10 @@ def with_data_vocab(cfg: ml_collections.ConfigDict, data_vocab: int | None) -> m
 def live_setup(cfg: ml_collections.ConfigDict, data_vocab: int | None = None) -> LiveSetup:
     """Allocate `cfg`'s state and build its jitted train step and training pipeline (tokenizer capped at
     `data_vocab` pieces, see `with_data_vocab`)."""
-    plan, state, step, sharding = build_step(cfg)
+    plan, state, step, put = build_step(cfg)
     data_cfg = with_data_vocab(cfg, data_vocab)
     prepared = prepare(load_corpus(data_cfg), data_cfg, "train", train=True)
-    return LiveSetup(cfg, plan, state, step, sharding, prepared)
+    return LiveSetup(cfg, plan, state, step, put, prepared)
 
 
 def batch_lengths(batch: dict) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 from jaxlm.pipeline.dataset import eval_batches, prepare
 from jaxlm.projects.genre.scores import majority_label, scores
+from jaxlm.registry import FAMILIES, family
 from jaxlm.train.loop import Run, prepare_workdir
 from jaxlm.train.pretrained import (
     copy_tokenizer,
@@ -34,22 +35,9 @@ PROBE_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
 PROBE_STEPS = 1000
 
 
-def _bert_states(model, params, batch):
-    return (model.apply({"params": params}, batch["inputs"], batch["segment_ids"], batch["attention_mask"],
-                        method="encode"), batch["attention_mask"])
-
-
-def _seq2seq_states(model, params, batch):
-    return (model.apply({"params": params}, batch["inputs"], batch["inputs_segment_ids"], batch["inputs_positions"],
-                        method="encode"), batch["inputs_segment_ids"] > 0)
-
-
-ENCODER_STATES = {"bert": _bert_states, "t5": _seq2seq_states, "bart": _seq2seq_states}
-
-
 def pooled_features(run: Run, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{split: ([N, d_model] mean final encoder state over each passage's real tokens, [N] labels)}."""
-    encoder_states = ENCODER_STATES[run.cfg.model.family]
+    encoder_states = FAMILIES[run.cfg.model.family].encoder_states
     pool = jax.jit(lambda params, batch: _masked_mean(*encoder_states(run.model, params, batch)))
     out = {}
     for split in splits:
@@ -88,9 +76,10 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, n_labels: int, l2: float) -> tupl
 
 
 def _frozen_run(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> Run:
-    if cfg.model.family not in ENCODER_STATES:
+    if family(cfg).encoder_states is None:
+        encoders = [name for name, f in FAMILIES.items() if f.encoder_states is not None]
         raise UserError(f"a linear probe reads an encoder, and a '{cfg.model.family}' model has none: use a "
-                        f"{', '.join(ENCODER_STATES)} genre config")
+                        f"{', '.join(encoders)} genre config")
     cfg = pretrained_config(cfg)
     prepare_workdir(cfg, workdir, allow_config_change)
     if cfg.finetune.init_from:
