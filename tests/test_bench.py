@@ -74,8 +74,15 @@ def test_bench_data_vocab_feeds_a_larger_model(capsys):
 def test_bench_profile_writes_a_trace_of_the_timed_steps(capsys, tmp_path):
     trace = tmp_path / "trace"
     assert main(["bench", "--config", TINY, "--steps", "1", "--peak-n", "128", "--profile", str(trace)]) == 0
-    assert json.loads(capsys.readouterr().out)["profile_dir"] == str(trace)
-    assert list(trace.rglob("*.xplane.pb"))
+    report = json.loads(capsys.readouterr().out)
+    assert report["profile_dir"] == str(trace)
+    assert list(trace.rglob("*.xplane.pb")) and (trace / "train_step.hlo.txt").is_file()
+    table, ms = report["profile"], {c: v["ms"] for c, v in report["profile"]["categories"].items()}
+    # the step's ops, found by name in its HLO: the scoped loss and optimizer, GPT's matmuls and attention
+    assert table["module"] == "jit_train_step" and table["steps"] == 1 and table["events"] > 100
+    assert all(ms[c] > 0 for c in ("matmuls", "attention", "loss", "optimizer", "step guard/metrics"))
+    assert ms["collectives"] == 0 and 0 <= table["idle_ms"] < table["step_ms"]
+    assert sum(v["share"] for v in table["categories"].values()) == pytest.approx(1.0)
     afile = tmp_path / "file"
     afile.write_text("x")
     assert main(["bench", "--config", TINY, "--profile", str(afile)]) == 2

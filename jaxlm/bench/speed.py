@@ -10,6 +10,8 @@ below the convention's figure whenever those run; MFU always uses the convention
 """
 
 import contextlib
+import glob
+import os
 import statistics
 import time
 
@@ -19,6 +21,7 @@ import ml_collections
 from jaxlm.bench.flops import Lengths, flops_per_token, matmul_params
 from jaxlm.bench.live import LiveSetup, batch_lengths, param_count
 from jaxlm.bench.peak import peak_flops
+from jaxlm.bench.profile_table import profile_table, read_trace
 from jaxlm.registry import PRECISIONS, attention, precision
 
 WARMUP = 2
@@ -68,8 +71,20 @@ def time_steps(live: LiveSetup, steps: int, profile_dir: str | None = None) -> d
     with jax.profiler.trace(profile_dir) if profile_dir else contextlib.nullcontext():
         for i in range(WARMUP, WARMUP + steps):
             step(i)
-    return {"compile_s": compile_s, "step_ms": 1e3 * statistics.median(times[WARMUP:]),
-            "lengths": batch_lengths(host[0]), "xla_flops": xla_flops(compiled)}
+    out = {"compile_s": compile_s, "step_ms": 1e3 * statistics.median(times[WARMUP:]),
+           "lengths": batch_lengths(host[0]), "xla_flops": xla_flops(compiled)}
+    if profile_dir:
+        out["profile"] = summarize_profile(profile_dir, compiled.as_text(), steps)
+    return out
+
+
+def summarize_profile(profile_dir: str, hlo_text: str, steps: int) -> dict | None:
+    """The newest trace in `profile_dir` summed by category (`profile_table`); the step's HLO is kept beside it
+    as train_step.hlo.txt (the table's op names refer to it). None if jax wrote no trace."""
+    with open(os.path.join(profile_dir, "train_step.hlo.txt"), "w", encoding="utf-8") as f:
+        f.write(hlo_text)
+    traces = glob.glob(os.path.join(profile_dir, "**", "*.trace.json.gz"), recursive=True)
+    return profile_table(read_trace(max(traces, key=os.path.getmtime)), hlo_text, steps) if traces else None
 
 
 def speed_report(live: LiveSetup, steps: int, peak_n: int | None = None, profile_dir: str | None = None) -> dict:
@@ -90,4 +105,5 @@ def speed_report(live: LiveSetup, steps: int, peak_n: int | None = None, profile
         step_ms=round(timed["step_ms"], 3), tokens_per_step=tokens_per_step, tokens_counted=counted,
         tokens_per_s=round(tokens_per_s, 1), flops_per_token=per_token, flops_convention=convention,
         xla_flops_per_token=timed["xla_flops"] / tokens_per_step if timed["xla_flops"] else None,
-        achieved_flops=achieved, peak_flops=peak, peak_source=source, mfu=round(achieved / peak, 4))
+        achieved_flops=achieved, peak_flops=peak, peak_source=source, mfu=round(achieved / peak, 4),
+        **({"profile": timed["profile"]} if "profile" in timed else {}))

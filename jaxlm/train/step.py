@@ -97,14 +97,16 @@ def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTra
         rng = jax.random.fold_in(state.rng, state.step)
         scale = state.loss_scale.scale if loss_scale_period else None
         loss, sums, grads = accumulate_grads(apply_fn, loss_fn, state.params, batch, rng, microbatches, scale)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), grad_zero_frac=zero_fraction(grads), **sums)
-        finite_loss, finite_grads = jnp.isfinite(loss), all_finite(grads)
-        finite = finite_loss & finite_grads
-        new = state.replace(step=state.step + 1, params=select_tree(finite, params, state.params),
-                            opt_state=select_tree(finite, opt_state, state.opt_state))
-        metrics.update(nonfinite_loss=~finite_loss, nonfinite_grads=~finite_grads)
+        with jax.named_scope("optimizer"):  # scopes name the ops for `jaxlm bench --profile`'s table
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+        with jax.named_scope("step_guard"):
+            metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), grad_zero_frac=zero_fraction(grads), **sums)
+            finite_loss, finite_grads = jnp.isfinite(loss), all_finite(grads)
+            finite = finite_loss & finite_grads
+            new = state.replace(step=state.step + 1, params=select_tree(finite, params, state.params),
+                                opt_state=select_tree(finite, opt_state, state.opt_state))
+            metrics.update(nonfinite_loss=~finite_loss, nonfinite_grads=~finite_grads)
         if loss_scale_period:
             loss_scale = update_loss_scale(state.loss_scale, finite_grads, loss_scale_period)
             new = new.replace(loss_scale=loss_scale)
