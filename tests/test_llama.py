@@ -11,7 +11,15 @@ import pytest
 import torch
 from test_bert_hf import _randomize
 from test_gpt2_hf import greedy_tokens
-from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+from transformers import (
+    AutoModelForCausalLM,
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 
 from jaxlm.config.schema import base_config
 from jaxlm.config.validate import validate
@@ -33,18 +41,20 @@ def _save(tmp_path_factory, name: str, model) -> str:
     return str(d)
 
 
-@pytest.fixture(scope="module", params=[(2, False), (4, True)], ids=["gqa-untied", "mha-tied"])
+@pytest.fixture(scope="module", params=[(LlamaForCausalLM, LlamaConfig, 2, False),
+                                        (LlamaForCausalLM, LlamaConfig, 4, True),
+                                        (Qwen2ForCausalLM, Qwen2Config, 2, False)], ids=["gqa-untied", "mha-tied", "qwen2"])
 def hf_dir(request, tmp_path_factory):
-    kv_heads, tied = request.param
-    return _save(tmp_path_factory, "llama", LlamaForCausalLM(
-        LlamaConfig(num_key_value_heads=kv_heads, tie_word_embeddings=tied, **SHAPE)))
+    """Llama in both attention layouts, and Qwen2 (biases on q, k and v only)."""
+    cls, config, kv_heads, tied = request.param
+    return _save(tmp_path_factory, "llama", cls(config(num_key_value_heads=kv_heads, tie_word_embeddings=tied, **SHAPE)))
 
 
 def _logits(cfg, params, ids=IDS) -> np.ndarray:
     return np.asarray(GPT(cfg).apply({"params": params}, ids))
 
 
-def _hf_logits(hf_dir: str, cls=LlamaForCausalLM, ids=IDS) -> np.ndarray:
+def _hf_logits(hf_dir: str, cls=AutoModelForCausalLM, ids=IDS) -> np.ndarray:
     with torch.no_grad():
         return cls.from_pretrained(hf_dir).eval()(torch.tensor(ids)).logits.numpy()
 
@@ -56,7 +66,8 @@ def test_imported_llama_gives_transformers_logits_and_greedy_tokens(hf_dir):
     assert (cfg.n_kv_heads, cfg.tie_embeddings, cfg.rope_theta) == (hf["num_key_value_heads"],
                                                                      hf["tie_word_embeddings"], 500.0)
     assert np.max(np.abs(_logits(cfg, params) - _hf_logits(hf_dir))) <= TOL
-    mine, theirs = greedy_tokens(cfg, params, LlamaForCausalLM.from_pretrained(hf_dir))
+    assert cfg.qkv_bias == (hf["model_type"] == "qwen2")
+    mine, theirs = greedy_tokens(cfg, params, AutoModelForCausalLM.from_pretrained(hf_dir))
     assert mine == theirs
 
 
@@ -70,8 +81,8 @@ def test_hf_to_jaxlm_to_hf_is_bit_identical(hf_dir):
 
 def _jaxlm_llama(**kw):
     c = base_config()
-    c.model.update(n_layers=2, n_heads=4, d_model=32, d_ff=56, vocab_size=99, max_len=48, positions="rope",
-                   norm_type="rmsnorm", mlp="swiglu", n_kv_heads=2, use_bias=True, tie_embeddings=False, **kw)
+    c.model.update(**dict(n_layers=2, n_heads=4, d_model=32, d_ff=56, vocab_size=99, max_len=48, positions="rope",
+                          norm_type="rmsnorm", mlp="swiglu", n_kv_heads=2, use_bias=True, tie_embeddings=False) | kw)
     c.data.seq_len = 48
     validate(c)
     params = nn.unbox(jax.jit(GPT(c.model).init)(jax.random.PRNGKey(3), IDS)["params"])
@@ -80,12 +91,14 @@ def _jaxlm_llama(**kw):
                                            params)
 
 
-def test_jaxlm_to_hf_to_jaxlm_is_bit_identical_and_loads_cleanly(tmp_path):
-    """With biases (Llama's attention_bias and mlp_bias), so every tensor kind round-trips."""
-    cfg, params = _jaxlm_llama()
+@pytest.mark.parametrize("biases,cls", [({}, LlamaForCausalLM), ({"use_bias": False, "qkv_bias": True},
+                                                                   Qwen2ForCausalLM)], ids=["llama", "qwen2"])
+def test_jaxlm_to_hf_to_jaxlm_is_bit_identical_and_loads_cleanly(biases, cls, tmp_path):
+    """With biases (Llama's attention_bias and mlp_bias; Qwen2's on q/k/v only), so every tensor kind round-trips."""
+    cfg, params = _jaxlm_llama(**biases)
     export_hf(str(tmp_path / "hf"), cfg, params)
-    model, info = LlamaForCausalLM.from_pretrained(tmp_path / "hf", output_loading_info=True)
-    assert not any(info.values()), info
+    model, info = AutoModelForCausalLM.from_pretrained(tmp_path / "hf", output_loading_info=True)
+    assert type(model) is cls and not any(info.values()), info
     assert np.max(np.abs(_hf_logits(str(tmp_path / "hf")) - _logits(cfg, params))) <= TOL
     back_cfg, back = import_hf(str(tmp_path / "hf"))
     assert back_cfg.to_dict() == cfg.to_dict()

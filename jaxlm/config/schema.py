@@ -41,6 +41,7 @@ def base_config() -> ml_collections.ConfigDict:
         mlp="gelu",              # gpt: gelu (GELU MLP) | swiglu (gated SiLU, three kernels)
         n_kv_heads=0,            # gpt: key/value heads (0 = n_heads; fewer = grouped-query attention, 1 = multi-query)
         use_bias=True,           # gpt: biases in every projection and layer norm
+        qkv_bias=False,          # gpt: biases on the query/key/value projections even without use_bias (Qwen2's)
         # encoder-only family (bert)
         norm="post",             # bert: post (original BERT: x = LN(x + f(x))) | pre (x + f(LN(x)), final LN)
         type_vocab_size=2,       # bert: token types (segment A / B embeddings)

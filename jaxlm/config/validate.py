@@ -48,7 +48,8 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
 
 
 DECODER_OPTIONS = {"positions": POSITIONS, "norm_type": NORM_TYPES, "mlp": MLP_KINDS}
-GPT_DEFAULTS = {"positions": "learned", "norm_type": "layernorm", "mlp": "gelu", "n_kv_heads": 0, "use_bias": True}
+GPT_DEFAULTS = {"positions": "learned", "norm_type": "layernorm", "mlp": "gelu", "n_kv_heads": 0, "use_bias": True,
+                "qkv_bias": False}
 
 
 def _validate_decoder(cfg: ml_collections.ConfigDict) -> None:

@@ -1,5 +1,6 @@
-"""Hugging Face Llama-style checkpoints (LlamaForCausalLM, and Mistral's, whose differences are config fields) ↔
-jaxlm GPT params with rotary positions, RMSNorm, SwiGLU and grouped-query attention, both ways.
+"""Hugging Face Llama-style checkpoints (LlamaForCausalLM, and Mistral's and Qwen2's, whose differences are config
+fields: Qwen2's q/k/v projections have biases, jaxlm's `qkv_bias`) ↔ jaxlm GPT params with rotary positions,
+RMSNorm, SwiGLU and grouped-query attention, both ways.
 
 Torch's Linear weights are [out, in], so jaxlm's kernels are their transposes reshaped per head. Hugging Face
 stores q and k already permuted for the rotate-half rotary layout, which is jaxlm's, so no permutation is needed.
@@ -17,7 +18,7 @@ from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
 from jaxlm.interop.hf_bert import read_hf_config, read_state_dict
 
-MODEL_TYPES = ("llama", "mistral")
+MODEL_TYPES = ("llama", "mistral", "qwen2")
 LLAMA_OPTIONS = {"positions": "rope", "norm_type": "rmsnorm", "mlp": "swiglu"}  # what makes a GPT Llama-shaped
 
 
@@ -35,7 +36,8 @@ def model_config(hf: dict) -> ml_collections.ConfigDict:
         _refuse(hf, "rope_scaling", "is not supported: jaxlm's rotary positions are unscaled")
     if hf.get("head_dim") not in (None, d // heads):
         _refuse(hf, "head_dim", f"differs from hidden_size / num_attention_heads = {d // heads}")
-    if bool(hf.get("attention_bias", False)) != bool(hf.get("mlp_bias", False)):
+    qwen2 = hf.get("model_type") == "qwen2"  # biases on q, k, v only (its config has no bias fields)
+    if not qwen2 and bool(hf.get("attention_bias", False)) != bool(hf.get("mlp_bias", False)):
         _refuse(hf, "attention_bias", f"differs from mlp_bias={hf.get('mlp_bias', False)}: jaxlm's use_bias is "
                                       "one switch for every projection")
     window = hf.get("sliding_window")
@@ -46,6 +48,7 @@ def model_config(hf: dict) -> ml_collections.ConfigDict:
              n_kv_heads=hf.get("num_key_value_heads") or heads, d_ff=hf["intermediate_size"],
              max_len=hf["max_position_embeddings"], layer_norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
              rope_theta=float(hf.get("rope_theta", 10000.0)), use_bias=bool(hf.get("attention_bias", False)),
+             qkv_bias=qwen2,
              tie_embeddings=bool(hf.get("tie_word_embeddings", False)), dropout=float(hf.get("attention_dropout", 0.0)),
              init="gpt2", init_std=float(hf.get("initializer_range", 0.02)), **LLAMA_OPTIONS)
     return m
@@ -63,7 +66,8 @@ def _linear(sd: dict, key: str, shape: tuple, bias: bool, n_in: int = 1) -> dict
 def _attention(sd: dict, key: str, m: ml_collections.ConfigDict) -> dict:
     d, h, kvh, b = m.d_model, m.n_heads, m.n_kv_heads or m.n_heads, m.use_bias
     hd = d // h
-    q, k, v = (_linear(sd, f"{key}.{n}_proj", (d, n_h, hd), b) for n, n_h in (("q", h), ("k", kvh), ("v", kvh)))
+    q, k, v = (_linear(sd, f"{key}.{n}_proj", (d, n_h, hd), b or m.qkv_bias)
+               for n, n_h in (("q", h), ("k", kvh), ("v", kvh)))
     out = _linear(sd, f"{key}.o_proj", (h, hd, d), b, n_in=2)
     if kvh == h:
         return {"qkv": {n: np.stack([q[n], k[n], v[n]], axis=1 if n == "kernel" else 0) for n in q}, "out": out}
@@ -103,7 +107,16 @@ def is_llama_shaped(m: ml_collections.ConfigDict) -> bool:
 
 
 def hf_config(m: ml_collections.ConfigDict) -> dict:
-    """The LlamaConfig dict of a Llama-shaped jaxlm GPT `config.model`."""
+    """The LlamaConfig dict of a Llama-shaped jaxlm GPT `config.model` (Qwen2Config's when only q/k/v have
+    biases)."""
+    if m.qkv_bias and not m.use_bias:
+        return {"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "vocab_size": m.vocab_size,
+                "hidden_size": m.d_model, "intermediate_size": m.d_ff, "num_hidden_layers": m.n_layers,
+                "num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads or m.n_heads,
+                "hidden_act": "silu", "max_position_embeddings": m.max_len, "rms_norm_eps": m.layer_norm_eps,
+                "rope_theta": m.rope_theta, "rope_scaling": None, "use_sliding_window": False, "sliding_window": None,
+                "attention_dropout": m.dropout, "tie_word_embeddings": m.tie_embeddings,
+                "initializer_range": m.init_std, "torch_dtype": "float32"}
     return {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": m.vocab_size,
             "hidden_size": m.d_model, "intermediate_size": m.d_ff, "num_hidden_layers": m.n_layers,
             "num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads or m.n_heads,
@@ -149,7 +162,7 @@ def export_state_dict(params: dict, m: ml_collections.ConfigDict) -> dict[str, n
 
 
 def write_hf_llama(out_dir: str, m: ml_collections.ConfigDict, params: dict) -> None:
-    """Write `config.json` and `model.safetensors` of a LlamaForCausalLM into the (new, empty) folder `out_dir`."""
+    """Write `config.json` and `model.safetensors` of a LlamaForCausalLM (or Qwen2ForCausalLM) into `out_dir`."""
     from safetensors.numpy import save_file
     save_file(export_state_dict(params, m), os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
     with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:

@@ -45,7 +45,7 @@ class Block(nn.Module):
         out_scale = 1.0 / math.sqrt(2 * c.n_layers) if c.init == "gpt2" else 1.0
         h = _norm(c, self.dtype, "ln_attn")(x)
         x = x + Attention(c.n_heads, c.d_model // c.n_heads, c.init, c.init_std, out_scale, use_bias=c.use_bias,
-                          causal=True, dropout=c.dropout, decode=self.decode, implementation=c.attention,
+                          qkv_bias=c.qkv_bias, causal=True, dropout=c.dropout, decode=self.decode, implementation=c.attention,
                           n_kv_heads=c.n_kv_heads, rope_theta=c.rope_theta if c.positions == "rope" else 0.0,
                           dtype=self.dtype, name="attn")(h, mask, cache_index=cache_index,
                                                          deterministic=deterministic, positions=positions)

@@ -254,6 +254,7 @@ class Attention(nn.Module):
     init_std: float = 0.02
     out_scale: float = 1.0        # GPT-2 residual scaling of the output projection
     use_bias: bool = True
+    qkv_bias: bool = False        # biases on the q/k/v projections even without `use_bias` (Qwen2's attention)
     cross: bool = False
     causal: bool = False          # each query also sees only keys at or before it
     dropout: float = 0.0
@@ -272,7 +273,7 @@ class Attention(nn.Module):
         `positions` [B, T] x's positions (rotary positions only)."""
         d_model, heads = x.shape[-1], (self.n_heads, self.head_dim)
         kv_heads = self.n_kv_heads or self.n_heads
-        project = functools.partial(Projection, use_bias=self.use_bias, dtype=self.dtype)
+        project = functools.partial(Projection, use_bias=self.use_bias or self.qkv_bias, dtype=self.dtype)
         if not self.cross and kv_heads == self.n_heads:
             qkv = project((3, *heads), ("embed", None, "heads", "kv"), qkv_init(self.init, self.init_std, self.head_dim),
                           name="qkv")(x)
@@ -299,8 +300,9 @@ class Attention(nn.Module):
         if bias is not None:
             bias = bias.astype(q.dtype)
         y = dot_product_attention(q, k, v, mask, attention_scale(self.init, self.head_dim), causal, impl, bias)
-        y = project((d_model,), ("heads", "kv", "embed"), kernel_init(self.init, self.init_std, (0, 1), 2,
-                                                                       self.out_scale), n_in=2, name="out")(y)
+        y = Projection((d_model,), ("heads", "kv", "embed"), kernel_init(self.init, self.init_std, (0, 1), 2,
+                                                                          self.out_scale), n_in=2,
+                       use_bias=self.use_bias, dtype=self.dtype, name="out")(y)
         return nn.Dropout(self.dropout)(y, deterministic=deterministic)
 
     def _write_cache(self, k: jax.Array, v: jax.Array, index: jax.Array | None):
