@@ -3,6 +3,7 @@
     python benchmarks/compare_gpt.py --shape tiny     # 4 layers/4 heads/d 128/seq 64/batch 12/vocab 8192
     python benchmarks/compare_gpt.py --shape big      # 6 layers/6 heads/d 384/seq 256/batch 16/vocab 8192
     python benchmarks/compare_gpt.py --layers 2 --heads 2 --width 64 --seq 32 --batch 4 --vocab 512
+    python benchmarks/compare_gpt.py --shape big --profile /tmp/prof   # + where jaxlm's step time goes
 
 The jaxlm config is built from `base_config()` (fp32, AdamW b1 0.9 / b2 0.95 / wd 0.1, clip 1.0, d_ff 4·d) and
 its step is the one `jaxlm train` jits (jaxlm.bench.live.build_step), with a constant learning rate like the
@@ -12,7 +13,9 @@ After warm-up (compilation, a few steps each) they alternate in `rounds` rounds 
 flipping every round, each step timed until its result is ready; torch runs with `torch.set_num_threads`
 (`--threads`, default 2) and XLA's CPU backend uses one thread per core. Prints one JSON object: each
 framework's median step time and tokens/s, the ratio jaxlm/torch of tokens/s, the per-round medians, and MFU
-against the machine's measured fp32 matmul peak (the better of jax's and torch's 2048³ matmul).
+against the machine's measured fp32 matmul peak (the better of jax's and torch's 2048³ matmul), and jaxlm's
+against XLA's own. `--profile DIR` then traces `steps` more jaxlm steps into DIR and adds `jaxlm_profile`, the
+step's time by category (jaxlm.bench.profile_table).
 """
 
 import argparse
@@ -31,6 +34,7 @@ import torch
 from jaxlm.bench.flops import flops_per_token
 from jaxlm.bench.live import build_step
 from jaxlm.bench.peak import measured_matmul_flops
+from jaxlm.bench.speed import summarize_profile
 from jaxlm.config.schema import base_config
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -93,7 +97,7 @@ class JaxlmStepper:
         _, self.state, self.step, put = build_step(cfg)
         self.batch = put(batch)
         start = time.perf_counter()
-        self.step.lower(self.state, self.batch).compile()
+        self.compiled = self.step.lower(self.state, self.batch).compile()
         self.compile_s = time.perf_counter() - start
 
     def run(self, steps: int) -> list[float]:
@@ -133,7 +137,7 @@ def torch_matmul_flops(n: int) -> float:
     return 2 * n**3 / statistics.median(times)
 
 
-def compare(shape: torch_gpt.Shape, rounds: int, steps: int, threads: int) -> dict:
+def compare(shape: torch_gpt.Shape, rounds: int, steps: int, threads: int, profile_dir: str | None = None) -> dict:
     """Alternating rounds of both steps; medians, tokens/s, ratio and MFU as one dict."""
     torch.set_num_threads(threads)
     cfg = jaxlm_config(shape)
@@ -166,6 +170,11 @@ def compare(shape: torch_gpt.Shape, rounds: int, steps: int, threads: int) -> di
                     f"{name}_round_ms": rounds_ms[name], f"{name}_mfu": round(tokens / step_s * per_token / peak, 4)})
     out.update(jaxlm_final_loss=steppers["jaxlm"].loss, torch_final_loss=steppers["torch"].loss)
     out["ratio_jaxlm_over_torch"] = round(out["jaxlm_tokens_per_s"] / out["torch_tokens_per_s"], 3)
+    out["jaxlm_mfu_of_xla_peak"] = round(out["jaxlm_mfu"] * peak / peaks["jax"], 4)
+    if profile_dir:
+        with jax.profiler.trace(profile_dir):
+            jaxlm.run(steps)
+        out["jaxlm_profile"] = summarize_profile(profile_dir, jaxlm.compiled.as_text(), steps)
     return out
 
 
@@ -177,6 +186,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=10, help="steps per framework per round")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--profile", metavar="DIR", help="also trace `--steps` jaxlm steps into DIR and summarise them")
     a = p.parse_args()
     if min(a.rounds, a.steps, a.threads) < 1:
         p.error("--rounds, --steps and --threads must be ≥ 1")
@@ -184,7 +194,7 @@ def main() -> None:
     shape = torch_gpt.Shape(**(asdict(SHAPES[a.shape]) | given))
     if shape.width % shape.heads:
         p.error(f"--width {shape.width} is not divisible by --heads {shape.heads}")
-    print(json.dumps(compare(shape, a.rounds, a.steps, a.threads)))
+    print(json.dumps(compare(shape, a.rounds, a.steps, a.threads, a.profile)))
 
 
 if __name__ == "__main__":
