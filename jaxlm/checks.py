@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
@@ -71,15 +72,21 @@ def input_folder(path: str, flag: str, what: str) -> str:
     return path
 
 
+def load_json(path: str, fix: str, what: str = "") -> Any:
+    """The JSON value in file `path`; if it is not UTF-8 JSON, one UserError line with the parser's reason and
+    `fix` (`what` names the file)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        name = f"{what} '{path}'" if what else f"'{path}'"
+        raise UserError(f"{name} is not valid UTF-8 JSON ({str(e).splitlines()[0][:80]}): {fix}") from None
+
+
 def json_object(path: str, what: str) -> dict:
     """The JSON object in file `path` (`what` names it in errors)."""
     input_file(path, what, "a JSON file")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{what} '{path}' is not valid UTF-8 JSON ({str(e).splitlines()[0][:80]}): fix or "
-                        "replace it") from None
+    data = load_json(path, "fix or replace it", what)
     if not isinstance(data, dict):
         raise UserError(f"{what} '{path}' holds a JSON {type(data).__name__}, not an object: fix or replace it")
     return data

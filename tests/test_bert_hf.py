@@ -8,8 +8,8 @@ import torch
 from transformers import BertConfig, BertForPreTraining, BertModel
 
 from jaxlm.cli.main import main
-from jaxlm.interop import load_converted
-from jaxlm.interop.hf_bert import bert_hidden_states, load_hf_bert
+from jaxlm.interop import import_hf, load_converted
+from jaxlm.interop.hf_bert import bert_hidden_states
 from jaxlm.models.bert import BERT
 
 TOL = 1e-4
@@ -51,7 +51,7 @@ def test_bert_model_hidden_states_match(tmp_path, safetensors):
     with torch.no_grad():
         ref = hf(input_ids=torch.tensor(ids), token_type_ids=torch.tensor(types),
                  attention_mask=torch.tensor(mask)).last_hidden_state.numpy()
-    cfg, params = load_hf_bert(str(tmp_path))
+    cfg, params = import_hf(str(tmp_path))
     assert cfg.layer_norm_eps == 1e-7 and cfg.norm == "post" and not cfg.nsp_head
     assert _max_diff(bert_hidden_states(cfg, params, ids, types, mask), ref, mask) <= TOL
 
@@ -64,7 +64,7 @@ def test_pretraining_layout_heads_and_convert_cli(tmp_path):
     with torch.no_grad():
         out = hf(input_ids=torch.tensor(ids), token_type_ids=torch.tensor(types), attention_mask=torch.tensor(mask),
                  output_hidden_states=True)
-    cfg, params = load_hf_bert(str(tmp_path / "hf"))
+    cfg, params = import_hf(str(tmp_path / "hf"))
     assert cfg.nsp_head
     hidden = bert_hidden_states(cfg, params, ids, types, mask)
     assert _max_diff(hidden, out.hidden_states[-1].numpy(), mask) <= TOL

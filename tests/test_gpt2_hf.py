@@ -15,8 +15,8 @@ from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.generate.sampling import generate
 from jaxlm.interop import export_hf, import_hf
-from jaxlm.interop.hf_bert import read_state_dict
-from jaxlm.interop.hf_gpt2 import export_state_dict, load_hf_gpt2
+from jaxlm.interop.hf_files import read_state_dict
+from jaxlm.interop.hf_gpt2 import export_state_dict
 from jaxlm.models.gpt import GPT
 
 TOL = 1e-4
@@ -50,7 +50,7 @@ def test_imported_gpt2_gives_the_same_logits(hf_dir, tmp_path):
     assert np.max(np.abs(_jaxlm_logits(cfg, params) - ref)) <= TOL
     base = tmp_path / "base"
     GPT2Model(_hf_config()).save_pretrained(base)  # the headless layout (no `transformer.` prefix) imports too
-    assert load_hf_gpt2(str(base))[1]["embed"]["embedding"].shape == (99, 32)
+    assert import_hf(str(base))[1]["embed"]["embedding"].shape == (99, 32)
 
 
 def greedy_tokens(cfg, params, hf_model, prompt=(5, 17, 3, 42, 8), n: int = 24) -> tuple[list[int], list[int]]:
@@ -68,7 +68,7 @@ def test_kv_cache_greedy_decoding_equals_transformers_generate(hf_dir):
 
 
 def test_export_is_the_exact_inverse_and_loads_in_transformers(hf_dir, tmp_path):
-    cfg, params = load_hf_gpt2(hf_dir)
+    cfg, params = import_hf(hf_dir)
     original = read_state_dict(hf_dir)
     exported = export_state_dict(params, cfg)
     assert set(exported) == {k for k in original if k != "lm_head.weight"}

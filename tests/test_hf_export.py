@@ -14,7 +14,7 @@ from test_bert_hf import _randomize
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
 from jaxlm.interop import export_hf, import_hf
-from jaxlm.interop.hf_bert import read_state_dict
+from jaxlm.interop.hf_files import read_state_dict
 from jaxlm.interop.layer_stack import unstack_layers
 from jaxlm.registry import FAMILIES
 

@@ -25,7 +25,7 @@ from jaxlm.config.schema import base_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
 from jaxlm.interop import export_hf, import_hf
-from jaxlm.interop.hf_bert import read_state_dict
+from jaxlm.interop.hf_files import read_state_dict
 from jaxlm.interop.hf_llama import export_state_dict
 from jaxlm.models.gpt import GPT
 

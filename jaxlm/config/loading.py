@@ -3,13 +3,13 @@
 import ast
 import difflib
 import importlib.util
-import json
 import os
 import types
 from typing import Any
 
 import ml_collections
 
+from jaxlm import checks
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 
@@ -126,11 +126,9 @@ def load_saved_config(path: str) -> ml_collections.ConfigDict:
     from jaxlm.config.schema import base_config
     if not os.path.isfile(path):
         raise UserError(f"no config.json in '{os.path.dirname(path) or '.'}': is it a jaxlm workdir written by `jaxlm train`?")
-    try:
-        with open(path) as f:
-            saved = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"'{path}' is not valid JSON: restore it or start a fresh workdir") from None
+    saved = checks.load_json(path, "restore it or start a fresh workdir")
+    if not isinstance(saved, dict):
+        raise UserError(f"'{path}' holds no JSON object: restore it or start a fresh workdir")
     cfg = base_config()
     for section, values in saved.items():
         if section not in cfg or not isinstance(values, dict):

@@ -20,6 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
+from jaxlm import checks
 from jaxlm.data.corpus import SPLITS, Document
 from jaxlm.data.packing import TokenStream
 from jaxlm.data.tokenizer import Tokenizer
@@ -119,12 +120,7 @@ def read_manifest(path: str) -> dict:
     if not os.path.isfile(file):
         raise UserError(f"'{path}' is not a complete token store (no {MANIFEST}): build it with "
                         "`jaxlm data prepare --config FILE --out DIR`")
-    try:
-        with open(file, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"'{file}' is corrupt ({type(e).__name__}): rebuild the store with `jaxlm data prepare "
-                        "--force`") from None
+    manifest = checks.load_json(file, "rebuild the store with `jaxlm data prepare --force`")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UserError(f"'{file}' is not a jaxlm token store manifest: point config.data.store at a folder made by "
                         "`jaxlm data prepare`")

@@ -19,38 +19,29 @@ from jaxlm.config.loading import load_saved_config, save_config
 from jaxlm.config.schema import base_config
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
-from jaxlm.interop.hf_bart import load_hf_bart, write_hf_bart
-from jaxlm.interop.hf_bert import load_hf_bert, read_hf_config, write_hf_bert
-from jaxlm.interop.hf_gpt2 import load_hf_gpt2, write_hf_gpt2
-from jaxlm.interop.hf_llama import MODEL_TYPES as LLAMA_MODEL_TYPES
-from jaxlm.interop.hf_llama import is_llama_shaped, load_hf_llama, write_hf_llama
-from jaxlm.interop.hf_t5 import load_hf_t5, write_hf_t5
+from jaxlm.interop import hf_bart, hf_bert, hf_gpt2, hf_llama, hf_t5
+from jaxlm.interop.hf_files import load_hf, read_hf_config
 from jaxlm.interop.hf_tokenizer import HF_TOKENIZER_ENTRIES, write_hf_tokenizer
 from jaxlm.interop.layer_stack import unstack_layers
 from jaxlm.objectives.seq2seq import DECODER_START_ROLES
 
-# model_type → (hf_dir → (jaxlm config.model, params))
-HF_IMPORTERS: dict[str, Callable[[str], tuple[ml_collections.ConfigDict, dict]]] = {
-    "bert": load_hf_bert,
-    "t5": load_hf_t5,
-    "bart": load_hf_bart,
-    "gpt2": load_hf_gpt2,
-    **dict.fromkeys(LLAMA_MODEL_TYPES, load_hf_llama),
-}
+# model_type → the module whose model_config(hf config) and convert_state_dict(tensors, config.model) import it
+HF_IMPORTERS = {"bert": hf_bert, "t5": hf_t5, "bart": hf_bart, "gpt2": hf_gpt2,
+                **dict.fromkeys(hf_llama.MODEL_TYPES, hf_llama)}
 
 
 def write_hf_gpt(out_dir: str, m: ml_collections.ConfigDict, params: dict) -> None:
     """A GPT with Llama's block exports as LlamaForCausalLM, any other as GPT2LMHeadModel (which names the
     option it lacks)."""
-    (write_hf_llama if is_llama_shaped(m) else write_hf_gpt2)(out_dir, m, params)
+    (hf_llama.write_hf_llama if hf_llama.is_llama_shaped(m) else hf_gpt2.write_hf_gpt2)(out_dir, m, params)
 
 
 # jaxlm family → (out_dir, config.model, params) → writes a Hugging Face model directory
 HF_EXPORTERS: dict[str, Callable[[str, ml_collections.ConfigDict, dict], None]] = {
     "gpt": write_hf_gpt,
-    "bert": write_hf_bert,
-    "t5": write_hf_t5,
-    "bart": write_hf_bart,
+    "bert": hf_bert.write_hf_bert,
+    "t5": hf_t5.write_hf_t5,
+    "bart": hf_bart.write_hf_bart,
 }
 EXPORTED_ENTRIES = ("config.json", "model.safetensors", *HF_TOKENIZER_ENTRIES)
 
@@ -67,7 +58,8 @@ def import_hf(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
         raise UserError(f"cannot import Hugging Face model_type '{model_type}' from '{hf_dir}': "
                         f"supported are {', '.join(HF_IMPORTERS)}")
     try:
-        return HF_IMPORTERS[model_type](hf_dir)
+        importer = HF_IMPORTERS[model_type]
+        return load_hf(hf_dir, importer.model_config, importer.convert_state_dict)
     except KeyError as e:
         raise UserError(f"the {model_type} checkpoint in '{hf_dir}' has no '{e.args[0]}' (a config.json field or a "
                         "weight): save the model with save_pretrained") from None

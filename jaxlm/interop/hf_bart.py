@@ -17,7 +17,7 @@ from jaxlm.interop.attention_layout import (
     linear_tensors,
     norm_tensors,
 )
-from jaxlm.interop.hf_bert import read_hf_config, read_state_dict, write_hf_dir
+from jaxlm.interop.hf_files import write_hf_dir
 
 ATTENTION = ("q_proj", "k_proj", "v_proj", "out_proj")
 HF_LAYER_NORM_EPS = 1e-5  # Hugging Face's BART LayerNorms take torch's default eps
@@ -84,12 +84,6 @@ def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) 
               "encoder": _stack(sd, "encoder", m.n_layers, m.n_heads, False),
               "decoder": _stack(sd, "decoder", m.n_decoder_layers, m.n_heads, True)}
     return jax.tree_util.tree_map(np.asarray, params)
-
-
-def load_hf_bart(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
-    """(jaxlm `config.model`, params) of a local Hugging Face BART directory."""
-    m = model_config(read_hf_config(hf_dir))
-    return m, convert_state_dict(read_state_dict(hf_dir), m)
 
 
 def hf_config(m: ml_collections.ConfigDict) -> dict:

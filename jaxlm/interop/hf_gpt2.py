@@ -7,8 +7,6 @@ Import reads GPT2Model or GPT2LMHeadModel directories (`transformer.` prefix); e
 directory (`config.json` + `model.safetensors`) that `transformers` loads with `from_pretrained`.
 """
 
-import json
-import os
 
 import jax
 import ml_collections
@@ -16,7 +14,7 @@ import numpy as np
 
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
-from jaxlm.interop.hf_bert import read_hf_config, read_state_dict
+from jaxlm.interop.hf_files import write_hf_dir
 
 SUPPORTED_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh")  # GPT-2's tanh approximation, as jaxlm's GELU
 
@@ -68,12 +66,6 @@ def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) 
     return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
 
 
-def load_hf_gpt2(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
-    """(jaxlm `config.model`, params) of a local Hugging Face GPT-2 directory."""
-    m = model_config(read_hf_config(hf_dir))
-    return m, convert_state_dict(read_state_dict(hf_dir), m)
-
-
 GPT2_BLOCK = {"positions": "learned", "norm_type": "layernorm", "mlp": "gelu", "use_bias": True, "tie_embeddings": True}
 
 
@@ -115,11 +107,4 @@ def export_state_dict(params: dict, m: ml_collections.ConfigDict) -> dict[str, n
 
 def write_hf_gpt2(out_dir: str, m: ml_collections.ConfigDict, params: dict) -> None:
     """Write `config.json` and `model.safetensors` of a GPT2LMHeadModel into the (new, empty) folder `out_dir`."""
-    from safetensors.numpy import save_file
-    config = hf_config(m)
-    if "block_0" not in params:
-        raise UserError("the params are layer-stacked (model.scan_layers=True): export a run trained without "
-                        "scan_layers, or unstack its layers first")
-    save_file(export_state_dict(params, m), os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
-    with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=1)
+    write_hf_dir(out_dir, hf_config(m), export_state_dict(params, m))

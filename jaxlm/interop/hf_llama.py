@@ -8,15 +8,13 @@ With as many key/value heads as heads, jaxlm fuses q, k, v into one `qkv` kernel
 otherwise it keeps `q` [d, heads, head_dim] and a fused `kv` [d, 2, kv_heads, head_dim].
 """
 
-import json
-import os
 
 import ml_collections
 import numpy as np
 
 from jaxlm.config.schema import base_config
 from jaxlm.errors import UserError
-from jaxlm.interop.hf_bert import read_hf_config, read_state_dict
+from jaxlm.interop.hf_files import write_hf_dir
 
 MODEL_TYPES = ("llama", "mistral", "qwen2")
 LLAMA_OPTIONS = {"positions": "rope", "norm_type": "rmsnorm", "mlp": "swiglu"}  # what makes a GPT Llama-shaped
@@ -95,12 +93,6 @@ def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) 
     return params
 
 
-def load_hf_llama(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
-    """(jaxlm `config.model`, params) of a local Hugging Face Llama or Mistral directory."""
-    m = model_config(read_hf_config(hf_dir))
-    return m, convert_state_dict(read_state_dict(hf_dir), m)
-
-
 def is_llama_shaped(m: ml_collections.ConfigDict) -> bool:
     """Whether a GPT `config.model` has Llama's block (rotary positions, RMSNorm, SwiGLU)."""
     return all(m[k] == v for k, v in LLAMA_OPTIONS.items())
@@ -163,7 +155,4 @@ def export_state_dict(params: dict, m: ml_collections.ConfigDict) -> dict[str, n
 
 def write_hf_llama(out_dir: str, m: ml_collections.ConfigDict, params: dict) -> None:
     """Write `config.json` and `model.safetensors` of a LlamaForCausalLM (or Qwen2ForCausalLM) into `out_dir`."""
-    from safetensors.numpy import save_file
-    save_file(export_state_dict(params, m), os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
-    with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(hf_config(m), f, indent=1)
+    write_hf_dir(out_dir, hf_config(m), export_state_dict(params, m))

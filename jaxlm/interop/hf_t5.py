@@ -18,7 +18,7 @@ from jaxlm.interop.attention_layout import (
     linear_tensors,
     norm_tensors,
 )
-from jaxlm.interop.hf_bert import read_hf_config, read_state_dict, write_hf_dir
+from jaxlm.interop.hf_files import write_hf_dir
 
 FF_KINDS = {"relu": "relu", "gated-gelu": "gated_gelu"}
 
@@ -75,12 +75,6 @@ def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) 
     if not m.tie_embeddings:
         params["lm_head"] = {"kernel": sd["lm_head.weight"].T}
     return jax.tree_util.tree_map(np.asarray, params)
-
-
-def load_hf_t5(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
-    """(jaxlm `config.model`, params) of a local Hugging Face T5 directory."""
-    m = model_config(read_hf_config(hf_dir))
-    return m, convert_state_dict(read_state_dict(hf_dir), m)
 
 
 def hf_config(m: ml_collections.ConfigDict) -> dict:

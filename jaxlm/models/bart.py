@@ -8,7 +8,9 @@ import ml_collections
 from jaxlm.models import inventory as inv
 from jaxlm.models.layers import (
     Attention,
+    EncoderDecoder,
     HeadInputs,
+    Seq2SeqBlock,
     attention_mask,
     decoder_geometry,
     default_ids,
@@ -29,14 +31,8 @@ def bart_attention(c: ml_collections.ConfigDict, dtype, cross: bool, decode: boo
                      implementation="xla", dtype=dtype, name=name)
 
 
-class Block(nn.Module):
+class Block(Seq2SeqBlock):
     """x = LN(x + SelfAttn(x)) [; x = LN(x + CrossAttn(x, encoded))]; x = LN(x + FF(x))."""
-
-    cfg: ml_collections.ConfigDict
-    dtype: jnp.dtype
-    cross: bool
-    decode: bool = False
-    deterministic: bool = True
 
     @nn.compact
     def __call__(self, x, mask, encoded=None, cross_mask=None, cache_index=None):
@@ -81,12 +77,8 @@ class Stack(nn.Module):
                            deterministic=deterministic)
 
 
-class BART(nn.Module):
+class BART(EncoderDecoder):
     """(inputs [B, S], decoder_inputs [B, T], segment ids, positions) → logits [B, T, vocab] in fp32."""
-
-    cfg: ml_collections.ConfigDict
-    dtype: jnp.dtype = jnp.float32
-    decode: bool = False
 
     def setup(self):
         c = self.cfg
@@ -113,14 +105,6 @@ class BART(nn.Module):
                          inputs_segment_ids)
         head = HeadInputs(x.astype(head_dtype(self.dtype)), self.embed.embedding, self.final_logits_bias)
         return head if return_hidden else head.logits()
-
-    def __call__(self, inputs, decoder_inputs, inputs_segment_ids=None, targets_segment_ids=None,
-                 inputs_positions=None, targets_positions=None, deterministic: bool = True,
-                 return_hidden: bool = False):
-        inputs_segment_ids, inputs_positions = default_ids(inputs, inputs_segment_ids, inputs_positions)
-        encoded = self.encode(inputs, inputs_segment_ids, inputs_positions, deterministic)
-        return self.decode_logits(decoder_inputs, encoded, inputs_segment_ids, targets_segment_ids, targets_positions,
-                                  deterministic, return_hidden)
 
 
 def matmuls(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Matmul]:

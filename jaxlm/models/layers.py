@@ -251,6 +251,35 @@ def rope(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 
 
+class EncoderDecoder(nn.Module):
+    """An encoder-decoder model (T5, BART): a subclass defines `encode(inputs, segment_ids, positions,
+    deterministic)` and `decode_logits(decoder_inputs, encoded, inputs_segment_ids, segment_ids, positions,
+    deterministic, return_hidden)`; calling the model runs one, then the other."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype = jnp.float32
+    decode: bool = False
+
+    def __call__(self, inputs, decoder_inputs, inputs_segment_ids=None, targets_segment_ids=None,
+                 inputs_positions=None, targets_positions=None, deterministic: bool = True,
+                 return_hidden: bool = False):
+        inputs_segment_ids, inputs_positions = default_ids(inputs, inputs_segment_ids, inputs_positions)
+        encoded = self.encode(inputs, inputs_segment_ids, inputs_positions, deterministic)
+        return self.decode_logits(decoder_inputs, encoded, inputs_segment_ids, targets_segment_ids, targets_positions,
+                                  deterministic, return_hidden)
+
+
+class Seq2SeqBlock(nn.Module):
+    """The fields of an encoder-decoder's block (T5's, BART's): with `cross`, a decoder block that also attends
+    over the encoder's output; `decode` keeps a KV cache."""
+
+    cfg: ml_collections.ConfigDict
+    dtype: jnp.dtype
+    cross: bool
+    decode: bool = False
+    deterministic: bool = True
+
+
 class Attention(nn.Module):
     """Multi-head attention, the one every family uses: self-attention (one fused [embed, 3, heads, kv]
     projection `qkv`; with fewer `n_kv_heads`, grouped-query attention: `q` and a fused `kv` over the key/value

@@ -13,8 +13,10 @@ from jaxlm.errors import UserError
 from jaxlm.models import inventory as inv
 from jaxlm.models.layers import (
     Attention,
+    EncoderDecoder,
     HeadInputs,
     RMSNorm,
+    Seq2SeqBlock,
     Weight,
     attention_mask,
     decoder_geometry,
@@ -36,14 +38,8 @@ def t5_attention(c: ml_collections.ConfigDict, dtype, cross: bool, decode: bool,
                      dtype=dtype, name=name)
 
 
-class Block(nn.Module):
+class Block(Seq2SeqBlock):
     """x + SelfAttn(norm x) [+ CrossAttn(norm x, encoded)] + FF(norm x), each with dropout."""
-
-    cfg: ml_collections.ConfigDict
-    dtype: jnp.dtype
-    cross: bool
-    decode: bool = False
-    deterministic: bool = True
 
     @nn.compact
     def __call__(self, x, mask, bias, encoded=None, cross_mask=None, cache_index=None):
@@ -101,12 +97,8 @@ class Decoder(nn.Module):
         return nn.Dropout(c.dropout)(x, deterministic=deterministic)
 
 
-class T5(nn.Module):
+class T5(EncoderDecoder):
     """(inputs [B, S], decoder_inputs [B, T], segment ids, positions) → logits [B, T, vocab] in fp32."""
-
-    cfg: ml_collections.ConfigDict
-    dtype: jnp.dtype = jnp.float32
-    decode: bool = False
 
     def setup(self):
         c = self.cfg
@@ -136,14 +128,6 @@ class T5(nn.Module):
             embedding = self.lm_head().T
         head = HeadInputs(x.astype(head_dtype(self.dtype)), embedding)
         return head if return_hidden else head.logits()
-
-    def __call__(self, inputs, decoder_inputs, inputs_segment_ids=None, targets_segment_ids=None,
-                 inputs_positions=None, targets_positions=None, deterministic: bool = True,
-                 return_hidden: bool = False):
-        inputs_segment_ids, inputs_positions = default_ids(inputs, inputs_segment_ids, inputs_positions)
-        encoded = self.encode(inputs, inputs_segment_ids, inputs_positions, deterministic)
-        return self.decode_logits(decoder_inputs, encoded, inputs_segment_ids, targets_segment_ids, targets_positions,
-                                  deterministic, return_hidden)
 
 
 def _width(m: ml_collections.ConfigDict) -> int:

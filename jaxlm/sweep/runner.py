@@ -17,6 +17,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from jaxlm import checks
 from jaxlm.config.loading import config_changes, flatten
 from jaxlm.data.tokenizer import default_cache_dir
 from jaxlm.errors import UserError
@@ -106,11 +107,7 @@ def read_sweep_json(sweep_dir: str) -> dict:
     path = os.path.join(sweep_dir, SWEEP_FILE)
     if not os.path.isfile(path):
         raise UserError(f"'{sweep_dir}' has no {SWEEP_FILE}: is it a sweep dir written by `jaxlm sweep`?")
-    try:
-        with open(path) as f:
-            meta = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        meta = None
+    meta = checks.load_json(path, "restore it or use a new --workdir")
     keys = ("seeds", "finetune", "finetune_config", "variants", "config", "scale", "overrides", "metrics", "description")
     if not isinstance(meta, dict) or not all(k in meta for k in keys):
         raise UserError(f"'{path}' is not a sweep.json written by `jaxlm sweep`: restore it or use a new --workdir")
