@@ -7,23 +7,18 @@ import re
 import numpy as np
 
 from jaxlm import checks
+from jaxlm.cli import config_verb, verb_group
 from jaxlm.errors import UserError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("data", help="prepare and inspect a config's data")
-    dsub = p.add_subparsers(dest="data_command", required=True, parser_class=type(p))
-    q = dsub.add_parser("prepare", help="tokenize the configured source into a token store (once)")
-    q.add_argument("--config", required=True)
+    dsub = verb_group(sub, "data", "prepare and inspect a config's data")
+    q = config_verb(dsub, "prepare", "tokenize the configured source into a token store (once)", run_prepare)
     q.add_argument("--out", default=None, help="folder of the store (default: the cache, where `jaxlm train` looks)")
     q.add_argument("--force", action="store_true", help="rebuild an --out store made from other data or settings")
-    q.set_defaults(run=run_prepare)
-    q = dsub.add_parser("preview", help="print N model-ready training examples as JSON lines")
-    q.add_argument("--config", required=True)
+    q = config_verb(dsub, "preview", "print N model-ready training examples as JSON lines", run_preview)
     q.add_argument("--num", type=int, default=4)
-    q.set_defaults(run=run_preview)
-    q = dsub.add_parser("export", help="write the exact text of one split (or it as a local lm-eval task)")
-    q.add_argument("--config", required=True)
+    q = config_verb(dsub, "export", "write the exact text of one split (or it as a local lm-eval task)", run_export)
     q.add_argument("--split", choices=("train", "val", "test"), default="val")
     q.add_argument("--out", required=True, help="a file (--format text) or a folder (--format lm-eval)")
     q.add_argument("--format", choices=("text", "lm-eval"), default="text",
@@ -31,7 +26,6 @@ def register(sub) -> None:
                         "NAME.yaml, a loglikelihood_rolling task for `lm_eval --include_path OUT`")
     q.add_argument("--task", default=None, help="--format lm-eval: the task's name (default: jaxlm_SPLIT)")
     q.add_argument("--force", action="store_true", help="replace an existing --out file (or an earlier task folder)")
-    q.set_defaults(run=run_export)
 
 
 def run_prepare(args, overrides) -> int:

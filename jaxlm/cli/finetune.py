@@ -7,8 +7,10 @@ from jaxlm import checks
 SHOWN = ("loss", "accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "n_eval")
 
 
-def add_genre_arguments(p, config_help: str, workdir_help: str, init_help: str) -> None:
-    """--config, --workdir, --init-from and --allow-config-change, shared by `jaxlm finetune` and `jaxlm probe`."""
+def add_genre_verb(sub, name: str, help: str, run, config_help: str, workdir_help: str, init_help: str) -> None:
+    """`jaxlm finetune` or `jaxlm probe`: --config, --workdir, --init-from and --allow-config-change."""
+    p = sub.add_parser(name, help=help)
+    p.set_defaults(run=run)
     p.add_argument("--config", required=True, help=config_help)
     p.add_argument("--workdir", required=True, help=workdir_help)
     p.add_argument("--init-from", default=None, help=init_help)
@@ -17,13 +19,12 @@ def add_genre_arguments(p, config_help: str, workdir_help: str, init_help: str) 
 
 
 def register(sub) -> None:
-    p = sub.add_parser("finetune", help="fine-tune on play genres and score held-out plays: --config FILE "
-                                        "--workdir DIR [--init-from PRETRAINED_WORKDIR] [--config.a.b=v ...]")
-    add_genre_arguments(p, "experiment module with get_config() (a genre objective)",
-                        "run directory (resumes if it holds a checkpoint)",
-                        "pretrained workdir whose latest checkpoint, model and tokenizer start the fine-tune; 'none' "
-                        "or omitted = from scratch")
-    p.set_defaults(run=run_finetune)
+    add_genre_verb(sub, "finetune", "fine-tune on play genres and score held-out plays: --config FILE --workdir DIR "
+                   "[--init-from PRETRAINED_WORKDIR] [--config.a.b=v ...]", run_finetune,
+                   "experiment module with get_config() (a genre objective)",
+                   "run directory (resumes if it holds a checkpoint)",
+                   "pretrained workdir whose latest checkpoint, model and tokenizer start the fine-tune; 'none' or "
+                   "omitted = from scratch")
 
 
 def run_finetune(args, overrides) -> int:

@@ -3,17 +3,16 @@
 import os
 
 from jaxlm import checks
-from jaxlm.cli.finetune import SHOWN, add_genre_arguments
+from jaxlm.cli.finetune import SHOWN, add_genre_verb
 
 
 def register(sub) -> None:
-    p = sub.add_parser("probe", help="fit a linear probe of a frozen encoder on play genres and score held-out "
-                                     "plays: --config FILE --workdir DIR [--init-from PRETRAINED_WORKDIR]")
-    add_genre_arguments(p, "experiment module with get_config() (a BERT/T5/BART genre config)",
-                        "directory for the tokenizer and probe_results.json",
-                        "pretrained workdir whose latest checkpoint is probed; 'none' or omitted = the fresh "
-                        "initialisation (train.seed)")
-    p.set_defaults(run=run_probe)
+    add_genre_verb(sub, "probe", "fit a linear probe of a frozen encoder on play genres and score held-out plays: "
+                   "--config FILE --workdir DIR [--init-from PRETRAINED_WORKDIR]", run_probe,
+                   "experiment module with get_config() (a BERT/T5/BART genre config)",
+                   "directory for the tokenizer and probe_results.json",
+                   "pretrained workdir whose latest checkpoint is probed; 'none' or omitted = the fresh "
+                   "initialisation (train.seed)")
 
 
 def run_probe(args, overrides) -> int:

@@ -3,16 +3,15 @@
 import json
 
 from jaxlm import checks
+from jaxlm.cli import config_verb, verb_group
 
 
 def register(sub) -> None:
-    p = sub.add_parser("tokenizer", help="train or apply the sentencepiece tokenizer")
-    tsub = p.add_subparsers(dest="tokenizer_command", required=True, parser_class=type(p))
-    q = tsub.add_parser("train", help="train on a sample of a config's training split (cached); write it to --out")
-    q.add_argument("--config", required=True)
+    tsub = verb_group(sub, "tokenizer", "train or apply the sentencepiece tokenizer")
+    q = config_verb(tsub, "train", "train on a sample of a config's training split (cached); write it to --out",
+                    run_train)
     q.add_argument("--out", required=True, help="path of the .model file to write")
     q.add_argument("--force", action="store_true", help="replace an existing --out file")
-    q.set_defaults(run=run_train)
     q = tsub.add_parser("encode", help="text → ids (JSON list)")
     q.add_argument("--model", required=True, help="a .model file (e.g. WORKDIR/tokenizer.model)")
     q.add_argument("--text", required=True)
