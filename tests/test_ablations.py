@@ -149,7 +149,7 @@ def test_train_step_reports_grad_zero_frac(scale):
 def test_state_bytes_and_train_log_metrics(tmp_path):
     params = {"w": jnp.zeros((2, 5), jnp.float32)}
     run = types.SimpleNamespace(state=types.SimpleNamespace(params=params, opt_state=optax.adam(1e-3).init(params)))
-    assert state_bytes(run) == {"param_bytes": 40, "opt_state_bytes": 84, "opt_state_to_params": 2.1}
+    assert state_bytes(run.state) == {"param_bytes": 40, "opt_state_bytes": 84, "opt_state_to_params": 2.1}
     rows = [{"step": 1, "tokens": 64, "loss": 5.0, "grad_zero_frac": 0.1, "tokens_per_s": 10.0},
             {"step": 2, "split": "val", "loss": 9.0},
             {"step": 2, "tokens": 128, "loss": 4.0, "grad_zero_frac": 0.3, "tokens_per_s": 30.0, "skipped_steps": 1}]

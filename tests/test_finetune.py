@@ -261,7 +261,7 @@ def test_generative_finetunes_end_to_end(name, corpus_dir, tmp_path):
     assert evals and evals[-1]["loss"] < math.log(512)  # label tokens learned beyond a uniform guess
     run = train(resolve_init_from(cfg, None), str(tmp_path))  # resumes at the last step: the fine-tuned model
     vocab, prepared = run.corpus.splits["train"].labels, prepare(run.corpus, run.cfg, "val", train=False)
-    ranked = predictor(run, vocab)(prepared)["rank"]
+    ranked = predictor(run.cfg, run.model.apply, run.state.params, run.corpus.tokenizer, vocab)(prepared)["rank"]
     passages, loss = prepared.examples, loss_fn(run.cfg)
     nats_of = jax.jit(lambda p, batch: loss(run.model.apply, p, batch, jax.random.PRNGKey(0), False)[1]["nats"])
     for i in range(0, len(passages), max(1, len(passages) // 7)):  # each label's teacher-forced nats, one by one
@@ -299,7 +299,7 @@ def test_probe_of_a_pretrained_encoder_via_cli(corpus_dir, bert_pretrained, tmp_
     cfg = resolve_init_from(_set(load_config_file(EXPERIMENT["bert"]), {**MODEL, **values, "data.source": corpus_dir}),
                             bert_pretrained)
     run = _frozen_run(cfg, str(tmp_path / "again"))
-    feats = pooled_features(run, ("val",))["val"][0]
+    feats = pooled_features(run.cfg, run.model, run.state.params, run.corpus, ("val",))["val"][0]
     batch = next(iter(eval_batches(prepare(run.corpus, run.cfg, "val", train=False), 4)))
     hidden = run.model.apply({"params": run.state.params}, batch["inputs"], batch["segment_ids"],
                              batch["attention_mask"], method="encode")

@@ -22,10 +22,8 @@ from jaxlm.config.loading import config_changes, flatten
 from jaxlm.data.tokenizer import default_cache_dir
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
-from jaxlm.pipeline.dataset import prepare
 from jaxlm.sweep.environment import environment
 from jaxlm.sweep.spec import Sweep, eval_config
-from jaxlm.train.evaluate import evaluate
 from jaxlm.train.lock import WorkdirLock
 from jaxlm.train.loop import Run, train
 from jaxlm.train.metrics import read_metrics
@@ -56,9 +54,9 @@ def tree_bytes(tree) -> int:
     return int(sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(tree)))
 
 
-def state_bytes(run: Run) -> dict[str, int | float]:
+def state_bytes(state) -> dict[str, int | float]:
     """param_bytes, opt_state_bytes and their ratio opt_state_to_params, from the trained state."""
-    params, opt = tree_bytes(run.state.params), tree_bytes(run.state.opt_state)
+    params, opt = tree_bytes(state.params), tree_bytes(state.opt_state)
     return {"param_bytes": params, "opt_state_bytes": opt, "opt_state_to_params": opt / params}
 
 
@@ -76,12 +74,9 @@ def train_log_metrics(workdir: str) -> dict[str, int | float]:
 
 def extra_evals(run: Run, evals: dict[str, dict[str, object]]) -> dict[str, int | float]:
     """`NAME_val_*`: the trained model on the validation split prepared with each evaluation's data fields."""
-    out, t = {}, run.cfg.train
+    out = {}
     for name, fields in evals.items():
-        data = prepare(run.corpus, eval_config(run.cfg, fields), "val", train=False)
-        results = evaluate(run.eval_step, run.state.params, data, t.eval_batch_size,
-                           run.corpus.tokenizer.byte_lengths(), run.put_batch, t.eval_batches)
-        out.update(final_metrics({f"{name}_val": results}))
+        out.update(final_metrics({f"{name}_val": run.evaluate("val", data_cfg=eval_config(run.cfg, fields))}))
     return out
 
 
@@ -141,7 +136,7 @@ def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -
     run = train(cfg, pretrain)
     metrics = final_metrics(run.results)
     if hasattr(run, "state"):
-        metrics.update(state_bytes(run), **extra_evals(run, sweep.evals))
+        metrics.update(state_bytes(run.state), **extra_evals(run, sweep.evals))
     metrics.update(train_log_metrics(pretrain))
     if sweep.finetune_config is not None:
         from jaxlm.projects.genre.finetune import finetune

@@ -79,17 +79,22 @@ class Run:
         _, self.state, data_state = restored
         return data_state
 
-    def evaluate(self, split: str, transform: Callable[[dict], dict] | None = None, rolling: bool = False) -> dict:
+    def evaluate(self, split: str, transform: Callable[[dict], dict] | None = None, rolling: bool = False,
+                 data_cfg: ml_collections.ConfigDict | None = None) -> dict:
         """The split's metrics over `train.eval_batches` batches of its rows; `rolling`: over all of it, each
-        document scored apart as lm-eval's loglikelihood_rolling scores it (causal LMs; `prepare_rolling`)."""
-        key = (split, rolling)
-        if key not in self._eval_data:
-            self._eval_data[key] = (prepare_rolling(self.corpus.splits[split], self.cfg, self.corpus.tokenizer)
-                                    if rolling else prepare(self.corpus, self.cfg, split, train=False))
+        document scored apart as lm-eval's loglikelihood_rolling scores it (causal LMs; `prepare_rolling`);
+        `data_cfg`: the rows as that config's data section prepares them (a sweep's fixed evaluations)."""
+        if data_cfg is not None:
+            data = prepare(self.corpus, data_cfg, split, train=False)
+        else:
+            key = (split, rolling)
+            if key not in self._eval_data:
+                self._eval_data[key] = (prepare_rolling(self.corpus.splits[split], self.cfg, self.corpus.tokenizer)
+                                        if rolling else prepare(self.corpus, self.cfg, split, train=False))
+            data = self._eval_data[key]
         t = self.cfg.train
-        return evaluate(self.eval_step, self.state.params, self._eval_data[key], t.eval_batch_size,
-                        self.corpus.tokenizer.byte_lengths(), self.put_batch, 0 if rolling else t.eval_batches,
-                        transform)
+        return evaluate(self.eval_step, self.state.params, data, t.eval_batch_size, self.corpus.tokenizer.byte_lengths(),
+                        self.put_batch, 0 if rolling else t.eval_batches, transform)
 
 
 def check_resumable(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> None:

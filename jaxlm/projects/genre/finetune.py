@@ -52,7 +52,7 @@ def score_run(run: Run) -> dict:
     vocab = run.corpus.splits["train"].labels
     natural = prepare(run.corpus, run.cfg, "train", train=False).examples.labels
     labelled = prepare(run.corpus, run.cfg, "train", train=True).examples.index
-    majority, predict = majority_label(natural), predictor(run, vocab)
+    majority, predict = majority_label(natural), predictor(run.cfg, run.model.apply, run.state.params, run.corpus.tokenizer, vocab)
     source = run.cfg.finetune.init_from
     out = {"init_from": source or "none", "reinit": source and run.cfg.finetune.reinit,
            "objective": run.cfg.data.objective, "step": int(run.state.step), "n_train": len(natural),

@@ -17,8 +17,10 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
+from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.generate.seq2seq import greedy_decoder
 from jaxlm.objectives.base import Prepared
 from jaxlm.objectives.seq2seq import decoder_start_id
@@ -38,18 +40,17 @@ def _until_eos(ids, eos: int) -> list[int]:
     return ids[:ids.index(eos)] if eos in ids else ids
 
 
-def _classifier(run, vocab):
-    logits = jax.jit(lambda p, b: run.model.apply({"params": p}, b["inputs"], b["segment_ids"],
-                                                  b["attention_mask"])["cls_logits"])
-    return lambda batch: np.asarray(jnp.argmax(logits(run.state.params, batch), -1))
+def _classifier(cfg, apply, params, tok, vocab):
+    logits = jax.jit(lambda p, b: apply({"params": p}, b["inputs"], b["segment_ids"], b["attention_mask"])["cls_logits"])
+    return lambda batch: np.asarray(jnp.argmax(logits(params, batch), -1))
 
 
-def _text_to_text(run, vocab):
-    decode, tok = greedy_decoder(build_model(run.cfg, decode=True)), run.corpus.tokenizer
-    steps, start = max(len(t) for t in label_targets(tok, vocab)), decoder_start_id(run.cfg, run.corpus.tokenizer)
+def _text_to_text(cfg, apply, params, tok, vocab):
+    decode = greedy_decoder(build_model(cfg, decode=True))
+    steps, start = max(len(t) for t in label_targets(tok, vocab)), decoder_start_id(cfg, tok)
 
     def predict(batch: dict) -> np.ndarray:
-        out = decode(run.state.params, batch["inputs"], batch["inputs_segment_ids"], steps, start, tok.ids.eos)
+        out = decode(params, batch["inputs"], batch["inputs_segment_ids"], steps, start, tok.ids.eos)
         return np.array([label_index(tok.decode(_until_eos(ids, tok.ids.eos)), vocab) for ids in out])
     return predict
 
@@ -61,13 +62,12 @@ def _prompt_end(batch: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return weights, np.argmax(weights, 1), np.arange(weights.shape[1])[None]
 
 
-def _continuation(run, vocab):
-    tok = run.corpus.tokenizer
+def _continuation(cfg, apply, params, tok, vocab):
     steps = max(len(e) for e in label_endings(tok, vocab))
 
     @jax.jit
     def next_tokens(params, tokens, positions, segment_ids, at):
-        logits = run.model.apply({"params": params}, tokens, positions, segment_ids)
+        logits = apply({"params": params}, tokens, positions, segment_ids)
         return jnp.argmax(logits[jnp.arange(tokens.shape[0]), at], -1)
 
     def predict(batch: dict) -> np.ndarray:
@@ -75,7 +75,7 @@ def _continuation(run, vocab):
         seg = ((idx <= last[:, None]) & weights.any(1)[:, None]).astype(np.int32)
         tokens, out = np.where(seg > 0, batch["inputs"], 0), []
         for k in range(steps):
-            out.append(np.asarray(next_tokens(run.state.params, tokens, np.broadcast_to(idx, tokens.shape), seg,
+            out.append(np.asarray(next_tokens(params, tokens, np.broadcast_to(idx, tokens.shape), seg,
                                               last + k)))
             if np.all(np.any(np.stack(out, 1) == tok.ids.eos, 1)):
                 break
@@ -90,8 +90,8 @@ def _token_log_probs(logits: jax.Array, targets: jax.Array) -> jax.Array:
     return jnp.take_along_axis(jax.nn.log_softmax(logits.astype(jnp.float32)), targets[..., None], -1)[..., 0]
 
 
-def _text_to_text_rank(run, vocab):
-    targets, start = label_targets(run.corpus.tokenizer, vocab), decoder_start_id(run.cfg, run.corpus.tokenizer)
+def _text_to_text_rank(cfg, apply, params, tok, vocab):
+    targets, start = label_targets(tok, vocab), decoder_start_id(cfg, tok)
 
     @jax.jit
     def label_log_prob(params, batch, target):  # target [L]: one label's text + eos, padded with 0
@@ -99,23 +99,23 @@ def _text_to_text_rank(run, vocab):
         seg = jnp.broadcast_to((jnp.arange(shape[1]) < jnp.sum(target > 0)).astype(jnp.int32), shape)
         tgt = jnp.broadcast_to(target, shape)
         dec = jnp.broadcast_to(jnp.concatenate([jnp.array([start], jnp.int32), target[:-1]]), shape) * seg
-        logits = run.model.apply({"params": params}, batch["inputs"], dec, batch["inputs_segment_ids"], seg,
+        logits = apply({"params": params}, batch["inputs"], dec, batch["inputs_segment_ids"], seg,
                                  batch["inputs_positions"], jnp.broadcast_to(jnp.arange(shape[1]), shape) * seg)
         return jnp.sum(_token_log_probs(logits, tgt) * seg, -1)
 
     def predict(batch: dict) -> np.ndarray:
         length = batch["targets"].shape[1]
         padded = [np.pad(t[:length], (0, length - len(t[:length]))).astype(np.int32) for t in targets]
-        return np.argmax(np.stack([np.asarray(label_log_prob(run.state.params, batch, t)) for t in padded]), 0)
+        return np.argmax(np.stack([np.asarray(label_log_prob(params, batch, t)) for t in padded]), 0)
     return predict
 
 
-def _continuation_rank(run, vocab):
-    endings = label_endings(run.corpus.tokenizer, vocab)
+def _continuation_rank(cfg, apply, params, tok, vocab):
+    endings = label_endings(tok, vocab)
 
     @jax.jit
     def row_log_probs(params, tokens, positions, segment_ids, targets):
-        return _token_log_probs(run.model.apply({"params": params}, tokens, positions, segment_ids), targets)
+        return _token_log_probs(apply({"params": params}, tokens, positions, segment_ids), targets)
 
     def predict(batch: dict) -> np.ndarray:
         weights, last, idx = _prompt_end(batch)
@@ -129,7 +129,7 @@ def _continuation_rank(run, vocab):
                 if k + 1 < len(ending):
                     tokens[rows, last + k + 1] = piece
             seg = ((idx <= last[:, None] + len(ending) - 1) & weights.any(1)[:, None]).astype(np.int32)
-            lp = np.asarray(row_log_probs(run.state.params, tokens, np.broadcast_to(idx, tokens.shape), seg, targets))
+            lp = np.asarray(row_log_probs(params, tokens, np.broadcast_to(idx, tokens.shape), seg, targets))
             out.append(np.sum(lp * scored, 1))
         return np.argmax(np.stack(out), 0)
     return predict
@@ -140,15 +140,17 @@ PREDICTORS = {"genre_classification": {"": _classifier},
               "genre_continuation": {"": _continuation, "rank": _continuation_rank}}
 
 
-def predictor(run, vocab: tuple[str, ...]) -> Callable[[Prepared], dict[str, np.ndarray]]:
+def predictor(cfg: ml_collections.ConfigDict, apply: Callable, params, tok: Tokenizer, vocab: tuple[str, ...],
+              ) -> Callable[[Prepared], dict[str, np.ndarray]]:
     """predict(prepared): {scoring: the predicted label index of every example, in order}, where scoring "" is the
     objective's own (the classifier, or exact match of the greedy decoding) and "rank" is rank classification
-    (generative objectives); batches of train.eval_batch_size; the jitted functions compile once for all splits."""
-    fns = {name: make(run, vocab) for name, make in PREDICTORS[run.cfg.data.objective].items()}
+    (generative objectives), of the model `apply` (its module's apply) with `params`; batches of
+    train.eval_batch_size; the jitted functions compile once for all splits."""
+    fns = {name: make(cfg, apply, params, tok, vocab) for name, make in PREDICTORS[cfg.data.objective].items()}
 
     def predict(prepared: Prepared) -> dict[str, np.ndarray]:
         preds = {name: [] for name in fns}
-        for batch in eval_batches(prepared, run.cfg.train.eval_batch_size):
+        for batch in eval_batches(prepared, cfg.train.eval_batch_size):
             for name, fn in fns.items():
                 preds[name].append(fn(batch))
         n = len(prepared.examples)

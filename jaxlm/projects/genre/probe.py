@@ -12,6 +12,7 @@ with it. Encoders only (BERT/RoBERTa, T5, BART).
 import json
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -20,7 +21,7 @@ import optax
 
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
-from jaxlm.pipeline.dataset import eval_batches, prepare
+from jaxlm.pipeline.dataset import Corpus, eval_batches, prepare
 from jaxlm.projects.genre.scores import majority_label, scores
 from jaxlm.registry import FAMILIES, family
 from jaxlm.train.loop import Run, prepare_workdir
@@ -35,16 +36,17 @@ PROBE_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
 PROBE_STEPS = 1000
 
 
-def pooled_features(run: Run, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def pooled_features(cfg: ml_collections.ConfigDict, model: nn.Module, params, corpus: Corpus,
+                    splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{split: ([N, d_model] mean final encoder state over each passage's real tokens, [N] labels)}."""
-    encoder_states = FAMILIES[run.cfg.model.family].encoder_states
-    pool = jax.jit(lambda params, batch: _masked_mean(*encoder_states(run.model, params, batch)))
+    encoder_states = FAMILIES[cfg.model.family].encoder_states
+    pool = jax.jit(lambda params, batch: _masked_mean(*encoder_states(model, params, batch)))
     out = {}
     for split in splits:
-        prepared = prepare(run.corpus, run.cfg, split, train=False)
-        feats = [np.asarray(pool(run.state.params, b)) for b in eval_batches(prepared, run.cfg.train.eval_batch_size)]
+        prepared = prepare(corpus, cfg, split, train=False)
+        feats = [np.asarray(pool(params, b)) for b in eval_batches(prepared, cfg.train.eval_batch_size)]
         n = len(prepared.examples)
-        out[split] = (np.concatenate(feats)[:n] if feats else np.zeros((0, run.cfg.model.d_model), np.float32),
+        out[split] = (np.concatenate(feats)[:n] if feats else np.zeros((0, cfg.model.d_model), np.float32),
                       np.asarray(prepared.examples.labels))
     return out
 
@@ -94,7 +96,7 @@ def probe(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: boo
     PROBE_RESULTS_FILE in `workdir` and returns {accuracy, macro_f1, majority_*, n_eval, l2, val_*, train_*}."""
     run = _frozen_run(cfg, workdir, allow_config_change)
     labels = run.corpus.splits["train"].labels
-    feats = pooled_features(run, ("train", "val", "test"))
+    feats = pooled_features(run.cfg, run.model, run.state.params, run.corpus, ("train", "val", "test"))
     mean, std = feats["train"][0].mean(0), feats["train"][0].std(0) + 1e-6
     x = {split: (f - mean) / std for split, (f, _) in feats.items()}
     y = {split: labels_ for split, (_, labels_) in feats.items()}
