@@ -135,7 +135,8 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Ar
     of query heads), keys allowed by `mask` [B, 1, Tq, Tk] (None = all) and, when `causal`, at or before the
     query; `bias` [B, heads, Tq, Tk] runs on XLA. 'cudnn' hands the causal part to the fused kernel as its mask type (the
     rest becomes a bias); under 'auto' a cuDNN refusal while tracing (its version, a shape) falls back to XLA with
-    a warning."""
+    a warning. On XLA, fp16 spells the math out (fp32 logits and softmax), because the fixed F16_F16_F32 dot
+    algorithm jax picks for fp16 fails to compile on CPU under jit."""
     impl = "xla" if bias is not None else attention_implementation(implementation, q.dtype, q.shape[-1])
     if impl == "cudnn":
         try:
@@ -149,28 +150,15 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Ar
         tq, tk = q.shape[1], k.shape[1]
         lower = (jnp.arange(tk)[None, :] <= jnp.arange(tq)[:, None])[None, None]
         mask = lower if mask is None else mask & lower
-    return _xla_attention(q, k, v, mask, scale, bias)
-
-
-def _xla_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float,
-                   bias: jax.Array | None) -> jax.Array:
-    """jax.nn.dot_product_attention's XLA math (fp32 logits and softmax, then the values' dtype; the same losses
-    to the bit) for every dtype, fp16 included (jax.nn's fp16 dot fails to compile on XLA:CPU under jit), with the
-    heads moved ahead of the positions so each product is a plain batched [T, head_dim] matmul: alone, forward
-    and backward at seq 256 ran 25-33% faster on XLA:CPU, but the whole GPT step did not measurably change
-    (benchmarks/RESULTS.md §10). Grouped-query heads share their key/value head without copies."""
-    b, t, n, h = q.shape
-    kv_heads = k.shape[2]
-    q = q.transpose(0, 2, 1, 3).reshape(b, kv_heads, n // kv_heads, t, h)   # [B, K, G, T, H]
-    k, v = (a.transpose(0, 2, 1, 3) for a in (k, v))                       # [B, K, S, H]
-    logits = jnp.einsum("bkgth,bksh->bkgts", q, k, preferred_element_type=jnp.float32) * scale
+    if q.dtype != jnp.float16:
+        return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=scale)
+    k, v = (jnp.repeat(a, q.shape[2] // a.shape[2], axis=2) for a in (k, v))  # grouped-query heads
+    logits = jnp.einsum("btnh,bsnh->bnts", q, k, preferred_element_type=jnp.float32) * scale
     if bias is not None:
-        logits = logits + bias.astype(jnp.float32).reshape(bias.shape[0], kv_heads, n // kv_heads, *bias.shape[2:])
+        logits = logits + bias.astype(jnp.float32)
     if mask is not None:
-        logits = jnp.where(mask[:, :, None], logits, jnp.finfo(jnp.float32).min)
-    probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-    out = jnp.einsum("bkgts,bksh->bkgth", probs, v)
-    return out.reshape(b, n, t, h).transpose(0, 2, 1, 3)
+        logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+    return jnp.einsum("bnts,bsnh->btnh", jax.nn.softmax(logits, axis=-1).astype(v.dtype), v)
 
 
 class Projection(nn.Module):
