@@ -16,7 +16,7 @@ from jaxlm.losses.classification import classification_loss
 from jaxlm.losses.mlm import mlm_loss
 from jaxlm.losses.seq2seq import seq2seq_loss
 from jaxlm.models import bart, bert, gpt, t5
-from jaxlm.models.layers import attention_implementation
+from jaxlm.models.attention import attention_implementation
 
 
 @dataclass(frozen=True)

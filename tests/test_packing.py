@@ -3,7 +3,7 @@
 import numpy as np
 
 from jaxlm.data.packing import causal_lm_row, concat_documents, num_rows, row_positions
-from jaxlm.models.layers import attention_mask
+from jaxlm.models.attention import attention_mask
 
 EOS = 1
 

@@ -6,12 +6,12 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxlm.models import inventory as inv
+from jaxlm.models.attention import attention_mask
 from jaxlm.models.layers import (
     Attention,
     EncoderDecoder,
     HeadInputs,
     Seq2SeqBlock,
-    attention_mask,
     decoder_geometry,
     default_ids,
     dense,

@@ -18,6 +18,7 @@ from jaxlm.data.masking import max_predictions
 from jaxlm.errors import UserError
 from jaxlm.models import inventory as inv
 from jaxlm.models import layers
+from jaxlm.models.attention import attention_mask as segment_mask
 from jaxlm.models.layers import (
     MLP,
     Attention,
@@ -142,7 +143,7 @@ class BERT(nn.Module):
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
         x = self.embed(tokens) + self.pos_embed(positions) + self.type_embed(segment_ids)
         x = self.dropout(self.ln_embed(x.astype(self.dtype)), deterministic=deterministic)
-        mask = layers.attention_mask(attention_mask, attention_mask, causal=False)
+        mask = segment_mask(attention_mask, attention_mask, causal=False)
         x = self.stack(x, mask, deterministic)
         return self.ln_final(x) if self.cfg.norm == "pre" else x
 

@@ -9,13 +9,13 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxlm.models import inventory as inv
+from jaxlm.models.attention import attention_mask
 from jaxlm.models.layers import (
     ACTIVATION,
     MLP,
     Attention,
     HeadInputs,
     Weight,
-    attention_mask,
     constrain,
     decoding_slots,
     head_dtype,

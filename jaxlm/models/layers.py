@@ -6,7 +6,6 @@ them to mesh axes with one rules table.
 """
 
 import functools
-import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -16,6 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxlm.config.schema import REMAT_CHOICES
+from jaxlm.models.attention import attention_mask, dot_product_attention
 
 Initializer = Callable[..., jax.Array]
 ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
@@ -107,58 +107,6 @@ def constrain(x: jax.Array, axes: tuple) -> jax.Array:
     """Pin an activation's layout by logical axis names; a no-op unless traced under a mesh and rules
     (jaxlm.train.step does that), so models also run unsharded (generation, tests)."""
     return nn.with_logical_constraint(x, axes)
-
-
-def attention_mask(q_segments: jax.Array, kv_segments: jax.Array, causal: bool) -> jax.Array:
-    """[B, 1, Tq, Tk] boolean mask: same (non-pad) segment, and k ≤ q when causal."""
-    mask = (q_segments[:, :, None] == kv_segments[:, None, :]) & (kv_segments[:, None, :] > 0)
-    if causal:
-        tq, tk = q_segments.shape[1], kv_segments.shape[1]
-        mask &= jnp.arange(tk)[None, :] <= jnp.arange(tq)[:, None]
-    return mask[:, None]
-
-
-
-
-def attention_implementation(choice: str, dtype: jnp.dtype, head_dim: int) -> str:
-    """'auto' → cuDNN's fused (flash) attention on GPU for bf16/fp16 with head widths it supports (a multiple of
-    8, at most 128), XLA's otherwise; jax's own default (implementation=None) is always XLA."""
-    if choice != "auto":
-        return choice
-    fused = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)) and head_dim % 8 == 0
-    return "cudnn" if jax.default_backend() == "gpu" and fused and head_dim <= 128 else "xla"
-
-
-def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float,
-                          causal: bool = False, implementation: str = "xla", bias: jax.Array | None = None) -> jax.Array:
-    """softmax(q·kᵀ·scale + bias) v over [B, T, heads, head_dim] (k, v may have fewer heads, each shared by a group
-    of query heads), keys allowed by `mask` [B, 1, Tq, Tk] (None = all) and, when `causal`, at or before the
-    query; `bias` [B, heads, Tq, Tk] runs on XLA. 'cudnn' hands the causal part to the fused kernel as its mask type (the
-    rest becomes a bias); under 'auto' a cuDNN refusal while tracing (its version, a shape) falls back to XLA with
-    a warning. On XLA, fp16 spells the math out (fp32 logits and softmax), because the fixed F16_F16_F32 dot
-    algorithm jax picks for fp16 fails to compile on CPU under jit."""
-    impl = "xla" if bias is not None else attention_implementation(implementation, q.dtype, q.shape[-1])
-    if impl == "cudnn":
-        try:
-            return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale, is_causal=causal,
-                                                implementation="cudnn")
-        except (RuntimeError, ValueError, NotImplementedError) as e:
-            if implementation != "auto":
-                raise
-            warnings.warn(f"cuDNN attention refused these inputs ({e}); using XLA's attention")
-    if causal:
-        tq, tk = q.shape[1], k.shape[1]
-        lower = (jnp.arange(tk)[None, :] <= jnp.arange(tq)[:, None])[None, None]
-        mask = lower if mask is None else mask & lower
-    if q.dtype != jnp.float16:
-        return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=scale)
-    k, v = (jnp.repeat(a, q.shape[2] // a.shape[2], axis=2) for a in (k, v))  # grouped-query heads
-    logits = jnp.einsum("btnh,bsnh->bnts", q, k, preferred_element_type=jnp.float32) * scale
-    if bias is not None:
-        logits = logits + bias.astype(jnp.float32)
-    if mask is not None:
-        logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
-    return jnp.einsum("bnts,bsnh->btnh", jax.nn.softmax(logits, axis=-1).astype(v.dtype), v)
 
 
 class Projection(nn.Module):

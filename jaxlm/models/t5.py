@@ -11,6 +11,7 @@ import ml_collections
 
 from jaxlm.errors import UserError
 from jaxlm.models import inventory as inv
+from jaxlm.models.attention import attention_mask
 from jaxlm.models.layers import (
     Attention,
     EncoderDecoder,
@@ -18,7 +19,6 @@ from jaxlm.models.layers import (
     RMSNorm,
     Seq2SeqBlock,
     Weight,
-    attention_mask,
     decoder_geometry,
     default_ids,
     head_dtype,
