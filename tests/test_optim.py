@@ -156,6 +156,7 @@ def test_clipping_never_exceeds_threshold_random_grads():
     ("train.loss_scale_init", 0.5, "loss_scale_init"),
     ("optim.warmup_tokens", -1, "≥ 0"),
     ("model.init", "xavier", "unknown"),
+    ("optim.mu_dtype", "fp16", "unknown"),
 ])
 def test_optimization_fields_are_validated(key, value, match):
     cfg = base_config()
@@ -267,3 +268,39 @@ def test_muon_trains_through_build_like_any_optimizer():
     assert all(np.isfinite(losses)) and losses[-1] < losses[0] - 0.5, losses
     with pytest.raises(UserError, match="logical axes"):
         build_optimizer(cfg.optim, 10)
+
+
+def _params_and_axes(name: str):
+    """(params, logical axes or None): gpt_tiny's for Muon (it reads the axes), a small dense layer otherwise."""
+    if name != "muon":
+        return {"dense": {"kernel": jnp.full((256, 128), 0.1), "bias": jnp.zeros(128)}}, None
+    import flax.linen as nn
+
+    from jaxlm.registry import build_model, family
+    from jaxlm.train.state import abstract_params
+    cfg = load_config_file(os.path.join(ROOT, "experiments", "gpt_tiny.py"))
+    model = build_model(cfg)
+    params = nn.unbox(model.init(jax.random.PRNGKey(0), *family(cfg).init_args(cfg))["params"])
+    return params, nn.get_partition_spec(abstract_params(model, family(cfg).init_args(cfg)))
+
+
+@pytest.mark.parametrize("name,extra", [("adamw", {}), ("adam", {}), ("sgd", {"momentum": 0.9}),
+                                        ("adafactor", {"momentum": 0.9}), ("muon", {})])
+def test_bf16_first_moment_halves_its_state_and_keeps_the_update(name, extra):
+    """optim.mu_dtype=bf16: the momentum of every parameter is stored in bf16 (the state shrinks by exactly 2
+    bytes per parameter) and the first update equals the fp32 one within bf16 rounding (rtol 1e-2)."""
+    params, axes = _params_and_axes(name)
+    keys = iter(jax.random.split(jax.random.PRNGKey(1), len(jax.tree.leaves(params))))
+    grads = jax.tree.map(lambda p: jax.random.normal(next(keys), p.shape), params)
+
+    def first_step(mu_dtype):
+        tx, _ = build_optimizer(_optim(name=name, warmup=0, mu_dtype=mu_dtype, **extra), 10, logical_axes=axes)
+        updates, state = tx.update(grads, tx.init(params), params)
+        return updates, state
+
+    (u32, s32), (u16, s16) = first_step(""), first_step("bf16")
+    state_bytes = lambda t: sum(x.nbytes for x in jax.tree.leaves(t))
+    assert state_bytes(s32) - state_bytes(s16) == 2 * sum(p.size for p in jax.tree.leaves(params))
+    assert jnp.dtype(jnp.bfloat16) in {x.dtype for x in jax.tree.leaves(s16)}
+    for a, b in zip(jax.tree.leaves(u16), jax.tree.leaves(u32), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-2, atol=1e-6)

@@ -8,6 +8,7 @@ import ml_collections
 
 # The choices of config.model fields that the models implement (jaxlm.models.layers keys its tables by them).
 ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn")
+MU_DTYPES = ("", "fp32", "bf16")  # optim.mu_dtype
 REMAT_CHOICES = ("none", "full", "save_dots")
 NORM_TYPES = ("layernorm", "rmsnorm")
 MLP_KINDS = ("gelu", "swiglu")
@@ -143,6 +144,7 @@ def base_config() -> ml_collections.ConfigDict:
         nesterov=False,          # sgd
         muon_beta=0.95,          # muon: Nesterov momentum of the hidden matrices' updates (AdamW's b1/b2 for the rest)
         decay_embeddings=False,  # weight decay on embedding tables too
+        mu_dtype="",             # first moment (momentum) storage: '' (the params' fp32) | bf16 (half the memory)
     )
     c.finetune = dict(
         init_from="",            # pretrained workdir: its latest checkpoint, model section and tokenizer ("" = scratch)

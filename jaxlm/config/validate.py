@@ -5,7 +5,7 @@ import math
 import jax
 import ml_collections
 
-from jaxlm.config.schema import ATTENTION_IMPLEMENTATIONS, MLP_KINDS, NORM_TYPES, POSITIONS, REMAT_CHOICES
+from jaxlm.config.schema import ATTENTION_IMPLEMENTATIONS, MLP_KINDS, MU_DTYPES, NORM_TYPES, POSITIONS, REMAT_CHOICES
 from jaxlm.errors import UserError
 
 
@@ -38,6 +38,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     _require(0.0 <= o.final_lr_frac <= 1.0, f"config.optim.final_lr_frac={o.final_lr_frac} must be in [0, 1]")
     _require(o.warmup >= 0, f"config.optim.warmup={o.warmup} must be ≥ 0")
     _require(0.0 <= o.muon_beta < 1.0, f"config.optim.muon_beta={o.muon_beta} must be in [0, 1)")
+    _require(o.mu_dtype in MU_DTYPES, f"config.optim.mu_dtype='{o.mu_dtype}' is unknown: use bf16, fp32 or '' (fp32)")
     _require(t.precision in ("auto", "fp32", "bf16", "fp16"),
              f"config.train.precision='{t.precision}' is not supported: use auto, fp32, bf16 or fp16")
     _require(m.pooling in ("cls", "mean"), f"config.model.pooling='{m.pooling}' is unknown: use cls or mean")

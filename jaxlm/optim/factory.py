@@ -1,11 +1,13 @@
 """The optimizer as one optax GradientTransformation built from `config.optim`.
 
 clip_by_global_norm, then the optimizer with its schedule and decoupled weight decay under a mask (lr·wd·p,
-as in AdamW, for every optimizer). A user may pass their own GradientTransformation (and optionally its
+as in AdamW, for every optimizer). `optim.mu_dtype` stores the first moment (momentum) in bf16 for every
+optimizer that keeps one, halving that part of the state; the update arithmetic stays fp32. A user may pass their own GradientTransformation (and optionally its
 schedule, for logging) to `jaxlm.train.loop.train` instead.
 """
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -16,6 +18,7 @@ from jaxlm.optim.ramp import BatchPlan
 from jaxlm.optim.schedules import build_schedule
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor", "muon")
+MOMENT_DTYPES = {"": None, "fp32": None, "bf16": jnp.bfloat16}  # optim.mu_dtype ('' = the parameters' fp32)
 
 
 def decay_mask(params, decay_embeddings: bool = False):
@@ -27,7 +30,7 @@ def decay_mask(params, decay_embeddings: bool = False):
 
 
 def adafactor(lr: optax.ScalarOrSchedule, momentum: float = 0.0, weight_decay: float = 0.0,
-              mask=None) -> optax.GradientTransformation:
+              mask=None, mu_dtype=None) -> optax.GradientTransformation:
     """optax.adafactor's chain (factored second moments for dims ≥ 128, decay_rate 0.8, eps 1e-30, update
     RMS clipping 1.0, parameter-scale multiplication), equal to it without weight decay or momentum; decay is
     decoupled and scaled by the learning rate like AdamW (optax adds it unscaled), momentum precedes the lr.
@@ -36,31 +39,38 @@ def adafactor(lr: optax.ScalarOrSchedule, momentum: float = 0.0, weight_decay: f
         as_matrices(optax.scale_by_factored_rms(decay_rate=0.8, min_dim_size_to_factor=128, epsilon=1e-30)),
         optax.clip_by_block_rms(1.0),
         optax.scale_by_param_block_rms(),
-        optax.ema(momentum, debias=False) if momentum else optax.identity(),
+        optax.ema(momentum, debias=False, accumulator_dtype=mu_dtype) if momentum else optax.identity(),
         optax.add_decayed_weights(weight_decay, mask) if weight_decay else optax.identity(),
         optax.scale_by_learning_rate(lr))
 
 
+def moment_dtype(o: ml_collections.ConfigDict):
+    """The first moment's storage dtype of `optim.mu_dtype` (None = the parameters' own)."""
+    if o.mu_dtype not in MOMENT_DTYPES:
+        raise UserError(f"config.optim.mu_dtype='{o.mu_dtype}' is unknown: use bf16, fp32 or '' (the parameters' fp32)")
+    return MOMENT_DTYPES[o.mu_dtype]
+
+
 def _optimizer(o: ml_collections.ConfigDict, lr: optax.Schedule, logical_axes) -> optax.GradientTransformation:
     mask = lambda p: decay_mask(p, bool(o.decay_embeddings))
-    wd = float(o.weight_decay)
+    wd, mu_dtype = float(o.weight_decay), moment_dtype(o)
     if o.name == "sgd":  # momentum (optional), then decoupled decay, then -lr (as optax.adamw is built)
         momentum = float(o.momentum)
         return optax.chain(
-            optax.trace(momentum, bool(o.nesterov)) if momentum else optax.identity(),
+            optax.trace(momentum, bool(o.nesterov), accumulator_dtype=mu_dtype) if momentum else optax.identity(),
             optax.add_decayed_weights(wd, mask) if wd else optax.identity(),
             optax.scale_by_learning_rate(lr))
     if o.name == "adam":
-        return optax.adam(lr, b1=o.b1, b2=o.b2, eps=o.eps)
+        return optax.adam(lr, b1=o.b1, b2=o.b2, eps=o.eps, mu_dtype=mu_dtype)
     if o.name == "adamw":
-        return optax.adamw(lr, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=wd, mask=mask)
+        return optax.adamw(lr, b1=o.b1, b2=o.b2, eps=o.eps, mu_dtype=mu_dtype, weight_decay=wd, mask=mask)
     if o.name == "adafactor":
-        return adafactor(lr, float(o.momentum), wd, mask)
+        return adafactor(lr, float(o.momentum), wd, mask, mu_dtype)
     if o.name == "muon":
         if logical_axes is None:
             raise UserError("optim.name='muon' needs the parameters' logical axes: build the optimizer with "
                             "jaxlm.train.build.build, or pass logical_axes to build_optimizer")
-        return muon(lr, logical_axes, float(o.muon_beta), o.b1, o.b2, o.eps, wd, mask)
+        return muon(lr, logical_axes, float(o.muon_beta), o.b1, o.b2, o.eps, wd, mask, mu_dtype)
     raise UserError(f"unknown optimizer '{o.name}': set config.optim.name to one of {', '.join(OPTIMIZERS)}")
 
 

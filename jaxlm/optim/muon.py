@@ -36,10 +36,11 @@ def muon_dimensions(logical_axes):
 
 
 def muon(lr: optax.ScalarOrSchedule, logical_axes, beta: float, adam_b1: float, adam_b2: float, eps: float,
-         weight_decay: float, mask) -> optax.GradientTransformation:
+         weight_decay: float, mask, mu_dtype=None) -> optax.GradientTransformation:
     """optax's Muon (Nesterov momentum `beta`, 5 Newton-Schulz steps, update RMS matched to AdamW's by
     `consistent_rms=0.2`, so one peak lr serves both parts) with decoupled weight decay (× lr) on its matrices;
-    the AdamW part (embeddings, vocabulary and label heads, biases, norms) is not decayed."""
-    return optax.contrib.muon(lr, beta=beta, eps=eps, weight_decay=weight_decay, weight_decay_mask=mask,
+    the AdamW part (embeddings, vocabulary and label heads, biases, norms) is not decayed; `mu_dtype` stores
+    both parts' momentum."""
+    return optax.contrib.muon(lr, beta=beta, eps=eps, weight_decay=weight_decay, weight_decay_mask=mask, mu_dtype=mu_dtype,
                               adam_b1=adam_b1, adam_b2=adam_b2, adam_weight_decay=0.0,
                               muon_weight_dimension_numbers=muon_dimensions(logical_axes), consistent_rms=0.2)
