@@ -6,7 +6,8 @@ Command:  jaxlm train --config experiments/llama_1b.py --workdir runs/llama_1b -
 Runtime:  not meant for 2 CPU cores; sized for a GPU/TPU slice (fsdp over 8 chips).
 Expected: 22 layers, 32 heads sharing 4 key/value heads, d 2048, SwiGLU d_ff 5632, context 2048, vocab 32000,
           untied head: 1,100,048,384 parameters. `jaxlm compile` on 8 fake CPU devices, mesh 1,8,1 (at 9a3809b):
-          0.55 GB of parameters + 1.10 GB of AdamW state per device. XLA:CPU's temporaries (133 GB per device for
+          0.55 GB of parameters + 1.10 GB of AdamW state per device (0.83 GB with --config.optim.mu_dtype=bf16,
+          measured at 6dacd9d). XLA:CPU's temporaries (133 GB per device for
           this file's microbatch of 4 sequences per device in fp32; 35 GB for one sequence in bf16) do not carry
           over to a GPU (the CPU allocator does not reuse buffers by liveness; benchmarks/RESULTS.md §3): the
           activation figure waits for a device.
