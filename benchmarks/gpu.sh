@@ -34,6 +34,7 @@ gpt2=(--config.train.batch_size=32 --config.train.microbatches=1)
 bench gpt2_124m_cudnn gpt2_124m "${gpt2[@]}" --config.model.attention=auto
 bench gpt2_124m_xla gpt2_124m "${gpt2[@]}" --config.model.attention=xla
 bench gpt2_124m_logits_loss gpt2_124m "${gpt2[@]}" --config.train.loss_chunk=0   # the fused loss's baseline
+bench gpt2_124m_mu_bf16 gpt2_124m "${gpt2[@]}" --config.optim.mu_dtype=bf16   # AdamW's first moment in bf16
 bench bert_base bert_base --config.data.dupe_factor=1
 bench t5_base t5_base --config.train.batch_size=32
 bench t5_base_remat t5_base --config.train.batch_size=64 --config.model.remat=save_dots   # 93 GB of temps without
