@@ -84,7 +84,7 @@ def _blocked_attention(q, k, v, mask, scale, bias, blocks):
     qh = q.reshape(b, t, kv_heads, group, h).transpose(0, 2, 3, 1, 4)  # [B, K, G, T, H]
     kh, vh = (jnp.swapaxes(a, 1, 2) for a in (k, v))                  # [B, K, S, H]
     if bias is not None:
-        bias = bias.reshape(b if bias.shape[0] > 1 else 1, kv_heads, group, t, -1)
+        bias = bias.reshape(bias.shape[0], kv_heads, group, t, -1)
     if mask is not None:
         mask = mask[:, :, None]                                        # [B, 1, 1, T, S]
     size, outs = t // blocks, []

@@ -2,8 +2,9 @@
 
 clip_by_global_norm, then the optimizer with its schedule and decoupled weight decay under a mask (lr·wd·p,
 as in AdamW, for every optimizer). `optim.mu_dtype` stores the first moment (momentum) in bf16 for every
-optimizer that keeps one, halving that part of the state; the update arithmetic stays fp32. A user may pass their own GradientTransformation (and optionally its
-schedule, for logging) to `jaxlm.train.loop.train` instead.
+optimizer that keeps one, halving that part of the state; the update arithmetic stays fp32. A user may pass
+their own GradientTransformation (and optionally its schedule, for logging) to `jaxlm.train.loop.train`
+instead.
 """
 
 import jax
