@@ -48,6 +48,7 @@ def test_bench_speed_data_and_memory(capsys):
     for key in SPEED_KEYS + DATA_KEYS + ("params_bytes", "xla_temp_bytes"):
         assert key in report, key
     assert (report["family"], report["objective"], report["n_layers"], report["seq_len"]) == ("gpt", "causal_lm", 2, 64)
+    assert report["causal_blocks"] == {"self": 1}   # 64 positions: one block
     for key in ("n_params", "step_ms", "tokens_per_s", "compile_s", "flops_per_token", "achieved_flops",
                 "peak_flops", "data_tokens_per_s", "data_to_step_ratio", "loop_step_ms"):
         assert report[key] > 0, key
@@ -57,6 +58,17 @@ def test_bench_speed_data_and_memory(capsys):
     assert report["achieved_flops"] == pytest.approx(report["tokens_per_s"] * report["flops_per_token"], rel=1e-3)
     assert report["peak_source"].startswith("measured") and "256³" in report["peak_source"]
     assert report["xla_flops_per_token"] > report["flops_per_token"]
+
+
+def test_bench_reports_the_causal_blocks_of_each_self_attention():
+    """GPT at 256 positions: 4 query blocks; T5 at 512 → 128: its decoder in 2, its encoder and cross-attention
+    are not causal; BERT has none."""
+    from jaxlm.bench.speed import model_dims
+    gpt, t5, bert = (load_config_file(os.path.join(ROOT, "experiments", f"{n}.py"))
+                     for n in ("gpt_tiny", "t5_span_corruption", "bert_shakespeare"))
+    assert model_dims(gpt, (256, 0))["causal_blocks"] == {"self": 4}
+    assert model_dims(t5, (512, 128))["causal_blocks"] == {"decoder_self": 2}
+    assert model_dims(bert, (128, 0))["causal_blocks"] == {}
 
 
 def test_bench_data_vocab_feeds_a_larger_model(capsys):

@@ -18,10 +18,11 @@ import time
 import jax
 import ml_collections
 
-from jaxlm.bench.flops import Lengths, flops_per_token, matmul_params
+from jaxlm.bench.flops import Lengths, attentions, flops_per_token, matmul_params
 from jaxlm.bench.live import LiveSetup, batch_lengths, param_count
 from jaxlm.bench.peak import peak_flops
 from jaxlm.bench.profile_table import profile_table, read_trace
+from jaxlm.models.attention import causal_blocks
 from jaxlm.registry import PRECISIONS, attention, precision
 
 WARMUP = 2
@@ -29,10 +30,12 @@ DISTINCT_BATCHES = 4
 
 
 def model_dims(cfg: ml_collections.ConfigDict, lengths: Lengths) -> dict:
-    """The config's shape, objective and precision (what the timings depend on)."""
+    """The config's shape, objective and precision (what the timings depend on); `causal_blocks`: the query
+    blocks of each causal self-attention on XLA (jaxlm.models.attention)."""
     m, (inputs, targets) = cfg.model, lengths
+    blocks = {a.name: causal_blocks(a.queries) for a in attentions(cfg, lengths) if a.causal and a.queries == a.keys}
     dims = {"family": m.family, "objective": cfg.data.objective, "precision": precision(cfg),
-            "attention": attention(cfg),
+            "attention": attention(cfg), "causal_blocks": blocks if attention(cfg) == "xla" else {},
             "n_layers": m.n_layers, "d_model": m.d_model, "n_heads": m.n_heads, "d_ff": m.d_ff,
             "vocab_size": m.vocab_size, "seq_len": cfg.data.seq_len, "batch_size": cfg.train.batch_size,
             "microbatches": cfg.train.microbatches}
