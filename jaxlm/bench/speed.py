@@ -32,10 +32,11 @@ DISTINCT_BATCHES = 4
 def model_dims(cfg: ml_collections.ConfigDict, lengths: Lengths) -> dict:
     """The config's shape, objective and precision (what the timings depend on); `causal_blocks`: the query
     blocks of each causal self-attention on XLA (jaxlm.models.attention)."""
-    m, (inputs, targets) = cfg.model, lengths
-    blocks = {a.name: causal_blocks(a.queries) for a in attentions(cfg, lengths) if a.causal and a.queries == a.keys}
+    m, (inputs, targets), impl = cfg.model, lengths, attention(cfg)
+    blocks = {a.name: causal_blocks(a.queries) for a in attentions(cfg, lengths)
+              if impl == "xla" and a.causal and a.queries == a.keys}
     dims = {"family": m.family, "objective": cfg.data.objective, "precision": precision(cfg),
-            "attention": attention(cfg), "causal_blocks": blocks if attention(cfg) == "xla" else {},
+            "attention": impl, "causal_blocks": blocks,
             "n_layers": m.n_layers, "d_model": m.d_model, "n_heads": m.n_heads, "d_ff": m.d_ff,
             "vocab_size": m.vocab_size, "seq_len": cfg.data.seq_len, "batch_size": cfg.train.batch_size,
             "microbatches": cfg.train.microbatches}
