@@ -30,12 +30,12 @@ def register(sub) -> None:
 
 def run_prepare(args, overrides) -> int:
     from jaxlm.data.prepare import ensure_store
-    from jaxlm.objectives import SENTENCE_OBJECTIVES
+    from jaxlm.objectives import objective
     from jaxlm.train.workdir import resolve_config
     if args.out is not None:
         checks.output_folder(args.out, "--out", force=True)
     cfg = resolve_config(args.config, overrides)
-    store = ensure_store(cfg, None, cfg.data.objective in SENTENCE_OBJECTIVES, progress=cfg.train.progress,
+    store = ensure_store(cfg, None, objective(cfg.data.objective).sentences, progress=cfg.train.progress,
                          out=args.out, force=args.force)
     counts = {name: {k: s.entry[k] for k in ("docs", "tokens", "bytes")} for name, s in store.splits.items()}
     print(json.dumps(dict(store=store.path, **counts)))

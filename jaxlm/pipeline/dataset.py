@@ -17,7 +17,7 @@ from jaxlm.data.store import TOKENIZER_FILE, StoredDocuments, TokenStore
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
-from jaxlm.objectives import NEEDS, OBJECTIVES, SENTENCE_OBJECTIVES
+from jaxlm.objectives import objective
 from jaxlm.objectives.base import HOST_ONLY_KEYS, Prepared, SplitData
 
 
@@ -31,11 +31,12 @@ class Corpus:
 def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, progress: bool = True) -> Corpus:
     """Every split of the config's token store (built on first use, see jaxlm/data/prepare.py), memory-mapped;
     the store's tokenizer is copied into the workdir, where later runs (resume, fine-tune) find it."""
-    needs = NEEDS.get(cfg.data.objective, ("eos",))
+    record = objective(cfg.data.objective)
+    needs = record.needs
     given = given_tokenizer(cfg.data, workdir)
     if given is not None:  # a pretrained tokenizer that lacks a role fails before anything is tokenized
         given.require(needs, cfg.data.objective)
-    store = ensure_store(cfg, workdir, sentences=cfg.data.objective in SENTENCE_OBJECTIVES, progress=progress)
+    store = ensure_store(cfg, workdir, sentences=record.sentences, progress=progress)
     tok = store.tokenizer()
     tok.require(needs, cfg.data.objective)
     if tok.vocab_size != cfg.model.vocab_size:
@@ -53,9 +54,7 @@ def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, prog
 def prepare(corpus: Corpus, cfg: ml_collections.ConfigDict, split: str, train: bool) -> Prepared:
     """The configured objective applied to one split."""
     name = cfg.data.objective
-    if name not in OBJECTIVES:
-        raise UserError(f"unknown objective '{name}': set config.data.objective to one of {', '.join(OBJECTIVES)}")
-    prepared = OBJECTIVES[name](corpus.splits[split], cfg, corpus.tokenizer, train)
+    prepared = objective(name).prepare(corpus.splits[split], cfg, corpus.tokenizer, train)
     if train and len(prepared.examples) < 1:
         raise UserError(f"the {split} split yields no '{name}' examples of config.data.seq_len={cfg.data.seq_len}: "
                         "add text or lower the sequence length")
