@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxlm.config.validate import validate
 from jaxlm.data.masking import max_predictions
 from jaxlm.errors import UserError
-from jaxlm.config.validate import validate
 from jaxlm.losses.causal_lm import causal_lm_loss
 from jaxlm.losses.classification import classification_loss
 from jaxlm.losses.mlm import mlm_loss

@@ -353,10 +353,8 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
     """The store for this config: config.data.store (or `out`) if set, else the cache's, built when missing."""
     plan = Plan.from_config(cfg.data, sentences)
     tok = given_tokenizer(cfg.data, workdir)
-    if tok is not None and tok.vocab_size != cfg.model.vocab_size:
-        raise UserError(f"the tokenizer (the workdir's or config.data.tokenizer_path) has {tok.vocab_size} ids but "
-                        f"config.model.vocab_size is {cfg.model.vocab_size}: set --config.model.vocab_size="
-                        f"{tok.vocab_size} or use a fresh workdir")
+    if tok is not None:  # the workdir's or config.data.tokenizer_path: refused before anything is tokenized
+        tok.require_vocab_size(cfg.model.vocab_size)
     explicit = out or cfg.data.store
     if explicit:
         return _explicit_store(explicit, plan, cfg, tok, progress, build=bool(out), force=force)

@@ -5,8 +5,8 @@ import ml_collections
 from jaxlm.data.special_tokens import SpecialIds
 from jaxlm.data.tokenizer import JAXLM_IDS, Tokenizer
 from jaxlm.errors import UserError
-from jaxlm.objectives.bart_noise import NoiseSpec, bart_noise
 from jaxlm.losses.seq2seq import seq2seq_loss
+from jaxlm.objectives.bart_noise import NoiseSpec, bart_noise
 from jaxlm.objectives.base import Objective, Prepared, SplitData
 from jaxlm.objectives.seq2seq import prepared, targets_length
 from jaxlm.objectives.token_classes import sentence_end_ids, word_start_ids

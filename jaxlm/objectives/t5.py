@@ -5,8 +5,8 @@ import numpy as np
 
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
-from jaxlm.objectives import t5_noise
 from jaxlm.losses.seq2seq import seq2seq_loss
+from jaxlm.objectives import t5_noise
 from jaxlm.objectives.base import Objective, Prepared, SplitData
 from jaxlm.objectives.seq2seq import prepared, targets_length
 

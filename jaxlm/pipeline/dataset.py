@@ -39,9 +39,7 @@ def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, prog
     store = ensure_store(cfg, workdir, sentences=record.sentences, progress=progress)
     tok = store.tokenizer()
     tok.require(needs, cfg.data.objective)
-    if tok.vocab_size != cfg.model.vocab_size:
-        raise UserError(f"tokenizer of store {store.path} has {tok.vocab_size} ids but config.model.vocab_size is "
-                        f"{cfg.model.vocab_size}: set --config.model.vocab_size={tok.vocab_size} or use a fresh workdir")
+    tok.require_vocab_size(cfg.model.vocab_size)
     saved = os.path.join(workdir, TOKENIZER_FILE) if workdir else None
     if saved and not os.path.exists(saved):
         atomic_write(saved, tok.to_bytes())
