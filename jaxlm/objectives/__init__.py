@@ -28,14 +28,13 @@ def objective(name: str) -> Objective:
                             "or to a module path 'package.module:attribute' of an Objective record")
         return OBJECTIVES[name]
     module, _, attribute = name.partition(":")
-    try:
-        if not module or module.startswith("."):
-            raise ModuleNotFoundError(name=module)
-        found = getattr(importlib.import_module(module), attribute, None)
-    except ModuleNotFoundError as e:
-        if not e.name or not (module == e.name or module.startswith(e.name + ".")):
-            raise
-        found = None
+    found = None
+    if module and not module.startswith("."):
+        try:
+            found = getattr(importlib.import_module(module), attribute, None)
+        except ModuleNotFoundError as e:  # the named module (or a package above it) is missing, not one it imports
+            if not e.name or not (module == e.name or module.startswith(e.name + ".")):
+                raise
     if not isinstance(found, Objective):
         raise UserError(f"config.data.objective='{name}' names no Objective record (module '{module}', attribute "
                         f"'{attribute}'): fix the module path, e.g. jaxlm.objectives.causal_lm:OBJECTIVE")
