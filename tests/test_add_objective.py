@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, fails, jaxlm_cli
 
+from jaxlm import registry
 from jaxlm.config.loading import load_config_file
+from jaxlm.config.validate import validate
+from jaxlm.errors import UserError
 from jaxlm.losses.causal_lm import causal_lm_loss
 from jaxlm.objectives import OBJECTIVES, objective
 from jaxlm.objectives.base import Objective
@@ -70,9 +73,13 @@ def test_the_recipe_objective_trains_by_module_path(tmp_path, monkeypatch):
     (tmp_path / "mods" / "backward_lm.py").write_text(_recipe_module())
     monkeypatch.syspath_prepend(str(tmp_path / "mods"))
     monkeypatch.delitem(__import__("sys").modules, "backward_lm", raising=False)
+    monkeypatch.setattr(registry, "_CHECKED", set())
+    validated = []
+    monkeypatch.setattr(registry, "validate", lambda cfg: validated.append(cfg.data.objective) or validate(cfg))
     wd = tmp_path / "run"
     assert main(["train", "--config", TINY, "--workdir", str(wd), "--config.data.objective=backward_lm:OBJECTIVE",
                  *QUICK]) == 0
+    assert validated == ["backward_lm:OBJECTIVE"]  # once, at the entry point; the validated config is passed down
     assert json.load(open(wd / "config.json"))["data"]["objective"] == "backward_lm:OBJECTIVE"
     assert os.path.isdir(wd / "checkpoints" / "2")
     cfg = load_config_file(TINY)
@@ -89,6 +96,15 @@ def test_the_recipe_objective_trains_by_module_path(tmp_path, monkeypatch):
 def test_a_path_to_no_record_is_one_line(capsys, tmp_path, path):
     err = fails(capsys, "train", "--config", TINY, "--workdir", str(tmp_path / "w"), f"--config.data.objective={path}")
     assert "names no Objective record" in err and path in err and not os.path.exists(tmp_path / "w")
+
+
+def test_train_from_python_validates_its_raw_config(tmp_path):
+    from jaxlm.train.loop import train
+    cfg = load_config_file(TINY)
+    cfg.data.objective = "jaxlm.objectives.causal_lm:prepare"
+    with pytest.raises(UserError, match="names no Objective record"):
+        train(cfg, str(tmp_path / "w"))
+    assert not os.path.exists(tmp_path / "w")
 
 
 def test_a_missing_module_is_one_line_from_the_command(tmp_path):
