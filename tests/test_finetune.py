@@ -52,6 +52,7 @@ MODEL = {"model.n_layers": 2, "model.n_heads": 2, "model.d_model": 64, "model.d_
 TRAIN = {"data.seq_len": 64, "data.stratify": True, "data.val_docs": 1, "data.test_docs": 1, "train.steps": 12,
          "train.batch_size": 8, "train.log_every": 6, "train.eval_every": 12, "train.eval_batch_size": 16,
          "train.checkpoint_every": 12, "train.progress": False, "optim.warmup": 2, "genre.passage_speeches": 2}
+PRETRAIN = {k: v for k, v in TRAIN.items() if not k.startswith("genre.")}  # a pre-training config has no genre section
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def bert_pretrained(corpus_dir, tmp_path_factory):
     """A tiny MLM+NSP BERT pre-trained for a few steps on the same stratified split."""
     workdir = str(tmp_path_factory.mktemp("bert_pre"))
     cfg = _set(load_config_file(os.path.join(ROOT, "experiments", "bert_shakespeare.py")),
-               {**MODEL, **TRAIN, "data.source": corpus_dir, "data.dupe_factor": 1, "data.max_predictions": 10})
+               {**MODEL, **PRETRAIN, "data.source": corpus_dir, "data.dupe_factor": 1, "data.max_predictions": 10})
     train(cfg, workdir)
     return workdir
 
