@@ -33,17 +33,9 @@ from tqdm import tqdm
 from jaxlm.data.corpus import SPLITS, hash_split_code, split_codes
 from jaxlm.data.sentences import split_sentences
 from jaxlm.data.sources import fingerprint, iter_documents
-from jaxlm.data.store import (
-    FORMAT,
-    MANIFEST,
-    SHARD_TOKENS,
-    TOKENIZER_FILE,
-    VERSION,
-    SplitWriter,
-    TokenStore,
-    read_manifest,
-    token_dtype,
-)
+from jaxlm.data.store import SplitWriter, TokenStore, token_dtype
+from jaxlm.data.store_format import FORMAT, MANIFEST, SHARD_TOKENS, TOKENIZER_FILE, VERSION, is_store_folder
+from jaxlm.data.store_verify import new_hash, stamp
 from jaxlm.data.tokenizer import (
     Tokenizer,
     TokenizerSpec,
@@ -57,6 +49,7 @@ BATCH_BYTES = 1 << 20  # text per worker task
 KEEP_BYTES = 1 << 26   # a source up to this size is read once, kept in memory for the later passes and tokenized
                        # in this process (starting workers would cost more than they save)
 SPLIT_MODES = ("count", "hash")
+CACHE_REBUILD = "`jaxlm data prepare --config FILE --force` (the same overrides as the run)"
 
 
 def cache_root() -> str:
@@ -244,15 +237,14 @@ def _worker_pool(workers: int, init_args: tuple):
 
 
 def write_store(out: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progress: bool) -> str:
-    """Pass 3 into `out` (which must not exist yet), atomically: a partial folder renamed after its manifest."""
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    for stale in glob.glob(f"{glob.escape(out)}.partial-*"):  # left by an interrupted prepare (we hold the lock)
-        shutil.rmtree(stale, ignore_errors=True)
+    """Pass 3 into `out` (a store, an empty folder or nothing yet), atomically: a partial folder renamed into place
+    after its manifest. The caller holds the lock of `out`, so any partial folder of `out` left is stale."""
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    remove_stale(out)
     tmp = f"{out}.partial-{uuid.uuid4().hex[:8]}"
     try:
-        _write(tmp, plan, tok, sc, workers, progress, SHARD_TOKENS)
-        os.rename(tmp, out)
+        manifest = _write(tmp, plan, tok, sc, workers, progress, SHARD_TOKENS)
+        _put_in_place(tmp, out)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if e.errno == errno.ENOSPC:
@@ -262,10 +254,36 @@ def write_store(out: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, pr
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    stamp(out, manifest)  # its writer vouches for it: the first opening need not read it all again
     return out
 
 
-def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progress: bool, shard_tokens: int) -> None:
+def remove_stale(out: str) -> None:
+    """Remove what a killed prepare of `out` left: `out.partial-*` folders, and `out.old-*` (a replaced store:
+    put back when `out` itself is missing, i.e. the kill fell between the two renames of `_put_in_place`)."""
+    for stale in glob.glob(f"{glob.escape(out)}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for old in glob.glob(f"{glob.escape(out)}.old-*"):
+        if os.path.lexists(out):
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(old, out)
+
+
+def _put_in_place(tmp: str, out: str) -> None:
+    """Rename the finished store `tmp` to `out`; an existing store there is moved aside first, then removed (an
+    empty folder is replaced by the rename itself)."""
+    if os.path.isdir(out) and os.listdir(out):
+        old = f"{out}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old)
+    else:
+        os.rename(tmp, out)
+
+
+def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progress: bool, shard_tokens: int) -> dict:
+    """The store's files in `tmp`, its manifest last; returns the manifest."""
     os.makedirs(tmp)
     dtype = token_dtype(tok.vocab_size)
     sentences = plan.settings["sentences"]
@@ -292,11 +310,13 @@ def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progres
     manifest = dict(format=FORMAT, version=VERSION, dtype=dtype.name, shard_tokens=shard_tokens,
                     tokenizer=dict(sha256=tok.fingerprint, vocab_size=tok.vocab_size, specials=tok.specials),
                     source=plan.source_fingerprint, settings=plan.settings, labels=list(sc.names),
+                    checksums={TOKENIZER_FILE: new_hash(tok.to_bytes()).hexdigest()},
                     splits={name: w.close() for name, w in zip(SPLITS, writers)})
     with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
+    return manifest
 
 
 @contextmanager
@@ -308,7 +328,17 @@ def _locked(path: str):
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
+def _folder_locked(folder: str):
+    """An exclusive flock on an existing folder itself: no lock file is created or left behind."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
         os.close(fd)
 
 
@@ -363,58 +393,60 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
     alias = _alias(plan, cfg)
     if tok is None and os.path.isfile(alias):
         tok = Tokenizer(alias)
-    if tok is not None:
+    if tok is not None and not force:
         path = os.path.join(cache_root(), plan.key(tok.fingerprint))
         if os.path.isfile(os.path.join(path, MANIFEST)):
-            return TokenStore(path)
+            return TokenStore(path, CACHE_REBUILD)
     with _locked(os.path.join(cache_root(), f"{plan.key()}.lock")):
         sc = scan(plan, progress)
         if tok is None:
             tok = _trained_tokenizer(plan, sc, cfg)
             atomic_write(alias, tok.to_bytes())
         path = os.path.join(cache_root(), plan.key(tok.fingerprint))
-        if not os.path.isfile(os.path.join(path, MANIFEST)):  # another process may have built it meanwhile
-            shutil.rmtree(path, ignore_errors=True)
+        if force or not os.path.isfile(os.path.join(path, MANIFEST)):  # another process may have built it meanwhile
             write_store(path, plan, tok, sc, workers_for(cfg.data), progress)
-    return TokenStore(path)
+    return TokenStore(path, CACHE_REBUILD)
 
 
 def _explicit_store(path: str, plan: Plan, cfg: ml_collections.ConfigDict, tok: Tokenizer | None, progress: bool,
                     build: bool, force: bool) -> TokenStore:
-    """A store at a chosen path: checked against the config (source, split settings, tokenizer); built there by
-    `jaxlm data prepare --out` when missing, and rebuilt only with --force."""
-    with _locked(f"{path}.lock"):
-        if os.path.isdir(path) and not os.listdir(path):
-            os.rmdir(path)
-        if os.path.exists(path):
-            if not os.path.isfile(os.path.join(path, MANIFEST)):  # never replaced, even with --force
-                raise UserError(f"'{path}' exists and is not a token store: choose another --out or "
-                                "config.data.store")
-            problem = _mismatch(path, plan, tok)
-            if not problem and not force:
-                return TokenStore(path)
-            if not build or not force:
-                raise UserError(f"token store '{path}' {problem or 'already exists'}: rebuild it with `jaxlm data "
-                                f"prepare --config FILE --out {path} --force`, or prepare another --out")
-        elif not build:
+    """A store at a chosen path: checked against the config (source, split settings, tokenizer). Reading one
+    (config.data.store) creates, locks and removes nothing. `jaxlm data prepare --out` builds it when missing (or
+    an empty folder), and rebuilds it only with --force, under a lock on the folder that holds it."""
+    rebuild = f"`jaxlm data prepare --config FILE --out {path} --force`"
+    if not build:
+        if not os.path.exists(path):
             raise UserError(f"token store '{path}' (config.data.store) does not exist: make it with `jaxlm data "
                             f"prepare --config FILE --out {path}`")
+        return _matching_store(path, plan, tok, rebuild)
+    with _folder_locked(os.path.dirname(os.path.abspath(path))):
+        remove_stale(path)
+        if os.path.isdir(path) and os.listdir(path):
+            if not is_store_folder(path):  # never replaced, even with --force
+                raise UserError(f"'{path}' exists and is not a token store: choose another --out or "
+                                "config.data.store")
+            if not force:
+                return _matching_store(path, plan, tok, rebuild)
         sc = scan(plan, progress)
         tok = tok or _trained_tokenizer(plan, sc, cfg)
-        new = write_store(f"{path}.new-{uuid.uuid4().hex[:8]}", plan, tok, sc, workers_for(cfg.data), progress)
-        if os.path.exists(path):
-            old = f"{path}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(path, old)
-            os.rename(new, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(new, path)
-    return TokenStore(path)
+        write_store(path, plan, tok, sc, workers_for(cfg.data), progress)
+    return TokenStore(path, rebuild)
 
 
-def _mismatch(path: str, plan: Plan, tok: Tokenizer | None) -> str:
-    """Why the store at `path` is not the one the config asks for ('' when it is)."""
-    m = read_manifest(path)
+def _matching_store(path: str, plan: Plan, tok: Tokenizer | None, rebuild: str) -> TokenStore:
+    """The store at `path` if it is whole and made from this source, split settings and tokenizer."""
+    if not os.path.isfile(os.path.join(path, MANIFEST)):
+        raise UserError(f"'{path}' is not a token store (no {MANIFEST}): make one with `jaxlm data prepare --config "
+                        f"FILE --out {path}`, or point config.data.store at one")
+    store = TokenStore(path, rebuild)
+    problem = _mismatch(store.manifest, plan, tok)
+    if problem:
+        raise UserError(f"token store '{path}' {problem}: rebuild it with {rebuild}, or prepare another --out")
+    return store
+
+
+def _mismatch(m: dict, plan: Plan, tok: Tokenizer | None) -> str:
+    """Why the store with manifest `m` is not the one the config asks for ('' when it is)."""
     if m["source"] != plan.source_fingerprint:
         return "was made from another source or the source changed since"
     if m["settings"] != plan.settings:
@@ -422,4 +454,3 @@ def _mismatch(path: str, plan: Plan, tok: Tokenizer | None) -> str:
     if tok is not None and m["tokenizer"]["sha256"] != tok.fingerprint:
         return "was made with another tokenizer than the workdir's or config.data.tokenizer_path"
     return ""
-

@@ -13,7 +13,8 @@ import ml_collections
 import numpy as np
 
 from jaxlm.data.prepare import ensure_store, given_tokenizer
-from jaxlm.data.store import TOKENIZER_FILE, StoredDocuments, TokenStore
+from jaxlm.data.store import StoredDocuments, TokenStore
+from jaxlm.data.store_format import TOKENIZER_FILE
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write

@@ -1,0 +1,101 @@
+"""The token store checks what it reads, and no data verb loses or leaves anything: a damaged store, a truncated
+source, a folder given as config.data.store, each refused in one line by the real CLI (a subprocess), with nothing
+on disk created, changed or removed."""
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, jaxlm_cli, snapshot
+from test_store import ROWS, write_jsonl
+
+from jaxlm.cli.main import main
+from jaxlm.data.sources import iter_documents
+from jaxlm.errors import UserError
+
+TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
+
+
+def refused(*argv, code: int = 2) -> str:
+    """Run the CLI in a subprocess; assert the exit status, one line on stderr and no traceback; return the line."""
+    r = jaxlm_cli(*argv)
+    assert r.returncode == code and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, (r.returncode, r.stderr)
+    return r.stderr
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One small store (made once), and the arguments that read it."""
+    d = tmp_path_factory.mktemp("integrity")
+    src = write_jsonl(d / "c.jsonl", ROWS)
+    args = ["--config", TINY, f"--config.data.source={src}", "--config.train.progress=False",
+            "--config.data.prepare_workers=1"]
+    assert main(["data", "prepare", *args, "--out", str(d / "store")]) == 0
+    return str(d / "store"), args
+
+
+@pytest.fixture
+def store(built, tmp_path):
+    """A fresh copy of the built store (to damage), its manifest, and `data preview` of it."""
+    out = str(tmp_path / "store")
+    shutil.copytree(built[0], out)
+    return out, json.loads(Path(out, "manifest.json").read_text()), ["data", "preview", *built[1],
+                                                                     f"--config.data.store={out}", "--num", "1"]
+
+
+# --- data loss --------------------------------------------------------------------------------------------------
+
+
+def test_an_empty_folder_given_as_the_store_is_left_in_place(built, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    before = snapshot(tmp_path)
+    assert "is not a token store" in refused("data", "preview", *built[1], f"--config.data.store={empty}")
+    assert snapshot(tmp_path) == before and empty.is_dir()
+
+
+def _zst_cut_at_a_block(rows, path: Path) -> int:
+    """`path` holds one zstd frame of `rows` cut after a block that ends a line (as a streaming compressor writes
+    them), where zstandard's stream reader stops without an error; returns how many lines that reader sees."""
+    import zstandard
+    buffer = io.BytesIO()
+    writer = zstandard.ZstdCompressor().stream_writer(buffer, closefd=False)
+    ends = []
+    for r in rows:
+        writer.write((json.dumps(r) + "\n").encode())
+        writer.flush(zstandard.FLUSH_BLOCK)
+        ends.append(buffer.tell())
+    writer.close()
+    data = buffer.getvalue()[:ends[len(rows) // 2]]
+    path.write_bytes(data)
+    return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True).read().count(b"\n")
+
+
+def test_a_truncated_zst_source_is_refused_as_truncated(built, tmp_path):
+    src = tmp_path / "c.jsonl.zst"
+    assert _zst_cut_at_a_block(ROWS, src) == len(ROWS) // 2 + 1
+    before = snapshot(tmp_path)
+    err = refused("data", "prepare", *built[1], f"--config.data.source={src}", "--out", str(tmp_path / "s"))
+    assert f"'{src}' is corrupt or truncated" in err and "inside a zstd frame (truncated)" in err
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("suffix", [".jsonl.zst", ".jsonl.gz"])
+def test_every_cut_of_a_compressed_source_is_named_as_truncated(tmp_path, suffix):
+    import gzip
+
+    import zstandard
+    text = "".join(json.dumps(r) + "\n" for r in ROWS).encode()
+    data = zstandard.ZstdCompressor().compress(text) if suffix.endswith("zst") else gzip.compress(text)
+    path = tmp_path / f"c{suffix}"
+    for cut in np.linspace(1, len(data) - 1, 40).astype(int):
+        path.write_bytes(data[:cut])
+        with pytest.raises(UserError, match=rf"c{suffix.replace('.', '[.]')}' is corrupt or truncated after line"):
+            list(iter_documents(str(path)))
+    path.write_bytes(data + zstandard.ZstdCompressor().compress(b'{"text": "x"}\n') if suffix.endswith("zst")
+                     else data + gzip.compress(b'{"text": "x"}\n'))
+    assert [d.text for d in iter_documents(str(path))] == [r["text"] for r in ROWS] + ["x"]  # frames or members
