@@ -99,3 +99,82 @@ def test_every_cut_of_a_compressed_source_is_named_as_truncated(tmp_path, suffix
     path.write_bytes(data + zstandard.ZstdCompressor().compress(b'{"text": "x"}\n') if suffix.endswith("zst")
                      else data + gzip.compress(b'{"text": "x"}\n'))
     assert [d.text for d in iter_documents(str(path))] == [r["text"] for r in ROWS] + ["x"]  # frames or members
+
+
+# --- the store verifies what it reads ---------------------------------------------------------------------------
+
+
+def _rewrite(store: str, manifest: dict) -> None:
+    Path(store, "manifest.json").write_text(json.dumps(manifest))
+
+
+def _set_checksum(store: str, manifest: dict, split: str, file: str) -> None:
+    """Make the manifest vouch for `file` as it is now (what a buggy writer or a hand edit would leave)."""
+    import xxhash
+    manifest["splits"][split]["checksums"][file] = xxhash.xxh3_64(Path(store, split, file).read_bytes()).hexdigest()
+    _rewrite(store, manifest)
+
+
+def test_a_manifest_without_splits_is_refused_with_the_command_to_rebuild(store):
+    out, manifest, preview = store
+    del manifest["splits"]
+    _rewrite(out, manifest)
+    before = snapshot(out)
+    err = refused(*preview)
+    assert f"'{out}/manifest.json' has no 'splits'" in err and f"--out {out} --force" in err
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: m.update(dtype="uint77"), "has dtype 'uint77', not uint16 or uint32"),
+    (lambda m: m["splits"].pop("test"), "has no 'splits.test'"),
+    (lambda m: m["splits"]["val"].update(docs="3"), "has 'splits.val.docs' = '3', not an int"),
+    (lambda m: m["splits"]["train"].update(shards=[1, 2]), "splits.train.shards that do not add up"),
+    (lambda m: m["checksums"].clear(), "has no 'checksums.tokenizer.model'"),
+    (lambda m: m.update(version=1), "has format version 1, this jaxlm reads version 2: rebuild it with"),
+])
+def test_every_manifest_field_is_checked(store, capsys, damage, message):
+    from conftest import fails
+    out, manifest, preview = store
+    damage(manifest)
+    _rewrite(out, manifest)
+    before = snapshot(out)
+    err = fails(capsys, *preview)
+    assert message in err and "--force" in err and snapshot(out) == before
+
+
+def test_token_ids_beyond_the_vocabulary_are_refused(store):
+    out, manifest, preview = store
+    shard = Path(out, "train", "tokens-00000.bin")
+    shard.write_bytes(b"\xff" * shard.stat().st_size)
+    before = snapshot(out)
+    assert f"'{shard}' does not match its checksum" in refused(*preview)
+    _set_checksum(out, manifest, "train", shard.name)
+    before = snapshot(out)
+    err = refused(*preview)
+    assert f"'{shard}' holds token id 65535, but the vocabulary has 512 ids" in err and snapshot(out) == before
+
+
+def test_a_flipped_byte_is_found_although_the_store_was_verified_before(store, capsys):
+    out, manifest, preview = store
+    assert main(preview) == 0  # stamped as verified
+    capsys.readouterr()
+    labels = Path(out, "val", "labels.bin")
+    data = bytearray(labels.read_bytes())
+    data[0] ^= 1
+    labels.write_bytes(bytes(data))
+    before = snapshot(out)
+    assert f"'{labels}' does not match its checksum" in refused(*preview) and snapshot(out) == before
+
+
+def test_damaged_document_offsets_are_refused(store, capsys):
+    from conftest import fails
+    out, manifest, preview = store
+    file = Path(out, "val", "doc_offsets.bin")
+    good = np.fromfile(file, "<i8")
+    for offsets, message in ((good[[0, 2, 1, 3]], "does not hold 4 increasing offsets from 0 to"),
+                             (good + [0, 0, 0, 1], "runs from 0 to"), (good - [1, 0, 0, 0], "runs from -1 to")):
+        offsets.astype("<i8").tofile(file)
+        _set_checksum(out, manifest, "val", file.name)
+        before = snapshot(out)
+        assert f"'{file}' {message}" in fails(capsys, *preview) and snapshot(out) == before

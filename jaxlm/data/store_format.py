@@ -72,9 +72,9 @@ def _field(m: dict, *keys: str, kind: type, bad) -> Any:
     """m[key][key]..., which must be a `kind` (an int is never a bool, nor negative)."""
     value: Any = m
     path = ".".join(keys)
-    for key in keys:
+    for i, key in enumerate(keys):
         if not isinstance(value, dict) or key not in value:
-            raise bad(f"has no '{path}'")
+            raise bad(f"has no '{'.'.join(keys[:i + 1])}'")
         value = value[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise bad(f"has '{path}' = {str(value)[:40]!r}, not a{'n' if kind is int else ''} {kind.__name__}")
