@@ -20,6 +20,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import uuid
 from collections.abc import Iterator
@@ -169,6 +170,11 @@ def _init_worker(tokenizer_bytes: bytes, specials: str, sentences: bool) -> None
     _worker.update(tok=Tokenizer.from_bytes(tokenizer_bytes, specials), sentences=sentences)
 
 
+def _init_pool_worker(*init_args) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent ends its workers
+    _init_worker(*init_args)
+
+
 def _tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """A batch of documents → (all ids, ids per document incl. eos, sentence lengths, sentences per document)."""
     tok = _worker["tok"]
@@ -225,7 +231,7 @@ def _worker_pool(workers: int, init_args: tuple):
     hidden = {k: main.__dict__.pop(k) for k in ("__file__", "__spec__") if k in main.__dict__}
     try:
         main.__spec__ = None
-        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, init_args)
+        pool = multiprocessing.get_context("spawn").Pool(workers, _init_pool_worker, init_args)
     finally:
         main.__dict__.pop("__spec__", None)
         main.__dict__.update(hidden)
@@ -383,6 +389,8 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
     """The store for this config: config.data.store (or `out`) if set, else the cache's, built when missing."""
     plan = Plan.from_config(cfg.data, sentences)
     tok = given_tokenizer(cfg.data, workdir)
+    if tok is not None:  # every store ends each document with eos (the objective's other roles: load_corpus)
+        tok.require(("eos",), cfg.data.objective)
     if tok is not None and tok.vocab_size != cfg.model.vocab_size:
         raise UserError(f"the tokenizer (the workdir's or config.data.tokenizer_path) has {tok.vocab_size} ids but "
                         f"config.model.vocab_size is {cfg.model.vocab_size}: set --config.model.vocab_size="

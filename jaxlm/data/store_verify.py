@@ -74,7 +74,7 @@ def verify(path: str, m: dict, rebuild: str) -> bool:
 def _hashed(file: str, expected: str, rebuild: str, each=None) -> None:
     """Read `file` once, hashing it and passing each block to `each`; UserError if the checksum differs."""
     h = new_hash()
-    buffer = memoryview(bytearray(READ_BYTES))
+    buffer = memoryview(bytearray(min(READ_BYTES, os.path.getsize(file)) or 1))
     with open(file, "rb", buffering=0) as f:
         while n := f.readinto(buffer):
             h.update(buffer[:n])
@@ -91,7 +91,7 @@ def _verify_split(folder: str, entry: dict, dtype: np.dtype, vocab: int, n_label
     for file in shards:
         top = [0]
         _hashed(os.path.join(folder, file), sums[file], rebuild,
-                lambda block: top.append(int(np.frombuffer(block, dtype).max())))  # READ_BYTES is a multiple of 4
+                lambda block: top.append(int(np.frombuffer(block, dtype).max())))  # whole ids: READ_BYTES % 4 == 0
         if max(top) >= vocab:
             raise damaged(os.path.join(folder, file), f"holds token id {max(top)}, but the vocabulary has {vocab} ids",
                           rebuild)
