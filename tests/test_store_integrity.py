@@ -178,3 +178,109 @@ def test_damaged_document_offsets_are_refused(store, capsys):
         _set_checksum(out, manifest, "val", file.name)
         before = snapshot(out)
         assert f"'{file}' {message}" in fails(capsys, *preview) and snapshot(out) == before
+
+
+def test_a_run_whose_every_step_was_skipped_is_not_finished():
+    """(Exit 3 in the CLI.) A run of only non-finite steps has trained nothing, though it never had too many in a row."""
+    from jaxlm.train.nonfinite import Diverged, NonFiniteGuard
+    guard = NonFiniteGuard("skip", max_in_a_row=25, last_checkpoint=lambda: None)
+    for step in range(1, 5):
+        guard.check(step, nonfinite_loss=True, nonfinite_grads=True)
+    with pytest.raises(Diverged, match=r"all 4 steps of this run had a non-finite loss or gradients and were skipped; "
+                                       r"the last good checkpoint \(none\) is intact"):
+        guard.check_results({"val": {"loss": 2.0}})
+    guard.check(5, nonfinite_loss=False, nonfinite_grads=False)
+    guard.check_results({"val": {"loss": 2.0}})  # one good step: a finished run
+
+
+# --- faults leave nothing behind --------------------------------------------------------------------------------
+
+
+def _prepare_until_partial(args: list, folder: Path, stale: tuple = ()):
+    """A `data prepare --out folder/s` of a 4.5 MB source, running once it writes its own partial store."""
+    import subprocess
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "jaxlm.cli.main", "data", "prepare", *args, "--out",
+                             str(folder / "s")], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    while not any(p.startswith("s.partial-") and p not in stale for p in os.listdir(folder)):
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.01)
+    return proc
+
+
+def test_a_killed_prepare_is_cleaned_by_the_next_and_sigterm_leaves_nothing(built, tmp_path):
+    import signal
+    src = write_jsonl(tmp_path / "big.jsonl", ROWS * 20)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    args = [*built[1], f"--config.data.source={src}", f"--config.data.tokenizer_path={built[0]}/tokenizer.model"]
+    killed = _prepare_until_partial(args, folder)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    stale = os.listdir(folder)
+    assert len(stale) == 1 and stale[0].startswith("s.partial-")
+    stopped = _prepare_until_partial(args, folder, stale=tuple(stale))
+    assert stale[0] not in os.listdir(folder)  # the next prepare removed it before writing its own
+    stopped.send_signal(signal.SIGTERM)
+    err = stopped.stderr.read()
+    assert stopped.wait() == 75 and err.count("\n") == 1 and "stopped by SIGTERM; the partial store was removed" in err
+    assert os.listdir(folder) == []
+
+
+def test_a_successful_prepare_leaves_no_lock_and_a_store_in_a_missing_folder_creates_none(built, capsys, tmp_path):
+    from conftest import fails
+    assert sorted(os.listdir(Path(built[0]).parent)) == ["c.jsonl", "store"]
+    before = snapshot(tmp_path)
+    assert "does not exist" in fails(capsys, "data", "preview", *built[1],
+                                     f"--config.data.store={tmp_path / 'no' / 'such' / 'store'}")
+    assert "does not exist" in fails(capsys, "data", "prepare", *built[1], "--out", str(tmp_path / "no" / "store"))
+    assert snapshot(tmp_path) == before
+
+
+# --- wrong acceptance -------------------------------------------------------------------------------------------
+
+
+def _bpe_json(path: Path, specials: list) -> str:
+    """A byte-level BPE tokenizer.json with these special tokens (GPT-2's: ['<|endoftext|>'])."""
+    from tokenizers import Tokenizer as RustTokenizer
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+    tok = RustTokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([r["text"] for r in ROWS], trainers.BpeTrainer(
+        vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.save(str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("specials, objective, message", [
+    (["<|endoftext|>"], "bert_mlm_nsp", "has no cls token ([CLS] or <cls> or <s>), which objective bert_mlm_nsp needs"),
+    ([], "causal_lm", "has no eos token (</s> or <|endoftext|>"),
+])
+def test_prepare_refuses_a_tokenizer_without_the_objectives_roles(built, tmp_path, specials, objective, message):
+    tokenizer = _bpe_json(tmp_path / "t.json", specials)
+    family = "bert" if objective.startswith("bert") else "gpt"
+    before = snapshot(tmp_path)
+    err = refused("data", "prepare", *built[1], f"--config.data.tokenizer_path={tokenizer}",
+                  "--config.model.vocab_size=300", f"--config.data.objective={objective}",
+                  f"--config.model.family={family}", "--out", str(tmp_path / "s"))
+    assert f"tokenizer '{tokenizer}' {message}" in err and snapshot(tmp_path) == before
+
+
+# --- pathological input -----------------------------------------------------------------------------------------
+
+
+def test_a_five_megabyte_single_line_document_trains_a_bounded_tokenizer(built, tmp_path):
+    """The tokenizer's sample is cut to tokenizer_sample_bytes and its lines to MAX_SENTENCE_BYTES (a whole 5 MB
+    line made sentencepiece's trainer take minutes); the store still holds the document whole, losslessly."""
+    from jaxlm.data.store import TokenStore
+    line = " ".join(r["text"].replace("\n", " ") for r in ROWS)
+    big = ((line + " ") * (5_000_000 // len(line) + 1))[:5_000_000]
+    src = write_jsonl(tmp_path / "long.jsonl", [{"text": big}, *ROWS[:8]])
+    r = jaxlm_cli("data", "prepare", *built[1], f"--config.data.source={src}", "--out", str(tmp_path / "s"),
+                  "--config.data.tokenizer_sample_bytes=300000")
+    assert r.returncode == 0, r.stderr
+    store = TokenStore(str(tmp_path / "s"))
+    train = store.splits["train"]
+    assert train.n_docs == 3 and store.tokenizer().decode(train.tokens[:int(train.offsets[1]) - 1].tolist()) == big

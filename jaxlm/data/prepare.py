@@ -147,15 +147,23 @@ def scan(plan: Plan, progress: bool) -> Scan:
 
 def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list[str]:
     """Pass 2: the tokenizer's training text, in source order: every training document when they fit in
-    `sample_bytes`, else a seeded uniform sample of them that just reaches it."""
+    `sample_bytes`, else a seeded uniform sample of them cut to exactly `sample_bytes` (the last one chosen cut
+    short: a single huge document cannot exceed the bound)."""
     train = np.flatnonzero(sc.codes == 0)
+    budget = {}
     if sc.train_bytes > sample_bytes:
         order = np.random.default_rng([seed, 7]).permutation(train)
-        train = np.sort(order[:int(np.searchsorted(np.cumsum(sc.sizes[order]), sample_bytes)) + 1])
+        total = np.cumsum(sc.sizes[order])
+        k = int(np.searchsorted(total, sample_bytes))
+        budget = {int(order[k]): sample_bytes - int(total[k - 1] if k else 0)}
+        train = np.sort(order[:k + 1])
     chosen, texts = set(train.tolist()), []
     for i, doc in enumerate(sc.documents(plan)):
         if i in chosen:
-            texts.append(doc.text)
+            text = doc.text
+            if i in budget:
+                text = text.encode("utf-8", "surrogatepass")[:budget[i]].decode("utf-8", "ignore")
+            texts.append(text)
         if len(texts) == len(chosen):
             break
     return texts
