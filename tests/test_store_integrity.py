@@ -164,7 +164,12 @@ def test_a_flipped_byte_is_found_although_the_store_was_verified_before(store, c
     data[0] ^= 1
     labels.write_bytes(bytes(data))
     before = snapshot(out)
-    assert f"'{labels}' does not match its checksum" in refused(*preview) and snapshot(out) == before
+    err = refused(*preview)
+    assert f"'{labels}' does not match its checksum" in err and snapshot(out) == before
+    rebuild = err.split("rebuild the store with `")[1].split("`")[0].split()  # the command the line names
+    assert rebuild[:4] == ["jaxlm", "data", "prepare", "--config"] and rebuild[-3:] == ["--out", out, "--force"]
+    assert main([*rebuild[1:3], *preview[2:-3], *rebuild[-3:]]) == 0 and main(preview) == 0
+    assert labels.read_bytes() != bytes(data)
 
 
 def test_damaged_document_offsets_are_refused(store, capsys):
@@ -224,7 +229,7 @@ def test_a_killed_prepare_is_cleaned_by_the_next_and_sigterm_leaves_nothing(buil
     assert stale[0] not in os.listdir(folder)  # the next prepare removed it before writing its own
     stopped.send_signal(signal.SIGTERM)
     err = stopped.stderr.read()
-    assert stopped.wait() == 75 and err.count("\n") == 1 and "stopped by SIGTERM; the partial store was removed" in err
+    assert stopped.wait() == 75 and err.count("\n") == 1 and "stopped by SIGTERM; the store was not written" in err
     assert os.listdir(folder) == []
 
 

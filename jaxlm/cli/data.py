@@ -65,8 +65,8 @@ def run_prepare(args, overrides) -> int:
             store = ensure_store(cfg, None, cfg.data.objective in SENTENCE_OBJECTIVES, progress=cfg.train.progress,
                                  out=args.out, force=args.force)
     except _Stopped as e:
-        print(f"jaxlm: stopped by {e}; the partial store was removed — re-run the same command to start over",
-              file=sys.stderr)
+        print(f"jaxlm: stopped by {e}; the store was not written (its partial folder is removed) — re-run the same "
+              "command to start over", file=sys.stderr)
         return PREEMPTED_EXIT_CODE
     counts = {name: {k: s.entry[k] for k in ("docs", "tokens", "bytes")} for name, s in store.splits.items()}
     print(json.dumps(dict(store=store.path, **counts)))
