@@ -17,7 +17,7 @@ import numpy as np
 from jaxlm.data.corpus import SPLITS
 from jaxlm.data.store import SplitWriter, TokenStore
 from jaxlm.data.store_format import FORMAT, MANIFEST, SHARD_TOKENS, TOKENIZER_FILE, VERSION
-from jaxlm.data.store_verify import _stamp_path, new_hash
+from jaxlm.data.store_verify import new_hash, stamp_path
 
 VOCAB = 4096
 DOC_TOKENS = 2048  # mean document length
@@ -65,8 +65,8 @@ def main() -> None:
     t = time.perf_counter()
     write(a.out, int(a.gib * (1 << 30)) // 2)
     written = time.perf_counter() - t
-    if os.path.exists(_stamp_path(a.out)):
-        os.remove(_stamp_path(a.out))
+    if os.path.exists(stamp_path(a.out)):
+        os.remove(stamp_path(a.out))
     first = timed_open(a.out)
     again = sorted(timed_open(a.out) for _ in range(5))
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(a.out) for f in fs)

@@ -33,7 +33,8 @@ def store_files(m: dict) -> list[str]:
     return [MANIFEST, TOKENIZER_FILE, *(f"{s}/{f}" for s in SPLITS for f in split_files(m["splits"][s]))]
 
 
-def _stamp_path(path: str) -> str:
+def stamp_path(path: str) -> str:
+    """Where the verification of the store at `path` is remembered."""
     key = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:32]
     return os.path.join(os.path.dirname(default_cache_dir()), "verified", f"{key}.json")
 
@@ -49,7 +50,7 @@ def _stats(path: str, files: list[str]) -> dict:
 def stamp(path: str, m: dict) -> None:
     """Record that the store at `path` is verified as its files are now (nothing when the cache is not writable)."""
     try:
-        atomic_write(_stamp_path(path), json.dumps(_stats(path, store_files(m))))
+        atomic_write(stamp_path(path), json.dumps(_stats(path, store_files(m))))
     except OSError:
         pass
 
@@ -58,7 +59,7 @@ def verify(path: str, m: dict, rebuild: str) -> bool:
     """Verify the store at `path` (manifest `m`, every file present with its size) unless its stamp matches; returns
     whether it did. UserError, naming the file, for the first problem found."""
     try:
-        with open(_stamp_path(path), encoding="utf-8") as f:
+        with open(stamp_path(path), encoding="utf-8") as f:
             if json.load(f) == _stats(path, store_files(m)):
                 return False
     except (OSError, ValueError):
