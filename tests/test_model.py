@@ -123,3 +123,13 @@ def test_scan_and_remat_compute_the_same_loss_and_gradients(block, remat, scan):
     expected = _stacked(grads, 3) if scan else grads
     for g, v in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(v_grads)):
         np.testing.assert_allclose(v, g, atol=1e-6)
+
+
+def test_building_blocks_keep_flax_init():
+    """Attention, MLP and Weight name their init scheme `scheme`/`initializer`, so flax's Module.init still works."""
+    from jaxlm.models.layers import MLP, Attention, Weight
+    key, x = jax.random.PRNGKey(0), jnp.ones((1, 3, 8))
+    shapes = lambda variables: jax.tree.map(jnp.shape, nn.unbox(variables["params"]))
+    assert shapes(Attention(2, 4).init(key, x, None))["qkv"]["kernel"] == (8, 3, 2, 4)
+    assert shapes(MLP(16).init(key, x))["up"]["kernel"] == (8, 16)
+    assert shapes(Weight((2, 3), (None, None), nn.initializers.ones).init(key))["kernel"] == (2, 3)

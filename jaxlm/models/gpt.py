@@ -44,14 +44,15 @@ class Block(nn.Module):
         c, deterministic = self.cfg, self.deterministic
         out_scale = 1.0 / math.sqrt(2 * c.n_layers) if c.init == "gpt2" else 1.0
         h = _norm(c, self.dtype, "ln_attn")(x)
-        x = x + Attention(c.n_heads, c.d_model // c.n_heads, c.init, c.init_std, out_scale, use_bias=c.use_bias,
+        x = x + Attention(c.n_heads, c.d_model // c.n_heads, scheme=c.init, init_std=c.init_std, out_scale=out_scale,
+                          use_bias=c.use_bias,
                           qkv_bias=c.qkv_bias, causal=True, dropout=c.dropout, decode=self.decode, implementation=c.attention,
                           n_kv_heads=c.n_kv_heads, rope_theta=c.rope_theta if c.positions == "rope" else 0.0,
                           dtype=self.dtype, name="attn")(h, mask, cache_index=cache_index,
                                                          deterministic=deterministic, positions=positions)
         h = _norm(c, self.dtype, "ln_mlp")(x)
-        return x + MLP(c.d_ff, c.init, c.init_std, out_scale, c.dropout, True, self.dtype, c.mlp, c.use_bias,
-                       name="mlp")(h, deterministic)
+        return x + MLP(c.d_ff, scheme=c.init, init_std=c.init_std, out_scale=out_scale, dropout=c.dropout,
+                       approximate_gelu=True, dtype=self.dtype, kind=c.mlp, use_bias=c.use_bias, name="mlp")(h, deterministic)
 
 
 class GPT(nn.Module):

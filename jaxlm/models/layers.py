@@ -76,11 +76,11 @@ class Weight(nn.Module):
 
     shape: tuple[int, ...]
     axes: tuple
-    init: Initializer
+    initializer: Initializer
 
     @nn.compact
     def __call__(self) -> jax.Array:
-        return self.param("kernel", partitioned(self.init, self.axes), self.shape)
+        return self.param("kernel", partitioned(self.initializer, self.axes), self.shape)
 
 
 class HeadInputs(NamedTuple):
@@ -227,7 +227,7 @@ class Attention(nn.Module):
 
     n_heads: int
     head_dim: int
-    init: str = "gpt2"
+    scheme: str = "gpt2"          # init scheme (config.model.init); not `init`, which would shadow Module.init
     init_std: float = 0.02
     out_scale: float = 1.0        # GPT-2 residual scaling of the output projection
     use_bias: bool = True
@@ -252,18 +252,18 @@ class Attention(nn.Module):
         kv_heads = self.n_kv_heads or self.n_heads
         project = functools.partial(Projection, use_bias=self.use_bias or self.qkv_bias, dtype=self.dtype)
         if not self.cross and kv_heads == self.n_heads:
-            qkv = project((3, *heads), ("embed", None, "heads", "kv"), qkv_init(self.init, self.init_std, self.head_dim),
+            qkv = project((3, *heads), ("embed", None, "heads", "kv"), qkv_init(self.scheme, self.init_std, self.head_dim),
                           name="qkv")(x)
             qkv = constrain(qkv, ("batch", "length", None, "heads", "kv"))
             q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         else:
-            q = project(heads, ("embed", "heads", "kv"), q_init(self.init, self.init_std, self.head_dim), name="q")(x)
+            q = project(heads, ("embed", "heads", "kv"), q_init(self.scheme, self.init_std, self.head_dim), name="q")(x)
         if self.cross and kv is None:  # decoding: the encoder's keys/values were cached on the first step
             k, v = self.get_variable("cache", "cross_key"), self.get_variable("cache", "cross_value")
         elif self.cross or kv_heads != self.n_heads:
             head_axis = "heads" if kv_heads == self.n_heads else "kv_heads"
             kv = project((2, kv_heads, self.head_dim), ("embed", None, head_axis, "kv"),
-                         kernel_init(self.init, self.init_std, 0, (1, 2, 3)), name="kv")(kv if self.cross else x)
+                         kernel_init(self.scheme, self.init_std, 0, (1, 2, 3)), name="kv")(kv if self.cross else x)
             k, v = kv[:, :, 0], kv[:, :, 1]
             if self.decode and self.cross:
                 self.put_variable("cache", "cross_key", k)
@@ -276,8 +276,8 @@ class Attention(nn.Module):
             causal, impl = False, "xla"  # the slots mask already limits each query to filled slots up to itself
         if bias is not None:
             bias = bias.astype(q.dtype)
-        y = dot_product_attention(q, k, v, mask, attention_scale(self.init, self.head_dim), causal, impl, bias)
-        y = Projection((d_model,), ("heads", "kv", "embed"), kernel_init(self.init, self.init_std, (0, 1), 2,
+        y = dot_product_attention(q, k, v, mask, attention_scale(self.scheme, self.head_dim), causal, impl, bias)
+        y = Projection((d_model,), ("heads", "kv", "embed"), kernel_init(self.scheme, self.init_std, (0, 1), 2,
                                                                           self.out_scale), n_in=2,
                        use_bias=self.use_bias, dtype=self.dtype, name="out")(y)
         return nn.Dropout(self.dropout)(y, deterministic=deterministic)
@@ -305,7 +305,7 @@ class MLP(nn.Module):
     'swiglu' down(SiLU(gate x) · up x) (Shazeer 2020, as Llama)."""
 
     d_ff: int
-    init: str = "gpt2"
+    scheme: str = "gpt2"          # init scheme (config.model.init)
     init_std: float = 0.02
     out_scale: float = 1.0
     dropout: float = 0.0
@@ -316,8 +316,8 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        up_init = kernel_init(self.init, self.init_std)
-        down_init = kernel_init(self.init, self.init_std, scale=self.out_scale)
+        up_init = kernel_init(self.scheme, self.init_std)
+        down_init = kernel_init(self.scheme, self.init_std, scale=self.out_scale)
         h = dense(self.d_ff, ("embed", "mlp"), up_init, self.use_bias, self.dtype, "up")(x)
         if self.kind == "swiglu":
             h = nn.silu(dense(self.d_ff, ("embed", "mlp"), up_init, self.use_bias, self.dtype, "gate")(x)) * h

@@ -34,7 +34,7 @@ def head_dim(c: ml_collections.ConfigDict) -> int:
 
 def t5_attention(c: ml_collections.ConfigDict, dtype, cross: bool, decode: bool, name: str) -> Attention:
     """No biases; T5's init folds the 1/sqrt(d_kv) logit scaling into the queries."""
-    return Attention(c.n_heads, head_dim(c), "t5", use_bias=False, cross=cross, decode=decode, implementation="xla",
+    return Attention(c.n_heads, head_dim(c), scheme="t5", use_bias=False, cross=cross, decode=decode, implementation="xla",
                      dtype=dtype, name=name)
 
 
