@@ -13,20 +13,24 @@ from jaxlm.models.gpt import GPT
 
 LLAMA_BLOCK = dict(positions="rope", norm_type="rmsnorm", mlp="swiglu", n_kv_heads=2, use_bias=False,
                    tie_embeddings=False)
+# Llama's descendants' options at once: a sliding window shorter than the sequences, Qwen3's q/k norms and head
+# width (12, where d_model / n_heads is 8), and YaRN's rotary scaling.
+NEWER_BLOCK = dict(LLAMA_BLOCK, sliding_window=5, qk_norm=True, d_kv=12, rope_scaling="yarn", rope_factor=2.0,
+                   rope_original_max_len=12)
 
 
 def _model_cfg(block: str = "gpt2"):
     c = base_config().model
     c.update(n_layers=2, n_heads=2, d_model=32, d_ff=64, vocab_size=97, max_len=24)
-    if block == "llama":
-        c.update(n_heads=4, **LLAMA_BLOCK)
+    if block in ("llama", "newer"):
+        c.update(n_heads=4, **(LLAMA_BLOCK if block == "llama" else NEWER_BLOCK))
     return c
 
 def _params(cfg, T=16):
     tokens = jnp.zeros((1, T), jnp.int32)
     return nn.unbox(GPT(cfg).init(jax.random.PRNGKey(0), tokens)["params"])
 
-@pytest.mark.parametrize("block", ["gpt2", "llama"])
+@pytest.mark.parametrize("block", ["gpt2", "llama", "newer"])
 def test_outputs_depend_only_on_own_document_prefix(block):
     cfg = _model_cfg(block)
     params = _params(cfg)
@@ -47,7 +51,8 @@ def test_outputs_depend_only_on_own_document_prefix(block):
     np.testing.assert_array_equal(out4[0, :9], base[0, :9])
     assert not np.allclose(out4[0, 9], base[0, 9])
 
-@pytest.mark.parametrize("block,scan", [("gpt2", False), ("gpt2", True), ("llama", False), ("llama", True)])
+@pytest.mark.parametrize("block,scan", [("gpt2", False), ("gpt2", True), ("llama", False), ("llama", True),
+                                        ("newer", False), ("newer", True)])
 def test_kv_cache_decoding_matches_full_forward(block, scan):
     cfg = _model_cfg(block)
     cfg.scan_layers = scan
@@ -100,7 +105,8 @@ def _stacked(params: dict, n_layers: int) -> dict:
 
 
 @pytest.mark.parametrize("block,remat,scan", [("gpt2", "full", False), ("gpt2", "save_dots", False),
-                                              ("gpt2", "none", True), ("gpt2", "full", True), ("llama", "full", True)])
+                                              ("gpt2", "none", True), ("gpt2", "full", True), ("llama", "full", True),
+                                              ("newer", "save_dots", True)])
 def test_scan_and_remat_compute_the_same_loss_and_gradients(block, remat, scan):
     cfg = _model_cfg(block)
     cfg.n_layers = 3
