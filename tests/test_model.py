@@ -139,3 +139,16 @@ def test_building_blocks_keep_flax_init():
     assert shapes(Attention(2, 4).init(key, x, None))["qkv"]["kernel"] == (8, 3, 2, 4)
     assert shapes(MLP(16).init(key, x))["up"]["kernel"] == (8, 16)
     assert shapes(Weight((2, 3), (None, None), nn.initializers.ones).init(key))["kernel"] == (2, 3)
+
+
+def test_decoding_cache_holds_prompt_and_new_tokens_only():
+    from jaxlm.generate.sampling import cache_slots, generate
+    assert [cache_slots(n, 1024) for n in (1, 64, 65, 200, 600, 5000)] == [64, 64, 128, 256, 1024, 1024]
+    assert cache_slots(100, 96) == 96
+    cfg = _model_cfg("newer")
+    cfg.max_len = 256  # 6 + 10 positions need a 64-slot cache, a quarter of the context
+    params = _params(cfg)
+    prompt = [5, 17, 3, 42, 8, 11]
+    new = generate(GPT(cfg, decode=True), params, prompt, 10, jax.random.PRNGKey(0), temperature=0.0)
+    logits = GPT(cfg).apply({"params": params}, jnp.asarray([prompt + new]))[0]  # causal: one pass scores every step
+    assert new == np.argmax(logits[len(prompt) - 1:-1], -1).tolist()
