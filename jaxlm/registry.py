@@ -19,6 +19,7 @@ from jaxlm.losses.mlm import mlm_loss
 from jaxlm.losses.seq2seq import seq2seq_loss
 from jaxlm.models import bart, bert, gpt, t5
 from jaxlm.models.attention import attention_implementation
+from jaxlm.models.inventory import head_width
 from jaxlm.objectives import OBJECTIVES, objective
 
 
@@ -151,4 +152,4 @@ def attention(cfg: ml_collections.ConfigDict) -> str:
     if not family(cfg).attention_configurable:
         return "xla"
     m = cfg.model
-    return attention_implementation(m.attention, PRECISIONS[precision(cfg)], m.d_model // m.n_heads)
+    return attention_implementation(m.attention, PRECISIONS[precision(cfg)], head_width(m))

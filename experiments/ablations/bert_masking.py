@@ -18,7 +18,7 @@ pooler starts fresh in every fine-tune) on a 4 × 128 post-LN BERT as experiment
 validation and one for test), so the fine-tune's held-out plays are unseen by pre-training. Variant names are
 MASK/RANDOM/SAME percentages; 80/20/0 runs at accelerator scale only (the cpu sweep's 12-minute budget holds
 three variants). At cpu scale the fine-tune runs 100 instead of 300 steps (`sweep.finetune_overrides`).
-Result (cpu scale, 1 seed, experiments/ablations/results/bert_masking/, after the fidelity fixes of issue 24:
+Result (cpu scale, 1 seed, experiments/ablations/results/bert_masking/, after the BERT fidelity fixes:
 RoBERTa's whole-sentence rows, every document's first token a target): kept_val_loss 80/0/20 2.05 < 80/10/10
 5.50 < 100/0/0 6.13 — the paper's mechanism, in its direction (80/0/20 copies the shown token with accuracy 0.84;
 100/0/0 ignores it: its kept and masked losses are equal); masked_val_loss 6.12–6.13 for all three (the unigram

@@ -1,4 +1,5 @@
-"""`jaxlm` command line: train, eval, generate, data, tokenizer. Bad input → one line on stderr, exit 2."""
+"""`jaxlm` command line: one verb per task (listed below; `jaxlm VERB --help` for each). Bad input → one line on
+stderr, exit 2."""
 
 import argparse
 import os
@@ -10,8 +11,9 @@ from jaxlm.train.preemption import PREEMPTED_EXIT_CODE, Preempted
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, status 2, like every other bad input
-        raise UserError(f"{self.prog}: {message} (see --help)")
+    def error(self, message):  # one line, status 2, like every other bad input; "jaxlm: error: train: ..."
+        verb = self.prog.removeprefix("jaxlm").strip()
+        raise UserError(f"{verb + ': ' if verb else ''}{message} (see --help)")
 
 
 def _parser() -> argparse.ArgumentParser:

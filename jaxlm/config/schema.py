@@ -13,6 +13,7 @@ REMAT_CHOICES = ("none", "full", "save_dots")
 NORM_TYPES = ("layernorm", "rmsnorm")
 MLP_KINDS = ("gelu", "swiglu")
 POSITIONS = ("learned", "rope")
+ROPE_SCALINGS = ("none", "linear", "llama3", "yarn")  # Hugging Face's rope_type names (jaxlm/models/rotary.py)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -38,6 +39,16 @@ def base_config() -> ml_collections.ConfigDict:
         # no biases and an untied head (experiments/llama_shakespeare.py)
         positions="learned",     # gpt: learned (a max_len table) | rope (rotary, in every self-attention)
         rope_theta=10000.0,      # gpt, positions=rope: the rotary base
+        rope_scaling="none",     # gpt, positions=rope: none | linear | llama3 (Llama 3.1) | yarn: context extension ...
+        rope_factor=1.0,         # ... by this factor ...
+        rope_original_max_len=0,  # ... of this pre-training context (llama3, yarn)
+        rope_low_freq_factor=1.0,   # llama3: wavelengths beyond original_max_len / this are interpolated ...
+        rope_high_freq_factor=4.0,  # ... those below original_max_len / this kept, the ones between blended
+        rope_beta_fast=32.0,     # yarn: the ramp between kept and interpolated frequencies, in rotations ...
+        rope_beta_slow=1.0,      # ... over original_max_len
+        rope_attention_factor=0.0,  # yarn: scale of cos and sin (0 = YaRN's 0.1·ln(rope_factor) + 1)
+        sliding_window=0,        # gpt: > 0 = a query sees only this many most recent positions, itself included (Mistral)
+        qk_norm=False,           # gpt: RMSNorm over each head's query and key before rotary positions (Qwen3)
         norm_type="layernorm",   # gpt: layernorm | rmsnorm
         mlp="gelu",              # gpt: gelu (GELU MLP) | swiglu (gated SiLU, three kernels)
         n_kv_heads=0,            # gpt: key/value heads (0 = n_heads; fewer = grouped-query attention, 1 = multi-query)
@@ -51,7 +62,7 @@ def base_config() -> ml_collections.ConfigDict:
         pooling="cls",           # bert classifier: what the pooler reads: cls (BERT) | mean (of the real tokens)
         # encoder-decoder families (t5, bart)
         n_decoder_layers=0,      # 0 = n_layers
-        d_kv=0,                  # t5: per-head width (0 = d_model // n_heads)
+        d_kv=0,                  # t5, gpt: per-head width (0 = d_model // n_heads)
         ff="relu",               # t5 feed-forward: relu | gated_gelu
         relative_buckets=32,     # t5 relative position bias: buckets per direction pair ...
         relative_max_distance=128,  # ... and the distance where buckets stop growing

@@ -13,7 +13,8 @@ import ml_collections
 import numpy as np
 
 from jaxlm.data.prepare import ensure_store, given_tokenizer
-from jaxlm.data.store import TOKENIZER_FILE, StoredDocuments, TokenStore
+from jaxlm.data.store import StoredDocuments, TokenStore
+from jaxlm.data.store_format import TOKENIZER_FILE
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
@@ -28,17 +29,22 @@ class Corpus:
     store: TokenStore
 
 
+def require_roles(cfg: ml_collections.ConfigDict, workdir: str | None) -> None:
+    """UserError when the given tokenizer (the workdir's or config.data.tokenizer_path) lacks a role the objective
+    needs: checked before anything is tokenized (`train` and `data prepare` both call this)."""
+    given = given_tokenizer(cfg.data, workdir)
+    if given is not None:
+        given.require(objective(cfg.data.objective).needs, cfg.data.objective)
+
+
 def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, progress: bool = True) -> Corpus:
     """Every split of the config's token store (built on first use, see jaxlm/data/prepare.py), memory-mapped;
     the store's tokenizer is copied into the workdir, where later runs (resume, fine-tune) find it."""
+    require_roles(cfg, workdir)
     record = objective(cfg.data.objective)
-    needs = record.needs
-    given = given_tokenizer(cfg.data, workdir)
-    if given is not None:  # a pretrained tokenizer that lacks a role fails before anything is tokenized
-        given.require(needs, cfg.data.objective)
     store = ensure_store(cfg, workdir, sentences=record.sentences, progress=progress)
     tok = store.tokenizer()
-    tok.require(needs, cfg.data.objective)
+    tok.require(record.needs, cfg.data.objective)
     tok.require_vocab_size(cfg.model.vocab_size)
     saved = os.path.join(workdir, TOKENIZER_FILE) if workdir else None
     if saved and not os.path.exists(saved):

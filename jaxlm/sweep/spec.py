@@ -20,9 +20,11 @@ from jaxlm.config.loading import apply_override, import_user_module
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
 from jaxlm.registry import check_config
+from jaxlm.sweep.claims import check_claims
 
 SCALES = ("cpu", "accelerator")
-SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": "", "evals": {}, "finetune_overrides": {}}
+SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": "", "evals": {}, "finetune_overrides": {},
+                  "claims": ()}
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 
 
@@ -40,6 +42,7 @@ class Sweep:
     finetune: str
     finetune_config: ml_collections.ConfigDict | None
     evals: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)  # name -> data overrides
+    claims: list[dict] = dataclasses.field(default_factory=list)  # jaxlm.sweep.claims: decided by the report
     finetune_run: Callable | None = None  # the fine-tune module's finetune(cfg, workdir, init_from) -> results
 
     def runs(self, only: list[str] | None = None) -> list[tuple[str, int]]:
@@ -101,7 +104,7 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
     unknown = sorted(set(section) - set(SWEEP_DEFAULTS))
     if unknown:
         raise UserError(f"'{path}': config.sweep.{unknown[0]} is not a sweep field: use seeds, metrics, finetune, "
-                        "finetune_overrides, evals")
+                        "finetune_overrides, evals, claims")
     seeds, metrics = tuple(section["seeds"]), tuple(section["metrics"])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UserError(f"'{path}': config.sweep.seeds={seeds} must be a non-empty tuple of ints, e.g. (0, 1)")
@@ -115,7 +118,7 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
     if nested and not section["finetune"]:
         raise UserError(f"'{path}': config.sweep.finetune_overrides needs config.sweep.finetune (a fine-tune module)")
     return {"seeds": seeds, "metrics": metrics, "finetune": str(section["finetune"]),
-            "evals": _evals(section["evals"], path), "finetune_overrides": nested}
+            "evals": _evals(section["evals"], path), "finetune_overrides": nested, "claims": section["claims"]}
 
 
 def _variant_config(base: ml_collections.ConfigDict, name: str, changes: object, overrides: list[tuple[str, str]],
@@ -199,4 +202,5 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
     finetune_config, finetune_run = _finetune_stage(section["finetune"], section["finetune_overrides"])
     return Sweep(path=path, scale=scale, overrides=overrides, description=(module.__doc__ or "").strip(),
                  variants=resolved, seeds=section["seeds"], metrics=section["metrics"], finetune=section["finetune"],
-                 finetune_config=finetune_config, evals=section["evals"], finetune_run=finetune_run)
+                 finetune_config=finetune_config, evals=section["evals"], finetune_run=finetune_run,
+                 claims=check_claims(section["claims"], list(resolved), section["metrics"], path))
