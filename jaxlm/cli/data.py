@@ -52,7 +52,7 @@ def _stop_on_signals():
 def run_prepare(args, overrides) -> int:
     """Build the config's store; SIGTERM/SIGINT leave nothing behind and exit 75 (re-running starts over)."""
     from jaxlm.data.prepare import ensure_store
-    from jaxlm.objectives import SENTENCE_OBJECTIVES
+    from jaxlm.objectives import objective
     from jaxlm.pipeline.dataset import require_roles
     from jaxlm.train.preemption import PREEMPTED_EXIT_CODE
     from jaxlm.train.workdir import resolve_config
@@ -62,7 +62,7 @@ def run_prepare(args, overrides) -> int:
     require_roles(cfg, None)
     try:
         with _stop_on_signals():
-            store = ensure_store(cfg, None, cfg.data.objective in SENTENCE_OBJECTIVES, progress=cfg.train.progress,
+            store = ensure_store(cfg, None, objective(cfg.data.objective).sentences, progress=cfg.train.progress,
                                  out=args.out, force=args.force)
     except _Stopped as e:
         print(f"jaxlm: stopped by {e}; the store was not written (its partial folder is removed) — re-run the same "

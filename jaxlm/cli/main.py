@@ -17,21 +17,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from jaxlm import projects
     from jaxlm.cli import (
         aot,
         bench,
         convert,
         data,
-        finetune,
         generate,
-        probe,
         sweep,
         tokenizer,
         train,
     )
     p = _Parser(prog="jaxlm", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (train, generate, data, tokenizer, bench, convert, aot, sweep, finetune, probe):
+    for module in (train, generate, data, tokenizer, bench, convert, aot, sweep, *projects.VERBS):
         module.register(sub)
     return p
 

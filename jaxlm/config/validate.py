@@ -50,8 +50,6 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     _require(t.precision in ("auto", "fp32", "bf16", "fp16"),
              f"config.train.precision='{t.precision}' is not supported: use auto, fp32, bf16 or fp16")
     _require(m.pooling in ("cls", "mean"), f"config.model.pooling='{m.pooling}' is unknown: use cls or mean")
-    _require(cfg.finetune.train_passages >= 0, f"config.finetune.train_passages={cfg.finetune.train_passages} must "
-                                               "be ≥ 0 (labelled passages per label; 0 = all)")
     _validate_decoder(cfg)
     _validate_optimization(cfg)
 

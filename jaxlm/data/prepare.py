@@ -399,10 +399,7 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
     tok = given_tokenizer(cfg.data, workdir)
     if tok is not None:  # every store ends each document with eos (the objective's other roles: load_corpus)
         tok.require(("eos",), cfg.data.objective)
-    if tok is not None and tok.vocab_size != cfg.model.vocab_size:
-        raise UserError(f"the tokenizer (the workdir's or config.data.tokenizer_path) has {tok.vocab_size} ids but "
-                        f"config.model.vocab_size is {cfg.model.vocab_size}: set --config.model.vocab_size="
-                        f"{tok.vocab_size} or use a fresh workdir")
+        tok.require_vocab_size(cfg.model.vocab_size)  # the workdir's or config.data.tokenizer_path
     explicit = out or cfg.data.store
     if explicit:
         return _explicit_store(explicit, plan, cfg, tok, progress, build=bool(out), force=force)

@@ -243,6 +243,12 @@ class Tokenizer:
         """UserError (one line) when this tokenizer lacks a role that `objective` needs."""
         check_needs(self.ids, tuple(needs), objective, self.where)
 
+    def require_vocab_size(self, vocab_size: int) -> None:
+        """UserError (one line) unless this tokenizer has `vocab_size` (config.model.vocab_size) ids."""
+        if self.vocab_size != vocab_size:
+            raise UserError(f"tokenizer {self.where} has {self.vocab_size} ids but config.model.vocab_size is "
+                            f"{vocab_size}: set --config.model.vocab_size={self.vocab_size} or use a fresh workdir")
+
     def byte_lengths(self) -> np.ndarray:
         """int32 [vocab_size]: UTF-8 bytes each id adds to decoded text (byte pieces 1, special ids 0)."""
         return self._byte_lengths

@@ -149,10 +149,9 @@ def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -
         metrics.update(state_bytes(run.state), **extra_evals(run, sweep.evals))
     metrics.update(train_log_metrics(pretrain))
     if sweep.finetune_config is not None:
-        from jaxlm.projects.genre.finetune import finetune
         ft_cfg = copy.deepcopy(sweep.finetune_config)
         ft_cfg.train.seed = seed
-        results = finetune(ft_cfg, workdir=os.path.join(directory, "finetune"),
+        results = sweep.finetune_run(ft_cfg, workdir=os.path.join(directory, "finetune"),
                            init_from=os.path.join(directory, "pretrain"))
         metrics.update(final_metrics(results, "finetune_"))
     return metrics
