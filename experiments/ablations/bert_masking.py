@@ -38,6 +38,7 @@ import os
 import ml_collections
 
 from jaxlm.config.schema import base_config
+from jaxlm.sweep.claims import expect
 
 FINETUNE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "finetune_genre_bert.py"))
 CPU_FINETUNE = {"train": {"steps": 100, "eval_every": 100, "checkpoint_every": 100, "eval_batches": 2},
@@ -64,7 +65,9 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
                "metrics": ("kept_val_loss", "masked_val_loss", "finetune_accuracy", "finetune_macro_f1", "val_loss"),
                "finetune": FINETUNE, "finetune_overrides": CPU_FINETUNE if cpu else {},
                "evals": {"kept": {"mask_token_frac": 0.0, "random_token_frac": 0.0},
-                         "masked": {"mask_token_frac": 1.0, "random_token_frac": 0.0}}}
+                         "masked": {"mask_token_frac": 1.0, "random_token_frac": 0.0}},
+               "claims": (expect("mask80_rnd0_same20", "<", "mask80_rnd10_same10", metric="kept_val_loss"),
+                          expect("mask80_rnd10_same10", "<", "mask100_rnd0_same0", metric="kept_val_loss"))}
     return c
 
 
