@@ -28,13 +28,20 @@ def local_device_ids(spec: str | None) -> list[int] | None:
                         "(e.g. 0,1,2,3)") from None
 
 
+def heartbeat_seconds(text: str) -> int:
+    """--heartbeat-timeout: a whole number of seconds, at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise UserError(f"--heartbeat-timeout '{text}' must be a whole number of seconds, at least 1")
+    return int(text)
+
+
 def wanted(coordinator: str | None, auto: bool) -> bool:
     """Whether this command joins a multi-process run (a coordinator, from flag or environment, or auto)."""
     return bool(coordinator or os.environ.get(ENV["coordinator"]) or auto)
 
 
 def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None,
-               auto: bool = False, device_ids: str | None = None, heartbeat_timeout: int | None = None) -> None:
+               auto: bool = False, device_ids: list[int] | None = None, heartbeat_timeout: int | None = None) -> None:
     """Join a multi-process run before any JAX computation.
 
     Explicit: coordinator address, process count and this process's id (flags, else JAXLM_* variables).
@@ -47,21 +54,21 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         num_processes = int(os.environ[ENV["num_processes"]])
     if process_id is None and os.environ.get(ENV["process_id"]):
         process_id = int(os.environ[ENV["process_id"]])
-    device_ids = device_ids or os.environ.get(ENV["local_device_ids"])
-    heartbeat_timeout = heartbeat_timeout or int(os.environ.get(ENV["heartbeat_timeout"]) or HEARTBEAT_TIMEOUT)
     if not wanted(coordinator, auto):
-        if num_processes not in (None, 1):
-            raise UserError("--num-processes needs --coordinator HOST:PORT (or --distributed auto)")
+        if num_processes not in (None, 1) or device_ids or heartbeat_timeout:
+            raise UserError("--num-processes, --local-device-ids and --heartbeat-timeout need --coordinator HOST:PORT "
+                            "(or --distributed auto)")
         return
+    device_ids = device_ids or local_device_ids(os.environ.get(ENV["local_device_ids"]))
+    heartbeat_timeout = heartbeat_timeout or heartbeat_seconds(os.environ.get(ENV["heartbeat_timeout"],
+                                                                              str(HEARTBEAT_TIMEOUT)))
     if coordinator and (num_processes is None or process_id is None):
         raise UserError("--coordinator needs --num-processes N and --process-id I (or JAXLM_NUM_PROCESSES and "
                         "JAXLM_PROCESS_ID)")
     if coordinator and not 0 <= process_id < num_processes:
         raise UserError(f"--process-id {process_id} must be in [0, {num_processes})")
-    if heartbeat_timeout < 1:
-        raise UserError(f"--heartbeat-timeout {heartbeat_timeout} must be at least 1 second")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator, num_processes, process_id, local_device_ids=local_device_ids(device_ids),
+    jax.distributed.initialize(coordinator, num_processes, process_id, local_device_ids=device_ids,
                                heartbeat_timeout_seconds=heartbeat_timeout)
     announce(jax.process_index(), jax.process_count())
 
@@ -73,11 +80,11 @@ def add_flags(parser) -> None:
     g.add_argument("--num-processes", type=int, help="number of processes (env JAXLM_NUM_PROCESSES)")
     g.add_argument("--process-id", type=int, help="this process's index (env JAXLM_PROCESS_ID)")
     g.add_argument("--distributed", choices=("auto",), help="auto-detect the cluster (TPU pod slice, Slurm, ...)")
-    g.add_argument("--local-device-ids", metavar="IDS",
+    g.add_argument("--local-device-ids", metavar="IDS", type=local_device_ids,
                    help="accelerators this process drives: `localid` = the one at SLURM_LOCALID (one process per "
                         "GPU), or ids such as 0,1,2,3 (one process per node); default: JAX's choice, which under "
                         "Slurm is one GPU per process (env JAXLM_LOCAL_DEVICE_IDS)")
-    g.add_argument("--heartbeat-timeout", type=int, metavar="SECONDS",
+    g.add_argument("--heartbeat-timeout", type=heartbeat_seconds, metavar="SECONDS",
                    help=f"a process silent this long counts as lost and the others stop with exit 2 "
                         f"(default {HEARTBEAT_TIMEOUT}; env JAXLM_HEARTBEAT_TIMEOUT)")
 
