@@ -4,7 +4,7 @@ When a peer dies, JAX's coordination service stops the survivors from C++: it lo
 unhealthy (stopped sending heartbeats): 1" within the heartbeat timeout, or at once "Socket closed" when the
 coordinator, process 0, is gone) and aborts with a stack trace. Nothing in-process can intercept it (jaxlib 0.10's
 missed-heartbeat callback dies on a bad_cast), so the parent holds back the child's stderr from its first
-traceback or C++ log line on, and turns such a verdict into one line naming the lost process.
+traceback or distributed-runtime log line on, and turns such a verdict into one line naming the lost process.
 """
 
 import ctypes
@@ -17,7 +17,9 @@ import sys
 CHILD_ENV = "JAXLM_SUPERVISED"
 PEER_LOST_EXIT_CODE = 2
 MARK = "jaxlm-supervisor: process "  # the child's "process I of N" line, read and dropped by the parent
-_HOLD = re.compile(r"^(Traceback |[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\])")
+# held from here on: a Python traceback, or a C++ log line from JAX's distributed runtime (other C++ logs, such
+# as CUDA's, pass through)
+_HOLD = re.compile(r"^(Traceback |[IWEF]\d{4} [\d:.]+ +\d+ \S*(coordination|preemption|distributed|client\.h)\S*:\d+\])")
 _UNHEALTHY = re.compile(r"unhealthy \(stopped sending heartbeats\):\s*\n([\d,\s]+?)\n")
 _COORDINATOR_GONE = re.compile(r'PollForError:?\s*\n[^\n]*grpc_message:"([^"]+)"')
 
