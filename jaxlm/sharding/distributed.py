@@ -68,8 +68,12 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     if coordinator and not 0 <= process_id < num_processes:
         raise UserError(f"--process-id {process_id} must be in [0, {num_processes})")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator, num_processes, process_id, local_device_ids=device_ids,
-                               heartbeat_timeout_seconds=heartbeat_timeout)
+    try:
+        jax.distributed.initialize(coordinator, num_processes, process_id, local_device_ids=device_ids,
+                                   heartbeat_timeout_seconds=heartbeat_timeout)
+    except ValueError:  # `auto` outside any cluster JAX knows: no coordinator address
+        raise UserError("--distributed auto found no cluster to join: start the processes with srun or mpirun or on "
+                        "a TPU pod slice, or give --coordinator HOST:PORT --num-processes N --process-id I") from None
     announce(jax.process_index(), jax.process_count())
 
 
