@@ -21,7 +21,8 @@ SCRIPT = os.path.join(ROOT, "experiments", "launch", "slurm.sbatch")
 CLUSTER = os.path.join(ROOT, "tests", "integration", "slurm_cluster.sh")
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 HEARTBEAT_TIMEOUT = 10
-ARGS = ["--config.train.steps=20", "--config.train.log_every=1", "--config.train.eval_every=20",
+# 40 steps, so that the kill after step 6 (a checkpoint at 5) lands well before the end even on an idle machine
+ARGS = ["--config.train.steps=40", "--config.train.log_every=1", "--config.train.eval_every=40",
         "--config.train.checkpoint_every=5", "--config.train.eval_batches=2", "--config.train.progress=False",
         "--config.train.sample_tokens=0"]
 
@@ -85,7 +86,7 @@ def test_two_slurm_tasks_train_as_one_process_on_two_devices(uninterrupted, tmp_
                        env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     pair, one = rows(uninterrupted), rows(single)
-    assert [r["step"] for r in pair] == [r["step"] for r in one] and len(pair) == 21  # 20 steps and the eval
+    assert [r["step"] for r in pair] == [r["step"] for r in one] and len(pair) == 41  # 40 steps and the eval
     np.testing.assert_allclose([r["loss"] for r in pair], [r["loss"] for r in one], rtol=1e-5)
 
 
@@ -95,9 +96,9 @@ def test_a_killed_task_stops_the_other_with_one_line_and_a_resubmitted_job_resum
     workdir, logs = str(tmp_path / "w"), str(tmp_path / "job")
     job = submit(cluster, workdir, logs=logs, wait=False)
     deadline = time.time() + 300
-    while last_step(workdir) < 8:  # past the checkpoint at step 5
+    while last_step(workdir) < 6:  # past the checkpoint at step 5
         assert running(cluster, job) and time.time() < deadline, read(logs + ".err")[-3000:]
-        time.sleep(0.1)
+        time.sleep(0.05)
     listed = subprocess.run(["scontrol", "listpids", job], env=cluster, capture_output=True, text=True).stdout
     pids = [int(c[0]) for c in (line.split() for line in listed.splitlines()[1:]) if c[2] == "0" and c[4] == str(victim)]
     assert pids, listed
@@ -115,7 +116,7 @@ def test_a_killed_task_stops_the_other_with_one_line_and_a_resubmitted_job_resum
                        "(the coordinator: its connection closed (Socket closed))")
                     + f"; process {survivor} stopped too. Resubmit the job: it resumes from the last checkpoint"], err
     assert re.search(rf"task {survivor}: Exited with exit code 2", err), err
-    assert 5 <= last_step(workdir) < 20
+    assert 6 <= last_step(workdir) < 40
     if victim:  # one resume is proof enough (the stage has 5 minutes)
         submit(cluster, workdir, logs=logs + "-resumed", wait=True)
         assert rows(workdir) == rows(uninterrupted)
