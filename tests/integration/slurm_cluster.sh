@@ -26,7 +26,7 @@ if [ "$cmd" = down ]; then stop; exit 0; fi
 mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
 chmod 700 "$dir" "$dir/munge"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-node=$(hostname -s)
+node=localhost  # a name that resolves everywhere: JAX puts the coordinator on the first node of the job
 
 mungekey --create --force --keyfile="$dir/munge/munge.key"
 munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.socket" \
@@ -66,7 +66,7 @@ PartitionName=ci Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 export SLURM_CONF=$dir/slurm.conf
 slurmctld -i
-slurmd
+slurmd -N "$node"
 for _ in $(seq 150); do  # at most 30 s until the node takes jobs
   if sinfo -h -N -o %t 2>/dev/null | grep -qx idle; then exit 0; fi
   sleep 0.2
