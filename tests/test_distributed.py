@@ -9,7 +9,7 @@ import sys
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, fails, snapshot
 
 from jaxlm.cli.main import main
 
@@ -83,3 +83,20 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(tmp_path, 
     val_pair = [r for r in read(pair) if r.get("split") == "val"][-1]["loss"]
     assert evaluated["step"] == 5
     np.testing.assert_allclose(evaluated["val"]["loss"], val_pair, rtol=1e-5)
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--local-device-ids", "0,x"], "neither `localid` nor comma-separated integers"),
+    (["--local-device-ids", "localid", "--distributed", "auto"], "SLURM_LOCALID, which is not set"),
+    (["--local-device-ids", "0,1"], "need --coordinator HOST:PORT"),
+    (["--heartbeat-timeout", "0", "--distributed", "auto"], "at least 1"),
+    (["--heartbeat-timeout", "30"], "need --coordinator HOST:PORT"),
+    (["--distributed", "auto"], "found no cluster to join"),  # said by the supervised child, passed on
+], ids=["ids-not-integers", "localid-outside-slurm", "ids-without-coordinator", "heartbeat-zero",
+        "heartbeat-without-coordinator", "auto-outside-a-cluster"])
+def test_bad_multi_process_flags(capsys, tmp_path, monkeypatch, flags, expected):
+    for name in ("SLURM_LOCALID", "SLURM_JOB_ID", "OMPI_MCA_orte_hnp_uri", "JAXLM_COORDINATOR"):
+        monkeypatch.delenv(name, raising=False)
+    before = snapshot(tmp_path)
+    assert expected in fails(capsys, "train", "--config", TINY, "--workdir", str(tmp_path / "w"), *flags)
+    assert snapshot(tmp_path) == before

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         from jaxlm.config.loading import split_overrides
         rest, overrides = split_overrides(argv)
         args = _parser().parse_args(rest)
+        args.argv = argv  # a multi-process train re-runs itself under a supervisor (jaxlm.sharding.supervisor)
         if overrides and not getattr(args, "config_overrides", True):
             raise UserError(f"this command takes no --config.* overrides (got --config.{overrides[0][0]}): drop them")
         return args.run(args, overrides) or 0

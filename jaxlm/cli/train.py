@@ -5,7 +5,8 @@ import os
 
 from jaxlm import checks
 from jaxlm.errors import UserError
-from jaxlm.sharding.distributed import add_flags, initialize_from_args
+from jaxlm.sharding.distributed import add_flags, initialize_from_args, wanted_by_args
+from jaxlm.sharding.supervisor import supervise, supervised
 
 
 def register(sub) -> None:
@@ -39,6 +40,8 @@ def run_train(args, overrides) -> int:
     from jaxlm.train.workdir import resolve_config
     cfg = resolve_config(args.config, overrides)
     checks.run_folder(args.workdir, "--workdir")
+    if wanted_by_args(args) and not supervised():  # the work runs in a child; a lost peer becomes one line, exit 2
+        return supervise(args.argv)
     initialize_from_args(args)
     with checks.undone_on_error(args.workdir, "config.json"):
         run = train(cfg, args.workdir, allow_config_change=args.allow_config_change)
