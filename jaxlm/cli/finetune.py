@@ -1,8 +1,6 @@
 """`jaxlm finetune`: fine-tune a genre objective from a pretrained workdir (or from scratch) and score it."""
 
-import os
-
-from jaxlm import checks
+from jaxlm import checks, io
 
 SHOWN = ("loss", "accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "n_eval")
 
@@ -41,5 +39,5 @@ def run_finetune(args, overrides) -> int:
     for split, prefix in (("val", "val_"), ("test", "")):
         print(f"{split}: " + ", ".join(f"{k} {results[prefix + k]:.4f}" if k != "n_eval" else f"{k} {results[prefix + k]}"
                                       for k in SHOWN))
-    print(f"workdir: {os.path.abspath(args.workdir)} ({RESULTS_FILE}, metrics.jsonl, checkpoints/)")
+    print(f"workdir: {io.absolute(args.workdir)} ({RESULTS_FILE}, metrics.jsonl, checkpoints/)")
     return 0

@@ -1,8 +1,6 @@
 """`jaxlm probe`: a linear probe of a frozen (pretrained or fresh) encoder's features on play genres."""
 
-import os
-
-from jaxlm import checks
+from jaxlm import checks, io
 from jaxlm.cli.finetune import SHOWN, add_genre_verb
 
 
@@ -28,5 +26,5 @@ def run_probe(args, overrides) -> int:
     for split, prefix in (("train", "train_"), ("val", "val_"), ("test", "")):
         print(f"{split}: " + ", ".join(f"{k} {results[prefix + k]:.4f}" if k != "n_eval" else
                                       f"{k} {results[prefix + k]}" for k in SHOWN if k != "loss"))
-    print(f"workdir: {os.path.abspath(args.workdir)} ({PROBE_RESULTS_FILE})")
+    print(f"workdir: {io.absolute(args.workdir)} ({PROBE_RESULTS_FILE})")
     return 0
