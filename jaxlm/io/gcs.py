@@ -2,6 +2,7 @@
 no listing cache, an emulator (`STORAGE_EMULATOR_HOST`) for tensorstore too, and bucket errors as one line."""
 
 import functools
+import logging
 import os
 
 import fsspec
@@ -31,11 +32,16 @@ def configure() -> None:
     else:
         import google.auth
         import google.auth.exceptions
+        quiet = logging.getLogger("google.auth")  # each method it tries would log a warning line
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
         try:
             google.auth.default()
         except google.auth.exceptions.DefaultCredentialsError as e:
             reason = str(e).splitlines()[0][:120]
             raise UserError(f"no Google Cloud credentials for gs:// paths ({reason}): {CREDENTIALS_HINT}") from None
+        finally:
+            quiet.setLevel(level)
         token = "google_default"
     # Listings are not cached: a lock, a checkpoint or metrics written by another host must be seen at once.
     fsspec.config.conf["gs"] = dict(token=token, use_listings_cache=False)
