@@ -12,10 +12,10 @@ from jaxlm.io.cache import cache_root
 
 
 @contextmanager
-def staged_folder(location: str) -> Iterator[str]:
+def staged_folder(location: str, replace: bool = True) -> Iterator[str]:
     """A local folder to write `location` into: `location` itself when local; else a new temporary folder whose
-    files replace `location`'s once the body succeeds (each object is whole; files the new output does not have
-    are deleted after the upload). Nothing is uploaded if the body raises."""
+    files are uploaded to `location` once the body succeeds (each object whole), and with `replace` the files
+    `location` held besides are deleted after the upload. Nothing is uploaded if the body raises."""
     if not is_remote(location):
         yield location
         return
@@ -24,18 +24,13 @@ def staged_folder(location: str) -> Iterator[str]:
     try:
         out = os.path.join(tmp, "out")
         yield out
-        upload(out, location)
+        old = set(files_under(location)) if replace and path(location).exists() else set()
+        new = files_under(out) if os.path.isdir(out) else []
+        sync(out, location, new)
+        for name in sorted(old - set(new)):
+            path(join(location, name)).unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def upload(local_dir: str, location: str) -> None:
-    """Copy every file below `local_dir` to the folder `location`, then delete what `location` held besides."""
-    old = set(files_under(location)) if path(location).exists() else set()
-    new = files_under(local_dir)
-    sync(local_dir, location, new)
-    for name in sorted(old - set(new)):
-        path(join(location, name)).unlink()
 
 
 def sync(local_dir: str, location: str, names: list[str]) -> None:

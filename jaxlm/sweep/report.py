@@ -10,7 +10,9 @@ import math
 import os
 import shlex
 
+from jaxlm import io
 from jaxlm.errors import UserError
+from jaxlm.io.staging import staged_folder
 from jaxlm.sweep.environment import describe
 from jaxlm.sweep.plots import plot_bars, plot_curves
 from jaxlm.sweep.runner import RESULTS_FILE, read_sweep_json, run_dir
@@ -33,10 +35,9 @@ def load_sweep_dir(sweep_dir: str) -> tuple[dict, list[dict]]:
     meta, records = read_sweep_json(sweep_dir), []
     for variant in meta["variants"]:
         for seed in meta["seeds"]:
-            results = os.path.join(run_dir(sweep_dir, variant, seed), RESULTS_FILE)
-            if os.path.exists(results):
-                with open(results) as f:
-                    records.append(json.load(f))
+            results = io.join(run_dir(sweep_dir, variant, seed), RESULTS_FILE)
+            if io.exists(results):
+                records.append(json.loads(io.read_text(results)))
     return meta, records
 
 
@@ -104,8 +105,15 @@ def _header(sweep_dir: str, meta: dict, records: list[dict]) -> list[str]:
 def write_report(sweep_dir: str) -> Report:
     """Write results.csv, report.md and plots/*.png for a sweep dir; returns what was written."""
     meta, records = load_sweep_dir(sweep_dir)
-    write_csv(os.path.join(sweep_dir, "results.csv"), records)
-    os.makedirs(os.path.join(sweep_dir, "plots"), exist_ok=True)
+    with staged_folder(sweep_dir, replace=False) as out:  # a bucket's report is written locally, then uploaded
+        report = _write_report(sweep_dir, out, meta, records)
+    return dataclasses.replace(report, plots=[io.join(sweep_dir, os.path.relpath(p, out)) for p in report.plots])
+
+
+def _write_report(sweep_dir: str, out: str, meta: dict, records: list[dict]) -> Report:
+    """Write the report's files into the local folder `out`; its plots' paths are under `out`."""
+    write_csv(os.path.join(out, "results.csv"), records)
+    os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     tables, body, plots, errors = [], ["## Final metrics", ""], [], []
     for metric in meta["metrics"] if records else []:
         try:
@@ -116,14 +124,14 @@ def write_report(sweep_dir: str) -> Report:
             body += [tables[-1], ""]
             continue
         tables.append(metric_table(rows, metric))
-        plots.append(plot_bars(rows, metric, best(rows, metric), os.path.join(sweep_dir, "plots")))
+        plots.append(plot_bars(rows, metric, best(rows, metric), os.path.join(out, "plots")))
         body += [tables[-1], "", f"![{metric}](plots/{os.path.basename(plots[-1])})", ""]
-    curves = plot_curves(sweep_dir, meta["metrics"], records, os.path.join(sweep_dir, "plots"))
+    curves = plot_curves(sweep_dir, meta["metrics"], records, os.path.join(out, "plots"))
     body += ["## Validation curves (mean over seeds, band ± std)", "",
              *(f"![{os.path.basename(p)}](plots/{os.path.basename(p)})" for p in curves), "",
              "## Every run", "", runs_table(records, meta["metrics"]), ""]
     header = "\n".join(_header(sweep_dir, meta, records))
     markdown = header + "\n" + ("\n".join(body) if records else "No run has finished yet.\n")
-    with open(os.path.join(sweep_dir, "report.md"), "w") as f:
+    with open(os.path.join(out, "report.md"), "w") as f:  # `out` is local (staged_folder)
         f.write(markdown)
     return Report(markdown=markdown, header=header, tables="\n\n".join(tables), plots=plots + curves, errors=errors)
