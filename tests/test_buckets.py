@@ -137,8 +137,13 @@ def test_lock_object_refuses_a_second_run_and_takes_over_a_dead_one(gcs_bucket):
     with pytest.raises(UserError, match="pid 1 on another-host"):
         RemoteWorkdirLock(wd).acquire()
     io.atomic_write(f"{wd}/.lock", json.dumps({**alive, "heartbeat": time.time() - EXPIRY_S - 1}))
-    with RemoteWorkdirLock(wd):  # no heartbeat for longer than the expiry: taken over
-        assert json.loads(io.read_text(f"{wd}/.lock"))["pid"] == os.getpid()
+    with RemoteWorkdirLock(wd) as lock:  # no heartbeat for longer than the expiry: taken over
+        before = json.loads(io.read_text(f"{wd}/.lock"))
+        assert before["pid"] == os.getpid()
+        assert lock.heartbeat() and json.loads(io.read_text(f"{wd}/.lock"))["heartbeat"] > before["heartbeat"]
+        io.atomic_write(f"{wd}/.lock", json.dumps(alive))  # another jaxlm took it over meanwhile
+        assert not lock.heartbeat()  # noticed: the object is not this lock's
+    assert json.loads(io.read_text(f"{wd}/.lock")) == alive  # and the other's lock is left alone
 
 
 def test_missing_bucket_and_missing_credentials_fail_in_one_line(gcs_bucket, tmp_path):

@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 
 from jaxlm import io
 from jaxlm.errors import UserError
@@ -32,11 +33,13 @@ class RemoteWorkdirLock:
         self.object = io.join(workdir, LOCK_FILE if process_index == 0 else f"{LOCK_FILE}.{process_index}")
         self._bucket, self._key = self.object.split("://", 1)[1].split("/", 1)
         self._generation: str | None = None
+        self._token = uuid.uuid4().hex  # tells this lock's object from any other's
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _body(self) -> bytes:
-        return json.dumps(dict(host=socket.gethostname(), pid=os.getpid(), heartbeat=time.time())).encode()
+        return json.dumps(dict(host=socket.gethostname(), pid=os.getpid(), heartbeat=time.time(),
+                               token=self._token)).encode()
 
     def _create(self) -> bool:
         """Write the lock object if none exists (True), else False."""
@@ -79,19 +82,29 @@ class RemoteWorkdirLock:
         except (FileNotFoundError, FileExistsError):  # 404 / 412: already deleted or replaced
             pass
 
-    def _beat(self) -> None:
+    def heartbeat(self) -> bool:
+        """Rewrite the lock object with the current time if it is still this lock's: it must hold this lock's token,
+        and the rewrite is conditional on the generation this lock wrote last (GCS refuses it if the object changed
+        in between); False (and a warning) if another jaxlm took it over."""
         fs = gcs.filesystem()
-        url = f"{fs._location}/upload/storage/v1/b/{self._bucket}/o"
+        try:
+            if json.loads(fs.cat_file(self.object)).get("token") != self._token:
+                raise FileExistsError(self.object)
+            out = fs.call("POST", f"{fs._location}/upload/storage/v1/b/{self._bucket}/o", uploadType="media",
+                          name=self._key, ifGenerationMatch=self._generation, data=self._body(), json_out=True)
+        except (FileExistsError, FileNotFoundError, ValueError):  # another's object, 412, deleted, or torn
+            print(f"jaxlm: warning: the lock of '{self.workdir}' was taken over by another jaxlm (no heartbeat for "
+                  f"{EXPIRY_S:.0f} s?): stop this run", file=sys.stderr)
+            self._generation = None
+            return False
+        self._generation = out["generation"]
+        return True
+
+    def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             try:
-                out = fs.call("POST", url, uploadType="media", name=self._key, ifGenerationMatch=self._generation,
-                              data=self._body(), json_out=True)
-                self._generation = out["generation"]
-            except FileExistsError:
-                print(f"jaxlm: warning: the lock of '{self.workdir}' was taken over by another jaxlm (no heartbeat for "
-                      f"{EXPIRY_S:.0f} s?): stop this run", file=sys.stderr)
-                self._generation = None
-                return
+                if not self.heartbeat():
+                    return
             except OSError as e:  # a transient error: the next beat tries again, well before the expiry
                 print(f"jaxlm: warning: lock heartbeat of '{self.workdir}' failed ({e})", file=sys.stderr)
 
