@@ -64,6 +64,8 @@ def reachable(path: str, flag: str) -> str:
     if io.is_remote(path):
         io.path(path)  # refuses schemes other than gs://
         gcs.check_bucket(path, flag)
+    elif str(path).startswith("gs:"):  # gs:/bucket or gs:bucket would become a local folder named 'gs:'
+        raise UserError(f"{flag} '{path}' is not a bucket URL: write gs://BUCKET/PATH")
     return path
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, jaxlm_cli
+from conftest import ROOT, fails, jaxlm_cli
 
 from jaxlm.cli.main import main
 from jaxlm.errors import UserError
@@ -158,6 +158,12 @@ def test_missing_bucket_and_missing_credentials_fail_in_one_line(gcs_bucket, tmp
     assert uncredited.returncode == 2 and uncredited.stderr.count("\n") == 1, uncredited.stderr
     assert "no Google Cloud credentials" in uncredited.stderr
     assert os.listdir(tmp_path) == [] and not io_exists("gs://no-such-bucket")
+
+
+def test_a_bucket_url_with_one_slash_is_refused(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "not a bucket URL: write gs://BUCKET/PATH" in fails(capsys, "eval", "--workdir", "gs:/jaxlm-test/run")
+    assert os.listdir(tmp_path) == []
 
 
 def io_exists(location: str) -> bool:
