@@ -11,7 +11,7 @@ import jax
 import ml_collections
 
 from jaxlm import io
-from jaxlm.data.store import TOKENIZER_FILE
+from jaxlm.data.store_format import TOKENIZER_FILE
 from jaxlm.io.cache import cache_root, local_copy
 from jaxlm.pipeline.dataset import Corpus, load_corpus
 
