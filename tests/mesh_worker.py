@@ -44,7 +44,7 @@ def tiny(config: str, mesh: tuple[int, int, int]):
 def _share_data_between_meshes() -> None:
     """Memoise the corpus and the prepared splits by everything in the config but the mesh."""
     corpora, prepared = {}, {}
-    load_corpus, prepare = loop.load_corpus, loop.prepare
+    load_corpus, prepare = loop.run_corpus, loop.prepare
     key = lambda cfg: json.dumps({k: v for k, v in cfg.to_dict().items() if k != "mesh"}, sort_keys=True, default=str)
 
     def shared_corpus(cfg, workdir=None, progress=False):
@@ -57,7 +57,7 @@ def _share_data_between_meshes() -> None:
         if k not in prepared:
             prepared[k] = prepare(corpus, cfg, split, train)
         return prepared[k]
-    loop.load_corpus, loop.prepare = shared_corpus, shared_prepare
+    loop.run_corpus, loop.prepare = shared_corpus, shared_prepare
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """`jaxlm convert --from-hf DIR --out DIR`: import a Hugging Face checkpoint as jaxlm params + config;
 `jaxlm export --workdir DIR --to-hf DIR`: a trained run's newest checkpoint as a Hugging Face model directory."""
 
-from jaxlm import checks
+from jaxlm import checks, io
 
 
 def register(sub) -> None:
@@ -24,13 +24,17 @@ def run_convert(args, overrides) -> int:
 
     from jaxlm.data.tokenizer import Tokenizer
     from jaxlm.interop import CONVERTED_ENTRIES, hf_tokenizer, import_hf, save_converted
+    from jaxlm.io.cache import local_copy
+    from jaxlm.io.staging import staged_folder
     checks.input_folder(args.from_hf, "--from-hf", "a Hugging Face model directory (config.json + weights)")
     checks.output_folder(args.out, "--out", args.force, CONVERTED_ENTRIES)
-    model_cfg, params = import_hf(args.from_hf)
-    tokenizer = hf_tokenizer(args.from_hf)
+    hf_dir = local_copy(args.from_hf, "--from-hf")
+    model_cfg, params = import_hf(hf_dir)
+    tokenizer = hf_tokenizer(hf_dir)
     if tokenizer is not None:  # refuse a tokenizer that does not load now, not when training starts
         Tokenizer.from_bytes(tokenizer)
-    save_converted(args.out, model_cfg, params, tokenizer)
+    with staged_folder(args.out) as out:
+        save_converted(out, model_cfg, params, tokenizer)
     n = sum(x.size for x in jax.tree_util.tree_leaves(params))
     print(f"wrote {args.out}: {model_cfg.family} {model_cfg.n_layers}×{model_cfg.d_model}, {n:,} parameters "
           "(config.json + params/)")
@@ -38,13 +42,11 @@ def run_convert(args, overrides) -> int:
 
 
 def run_export(args, overrides) -> int:
-    import os
-    from pathlib import Path
-
     import jax
     import ml_collections
 
     from jaxlm.interop import EXPORTED_ENTRIES, HF_EXPORTERS, export_hf
+    from jaxlm.io.staging import staged_folder
     from jaxlm.sharding.mesh import make_mesh
     from jaxlm.train.pretrained import newest_params
     from jaxlm.train.workdir import workdir_config
@@ -54,9 +56,10 @@ def run_export(args, overrides) -> int:
         export_hf(args.out, cfg.model, {})
     params = newest_params(args.workdir, make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1))),
                            "--workdir")
-    path = os.path.join(args.workdir, "tokenizer.model")
-    tokenizer = Path(path).read_bytes() if os.path.isfile(path) else None
-    export_hf(args.out, cfg.model, jax.device_get(params), tokenizer, cfg.data.get("tokenizer_specials", ""))
+    path = io.join(args.workdir, "tokenizer.model")
+    tokenizer = io.read_bytes(path) if io.is_file(path) else None
+    with staged_folder(args.out) as out:
+        export_hf(out, cfg.model, jax.device_get(params), tokenizer, cfg.data.get("tokenizer_specials", ""))
     print(f"wrote {args.out}: Hugging Face {cfg.model.family} {cfg.model.n_layers}×{cfg.model.d_model} "
-          f"({', '.join(sorted(os.listdir(args.out)))})")
+          f"({', '.join(io.listdir(args.out))})")
     return 0

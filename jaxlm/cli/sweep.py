@@ -1,9 +1,8 @@
 """`jaxlm sweep`: every variant × seed of an ablation module, resumable, then results.csv, report.md and plots."""
 
-import os
 import sys
 
-from jaxlm import checks
+from jaxlm import checks, io
 from jaxlm.errors import UserError
 
 
@@ -43,5 +42,5 @@ def run_sweep_command(args, overrides) -> int:
     print(report.tables)
     for error in report.errors:
         print(f"jaxlm: warning: {error}", file=sys.stderr)
-    print(f"report: {os.path.join(args.workdir, 'report.md')} (results.csv, plots/)")
+    print(f"report: {io.join(args.workdir, 'report.md')} (results.csv, plots/)")
     return 0

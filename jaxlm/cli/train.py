@@ -1,9 +1,8 @@
 """`jaxlm train` and `jaxlm eval`."""
 
 import json
-import os
 
-from jaxlm import checks
+from jaxlm import checks, io
 from jaxlm.errors import UserError
 from jaxlm.sharding.distributed import add_flags, initialize_from_args, wanted_by_args
 from jaxlm.sharding.supervisor import supervise, supervised
@@ -53,7 +52,7 @@ def run_train(args, overrides) -> int:
     if cfg.train.sample_tokens and jax.process_count() == 1 and run.fam.generates_text:
         print("sample:", sample_text(cfg, run.state.params, run.corpus.tokenizer, "\n", cfg.train.sample_tokens, 0.8, 0,
                                          0.95, 0), sep="\n")
-    print(f"workdir: {os.path.abspath(args.workdir)} (metrics.jsonl, tensorboard/, checkpoints/)")
+    print(f"workdir: {io.absolute(args.workdir)} (metrics.jsonl, tensorboard/, checkpoints/)")
     return 0
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxlm import checks
+from jaxlm import checks, io
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 
@@ -125,8 +125,8 @@ def load_saved_config(path: str) -> ml_collections.ConfigDict:
     """Read a workdir's `config.json` over the current schema's defaults (fields added since keep defaults); a
     section the schema lacks is a research project's own (added by its experiments) and is taken as saved."""
     from jaxlm.config.schema import base_config
-    if not os.path.isfile(path):
-        raise UserError(f"no config.json in '{os.path.dirname(path) or '.'}': is it a jaxlm workdir written by `jaxlm train`?")
+    if not io.is_file(checks.reachable(path, "config.json")):
+        raise UserError(f"no config.json in '{str(io.path(path).parent)}': is it a jaxlm workdir written by `jaxlm train`?")
     saved = checks.load_json(path, "restore it or start a fresh workdir")
     if not isinstance(saved, dict):
         raise UserError(f"'{path}' holds no JSON object: restore it or start a fresh workdir")

@@ -8,6 +8,7 @@ import re
 import numpy as np
 from matplotlib.figure import Figure
 
+from jaxlm import io
 from jaxlm.sweep.runner import run_dir
 from jaxlm.sweep.summary import Summary
 from jaxlm.train.metrics import read_metrics
@@ -44,7 +45,7 @@ def plot_bars(rows: list[Summary], metric: str, best: str, out_dir: str) -> str:
 
 def _val_curve(directory: str, key: str) -> dict[int, tuple[int | None, float]]:
     """step -> (tokens seen or None, a validation metric), from a run's pretrain/metrics.jsonl."""
-    rows = read_metrics(os.path.join(directory, "pretrain"))
+    rows = read_metrics(io.join(directory, "pretrain"))
     return {r["step"]: (r.get("tokens"), r[key]) for r in rows
             if r.get("split") == "val" and isinstance(r.get(key), (int, float))}
 

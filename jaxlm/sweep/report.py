@@ -11,7 +11,9 @@ import math
 import os
 import shlex
 
+from jaxlm import io
 from jaxlm.errors import UserError
+from jaxlm.io.staging import staged_folder
 from jaxlm.sweep.claims import verdict_line
 from jaxlm.sweep.environment import describe
 from jaxlm.sweep.plots import plot_bars, plot_curves
@@ -32,8 +34,7 @@ class Report:
 
 def read_csv(path: str) -> list[dict]:
     """The run records of a results.csv (variant, seed, metrics, wall seconds; no environment)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = list(csv.DictReader(io.read_text(path).splitlines()))
     return [{"variant": row.pop("variant"), "seed": int(row.pop("seed")), "wall_s": float(row.pop("wall_s")),
              "metrics": {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in row.items() if v != ""}}
             for row in rows]
@@ -43,15 +44,14 @@ def load_sweep_dir(sweep_dir: str) -> tuple[dict, list[dict]]:
     """The sweep's recorded definition and the records of its finished runs, in definition order: from the run
     folders, or from results.csv when the sweep dir has none."""
     meta, records = read_sweep_json(sweep_dir), []
-    csv_path = os.path.join(sweep_dir, "results.csv")
-    if not os.path.isdir(os.path.join(sweep_dir, "runs")) and os.path.isfile(csv_path):
+    csv_path = io.join(sweep_dir, "results.csv")
+    if not io.is_dir(io.join(sweep_dir, "runs")) and io.is_file(csv_path):
         return meta, read_csv(csv_path)
     for variant in meta["variants"]:
         for seed in meta["seeds"]:
-            results = os.path.join(run_dir(sweep_dir, variant, seed), RESULTS_FILE)
-            if os.path.exists(results):
-                with open(results) as f:
-                    records.append(json.load(f))
+            results = io.join(run_dir(sweep_dir, variant, seed), RESULTS_FILE)
+            if io.exists(results):
+                records.append(json.loads(io.read_text(results)))
     return meta, records
 
 
@@ -121,8 +121,15 @@ def _header(sweep_dir: str, meta: dict, records: list[dict]) -> list[str]:
 def write_report(sweep_dir: str) -> Report:
     """Write results.csv, report.md and plots/*.png for a sweep dir; returns what was written."""
     meta, records = load_sweep_dir(sweep_dir)
-    write_csv(os.path.join(sweep_dir, "results.csv"), records)
-    os.makedirs(os.path.join(sweep_dir, "plots"), exist_ok=True)
+    with staged_folder(sweep_dir, replace=False) as out:  # a bucket's report is written locally, then uploaded
+        report = _write_report(sweep_dir, out, meta, records)
+    return dataclasses.replace(report, plots=[io.join(sweep_dir, os.path.relpath(p, out)) for p in report.plots])
+
+
+def _write_report(sweep_dir: str, out: str, meta: dict, records: list[dict]) -> Report:
+    """Write the report's files into the local folder `out`; its plots' paths are under `out`."""
+    write_csv(os.path.join(out, "results.csv"), records)
+    os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     tables, plots, errors = [], [], []
     claims = meta.get("claims", [])
     verdicts = [verdict_line(c, records) for c in claims] if records else []
@@ -139,18 +146,19 @@ def write_report(sweep_dir: str) -> Report:
             body += [tables[-1], ""]
             continue
         tables.append(metric_table(rows, metric))
-        plots.append(plot_bars(rows, metric, best(rows, metric), os.path.join(sweep_dir, "plots")))
+        plots.append(plot_bars(rows, metric, best(rows, metric), os.path.join(out, "plots")))
         body += [tables[-1], "", f"![{metric}](plots/{os.path.basename(plots[-1])})", ""]
-    plots_dir = os.path.join(sweep_dir, "plots")
-    if os.path.isdir(os.path.join(sweep_dir, "runs")):
+    plots_dir = os.path.join(out, "plots")
+    if io.is_dir(io.join(sweep_dir, "runs")):
         curves = plot_curves(sweep_dir, meta["metrics"], records, plots_dir)
     else:  # a committed study keeps the curves drawn from its runs
-        curves = sorted(os.path.join(plots_dir, f) for f in os.listdir(plots_dir) if f.startswith("curves_"))
+        curves = sorted(os.path.join(plots_dir, f) for f in io.listdir(io.join(sweep_dir, "plots"))
+                        if f.startswith("curves_"))
     body += ["## Validation curves (mean over seeds, band ± std)", "",
              *(f"![{os.path.basename(p)}](plots/{os.path.basename(p)})" for p in curves), "",
              "## Every run", "", runs_table(records, meta["metrics"]), ""]
     header = "\n".join(_header(sweep_dir, meta, records))
     markdown = header + "\n" + ("\n".join(body) if records else "No run has finished yet.\n")
-    with open(os.path.join(sweep_dir, "report.md"), "w") as f:
+    with open(os.path.join(out, "report.md"), "w") as f:  # `out` is local (staged_folder)
         f.write(markdown)
     return Report(markdown=markdown, header=header, tables="\n\n".join(tables), plots=plots + curves, errors=errors)

@@ -17,16 +17,16 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from jaxlm import checks
+from jaxlm import checks, io
 from jaxlm.config.loading import config_changes, flatten
 from jaxlm.data.tokenizer import default_cache_dir
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 from jaxlm.sweep.environment import environment
 from jaxlm.sweep.spec import Sweep, eval_config
-from jaxlm.train.lock import WorkdirLock
 from jaxlm.train.loop import Run, train
 from jaxlm.train.metrics import read_metrics
+from jaxlm.train.remote_lock import workdir_lock
 
 SWEEP_FILE, RESULTS_FILE, WALL_FILE = "sweep.json", "results.json", "wall_s.partial"
 TRAIN_LAST = ("tokens", "loss", "loss_scale", "skipped_steps")  # train_KEY: the last logged value
@@ -35,7 +35,7 @@ TRAIN_MEAN = ("grad_zero_frac", "tokens_per_s")                  # train_KEY: th
 
 def run_dir(sweep_dir: str, variant: str, seed: int) -> str:
     """Where one (variant, seed) run lives."""
-    return os.path.join(sweep_dir, "runs", variant, f"seed_{seed}")
+    return io.join(sweep_dir, "runs", variant, f"seed_{seed}")
 
 
 def write_json(path: str, obj: object) -> None:
@@ -62,8 +62,7 @@ def state_bytes(state) -> dict[str, int | float]:
 
 def train_log_metrics(workdir: str) -> dict[str, int | float]:
     """From a run's metrics.jsonl: the last logged `TRAIN_LAST` and the mean of `TRAIN_MEAN` over its train lines."""
-    rows = [r for r in read_metrics(workdir) if "split" not in r] if os.path.exists(
-        os.path.join(workdir, "metrics.jsonl")) else []
+    rows = [r for r in read_metrics(workdir) if "split" not in r] if io.exists(io.join(workdir, "metrics.jsonl")) else []
     out = {f"train_{k}": rows[-1][k] for k in TRAIN_LAST if rows and isinstance(rows[-1].get(k), (int, float))}
     for k in TRAIN_MEAN:
         values = [r[k] for r in rows if isinstance(r.get(k), (int, float))]
@@ -99,8 +98,8 @@ def _first_difference(old: dict, new: dict) -> str | None:
 
 def read_sweep_json(sweep_dir: str) -> dict:
     """DIR/sweep.json: the sweep's definition, command and report metrics."""
-    path = os.path.join(sweep_dir, SWEEP_FILE)
-    if not os.path.isfile(path):
+    path = io.join(sweep_dir, SWEEP_FILE)
+    if not io.is_file(path):
         raise UserError(f"'{sweep_dir}' has no {SWEEP_FILE}: is it a sweep dir written by `jaxlm sweep`?")
     meta = checks.load_json(path, "restore it or use a new --workdir")
     keys = ("seeds", "finetune", "finetune_config", "variants", "config", "scale", "overrides", "metrics", "description")
@@ -111,9 +110,9 @@ def read_sweep_json(sweep_dir: str) -> dict:
 
 def record_definition(sweep: Sweep, sweep_dir: str) -> None:
     """Write DIR/sweep.json, refusing a DIR whose recorded definition differs from this sweep's."""
-    path = os.path.join(sweep_dir, SWEEP_FILE)
+    path = io.join(sweep_dir, SWEEP_FILE)
     new = json.loads(json.dumps(sweep.definition()))
-    if os.path.exists(path):
+    if io.exists(path):
         difference = _first_difference(read_sweep_json(sweep_dir), new)
         if difference:
             raise UserError(f"sweep dir '{sweep_dir}' holds a different sweep: {difference}: pass a new --workdir "
@@ -129,7 +128,7 @@ def record_claims(sweep: Sweep, sweep_dir: str) -> None:
     if set(meta["variants"]) != set(sweep.variants):
         raise UserError(f"'{sweep.path}' defines variants {', '.join(sweep.variants)}, but sweep dir '{sweep_dir}' "
                         f"ran {', '.join(meta['variants'])}: pass the module the sweep was run with")
-    write_json(os.path.join(sweep_dir, SWEEP_FILE), dict(meta, claims=sweep.claims, description=sweep.description))
+    write_json(io.join(sweep_dir, SWEEP_FILE), dict(meta, claims=sweep.claims, description=sweep.description))
 
 
 def enable_compilation_cache() -> None:
@@ -142,7 +141,7 @@ def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -
     """Pre-train (resuming), then fine-tune if the sweep has a fine-tune stage; the run's final metrics."""
     cfg = copy.deepcopy(sweep.variants[variant])
     cfg.train.seed = seed
-    pretrain = os.path.join(directory, "pretrain")
+    pretrain = io.join(directory, "pretrain")
     run = train(cfg, pretrain)
     metrics = final_metrics(run.results)
     if hasattr(run, "state"):
@@ -151,8 +150,7 @@ def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -
     if sweep.finetune_config is not None:
         ft_cfg = copy.deepcopy(sweep.finetune_config)
         ft_cfg.train.seed = seed
-        results = sweep.finetune_run(ft_cfg, workdir=os.path.join(directory, "finetune"),
-                           init_from=os.path.join(directory, "pretrain"))
+        results = sweep.finetune_run(ft_cfg, workdir=io.join(directory, "finetune"), init_from=pretrain)
         metrics.update(final_metrics(results, "finetune_"))
     return metrics
 
@@ -160,24 +158,20 @@ def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -
 def run_one(sweep: Sweep, sweep_dir: str, variant: str, seed: int) -> dict:
     """Train (and fine-tune) one run, then write its results.json; wall time adds up over interruptions."""
     directory = run_dir(sweep_dir, variant, seed)
-    os.makedirs(directory, exist_ok=True)
-    wall_path = os.path.join(directory, WALL_FILE)
-    before = 0.0
-    if os.path.exists(wall_path):
-        with open(wall_path) as f:
-            before = float(f.read())
+    io.makedirs(directory)
+    wall_path = io.join(directory, WALL_FILE)
+    before = float(io.read_text(wall_path)) if io.exists(wall_path) else 0.0
     start = time.perf_counter()
     try:
         metrics = _train_and_finetune(sweep, variant, seed, directory)
     finally:
         wall = before + time.perf_counter() - start
-        with open(wall_path, "w") as f:
-            f.write(str(wall))
+        atomic_write(wall_path, str(wall))
     record = {"variant": variant, "seed": seed, "metrics": metrics, "wall_s": wall,
               "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "environment": environment()}
-    write_json(os.path.join(directory, RESULTS_FILE), record)
-    os.remove(wall_path)
+    write_json(io.join(directory, RESULTS_FILE), record)
+    io.remove(wall_path)
     return record
 
 
@@ -187,15 +181,15 @@ def run_sweep(sweep: Sweep, sweep_dir: str, only: list[str] | None = None, log: 
     `compilation_cache` turns on jax's disk cache of compiled programs (shared by runs of equal shapes)."""
     todo = sweep.runs(only)
     try:
-        os.makedirs(sweep_dir, exist_ok=True)
-        lock = WorkdirLock(sweep_dir).acquire()
+        io.makedirs(sweep_dir)
+        lock = workdir_lock(sweep_dir, 0).acquire()
     except OSError as e:
         raise UserError(f"cannot write to sweep dir '{sweep_dir}' ({e.strerror}): choose a writable --workdir") from None
     try:
         record_definition(sweep, sweep_dir)
         for i, (variant, seed) in enumerate(todo, 1):
             tag = f"[{i}/{len(todo)}] {variant} seed {seed}"
-            if os.path.exists(os.path.join(run_dir(sweep_dir, variant, seed), RESULTS_FILE)):
+            if io.exists(io.join(run_dir(sweep_dir, variant, seed), RESULTS_FILE)):
                 log(f"{tag}: finished earlier, skipped")
                 continue
             log(f"{tag}: training in {run_dir(sweep_dir, variant, seed)}")

@@ -15,6 +15,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
 from jaxlm.errors import UserError
+from jaxlm.io import absolute
 
 
 class Checkpointer:
@@ -26,7 +27,7 @@ class Checkpointer:
         ])
         options = ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=False,
                                                preservation_policy=policy)
-        self.directory = os.path.abspath(directory)
+        self.directory = absolute(directory)  # a gs:// directory stays a URL
         self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "data"))
 
     def latest_step(self) -> int | None:

@@ -5,7 +5,6 @@ logging, evaluation and checkpoints → final validation/test evaluation.
 """
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -13,18 +12,19 @@ from collections.abc import Callable
 import jax
 import ml_collections
 import optax
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
+from jaxlm import io
 from jaxlm.config.loading import config_changes, load_saved_config, save_config
 from jaxlm.errors import UserError
 from jaxlm.objectives.causal_lm import prepare_rolling
-from jaxlm.pipeline.dataset import Corpus, load_corpus, prepare, train_batches
+from jaxlm.pipeline.dataset import Corpus, prepare, train_batches
 from jaxlm.registry import check_config
 from jaxlm.sharding.mesh import make_mesh
 from jaxlm.train.build import build, checked_plan
 from jaxlm.train.checkpoint import Checkpointer
 from jaxlm.train.evaluate import evaluate, summarize
-from jaxlm.train.lock import WorkdirLock
 from jaxlm.train.metrics import MetricsWriter
 from jaxlm.train.nonfinite import NonFiniteGuard
 from jaxlm.train.precision import dynamic_scaling
@@ -34,6 +34,8 @@ from jaxlm.train.pretrained import (
     load_pretrained,
     pretrained_config,
 )
+from jaxlm.train.remote_inputs import run_corpus
+from jaxlm.train.remote_lock import workdir_lock
 from jaxlm.train.step import (
     interleave_microbatches,
 )
@@ -56,13 +58,13 @@ class Run:
         self.cfg, self.workdir = check_config(cfg), workdir
         mesh = make_mesh(cfg.mesh)
         plan = checked_plan(cfg, mesh)  # before the corpus writes anything into the workdir
-        self.corpus: Corpus = load_corpus(cfg, workdir, progress=cfg.train.progress)
+        self.corpus: Corpus = run_corpus(cfg, workdir, progress=cfg.train.progress)
         built = build(cfg, mesh, tx=tx, schedule=schedule, plan=plan)
         self.mesh, self.plan, self.model, self.fam, self.loss = built.mesh, built.plan, built.model, built.family, built.loss
         self.tx, self.schedule, self.state, self.shardings = built.tx, built.schedule, built.state, built.shardings
         self.batch_sharding, self.train_step, self.eval_step = built.batch_sharding, built.train_step, built.eval_step
         self.put_batch = built.put_batch
-        self.checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints)
+        self.checkpointer = Checkpointer(io.join(workdir, "checkpoints"), cfg.train.keep_checkpoints)
         self.results: dict = {}
         self._eval_data: dict = {}
 
@@ -97,8 +99,8 @@ class Run:
 def check_resumable(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> None:
     """A workdir that already holds a run must be resumed with the same model shape, and with the same
     hyper-parameters unless `allow_config_change` (then the changes are reported in one warning line)."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
+    path = io.join(workdir, "config.json")
+    if not io.exists(path):
         return
     saved = load_saved_config(path)
     for k in MODEL_SHAPE_KEYS:
@@ -106,7 +108,7 @@ def check_resumable(cfg: ml_collections.ConfigDict, workdir: str, allow_config_c
             raise UserError(f"workdir '{workdir}' was trained with model.{k}={saved.model.get(k)} but the config says "
                             f"{cfg.model.get(k)}: use a fresh --workdir or the original config")
     was, now = saved.finetune.init_from, cfg.finetune.init_from
-    if (was and os.path.abspath(was)) != (now and os.path.abspath(now)):
+    if (was and io.absolute(was)) != (now and io.absolute(now)):
         raise UserError(f"workdir '{workdir}' was initialised from '{was or 'scratch'}', not "
                         f"'{now or 'scratch'}': use a fresh --workdir or the original --init-from")
     changes = [(k, a, b) for k, a, b in config_changes(saved.to_dict(), json.loads(cfg.to_json()))
@@ -126,12 +128,12 @@ def prepare_workdir(cfg: ml_collections.ConfigDict, workdir: str, allow_config_c
     check_config(cfg)
     check_resumable(cfg, workdir, allow_config_change)
     try:
-        os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, f".write_test.{os.getpid()}")
-        open(probe, "w").close()
-        os.remove(probe)
+        io.makedirs(workdir)
+        probe = io.join(workdir, f".write_test.{jax.process_index()}")
+        io.atomic_write(probe, b"")
+        io.remove(probe)
     except OSError as e:
-        raise UserError(f"cannot write to workdir '{workdir}' ({e.strerror}): choose a writable --workdir") from None
+        raise UserError(f"cannot write to workdir '{workdir}' ({e.strerror or e}): choose a writable --workdir") from None
 
 
 def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransformation | None = None,
@@ -148,14 +150,16 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
     """
     cfg = pretrained_config(cfg)
     prepare_workdir(cfg, workdir, allow_config_change)
-    with WorkdirLock(workdir, jax.process_index()), Preemption() as preemption:
+    with workdir_lock(workdir, jax.process_index()), Preemption() as preemption:
         return _train_locked(cfg, workdir, tx, stop_after, preemption, schedule)
 
 
 def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule=None) -> Run:
     source = cfg.finetune.init_from
-    if source:
+    if source and jax.process_index() == 0:
         copy_tokenizer(source, workdir)
+    if source and jax.process_count() > 1:  # the others read it from the workdir
+        multihost_utils.sync_global_devices("jaxlm: init_from tokenizer")
     run = Run(cfg, workdir, tx, schedule)
     data_state = run.restore()
     if data_state is None:
@@ -164,7 +168,8 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
     plan = run.plan
     data = train_batches(prepare(run.corpus, cfg, "train", train=True), plan.micro_size // jax.process_count(),
                          t.seed, jax.process_index(), jax.process_count())
-    save_config(cfg, os.path.join(workdir, "config.json"))  # once everything above has been accepted
+    if jax.process_index() == 0:
+        save_config(cfg, io.join(workdir, "config.json"))  # once everything above has been accepted
     data_iter = iter(data)
     if data_state is not None:
         data_iter.set_state(data_state)
@@ -216,6 +221,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
                 print(f"jaxlm: warning: checkpoint {step} not written: {unhealthy}; the last good checkpoint "
                       f"({run.checkpointer.latest_step() or 'none'}) stays the newest", file=sys.stderr)
             else:
+                writer.flush()  # a bucket's metrics.jsonl holds every line up to the checkpoint a resume starts from
                 run.checkpointer.save(step, run.state, data_iter.get_state(), val_loss)
             window_start = time.perf_counter()
         if preemption.requested:

@@ -11,17 +11,17 @@ workdir holding a run with another tokenizer) is a one-line UserError, raised be
 written. The pretrained workdir is only read.
 """
 
-import os
 import re
 
 import flax.linen as nn
 import jax
 import ml_collections
 
+from jaxlm import io
 from jaxlm.config.loading import load_saved_config
 from jaxlm.errors import UserError
 from jaxlm.interop import load_converted
-from jaxlm.io import atomic_write
+from jaxlm.io.cache import local_copy
 from jaxlm.pipeline.dataset import TOKENIZER_FILE
 from jaxlm.registry import build_model, family
 from jaxlm.train.checkpoint import Checkpointer
@@ -35,7 +35,7 @@ def pretrained_config(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDi
     source = cfg.finetune.init_from
     if not source:
         return cfg
-    saved = load_saved_config(os.path.join(source, "config.json"))
+    saved = load_saved_config(io.join(source, "config.json"))
     if saved.model.family != cfg.model.family:
         raise UserError(f"--init-from '{source}' holds a '{saved.model.family}' model but config.model.family is "
                         f"'{cfg.model.family}': fine-tune it with a {saved.model.family} config")
@@ -48,28 +48,26 @@ def pretrained_config(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 
 def copy_tokenizer(source: str, workdir: str) -> None:
     """Put the pretrained workdir's tokenizer into `workdir`; a run already there must have the same one."""
-    src, dst = os.path.join(source, TOKENIZER_FILE), os.path.join(workdir, TOKENIZER_FILE)
-    if not os.path.isfile(src):
+    src, dst = io.join(source, TOKENIZER_FILE), io.join(workdir, TOKENIZER_FILE)
+    if not io.is_file(src):
         raise UserError(f"--init-from '{source}' has no {TOKENIZER_FILE}: is it a workdir written by `jaxlm train`?")
-    if os.path.exists(os.path.join(workdir, "config.json")) and os.path.exists(dst):
-        with open(src, "rb") as a, open(dst, "rb") as b:
-            if a.read() != b.read():
-                raise UserError(f"workdir '{workdir}' holds a run with another tokenizer than '{source}': use a "
-                                "fresh --workdir")
+    if io.exists(io.join(workdir, "config.json")) and io.exists(dst):
+        if io.read_bytes(src) != io.read_bytes(dst):
+            raise UserError(f"workdir '{workdir}' holds a run with another tokenizer than '{source}': use a "
+                            "fresh --workdir")
         return
-    with open(src, "rb") as f:
-        atomic_write(dst, f.read())
+    io.atomic_write(dst, io.read_bytes(src))
 
 
 def newest_params(source: str, mesh, flag: str = "--init-from"):
     """The params of the newest checkpoint of the workdir `source` (only the params: any optimizer, a custom optax
     chain's too), restored onto `mesh` (its layout from the run's config), or of a `jaxlm convert` directory (on the host); the
     error messages name `flag`, the caller's flag for `source`."""
-    directory = os.path.join(source, "checkpoints")
-    if not os.path.isdir(directory) and os.path.isdir(os.path.join(source, "params")):
-        return load_converted(source)[1]
-    pre = load_saved_config(os.path.join(source, "config.json"))
-    checkpointer = Checkpointer(directory, pre.train.keep_checkpoints) if os.path.isdir(directory) else None
+    directory = io.join(source, "checkpoints")
+    if not io.is_dir(directory) and io.is_dir(io.join(source, "params")):
+        return load_converted(local_copy(source, flag))[1]
+    pre = load_saved_config(io.join(source, "config.json"))
+    checkpointer = Checkpointer(directory, pre.train.keep_checkpoints) if io.is_dir(directory) else None
     steps = checkpointer.all_steps() if checkpointer else []
     if not steps:
         raise UserError(f"{flag} '{source}' has no checkpoint: train it first with `jaxlm train`")

@@ -1,11 +1,9 @@
 """A run's config from an experiment module or a trained workdir (validated before anything is read or written),
 and a trained workdir's Run with its newest checkpoint restored."""
 
-import os
-
 import ml_collections
 
-from jaxlm import checks
+from jaxlm import checks, io
 from jaxlm.config.loading import apply_override, load_config_file, load_saved_config
 from jaxlm.errors import UserError
 from jaxlm.registry import check_config
@@ -27,7 +25,7 @@ def resolve_config(path: str, overrides=()) -> ml_collections.ConfigDict:
 def workdir_config(workdir: str, overrides=()) -> ml_collections.ConfigDict:
     """A trained workdir's config.json with the overrides applied, validated."""
     checks.input_folder(workdir, "--workdir", "a workdir written by `jaxlm train`")
-    return validated(load_saved_config(os.path.join(workdir, "config.json")), overrides)
+    return validated(load_saved_config(io.join(workdir, "config.json")), overrides)
 
 
 def restored_run(workdir: str, overrides=()) -> Run:

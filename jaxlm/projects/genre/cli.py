@@ -2,9 +2,7 @@
 fine-tunes a genre objective from a pretrained workdir (or from scratch) and scores it; `jaxlm probe` fits a
 linear probe of a frozen (pretrained or fresh) encoder's features on play genres."""
 
-import os
-
-from jaxlm import checks
+from jaxlm import checks, io
 
 SHOWN = ("loss", "accuracy", "macro_f1", "majority_accuracy", "majority_macro_f1", "n_eval")
 
@@ -50,7 +48,7 @@ def run_finetune(args, overrides) -> int:
     for split, prefix in (("val", "val_"), ("test", "")):
         print(f"{split}: " + ", ".join(f"{k} {results[prefix + k]:.4f}" if k != "n_eval" else f"{k} {results[prefix + k]}"
                                       for k in SHOWN))
-    print(f"workdir: {os.path.abspath(args.workdir)} ({RESULTS_FILE}, metrics.jsonl, checkpoints/)")
+    print(f"workdir: {io.absolute(args.workdir)} ({RESULTS_FILE}, metrics.jsonl, checkpoints/)")
     return 0
 
 
@@ -67,5 +65,5 @@ def run_probe(args, overrides) -> int:
     for split, prefix in (("train", "train_"), ("val", "val_"), ("test", "")):
         print(f"{split}: " + ", ".join(f"{k} {results[prefix + k]:.4f}" if k != "n_eval" else
                                       f"{k} {results[prefix + k]}" for k in SHOWN if k != "loss"))
-    print(f"workdir: {os.path.abspath(args.workdir)} ({PROBE_RESULTS_FILE})")
+    print(f"workdir: {io.absolute(args.workdir)} ({PROBE_RESULTS_FILE})")
     return 0

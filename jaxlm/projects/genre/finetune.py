@@ -15,12 +15,12 @@ than accuracy over a few whole plays). The generative objectives are also scored
 """
 
 import json
-import os
 
 import jax
 import ml_collections
 import numpy as np
 
+from jaxlm import io
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 from jaxlm.objectives import objective
@@ -83,7 +83,7 @@ def finetune(cfg: ml_collections.ConfigDict, workdir: str, init_from: str | None
     run = train(resolve_init_from(cfg, init_from), workdir, allow_config_change=allow_config_change)
     results = score_run(run)
     if jax.process_index() == 0:
-        atomic_write(os.path.join(workdir, RESULTS_FILE),
+        atomic_write(io.join(workdir, RESULTS_FILE),
                      json.dumps(dict(results, labels=list(run.corpus.splits["train"].labels)), indent=2))
         if not any(r.get("split") == "finetune" and r["step"] == results["step"] for r in read_metrics(workdir)):
             writer = MetricsWriter(workdir, results["step"])

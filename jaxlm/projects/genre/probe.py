@@ -10,7 +10,6 @@ with it. Encoders only (BERT/RoBERTa, T5, BART).
 """
 
 import json
-import os
 
 import flax.linen as nn
 import jax
@@ -19,6 +18,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxlm import io
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 from jaxlm.pipeline.dataset import Corpus, eval_batches, prepare
@@ -117,5 +117,5 @@ def probe(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: boo
     for split, prefix in (("test", ""), ("val", "val_"), ("train", "train_")):
         out.update({prefix + k: v for k, v in scores(preds[best][split], y[split], majority).items()})
     if jax.process_index() == 0:
-        atomic_write(os.path.join(workdir, PROBE_RESULTS_FILE), json.dumps(out, indent=2))
+        atomic_write(io.join(workdir, PROBE_RESULTS_FILE), json.dumps(out, indent=2))
     return out
