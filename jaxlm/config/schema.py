@@ -156,4 +156,10 @@ def base_config() -> ml_collections.ConfigDict:
                                  # spread over the label's plays (0 = all); the label-scarce regime
     )
     c.mesh = dict(data=-1, fsdp=1, tensor=1)
+    c.eval = dict(               # downstream tasks, every train.eval_every steps and at the end (jaxlm/evals/)
+        tasks="",                # comma-separated shipped task names (shakespeare_cloze, shakespeare_speaker) or
+                                 # paths of task YAMLs in lm-eval-harness's format ('' = none)
+        limit=0,                 # the first this many documents of each task (0 = all)
+        batch_size=32,           # rows scored at once (a multiple of the data-parallel size)
+    )
     return c

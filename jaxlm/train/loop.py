@@ -18,6 +18,7 @@ from tqdm import tqdm
 from jaxlm.config.loading import config_changes, load_saved_config, save_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
+from jaxlm.evals.downstream import Downstream
 from jaxlm.objectives.causal_lm import prepare_rolling
 from jaxlm.pipeline.dataset import Corpus, load_corpus, prepare, train_batches
 from jaxlm.registry import check_family
@@ -37,6 +38,7 @@ from jaxlm.train.pretrained import (
 )
 from jaxlm.train.step import (
     interleave_microbatches,
+    jit_eval_step,
 )
 
 EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
@@ -44,7 +46,7 @@ EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy
 RESUME_FREE_KEYS = ("train.steps", "train.progress", "train.log_every", "train.eval_every", "train.eval_batches",
                     "train.eval_batch_size", "train.checkpoint_every", "train.keep_checkpoints", "train.sample_tokens",
                     "train.nonfinite", "train.max_nonfinite_in_a_row", "data.prepare_workers", "data.store",
-                    "mesh.data", "mesh.fsdp", "mesh.tensor")
+                    "mesh.data", "mesh.fsdp", "mesh.tensor", "eval.tasks", "eval.limit", "eval.batch_size")
 MODEL_SHAPE_KEYS = ("family", "n_layers", "n_decoder_layers", "n_heads", "d_model", "d_ff", "d_kv", "ff", "vocab_size",
                     "max_len", "tie_embeddings", "type_vocab_size", "nsp_head", "num_labels", "relative_buckets")
 
@@ -162,6 +164,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
         copy_tokenizer(source, workdir)
     run = Run(cfg, workdir, tx, schedule)
     data_state = run.restore()
+    downstream = Downstream.for_run(run, jit_eval_step)  # reads the tasks before anything is saved
     if data_state is None:
         run.state = load_pretrained(cfg.finetune, run.state, run.shardings, run.tx, run.mesh)
     t = cfg.train
@@ -211,6 +214,10 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
             if val:
                 writer.write(step, dict(split="val", tokens=plan.tokens(step), **val))
                 bar.write(f"step {step}: " + ", ".join(f"val {k} {val[k]:.4f}" for k in EVAL_SHOWN if k in val))
+            if downstream:
+                scores = downstream(run.state.params)
+                writer.write(step, dict(split="tasks", **scores))
+                bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
             window_start = time.perf_counter()
         if step % t.checkpoint_every == 0 or step == end or preemption.requested:
             evaluated = step % t.eval_every == 0 or step == t.steps

@@ -1,0 +1,60 @@
+"""Documents → scored token rows, as lm-eval's `hf` backend builds them for a causal LM.
+
+A (context, continuation) pair: the context's trailing whitespace moves to the continuation, the continuation's
+tokens are those that encoding context + continuation adds after the context's own, an empty context is the
+prefix token (jaxlm's eos), and the row keeps the last `max_length` + 1 tokens. A rolling document is scored in
+disjoint windows from the prefix token (`jaxlm.data.packing.rolling_row`).
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from jaxlm.data.packing import rolling_row, rolling_windows
+from jaxlm.errors import UserError
+
+ROW_KEYS = ("inputs", "targets", "positions", "segment_ids")
+
+
+def encode_pair(encode: Callable[[str], list[int]], prefix_id: int, context: str,
+                continuation: str) -> tuple[list[int], list[int]]:
+    """(context ids, continuation ids) of one request."""
+    if context == "":
+        cont = encode(continuation)
+        return ([prefix_id], cont) if not cont or cont[0] != prefix_id else (cont[:1], cont[1:])
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    ctx = encode(context)
+    return ctx, encode(context + continuation)[len(ctx):]
+
+
+def pair_row(context: list[int], continuation: list[int], max_length: int) -> dict[str, np.ndarray]:
+    """One row: the last max_length + 1 tokens of context + continuation, the continuation's tokens weighted."""
+    if not 0 < len(continuation) <= max_length:
+        raise UserError(f"a choice is {len(continuation)} tokens, but the rows hold {max_length} (config.data.seq_len): "
+                        "shorten the task's choices or raise seq_len")
+    seq = np.asarray(context + continuation, np.int32)[-(max_length + 1):]
+    n = len(seq) - 1
+    row = {k: np.zeros(n, np.int32) for k in ROW_KEYS}
+    row["inputs"], row["targets"], row["positions"], row["segment_ids"] = seq[:-1], seq[1:], np.arange(n), 1
+    row["weights"] = (np.arange(n) >= n - len(continuation)).astype(np.float32)
+    return row
+
+
+def rolling_rows(doc: list[int], max_length: int, prefix_id: int) -> list[dict[str, np.ndarray]]:
+    """The disjoint windows that score every token of a document once (lm-eval's loglikelihood_rolling)."""
+    return [rolling_row(np.asarray(doc), first, end, max_length, prefix_id)
+            for first, end in rolling_windows(len(doc), max_length)]
+
+
+def stack_rows(rows: list[dict[str, np.ndarray]], length: int, batch: int) -> dict[str, np.ndarray]:
+    """Rows right-padded to `length`, and padded with empty rows (weight 0) to a multiple of `batch`."""
+    n = -(-len(rows) // batch) * batch
+    out = {k: np.zeros((n, length), np.int32) for k in ROW_KEYS}
+    out["weights"] = np.zeros((n, length), np.float32)
+    for i, row in enumerate(rows):
+        m = min(len(row["inputs"]), length)
+        for k in out:
+            out[k][i, :m] = row[k][:m]
+    return out
