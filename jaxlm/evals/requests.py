@@ -36,10 +36,8 @@ def pair_row(context: list[int], continuation: list[int], max_length: int) -> di
                         "shorten the task's choices or raise seq_len")
     seq = np.asarray(context + continuation, np.int32)[-(max_length + 1):]
     n = len(seq) - 1
-    row = {k: np.zeros(n, np.int32) for k in ROW_KEYS}
-    row["inputs"], row["targets"], row["positions"], row["segment_ids"] = seq[:-1], seq[1:], np.arange(n), 1
-    row["weights"] = (np.arange(n) >= n - len(continuation)).astype(np.float32)
-    return row
+    return {"inputs": seq[:-1], "targets": seq[1:], "positions": np.arange(n, dtype=np.int32),
+            "segment_ids": np.ones(n, np.int32), "weights": (np.arange(n) >= n - len(continuation)).astype(np.float32)}
 
 
 def rolling_rows(doc: list[int], max_length: int, prefix_id: int) -> list[dict[str, np.ndarray]]:

