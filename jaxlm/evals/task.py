@@ -88,6 +88,26 @@ class Task:
                 return value
         return value
 
+    def gold_indices(self, doc: dict) -> list[int]:
+        """A multiple-choice document's gold choice indices (a target may be an index, a choice, or a list)."""
+        choices, gold = self.choices(doc), self.target(doc)
+        golds = [choices.index(g) if isinstance(g, str) and g in choices else g for g in
+                 (gold if isinstance(gold, list) else [gold])]
+        if not all(isinstance(g, int) and 0 <= g < len(choices) for g in golds):
+            raise UserError(f"task '{self.name}': doc_to_target gives {gold!r}, not one of the {len(choices)} choices "
+                            f"{choices!r}: fix the document or doc_to_target")
+        return golds
+
+    def check(self) -> None:
+        """Render every document's fields once, so a broken template or answer fails before training starts."""
+        for doc in self.docs:
+            if self.output_type != "loglikelihood_rolling":
+                self.context(doc)
+            if self.output_type == "multiple_choice":
+                self.gold_indices(doc)
+            else:
+                self.target(doc)
+
 
 def _literal(text: str, task: Task, key: str) -> Any:
     try:
@@ -126,8 +146,9 @@ def load_task(ref: str, limit: int = 0) -> Task:
         raise UserError(f"task file '{path}' is not a YAML mapping of task fields: fix it")
     config = _checked(config, path)
     metrics = _metrics(config, path)
-    docs = _documents(config, path, limit)
-    return Task(config["task"], config["output_type"], docs, metrics, config, path)
+    task = Task(config["task"], config["output_type"], _documents(config, path, limit), metrics, config, path)
+    task.check()
+    return task
 
 
 def _checked(config: dict, path: str) -> dict:
@@ -195,20 +216,28 @@ def _documents(config: dict, path: str, limit: int) -> list[dict]:
     if not os.path.isfile(data):
         raise UserError(f"task '{config['task']}': data file '{data}' does not exist (relative data_files are read "
                         "from the YAML's folder): fix dataset_kwargs.data_files")
+    try:
+        return _read_documents(config["task"], data, limit)
+    except UnicodeDecodeError as e:
+        raise UserError(f"task '{config['task']}': data file '{data}' is not UTF-8 (bad byte at {e.start}): "
+                        "re-save it as UTF-8") from None
+
+
+def _read_documents(name: str, data: str, limit: int) -> list[dict]:
     docs = []
-    with open(data, encoding="utf-8", errors="strict") as f:
+    with open(data, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 doc = json.loads(line)
             except json.JSONDecodeError as e:
-                raise UserError(f"task '{config['task']}': {data}:{n} is not a JSON object ({e.msg}): fix the line") from None
+                raise UserError(f"task '{name}': {data}:{n} is not a JSON object ({e.msg}): fix the line") from None
             if not isinstance(doc, dict):
-                raise UserError(f"task '{config['task']}': {data}:{n} is not a JSON object: fix the line")
+                raise UserError(f"task '{name}': {data}:{n} is not a JSON object: fix the line")
             docs.append(doc)
             if limit and len(docs) == limit:
                 break
     if not docs:
-        raise UserError(f"task '{config['task']}': data file '{data}' holds no documents: fill it or drop the task")
+        raise UserError(f"task '{name}': data file '{data}' holds no documents: fill it or drop the task")
     return docs

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from jaxlm.config.loading import config_changes, load_saved_config, save_config
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
-from jaxlm.evals.downstream import Downstream
+from jaxlm.evals.downstream import Downstream, load_tasks
 from jaxlm.objectives.causal_lm import prepare_rolling
 from jaxlm.pipeline.dataset import Corpus, load_corpus, prepare, train_batches
 from jaxlm.registry import check_family
@@ -153,18 +153,19 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
     hyper-parameters (other than `RESUME_FREE_KEYS`) is refused unless `allow_config_change`.
     """
     cfg = pretrained_config(cfg)
+    tasks = load_tasks(cfg.eval)  # downstream tasks are read before anything is written
     prepare_workdir(cfg, workdir, allow_config_change)
     with WorkdirLock(workdir, jax.process_index()), Preemption() as preemption:
-        return _train_locked(cfg, workdir, tx, stop_after, preemption, schedule)
+        return _train_locked(cfg, workdir, tx, stop_after, preemption, schedule, tasks)
 
 
-def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule=None) -> Run:
+def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule=None, tasks=()) -> Run:
     source = cfg.finetune.init_from
     if source:
         copy_tokenizer(source, workdir)
     run = Run(cfg, workdir, tx, schedule)
     data_state = run.restore()
-    downstream = Downstream.for_run(run, jit_eval_step)  # reads the tasks before anything is saved
+    downstream = Downstream.for_run(run, tasks, jit_eval_step)
     if data_state is None:
         run.state = load_pretrained(cfg.finetune, run.state, run.shardings, run.tx, run.mesh)
     t = cfg.train
