@@ -83,7 +83,7 @@ def _ours(wd: str, overrides: list[tuple[str, str]]) -> Downstream:
     return downstream
 
 
-def test_in_loop_choices_equal_lm_eval_item_for_item(trained, monkeypatch, tmp_path):
+def test_in_loop_choices_equal_lm_eval_item_for_item(trained, monkeypatch, tmp_path, capsys):
     wd, hf, _, tok = trained
     theirs = _lm_eval(hf, tok, TASKS_DIR, SHIPPED, monkeypatch, tmp_path)
     ours = _ours(wd, [])
@@ -99,6 +99,10 @@ def test_in_loop_choices_equal_lm_eval_item_for_item(trained, monkeypatch, tmp_p
         for metric in ("acc", "acc_norm"):
             assert logged[0][f"{task}/{metric}"] == sum(i[metric] for i in items) / LIMIT
         print(task, {m: logged[0][f"{task}/{m}"] for m in ("acc", "acc_norm")})
+    capsys.readouterr()
+    assert main(["eval", "--workdir", wd, "--tasks", "shakespeare_cloze", "--config.train.eval_batches=1"]) == 0
+    out = json.loads(capsys.readouterr().out)["tasks"]
+    assert out["shakespeare_cloze/acc"] == logged[0]["shakespeare_cloze/acc"] and "shakespeare_speaker/acc" not in out
 
 
 def test_rolling_and_generation_equal_lm_eval(trained, monkeypatch, tmp_path):
@@ -116,7 +120,7 @@ def test_rolling_and_generation_equal_lm_eval(trained, monkeypatch, tmp_path):
     assert [i["exact_match"] for i in generated] == [s["exact_match"] for s in theirs["lines_generate"]]
 
 
-def test_encoder_decoder_generation_in_the_loop(tmp_path):
+def test_encoder_decoder_generation_batched_equals_one_at_a_time(tmp_path):
     """A tiny T5's generate_until outputs (batches of 2, padded) are its one-at-a-time greedy outputs."""
     import jax
     from test_seq2seq_train import tiny
@@ -127,6 +131,7 @@ def test_encoder_decoder_generation_in_the_loop(tmp_path):
     (tmp_path / "gen.yaml").write_text("\n".join(["task: gen", "dataset_path: json", "dataset_kwargs:",
                                                    "  data_files: lines.jsonl", *EXTRA["lines_generate"], ""]))
     cfg = tiny("t5_prefix_lm")
+    cfg.model.update(n_layers=1, n_decoder_layers=1)
     cfg.eval.update(tasks=str(tmp_path / "gen.yaml"), batch_size=2)
     run = Run(cfg, str(tmp_path))  # freshly initialised
     tok = run.corpus.tokenizer
