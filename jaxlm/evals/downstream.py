@@ -20,7 +20,7 @@ from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.evals.generation import decoder_continuations, seq2seq_continuations
 from jaxlm.evals.requests import encode_pair, pair_row, rolling_rows
-from jaxlm.evals.score import row_length, row_loglikelihood, score_rows
+from jaxlm.evals.score import score_rows, token_loglikelihood
 from jaxlm.evals.task import Task, load_task
 from jaxlm.objectives.seq2seq import decoder_start_id
 from jaxlm.registry import build_model, family
@@ -65,7 +65,7 @@ class Downstream:
             if t.output_type == "generate_until" and jax.process_count() > 1:
                 raise UserError(f"task '{t.name}' generates text, which the loop does one process at a time: run "
                                 "generate_until tasks on one process or drop them")
-        self.score = jit_step(row_loglikelihood(model.apply)) if any(t.output_type in SCORED for t in self.tasks) else None
+        self.score = jit_step(token_loglikelihood(model.apply)) if any(t.output_type in SCORED for t in self.tasks) else None
         gen = any(t.output_type == "generate_until" for t in self.tasks)
         self.decode_model = build_model(cfg, decode=True) if gen else None
         self.rows = {t.name: self._rows(t) for t in self.tasks}
@@ -113,7 +113,7 @@ class Downstream:
             return [generation_item(task, d, o) for d, o in zip(task.docs, outputs)]
         per_doc = self.rows[task.name]
         flat = [r for rows in per_doc for r in rows]
-        lls = score_rows(self.score, params, flat, row_length(flat, self.max_length), self.batch_size, self.put_batch)
+        lls = score_rows(self.score, params, flat, self.max_length, self.batch_size, self.put_batch)
         bounds = np.cumsum([0] + [len(rows) for rows in per_doc])
         doc_lls = [lls[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         if task.output_type == "multiple_choice":

@@ -46,13 +46,32 @@ def rolling_rows(doc: list[int], max_length: int, prefix_id: int) -> list[dict[s
             for first, end in rolling_windows(len(doc), max_length)]
 
 
-def stack_rows(rows: list[dict[str, np.ndarray]], length: int, batch: int) -> dict[str, np.ndarray]:
-    """Rows right-padded to `length`, and padded with empty rows (weight 0) to a multiple of `batch`."""
-    n = -(-len(rows) // batch) * batch
+def pack_rows(rows: list[dict[str, np.ndarray]], length: int, batch: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Requests packed into rows of `length` positions (first fit, longest first), each its own segment with
+    positions from 0, so none sees another; padded with empty rows to a multiple of `batch`. Returns the packed
+    batch and, per position, the index of the request it belongs to (-1: padding)."""
+    sizes = [int(np.sum(r["segment_ids"] > 0)) for r in rows]
+    free: dict[int, list[int]] = {}  # free positions -> the packed rows with that many
+    used: list[int] = []  # positions taken in each packed row
+    count: list[int] = []  # requests in each packed row
+    placed = []  # (request, packed row, its first position, its segment id)
+    for i in sorted(range(len(rows)), key=lambda i: -sizes[i]):
+        room = min((f for f, js in free.items() if f >= sizes[i] and js), default=None)
+        j = free[room].pop() if room is not None else len(used)
+        if j == len(used):
+            used.append(0)
+            count.append(0)
+        count[j] += 1
+        placed.append((i, j, used[j], count[j]))
+        used[j] += sizes[i]
+        free.setdefault(length - used[j], []).append(j)
+    n = -(-len(used) // batch) * batch
     out = {k: np.zeros((n, length), np.int32) for k in ROW_KEYS}
     out["weights"] = np.zeros((n, length), np.float32)
-    for i, row in enumerate(rows):
-        m = min(len(row["inputs"]), length)
-        for k in out:
-            out[k][i, :m] = row[k][:m]
-    return out
+    owner = np.full((n, length), -1, np.int64)
+    for i, j, at, segment in placed:
+        m = sizes[i]
+        for k in ("inputs", "targets", "positions", "weights"):
+            out[k][j, at:at + m] = rows[i][k][:m]
+        out["segment_ids"][j, at:at + m], owner[j, at:at + m] = segment, i
+    return out, owner
