@@ -1,4 +1,4 @@
-"""The one config schema shared by every experiment: model, data, train, optim, finetune, mesh.
+"""The one config schema shared by every experiment: model, data, train, optim, finetune, mesh, eval.
 
 Experiments start from `base_config()` and change fields; every field exists in every experiment, so any
 `--config.a.b=v` override works on any experiment.
