@@ -57,13 +57,12 @@ def run_train(args, overrides) -> int:
 
 
 def run_eval(args, overrides) -> int:
-    from jaxlm.evals.downstream import Downstream, load_tasks
     from jaxlm.projects.genre.context_ablation import context_ablation
-    from jaxlm.train.step import jit_eval_step
     from jaxlm.train.workdir import restored_run, workdir_config
+
     overrides = [*overrides, ("eval.tasks", args.tasks)] if args.tasks is not None else overrides
     cfg = workdir_config(args.workdir, overrides)
-    tasks = load_tasks(cfg.eval)
+    tasks = _tasks(cfg)
     if args.rolling and cfg.data.objective != "causal_lm":
         raise UserError(f"--rolling scores documents with a causal LM, but workdir '{args.workdir}' was trained with "
                         f"objective '{cfg.data.objective}': drop --rolling")
@@ -78,6 +77,19 @@ def run_eval(args, overrides) -> int:
         if out[split]:
             out[split]["rolling"] = run.evaluate(split, rolling=True)
     if tasks:
-        out["tasks"] = Downstream.for_run(run, tasks, jit_eval_step)(run.state.params)
+        out["tasks"] = _task_scores(run, tasks)
     print(json.dumps(out))
     return 0
+
+
+def _tasks(cfg) -> list:
+    """config.eval's downstream tasks, read and checked before the run is built."""
+    from jaxlm.evals.downstream import load_tasks
+    return load_tasks(cfg.eval)
+
+
+def _task_scores(run, tasks: list) -> dict:
+    """The tasks' metrics on the run's restored params."""
+    from jaxlm.evals.downstream import Downstream
+    from jaxlm.train.step import jit_eval_step
+    return Downstream.for_run(run, tasks, jit_eval_step)(run.state.params)
