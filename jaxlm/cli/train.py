@@ -25,6 +25,8 @@ def register(sub) -> None:
                    help="also each split scored as lm-eval's loglikelihood_rolling tasks score it (causal LMs): every "
                         "document on its own from the eos before it, in disjoint windows of data.seq_len, its closing "
                         "eos not predicted, the whole split (see docs/TRAINING.md)")
+    p.add_argument("--tasks", help="also these downstream tasks, under \"tasks\": shipped task names or lm-eval task "
+                                   "YAMLs, comma-separated (config.eval.tasks; default: the run's own)")
     p.set_defaults(run=run_eval)
 
 
@@ -59,7 +61,10 @@ def run_train(args, overrides) -> int:
 def run_eval(args, overrides) -> int:
     from jaxlm.train.context_ablation import context_ablation
     from jaxlm.train.workdir import restored_run, workdir_config
+
+    overrides = [*overrides, ("eval.tasks", args.tasks)] if args.tasks is not None else overrides
     cfg = workdir_config(args.workdir, overrides)
+    tasks = _tasks(cfg)
     if args.rolling and cfg.data.objective != "causal_lm":
         raise UserError(f"--rolling scores documents with a causal LM, but workdir '{args.workdir}' was trained with "
                         f"objective '{cfg.data.objective}': drop --rolling")
@@ -73,5 +78,20 @@ def run_eval(args, overrides) -> int:
     for split in ("val", "test") if args.rolling else ():
         if out[split]:
             out[split]["rolling"] = run.evaluate(split, rolling=True)
+    if tasks:
+        out["tasks"] = _task_scores(run, tasks)
     print(json.dumps(out))
     return 0
+
+
+def _tasks(cfg) -> list:
+    """config.eval's downstream tasks, read and checked before the run is built."""
+    from jaxlm.evals.downstream import load_tasks
+    return load_tasks(cfg.eval)
+
+
+def _task_scores(run, tasks: list) -> dict:
+    """The tasks' metrics on the run's restored params."""
+    from jaxlm.evals.downstream import Downstream
+    from jaxlm.train.step import jit_eval_step
+    return Downstream.for_run(run, tasks, jit_eval_step)(run.state.params)

@@ -1,4 +1,4 @@
-"""The one config schema shared by every experiment: model, data, train, optim, finetune, mesh.
+"""The one config schema shared by every experiment: model, data, train, optim, finetune, mesh, eval.
 
 Experiments start from `base_config()` and change fields; every field exists in every experiment, so any
 `--config.a.b=v` override works on any experiment.
@@ -163,4 +163,10 @@ def base_config() -> ml_collections.ConfigDict:
                                  # when starting from init_from ('' = none)
     )
     c.mesh = dict(data=-1, fsdp=1, tensor=1)
+    c.eval = dict(               # downstream tasks, every train.eval_every steps and at the end (jaxlm/evals/)
+        tasks="",                # comma-separated shipped task names (shakespeare_cloze, shakespeare_speaker) or
+                                 # paths of task YAMLs in lm-eval-harness's format ('' = none)
+        limit=0,                 # the first this many documents of each task (0 = all)
+        batch_size=32,           # rows scored at once (a multiple of the data-parallel size)
+    )
     return c

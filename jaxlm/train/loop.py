@@ -18,6 +18,7 @@ from tqdm import tqdm
 from jaxlm import io
 from jaxlm.config.loading import config_changes, load_saved_config, save_config
 from jaxlm.errors import UserError
+from jaxlm.evals.downstream import Downstream, load_tasks
 from jaxlm.objectives.causal_lm import prepare_rolling
 from jaxlm.pipeline.dataset import Corpus, prepare, train_batches
 from jaxlm.registry import check_config
@@ -38,6 +39,7 @@ from jaxlm.train.remote_inputs import run_corpus
 from jaxlm.train.remote_lock import workdir_lock
 from jaxlm.train.step import (
     interleave_microbatches,
+    jit_eval_step,
 )
 
 EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
@@ -45,7 +47,7 @@ EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy
 RESUME_FREE_KEYS = ("train.steps", "train.progress", "train.log_every", "train.eval_every", "train.eval_batches",
                     "train.eval_batch_size", "train.checkpoint_every", "train.keep_checkpoints", "train.sample_tokens",
                     "train.nonfinite", "train.max_nonfinite_in_a_row", "data.prepare_workers", "data.store",
-                    "mesh.data", "mesh.fsdp", "mesh.tensor")
+                    "mesh.data", "mesh.fsdp", "mesh.tensor", "eval.tasks", "eval.limit", "eval.batch_size")
 MODEL_SHAPE_KEYS = ("family", "n_layers", "n_decoder_layers", "n_heads", "d_model", "d_ff", "d_kv", "ff", "vocab_size",
                     "max_len", "tie_embeddings", "type_vocab_size", "nsp_head", "num_labels", "relative_buckets")
 
@@ -149,12 +151,13 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
     hyper-parameters (other than `RESUME_FREE_KEYS`) is refused unless `allow_config_change`.
     """
     cfg = pretrained_config(cfg)
+    tasks = load_tasks(cfg.eval)  # downstream tasks are read before anything is written
     prepare_workdir(cfg, workdir, allow_config_change)
     with workdir_lock(workdir, jax.process_index()), Preemption() as preemption:
-        return _train_locked(cfg, workdir, tx, stop_after, preemption, schedule)
+        return _train_locked(cfg, workdir, tx, stop_after, preemption, schedule, tasks)
 
 
-def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule=None) -> Run:
+def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule=None, tasks=()) -> Run:
     source = cfg.finetune.init_from
     if source and jax.process_index() == 0:
         copy_tokenizer(source, workdir)
@@ -162,6 +165,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
         multihost_utils.sync_global_devices("jaxlm: init_from tokenizer")
     run = Run(cfg, workdir, tx, schedule)
     data_state = run.restore()
+    downstream = Downstream.for_run(run, tasks, jit_eval_step)
     if data_state is None:
         run.state = load_pretrained(cfg.finetune, run.state, run.shardings, run.tx, run.mesh)
     t = cfg.train
@@ -212,6 +216,10 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
             if val:
                 writer.write(step, dict(split="val", tokens=plan.tokens(step), **val))
                 bar.write(f"step {step}: " + ", ".join(f"val {k} {val[k]:.4f}" for k in EVAL_SHOWN if k in val))
+            if downstream:
+                scores = downstream(run.state.params)
+                writer.write(step, dict(split="tasks", **scores))
+                bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
             window_start = time.perf_counter()
         if step % t.checkpoint_every == 0 or step == end or preemption.requested:
             evaluated = step % t.eval_every == 0 or step == t.steps
