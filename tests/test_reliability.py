@@ -182,11 +182,13 @@ def test_nonfinite_skip_policy_skips_then_stops_after_too_many_in_a_row(tmp_path
     assert _finite(final_state(wd))  # skipped updates never reached the parameters
 
 
-def test_keeps_the_last_checkpoints_and_the_best_by_validation_loss(tmp_path):
-    ckpt = Checkpointer(str(tmp_path / "checkpoints"), keep=2)
+@pytest.mark.parametrize("async_save", [False, True])
+def test_keeps_the_last_checkpoints_and_the_best_by_validation_loss(tmp_path, async_save):
+    ckpt = Checkpointer(str(tmp_path / "checkpoints"), keep=2, async_save=async_save)
     state = {"w": jnp.arange(4.0)}
     for step, val in [(1, 3.0), (2, 1.0), (3, 2.0), (4, None), (5, 2.5), (6, None)]:
         ckpt.save(step, state, {"next_index": step}, val)
+    ckpt.wait()
     assert ckpt.all_steps() == [2, 5, 6]  # the best (val 1.0 at step 2) plus the last two
     step, restored, data = ckpt.restore_latest(jax.eval_shape(lambda s: s, state),
                                                {"w": jax.sharding.SingleDeviceSharding(jax.devices()[0])})

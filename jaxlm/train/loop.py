@@ -4,6 +4,7 @@ corpus → model → optimizer → sharded state (restored if the workdir has a 
 logging, evaluation and checkpoints → final validation/test evaluation.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -42,7 +43,8 @@ from jaxlm.train.step import (
 EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
 # May change when a run is resumed: the length of the run, how it reports and checkpoints, and the layout.
 RESUME_FREE_KEYS = ("train.steps", "train.progress", "train.log_every", "train.eval_every", "train.eval_batches",
-                    "train.eval_batch_size", "train.checkpoint_every", "train.keep_checkpoints", "train.sample_tokens",
+                    "train.eval_batch_size", "train.checkpoint_every", "train.keep_checkpoints",
+                    "train.async_checkpoints", "train.sample_tokens",
                     "train.nonfinite", "train.max_nonfinite_in_a_row", "data.prepare_workers", "data.store",
                     "mesh.data", "mesh.fsdp", "mesh.tensor")
 MODEL_SHAPE_KEYS = ("family", "n_layers", "n_decoder_layers", "n_heads", "d_model", "d_ff", "d_kv", "ff", "vocab_size",
@@ -65,7 +67,8 @@ class Run:
         self.tx, self.schedule, self.state, self.shardings = built.tx, built.schedule, built.state, built.shardings
         self.batch_sharding, self.train_step, self.eval_step = built.batch_sharding, built.train_step, built.eval_step
         self.put_batch = built.put_batch
-        self.checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints)
+        self.checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints,
+                                         async_save=cfg.train.async_checkpoints)
         self.results: dict = {}
         self._eval_data: dict = {}
 
@@ -152,15 +155,17 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
     """
     cfg = pretrained_config(cfg)
     prepare_workdir(cfg, workdir, allow_config_change)
-    with WorkdirLock(workdir, jax.process_index()), Preemption() as preemption:
-        return _train_locked(cfg, workdir, tx, stop_after, preemption, schedule)
+    with WorkdirLock(workdir, jax.process_index()), Preemption() as preemption, contextlib.ExitStack() as cleanup:
+        return _train_locked(cfg, workdir, tx, stop_after, preemption, cleanup, schedule)
 
 
-def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule=None) -> Run:
+def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup: contextlib.ExitStack,
+                  schedule=None) -> Run:
     source = cfg.finetune.init_from
     if source:
         copy_tokenizer(source, workdir)
     run = Run(cfg, workdir, tx, schedule)
+    cleanup.callback(run.checkpointer.close)  # however the run ends, a checkpoint being written is committed
     data_state = run.restore()
     if data_state is None:
         run.state = load_pretrained(cfg.finetune, run.state, run.shardings, run.tx, run.mesh)
@@ -223,6 +228,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
                 run.checkpointer.save(step, run.state, data_iter.get_state(), val_loss)
             window_start = time.perf_counter()
         if preemption.requested:
+            run.checkpointer.wait()
             bar.close()
             writer.close()
             raise Preempted(step, preemption.signal)
@@ -231,6 +237,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
         guard.check(*pending)
     if end == t.steps:
         run.results = dict(val=val if start < end and val else run.evaluate("val"), test=run.evaluate("test"))
+    run.checkpointer.wait()  # the last checkpoint, written while the final evaluation ran
     writer.close()
     guard.check_results(run.results)
     return run
