@@ -1,7 +1,12 @@
-"""`atomic_write`: the one way jaxlm writes a file that a reader (or a resumed run) may open at any moment."""
+"""`atomic_write`: the one way jaxlm writes a file that a reader (or a resumed run) may open at any moment;
+`write_error_code`: why a write failed (a full disk, a read-only folder), whatever library wrapped the error;
+`quiet_orbax_failures`: a failed orbax write reported once, as the one line jaxlm makes of its exception."""
 
 import contextlib
+import errno
+import logging
 import os
+import sys
 import uuid
 
 
@@ -22,3 +27,36 @@ def atomic_write(path: str, data: bytes | str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_error_code(error: BaseException) -> int | None:
+    """The errno behind a failed write (no space, read-only, no permission): from an OSError in the exception's
+    chain or, where a library (orbax's tensorstore, safetensors) kept only its text, from the OS's message in it."""
+    seen: BaseException | None = error
+    for _ in range(20):  # a chain (cause, else context) is short; bounded in case it loops
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno:
+            return seen.errno
+        seen = seen.__cause__ or seen.__context__
+    return next((code for code in WRITE_ERRNOS if os.strerror(code) in str(error)), None)
+
+
+def quiet_orbax_failures() -> None:
+    """Drop what orbax prints besides raising when a write fails: its ERROR logs with tracebacks (absl), and the
+    'Event loop is closed' errors of the writes still in flight after the failure, whose callbacks reach an event
+    loop that orbax already closed. The exception itself still reaches the caller. Idempotent."""
+    if getattr(sys.unraisablehook, "quiets_orbax", False):
+        return
+    logging.getLogger("absl").addFilter(
+        lambda record: not (record.levelno >= logging.ERROR and f"{os.sep}orbax{os.sep}" in record.pathname))
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
+            previous(unraisable)
+    hook.quiets_orbax = True
+    sys.unraisablehook = hook

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import time
+import warnings
 
 import jax
 import orbax.checkpoint as ocp
@@ -20,6 +21,7 @@ from etils import epath
 from orbax.checkpoint import checkpoint_managers
 
 from jaxlm.errors import UserError
+from jaxlm.io import quiet_orbax_failures, write_error_code
 
 ITEM_HANDLERS = {"state": ocp.PyTreeCheckpointHandler, "data": ocp.JsonCheckpointHandler}
 
@@ -35,6 +37,7 @@ class Checkpointer:
         self.options = ocp.CheckpointManagerOptions(create=False, enable_async_checkpointing=async_save,
                                                     cleanup_tmp_directories=True, preservation_policy=policy)
         self.directory = epath.Path(directory).absolute()
+        quiet_orbax_failures()
         self._manager: ocp.CheckpointManager | None = None
         self._in_flight: int | None = None  # the step an asynchronous save is writing
 
@@ -58,7 +61,7 @@ class Checkpointer:
         `val_loss` (if this step was evaluated) makes it a candidate for 'best'."""
         metrics = {"val_loss": float(val_loss)} if val_loss is not None else None
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self._probe()
             self.manager.save(step, args=ocp.args.Composite(state=ocp.args.PyTreeSave(state),
                                                             data=ocp.args.JsonSave(data_state)),
                               metrics=metrics, force=True)
@@ -67,6 +70,16 @@ class Checkpointer:
         self._in_flight = step
         if not self.options.enable_async_checkpointing:
             self.wait()
+
+    def _probe(self) -> None:
+        """Create the folder if needed and write a few bytes into it: an unwritable folder fails here, in the main
+        thread, rather than in orbax's threads, whose siblings would then wait minutes for a folder never made."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        probe = self.directory / f".write_test.{os.getpid()}"
+        try:
+            probe.write_bytes(b"jaxlm")
+        finally:
+            probe.unlink(missing_ok=True)
 
     def wait(self) -> None:
         """Block until the checkpoint being written (if any) is committed; a failed write is a UserError."""
@@ -81,6 +94,9 @@ class Checkpointer:
     def _failed(self, step: int | None, error: Exception) -> None:
         """A write that failed: its temporary folder is removed (the committed checkpoints stay as they were),
         and the cause becomes one line."""
+        self._manager, self._in_flight = None, None  # not closed: it would wait for writes that never finish
+        # The parts of the write that never started are coroutines Python warns about at exit.
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
         for tmp in self.directory.glob(f"{step}.orbax-checkpoint-tmp*") if self.directory.exists() else ():
             tmp.rmtree(missing_ok=True)
         code = write_error_code(error)
@@ -192,19 +208,3 @@ def param_names(tree) -> set[str]:
     leaves = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: not isinstance(x, dict))[0]
     return {"/".join(str(getattr(k, "key", k)) for k in path) for path, _ in leaves}
 
-
-def write_error_code(error: BaseException) -> int | None:
-    """The errno behind a failed write (no space, read-only, no permission), from the OSError in the exception's
-    chain or, where orbax's tensorstore only kept its text, from the OS's message in it; None if there is none."""
-    seen: BaseException | None = error
-    for _ in range(20):  # the chain (cause, else context) is short; bounded in case it loops
-        if seen is None:
-            break
-        if isinstance(seen, OSError) and seen.errno:
-            return seen.errno
-        seen = seen.__cause__ or seen.__context__
-    text = str(error)
-    return next((code for code in WRITE_ERRNOS if os.strerror(code) in text), None)
-
-
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
