@@ -22,6 +22,7 @@ from jaxlm.interop.hf_files import load_hf, read_hf_config
 from jaxlm.interop.hf_tokenizer import HF_TOKENIZER_ENTRIES, write_hf_tokenizer
 from jaxlm.interop.layer_stack import unstack_layers
 from jaxlm.interop.out_folder import write_folder
+from jaxlm.io import quiet_orbax_failures
 from jaxlm.objectives.seq2seq import DECODER_START_ROLES
 
 # model_type → the module whose model_config(hf config) and convert_state_dict(tensors, config.model) import it
@@ -92,6 +93,8 @@ def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: d
     cfg = base_config()
     cfg.model = model_cfg
     cfg.data.seq_len = min(cfg.data.seq_len, model_cfg.max_len)
+
+    quiet_orbax_failures()  # a failed write is the one line write_folder makes of it
 
     def write(tmp: str) -> None:
         ckpt = ocp.StandardCheckpointer()

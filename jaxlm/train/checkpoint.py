@@ -13,7 +13,6 @@ import os
 import re
 import sys
 import time
-import warnings
 
 import jax
 import orbax.checkpoint as ocp
@@ -71,6 +70,13 @@ class Checkpointer:
         if not self.options.enable_async_checkpointing:
             self.wait()
 
+    def check_writable(self) -> None:
+        """Refuse now, in one line, a checkpoint folder that the first save could not write to (read-only, full)."""
+        try:
+            self._probe()
+        except OSError as e:
+            self._failed(None, e)
+
     def _probe(self) -> None:
         """Create the folder if needed and write a few bytes into it: an unwritable folder fails here, in the main
         thread, rather than in orbax's threads, whose siblings would then wait minutes for a folder never made."""
@@ -95,8 +101,6 @@ class Checkpointer:
         """A write that failed: its temporary folder is removed (the committed checkpoints stay as they were),
         and the cause becomes one line."""
         self._manager, self._in_flight = None, None  # not closed: it would wait for writes that never finish
-        # The parts of the write that never started are coroutines Python warns about at exit.
-        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
         for tmp in self.directory.glob(f"{step}.orbax-checkpoint-tmp*") if self.directory.exists() else ():
             tmp.rmtree(missing_ok=True)
         code = write_error_code(error)

@@ -166,6 +166,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup:
         copy_tokenizer(source, workdir)
     run = Run(cfg, workdir, tx, schedule)
     cleanup.callback(run.checkpointer.close)  # however the run ends, a checkpoint being written is committed
+    run.checkpointer.check_writable()  # before any step is spent
     data_state = run.restore()
     if data_state is None:
         run.state = load_pretrained(cfg.finetune, run.state, run.shardings, run.tx, run.mesh)
