@@ -101,6 +101,8 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(reference, tmp_pat
         with open(os.path.join(wd, "config.json")) as a, open(os.path.join(reference, "config.json")) as b:
             assert a.read() == b.read()
         assert json.loads(open(os.path.join(wd, "config.json")).read())["train"]["async_checkpoints"]
+        # A write the kill cut short left at most a temporary folder, which the resumed run removed.
+        assert all(name.isdigit() for name in os.listdir(os.path.join(wd, "checkpoints")))
         run.checkpointer = Checkpointer(os.path.join(wd, "checkpoints"), run.cfg.train.keep_checkpoints)
         run.state = jax.tree_util.tree_map(jnp.zeros_like, run.state)
         assert run.restore() is not None
