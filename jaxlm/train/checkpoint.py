@@ -59,13 +59,14 @@ class Checkpointer:
         """Write checkpoint `step` (in the background with `async_save`, after the previous write has finished);
         `val_loss` (if this step was evaluated) makes it a candidate for 'best'."""
         metrics = {"val_loss": float(val_loss)} if val_loss is not None else None
+        self.wait()  # (orbax's save would wait too) so that a failure of the previous write is reported as such
         try:
             self._probe()
             self.manager.save(step, args=ocp.args.Composite(state=ocp.args.PyTreeSave(state),
                                                             data=ocp.args.JsonSave(data_state)),
                               metrics=metrics, force=True)
         except Exception as e:  # noqa: BLE001 - orbax wraps the OSError of a failed write in its own errors
-            self._failed(self._in_flight or step, e)
+            self._failed(step, e)
         self._in_flight = step
         if not self.options.enable_async_checkpointing:
             self.wait()
@@ -107,8 +108,7 @@ class Checkpointer:
         what = f"checkpoint {step}" if step is not None else "a checkpoint"
         if code in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise UserError(f"could not write {what}: checkpoint folder '{self.directory}' is not writable "
-                            f"({os.strerror(code)}): make it writable, or move the workdir where it is, and re-run "
-                            "the same command to resume") from None
+                            f"({os.strerror(code)}): make it writable and re-run the same command to resume") from None
         cause = os.strerror(code) if code else (str(error).splitlines() or [type(error).__name__])[0][:120]
         fix = "free disk space" if code in (errno.ENOSPC, errno.EDQUOT) else "fix the cause"
         raise UserError(f"could not write {what} to '{self.directory}' ({cause}): {fix} and re-run the same "
