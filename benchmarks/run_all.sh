@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Every figure of benchmarks/RESULTS.md, into benchmarks/results/ (~25 min on 2 idle cores; run nothing else).
+# The CPU figures of benchmarks/RESULTS.md §1-§4 (the PyTorch peer, the families at equal size, the fast paths,
+# scaling), into benchmarks/results/ (~25 min on 2 idle cores; run nothing else). Every other section gives the
+# command behind its own figures (§5-§10: data_scale.py, gpu.sh, profile_gpt.py, causal_blocks_ab.py, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python

@@ -1,4 +1,5 @@
-"""Explicit registries: model family → module class and the loss its objective trains."""
+"""Explicit registries: model family → module class and the losses it trains with; the objective records
+(jaxlm/objectives) are matched to a family by their loss, and every config rule is checked once, here."""
 
 import functools
 from collections.abc import Callable
@@ -9,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxlm.config.validate import validate
 from jaxlm.data.masking import max_predictions
 from jaxlm.errors import UserError
 from jaxlm.losses.causal_lm import causal_lm_loss
@@ -17,14 +19,16 @@ from jaxlm.losses.mlm import mlm_loss
 from jaxlm.losses.seq2seq import seq2seq_loss
 from jaxlm.models import bart, bert, gpt, t5
 from jaxlm.models.attention import attention_implementation
+from jaxlm.models.inventory import head_width
+from jaxlm.objectives import OBJECTIVES, objective
 
 
 @dataclass(frozen=True)
 class Family:
     model: type[nn.Module]    # Module(cfg.model, dtype=..., decode=...)
-    loss: Callable            # (apply_fn, params, batch, rng, train, norms=None) -> (mean loss, dict of sums)
+    losses: tuple[Callable, ...]  # the losses (jaxlm/losses) whose batches its model takes: it trains exactly the
+    #                               objectives whose `loss` is one of them
     init_args: Callable       # cfg -> example positional arguments for model.init (shapes only matter)
-    objectives: tuple[str, ...]
     matmuls: Callable         # (cfg, s, t) -> [Matmul]: FLOPs inventory (jaxlm/models/inventory.py; s, t: encoder
     attentions: Callable      # (cfg, s, t) -> [Attention]    and decoder positions of one example)
     generates_text: bool = True   # decoder-only: `jaxlm train` ends with a sample from the prompt "\n"
@@ -59,23 +63,16 @@ def _seq2seq_encoder_states(model: nn.Module, params, batch: dict) -> tuple[jax.
                         method="encode"), batch["inputs_segment_ids"] > 0)
 
 
-SEQ2SEQ_OBJECTIVES = ("t5_span_corruption", "t5_prefix_lm", "t5_iid_replace_spans", "t5_iid_drop_tokens",
-                      "t5_bert_style", "bart_denoise", "genre_text_to_text")
-
 FAMILIES = {
-    "gpt": Family(gpt.GPT, causal_lm_loss, _decoder_init_args, ("causal_lm", "genre_continuation"), gpt.matmuls,
-                  gpt.attentions, attention_configurable=True),
-    "bert": Family(bert.BERT, mlm_loss, _encoder_init_args, ("bert_mlm_nsp", "roberta_mlm", "genre_classification"),
-                   bert.matmuls, bert.attentions, generates_text=False, attention_configurable=True,
-                   encoder_states=_bert_encoder_states),
-    "t5": Family(t5.T5, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, t5.matmuls, t5.attentions,
+    "gpt": Family(gpt.GPT, (causal_lm_loss,), _decoder_init_args, gpt.matmuls, gpt.attentions,
+                  attention_configurable=True),
+    "bert": Family(bert.BERT, (mlm_loss, classification_loss), _encoder_init_args, bert.matmuls, bert.attentions,
+                   generates_text=False, attention_configurable=True, encoder_states=_bert_encoder_states),
+    "t5": Family(t5.T5, (seq2seq_loss,), _seq2seq_init_args, t5.matmuls, t5.attentions,
                  generates_text=False, encoder_decoder=True, encoder_states=_seq2seq_encoder_states),
-    "bart": Family(bart.BART, seq2seq_loss, _seq2seq_init_args, SEQ2SEQ_OBJECTIVES, bart.matmuls, bart.attentions,
+    "bart": Family(bart.BART, (seq2seq_loss,), _seq2seq_init_args, bart.matmuls, bart.attentions,
                    generates_text=False, encoder_decoder=True, encoder_states=_seq2seq_encoder_states),
 }
-
-# Objectives whose loss is not their family's (the family's model then has another head).
-OBJECTIVE_LOSSES = {"genre_classification": classification_loss}
 
 PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
 
@@ -87,6 +84,11 @@ def family(cfg: ml_collections.ConfigDict) -> Family:
     return FAMILIES[name]
 
 
+def trained_objectives(fam: Family) -> list[str]:
+    """The built-in objectives' names that train `fam` (those whose loss it takes)."""
+    return [name for name, o in OBJECTIVES.items() if o.loss in fam.losses]
+
+
 def check_family(cfg: ml_collections.ConfigDict) -> None:
     """UserError unless the family takes the config: its objective (and a classifier head exactly when it
     classifies) and its attention choice."""
@@ -94,20 +96,39 @@ def check_family(cfg: ml_collections.ConfigDict) -> None:
         takes = " and ".join(name for name, f in FAMILIES.items() if f.attention_configurable)
         raise UserError(f"config.model.attention='{cfg.model.attention}' applies to {takes} only "
                         f"({cfg.model.family} always uses XLA attention): leave config.model.attention=auto")
-    if cfg.data.objective not in family(cfg).objectives:
+    o = objective(cfg.data.objective)
+    if o.loss not in family(cfg).losses:
         raise UserError(f"objective '{cfg.data.objective}' does not train a '{cfg.model.family}' model: set "
-                        f"config.data.objective to one of {', '.join(family(cfg).objectives)}")
-    classifies = cfg.data.objective == "genre_classification"
-    if classifies != (cfg.model.num_labels > 0):
-        raise UserError(f"config.model.num_labels={cfg.model.num_labels} is only for objective genre_classification "
-                        f"(> 0 there, 0 otherwise): fix config.model.num_labels")
+                        f"config.data.objective to one of {', '.join(trained_objectives(family(cfg)))}")
+    if o.classifies != (cfg.model.num_labels > 0):
+        raise UserError(f"config.model.num_labels={cfg.model.num_labels} is only for an objective that classifies "
+                        f"(> 0 there, 0 otherwise; '{cfg.data.objective}' {'does' if o.classifies else 'does not'}): "
+                        "fix config.model.num_labels")
+
+
+_CHECKED: set[str] = set()  # the JSON of every config that passed check_config in this process
+
+
+def check_config(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`cfg`, after every rule has passed (UserError for the first that fails): the schema's (config/validate.py),
+    its family's and its objective's own. Each public entry point calls this; a config whose content has
+    already passed (the one the CLI validated, passed down) is not checked again."""
+    key = cfg.to_json(sort_keys=True)
+    if key not in _CHECKED:
+        validate(cfg)
+        check_family(cfg)
+        check = objective(cfg.data.objective).check
+        if check is not None:
+            check(cfg)
+        _CHECKED.add(key)
+    return cfg
 
 
 def loss_fn(cfg: ml_collections.ConfigDict) -> Callable:
-    """The loss that trains the configured objective: its own if it has one, else the family's."""
-    loss = OBJECTIVE_LOSSES.get(cfg.data.objective, family(cfg).loss)
+    """The loss that trains the configured objective, with its options bound."""
+    loss = objective(cfg.data.objective).loss
     if loss is mlm_loss:
-        return functools.partial(loss, max_predictions=max_predictions(cfg.data))  # fused MLM head: see issue 21 note
+        return functools.partial(loss, max_predictions=max_predictions(cfg.data))  # the fused MLM head's gather size
     if loss in (causal_lm_loss, seq2seq_loss):
         return functools.partial(loss, loss_chunk=cfg.train.loss_chunk)
     return loss
@@ -131,4 +152,4 @@ def attention(cfg: ml_collections.ConfigDict) -> str:
     if not family(cfg).attention_configurable:
         return "xla"
     m = cfg.model
-    return attention_implementation(m.attention, PRECISIONS[precision(cfg)], m.d_model // m.n_heads)
+    return attention_implementation(m.attention, PRECISIONS[precision(cfg)], head_width(m))

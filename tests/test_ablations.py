@@ -53,6 +53,7 @@ def test_header(name):
 def test_every_variant_validates(name, scale):
     sweep = load_sweep(_path(name), scale)
     assert len(sweep.variants) >= 2 and sweep.seeds and sweep.metrics
+    assert sweep.claims, f"{name} declares no claim (config.sweep.claims): its report could reach no verdict"
     if scale == "accelerator":
         cpu = load_sweep(_path(name), "cpu")
         assert len(sweep.seeds) >= len(cpu.seeds)

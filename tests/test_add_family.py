@@ -50,9 +50,8 @@ def attentions(cfg, s, t):
 
 def test_a_toy_family_trains_evaluates_and_counts_flops_from_one_registry_entry(monkeypatch, tmp_path):
     init_args = registry.FAMILIES["gpt"].init_args
-    monkeypatch.setitem(registry.FAMILIES, "bigram", registry.Family(Bigram, causal_lm_loss, init_args,
-                                                                     ("causal_lm",), matmuls, attentions,
-                                                                     generates_text=False))
+    monkeypatch.setitem(registry.FAMILIES, "bigram", registry.Family(Bigram, (causal_lm_loss,), init_args, matmuls,
+                                                                     attentions, generates_text=False))
     wd = tmp_path / "run"
     assert main(["train", "--config", TINY, "--workdir", str(wd), "--config.model.family=bigram",
                  "--config.train.steps=2", "--config.train.eval_every=2", "--config.train.eval_batches=1",

@@ -59,7 +59,9 @@ def test_bad_learning_rate(capsys, tmp_path, lr):
 
 
 def test_negative_labelled_passages(capsys, tmp_path):
-    assert "finetune.train_passages=-1" in fails(capsys, *_train(tmp_path, "--config.finetune.train_passages=-1"))
+    finetune = os.path.join(ROOT, "experiments", "finetune_genre_gpt.py")
+    assert "genre.train_passages=-1" in fails(capsys, "train", "--config", finetune, "--workdir", str(tmp_path / "w"),
+                                              *QUICK, "--config.genre.train_passages=-1")
 
 
 def test_resume_with_other_model_shape(capsys, trained):
@@ -265,7 +267,7 @@ def _cases():
         ("export-task-without-lm-eval",
          lambda d, w: ["data", "export", "--config", TINY, "--task", "t", "--out", str(d / "v.txt")], "--format"),
         ("eval-rolling-not-causal-lm",
-         lambda d, w: ["eval", "--workdir", w, "--rolling", "--config.data.objective=genre_continuation"],
+         lambda d, w: ["eval", "--workdir", w, "--rolling", "--config.data.objective=jaxlm.projects.genre.objectives:continuation"],
          "--rolling"),
         ("preview-num-not-a-number", lambda d, w: ["data", "preview", "--config", TINY, "--num", "four"], "--num"),
         ("prepare-out-is-a-file",

@@ -43,7 +43,8 @@ def test_memory_of_adam_adafactor_sgd():
 
 
 def test_bench_speed_data_and_memory(capsys):
-    assert main(["bench", "--config", TINY, "--steps", "2", "--data", "--memory", "--peak-n", "256"]) == 0
+    assert main(["bench", "--config", TINY, "--steps", "2", "--data", "--memory", "--peak-n", "256", "--generate",
+                 "--new-tokens", "8"]) == 0
     report = json.loads(capsys.readouterr().out)
     for key in SPEED_KEYS + DATA_KEYS + ("params_bytes", "xla_temp_bytes"):
         assert key in report, key
@@ -58,6 +59,8 @@ def test_bench_speed_data_and_memory(capsys):
     assert report["achieved_flops"] == pytest.approx(report["tokens_per_s"] * report["flops_per_token"], rel=1e-3)
     assert report["peak_source"].startswith("measured") and "256³" in report["peak_source"]
     assert report["xla_flops_per_token"] > report["flops_per_token"]
+    assert (report["decode_prompt_len"], report["decode_new_tokens"], report["decode_cache_slots"]) == (8, 8, 64)
+    assert report["decode_tokens_per_s"] == pytest.approx(8 / report["decode_s"], rel=1e-2)
 
 
 def test_bench_reports_the_causal_blocks_of_each_self_attention():
@@ -102,11 +105,17 @@ def test_bench_profile_writes_a_trace_of_the_timed_steps(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "-3"], ["--peak-n", "0"], ["--steps", "two"],
-                                  ["--data-vocab", "100"]])
+                                  ["--data-vocab", "100"], ["--prompt-len", "0"], ["--new-tokens", "0"]])
 def test_bench_refuses_bad_arguments(capsys, args):
     assert main(["bench", "--config", TINY, *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error" in err
+
+
+def test_bench_generate_refuses_models_that_do_not_sample_text(capsys):
+    bert = os.path.join(ROOT, "experiments", "bert_shakespeare.py")
+    assert main(["bench", "--config", bert, "--generate"]) == 2
+    assert "decoder-only" in capsys.readouterr().err
 
 
 def test_dense_peak_table():

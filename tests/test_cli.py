@@ -47,6 +47,17 @@ def test_wrong_value_type(capsys, tmp_path):
     assert "expects int" in err
 
 
+def test_help_names_every_verb_and_errors_say_jaxlm_once(capsys):
+    from jaxlm.cli.main import _parser
+    verbs = _parser()._subparsers._group_actions[0].choices
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    assert len(verbs) == 12 and all(f"\n    {verb} " in listing for verb in verbs), listing
+    assert main(["train", "--bogus"]) == 2
+    assert capsys.readouterr().err.startswith("jaxlm: error: train: the following arguments are required")
+
+
 def test_error_in_a_real_process_has_no_traceback(tmp_path):
     p = jaxlm_cli("train", "--config", TINY, "--workdir", str(tmp_path / "w"), "--config.train.batch_size=0")
     assert p.returncode == 2 and "Traceback" not in p.stderr and p.stderr.count("\n") == 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jaxlm.errors import UserError
-from jaxlm.projects.genre.context_ablation import context_ablation
+from jaxlm.train.context_ablation import context_ablation
 
 
 def test_masked_lm_keeps_predicted_positions_and_swaps_the_rest_among_real_rows():
@@ -34,7 +34,7 @@ def test_encoder_decoder_swaps_the_encoder_inputs_only():
     np.testing.assert_array_equal(context_ablation("bart", "bart_denoise")(one_real)["inputs"], batch["inputs"])
 
 
-@pytest.mark.parametrize("family,objective", [("gpt", "causal_lm"), ("bert", "genre_classification")])
+@pytest.mark.parametrize("family,objective", [("gpt", "causal_lm"), ("bert", "jaxlm.projects.genre.objectives:classification")])
 def test_refused_where_the_context_is_not_separable(family, objective):
     with pytest.raises(UserError, match="--context-ablation"):
         context_ablation(family, objective)

@@ -51,7 +51,8 @@ MODEL = {"model.n_layers": 2, "model.n_heads": 2, "model.d_model": 64, "model.d_
          "model.max_len": 64}
 TRAIN = {"data.seq_len": 64, "data.stratify": True, "data.val_docs": 1, "data.test_docs": 1, "train.steps": 12,
          "train.batch_size": 8, "train.log_every": 6, "train.eval_every": 12, "train.eval_batch_size": 16,
-         "train.checkpoint_every": 12, "train.progress": False, "optim.warmup": 2, "finetune.passage_speeches": 2}
+         "train.checkpoint_every": 12, "train.progress": False, "optim.warmup": 2, "genre.passage_speeches": 2}
+PRETRAIN = {k: v for k, v in TRAIN.items() if not k.startswith("genre.")}  # a pre-training config has no genre section
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def bert_pretrained(corpus_dir, tmp_path_factory):
     """A tiny MLM+NSP BERT pre-trained for a few steps on the same stratified split."""
     workdir = str(tmp_path_factory.mktemp("bert_pre"))
     cfg = _set(load_config_file(os.path.join(ROOT, "experiments", "bert_shakespeare.py")),
-               {**MODEL, **TRAIN, "data.source": corpus_dir, "data.dupe_factor": 1, "data.max_predictions": 10})
+               {**MODEL, **PRETRAIN, "data.source": corpus_dir, "data.dupe_factor": 1, "data.max_predictions": 10})
     train(cfg, workdir)
     return workdir
 
@@ -196,7 +197,7 @@ def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_
     workdir = str(tmp_path / "ft")
     capsys.readouterr()
     assert main(["finetune", "--config", EXPERIMENT["bert"], "--workdir", workdir, "--init-from", bert_pretrained,
-                 *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "finetune.train_passages": 4})]) == 0
+                 *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "genre.train_passages": 4})]) == 0
     out = capsys.readouterr().out
     assert "test: loss" in out and ", accuracy " in out and "majority_macro_f1" in out
     results = _json(os.path.join(workdir, RESULTS_FILE))
@@ -214,7 +215,7 @@ def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_
     saved = _json(os.path.join(workdir, "config.json"))
     assert saved["model"]["d_model"] == 64 and saved["model"]["num_labels"] == 3  # dims from the pretrained
     again = ["finetune", "--config", EXPERIMENT["bert"], "--workdir", workdir, "--init-from", bert_pretrained,
-             *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "finetune.train_passages": 4}), "--config.optim.b2=0.9"]
+             *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "genre.train_passages": 4}), "--config.optim.b2=0.9"]
     before = snapshot(workdir)
     assert main(again) == 2  # a changed hyper-parameter is refused on resume, and nothing in the workdir changes
     err = capsys.readouterr().err

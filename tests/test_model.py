@@ -13,20 +13,24 @@ from jaxlm.models.gpt import GPT
 
 LLAMA_BLOCK = dict(positions="rope", norm_type="rmsnorm", mlp="swiglu", n_kv_heads=2, use_bias=False,
                    tie_embeddings=False)
+# Llama's descendants' options at once: a sliding window shorter than the sequences, Qwen3's q/k norms and head
+# width (12, where d_model / n_heads is 8), and YaRN's rotary scaling.
+NEWER_BLOCK = dict(LLAMA_BLOCK, sliding_window=5, qk_norm=True, d_kv=12, rope_scaling="yarn", rope_factor=2.0,
+                   rope_original_max_len=12)
 
 
 def _model_cfg(block: str = "gpt2"):
     c = base_config().model
     c.update(n_layers=2, n_heads=2, d_model=32, d_ff=64, vocab_size=97, max_len=24)
-    if block == "llama":
-        c.update(n_heads=4, **LLAMA_BLOCK)
+    if block in ("llama", "newer"):
+        c.update(n_heads=4, **(LLAMA_BLOCK if block == "llama" else NEWER_BLOCK))
     return c
 
 def _params(cfg, T=16):
     tokens = jnp.zeros((1, T), jnp.int32)
     return nn.unbox(GPT(cfg).init(jax.random.PRNGKey(0), tokens)["params"])
 
-@pytest.mark.parametrize("block", ["gpt2", "llama"])
+@pytest.mark.parametrize("block", ["gpt2", "llama", "newer"])
 def test_outputs_depend_only_on_own_document_prefix(block):
     cfg = _model_cfg(block)
     params = _params(cfg)
@@ -47,7 +51,8 @@ def test_outputs_depend_only_on_own_document_prefix(block):
     np.testing.assert_array_equal(out4[0, :9], base[0, :9])
     assert not np.allclose(out4[0, 9], base[0, 9])
 
-@pytest.mark.parametrize("block,scan", [("gpt2", False), ("gpt2", True), ("llama", False), ("llama", True)])
+@pytest.mark.parametrize("block,scan", [("gpt2", False), ("gpt2", True), ("llama", False), ("llama", True),
+                                        ("newer", False), ("newer", True)])
 def test_kv_cache_decoding_matches_full_forward(block, scan):
     cfg = _model_cfg(block)
     cfg.scan_layers = scan
@@ -100,7 +105,8 @@ def _stacked(params: dict, n_layers: int) -> dict:
 
 
 @pytest.mark.parametrize("block,remat,scan", [("gpt2", "full", False), ("gpt2", "save_dots", False),
-                                              ("gpt2", "none", True), ("gpt2", "full", True), ("llama", "full", True)])
+                                              ("gpt2", "none", True), ("gpt2", "full", True), ("llama", "full", True),
+                                              ("newer", "save_dots", True)])
 def test_scan_and_remat_compute_the_same_loss_and_gradients(block, remat, scan):
     cfg = _model_cfg(block)
     cfg.n_layers = 3
@@ -123,3 +129,26 @@ def test_scan_and_remat_compute_the_same_loss_and_gradients(block, remat, scan):
     expected = _stacked(grads, 3) if scan else grads
     for g, v in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(v_grads)):
         np.testing.assert_allclose(v, g, atol=1e-6)
+
+
+def test_building_blocks_keep_flax_init():
+    """Attention, MLP and Weight name their init scheme `scheme`/`initializer`, so flax's Module.init still works."""
+    from jaxlm.models.layers import MLP, Attention, Weight
+    key, x = jax.random.PRNGKey(0), jnp.ones((1, 3, 8))
+    shapes = lambda variables: jax.tree.map(jnp.shape, nn.unbox(variables["params"]))
+    assert shapes(Attention(2, 4).init(key, x, None))["qkv"]["kernel"] == (8, 3, 2, 4)
+    assert shapes(MLP(16).init(key, x))["up"]["kernel"] == (8, 16)
+    assert shapes(Weight((2, 3), (None, None), nn.initializers.ones).init(key))["kernel"] == (2, 3)
+
+
+def test_decoding_cache_holds_prompt_and_new_tokens_only():
+    from jaxlm.generate.sampling import cache_slots, generate
+    assert [cache_slots(n, 1024) for n in (1, 64, 65, 200, 600, 5000)] == [64, 64, 128, 256, 1024, 1024]
+    assert cache_slots(100, 96) == 96
+    cfg = _model_cfg("newer")
+    cfg.max_len = 256  # 6 + 10 positions need a 64-slot cache, a quarter of the context
+    params = _params(cfg)
+    prompt = [5, 17, 3, 42, 8, 11]
+    new = generate(GPT(cfg, decode=True), params, prompt, 10, jax.random.PRNGKey(0), temperature=0.0)
+    logits = GPT(cfg).apply({"params": params}, jnp.asarray([prompt + new]))[0]  # causal: one pass scores every step
+    assert new == np.argmax(logits[len(prompt) - 1:-1], -1).tolist()

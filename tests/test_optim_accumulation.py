@@ -98,7 +98,7 @@ def _family_case(name: str):
     lengths = rng.integers(3, T + 1, size=n)
     real = (np.arange(T)[None] < lengths[:, None]).astype(np.int32)
     tokens = (rng.integers(8, 128, (n, T)) * real).astype(np.int32)
-    if name in ("bert_mlm_nsp", "genre_classification"):
+    if name in ("bert_mlm_nsp", "jaxlm.projects.genre.objectives:classification"):
         cfg.model.family = "bert"
         batch = dict(inputs=tokens, segment_ids=(np.arange(T)[None] >= lengths[:, None] // 2) * real,
                      attention_mask=real)
@@ -122,7 +122,7 @@ def _family_case(name: str):
     return model, params, loss_fn(cfg), {k: jnp.asarray(v) for k, v in batch.items()}
 
 
-@pytest.mark.parametrize("name", ["bert_mlm_nsp", "t5_span_corruption", "genre_classification"])
+@pytest.mark.parametrize("name", ["bert_mlm_nsp", "t5_span_corruption", "jaxlm.projects.genre.objectives:classification"])
 def test_microbatches_equal_one_big_batch_for_every_loss(name):
     """With two loss terms (MLM tokens and NSP pairs) each term is normalised by its own whole-batch count."""
     model, params, loss, batch = _family_case(name)

@@ -58,13 +58,16 @@ def test_report_tables_match_the_csv(sweep):
     assert "jaxlm sweep --config" in report and "Hardware" in report and "jaxlm commit" in report
     for metric in METRICS:
         table = report.split(f"### {metric} ")[1].split("###")[0]
-        shown = {m[1]: (float(m[2]), float(m[3]), int(m[4]), "(best)" in m[0]) for m in
-                 re.finditer(r"\| \**([\w.+=-]+)\**(?: \(best\))? \| ([\d.]+) ± ([\d.]+) \| (\d+) \|", table)}
+        shown = {m[1]: (float(m[2]), float(m[3]), float(m[4]), float(m[5]), int(m[6])) for m in
+                 re.finditer(r"\| \**([\w.+=-]+)\**(?: \(best\))? \| ([\d.]+) ± ([\d.]+) \| \[([\d.-]+), ([\d.-]+)\] "
+                             r"\| (\d+) \|", table)}
         assert set(shown) == set(VARIANTS)
         for v in VARIANTS:
             xs = [float(r[metric]) for r in rows if r["variant"] == v]
-            mean, std, n, _ = shown[v]
+            mean, std, low, high, n = shown[v]
             assert abs(mean - statistics.fmean(xs)) < 1e-4 and abs(std - statistics.stdev(xs)) < 1e-4 and n == 2
+            half = 12.706204736174707 * statistics.stdev(xs) / 2 ** 0.5  # t(1 degree of freedom, 0.975)
+            assert abs(low - (statistics.fmean(xs) - half)) < 1e-4 and abs(high - (statistics.fmean(xs) + half)) < 1e-4
         best = min(VARIANTS, key=lambda v: shown[v][0])
         assert f"| **{best}** (best) |" in table
 
@@ -130,7 +133,8 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner, "train", fake_train)
     monkeypatch.setitem(sys.modules, "jaxlm.projects.genre.finetune", types.SimpleNamespace(finetune=fake_finetune))
-    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n\ndef get_config():\n"
+    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n"
+                                    "from jaxlm.projects.genre.finetune import finetune\n\ndef get_config():\n"
                                     "    return base_config()\n")
     ablation = _module(tmp_path, "def get_variants(scale='cpu'):\n    return {'a': {}, 'b': {'model.n_layers': 2}}\n")
     sweep = load_sweep(ablation, overrides=[("sweep.finetune", str(tmp_path / "ft.py")), ("sweep.seeds", "(0, 1)"),
@@ -139,13 +143,14 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
     run = str(tmp_path / "s" / "runs" / "a" / "seed_1")
     assert (1, os.path.join(run, "finetune"), os.path.join(run, "pretrain")) in calls and len(calls) == 4
     report = write_report(str(tmp_path / "s"))
-    assert "| **a** (best) | 0.5500 ± 0.0707 | 2 |" in report.tables
+    assert "| **a** (best) | 0.5500 ± 0.0707 | [-0.0853, 1.1853] | 2 |" in report.tables  # CI: 0.55 ± t(1)·0.0707/√2
     assert len(report.errors) == 1 and "'val_mlm_loss' is missing" in report.errors[0]
     assert "**Error**: metric 'val_mlm_loss'" in (tmp_path / "s" / "report.md").read_text()
 
 
 def _finetune_module(tmp_path, overrides: str) -> str:
-    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n\ndef get_config():\n"
+    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n"
+                                    "from jaxlm.projects.genre.finetune import finetune\n\ndef get_config():\n"
                                     "    c = base_config()\n    c.train.steps = 300\n    return c\n")
     path = tmp_path / "ablation.py"
     path.write_text("from jaxlm.config.schema import base_config\n\ndef get_config(scale='cpu'):\n"
@@ -172,3 +177,46 @@ def test_bad_finetune_overrides_are_one_line_errors(tmp_path, capsys, overrides,
     err = _one_line_error(capsys, "sweep", "--config", _finetune_module(tmp_path, overrides),
                           "--workdir", str(tmp_path / "w"))
     assert all(w in err for w in words)
+
+
+def test_verdicts_come_first_and_a_copy_with_only_results_csv_gives_the_same_report(sweep, tmp_path, capsys):
+    """The report opens with the module's claims decided from the runs; a committed study (sweep.json and
+    results.csv, no run folders) is re-reported by --report-only from results.csv to the same verdicts and tables."""
+    from jaxlm.sweep.claims import verdict_line
+    from jaxlm.sweep.report import read_csv
+    d = sweep[0]
+    report = pathlib.Path(d, "report.md").read_text()
+    meta = json.loads(pathlib.Path(d, "sweep.json").read_text())
+    assert meta["claims"] == [{"kind": "order", "a": "lr_1e-2", "op": "<", "b": "lr_3e-3", "metric": "val_loss",
+                               "margin": 0.0}]
+    line = verdict_line(meta["claims"][0], read_csv(os.path.join(d, "results.csv")))
+    assert report.index("## Verdicts") < report.index("## Final metrics") and f"\n{line}\n" in report
+    assert re.match(r"- val_loss: lr_1e-2 < lr_3e-3: \*\*(agrees|disagrees|not resolved)\*\* \(paired difference", line)
+    copy = tmp_path / "study"
+    copy.mkdir()
+    for name in ("sweep.json", "results.csv"):
+        (copy / name).write_bytes(pathlib.Path(d, name).read_bytes())
+    assert main(["sweep", "--report-only", "--workdir", str(copy)]) == 0
+    again = (copy / "report.md").read_text()
+    assert f"\n{line}\n" in again
+    assert again.split("## Final metrics")[1].split("## Validation")[0] == \
+        report.split("## Final metrics")[1].split("## Validation")[0]
+    assert (copy / "results.csv").read_text() == pathlib.Path(d, "results.csv").read_text()
+    capsys.readouterr()
+
+
+def test_report_only_takes_the_modules_revised_claims(sweep, tmp_path, capsys):
+    copy = tmp_path / "study"
+    copy.mkdir()
+    for name in ("sweep.json", "results.csv"):
+        (copy / name).write_bytes(pathlib.Path(sweep[0], name).read_bytes())
+    module = tmp_path / "revised.py"
+    module.write_text(pathlib.Path(TINY).read_text().replace(
+        'expect("lr_1e-2", "<", "lr_3e-3", metric="val_loss")',
+        'expect_equivalent("lr_1e-2", "lr_3e-3", metric="val_bits_per_byte", margin=0.5)').replace(
+        "import expect", "import expect_equivalent"))
+    assert main(["sweep", "--report-only", "--workdir", str(copy), "--config", str(module)]) == 0
+    report = (copy / "report.md").read_text()
+    assert "- val_bits_per_byte: lr_1e-2 ≈ lr_3e-3 within ±0.5: **" in report and "- val_loss: lr_1e-2 <" not in report
+    assert json.loads((copy / "sweep.json").read_text())["claims"][0]["kind"] == "equivalent"
+    capsys.readouterr()

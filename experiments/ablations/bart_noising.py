@@ -25,6 +25,7 @@ Command: jaxlm sweep --config experiments/ablations/bart_noising.py --workdir ru
 import ml_collections
 
 from jaxlm.config.schema import base_config
+from jaxlm.sweep.claims import expect, expect_equivalent
 
 NONE = {"bart_token_mask": 0.0, "bart_token_delete": 0.0, "bart_infill": 0.0, "permute_sentences": 0.0,
         "rotate": 0.0}
@@ -43,7 +44,11 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
                    checkpoint_every=600 if cpu else 2000, sample_tokens=0)
     c.optim.update(peak_lr=6e-4, warmup=60 if cpu else 1000, schedule="cosine", final_lr_frac=0.1)
     c.sweep = {"seeds": (0,) if cpu else (0, 1, 2), "metrics": ("recipe_val_loss", "clean_val_loss", "val_loss"),
-               "finetune": "", "evals": {"recipe": RECIPE, "clean": NONE}}
+               "finetune": "", "evals": {"recipe": RECIPE, "clean": NONE},
+               "claims": (expect("infill", "<", "token_mask", metric="recipe_val_loss"),
+                          expect("token_delete", "<", "permute", metric="recipe_val_loss"),
+                          expect("token_mask", "<", "rotate", metric="recipe_val_loss"),
+                          expect_equivalent("infill", "infill_permute", metric="recipe_val_loss", margin=0.05))}
     return c
 
 

@@ -18,7 +18,7 @@ pooler starts fresh in every fine-tune) on a 4 × 128 post-LN BERT as experiment
 validation and one for test), so the fine-tune's held-out plays are unseen by pre-training. Variant names are
 MASK/RANDOM/SAME percentages; 80/20/0 runs at accelerator scale only (the cpu sweep's 12-minute budget holds
 three variants). At cpu scale the fine-tune runs 100 instead of 300 steps (`sweep.finetune_overrides`).
-Result (cpu scale, 1 seed, experiments/ablations/results/bert_masking/, after the fidelity fixes of issue 24:
+Result (cpu scale, 1 seed, experiments/ablations/results/bert_masking/, after the BERT fidelity fixes:
 RoBERTa's whole-sentence rows, every document's first token a target): kept_val_loss 80/0/20 2.05 < 80/10/10
 5.50 < 100/0/0 6.13 — the paper's mechanism, in its direction (80/0/20 copies the shown token with accuracy 0.84;
 100/0/0 ignores it: its kept and masked losses are equal); masked_val_loss 6.12–6.13 for all three (the unigram
@@ -38,6 +38,7 @@ import os
 import ml_collections
 
 from jaxlm.config.schema import base_config
+from jaxlm.sweep.claims import expect
 
 FINETUNE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "finetune_genre_bert.py"))
 CPU_FINETUNE = {"train": {"steps": 100, "eval_every": 100, "checkpoint_every": 100, "eval_batches": 2},
@@ -64,7 +65,9 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
                "metrics": ("kept_val_loss", "masked_val_loss", "finetune_accuracy", "finetune_macro_f1", "val_loss"),
                "finetune": FINETUNE, "finetune_overrides": CPU_FINETUNE if cpu else {},
                "evals": {"kept": {"mask_token_frac": 0.0, "random_token_frac": 0.0},
-                         "masked": {"mask_token_frac": 1.0, "random_token_frac": 0.0}}}
+                         "masked": {"mask_token_frac": 1.0, "random_token_frac": 0.0}},
+               "claims": (expect("mask80_rnd0_same20", "<", "mask80_rnd10_same10", metric="kept_val_loss"),
+                          expect("mask80_rnd10_same10", "<", "mask100_rnd0_same0", metric="kept_val_loss"))}
     return c
 
 

@@ -18,6 +18,7 @@ import ml_collections
 
 from jaxlm.config.schema import base_config
 from jaxlm.optim.ramp import batch_plan
+from jaxlm.sweep.claims import expect
 
 TOKENS = {"cpu": 200_704, "accelerator": 49_217_536}  # whole full batches, with a half-way ramp that ends on one
 
@@ -36,7 +37,8 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     c.optim.update(name="adamw", peak_lr=2e-3, b1=0.9, b2=0.95, eps=1e-8, clip=1.0, weight_decay=0.1,
                    schedule="cosine", final_lr_frac=0.1, warmup_tokens=TOKENS[scale] // 10,
                    decay_tokens=TOKENS[scale])
-    c.sweep = {"seeds": (0, 1) if cpu else (0, 1, 2), "metrics": ("val_loss", "train_tokens"), "finetune": ""}
+    c.sweep = {"seeds": (0, 1) if cpu else (0, 1, 2), "metrics": ("val_loss", "train_tokens"), "finetune": "",
+               "claims": (expect("ramp", "<", "no_ramp", metric="val_loss"),)}
     return c
 
 

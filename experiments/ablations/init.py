@@ -16,6 +16,7 @@ Command: jaxlm sweep --config experiments/ablations/init.py --workdir runs/init 
 import ml_collections
 
 from jaxlm.config.schema import base_config
+from jaxlm.sweep.claims import expect, expect_equivalent
 
 
 def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
@@ -29,7 +30,9 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
                    eval_every=50 if cpu else 1000, eval_batches=4 if cpu else 0, eval_batch_size=32,
                    checkpoint_every=150 if cpu else 1000, sample_tokens=0)
     c.optim.update(peak_lr=3e-3, warmup=15 if cpu else 250, schedule="cosine", final_lr_frac=0.1)
-    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2), "metrics": ("val_loss",), "finetune": ""}
+    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2), "metrics": ("val_loss",), "finetune": "",
+               "claims": (expect("gpt2", "<", "fan_in", metric="val_loss"),
+                          expect_equivalent("fan_in", "t5", metric="val_loss", margin=0.05))}
     return c
 
 

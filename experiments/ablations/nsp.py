@@ -34,6 +34,7 @@ import os
 import ml_collections
 
 from jaxlm.config.schema import base_config
+from jaxlm.sweep.claims import expect, expect_equivalent
 
 FINETUNE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "finetune_genre_bert.py"))
 CPU_FINETUNE = {"train": {"steps": 100, "batch_size": 16, "eval_every": 100, "checkpoint_every": 100,
@@ -58,7 +59,9 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
                    weight_decay=0.01)
     c.sweep = {"seeds": (0,) if cpu else (0, 1, 2),
                "metrics": ("finetune_accuracy", "finetune_macro_f1", "val_mlm_loss", "val_nsp_accuracy"),
-               "finetune": FINETUNE, "finetune_overrides": CPU_FINETUNE if cpu else {}}
+               "finetune": FINETUNE, "finetune_overrides": CPU_FINETUNE if cpu else {},
+               "claims": (expect_equivalent("pairs_no_nsp", "pairs_nsp", metric="finetune_accuracy", margin=0.02),
+                          expect("full_sentences", ">", "pairs_nsp", metric="finetune_accuracy"))}
     return c
 
 

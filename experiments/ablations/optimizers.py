@@ -19,6 +19,7 @@ Command: jaxlm sweep --config experiments/ablations/optimizers.py --workdir runs
 import ml_collections
 
 from jaxlm.config.schema import base_config
+from jaxlm.sweep.claims import expect, expect_equivalent
 
 
 def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
@@ -33,7 +34,11 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
                    checkpoint_every=150 if cpu else 1000, sample_tokens=0)
     c.optim.update(warmup=20 if cpu else 250, schedule="cosine", final_lr_frac=0.1, weight_decay=0.0, clip=1.0)
     c.sweep = {"seeds": (0, 1) if cpu else (0, 1, 2), "metrics": ("val_loss", "opt_state_bytes", "opt_state_to_params"),
-               "finetune": ""}
+               "finetune": "",
+               "claims": (expect("adam", "<", "sgd_momentum", metric="val_loss"),
+                          expect("adafactor", "<", "sgd_momentum", metric="val_loss"),
+                          expect_equivalent("adam", "adafactor", metric="val_loss", margin=0.05),
+                          expect("adam", ">", "adafactor", metric="opt_state_to_params"))}
     return c
 
 

@@ -20,6 +20,7 @@ import ml_collections
 
 from jaxlm.config.loading import import_user_module
 from jaxlm.config.schema import base_config
+from jaxlm.sweep.claims import expect, expect_equivalent
 
 
 def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
@@ -30,7 +31,10 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     c.train.log_every = 1
     c.optim.update(peak_lr=3e-3, warmup=15 if scale == "cpu" else 250, weight_decay=base_config().optim.weight_decay)
     c.sweep = {"seeds": (0,) if scale == "cpu" else (0, 1, 2), "metrics": ("val_loss", "train_grad_zero_frac"),
-               "finetune": ""}
+               "finetune": "",
+               "claims": (expect_equivalent("bf16", "fp32", metric="val_loss", margin=0.02),
+                          expect_equivalent("fp16_loss_scale", "fp32", metric="val_loss", margin=0.02),
+                          expect("fp16_no_scale", ">", "fp32", metric="train_grad_zero_frac"))}
     return c
 
 

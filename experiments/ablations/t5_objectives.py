@@ -36,6 +36,7 @@ import os
 import ml_collections
 
 from jaxlm.config.schema import base_config
+from jaxlm.sweep.claims import expect, expect_equivalent
 
 FINETUNE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "finetune_genre_t5.py"))
 CPU_FINETUNE = {"train": {"steps": 80, "batch_size": 16, "eval_every": 80, "checkpoint_every": 80,
@@ -61,7 +62,10 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     c.sweep = {"seeds": (0,) if cpu else (0, 1, 2),
                "metrics": ("finetune_accuracy", "finetune_macro_f1", "span_val_loss", "prefix_val_loss", "val_loss"),
                "finetune": FINETUNE, "finetune_overrides": CPU_FINETUNE if cpu else {},
-               "evals": {"span": {"objective": "t5_span_corruption"}, "prefix": {"objective": "t5_prefix_lm"}}}
+               "evals": {"span": {"objective": "t5_span_corruption"}, "prefix": {"objective": "t5_prefix_lm"}},
+               "claims": (expect("prefix_lm", "<", "span_corruption", metric="finetune_accuracy"),
+                          expect_equivalent("iid_replace_spans", "span_corruption", metric="finetune_accuracy",
+                                            margin=0.03))}
     return c
 
 

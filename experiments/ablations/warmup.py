@@ -15,6 +15,7 @@ Command: jaxlm sweep --config experiments/ablations/warmup.py --workdir runs/war
 import ml_collections
 
 from jaxlm.config.schema import base_config
+from jaxlm.sweep.claims import expect, expect_equivalent
 
 
 def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
@@ -28,7 +29,9 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
                    eval_every=40 if cpu else 500, eval_batches=4 if cpu else 0, eval_batch_size=32,
                    checkpoint_every=160 if cpu else 1000, sample_tokens=0)
     c.optim.update(peak_lr=2e-3, schedule="linear", final_lr_frac=0.0, b2=0.98, eps=1e-6, weight_decay=0.01)
-    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2), "metrics": ("val_loss",), "finetune": ""}
+    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2), "metrics": ("val_loss",), "finetune": "",
+               "claims": (expect("post_no_warmup", ">", "post_warmup", metric="val_loss"),
+                          expect_equivalent("pre_no_warmup", "pre_warmup", metric="val_loss", margin=0.02))}
     return c
 
 

@@ -21,7 +21,7 @@ Lengths = tuple[int, int]   # (encoder or only-stack positions, decoder position
 
 def example_lengths(cfg: ml_collections.ConfigDict) -> Lengths:
     """The lengths of one training example of the pre-training objectives (pass the real batch's lengths to the
-    functions below for an objective whose decoder length depends on the data, e.g. genre_text_to_text)."""
+    functions below for an objective whose decoder length depends on the data, e.g. a label as the target)."""
     d = cfg.data
     if not family(cfg).encoder_decoder:
         return d.seq_len, 0

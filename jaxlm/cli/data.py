@@ -3,6 +3,9 @@
 import json
 import os
 import re
+import signal
+import sys
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -15,7 +18,8 @@ def register(sub) -> None:
     dsub = verb_group(sub, "data", "prepare and inspect a config's data")
     q = config_verb(dsub, "prepare", "tokenize the configured source into a token store (once)", run_prepare)
     q.add_argument("--out", default=None, help="folder of the store (default: the cache, where `jaxlm train` looks)")
-    q.add_argument("--force", action="store_true", help="rebuild an --out store made from other data or settings")
+    q.add_argument("--force", action="store_true",
+                   help="rebuild the store (a damaged one, or an --out store made from other data or settings)")
     q = config_verb(dsub, "preview", "print N model-ready training examples as JSON lines", run_preview)
     q.add_argument("--num", type=int, default=4)
     q = config_verb(dsub, "export", "write the exact text of one split (or it as a local lm-eval task)", run_export)
@@ -28,15 +32,42 @@ def register(sub) -> None:
     q.add_argument("--force", action="store_true", help="replace an existing --out file (or an earlier task folder)")
 
 
+class _Stopped(BaseException):
+    """SIGTERM or SIGINT during prepare (a BaseException: no `except Exception` on the way swallows it)."""
+
+
+@contextmanager
+def _stop_on_signals():
+    """SIGTERM/SIGINT raise _Stopped in the main thread, so the partial store is removed and the workers ended."""
+    def stop(signum, frame):
+        raise _Stopped(signal.Signals(signum).name)
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def run_prepare(args, overrides) -> int:
+    """Build the config's store; SIGTERM/SIGINT leave nothing behind and exit 75 (re-running starts over)."""
     from jaxlm.data.prepare import ensure_store
-    from jaxlm.objectives import SENTENCE_OBJECTIVES
+    from jaxlm.objectives import objective
+    from jaxlm.pipeline.dataset import require_roles
+    from jaxlm.train.preemption import PREEMPTED_EXIT_CODE
     from jaxlm.train.workdir import resolve_config
     if args.out is not None:
         checks.output_folder(args.out, "--out", force=True)
     cfg = resolve_config(args.config, overrides)
-    store = ensure_store(cfg, None, cfg.data.objective in SENTENCE_OBJECTIVES, progress=cfg.train.progress,
-                         out=args.out, force=args.force)
+    require_roles(cfg, None)
+    try:
+        with _stop_on_signals():
+            store = ensure_store(cfg, None, objective(cfg.data.objective).sentences, progress=cfg.train.progress,
+                                 out=args.out, force=args.force)
+    except _Stopped as e:
+        print(f"jaxlm: stopped by {e}; the store was not written (its partial folder is removed) — re-run the same "
+              "command to start over", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
     counts = {name: {k: s.entry[k] for k in ("docs", "tokens", "bytes")} for name, s in store.splits.items()}
     print(json.dumps(dict(store=store.path, **counts)))
     return 0

@@ -1,4 +1,5 @@
-"""`jaxlm` command line: train, eval, generate, data, tokenizer. Bad input → one line on stderr, exit 2."""
+"""`jaxlm` command line: one verb per task (listed below; `jaxlm VERB --help` for each). Bad input → one line on
+stderr, exit 2."""
 
 import argparse
 import os
@@ -10,26 +11,26 @@ from jaxlm.train.preemption import PREEMPTED_EXIT_CODE, Preempted
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, status 2, like every other bad input
-        raise UserError(f"{self.prog}: {message} (see --help)")
+    def error(self, message):  # one line, status 2, like every other bad input; "jaxlm: error: train: ..."
+        verb = self.prog.removeprefix("jaxlm").strip()
+        raise UserError(f"{verb + ': ' if verb else ''}{message} (see --help)")
 
 
 def _parser() -> argparse.ArgumentParser:
+    from jaxlm import projects
     from jaxlm.cli import (
         aot,
         bench,
         convert,
         data,
-        finetune,
         generate,
-        probe,
         sweep,
         tokenizer,
         train,
     )
     p = _Parser(prog="jaxlm", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (train, generate, data, tokenizer, bench, convert, aot, sweep, finetune, probe):
+    for module in (train, generate, data, tokenizer, bench, convert, aot, sweep, *projects.VERBS):
         module.register(sub)
     return p
 

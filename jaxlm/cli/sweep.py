@@ -15,7 +15,9 @@ def register(sub) -> None:
     p.add_argument("--workdir", required=True, help="sweep dir (runs/VARIANT/seed_S/; re-running resumes)")
     p.add_argument("--scale", default="cpu", choices=("cpu", "accelerator"), help="size preset passed to the module")
     p.add_argument("--only", nargs="+", metavar="VARIANT", help="run only these variants (the rest stay to do)")
-    p.add_argument("--report-only", action="store_true", help="rewrite the report of the finished runs, train nothing")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite the report of the finished runs, train nothing (with --config: take the module's "
+                        "claims and description first)")
     p.set_defaults(run=run_sweep_command)
 
 
@@ -31,8 +33,12 @@ def run_sweep_command(args, overrides) -> int:
         checks.run_folder(args.workdir, "--workdir")
         with checks.undone_on_error(args.workdir, "config.json"):
             run_sweep(sweep, args.workdir, args.only, log=lambda line: print(line, flush=True), compilation_cache=True)
-    elif overrides or args.config or args.only:
-        raise UserError("--report-only takes only --workdir: drop --config, --only and --config.* overrides")
+    elif overrides or args.only:
+        raise UserError("--report-only takes only --workdir and --config: drop --only and --config.* overrides")
+    elif args.config:
+        from jaxlm.sweep.runner import record_claims
+        from jaxlm.sweep.spec import load_sweep
+        record_claims(load_sweep(args.config, args.scale), args.workdir)
     report = write_report(args.workdir)
     print(report.tables)
     for error in report.errors:

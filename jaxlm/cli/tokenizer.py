@@ -25,11 +25,11 @@ def register(sub) -> None:
 def run_train(args, overrides) -> int:
     from jaxlm.data.prepare import Plan, scan, tokenizer_sample
     from jaxlm.data.tokenizer import Tokenizer, TokenizerSpec, train_tokenizer
-    from jaxlm.objectives import SENTENCE_OBJECTIVES
+    from jaxlm.objectives import objective
     from jaxlm.train.workdir import resolve_config
     checks.output_file(args.out, "--out", args.force)
     cfg = resolve_config(args.config, overrides)
-    plan = Plan.from_config(cfg.data, cfg.data.objective in SENTENCE_OBJECTIVES)
+    plan = Plan.from_config(cfg.data, objective(cfg.data.objective).sentences)
     texts = tokenizer_sample(plan, scan(plan, cfg.train.progress), cfg.data.tokenizer_sample_bytes, cfg.data.split_seed)
     path = train_tokenizer(texts, TokenizerSpec(cfg.model.vocab_size, cfg.data.tokenizer))
     checks.write_output(Tokenizer(path).to_bytes(), args.out, "--out")

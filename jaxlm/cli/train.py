@@ -55,7 +55,7 @@ def run_train(args, overrides) -> int:
 
 
 def run_eval(args, overrides) -> int:
-    from jaxlm.projects.genre.context_ablation import context_ablation
+    from jaxlm.train.context_ablation import context_ablation
     from jaxlm.train.workdir import restored_run, workdir_config
     cfg = workdir_config(args.workdir, overrides)
     if args.rolling and cfg.data.objective != "causal_lm":

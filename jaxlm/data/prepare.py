@@ -20,6 +20,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import uuid
 from collections.abc import Iterator
@@ -33,17 +34,9 @@ from tqdm import tqdm
 from jaxlm.data.corpus import SPLITS, hash_split_code, split_codes
 from jaxlm.data.sentences import split_sentences
 from jaxlm.data.sources import fingerprint, iter_documents
-from jaxlm.data.store import (
-    FORMAT,
-    MANIFEST,
-    SHARD_TOKENS,
-    TOKENIZER_FILE,
-    VERSION,
-    SplitWriter,
-    TokenStore,
-    read_manifest,
-    token_dtype,
-)
+from jaxlm.data.store import SplitWriter, TokenStore, token_dtype
+from jaxlm.data.store_format import FORMAT, MANIFEST, SHARD_TOKENS, TOKENIZER_FILE, VERSION, is_store_folder
+from jaxlm.data.store_verify import new_hash, stamp
 from jaxlm.data.tokenizer import (
     Tokenizer,
     TokenizerSpec,
@@ -57,6 +50,7 @@ BATCH_BYTES = 1 << 20  # text per worker task
 KEEP_BYTES = 1 << 26   # a source up to this size is read once, kept in memory for the later passes and tokenized
                        # in this process (starting workers would cost more than they save)
 SPLIT_MODES = ("count", "hash")
+CACHE_REBUILD = "`jaxlm data prepare --config FILE --force` (the same overrides as the run)"
 
 
 def cache_root() -> str:
@@ -153,15 +147,23 @@ def scan(plan: Plan, progress: bool) -> Scan:
 
 def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list[str]:
     """Pass 2: the tokenizer's training text, in source order: every training document when they fit in
-    `sample_bytes`, else a seeded uniform sample of them that just reaches it."""
+    `sample_bytes`, else a seeded uniform sample of them cut to exactly `sample_bytes` (the last one chosen cut
+    short: a single huge document cannot exceed the bound)."""
     train = np.flatnonzero(sc.codes == 0)
+    budget = {}
     if sc.train_bytes > sample_bytes:
         order = np.random.default_rng([seed, 7]).permutation(train)
-        train = np.sort(order[:int(np.searchsorted(np.cumsum(sc.sizes[order]), sample_bytes)) + 1])
+        total = np.cumsum(sc.sizes[order])
+        k = int(np.searchsorted(total, sample_bytes))
+        budget = {int(order[k]): sample_bytes - int(total[k - 1] if k else 0)}
+        train = np.sort(order[:k + 1])
     chosen, texts = set(train.tolist()), []
     for i, doc in enumerate(sc.documents(plan)):
         if i in chosen:
-            texts.append(doc.text)
+            text = doc.text
+            if i in budget:
+                text = text.encode("utf-8", "surrogatepass")[:budget[i]].decode("utf-8", "ignore")
+            texts.append(text)
         if len(texts) == len(chosen):
             break
     return texts
@@ -174,6 +176,11 @@ _worker: dict = {}
 
 def _init_worker(tokenizer_bytes: bytes, specials: str, sentences: bool) -> None:
     _worker.update(tok=Tokenizer.from_bytes(tokenizer_bytes, specials), sentences=sentences)
+
+
+def _init_pool_worker(*init_args) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent ends its workers
+    _init_worker(*init_args)
 
 
 def _tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -232,7 +239,7 @@ def _worker_pool(workers: int, init_args: tuple):
     hidden = {k: main.__dict__.pop(k) for k in ("__file__", "__spec__") if k in main.__dict__}
     try:
         main.__spec__ = None
-        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, init_args)
+        pool = multiprocessing.get_context("spawn").Pool(workers, _init_pool_worker, init_args)
     finally:
         main.__dict__.pop("__spec__", None)
         main.__dict__.update(hidden)
@@ -244,15 +251,14 @@ def _worker_pool(workers: int, init_args: tuple):
 
 
 def write_store(out: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progress: bool) -> str:
-    """Pass 3 into `out` (which must not exist yet), atomically: a partial folder renamed after its manifest."""
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    for stale in glob.glob(f"{glob.escape(out)}.partial-*"):  # left by an interrupted prepare (we hold the lock)
-        shutil.rmtree(stale, ignore_errors=True)
+    """Pass 3 into `out` (a store, an empty folder or nothing yet), atomically: a partial folder renamed into place
+    after its manifest. The caller holds the lock of `out`, so any partial folder of `out` left is stale."""
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    remove_stale(out)
     tmp = f"{out}.partial-{uuid.uuid4().hex[:8]}"
     try:
-        _write(tmp, plan, tok, sc, workers, progress, SHARD_TOKENS)
-        os.rename(tmp, out)
+        manifest = _write(tmp, plan, tok, sc, workers, progress, SHARD_TOKENS)
+        _put_in_place(tmp, out)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if e.errno == errno.ENOSPC:
@@ -262,10 +268,36 @@ def write_store(out: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, pr
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    stamp(out, manifest)  # its writer vouches for it: the first opening need not read it all again
     return out
 
 
-def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progress: bool, shard_tokens: int) -> None:
+def remove_stale(out: str) -> None:
+    """Remove what a killed prepare of `out` left: `out.partial-*` folders, and `out.old-*` (a replaced store:
+    put back when `out` itself is missing, i.e. the kill fell between the two renames of `_put_in_place`)."""
+    for stale in glob.glob(f"{glob.escape(out)}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for old in glob.glob(f"{glob.escape(out)}.old-*"):
+        if os.path.lexists(out):
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(old, out)
+
+
+def _put_in_place(tmp: str, out: str) -> None:
+    """Rename the finished store `tmp` to `out`; an existing store there is moved aside first, then removed (an
+    empty folder is replaced by the rename itself)."""
+    if os.path.isdir(out) and os.listdir(out):
+        old = f"{out}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old)
+    else:
+        os.rename(tmp, out)
+
+
+def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progress: bool, shard_tokens: int) -> dict:
+    """The store's files in `tmp`, its manifest last; returns the manifest."""
     os.makedirs(tmp)
     dtype = token_dtype(tok.vocab_size)
     sentences = plan.settings["sentences"]
@@ -292,11 +324,13 @@ def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progres
     manifest = dict(format=FORMAT, version=VERSION, dtype=dtype.name, shard_tokens=shard_tokens,
                     tokenizer=dict(sha256=tok.fingerprint, vocab_size=tok.vocab_size, specials=tok.specials),
                     source=plan.source_fingerprint, settings=plan.settings, labels=list(sc.names),
+                    checksums={TOKENIZER_FILE: new_hash(tok.to_bytes()).hexdigest()},
                     splits={name: w.close() for name, w in zip(SPLITS, writers)})
     with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
+    return manifest
 
 
 @contextmanager
@@ -308,7 +342,17 @@ def _locked(path: str):
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
+def _folder_locked(folder: str):
+    """An exclusive flock on an existing folder itself: no lock file is created or left behind."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
         os.close(fd)
 
 
@@ -353,68 +397,69 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
     """The store for this config: config.data.store (or `out`) if set, else the cache's, built when missing."""
     plan = Plan.from_config(cfg.data, sentences)
     tok = given_tokenizer(cfg.data, workdir)
-    if tok is not None and tok.vocab_size != cfg.model.vocab_size:
-        raise UserError(f"the tokenizer (the workdir's or config.data.tokenizer_path) has {tok.vocab_size} ids but "
-                        f"config.model.vocab_size is {cfg.model.vocab_size}: set --config.model.vocab_size="
-                        f"{tok.vocab_size} or use a fresh workdir")
+    if tok is not None:  # every store ends each document with eos (the objective's other roles: load_corpus)
+        tok.require(("eos",), cfg.data.objective)
+        tok.require_vocab_size(cfg.model.vocab_size)  # the workdir's or config.data.tokenizer_path
     explicit = out or cfg.data.store
     if explicit:
         return _explicit_store(explicit, plan, cfg, tok, progress, build=bool(out), force=force)
     alias = _alias(plan, cfg)
     if tok is None and os.path.isfile(alias):
         tok = Tokenizer(alias)
-    if tok is not None:
+    if tok is not None and not force:
         path = os.path.join(cache_root(), plan.key(tok.fingerprint))
         if os.path.isfile(os.path.join(path, MANIFEST)):
-            return TokenStore(path)
+            return TokenStore(path, CACHE_REBUILD)
     with _locked(os.path.join(cache_root(), f"{plan.key()}.lock")):
         sc = scan(plan, progress)
         if tok is None:
             tok = _trained_tokenizer(plan, sc, cfg)
             atomic_write(alias, tok.to_bytes())
         path = os.path.join(cache_root(), plan.key(tok.fingerprint))
-        if not os.path.isfile(os.path.join(path, MANIFEST)):  # another process may have built it meanwhile
-            shutil.rmtree(path, ignore_errors=True)
+        if force or not os.path.isfile(os.path.join(path, MANIFEST)):  # another process may have built it meanwhile
             write_store(path, plan, tok, sc, workers_for(cfg.data), progress)
-    return TokenStore(path)
+    return TokenStore(path, CACHE_REBUILD)
 
 
 def _explicit_store(path: str, plan: Plan, cfg: ml_collections.ConfigDict, tok: Tokenizer | None, progress: bool,
                     build: bool, force: bool) -> TokenStore:
-    """A store at a chosen path: checked against the config (source, split settings, tokenizer); built there by
-    `jaxlm data prepare --out` when missing, and rebuilt only with --force."""
-    with _locked(f"{path}.lock"):
-        if os.path.isdir(path) and not os.listdir(path):
-            os.rmdir(path)
-        if os.path.exists(path):
-            if not os.path.isfile(os.path.join(path, MANIFEST)):  # never replaced, even with --force
-                raise UserError(f"'{path}' exists and is not a token store: choose another --out or "
-                                "config.data.store")
-            problem = _mismatch(path, plan, tok)
-            if not problem and not force:
-                return TokenStore(path)
-            if not build or not force:
-                raise UserError(f"token store '{path}' {problem or 'already exists'}: rebuild it with `jaxlm data "
-                                f"prepare --config FILE --out {path} --force`, or prepare another --out")
-        elif not build:
+    """A store at a chosen path: checked against the config (source, split settings, tokenizer). Reading one
+    (config.data.store) creates, locks and removes nothing. `jaxlm data prepare --out` builds it when missing (or
+    an empty folder), and rebuilds it only with --force, under a lock on the folder that holds it."""
+    rebuild = f"`jaxlm data prepare --config FILE --out {path} --force`"
+    if not build:
+        if not os.path.exists(path):
             raise UserError(f"token store '{path}' (config.data.store) does not exist: make it with `jaxlm data "
                             f"prepare --config FILE --out {path}`")
+        return _matching_store(path, plan, tok, rebuild)
+    with _folder_locked(os.path.dirname(os.path.abspath(path))):
+        remove_stale(path)
+        if os.path.isdir(path) and os.listdir(path):
+            if not is_store_folder(path):  # never replaced, even with --force
+                raise UserError(f"'{path}' exists and is not a token store: choose another --out or "
+                                "config.data.store")
+            if not force:
+                return _matching_store(path, plan, tok, rebuild)
         sc = scan(plan, progress)
         tok = tok or _trained_tokenizer(plan, sc, cfg)
-        new = write_store(f"{path}.new-{uuid.uuid4().hex[:8]}", plan, tok, sc, workers_for(cfg.data), progress)
-        if os.path.exists(path):
-            old = f"{path}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(path, old)
-            os.rename(new, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(new, path)
-    return TokenStore(path)
+        write_store(path, plan, tok, sc, workers_for(cfg.data), progress)
+    return TokenStore(path, rebuild)
 
 
-def _mismatch(path: str, plan: Plan, tok: Tokenizer | None) -> str:
-    """Why the store at `path` is not the one the config asks for ('' when it is)."""
-    m = read_manifest(path)
+def _matching_store(path: str, plan: Plan, tok: Tokenizer | None, rebuild: str) -> TokenStore:
+    """The store at `path` if it is whole and made from this source, split settings and tokenizer."""
+    if not os.path.isfile(os.path.join(path, MANIFEST)):
+        raise UserError(f"'{path}' is not a token store (no {MANIFEST}): make one with `jaxlm data prepare --config "
+                        f"FILE --out {path}`, or point config.data.store at one")
+    store = TokenStore(path, rebuild)
+    problem = _mismatch(store.manifest, plan, tok)
+    if problem:
+        raise UserError(f"token store '{path}' {problem}: rebuild it with {rebuild}, or prepare another --out")
+    return store
+
+
+def _mismatch(m: dict, plan: Plan, tok: Tokenizer | None) -> str:
+    """Why the store with manifest `m` is not the one the config asks for ('' when it is)."""
     if m["source"] != plan.source_fingerprint:
         return "was made from another source or the source changed since"
     if m["settings"] != plan.settings:
@@ -422,4 +467,3 @@ def _mismatch(path: str, plan: Plan, tok: Tokenizer | None) -> str:
     if tok is not None and m["tokenizer"]["sha256"] != tok.fingerprint:
         return "was made with another tokenizer than the workdir's or config.data.tokenizer_path"
     return ""
-

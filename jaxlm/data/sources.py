@@ -109,9 +109,38 @@ def _open_binary(path: Path):
     if path.name.lower().endswith(".gz"):
         return gzip.GzipFile(fileobj=raw), raw
     if path.name.lower().endswith(".zst"):
-        import zstandard
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True), raw
+        return _ZstdFrames(raw), raw
     return raw, raw
+
+
+class _ZstdFrames(io.RawIOBase):
+    """The decompressed bytes of a zstd file of one or more frames. Unlike zstandard's stream reader, a file cut
+    inside a frame (even at a block boundary, where the data read so far is whole) raises ZstdError at its end."""
+
+    def __init__(self, raw):
+        import zstandard
+        self.raw, self.zstd = raw, zstandard
+        self.frame, self.out, self.left, self.in_frame = zstandard.ZstdDecompressor().decompressobj(), b"", b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.out:
+            data, self.left = self.left or self.raw.read(1 << 17), b""
+            if not data:
+                if self.in_frame:
+                    raise self.zstd.ZstdError("the file ends inside a zstd frame (truncated)")
+                return 0
+            if self.frame.eof:
+                self.frame = self.zstd.ZstdDecompressor().decompressobj()
+            self.in_frame = True
+            self.out = memoryview(self.frame.decompress(data))
+            if self.frame.eof:
+                self.left, self.in_frame = self.frame.unused_data, False
+        n = min(len(buffer), len(self.out))
+        buffer[:n], self.out = self.out[:n], self.out[n:]  # a memoryview: no copy of the rest
+        return n
 
 
 def _decompress_errors() -> tuple:

@@ -4,7 +4,7 @@ A jaxlm-trained tokenizer has them at fixed ids (pad 0 … <extra_id_99> 106, se
 (a sentencepiece .model or a Hugging Face tokenizer.json) has them wherever its authors put them: each role is
 found by the well-known names below (the first one the vocabulary has as a special token), can be named
 explicitly with `config.data.tokenizer_specials="mask=<mask>,pad=<pad>"`, and is absent otherwise. Each objective
-states the roles it needs (`jaxlm.objectives.NEEDS`) and a tokenizer that lacks one is refused in one line.
+states the roles it needs (its `Objective` record's `needs`) and a tokenizer that lacks one is refused in one line.
 """
 
 from __future__ import annotations

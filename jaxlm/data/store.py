@@ -6,7 +6,9 @@ A store is a folder: `manifest.json`, `tokenizer.model`, and per split (`train/`
 stream offsets), `labels.bin` (uint16 index into the manifest's labels, one per document), `meta.jsonl`
 (title and source of each document), and for stores made with sentences `sentence_spans.bin` (int64 pairs: each
 sentence's [start, end) in the stream) and `doc_sentences.bin` (int64, each document's first sentence, + 1).
-The manifest is written last and the folder renamed into place, so a store that has one is complete.
+The manifest (`store_format.py`) is written last, with every file's checksum, and the folder renamed into place,
+so a store that has one is complete. Opening a store checks the manifest's fields and every file's size and end
+offsets; the contents are verified once (`store_verify.py`).
 """
 
 from __future__ import annotations
@@ -20,17 +22,11 @@ from functools import cached_property
 
 import numpy as np
 
-from jaxlm import checks
 from jaxlm.data.corpus import SPLITS, Document
 from jaxlm.data.packing import TokenStream
+from jaxlm.data.store_format import TOKENIZER_FILE, damaged, read_manifest, shard_name
+from jaxlm.data.store_verify import new_hash, verify
 from jaxlm.data.tokenizer import Tokenizer
-from jaxlm.errors import UserError
-
-FORMAT = "jaxlm-token-store"
-VERSION = 1
-MANIFEST = "manifest.json"
-TOKENIZER_FILE = "tokenizer.model"
-SHARD_TOKENS = 1 << 26  # 64M ids: 128 MiB shards at uint16
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -38,18 +34,23 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 
 class _Appender:
-    """An append-only little-endian array file."""
+    """An append-only file, checksummed as it is written; `append` takes values of a little-endian dtype."""
 
-    def __init__(self, path: str, dtype):
-        self.f, self.dtype, self.count = open(path, "wb"), np.dtype(dtype).newbyteorder("<"), 0
+    def __init__(self, path: str, dtype=np.uint8):
+        self.f, self.dtype, self.count, self.hash = open(path, "wb"), np.dtype(dtype).newbyteorder("<"), 0, new_hash()
 
     def append(self, values) -> None:
-        a = np.asarray(values, self.dtype)
-        self.f.write(a.tobytes())
-        self.count += a.size
+        self.write(np.asarray(values, self.dtype).tobytes())
 
-    def close(self) -> None:
+    def write(self, data: bytes) -> None:
+        self.f.write(data)
+        self.hash.update(data)
+        self.count += len(data) // self.dtype.itemsize
+
+    def close(self) -> str:
+        """Close the file; returns its checksum."""
         self.f.close()
+        return self.hash.hexdigest()
 
 
 class SplitWriter:
@@ -60,11 +61,12 @@ class SplitWriter:
         os.makedirs(folder)
         self.folder, self.dtype, self.shard_tokens = folder, dtype, shard_tokens
         self.shards: list[int] = []
-        self._shard = None
+        self.checksums: dict[str, str] = {}
+        self._shard: _Appender | None = None
         self.tokens = self.bytes = 0
         self.offsets = _Appender(os.path.join(folder, "doc_offsets.bin"), np.int64)
         self.labels = _Appender(os.path.join(folder, "labels.bin"), np.uint16)
-        self.meta = open(os.path.join(folder, "meta.jsonl"), "w", encoding="utf-8")
+        self.meta = _Appender(os.path.join(folder, "meta.jsonl"))
         self.sentence_spans = _Appender(os.path.join(folder, "sentence_spans.bin"), np.int64) if sentences else None
         self.doc_sentences = _Appender(os.path.join(folder, "doc_sentences.bin"), np.int64) if sentences else None
         self.offsets.append([0])
@@ -76,7 +78,7 @@ class SplitWriter:
         self._write_tokens(np.asarray(ids, self.dtype))
         self.offsets.append([self.tokens])
         self.labels.append([label])
-        self.meta.write(json.dumps({"title": title, "source": source}, ensure_ascii=False) + "\n")
+        self.meta.write((json.dumps({"title": title, "source": source}, ensure_ascii=False) + "\n").encode())
         self.bytes += n_bytes
         if self.sentence_spans is not None:
             ends = self.tokens - len(ids) + np.cumsum(sentence_lengths, dtype=np.int64)
@@ -86,60 +88,43 @@ class SplitWriter:
     def _write_tokens(self, ids: np.ndarray) -> None:
         while len(ids):
             if self._shard is None or self.shards[-1] == self.shard_tokens:
-                if self._shard is not None:
-                    self._shard.close()
-                self._shard = open(os.path.join(self.folder, shard_name(len(self.shards))), "wb")
+                self._close_shard()
+                self._shard = _Appender(os.path.join(self.folder, shard_name(len(self.shards))), self.dtype)
                 self.shards.append(0)
             take = min(len(ids), self.shard_tokens - self.shards[-1])
-            self._shard.write(ids[:take].astype(self.dtype.newbyteorder("<")).tobytes())
+            self._shard.append(ids[:take])
             self.shards[-1] += take
             self.tokens += take
             ids = ids[take:]
 
+    def _close_shard(self) -> None:
+        if self._shard is not None:
+            self.checksums[shard_name(len(self.shards) - 1)] = self._shard.close()
+
     def close(self) -> dict:
-        """Flush everything; returns the split's manifest entry."""
-        for f in (self._shard, self.offsets, self.labels, self.meta, self.sentence_spans, self.doc_sentences):
+        """Flush everything; returns the split's manifest entry (counts, shard lengths and every file's checksum)."""
+        self._close_shard()
+        for f in (self.offsets, self.labels, self.meta, self.sentence_spans, self.doc_sentences):
             if f is not None:
-                f.close()
+                self.checksums[os.path.basename(f.f.name)] = f.close()
         out = dict(docs=self.offsets.count - 1, tokens=self.tokens, bytes=self.bytes, shards=self.shards)
         if self.sentence_spans is not None:
             out["sentences"] = self.sentence_spans.count // 2
-        return out
-
-
-def shard_name(i: int) -> str:
-    return f"tokens-{i:05d}.bin"
+        return dict(out, checksums=self.checksums)
 
 
 # --- reading ----------------------------------------------------------------------------------------------------
 
 
-def read_manifest(path: str) -> dict:
-    """The manifest of the store at `path`; UserError for a missing, foreign or other-version store."""
-    file = os.path.join(path, MANIFEST)
-    if not os.path.isfile(file):
-        raise UserError(f"'{path}' is not a complete token store (no {MANIFEST}): build it with "
-                        "`jaxlm data prepare --config FILE --out DIR`")
-    manifest = checks.load_json(file, "rebuild the store with `jaxlm data prepare --force`")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UserError(f"'{file}' is not a jaxlm token store manifest: point config.data.store at a folder made by "
-                        "`jaxlm data prepare`")
-    if manifest.get("version") != VERSION:
-        raise UserError(f"token store '{path}' has format version {manifest.get('version')}, this jaxlm reads version "
-                        f"{VERSION}: rebuild it with `jaxlm data prepare --force`")
-    return manifest
-
-
-def _memmap(path: str, dtype, count: int) -> np.ndarray:
+def _memmap(path: str, dtype, count: int, rebuild: str) -> np.ndarray:
     """A read-only memory map of `count` values; UserError if the file is missing or has another size."""
     dtype = np.dtype(dtype).newbyteorder("<")
     expected = count * dtype.itemsize
     if not os.path.isfile(path):
-        raise UserError(f"token store file '{path}' is missing: rebuild the store with `jaxlm data prepare --force`")
+        raise damaged(path, "is missing", rebuild)
     size = os.path.getsize(path)
     if size != expected:
-        raise UserError(f"token store file '{path}' has {size} bytes, the manifest says {expected} (truncated or "
-                        "changed): rebuild the store with `jaxlm data prepare --force`")
+        raise damaged(path, f"has {size} bytes, the manifest says {expected} (truncated or changed)", rebuild)
     if count == 0:
         return np.zeros(0, dtype)
     return np.memmap(path, dtype=dtype, mode="r", shape=(count,))
@@ -148,8 +133,8 @@ def _memmap(path: str, dtype, count: int) -> np.ndarray:
 class ShardedTokens:
     """The token ids of one split across its shard files, sliced like an array (slices come back as int32)."""
 
-    def __init__(self, folder: str, dtype: np.dtype, shards: list[int]):
-        self.shards = [_memmap(os.path.join(folder, shard_name(i)), dtype, n) for i, n in enumerate(shards)]
+    def __init__(self, folder: str, dtype: np.dtype, shards: list[int], rebuild: str):
+        self.shards = [_memmap(os.path.join(folder, shard_name(i)), dtype, n, rebuild) for i, n in enumerate(shards)]
         self.starts = np.concatenate([[0], np.cumsum(shards, dtype=np.int64)])
 
     def __len__(self) -> int:
@@ -212,6 +197,7 @@ class StoredSplit:
     entry: dict
     dtype: np.dtype
     label_names: tuple[str, ...]
+    rebuild: str  # the command that rebuilds the store, for error messages
 
     @property
     def n_docs(self) -> int:
@@ -219,15 +205,15 @@ class StoredSplit:
 
     @cached_property
     def tokens(self) -> ShardedTokens:
-        return ShardedTokens(self.folder, self.dtype, self.entry["shards"])
+        return ShardedTokens(self.folder, self.dtype, self.entry["shards"], self.rebuild)
 
     @cached_property
     def offsets(self) -> np.ndarray:
-        return _memmap(os.path.join(self.folder, "doc_offsets.bin"), np.int64, self.n_docs + 1)
+        return _memmap(os.path.join(self.folder, "doc_offsets.bin"), np.int64, self.n_docs + 1, self.rebuild)
 
     @cached_property
     def labels(self) -> np.ndarray:
-        return _memmap(os.path.join(self.folder, "labels.bin"), np.uint16, self.n_docs)
+        return _memmap(os.path.join(self.folder, "labels.bin"), np.uint16, self.n_docs, self.rebuild)
 
     @cached_property
     def meta(self) -> list[dict]:
@@ -236,7 +222,7 @@ class StoredSplit:
 
     def _sentence_spans(self) -> np.ndarray:
         n = self.entry["sentences"]
-        return _memmap(os.path.join(self.folder, "sentence_spans.bin"), np.int64, 2 * n).reshape(n, 2)
+        return _memmap(os.path.join(self.folder, "sentence_spans.bin"), np.int64, 2 * n, self.rebuild).reshape(n, 2)
 
     def stream(self) -> TokenStream:
         return TokenStream(self.tokens, DocSegments(self.offsets))
@@ -246,7 +232,7 @@ class StoredSplit:
         None if the store was made without sentences."""
         if "sentences" not in self.entry:
             return None
-        first = _memmap(os.path.join(self.folder, "doc_sentences.bin"), np.int64, self.n_docs + 1)
+        first = _memmap(os.path.join(self.folder, "doc_sentences.bin"), np.int64, self.n_docs + 1, self.rebuild)
         return StoredSentences(self.tokens, self._sentence_spans(), first)
 
 
@@ -276,22 +262,28 @@ class StoredSentences(Sequence):
 
 
 class TokenStore:
-    """A complete store on disk (checked against its manifest: format version and every file's size)."""
+    """A complete store on disk. Opening it checks the manifest's fields, every file's size and the ends of the
+    offsets (cheap, every time), and verifies the contents once (`store_verify.verify`); `rebuild` is the command
+    that rebuilds it, for error messages (default: `jaxlm data prepare --out PATH --force`)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, rebuild: str = ""):
         self.path = path
-        self.manifest = read_manifest(path)
-        m = self.manifest
+        rebuild = rebuild or f"`jaxlm data prepare --config FILE --out {path} --force`"
+        self.manifest = m = read_manifest(path, rebuild)
         self.dtype = np.dtype(m["dtype"])
         self.labels = tuple(m["labels"])
-        self.splits = {name: StoredSplit(os.path.join(path, name), m["splits"][name], self.dtype, self.labels)
-                       for name in SPLITS}
-        for s in self.splits.values():  # validate every file now: a bad store fails at start-up, in one line
-            s.tokens, s.offsets, s.labels  # noqa: B018
+        self.splits = {name: StoredSplit(os.path.join(path, name), m["splits"][name], self.dtype, self.labels,
+                                         rebuild) for name in SPLITS}
+        if not os.path.isfile(self.tokenizer_path):
+            raise damaged(self.tokenizer_path, "is missing", rebuild)
+        for s in self.splits.values():  # every file now: a bad store fails at start-up, in one line
+            s.tokens, s.labels  # noqa: B018
+            _ends(s.offsets, s.entry["tokens"], os.path.join(s.folder, "doc_offsets.bin"), rebuild)
             if "sentences" in s.entry:
                 s._sentence_spans()
-        if not os.path.isfile(self.tokenizer_path):
-            raise UserError(f"token store '{path}' lacks {TOKENIZER_FILE}: rebuild it with `jaxlm data prepare --force`")
+                _ends(_memmap(os.path.join(s.folder, "doc_sentences.bin"), np.int64, s.n_docs + 1, rebuild),
+                      s.entry["sentences"], os.path.join(s.folder, "doc_sentences.bin"), rebuild)
+        verify(path, m, rebuild)
 
     @property
     def tokenizer_path(self) -> str:
@@ -299,4 +291,9 @@ class TokenStore:
 
     def tokenizer(self) -> Tokenizer:
         """The store's tokenizer, with the special-token names it was made with."""
-        return Tokenizer(self.tokenizer_path, self.manifest["tokenizer"].get("specials", ""))
+        return Tokenizer(self.tokenizer_path, self.manifest["tokenizer"]["specials"])
+
+
+def _ends(offsets: np.ndarray, total: int, file: str, rebuild: str) -> None:
+    if offsets[0] != 0 or offsets[-1] != total:
+        raise damaged(file, f"runs from {offsets[0]} to {offsets[-1]}, not from 0 to {total}", rebuild)

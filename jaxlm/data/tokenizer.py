@@ -38,7 +38,8 @@ JAXLM_IDS = SpecialIds(PAD_ID, EOS_ID, BOS_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID,
                        tuple(range(SENTINEL_BASE, SENTINEL_BASE + N_SENTINELS)), newline=NEWLINE_ID,
                        reserved=tuple(range(FIRST_ORDINARY_ID)))
 MODEL_TYPES = ("unigram", "bpe", "char")  # "word" is refused: not lossless (see _check_spec)
-_TRAINER_FORMAT = "jaxlm-tokenizer-v1"  # bump when the trainer settings below change: invalidates the cache
+_TRAINER_FORMAT = "jaxlm-tokenizer-v2"  # bump when the trainer settings below change: invalidates the cache
+MAX_SENTENCE_BYTES = 4192  # longer lines reach the trainer cut into pieces (sentencepiece's own default bound)
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,9 @@ def _check_spec(spec: TokenizerSpec) -> None:
 
 def _train_bytes(texts: Sequence[str], spec: TokenizerSpec) -> bytes:
     """Train a model in memory on the non-empty lines of `texts`; returns the serialized model proto."""
-    lines = [ln for t in texts for ln in t.split("\n") if ln.strip()]
+    lines = [piece for t in texts for ln in t.split("\n") if ln.strip() for piece in _bounded(ln)]
     if not lines:
         raise UserError("tokenizer training texts are empty: give a corpus with some non-whitespace text")
-    longest = max(len(ln.encode("utf-8", "surrogatepass")) for ln in lines)
     writer = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
@@ -107,7 +107,7 @@ def _train_bytes(texts: Sequence[str], spec: TokenizerSpec) -> bytes:
             character_coverage=spec.character_coverage,
             input_sentence_size=spec.max_sentences,
             shuffle_input_sentence=True,
-            max_sentence_length=max(4192, longest + 1),
+            max_sentence_length=MAX_SENTENCE_BYTES + 1,  # a longer sentence would be left out
             normalization_rule_name="identity",
             remove_extra_whitespaces=False,
             add_dummy_prefix=False,
@@ -134,6 +134,21 @@ def _train_bytes(texts: Sequence[str], spec: TokenizerSpec) -> bytes:
             "(change the tokenizer vocab_size or use a bigger corpus)"
         ) from None
     return writer.getvalue()
+
+
+def _bounded(line: str) -> list[str]:
+    """`line` in pieces of at most MAX_SENTENCE_BYTES UTF-8 bytes, cut after a space where there is one: a
+    multi-megabyte line fed whole makes sentencepiece's trainer slow beyond proportion."""
+    data = line.encode("utf-8", "surrogatepass")
+    pieces, start = [], 0
+    while len(data) - start > MAX_SENTENCE_BYTES:
+        end = data.rfind(b" ", start + 1, start + MAX_SENTENCE_BYTES) + 1 or start + MAX_SENTENCE_BYTES
+        while data[end] & 0xC0 == 0x80:  # never inside a character
+            end -= 1
+        pieces.append(data[start:end])
+        start = end
+    pieces.append(data[start:])
+    return [p.decode("utf-8", "surrogatepass") for p in pieces]
 
 
 def train_tokenizer(texts: Sequence[str], spec: TokenizerSpec, cache_dir: str | None = None) -> str:
@@ -227,6 +242,12 @@ class Tokenizer:
     def require(self, needs: Sequence[str], objective: str) -> None:
         """UserError (one line) when this tokenizer lacks a role that `objective` needs."""
         check_needs(self.ids, tuple(needs), objective, self.where)
+
+    def require_vocab_size(self, vocab_size: int) -> None:
+        """UserError (one line) unless this tokenizer has `vocab_size` (config.model.vocab_size) ids."""
+        if self.vocab_size != vocab_size:
+            raise UserError(f"tokenizer {self.where} has {self.vocab_size} ids but config.model.vocab_size is "
+                            f"{vocab_size}: set --config.model.vocab_size={self.vocab_size} or use a fresh workdir")
 
     def byte_lengths(self) -> np.ndarray:
         """int32 [vocab_size]: UTF-8 bytes each id adds to decoded text (byte pieces 1, special ids 0)."""

@@ -8,6 +8,16 @@ from jaxlm.errors import UserError
 from jaxlm.generate.compiled import per_model
 
 MAX_TEMPERATURE = 10.0  # beyond this sampling is uniform noise: a typo, not a setting
+MIN_CACHE_SLOTS = 64    # the smallest decoding cache; sizes double from here up to the context
+
+
+def cache_slots(needed: int, context: int) -> int:
+    """Slots of the decoding cache for `needed` positions: the next power of two from MIN_CACHE_SLOTS, at most the
+    model's context (a few sizes, so a few compiles, instead of a cache as long as the context every time)."""
+    slots = MIN_CACHE_SLOTS
+    while slots < needed:
+        slots *= 2
+    return min(slots, context)
 
 
 def sample_logits(logits: jax.Array, rng: jax.Array, temperature: float, top_k: int, top_p: float) -> jax.Array:
@@ -52,12 +62,14 @@ def generate(decode_model, params, prompt: list[int], max_new_tokens: int, rng: 
              top_k: int = 0, top_p: float = 1.0, eos_id: int | None = None) -> list[int]:
     """Prefill the cache with the prompt, then sample one token at a time; returns the new token ids.
 
-    When the context fills up, the cache is rebuilt from the most recent half context (positions restart at 0,
-    as they do for training rows that start mid-document), so any number of tokens can be sampled.
+    The cache holds the prompt and the new tokens (`cache_slots`), up to the model's context; when the context fills
+    up, the cache is rebuilt from the most recent half context (positions restart at 0, as they do for training
+    rows that start mid-document), so any number of tokens can be sampled.
     """
     context = decode_model.cfg.max_len
     check_sampling_args(len(prompt), max_new_tokens, context, temperature, top_k, top_p, decode_model.cfg.vocab_size)
-    shapes = jax.eval_shape(lambda: decode_model.init(jax.random.PRNGKey(0), jnp.zeros((1, context), jnp.int32))["cache"])
+    slots = cache_slots(len(prompt) + max_new_tokens, context)
+    shapes = jax.eval_shape(lambda: decode_model.init(jax.random.PRNGKey(0), jnp.zeros((1, slots), jnp.int32))["cache"])
     empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
     def build():
@@ -82,7 +94,7 @@ def generate(decode_model, params, prompt: list[int], max_new_tokens: int, rng: 
         if out[-1] == eos_id or i == max_new_tokens - 1:
             break
         step_rng = jax.random.fold_in(rng, i + 1)
-        if position == context:
+        if position == slots:  # only when the cache is the whole context
             window = history[-(context // 2):]
             cache, token = prefill(window, step_rng)
             position = len(window)

@@ -118,7 +118,8 @@ def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, 
     def write(tmp: str) -> None:
         HF_EXPORTERS[model_cfg.family](tmp, model_cfg, params)
         if tokenizer is not None:
-            write_hf_tokenizer(tmp, tokenizer, specials, model_cfg.get("max_len"))
+            write_hf_tokenizer(tmp, tokenizer, specials, max_len=model_cfg.get("max_len"),
+                               token_types=model_cfg.family == "bert", append_eos=model_cfg.family in DECODER_START_ROLES)
             _set_token_ids(os.path.join(tmp, "config.json"), Tokenizer.from_bytes(tokenizer, specials),
                            model_cfg.family)
     write_folder(out_dir, EXPORTED_ENTRIES, write, "--to-hf")

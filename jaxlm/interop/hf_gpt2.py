@@ -66,7 +66,8 @@ def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) 
     return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
 
 
-GPT2_BLOCK = {"positions": "learned", "norm_type": "layernorm", "mlp": "gelu", "use_bias": True, "tie_embeddings": True}
+GPT2_BLOCK = {"positions": "learned", "norm_type": "layernorm", "mlp": "gelu", "use_bias": True, "tie_embeddings": True,
+              "sliding_window": 0, "qk_norm": False, "d_kv": 0}
 
 
 def hf_config(m: ml_collections.ConfigDict) -> dict:

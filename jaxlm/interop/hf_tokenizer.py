@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 
-from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers
+from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers, processors
 from tokenizers import Tokenizer as RustTokenizer
 from tokenizers.models import BPE, Unigram
 
@@ -132,23 +132,40 @@ def special_tokens_map(tok: Tokenizer) -> dict:
     return out
 
 
-def tokenizer_config(tok: Tokenizer, max_len: int | None) -> dict:
-    """tokenizer_config.json: a PreTrainedTokenizerFast with jaxlm's roles, decoding without space clean-up."""
+def tokenizer_config(tok: Tokenizer, max_len: int | None, token_types: bool) -> dict:
+    """tokenizer_config.json: a PreTrainedTokenizerFast with jaxlm's roles, decoding without space clean-up, whose
+    `tok(text)` returns what the model takes (token_type_ids only for `token_types`: BERT's segments)."""
     extra = {"model_max_length": int(max_len)} if max_len else {}
-    return {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False, **extra,
-            **special_tokens_map(tok)}
+    names = ["input_ids", *(["token_type_ids"] if token_types else []), "attention_mask"]
+    return {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
+            "model_input_names": names, **extra, **special_tokens_map(tok)}
 
 
-def write_hf_tokenizer(out_dir: str, tokenizer_bytes: bytes, specials: str = "", max_len: int | None = None,
-                       ) -> None:
+def with_eos(tokenizer_json: str, tok: Tokenizer) -> str:
+    """The tokenizer.json with a post-processor that ends each text with eos, as jaxlm's encoder-decoder inputs do,
+    unless it has a post-processor of its own (a pretrained tokenizer's settings are kept)."""
+    rust = RustTokenizer.from_str(tokenizer_json)
+    if rust.post_processor is not None or tok.ids.eos is None:
+        return tokenizer_json
+    eos = tok.id_to_piece(tok.ids.eos)
+    rust.post_processor = processors.TemplateProcessing(single=f"$A {eos}", pair=f"$A {eos} $B {eos}",
+                                                        special_tokens=[(eos, tok.ids.eos)])
+    return rust.to_str()
+
+
+def write_hf_tokenizer(out_dir: str, tokenizer_bytes: bytes, specials: str = "", *, max_len: int | None = None,
+                       token_types: bool = False, append_eos: bool = False) -> None:
     """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json for a jaxlm tokenizer file's bytes
-    (`specials` as config.data.tokenizer_specials; `max_len` the model's longest sequence)."""
+    (`specials` as config.data.tokenizer_specials; `max_len` the model's longest sequence; `token_types`: the model
+    takes segment ids; `append_eos`: `tok(text)` ends with eos, an encoder-decoder's input as jaxlm encodes it)."""
     tok = Tokenizer.from_bytes(tokenizer_bytes, specials)
     is_json = tokenizer_bytes.lstrip()[:1] == b"{"
-    data = tokenizer_bytes if is_json else sentencepiece_to_tokenizers(tokenizer_bytes).to_str().encode()
-    with open(os.path.join(out_dir, "tokenizer.json"), "wb") as f:
+    data = tokenizer_bytes.decode() if is_json else sentencepiece_to_tokenizers(tokenizer_bytes).to_str()
+    if append_eos:
+        data = with_eos(data, tok)
+    with open(os.path.join(out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
         f.write(data)
-    for name, content in (("tokenizer_config.json", tokenizer_config(tok, max_len)),
+    for name, content in (("tokenizer_config.json", tokenizer_config(tok, max_len, token_types)),
                           ("special_tokens_map.json", special_tokens_map(tok))):
         with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
             json.dump(content, f, indent=2, ensure_ascii=False)

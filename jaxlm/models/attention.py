@@ -29,6 +29,11 @@ def attention_mask(q_segments: jax.Array, kv_segments: jax.Array, causal: bool) 
     return mask[:, None]
 
 
+def window_mask(q_positions: jax.Array, k_positions: jax.Array, window: int) -> jax.Array:
+    """[1, 1, Tq, Tk]: the key is among the query's `window` most recent positions (itself included)."""
+    return (k_positions[None, :] > q_positions[:, None] - window)[None, None]
+
+
 def attention_implementation(choice: str, dtype: jnp.dtype, head_dim: int) -> str:
     """'auto' → cuDNN's fused (flash) attention on GPU for bf16/fp16 with head widths it supports (a multiple of
     8, at most 128), XLA's otherwise; jax's own default (implementation=None) is always XLA."""
@@ -46,18 +51,20 @@ def causal_blocks(length: int) -> int:
 
 def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float,
                           causal: bool = False, implementation: str = "xla", bias: jax.Array | None = None,
-                          blocks: int | None = None) -> jax.Array:
+                          blocks: int | None = None, window: int = 0) -> jax.Array:
     """softmax(q·kᵀ·scale + bias) v over [B, T, heads, head_dim] (k, v may have fewer heads, each shared by a group
     of query heads), keys allowed by `mask` [B, 1, Tq, Tk] (None = all) and, when `causal`, at or before the
-    query; `bias` [B, heads, Tq, Tk] runs on XLA. 'cudnn' hands the causal part to the fused kernel as its mask
-    type (the rest becomes a bias); under 'auto' a cuDNN refusal while tracing (its version, a shape) falls back to
-    XLA with a warning. On XLA, causal self-attention runs in `blocks` query blocks (None: `causal_blocks`), and
-    fp16 always takes that path (fp32 logits and softmax), because the fixed F16_F16_F32 dot algorithm jax picks
-    for fp16 fails to compile on CPU under jit."""
+    query, and with `window` > 0 among its `window` most recent positions; `bias` [B, heads, Tq, Tk] runs on XLA.
+    'cudnn' hands the causal part (and the window) to the fused kernel as its mask type (the rest becomes a bias);
+    under 'auto' a cuDNN refusal while tracing (its version, a shape) falls back to XLA with a warning. On XLA,
+    causal self-attention runs in `blocks` query blocks (None: `causal_blocks`), and fp16 always takes that path
+    (fp32 logits and softmax), because the fixed F16_F16_F32 dot algorithm jax picks for fp16 fails to compile on
+    CPU under jit."""
     impl = "xla" if bias is not None else attention_implementation(implementation, q.dtype, q.shape[-1])
     if impl == "cudnn":
         try:
             return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale, is_causal=causal,
+                                                local_window_size=(window - 1, 0) if window else None,
                                                 implementation="cudnn")
         except (RuntimeError, ValueError, NotImplementedError) as e:
             if implementation != "auto":
@@ -70,6 +77,8 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Ar
         raise ValueError(f"{blocks} causal blocks do not divide {tq} positions")
     if causal:
         lower = (jnp.arange(tk)[None, :] <= jnp.arange(tq)[:, None])[None, None]
+        if window:
+            lower &= window_mask(jnp.arange(tq), jnp.arange(tk), window)
         mask = lower if mask is None else mask & lower
     if blocks == 1 and q.dtype != jnp.float16:
         return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=scale)

@@ -27,7 +27,7 @@ POSITION_OFFSET = 2  # fairseq reserves the first two rows of the position table
 
 
 def bart_attention(c: ml_collections.ConfigDict, dtype, cross: bool, decode: bool, name: str) -> Attention:
-    return Attention(c.n_heads, c.d_model // c.n_heads, "gpt2", c.init_std, cross=cross, decode=decode,
+    return Attention(c.n_heads, c.d_model // c.n_heads, scheme="gpt2", init_std=c.init_std, cross=cross, decode=decode,
                      implementation="xla", dtype=dtype, name=name)
 
 

@@ -44,9 +44,10 @@ class EncoderBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
         c, deterministic = self.cfg, self.deterministic
-        attn = Attention(c.n_heads, c.d_model // c.n_heads, c.init, c.init_std, dropout=c.dropout,
+        attn = Attention(c.n_heads, c.d_model // c.n_heads, scheme=c.init, init_std=c.init_std, dropout=c.dropout,
                          implementation=c.attention, dtype=self.dtype, name="attn")
-        mlp = MLP(c.d_ff, c.init, c.init_std, 1.0, c.dropout, False, self.dtype, name="mlp")
+        mlp = MLP(c.d_ff, scheme=c.init, init_std=c.init_std, dropout=c.dropout, approximate_gelu=False, dtype=self.dtype,
+                  name="mlp")
         ln_attn = layer_norm(c.layer_norm_eps, self.dtype, "ln_attn")
         ln_mlp = layer_norm(c.layer_norm_eps, self.dtype, "ln_mlp")
         if c.norm == "pre":

@@ -1,6 +1,8 @@
 """GPT: decoder-only Transformer. By default GPT-2's (pre-LN, learned positions, GELU MLP, biases, tied
 embedding); `config.model` options give the Llama recipe: positions=rope, norm_type=rmsnorm, mlp=swiglu,
-n_kv_heads < n_heads (grouped-query attention), use_bias=False, tie_embeddings=False."""
+n_kv_heads < n_heads (grouped-query attention), use_bias=False, tie_embeddings=False; and its descendants'
+options: rope_scaling (Llama 3.1, YaRN), sliding_window (Mistral), qk_norm and d_kv (Qwen3's per-head norms and
+head width)."""
 
 import math
 
@@ -25,6 +27,7 @@ from jaxlm.models.layers import (
     partitioned,
     token_embedding,
 )
+from jaxlm.models.rotary import rotary
 
 
 def _norm(c: ml_collections.ConfigDict, dtype: jnp.dtype, name: str) -> nn.Module:
@@ -44,14 +47,15 @@ class Block(nn.Module):
         c, deterministic = self.cfg, self.deterministic
         out_scale = 1.0 / math.sqrt(2 * c.n_layers) if c.init == "gpt2" else 1.0
         h = _norm(c, self.dtype, "ln_attn")(x)
-        x = x + Attention(c.n_heads, c.d_model // c.n_heads, c.init, c.init_std, out_scale, use_bias=c.use_bias,
-                          qkv_bias=c.qkv_bias, causal=True, dropout=c.dropout, decode=self.decode, implementation=c.attention,
-                          n_kv_heads=c.n_kv_heads, rope_theta=c.rope_theta if c.positions == "rope" else 0.0,
-                          dtype=self.dtype, name="attn")(h, mask, cache_index=cache_index,
+        x = x + Attention(c.n_heads, inv.head_width(c), scheme=c.init, init_std=c.init_std, out_scale=out_scale,
+                          use_bias=c.use_bias, qkv_bias=c.qkv_bias, causal=True, dropout=c.dropout, decode=self.decode,
+                          implementation=c.attention, n_kv_heads=c.n_kv_heads, rotary=rotary(c),
+                          window=c.sliding_window, qk_norm=c.qk_norm, norm_eps=c.layer_norm_eps, dtype=self.dtype,
+                          name="attn")(h, mask, cache_index=cache_index,
                                                          deterministic=deterministic, positions=positions)
         h = _norm(c, self.dtype, "ln_mlp")(x)
-        return x + MLP(c.d_ff, c.init, c.init_std, out_scale, c.dropout, True, self.dtype, c.mlp, c.use_bias,
-                       name="mlp")(h, deterministic)
+        return x + MLP(c.d_ff, scheme=c.init, init_std=c.init_std, out_scale=out_scale, dropout=c.dropout,
+                       approximate_gelu=True, dtype=self.dtype, kind=c.mlp, use_bias=c.use_bias, name="mlp")(h, deterministic)
 
 
 class GPT(nn.Module):
@@ -96,7 +100,7 @@ def matmuls(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Matmul]:
     key/value heads; two or, gated, three feed-forward kernels) and the vocabulary head at every position."""
     m = cfg.model
     width = inv.attention_width(m)
-    kv_width = (m.n_kv_heads or m.n_heads) * (m.d_model // m.n_heads)
+    kv_width = (m.n_kv_heads or m.n_heads) * inv.head_width(m)
     ff = (3 if m.mlp == "swiglu" else 2) * m.d_model * m.d_ff
     block = inv.block_weights(m, width, ff, attention_kernels=2) + 2 * m.d_model * kv_width
     return [inv.Matmul("blocks", m.n_layers * block, s), inv.Matmul("lm_head", m.vocab_size * m.d_model, s)]

@@ -26,9 +26,14 @@ class Attention:
     causal: bool
 
 
+def head_width(m: ml_collections.ConfigDict) -> int:
+    """One attention head's width: config.model.d_kv, or d_model / n_heads when it is 0."""
+    return m.d_kv or m.d_model // m.n_heads
+
+
 def attention_width(m: ml_collections.ConfigDict) -> int:
-    """heads × head dim of the usual d_model / n_heads heads."""
-    return m.n_heads * (m.d_model // m.n_heads)
+    """heads × head width."""
+    return m.n_heads * head_width(m)
 
 
 def block_weights(m: ml_collections.ConfigDict, width: int, ff_weights: int, attention_kernels: int = 4) -> int:

@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxlm.config.schema import REMAT_CHOICES
-from jaxlm.models.attention import attention_mask, dot_product_attention
+from jaxlm.models.attention import attention_mask, dot_product_attention, window_mask
+from jaxlm.models.rotary import Rotary
 
 Initializer = Callable[..., jax.Array]
 ACTIVATION = ("batch", "length", "act_embed")  # the residual stream: split over the batch, whole along d_model
@@ -76,11 +77,11 @@ class Weight(nn.Module):
 
     shape: tuple[int, ...]
     axes: tuple
-    init: Initializer
+    initializer: Initializer
 
     @nn.compact
     def __call__(self) -> jax.Array:
-        return self.param("kernel", partitioned(self.init, self.axes), self.shape)
+        return self.param("kernel", partitioned(self.initializer, self.axes), self.shape)
 
 
 class HeadInputs(NamedTuple):
@@ -175,18 +176,6 @@ def default_ids(tokens: jax.Array, segment_ids: jax.Array | None = None, positio
     return segment_ids, positions
 
 
-def rope(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
-    """Rotary position embedding of x [B, T, heads, head_dim] at `positions` [B, T], in fp32: feature pairs
-    (i, i + head_dim/2) rotate by position · theta^(-2i/head_dim) (the rotate-half layout of GPT-NeoX and Llama,
-    so Hugging Face Llama weights need no permutation)."""
-    half = x.shape[-1] // 2
-    inv_freq = 1.0 / theta ** (jnp.arange(0, 2 * half, 2, dtype=jnp.float32) / (2 * half))
-    angles = jnp.asarray(positions, jnp.float32)[:, :, None, None] * inv_freq
-    cos, sin = jnp.cos(angles), jnp.sin(angles)
-    x1, x2 = x[..., :half].astype(jnp.float32), x[..., half:].astype(jnp.float32)
-    return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
-
-
 class EncoderDecoder(nn.Module):
     """An encoder-decoder model (T5, BART): a subclass defines `encode(inputs, segment_ids, positions,
     deterministic)` and `decode_logits(decoder_inputs, encoded, inputs_segment_ids, segment_ids, positions,
@@ -220,14 +209,15 @@ class Attention(nn.Module):
     """Multi-head attention, the one every family uses: self-attention (one fused [embed, 3, heads, kv]
     projection `qkv`; with fewer `n_kv_heads`, grouped-query attention: `q` and a fused `kv` over the key/value
     heads) or, with `cross`, attention over another sequence (`q`, and a fused `kv`); an optional additive bias
-    (T5's relative positions) or rotary positions (`rope_theta` > 0); an output projection `out`. Decoding
+    (T5's relative positions) or rotary positions (`rotary`), a sliding `window` over the most recent keys
+    (Mistral's), RMSNorm over each head's queries and keys (`qk_norm`, Qwen3's); an output projection `out`. Decoding
     (`decode`) keeps one cache: self-attention writes its keys/values at the model's cache index
     (`decoding_slots`), cross-attention computes them once from the encoder output (the first call that passes
     it) and reads them back later."""
 
     n_heads: int
     head_dim: int
-    init: str = "gpt2"
+    scheme: str = "gpt2"          # init scheme (config.model.init); not `init`, which would shadow Module.init
     init_std: float = 0.02
     out_scale: float = 1.0        # GPT-2 residual scaling of the output projection
     use_bias: bool = True
@@ -238,7 +228,10 @@ class Attention(nn.Module):
     decode: bool = False
     implementation: str = "auto"  # ATTENTION_IMPLEMENTATIONS
     n_kv_heads: int = 0           # key/value heads of self-attention (0 = n_heads; 1 = multi-query)
-    rope_theta: float = 0.0       # > 0: rotary positions with this base on self-attention's queries and keys
+    rotary: Rotary | None = None  # rotary positions on self-attention's queries and keys
+    window: int = 0               # > 0: a query sees only the `window` most recent positions (itself included)
+    qk_norm: bool = False         # RMSNorm (eps `norm_eps`) over each head's query and key, before rotary positions
+    norm_eps: float = 1e-6
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -252,32 +245,39 @@ class Attention(nn.Module):
         kv_heads = self.n_kv_heads or self.n_heads
         project = functools.partial(Projection, use_bias=self.use_bias or self.qkv_bias, dtype=self.dtype)
         if not self.cross and kv_heads == self.n_heads:
-            qkv = project((3, *heads), ("embed", None, "heads", "kv"), qkv_init(self.init, self.init_std, self.head_dim),
+            qkv = project((3, *heads), ("embed", None, "heads", "kv"), qkv_init(self.scheme, self.init_std, self.head_dim),
                           name="qkv")(x)
             qkv = constrain(qkv, ("batch", "length", None, "heads", "kv"))
             q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         else:
-            q = project(heads, ("embed", "heads", "kv"), q_init(self.init, self.init_std, self.head_dim), name="q")(x)
+            q = project(heads, ("embed", "heads", "kv"), q_init(self.scheme, self.init_std, self.head_dim), name="q")(x)
         if self.cross and kv is None:  # decoding: the encoder's keys/values were cached on the first step
             k, v = self.get_variable("cache", "cross_key"), self.get_variable("cache", "cross_value")
         elif self.cross or kv_heads != self.n_heads:
             head_axis = "heads" if kv_heads == self.n_heads else "kv_heads"
             kv = project((2, kv_heads, self.head_dim), ("embed", None, head_axis, "kv"),
-                         kernel_init(self.init, self.init_std, 0, (1, 2, 3)), name="kv")(kv if self.cross else x)
+                         kernel_init(self.scheme, self.init_std, 0, (1, 2, 3)), name="kv")(kv if self.cross else x)
             k, v = kv[:, :, 0], kv[:, :, 1]
             if self.decode and self.cross:
                 self.put_variable("cache", "cross_key", k)
                 self.put_variable("cache", "cross_value", v)
-        if self.rope_theta > 0:
-            q, k = rope(q, positions, self.rope_theta), rope(k, positions, self.rope_theta)
-        causal, impl = self.causal, self.implementation
+        if self.qk_norm:
+            q = RMSNorm(self.norm_eps, self.dtype, axis="kv", name="q_norm")(q)
+            k = RMSNorm(self.norm_eps, self.dtype, axis="kv", name="k_norm")(k)
+        if self.rotary is not None:
+            q, k = self.rotary(q, positions), self.rotary(k, positions)
+        causal, impl, window = self.causal, self.implementation, self.window
         if self.decode and not self.cross:
             k, v = self._write_cache(k, v, cache_index)
             causal, impl = False, "xla"  # the slots mask already limits each query to filled slots up to itself
+            if window and cache_index is not None:  # ... and the window to the slots of its last `window` positions
+                slots = window_mask(cache_index + jnp.arange(q.shape[1]), jnp.arange(k.shape[1]), window)
+                mask, window = slots if mask is None else mask & slots, 0
         if bias is not None:
             bias = bias.astype(q.dtype)
-        y = dot_product_attention(q, k, v, mask, attention_scale(self.init, self.head_dim), causal, impl, bias)
-        y = Projection((d_model,), ("heads", "kv", "embed"), kernel_init(self.init, self.init_std, (0, 1), 2,
+        y = dot_product_attention(q, k, v, mask, attention_scale(self.scheme, self.head_dim), causal, impl, bias,
+                                  window=window)
+        y = Projection((d_model,), ("heads", "kv", "embed"), kernel_init(self.scheme, self.init_std, (0, 1), 2,
                                                                           self.out_scale), n_in=2,
                        use_bias=self.use_bias, dtype=self.dtype, name="out")(y)
         return nn.Dropout(self.dropout)(y, deterministic=deterministic)
@@ -305,7 +305,7 @@ class MLP(nn.Module):
     'swiglu' down(SiLU(gate x) · up x) (Shazeer 2020, as Llama)."""
 
     d_ff: int
-    init: str = "gpt2"
+    scheme: str = "gpt2"          # init scheme (config.model.init)
     init_std: float = 0.02
     out_scale: float = 1.0
     dropout: float = 0.0
@@ -316,8 +316,8 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        up_init = kernel_init(self.init, self.init_std)
-        down_init = kernel_init(self.init, self.init_std, scale=self.out_scale)
+        up_init = kernel_init(self.scheme, self.init_std)
+        down_init = kernel_init(self.scheme, self.init_std, scale=self.out_scale)
         h = dense(self.d_ff, ("embed", "mlp"), up_init, self.use_bias, self.dtype, "up")(x)
         if self.kind == "swiglu":
             h = nn.silu(dense(self.d_ff, ("embed", "mlp"), up_init, self.use_bias, self.dtype, "gate")(x)) * h
@@ -342,10 +342,11 @@ class RMSNorm(nn.Module):
 
     eps: float = 1e-6
     dtype: jnp.dtype = jnp.float32
+    axis: str = "embed"           # the logical name of the normalised axis
 
     @nn.compact
     def __call__(self, x):
-        scale = self.param("scale", partitioned(nn.initializers.ones, ("embed",)), (x.shape[-1],))
+        scale = self.param("scale", partitioned(nn.initializers.ones, (self.axis,)), (x.shape[-1],))
         x32 = x.astype(jnp.float32)
         y = x32 * jax.lax.rsqrt(jnp.mean(jnp.square(x32), -1, keepdims=True) + self.eps)
         return (y * scale).astype(self.dtype)

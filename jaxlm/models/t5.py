@@ -28,13 +28,9 @@ from jaxlm.models.layers import (
 from jaxlm.models.t5_layers import FF_KINDS, FeedForward, RelativeBias
 
 
-def head_dim(c: ml_collections.ConfigDict) -> int:
-    return c.d_kv or c.d_model // c.n_heads
-
-
 def t5_attention(c: ml_collections.ConfigDict, dtype, cross: bool, decode: bool, name: str) -> Attention:
     """No biases; T5's init folds the 1/sqrt(d_kv) logit scaling into the queries."""
-    return Attention(c.n_heads, head_dim(c), "t5", use_bias=False, cross=cross, decode=decode, implementation="xla",
+    return Attention(c.n_heads, inv.head_width(c), scheme="t5", use_bias=False, cross=cross, decode=decode, implementation="xla",
                      dtype=dtype, name=name)
 
 
@@ -130,16 +126,12 @@ class T5(EncoderDecoder):
         return head if return_hidden else head.logits()
 
 
-def _width(m: ml_collections.ConfigDict) -> int:
-    return m.n_heads * (m.d_kv or m.d_model // m.n_heads)
-
-
 def matmuls(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Matmul]:
     """FLOPs inventory: heads of d_kv, a gated feed-forward has three kernels."""
     m = cfg.model
     ff = (3 if m.ff == "gated_gelu" else 2) * m.d_model * m.d_ff
-    return inv.encoder_decoder_matmuls(cfg, s, t, _width(m), ff)
+    return inv.encoder_decoder_matmuls(cfg, s, t, inv.attention_width(m), ff)
 
 
 def attentions(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Attention]:
-    return inv.encoder_decoder_attentions(cfg, s, t, _width(cfg.model))
+    return inv.encoder_decoder_attentions(cfg, s, t, inv.attention_width(cfg.model))

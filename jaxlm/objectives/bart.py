@@ -5,8 +5,9 @@ import ml_collections
 from jaxlm.data.special_tokens import SpecialIds
 from jaxlm.data.tokenizer import JAXLM_IDS, Tokenizer
 from jaxlm.errors import UserError
+from jaxlm.losses.seq2seq import seq2seq_loss
 from jaxlm.objectives.bart_noise import NoiseSpec, bart_noise
-from jaxlm.objectives.base import Prepared, SplitData
+from jaxlm.objectives.base import Objective, Prepared, SplitData
 from jaxlm.objectives.seq2seq import prepared, targets_length
 from jaxlm.objectives.token_classes import sentence_end_ids, word_start_ids
 
@@ -32,3 +33,7 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
     starts, ends = word_start_ids(tok), sentence_end_ids(tok)
     return prepared(split, cfg, tok, train, min(cfg.data.seq_len, targets_len) - 1, targets_len,
                     lambda x, rng: (bart_noise(x, rng, spec, starts, ends), x), True)
+
+
+OBJECTIVE = Objective(prepare=prepare, needs=("eos", "pad", "mask"), sentences=False, loss=seq2seq_loss,
+                      classifies=False, check=None)

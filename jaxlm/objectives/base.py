@@ -1,4 +1,4 @@
-"""What every pre-training objective provides: examples of a split and a random transform of (tokens, rng).
+"""What every objective is (one `Objective` record) and provides: examples of a split and a random transform.
 
 An objective's `prepare(split, cfg, tokenizer)` returns a `Prepared`: an indexable sequence of deterministic
 examples plus an optional transform `(example, np.random.Generator) -> dict of fixed-shape numpy arrays`.
@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import ml_collections
 import numpy as np
 
 from jaxlm.data.corpus import Document
@@ -42,3 +43,18 @@ class Prepared:
     def example(self, index: int, rng: np.random.Generator) -> dict:
         ex = self.examples[index]
         return self.transform(ex, rng) if self.transform else ex
+
+
+@dataclass(frozen=True, kw_only=True)
+class Objective:
+    """Everything the core needs to know about one objective; every field is required (no defaults), and the
+    registry derives its tables (which families it trains, its loss, its tokenizer roles) from these records."""
+
+    prepare: Callable[..., Prepared]   # (split: SplitData, cfg, tokenizer, train: bool) -> Prepared
+    needs: tuple[str, ...]             # the tokenizer roles its examples are built from (jaxlm/data/special_tokens.py)
+    sentences: bool                    # its token store is tokenized sentence by sentence (split.sentences)
+    loss: Callable                     # (apply_fn, params, batch, rng, train, norms=None) -> (mean loss, dict of sums);
+    #                                    the families whose `losses` hold it are the ones it trains
+    classifies: bool                   # trains a classifier head: config.model.num_labels > 0 exactly then
+    check: Callable[[ml_collections.ConfigDict], None] | None  # UserError for impossible settings of its own,
+    #                                    run when the config is validated (None: it has no settings of its own)

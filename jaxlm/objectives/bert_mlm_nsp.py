@@ -15,7 +15,8 @@ from jaxlm.data.pairs import Pair, document_pairs
 from jaxlm.data.special_tokens import SpecialIds
 from jaxlm.data.tokenizer import JAXLM_IDS, Tokenizer
 from jaxlm.errors import UserError
-from jaxlm.objectives.base import Prepared, SplitData
+from jaxlm.losses.mlm import mlm_loss
+from jaxlm.objectives.base import Objective, Prepared, SplitData
 from jaxlm.objectives.masked import describe, masked_example
 
 
@@ -78,3 +79,7 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
                        cfg.train.seed)
     return Prepared(PairExamples(pairs, d.seq_len, d.nsp, tok.ids), lambda ex, rng: masked_example(ex, rng, spec),
                     static=True, describe=lambda ex: describe(ex, tok))
+
+
+OBJECTIVE = Objective(prepare=prepare, needs=("eos", "pad", "cls", "sep", "mask"), sentences=True, loss=mlm_loss,
+                      classifies=False, check=None)

@@ -12,7 +12,8 @@ from jaxlm.data.packing import (
     rolling_windows,
 )
 from jaxlm.data.tokenizer import Tokenizer
-from jaxlm.objectives.base import Prepared, SplitData
+from jaxlm.losses.causal_lm import causal_lm_loss
+from jaxlm.objectives.base import Objective, Prepared, SplitData
 
 
 class Rows:
@@ -37,6 +38,10 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
     """Training uses whole rows only; evaluation also scores the final partial row."""
     return Prepared(Rows(split.stream, cfg.data.seq_len, not train, tok.ids.eos), bits_per_byte=True,
                     describe=lambda ex: {"text": tok.decode(ex["inputs"].tolist())})
+
+
+OBJECTIVE = Objective(prepare=prepare, needs=("eos",), sentences=False, loss=causal_lm_loss, classifies=False,
+                      check=None)
 
 
 class RollingRows:

@@ -17,7 +17,8 @@ from jaxlm.data.masking import mask_spec
 from jaxlm.data.special_tokens import SpecialIds
 from jaxlm.data.tokenizer import JAXLM_IDS, Tokenizer
 from jaxlm.errors import UserError
-from jaxlm.objectives.base import Prepared, SplitData
+from jaxlm.losses.mlm import mlm_loss
+from jaxlm.objectives.base import Objective, Prepared, SplitData
 from jaxlm.objectives.masked import describe, masked_example
 
 PACKINGS = ("full_sentences", "doc_sentences")
@@ -101,3 +102,7 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
                         tok.ids)
     return Prepared(rows, lambda ex, rng: masked_example(ex, rng, spec), static=False,
                     describe=lambda ex: describe(ex, tok))
+
+
+OBJECTIVE = Objective(prepare=prepare, needs=("eos", "pad", "cls", "sep", "mask"), sentences=True, loss=mlm_loss,
+                      classifies=False, check=None)

@@ -18,13 +18,14 @@ from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.objectives.base import Prepared, SplitData
 
-# T5 starts its decoder with the pad token; BART (fairseq, Hugging Face) with </s>.
+# Every encoder-decoder family's decoder start token, by role: T5 starts its decoder with the pad token; BART
+# (fairseq, Hugging Face) with </s>. A family fact, kept here because the examples below the registry need it.
 DECODER_START_ROLES = {"t5": "pad", "bart": "eos"}
 
 
 def decoder_start_id(cfg: ml_collections.ConfigDict, tok: Tokenizer) -> int:
-    """The id the family's decoder starts from, in this tokenizer."""
-    return getattr(tok.ids, DECODER_START_ROLES.get(cfg.model.family, "pad"))
+    """The id the (encoder-decoder) family's decoder starts from, in this tokenizer."""
+    return getattr(tok.ids, DECODER_START_ROLES[cfg.model.family])
 
 
 class Chunks:

@@ -5,8 +5,9 @@ import numpy as np
 
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
+from jaxlm.losses.seq2seq import seq2seq_loss
 from jaxlm.objectives import t5_noise
-from jaxlm.objectives.base import Prepared, SplitData
+from jaxlm.objectives.base import Objective, Prepared, SplitData
 from jaxlm.objectives.seq2seq import prepared, targets_length
 
 
@@ -62,3 +63,14 @@ def bert_style(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer,
     return prepared(split, cfg, tok, train, cfg.data.seq_len - 1, targets_length(cfg, cfg.data.seq_len),
                     lambda x, rng: t5_noise.bert_style(x, rng, cfg.data.noise_density, tok.vocab_size, tok.ids),
                     True)
+
+
+def _objective(prepare, needs: tuple[str, ...]) -> Objective:
+    return Objective(prepare=prepare, needs=needs, sentences=False, loss=seq2seq_loss, classifies=False, check=None)
+
+
+SPAN_CORRUPTION = _objective(span_corruption, ("eos", "pad", "sentinels"))
+PREFIX_LM = _objective(prefix_lm, ("eos", "pad"))
+IID_REPLACE_SPANS = _objective(iid_replace_spans, ("eos", "pad", "sentinels"))
+IID_DROP_TOKENS = _objective(iid_drop_tokens, ("eos", "pad"))
+BERT_STYLE = _objective(bert_style, ("eos", "pad", "mask"))

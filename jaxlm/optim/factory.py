@@ -46,9 +46,8 @@ def adafactor(lr: optax.ScalarOrSchedule, momentum: float = 0.0, weight_decay: f
 
 
 def moment_dtype(o: ml_collections.ConfigDict):
-    """The first moment's storage dtype of `optim.mu_dtype` (None = the parameters' own)."""
-    if o.mu_dtype not in MOMENT_DTYPES:
-        raise UserError(f"config.optim.mu_dtype='{o.mu_dtype}' is unknown: use bf16, fp32 or '' (the parameters' fp32)")
+    """The first moment's storage dtype of `optim.mu_dtype` (None = the parameters' own; config/validate.py has
+    refused any other value)."""
     return MOMENT_DTYPES[o.mu_dtype]
 
 

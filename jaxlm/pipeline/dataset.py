@@ -13,11 +13,12 @@ import ml_collections
 import numpy as np
 
 from jaxlm.data.prepare import ensure_store, given_tokenizer
-from jaxlm.data.store import TOKENIZER_FILE, StoredDocuments, TokenStore
+from jaxlm.data.store import StoredDocuments, TokenStore
+from jaxlm.data.store_format import TOKENIZER_FILE
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
-from jaxlm.objectives import NEEDS, OBJECTIVES, SENTENCE_OBJECTIVES
+from jaxlm.objectives import objective
 from jaxlm.objectives.base import HOST_ONLY_KEYS, Prepared, SplitData
 
 
@@ -28,19 +29,23 @@ class Corpus:
     store: TokenStore
 
 
+def require_roles(cfg: ml_collections.ConfigDict, workdir: str | None) -> None:
+    """UserError when the given tokenizer (the workdir's or config.data.tokenizer_path) lacks a role the objective
+    needs: checked before anything is tokenized (`train` and `data prepare` both call this)."""
+    given = given_tokenizer(cfg.data, workdir)
+    if given is not None:
+        given.require(objective(cfg.data.objective).needs, cfg.data.objective)
+
+
 def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, progress: bool = True) -> Corpus:
     """Every split of the config's token store (built on first use, see jaxlm/data/prepare.py), memory-mapped;
     the store's tokenizer is copied into the workdir, where later runs (resume, fine-tune) find it."""
-    needs = NEEDS.get(cfg.data.objective, ("eos",))
-    given = given_tokenizer(cfg.data, workdir)
-    if given is not None:  # a pretrained tokenizer that lacks a role fails before anything is tokenized
-        given.require(needs, cfg.data.objective)
-    store = ensure_store(cfg, workdir, sentences=cfg.data.objective in SENTENCE_OBJECTIVES, progress=progress)
+    require_roles(cfg, workdir)
+    record = objective(cfg.data.objective)
+    store = ensure_store(cfg, workdir, sentences=record.sentences, progress=progress)
     tok = store.tokenizer()
-    tok.require(needs, cfg.data.objective)
-    if tok.vocab_size != cfg.model.vocab_size:
-        raise UserError(f"tokenizer of store {store.path} has {tok.vocab_size} ids but config.model.vocab_size is "
-                        f"{cfg.model.vocab_size}: set --config.model.vocab_size={tok.vocab_size} or use a fresh workdir")
+    tok.require(record.needs, cfg.data.objective)
+    tok.require_vocab_size(cfg.model.vocab_size)
     saved = os.path.join(workdir, TOKENIZER_FILE) if workdir else None
     if saved and not os.path.exists(saved):
         atomic_write(saved, tok.to_bytes())
@@ -53,9 +58,7 @@ def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, prog
 def prepare(corpus: Corpus, cfg: ml_collections.ConfigDict, split: str, train: bool) -> Prepared:
     """The configured objective applied to one split."""
     name = cfg.data.objective
-    if name not in OBJECTIVES:
-        raise UserError(f"unknown objective '{name}': set config.data.objective to one of {', '.join(OBJECTIVES)}")
-    prepared = OBJECTIVES[name](corpus.splits[split], cfg, corpus.tokenizer, train)
+    prepared = objective(name).prepare(corpus.splits[split], cfg, corpus.tokenizer, train)
     if train and len(prepared.examples) < 1:
         raise UserError(f"the {split} split yields no '{name}' examples of config.data.seq_len={cfg.data.seq_len}: "
                         "add text or lower the sequence length")

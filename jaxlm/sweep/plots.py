@@ -19,23 +19,24 @@ def _filename(kind: str, metric: str) -> str:
 
 
 def plot_bars(rows: list[Summary], metric: str, best: str, out_dir: str) -> str:
-    """Bar chart of a final metric per variant with ± std error bars and each seed as a dot; returns the path."""
+    """Bar chart of a final metric per variant with 95% CI error bars (none with one seed) and each seed as a dot;
+    returns the path."""
     fig = Figure(figsize=(max(5.0, 1.1 * len(rows) + 2), 3.5), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(rows))
     means = np.array([r.mean for r in rows])
-    stds = np.array([0.0 if math.isnan(r.std) else r.std for r in rows])
-    bars = ax.bar(x, means, yerr=stds, capsize=4, color=["tab:orange" if r.variant == best else "tab:blue" for r in rows])
+    halves = np.array([0.0 if math.isnan(r.low) else (r.high - r.low) / 2 for r in rows])
+    bars = ax.bar(x, means, yerr=halves, capsize=4, color=["tab:orange" if r.variant == best else "tab:blue" for r in rows])
     for i, r in enumerate(rows):
         ax.plot([i] * r.n, r.values, "k.", markersize=4)
     ax.bar_label(bars, fmt="%.4g", padding=2)
-    values = np.concatenate([means - stds, means + stds, *[r.values for r in rows]])
+    values = np.concatenate([means - halves, means + halves, *[r.values for r in rows]])
     lo, hi = values.min(), values.max()
     pad = 0.5 * (hi - lo) or 0.05 * abs(hi) or 1.0
     ax.set_ylim(lo - pad, hi + pad)  # ablation differences are small: zoom in instead of starting at 0
     ax.set_xticks(x, [r.variant for r in rows], rotation=20, ha="right")
     ax.set_ylabel(metric)
-    ax.set_title(f"final {metric}: mean ± std over seeds, best in orange", fontsize="medium")
+    ax.set_title(f"final {metric}: mean and 95% CI over seeds, best in orange", fontsize="medium")
     path = os.path.join(out_dir, _filename("final", metric))
     fig.savefig(path, dpi=100)
     return path

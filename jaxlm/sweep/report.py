@@ -1,5 +1,6 @@
-"""DIR/results.csv, DIR/report.md (per metric: mean ± std over seeds, best variant marked) and plots, for any
-sweep dir: `write_report(DIR)` is what `jaxlm sweep` and `jaxlm sweep --report-only` call."""
+"""DIR/results.csv, DIR/report.md (the claims' verdicts first, then per metric: mean ± std and 95% CI over seeds,
+best variant marked) and plots, for any sweep dir: `write_report(DIR)` is what `jaxlm sweep` and `jaxlm sweep
+--report-only` call. Without run folders (a committed study: sweep.json and results.csv) it reads results.csv."""
 
 import collections
 import csv
@@ -11,6 +12,7 @@ import os
 import shlex
 
 from jaxlm.errors import UserError
+from jaxlm.sweep.claims import verdict_line
 from jaxlm.sweep.environment import describe
 from jaxlm.sweep.plots import plot_bars, plot_curves
 from jaxlm.sweep.runner import RESULTS_FILE, read_sweep_json, run_dir
@@ -28,9 +30,22 @@ class Report:
     errors: list[str]
 
 
+def read_csv(path: str) -> list[dict]:
+    """The run records of a results.csv (variant, seed, metrics, wall seconds; no environment)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{"variant": row.pop("variant"), "seed": int(row.pop("seed")), "wall_s": float(row.pop("wall_s")),
+             "metrics": {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in row.items() if v != ""}}
+            for row in rows]
+
+
 def load_sweep_dir(sweep_dir: str) -> tuple[dict, list[dict]]:
-    """The sweep's recorded definition and the records of its finished runs, in definition order."""
+    """The sweep's recorded definition and the records of its finished runs, in definition order: from the run
+    folders, or from results.csv when the sweep dir has none."""
     meta, records = read_sweep_json(sweep_dir), []
+    csv_path = os.path.join(sweep_dir, "results.csv")
+    if not os.path.isdir(os.path.join(sweep_dir, "runs")) and os.path.isfile(csv_path):
+        return meta, read_csv(csv_path)
     for variant in meta["variants"]:
         for seed in meta["seeds"]:
             results = os.path.join(run_dir(sweep_dir, variant, seed), RESULTS_FILE)
@@ -51,13 +66,15 @@ def fmt(x: float, scale: float) -> str:
 
 
 def metric_table(rows: list[Summary], metric: str) -> str:
-    """A markdown table: variant, mean ± std, n seeds; the best variant in bold."""
+    """A markdown table: variant, mean ± std, 95% CI, n seeds; the best variant in bold."""
     direction = "higher" if higher_is_better(metric) else "lower"
-    lines = [f"### {metric} ({direction} is better)", "", "| variant | mean ± std | n seeds |", "|---|---:|---:|"]
+    lines = [f"### {metric} ({direction} is better)", "", "| variant | mean ± std | 95% CI | n seeds |",
+             "|---|---:|---:|---:|"]
     top = best(rows, metric)
     for r in rows:
         name = f"**{r.variant}** (best)" if r.variant == top else r.variant
-        lines.append(f"| {name} | {fmt(r.mean, r.mean)} ± {fmt(r.std, r.mean)} | {r.n} |")
+        ci = "n/a" if math.isnan(r.low) else f"[{fmt(r.low, r.mean)}, {fmt(r.high, r.mean)}]"
+        lines.append(f"| {name} | {fmt(r.mean, r.mean)} ± {fmt(r.std, r.mean)} | {ci} | {r.n} |")
     return "\n".join(lines)
 
 
@@ -84,9 +101,9 @@ def _header(sweep_dir: str, meta: dict, records: list[dict]) -> list[str]:
     """Title, the module's docstring, command, dates, hardware, commit and run count, as markdown lines."""
     command = ["jaxlm", "sweep", "--config", meta["config"], "--workdir", sweep_dir, "--scale", meta["scale"],
                *(f"--config.{k}={v}" for k, v in meta["overrides"])]
-    envs = collections.Counter(describe(r["environment"]) for r in records)
-    commits = collections.Counter(r["environment"]["jaxlm_commit"] for r in records)
-    finished = sorted(r["finished"] for r in records)
+    envs = collections.Counter(describe(r["environment"]) for r in records if "environment" in r)
+    commits = collections.Counter(r["environment"]["jaxlm_commit"] for r in records if "environment" in r)
+    finished = sorted(r["finished"] for r in records if "finished" in r)
     expected = len(meta["variants"]) * len(meta["seeds"])
     lines = [f"# Sweep report: {os.path.basename(meta['config'])}", ""]
     if meta["description"]:
@@ -106,7 +123,13 @@ def write_report(sweep_dir: str) -> Report:
     meta, records = load_sweep_dir(sweep_dir)
     write_csv(os.path.join(sweep_dir, "results.csv"), records)
     os.makedirs(os.path.join(sweep_dir, "plots"), exist_ok=True)
-    tables, body, plots, errors = [], ["## Final metrics", ""], [], []
+    tables, plots, errors = [], [], []
+    claims = meta.get("claims", [])
+    verdicts = [verdict_line(c, records) for c in claims] if records else []
+    if verdicts:
+        tables.append("### Verdicts\n\n" + "\n".join(verdicts))
+    body = ["## Verdicts", "", *(verdicts or ["No claim is declared (config.sweep.claims)." if not claims else
+                                              "No run has finished yet."]), "", "## Final metrics", ""]
     for metric in meta["metrics"] if records else []:
         try:
             rows = summarize(records, metric)
@@ -118,7 +141,11 @@ def write_report(sweep_dir: str) -> Report:
         tables.append(metric_table(rows, metric))
         plots.append(plot_bars(rows, metric, best(rows, metric), os.path.join(sweep_dir, "plots")))
         body += [tables[-1], "", f"![{metric}](plots/{os.path.basename(plots[-1])})", ""]
-    curves = plot_curves(sweep_dir, meta["metrics"], records, os.path.join(sweep_dir, "plots"))
+    plots_dir = os.path.join(sweep_dir, "plots")
+    if os.path.isdir(os.path.join(sweep_dir, "runs")):
+        curves = plot_curves(sweep_dir, meta["metrics"], records, plots_dir)
+    else:  # a committed study keeps the curves drawn from its runs
+        curves = sorted(os.path.join(plots_dir, f) for f in os.listdir(plots_dir) if f.startswith("curves_"))
     body += ["## Validation curves (mean over seeds, band ± std)", "",
              *(f"![{os.path.basename(p)}](plots/{os.path.basename(p)})" for p in curves), "",
              "## Every run", "", runs_table(records, meta["metrics"]), ""]

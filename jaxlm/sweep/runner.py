@@ -119,7 +119,17 @@ def record_definition(sweep: Sweep, sweep_dir: str) -> None:
             raise UserError(f"sweep dir '{sweep_dir}' holds a different sweep: {difference}: pass a new --workdir "
                             "(or restore the original definition to resume)")
     write_json(path, dict(new, config=sweep.path, scale=sweep.scale, overrides=sweep.overrides,
-                          metrics=list(sweep.metrics), description=sweep.description))
+                          metrics=list(sweep.metrics), description=sweep.description, claims=sweep.claims))
+
+
+def record_claims(sweep: Sweep, sweep_dir: str) -> None:
+    """Replace the claims (and the description) in DIR/sweep.json by the module's: they decide nothing the runs
+    compute, so a study's decision rules can be declared or revised after its runs (`--report-only --config`)."""
+    meta = read_sweep_json(sweep_dir)
+    if set(meta["variants"]) != set(sweep.variants):
+        raise UserError(f"'{sweep.path}' defines variants {', '.join(sweep.variants)}, but sweep dir '{sweep_dir}' "
+                        f"ran {', '.join(meta['variants'])}: pass the module the sweep was run with")
+    write_json(os.path.join(sweep_dir, SWEEP_FILE), dict(meta, claims=sweep.claims, description=sweep.description))
 
 
 def enable_compilation_cache() -> None:
@@ -139,10 +149,9 @@ def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -
         metrics.update(state_bytes(run.state), **extra_evals(run, sweep.evals))
     metrics.update(train_log_metrics(pretrain))
     if sweep.finetune_config is not None:
-        from jaxlm.projects.genre.finetune import finetune
         ft_cfg = copy.deepcopy(sweep.finetune_config)
         ft_cfg.train.seed = seed
-        results = finetune(ft_cfg, workdir=os.path.join(directory, "finetune"),
+        results = sweep.finetune_run(ft_cfg, workdir=os.path.join(directory, "finetune"),
                            init_from=os.path.join(directory, "pretrain"))
         metrics.update(final_metrics(results, "finetune_"))
     return metrics

@@ -12,16 +12,19 @@ import dataclasses
 import inspect
 import re
 import types
+from collections.abc import Callable
 
 import ml_collections
 
 from jaxlm.config.loading import apply_override, import_user_module
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
-from jaxlm.registry import check_family
+from jaxlm.registry import check_config
+from jaxlm.sweep.claims import check_claims
 
 SCALES = ("cpu", "accelerator")
-SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": "", "evals": {}, "finetune_overrides": {}}
+SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": "", "evals": {}, "finetune_overrides": {},
+                  "claims": ()}
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 
 
@@ -39,6 +42,8 @@ class Sweep:
     finetune: str
     finetune_config: ml_collections.ConfigDict | None
     evals: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)  # name -> data overrides
+    claims: list[dict] = dataclasses.field(default_factory=list)  # jaxlm.sweep.claims: decided by the report
+    finetune_run: Callable | None = None  # the fine-tune module's finetune(cfg, workdir, init_from) -> results
 
     def runs(self, only: list[str] | None = None) -> list[tuple[str, int]]:
         """(variant, seed) pairs in definition order, restricted to `only` if given."""
@@ -99,7 +104,7 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
     unknown = sorted(set(section) - set(SWEEP_DEFAULTS))
     if unknown:
         raise UserError(f"'{path}': config.sweep.{unknown[0]} is not a sweep field: use seeds, metrics, finetune, "
-                        "finetune_overrides, evals")
+                        "finetune_overrides, evals, claims")
     seeds, metrics = tuple(section["seeds"]), tuple(section["metrics"])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UserError(f"'{path}': config.sweep.seeds={seeds} must be a non-empty tuple of ints, e.g. (0, 1)")
@@ -113,7 +118,7 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
     if nested and not section["finetune"]:
         raise UserError(f"'{path}': config.sweep.finetune_overrides needs config.sweep.finetune (a fine-tune module)")
     return {"seeds": seeds, "metrics": metrics, "finetune": str(section["finetune"]),
-            "evals": _evals(section["evals"], path), "finetune_overrides": nested}
+            "evals": _evals(section["evals"], path), "finetune_overrides": nested, "claims": section["claims"]}
 
 
 def _variant_config(base: ml_collections.ConfigDict, name: str, changes: object, overrides: list[tuple[str, str]],
@@ -137,8 +142,7 @@ def _variant_config(base: ml_collections.ConfigDict, name: str, changes: object,
         apply_override(cfg, key, text)
     del cfg["sweep"]
     try:
-        validate(cfg)
-        check_family(cfg)
+        check_config(cfg)
     except UserError as e:
         raise UserError(f"'{path}': variant '{name}': {e}") from None
     return cfg
@@ -149,20 +153,25 @@ def flatten_overrides(nested: dict[str, dict[str, object]]) -> dict[str, object]
     return {f"{section}.{key}": value for section, fields in nested.items() for key, value in fields.items()}
 
 
-def _finetune_config(path: str, overrides: dict[str, dict[str, object]]) -> ml_collections.ConfigDict | None:
-    """The fine-tune experiment's `get_config()` with `config.sweep.finetune_overrides` applied, or None."""
+def _finetune_stage(path: str, overrides: dict[str, dict[str, object]],
+                    ) -> tuple[ml_collections.ConfigDict | None, Callable | None]:
+    """The fine-tune experiment's `get_config()` with `config.sweep.finetune_overrides` applied and its
+    `finetune(cfg, workdir, init_from)` (its project's), or (None, None)."""
     if not path:
-        return None
-    module = import_user_module(path, "fine-tune module (config.sweep.finetune)", "experiments/finetune_genre_bert.py")
+        return None, None
+    module = import_user_module(path, "fine-tune module (config.sweep.finetune)", "experiments/finetune_*.py")
     if not callable(getattr(module, "get_config", None)):
         raise UserError(f"fine-tune module '{path}' defines no get_config(): add one that returns a ConfigDict")
+    if not callable(getattr(module, "finetune", None)):
+        raise UserError(f"fine-tune module '{path}' has no finetune(cfg, workdir, init_from): import its project's, "
+                        "as experiments/finetune_*.py do")
     cfg = module.get_config()
     for key, value in flatten_overrides(overrides).items():
         try:
             _set(cfg, key, value)
         except UserError as e:
             raise UserError(f"config.sweep.finetune_overrides: {e}") from None
-    return cfg
+    return cfg, module.finetune
 
 
 def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] = ()) -> Sweep:
@@ -190,7 +199,8 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
                 validate(eval_config(cfg, fields))
             except UserError as e:
                 raise UserError(f"'{path}': config.sweep.evals.{eval_name} on variant '{name}': {e}") from None
+    finetune_config, finetune_run = _finetune_stage(section["finetune"], section["finetune_overrides"])
     return Sweep(path=path, scale=scale, overrides=overrides, description=(module.__doc__ or "").strip(),
                  variants=resolved, seeds=section["seeds"], metrics=section["metrics"], finetune=section["finetune"],
-                 finetune_config=_finetune_config(section["finetune"], section["finetune_overrides"]),
-                 evals=section["evals"])
+                 finetune_config=finetune_config, evals=section["evals"], finetune_run=finetune_run,
+                 claims=check_claims(section["claims"], list(resolved), section["metrics"], path))

@@ -1,11 +1,11 @@
-"""Per-variant summaries of a sweep's final metrics (mean ± std over seeds), read by the report and its plots."""
+"""Per-variant summaries of a sweep's final metrics (mean ± std and 95% CI over seeds), read by the report and its
+plots."""
 
 import collections
 import dataclasses
-import math
-import statistics
 
 from jaxlm.errors import UserError
+from jaxlm.sweep.statistics import mean_interval
 
 HIGHER_IS_BETTER = ("accuracy", "f1", "auc", "precision", "recall")
 
@@ -19,6 +19,8 @@ class Summary:
     std: float  # sample standard deviation; nan with a single seed
     n: int
     values: list[float]
+    low: float   # the 95% t-interval of the mean (nan with a single seed)
+    high: float
 
 
 def higher_is_better(metric: str) -> bool:
@@ -27,7 +29,7 @@ def higher_is_better(metric: str) -> bool:
 
 
 def summarize(records: list[dict], metric: str) -> list[Summary]:
-    """Mean ± std over seeds per variant; a UserError names the runs that lack the metric."""
+    """Mean ± std and 95% CI over seeds per variant; a UserError names the runs that lack the metric."""
     missing = [f"{r['variant']}/seed_{r['seed']}" for r in records if metric not in r["metrics"]]
     if missing:
         have = sorted(set().union(*(r["metrics"] for r in records)))
@@ -36,8 +38,8 @@ def summarize(records: list[dict], metric: str) -> list[Summary]:
     by_variant = collections.defaultdict(list)
     for r in records:
         by_variant[r["variant"]].append(r["metrics"][metric])
-    return [Summary(v, statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else math.nan, len(xs), xs)
-            for v, xs in by_variant.items()]
+    return [Summary(v, i.mean, i.std, i.n, xs, i.low, i.high)
+            for v, xs in by_variant.items() for i in [mean_interval(xs)]]
 
 
 def best(rows: list[Summary], metric: str) -> str:

@@ -14,12 +14,11 @@ import ml_collections
 import optax
 from jax.sharding import Mesh, NamedSharding
 
-from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
 from jaxlm.optim.factory import build_optimizer
 from jaxlm.optim.ramp import BatchPlan, batch_plan
 from jaxlm.pipeline.dataset import device_keys
-from jaxlm.registry import Family, build_model, check_family, family, loss_fn
+from jaxlm.registry import Family, build_model, check_config, family, loss_fn
 from jaxlm.sharding.mesh import batch_sharding, data_parallel_size, make_mesh
 from jaxlm.train.precision import dynamic_scaling, initial_loss_scale
 from jaxlm.train.state import TrainState, abstract_params, state_initializer, state_shardings
@@ -60,14 +59,14 @@ def checked_plan(cfg: ml_collections.ConfigDict, mesh: Mesh) -> BatchPlan:
 
 def build(cfg: ml_collections.ConfigDict, mesh: Mesh | None = None, abstract: bool = False,
           tx: optax.GradientTransformation | None = None, schedule: optax.Schedule | None = None,
-          loss: Callable | None = None) -> Built:
+          loss: Callable | None = None, plan: BatchPlan | None = None) -> Built:
     """Everything `cfg` trains with, on `mesh` (default: from config.mesh). `tx` replaces the optimizer of
-    config.optim (`schedule` is then its lr, for logging only); `loss` replaces the objective's (to time variants)."""
-    validate(cfg)
-    check_family(cfg)
+    config.optim (`schedule` is then its lr, for logging only); `loss` replaces the objective's (to time variants);
+    `plan`: the caller's `checked_plan(cfg, mesh)`, if it already has it."""
+    check_config(cfg)
     t = cfg.train
     mesh = mesh or make_mesh(cfg.mesh)
-    plan = checked_plan(cfg, mesh)
+    plan = plan or checked_plan(cfg, mesh)
     model, fam = build_model(cfg), family(cfg)
     init_args = fam.init_args(cfg)
     if tx is None:

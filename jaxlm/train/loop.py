@@ -17,11 +17,10 @@ import optax
 from tqdm import tqdm
 
 from jaxlm.config.loading import config_changes, load_saved_config, save_config
-from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
 from jaxlm.objectives.causal_lm import prepare_rolling
 from jaxlm.pipeline.dataset import Corpus, load_corpus, prepare, train_batches
-from jaxlm.registry import check_family
+from jaxlm.registry import check_config
 from jaxlm.sharding.mesh import make_mesh
 from jaxlm.train.build import build, checked_plan
 from jaxlm.train.checkpoint import Checkpointer
@@ -56,13 +55,11 @@ class Run:
 
     def __init__(self, cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransformation | None = None,
                  schedule: optax.Schedule | None = None):
-        validate(cfg)
-        check_family(cfg)
-        self.cfg, self.workdir = cfg, workdir
+        self.cfg, self.workdir = check_config(cfg), workdir
         mesh = make_mesh(cfg.mesh)
-        checked_plan(cfg, mesh)  # before the corpus writes anything into the workdir
+        plan = checked_plan(cfg, mesh)  # before the corpus writes anything into the workdir
         self.corpus: Corpus = load_corpus(cfg, workdir, progress=cfg.train.progress)
-        built = build(cfg, mesh, tx=tx, schedule=schedule)
+        built = build(cfg, mesh, tx=tx, schedule=schedule, plan=plan)
         self.mesh, self.plan, self.model, self.fam, self.loss = built.mesh, built.plan, built.model, built.family, built.loss
         self.tx, self.schedule, self.state, self.shardings = built.tx, built.schedule, built.state, built.shardings
         self.batch_sharding, self.train_step, self.eval_step = built.batch_sharding, built.train_step, built.eval_step
@@ -129,8 +126,7 @@ def check_resumable(cfg: ml_collections.ConfigDict, workdir: str, allow_config_c
 def prepare_workdir(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> None:
     """Validate `cfg` against itself and the run already in `workdir` (if any), then create the workdir:
     nothing is written for a config that is refused."""
-    validate(cfg)
-    check_family(cfg)
+    check_config(cfg)
     check_resumable(cfg, workdir, allow_config_change)
     try:
         os.makedirs(workdir, exist_ok=True)

@@ -2,7 +2,8 @@
 
 The policy holds across a resume because a state that is not known to be good is never checkpointed: no
 checkpoint is written during a run of skipped steps, with a non-finite validation loss or with non-finite
-parameters, so a resumed run restarts from the last good checkpoint and meets the same steps again.
+parameters, so a resumed run restarts from the last good checkpoint and meets the same steps again. A run in which
+every step was skipped has trained nothing: it ends with Diverged (exit 3), however few steps it had.
 """
 
 import math
@@ -27,10 +28,11 @@ class NonFiniteGuard:
 
     def __init__(self, policy: str, max_in_a_row: int, last_checkpoint):
         self.policy, self.max_in_a_row, self.last_checkpoint = policy, max_in_a_row, last_checkpoint
-        self.in_a_row = self.skipped = 0
+        self.in_a_row = self.skipped = self.checked = 0
         self._finite = jax.jit(all_finite)
 
     def check(self, step: int, nonfinite_loss: bool, nonfinite_grads: bool) -> None:
+        self.checked += 1
         if not (nonfinite_loss or nonfinite_grads):
             self.in_a_row = 0
             return
@@ -54,7 +56,11 @@ class NonFiniteGuard:
         return None
 
     def check_results(self, results: dict) -> None:
-        """Stop (Diverged) if a final evaluation's loss is not finite: a NaN model is never a finished run."""
+        """Stop (Diverged) if every step of the run was skipped, or a final evaluation's loss is not finite: a NaN
+        model, or an untrained one, is never a finished run."""
+        if self.checked and self.skipped == self.checked:
+            raise Diverged(f"all {self.checked} steps of this run had a non-finite loss or gradients and were skipped; "
+                           f"{self._intact()}")
         for split, metrics in results.items():
             if metrics and not math.isfinite(metrics.get("loss", 0.0)):
                 raise Diverged(f"the trained model's {split} loss is {metrics['loss']} (not finite); "

@@ -7,9 +7,8 @@ import ml_collections
 
 from jaxlm import checks
 from jaxlm.config.loading import apply_override, load_config_file, load_saved_config
-from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
-from jaxlm.registry import check_family
+from jaxlm.registry import check_config
 from jaxlm.train.loop import Run
 
 
@@ -17,9 +16,7 @@ def validated(cfg: ml_collections.ConfigDict, overrides=()) -> ml_collections.Co
     """`cfg` with the (key, value) overrides applied, validated, its objective checked against its family."""
     for key, value in overrides:
         apply_override(cfg, key, value)
-    validate(cfg)
-    check_family(cfg)
-    return cfg
+    return check_config(cfg)
 
 
 def resolve_config(path: str, overrides=()) -> ml_collections.ConfigDict:

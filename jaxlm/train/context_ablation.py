@@ -1,4 +1,4 @@
-"""Context ablation: evaluate with every example's context taken from another example of the batch.
+"""Context ablation (`jaxlm eval --context-ablation`): evaluate with every example's context taken from another example of the batch.
 
 A pre-trained model that ignores its context (a masked LM that predicts unigram frequencies, an encoder-decoder
 whose decoder ignores the encoder) cannot transfer anything to fine-tuning, and its loss alone does not show
@@ -15,6 +15,8 @@ from collections.abc import Callable
 import numpy as np
 
 from jaxlm.errors import UserError
+from jaxlm.losses.mlm import mlm_loss
+from jaxlm.objectives import objective as objective_record
 from jaxlm.registry import FAMILIES
 
 
@@ -41,7 +43,7 @@ def context_ablation(family: str, objective: str) -> Callable[[dict], dict]:
     context is not separable from the targets."""
     if FAMILIES[family].encoder_decoder:
         return _encoder_inputs
-    if family == "bert" and objective != "genre_classification":
+    if objective_record(objective).loss is mlm_loss:
         return _masked_lm
     raise UserError(f"--context-ablation needs a masked-LM BERT or a T5/BART workdir, not {family} with "
                     f"'{objective}' (a GPT's context is its own targets): evaluate without it")
