@@ -169,8 +169,14 @@ class Checkpointer:
             saved = self.manager.item_metadata(step)["state"].tree["params"]
         except Exception:  # noqa: BLE001 - unreadable metadata is corruption, reported by the restore itself
             return
-        saved_names, target_names = param_names(saved), param_names(target_params)
+        saved_shapes, target_shapes = leaf_shapes(saved), leaf_shapes(target_params)
+        saved_names, target_names = set(saved_shapes), set(target_shapes)
         if saved_names == target_names:
+            for name in sorted(target_names):
+                if saved_shapes[name] != target_shapes[name]:
+                    raise UserError(f"checkpoint {step} in '{self.directory}': parameter {name} has shape "
+                                    f"{saved_shapes[name]} but this model's is {target_shapes[name]}: use the config "
+                                    "it was trained with")
             return
         extra, missing = sorted(saved_names - target_names), sorted(target_names - saved_names)
         if any(PRE_FUSED_ATTENTION.search(n) for n in extra) and any(FUSED_ATTENTION.search(n) for n in missing):
@@ -207,8 +213,7 @@ PRE_FUSED_ATTENTION = re.compile(r"/(k|v|o)/(kernel|bias)$")
 FUSED_ATTENTION = re.compile(r"/(qkv|kv|out)/(kernel|bias)$")
 
 
-def param_names(tree) -> set[str]:
-    """'decoder/block_0/attn/qkv/kernel' for every leaf of a parameter tree (arrays or orbax metadata)."""
+def leaf_shapes(tree) -> dict[str, tuple]:
+    """{'decoder/block_0/attn/qkv/kernel': shape} for every leaf of a parameter tree (arrays or orbax metadata)."""
     leaves = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: not isinstance(x, dict))[0]
-    return {"/".join(str(getattr(k, "key", k)) for k in path) for path, _ in leaves}
-
+    return {"/".join(str(getattr(k, "key", k)) for k in path): tuple(leaf.shape) for path, leaf in leaves}
