@@ -30,6 +30,7 @@ def run_convert(args, overrides) -> int:
     checks.output_folder(args.out, "--out", args.force, CONVERTED_ENTRIES)
     hf_dir = local_copy(args.from_hf, "--from-hf")
     model_cfg, params = import_hf(hf_dir)
+    check_param_shapes(model_cfg, params, args.from_hf)
     tokenizer = hf_tokenizer(hf_dir)
     if tokenizer is not None:  # refuse a tokenizer that does not load now, not when training starts
         Tokenizer.from_bytes(tokenizer)
@@ -41,19 +42,42 @@ def run_convert(args, overrides) -> int:
     return 0
 
 
+def check_param_shapes(model_cfg, params: dict, hf_dir: str) -> None:
+    """Refuse, naming the first tensor, imported weights whose shapes are not those its config.json's dims give
+    (an importer takes some tensors as they are, e.g. the embeddings, whatever the config says)."""
+    import flax.linen as nn
+    import jax
+
+    from jaxlm.config.schema import base_config
+    from jaxlm.errors import UserError
+    from jaxlm.registry import build_model, family
+    from jaxlm.train.state import abstract_params
+    cfg = base_config()
+    cfg.model = model_cfg
+    cfg.data.seq_len = min(cfg.data.seq_len, model_cfg.max_len)
+    expected = nn.unbox(abstract_params(build_model(cfg), family(cfg).init_args(cfg)))
+    want, got = ({jax.tree_util.keystr(p, simple=True, separator="/"): x.shape
+                  for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]} for tree in (expected, params))
+    for name in sorted(want.keys() | got.keys()):
+        if want.get(name) != got.get(name):
+            shown = "missing" if name not in got else f"of shape {got[name]}"
+            raise UserError(f"the weights in '{hf_dir}' do not fit its config.json: parameter {name} is {shown} but "
+                            f"config.json's dims give {want.get(name, 'no such parameter')}: use the config.json the "
+                            "checkpoint was saved with")
+
+
 def run_export(args, overrides) -> int:
     import jax
     import ml_collections
 
-    from jaxlm.interop import EXPORTED_ENTRIES, HF_EXPORTERS, export_hf
+    from jaxlm.interop import EXPORTED_ENTRIES, check_exportable, export_hf
     from jaxlm.io.staging import staged_folder
     from jaxlm.sharding.mesh import make_mesh
     from jaxlm.train.pretrained import newest_params
     from jaxlm.train.workdir import workdir_config
     cfg = workdir_config(args.workdir)
     checks.output_folder(args.out, "--to-hf", args.force, EXPORTED_ENTRIES)
-    if cfg.model.family not in HF_EXPORTERS:  # before restoring anything
-        export_hf(args.out, cfg.model, {})
+    check_exportable(cfg.model)  # before restoring anything
     params = newest_params(args.workdir, make_mesh(ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1))),
                            "--workdir")
     path = io.join(args.workdir, "tokenizer.model")

@@ -24,12 +24,19 @@ def check_generate_args(args, cfg) -> None:
     from jaxlm.errors import UserError
     from jaxlm.generate.sampling import check_sampling_options
     from jaxlm.registry import family
-    seq2seq = family(cfg).encoder_decoder
+    fam = family(cfg)
+    if not (fam.generates_text or fam.encoder_decoder):
+        raise UserError(f"workdir '{args.workdir}' holds a {cfg.model.family} model, an encoder that does not generate "
+                        "text: give a workdir of a decoder (gpt) or an encoder-decoder (t5, bart)")
+    seq2seq = fam.encoder_decoder
     if seq2seq != (args.input is not None):
         raise UserError("encoder-decoder workdirs (t5, bart) take --input TEXT; other workdirs take --prompt TEXT")
     if not seq2seq and (args.beam or args.length_penalty != 1.0):
         raise UserError("--beam and --length-penalty are for encoder-decoder workdirs (t5, bart): drop them")
-    checks.utf8_text(args.input if seq2seq else args.prompt, "--input" if seq2seq else "--prompt")
+    flag, text = ("--input", args.input) if seq2seq else ("--prompt", args.prompt)
+    if not text:
+        raise UserError(f"{flag} is empty: pass some text, e.g. {flag} 'ROMEO:'")
+    checks.utf8_text(text, flag)
     check_sampling_options(args.max_new_tokens, args.temperature, args.top_k, args.top_p, cfg.model.vocab_size)
     checks.int_in_range(args.beam, "--beam", 0, cfg.model.vocab_size, 4)
     checks.float_in_range(args.length_penalty, "--length-penalty", -10.0, 10.0, 1.0)

@@ -123,6 +123,7 @@ def base_config() -> ml_collections.ConfigDict:
         eval_batch_size=32,      # sequences per evaluation batch
         checkpoint_every=500,
         keep_checkpoints=2,
+        async_checkpoints=True,  # write checkpoints in a background thread (orbax), training on meanwhile
         seed=0,
         precision="auto",        # auto (bf16 on GPU/TPU, fp32 on CPU) | fp32 | bf16 | fp16 (fp32 master params and
                                  # optimizer state; jaxlm/train/precision.py, registry.precision)

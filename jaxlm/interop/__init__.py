@@ -8,13 +8,11 @@ checkpoint, readable with `load_saved_config`) and `params/` (the params tree as
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 
 import ml_collections
 import orbax.checkpoint as ocp
 
-from jaxlm import checks
 from jaxlm.config.loading import load_saved_config, save_config
 from jaxlm.config.schema import base_config
 from jaxlm.data.tokenizer import Tokenizer
@@ -23,6 +21,8 @@ from jaxlm.interop import hf_bart, hf_bert, hf_gpt2, hf_llama, hf_t5
 from jaxlm.interop.hf_files import load_hf, read_hf_config
 from jaxlm.interop.hf_tokenizer import HF_TOKENIZER_ENTRIES, write_hf_tokenizer
 from jaxlm.interop.layer_stack import unstack_layers
+from jaxlm.interop.out_folder import write_folder
+from jaxlm.io.write_errors import quiet_orbax_failures
 from jaxlm.objectives.seq2seq import DECODER_START_ROLES
 
 # model_type → the module whose model_config(hf config) and convert_state_dict(tensors, config.model) import it
@@ -42,6 +42,13 @@ HF_EXPORTERS: dict[str, Callable[[str, ml_collections.ConfigDict, dict], None]] 
     "bert": hf_bert.write_hf_bert,
     "t5": hf_t5.write_hf_t5,
     "bart": hf_bart.write_hf_bart,
+}
+# jaxlm family → its Hugging Face config.json for a config.model (UserError naming an option HF has no layout for)
+HF_CONFIGS: dict[str, Callable[[ml_collections.ConfigDict], dict]] = {
+    "gpt": lambda m: (hf_llama if hf_llama.is_llama_shaped(m) else hf_gpt2).hf_config(m),
+    "bert": hf_bert.hf_config,
+    "t5": hf_t5.hf_config,
+    "bart": hf_bart.hf_config,
 }
 EXPORTED_ENTRIES = ("config.json", "model.safetensors", *HF_TOKENIZER_ENTRIES)
 
@@ -69,31 +76,6 @@ def import_hf(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
                         "the model with save_pretrained") from None
 
 
-def _write_folder(out_dir: str, replaceable: tuple[str, ...], write: Callable[[str], None], flag: str = "--out",
-                  ) -> None:
-    """`write(tmp)` fills a temporary sibling of `out_dir`, which then replaces it (an earlier output of the same
-    verb, with --force): a failed write leaves `out_dir` as it was."""
-    out_dir = os.path.abspath(checks.output_folder(out_dir, flag, True, replaceable))
-    tmp, old = f"{out_dir}.{os.getpid()}.tmp", f"{out_dir}.{os.getpid()}.old"
-    try:
-        os.makedirs(tmp)
-        write(tmp)
-        if os.path.isdir(out_dir) and os.listdir(out_dir):
-            os.replace(out_dir, old)
-        try:
-            os.replace(tmp, out_dir)
-        except OSError:
-            if os.path.exists(old):
-                os.replace(old, out_dir)
-            raise
-    except OSError as e:
-        raise UserError(f"cannot write {flag} '{out_dir}' ({e.strerror or e}): free disk space or choose another "
-                        f"{flag}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def hf_tokenizer(hf_dir: str) -> bytes | None:
     """The bytes of a Hugging Face directory's tokenizer (tokenizer.json, else a sentencepiece model), or None."""
     for name in HF_TOKENIZER_FILES:
@@ -112,6 +94,8 @@ def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: d
     cfg.model = model_cfg
     cfg.data.seq_len = min(cfg.data.seq_len, model_cfg.max_len)
 
+    quiet_orbax_failures()  # a failed write is the one line write_folder makes of it
+
     def write(tmp: str) -> None:
         ckpt = ocp.StandardCheckpointer()
         ckpt.save(os.path.join(tmp, "params"), params)
@@ -120,7 +104,7 @@ def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: d
         if tokenizer is not None:
             with open(os.path.join(tmp, "tokenizer.model"), "wb") as f:
                 f.write(tokenizer)
-    _write_folder(out_dir, CONVERTED_ENTRIES, write)
+    write_folder(out_dir, CONVERTED_ENTRIES, write)
 
 
 def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, tokenizer: bytes | None = None,
@@ -128,9 +112,7 @@ def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, 
     """Write a Hugging Face model directory for a jaxlm model (its family's exporter), atomically; the tokenizer
     (`specials` as config.data.tokenizer_specials) goes beside it as tokenizer.json with its roles, so
     `AutoTokenizer.from_pretrained` loads it too and encodes as jaxlm does."""
-    if model_cfg.family not in HF_EXPORTERS:
-        raise UserError(f"Hugging Face export of family '{model_cfg.family}' is not built yet: exportable are "
-                        f"{', '.join(HF_EXPORTERS)}")
+    check_exportable(model_cfg)
     params = unstack_layers(params)  # a scan_layers run exports like an unrolled one
 
     def write(tmp: str) -> None:
@@ -140,7 +122,15 @@ def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, 
                                token_types=model_cfg.family == "bert", append_eos=model_cfg.family in DECODER_START_ROLES)
             _set_token_ids(os.path.join(tmp, "config.json"), Tokenizer.from_bytes(tokenizer, specials),
                            model_cfg.family)
-    _write_folder(out_dir, EXPORTED_ENTRIES, write, "--to-hf")
+    write_folder(out_dir, EXPORTED_ENTRIES, write, "--to-hf")
+
+
+def check_exportable(model_cfg: ml_collections.ConfigDict) -> None:
+    """Refuse, before any weight is read, a model that has no Hugging Face layout (its family, or an option)."""
+    if model_cfg.family not in HF_EXPORTERS:
+        raise UserError(f"Hugging Face export of family '{model_cfg.family}' is not built yet: exportable are "
+                        f"{', '.join(HF_EXPORTERS)}")
+    HF_CONFIGS[model_cfg.family](model_cfg)
 
 
 def _set_token_ids(config_path: str, tok: Tokenizer, family: str) -> None:

@@ -19,7 +19,11 @@ class WorkdirLock:
         self._fd: int | None = None
 
     def acquire(self) -> "WorkdirLock":
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        created = not os.path.exists(self.path)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise self._unwritable(e) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -27,10 +31,21 @@ class WorkdirLock:
             os.close(fd)
             raise UserError(f"workdir '{os.path.dirname(self.path)}' is in use by a running jaxlm (pid {holder}): "
                             "wait for it to finish, stop it, or choose another --workdir") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError as e:  # a full disk: the run cannot start, and leaves no lock file it made
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            if created:
+                os.unlink(self.path)
+            raise self._unwritable(e) from None
         self._fd = fd
         return self
+
+    def _unwritable(self, error: OSError) -> UserError:
+        return UserError(f"cannot write the lock file '{self.path}' ({error.strerror}): free disk space or choose a "
+                         "writable --workdir")
 
     def release(self) -> None:
         if self._fd is not None:

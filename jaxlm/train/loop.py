@@ -4,6 +4,7 @@ corpus → model → optimizer → sharded state (restored if the workdir has a 
 logging, evaluation and checkpoints → final validation/test evaluation.
 """
 
+import contextlib
 import json
 import sys
 import time
@@ -45,7 +46,8 @@ from jaxlm.train.step import (
 EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
 # May change when a run is resumed: the length of the run, how it reports and checkpoints, and the layout.
 RESUME_FREE_KEYS = ("train.steps", "train.progress", "train.log_every", "train.eval_every", "train.eval_batches",
-                    "train.eval_batch_size", "train.checkpoint_every", "train.keep_checkpoints", "train.sample_tokens",
+                    "train.eval_batch_size", "train.checkpoint_every", "train.keep_checkpoints",
+                    "train.async_checkpoints", "train.sample_tokens",
                     "train.nonfinite", "train.max_nonfinite_in_a_row", "data.prepare_workers", "data.store",
                     "mesh.data", "mesh.fsdp", "mesh.tensor", "eval.tasks", "eval.limit", "eval.batch_size")
 MODEL_SHAPE_KEYS = ("family", "n_layers", "n_decoder_layers", "n_heads", "d_model", "d_ff", "d_kv", "ff", "vocab_size",
@@ -66,7 +68,8 @@ class Run:
         self.tx, self.schedule, self.state, self.shardings = built.tx, built.schedule, built.state, built.shardings
         self.batch_sharding, self.train_step, self.eval_step = built.batch_sharding, built.train_step, built.eval_step
         self.put_batch = built.put_batch
-        self.checkpointer = Checkpointer(io.join(workdir, "checkpoints"), cfg.train.keep_checkpoints)
+        self.checkpointer = Checkpointer(io.join(workdir, "checkpoints"), cfg.train.keep_checkpoints,
+                                         async_save=cfg.train.async_checkpoints)
         self.results: dict = {}
         self._eval_data: dict = {}
 
@@ -153,17 +156,20 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
     cfg = pretrained_config(cfg)
     tasks = load_tasks(cfg.eval)  # downstream tasks are read before anything is written
     prepare_workdir(cfg, workdir, allow_config_change)
-    with workdir_lock(workdir, jax.process_index()), Preemption() as preemption:
-        return _train_locked(cfg, workdir, tx, stop_after, preemption, schedule, tasks)
+    with workdir_lock(workdir, jax.process_index()), Preemption() as preemption, contextlib.ExitStack() as cleanup:
+        return _train_locked(cfg, workdir, tx, stop_after, preemption, cleanup, schedule, tasks)
 
 
-def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule=None, tasks=()) -> Run:
+def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup: contextlib.ExitStack,
+                  schedule=None, tasks=()) -> Run:
     source = cfg.finetune.init_from
     if source and jax.process_index() == 0:
         copy_tokenizer(source, workdir)
     if source and jax.process_count() > 1:  # the others read it from the workdir
         multihost_utils.sync_global_devices("jaxlm: init_from tokenizer")
     run = Run(cfg, workdir, tx, schedule)
+    cleanup.callback(run.checkpointer.close)  # however the run ends, a checkpoint being written is committed
+    run.checkpointer.check_writable()  # before any step is spent
     data_state = run.restore()
     downstream = Downstream.for_run(run, tasks, jit_eval_step)
     if data_state is None:
@@ -233,6 +239,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
                 run.checkpointer.save(step, run.state, data_iter.get_state(), val_loss)
             window_start = time.perf_counter()
         if preemption.requested:
+            run.checkpointer.wait()
             bar.close()
             writer.close()
             raise Preempted(step, preemption.signal)
@@ -241,6 +248,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, schedule
         guard.check(*pending)
     if end == t.steps:
         run.results = dict(val=val if start < end and val else run.evaluate("val"), test=run.evaluate("test"))
+    run.checkpointer.wait()  # the last checkpoint, written while the final evaluation ran
     writer.close()
     guard.check_results(run.results)
     return run
