@@ -8,7 +8,6 @@ import os
 import sys
 import warnings
 
-
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
