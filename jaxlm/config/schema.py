@@ -75,7 +75,11 @@ def base_config() -> ml_collections.ConfigDict:
         tokenizer="unigram",     # sentencepiece model type: unigram | bpe | char
         tokenizer_path="",       # an existing tokenizer: sentencepiece .model or Hugging Face tokenizer.json ('' = train one)
         tokenizer_specials="",   # pretrained tokenizers: ROLE=TOKEN overrides, e.g. 'mask=<mask>,pad=<pad>' ('' = by name)
-        tokenizer_sample_bytes=100_000_000,  # training text the tokenizer is trained on (a seeded sample beyond it)
+        tokenizer_trainer="sentencepiece",  # sentencepiece (data.tokenizer's model type) | hf_bpe (byte-level BPE by
+                                 # Hugging Face tokenizers: a tokenizer.json; faster to train)
+        tokenizer_character_coverage=0.9995,  # sentencepiece: when the sample has more distinct characters than
+                                 # half the learnable pieces, the rarest (1 - this of the text) are spelled in bytes
+        tokenizer_sample_bytes=10_000_000,  # training text the tokenizer is trained on (a seeded sample beyond it)
         seq_len=128,
         objective="causal_lm",
         segment_mask=True,       # attention never crosses document boundaries inside a packed row

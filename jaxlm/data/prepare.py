@@ -29,20 +29,16 @@ from dataclasses import dataclass
 
 import ml_collections
 import numpy as np
-from tqdm import tqdm
 
 from jaxlm.data.corpus import SPLITS, hash_split_code, split_codes
+from jaxlm.data.progress import Progress, duration, stage
 from jaxlm.data.sentences import split_sentences
 from jaxlm.data.sources import fingerprint, iter_documents
 from jaxlm.data.store import SplitWriter, TokenStore, token_dtype
 from jaxlm.data.store_format import FORMAT, MANIFEST, SHARD_TOKENS, TOKENIZER_FILE, VERSION, is_store_folder
 from jaxlm.data.store_verify import new_hash, stamp
-from jaxlm.data.tokenizer import (
-    Tokenizer,
-    TokenizerSpec,
-    default_cache_dir,
-    train_tokenizer,
-)
+from jaxlm.data.tokenizer import Tokenizer, TokenizerSpec, default_cache_dir, effective_coverage, train_tokenizer
+from jaxlm.data.tokenizer_hf import train_tokenizer_json
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 
@@ -118,7 +114,9 @@ def scan(plan: Plan, progress: bool) -> Scan:
     index: dict[str, int] = {}
     s = plan.settings
     kept, total = [], 0
-    for doc in tqdm(plan.documents(), desc="scan", unit=" docs", disable=None if progress else True, leave=False):
+    bar = Progress("scan", unit="docs", enabled=progress)
+    for doc in plan.documents():
+        bar.update(1)
         labels.append(index.setdefault(doc.label, len(index)))
         sizes.append(len(doc.text.encode("utf-8", "surrogatepass")))
         total += sizes[-1]
@@ -128,6 +126,7 @@ def scan(plan: Plan, progress: bool) -> Scan:
                 kept = None
         if s["split"] == "hash":
             hashed.append(hash_split_code(doc.text, s["val_fraction"], s["test_fraction"], s["split_seed"]))
+    bar.close()
     if not labels:
         raise UserError(f"corpus '{plan.source}' is empty (no non-whitespace text): give a source with some text")
     names = tuple(sorted(index))
@@ -145,7 +144,7 @@ def scan(plan: Plan, progress: bool) -> Scan:
     return Scan(codes, label_ids, names, sizes, kept)
 
 
-def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list[str]:
+def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int, progress: bool = False) -> list[str]:
     """Pass 2: the tokenizer's training text, in source order: every training document when they fit in
     `sample_bytes`, else a seeded uniform sample of them cut to exactly `sample_bytes` (the last one chosen cut
     short: a single huge document cannot exceed the bound)."""
@@ -158,7 +157,9 @@ def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list
         budget = {int(order[k]): sample_bytes - int(total[k - 1] if k else 0)}
         train = np.sort(order[:k + 1])
     chosen, texts = set(train.tolist()), []
+    bar = Progress("tokenizer sample", total=int(train[-1]) + 1, unit="docs", enabled=progress and sc.kept is None)
     for i, doc in enumerate(sc.documents(plan)):
+        bar.update(1)
         if i in chosen:
             text = doc.text
             if i in budget:
@@ -166,6 +167,7 @@ def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list
             texts.append(text)
         if len(texts) == len(chosen):
             break
+    bar.close()
     return texts
 
 
@@ -302,8 +304,7 @@ def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progres
     dtype = token_dtype(tok.vocab_size)
     sentences = plan.settings["sentences"]
     writers = [SplitWriter(os.path.join(tmp, name), dtype, shard_tokens, sentences) for name in SPLITS]
-    bar = tqdm(total=int(sc.sizes.sum()), desc="prepare", unit="B", unit_scale=True, disable=None if progress else True,
-               smoothing=0.1)
+    bar = Progress("tokenize", total=int(sc.sizes.sum()), unit="B", enabled=progress)
     n_docs = 0
     for batch, (ids, lengths, sent_lengths, per_doc) in _tokenized(plan, sc, tok, workers if sc.kept is None else 1):
         starts = np.concatenate([[0], np.cumsum(lengths)])
@@ -314,7 +315,7 @@ def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progres
             writers[sc.codes[i]].add(ids[starts[k]:starts[k + 1]], int(sc.labels[i]), doc.title, doc.source, n_bytes, sl)
             bar.update(n_bytes)
         n_docs += len(batch)
-        bar.set_postfix(docs=n_docs, refresh=False)
+        bar.set_postfix(docs=n_docs)
     bar.close()
     if n_docs != len(sc.codes):
         raise UserError(f"source '{plan.source}' changed while it was being prepared ({len(sc.codes)} documents, "
@@ -369,21 +370,51 @@ def given_tokenizer(data: ml_collections.ConfigDict, workdir: str | None) -> Tok
     return None
 
 
-def _trained_tokenizer(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict) -> Tokenizer:
+TRAINERS = ("sentencepiece", "hf_bpe")
+SECONDS_PER_MB = {"sentencepiece": 12.0, "hf_bpe": 1.0}  # training time per MB of sample on 2 cores (RESULTS §7)
+
+
+def train_configured(texts: list[str], cfg: ml_collections.ConfigDict, progress: bool = True) -> str:
+    """Train (or reuse from the cache) the tokenizer config.data asks for on `texts`; returns its file's path.
+    A stage line on stderr gives the sample's size and an estimate of the time."""
+    d = cfg.data
+    if d.tokenizer_trainer not in TRAINERS:
+        raise UserError(f"config.data.tokenizer_trainer='{d.tokenizer_trainer}' is unknown: use "
+                        f"--config.data.tokenizer_trainer=sentencepiece or hf_bpe")
+    if not 0.0 < d.tokenizer_character_coverage <= 1.0:
+        raise UserError(f"config.data.tokenizer_character_coverage={d.tokenizer_character_coverage} is out of range: "
+                        "use a value in (0, 1], e.g. --config.data.tokenizer_character_coverage=0.9995")
+    mb = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) / 1e6
+    what = f"{d.tokenizer} ({d.tokenizer_trainer})" if d.tokenizer_trainer == "sentencepiece" else d.tokenizer_trainer
+    stage(f"tokenizer: training a {cfg.model.vocab_size}-piece {what} tokenizer on {mb:.1f} MB of {len(texts)} "
+          f"training documents (about {duration(SECONDS_PER_MB[d.tokenizer_trainer] * mb)} on 2 cores; cached "
+          "once trained)", progress)
+    if d.tokenizer_trainer == "hf_bpe":
+        return train_tokenizer_json(texts, TokenizerSpec(vocab_size=cfg.model.vocab_size), default_cache_dir())
+    coverage = effective_coverage(texts, cfg.model.vocab_size, d.tokenizer_character_coverage)
+    return train_tokenizer(texts, TokenizerSpec(cfg.model.vocab_size, d.tokenizer, coverage))
+
+
+def _trained_tokenizer(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict, progress: bool) -> Tokenizer:
+    return Tokenizer(train_configured(sample_for(plan, sc, cfg, progress), cfg, progress))
+
+
+def sample_for(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict, progress: bool) -> list[str]:
+    """The tokenizer's training text for config.data (its size checked)."""
     if cfg.data.tokenizer_sample_bytes < 1:
         raise UserError(f"config.data.tokenizer_sample_bytes={cfg.data.tokenizer_sample_bytes} must be positive: "
-                        "pass e.g. --config.data.tokenizer_sample_bytes=100000000")
-    spec = TokenizerSpec(vocab_size=cfg.model.vocab_size, model_type=cfg.data.tokenizer)
-    return Tokenizer(train_tokenizer(tokenizer_sample(plan, sc, cfg.data.tokenizer_sample_bytes, cfg.data.split_seed),
-                                     spec))
+                        "pass e.g. --config.data.tokenizer_sample_bytes=10000000")
+    return tokenizer_sample(plan, sc, cfg.data.tokenizer_sample_bytes, cfg.data.split_seed, progress)
 
 
 def _alias(plan: Plan, cfg: ml_collections.ConfigDict) -> str:
     """Where the tokenizer trained for (plan, tokenizer settings) is remembered, so a cached store is found
     without scanning the source."""
     d = cfg.data
-    key = plan.key(f"trained:{cfg.model.vocab_size}:{d.tokenizer}:{d.tokenizer_sample_bytes}")
-    return os.path.join(cache_root(), "tokenizers", f"{key}.model")
+    settings = f"{cfg.model.vocab_size}:{d.tokenizer}:{d.tokenizer_sample_bytes}"
+    if (d.tokenizer_trainer, d.tokenizer_character_coverage) != ("sentencepiece", 1.0):
+        settings += f":{d.tokenizer_trainer}:{d.tokenizer_character_coverage}"
+    return os.path.join(cache_root(), "tokenizers", f"{plan.key(f'trained:{settings}')}.model")
 
 
 def workers_for(data: ml_collections.ConfigDict) -> int:
@@ -400,9 +431,10 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
     if tok is not None:  # every store ends each document with eos (the objective's other roles: load_corpus)
         tok.require(("eos",), cfg.data.objective)
     if tok is not None and tok.vocab_size != cfg.model.vocab_size:
-        raise UserError(f"the tokenizer (the workdir's or config.data.tokenizer_path) has {tok.vocab_size} ids but "
-                        f"config.model.vocab_size is {cfg.model.vocab_size}: set --config.model.vocab_size="
-                        f"{tok.vocab_size} or use a fresh workdir")
+        whose = "the workdir's or config.data.tokenizer_path" if workdir else "config.data.tokenizer_path"
+        other = "use a fresh --workdir" if workdir else "give another config.data.tokenizer_path"
+        raise UserError(f"the tokenizer ({whose}) has {tok.vocab_size} ids but config.model.vocab_size is "
+                        f"{cfg.model.vocab_size}: set --config.model.vocab_size={tok.vocab_size} or {other}")
     explicit = out or cfg.data.store
     if explicit:
         return _explicit_store(explicit, plan, cfg, tok, progress, build=bool(out), force=force)
@@ -416,12 +448,13 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
     with _locked(os.path.join(cache_root(), f"{plan.key()}.lock")):
         sc = scan(plan, progress)
         if tok is None:
-            tok = _trained_tokenizer(plan, sc, cfg)
+            tok = _trained_tokenizer(plan, sc, cfg, progress)
             atomic_write(alias, tok.to_bytes())
         path = os.path.join(cache_root(), plan.key(tok.fingerprint))
-        if force or not os.path.isfile(os.path.join(path, MANIFEST)):  # another process may have built it meanwhile
+        built = force or not os.path.isfile(os.path.join(path, MANIFEST))  # another process may have built it
+        if built:
             write_store(path, plan, tok, sc, workers_for(cfg.data), progress)
-    return TokenStore(path, CACHE_REBUILD)
+    return TokenStore(path, CACHE_REBUILD, built=built)
 
 
 def _explicit_store(path: str, plan: Plan, cfg: ml_collections.ConfigDict, tok: Tokenizer | None, progress: bool,
@@ -444,9 +477,9 @@ def _explicit_store(path: str, plan: Plan, cfg: ml_collections.ConfigDict, tok: 
             if not force:
                 return _matching_store(path, plan, tok, rebuild)
         sc = scan(plan, progress)
-        tok = tok or _trained_tokenizer(plan, sc, cfg)
+        tok = tok or _trained_tokenizer(plan, sc, cfg, progress)
         write_store(path, plan, tok, sc, workers_for(cfg.data), progress)
-    return TokenStore(path, rebuild)
+    return TokenStore(path, rebuild, built=True)
 
 
 def _matching_store(path: str, plan: Plan, tok: Tokenizer | None, rebuild: str) -> TokenStore:

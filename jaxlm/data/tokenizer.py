@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -94,7 +95,7 @@ def _check_spec(spec: TokenizerSpec) -> None:
 
 def _train_bytes(texts: Sequence[str], spec: TokenizerSpec) -> bytes:
     """Train a model in memory on the non-empty lines of `texts`; returns the serialized model proto."""
-    lines = [piece for t in texts for ln in t.split("\n") if ln.strip() for piece in _bounded(ln)]
+    lines = [ln for t in texts for ln in bounded_lines(t)]
     if not lines:
         raise UserError("tokenizer training texts are empty: give a corpus with some non-whitespace text")
     writer = io.BytesIO()
@@ -130,10 +131,36 @@ def _train_bytes(texts: Sequence[str], spec: TokenizerSpec) -> bytes:
     except RuntimeError as e:
         msg = " ".join(str(e).split("] ", 1)[-1].split())
         raise UserError(
-            f"sentencepiece could not train a {spec.vocab_size}-piece {spec.model_type} tokenizer: {msg} "
-            "(change the tokenizer vocab_size or use a bigger corpus)"
+            f"sentencepiece could not train a {spec.vocab_size}-piece {spec.model_type} tokenizer: {msg}: {_fix(msg, spec)}"
         ) from None
     return writer.getvalue()
+
+
+def _fix(msg: str, spec: TokenizerSpec) -> str:
+    """The overrides that fix sentencepiece's complaint `msg`, as the user types them."""
+    most = re.search(r"<= *(\d+)", msg)
+    if most:  # the sample has too few distinct pieces for the vocabulary
+        return f"set --config.model.vocab_size={max(int(most.group(1)), MIN_VOCAB_SIZE)} (the most this sample allows)"
+    lower = round(min(spec.character_coverage, 0.9995) - 0.0005, 4)
+    return (f"set --config.data.tokenizer_character_coverage={lower} (now {spec.character_coverage}; the rarest "
+            f"characters are then spelled in byte pieces) or --config.model.vocab_size={2 * spec.vocab_size}")
+
+
+def effective_coverage(texts: Sequence[str], vocab_size: int, coverage: float) -> float:
+    """1.0 (every character of the sample its own piece) when its distinct characters fit in half of the pieces
+    left after the reserved, newline and byte pieces; else `coverage` (the rarest characters spelled in bytes)."""
+    free = vocab_size - FIRST_ORDINARY_ID - 1 - N_BYTE_PIECES
+    chars = set()
+    for t in texts:
+        chars.update(t)
+        if len(chars) > free // 2:
+            return coverage
+    return 1.0
+
+
+def bounded_lines(text: str) -> list[str]:
+    """The non-blank lines of `text`, each cut into pieces of at most MAX_SENTENCE_BYTES (what trainers see)."""
+    return [piece for ln in text.split("\n") if ln.strip() for piece in _bounded(ln)]
 
 
 def _bounded(line: str) -> list[str]:
