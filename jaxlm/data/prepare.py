@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import ml_collections
 import numpy as np
 
-from jaxlm.data.corpus import SPLITS, hash_split_code, split_codes
+from jaxlm.data.corpus import SPLITS, hash_codes, hash_uniform, split_codes
 from jaxlm.data.progress import Progress, duration, stage
 from jaxlm.data.sentences import split_sentences
 from jaxlm.data.sources import fingerprint, iter_documents
@@ -46,6 +46,7 @@ BATCH_BYTES = 1 << 20  # text per worker task
 KEEP_BYTES = 1 << 26   # a source up to this size is read once, kept in memory for the later passes and tokenized
                        # in this process (starting workers would cost more than they save)
 SPLIT_MODES = ("count", "hash")
+MIN_HELD_OUT_BYTES = 100_000  # a held-out split with less text than this is warned about
 CACHE_REBUILD = "`jaxlm data prepare --config FILE --force` (the same overrides as the run)"
 
 
@@ -73,7 +74,12 @@ class Plan:
             if not (0 <= data.val_fraction and 0 <= data.test_fraction and data.val_fraction + data.test_fraction < 1):
                 raise UserError(f"config.data.val_fraction={data.val_fraction} and test_fraction={data.test_fraction} "
                                 "must be ≥ 0 and sum to less than 1")
+            if data.val_target_docs < 0 or data.test_target_docs < 0:
+                raise UserError(f"config.data.val_target_docs={data.val_target_docs} and test_target_docs="
+                                f"{data.test_target_docs} must be ≥ 0 (0 = use val_fraction / test_fraction)")
             split = dict(split="hash", val_fraction=data.val_fraction, test_fraction=data.test_fraction)
+            if data.val_target_docs or data.test_target_docs:  # the fractions these many documents make
+                split.update(val_target_docs=data.val_target_docs, test_target_docs=data.test_target_docs)
         else:
             split = dict(split="count", val_docs=data.val_docs, test_docs=data.test_docs, stratify=data.stratify)
         settings = dict(split, split_seed=data.split_seed, sentences=sentences)
@@ -110,7 +116,7 @@ class Scan:
 
 
 def scan(plan: Plan, progress: bool) -> Scan:
-    labels, sizes, hashed = array.array("H"), array.array("q"), array.array("B")
+    labels, sizes, hashed = array.array("H"), array.array("q"), array.array("d")
     index: dict[str, int] = {}
     s = plan.settings
     kept, total = [], 0
@@ -125,7 +131,7 @@ def scan(plan: Plan, progress: bool) -> Scan:
             if total > KEEP_BYTES:
                 kept = None
         if s["split"] == "hash":
-            hashed.append(hash_split_code(doc.text, s["val_fraction"], s["test_fraction"], s["split_seed"]))
+            hashed.append(hash_uniform(doc.text, s["split_seed"]))
     bar.close()
     if not labels:
         raise UserError(f"corpus '{plan.source}' is empty (no non-whitespace text): give a source with some text")
@@ -133,7 +139,7 @@ def scan(plan: Plan, progress: bool) -> Scan:
     remap = np.array([names.index(n) for n in index], np.uint16)
     label_ids = remap[np.frombuffer(labels, np.uint16)]
     if s["split"] == "hash":
-        codes = np.frombuffer(hashed, np.uint8).copy()
+        codes = hash_codes(np.frombuffer(hashed, np.float64), *hash_fractions(s, len(label_ids)))
     else:
         codes = split_codes([names[i] for i in label_ids], s["val_docs"], s["test_docs"], s["split_seed"],
                             s["stratify"])
@@ -142,6 +148,29 @@ def scan(plan: Plan, progress: bool) -> Scan:
         raise UserError(f"the split of '{plan.source}' leaves no training documents: lower the held-out "
                         "fractions or counts")
     return Scan(codes, label_ids, names, sizes, kept)
+
+
+def hash_fractions(settings: dict, n_docs: int) -> tuple[float, float]:
+    """The val and test fractions of a hash split: the target numbers of documents over the corpus's when set."""
+    fractions = [settings[f"{k}_fraction"] for k in ("val", "test")]
+    for i, k in enumerate(("val", "test")):
+        if settings.get(f"{k}_target_docs"):
+            fractions[i] = settings[f"{k}_target_docs"] / n_docs
+    if sum(fractions) >= 1:
+        raise UserError(f"config.data.val_target_docs and test_target_docs hold out all {n_docs} documents: "
+                        "lower them")
+    return fractions[0], fractions[1]
+
+
+def warn_small_splits(store: TokenStore) -> None:
+    """A warning line for each held-out split with less than MIN_HELD_OUT_BYTES of text: its scores are noise."""
+    hash_split = store.manifest["settings"]["split"] == "hash"
+    for name in ("val", "test"):
+        entry = store.splits[name].entry
+        if 0 < entry["bytes"] < MIN_HELD_OUT_BYTES:
+            fix = f"config.data.{name}_target_docs" if hash_split else f"config.data.{name}_docs"
+            print(f"jaxlm: warning: the {name} split holds {entry['docs']} documents, {entry['bytes']:,} bytes of "
+                  f"text (less than {MIN_HELD_OUT_BYTES:,}): its scores will be noisy; raise {fix}", file=sys.stderr)
 
 
 def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int, progress: bool = False) -> list[str]:
@@ -386,9 +415,10 @@ def train_configured(texts: list[str], cfg: ml_collections.ConfigDict, progress:
                         "use a value in (0, 1], e.g. --config.data.tokenizer_character_coverage=0.9995")
     mb = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) / 1e6
     what = f"{d.tokenizer} ({d.tokenizer_trainer})" if d.tokenizer_trainer == "sentencepiece" else d.tokenizer_trainer
+    estimate = SECONDS_PER_MB[d.tokenizer_trainer] * mb
     stage(f"tokenizer: training a {cfg.model.vocab_size}-piece {what} tokenizer on {mb:.1f} MB of {len(texts)} "
-          f"training documents (about {duration(SECONDS_PER_MB[d.tokenizer_trainer] * mb)} on 2 cores; cached "
-          "once trained)", progress)
+          f"training documents (about {duration(estimate)} on 2 cores; cached once trained)",
+          progress and estimate >= 10)
     if d.tokenizer_trainer == "hf_bpe":
         return train_tokenizer_json(texts, TokenizerSpec(vocab_size=cfg.model.vocab_size), default_cache_dir())
     coverage = effective_coverage(texts, cfg.model.vocab_size, d.tokenizer_character_coverage)
@@ -425,7 +455,16 @@ def workers_for(data: ml_collections.ConfigDict) -> int:
 
 def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences: bool, progress: bool = True,
                  out: str | None = None, force: bool = False) -> TokenStore:
-    """The store for this config: config.data.store (or `out`) if set, else the cache's, built when missing."""
+    """The store for this config: config.data.store (or `out`) if set, else the cache's, built when missing;
+    a warning line for a held-out split too small to score."""
+    store = _ensure_store(cfg, workdir, sentences, progress, out, force)
+    if progress:
+        warn_small_splits(store)
+    return store
+
+
+def _ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences: bool, progress: bool,
+                  out: str | None, force: bool) -> TokenStore:
     plan = Plan.from_config(cfg.data, sentences)
     tok = given_tokenizer(cfg.data, workdir)
     if tok is not None:  # every store ends each document with eos (the objective's other roles: load_corpus)

@@ -1,7 +1,8 @@
 """Progress of a long stage: a tqdm bar in a terminal, plain log lines on stderr without one (nohup, Slurm, CI).
 
-Without a terminal a line `jaxlm: STAGE: N/TOTAL UNIT (P%), key value, …, R UNIT/s, ETA …` is printed at most
-every LOG_SECONDS, and once more when the stage ends, so a redirected log shows that work goes on.
+Without a terminal a line `jaxlm: STAGE: N of TOTAL UNIT (P%), key value, …, R UNIT/s, ETA …` is printed every
+LOG_SECONDS, and once more when such a stage ends, so a redirected log shows that work goes on (a stage shorter
+than LOG_SECONDS prints nothing).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Progress:
         self._bar.write(message)
 
     def close(self) -> None:
-        if self._log and self.n > self._start_n:
+        if self._log and self._last > self._start:  # a stage that printed lines ends with one
             self._line()
         self._bar.close()
 
