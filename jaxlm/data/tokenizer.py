@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import io
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -147,15 +149,18 @@ def _fix(msg: str, spec: TokenizerSpec) -> str:
 
 
 def effective_coverage(texts: Sequence[str], vocab_size: int, coverage: float) -> float:
-    """1.0 (every character of the sample its own piece) when its distinct characters fit in half of the pieces
-    left after the reserved, newline and byte pieces; else `coverage` (the rarest characters spelled in bytes)."""
-    free = vocab_size - FIRST_ORDINARY_ID - 1 - N_BYTE_PIECES
-    chars = set()
+    """The character coverage to train with: 1.0 (every character of the sample its own piece) when its distinct
+    characters fit in half of the pieces left after the reserved, newline and byte pieces; else `coverage`, or
+    less where needed for the most frequent characters to fit there (the rarest are spelled in byte pieces)."""
+    room = (vocab_size - FIRST_ORDINARY_ID - 1 - N_BYTE_PIECES) // 2
+    counts = collections.Counter()
     for t in texts:
-        chars.update(t)
-        if len(chars) > free // 2:
-            return coverage
-    return 1.0
+        counts.update(t)
+    if len(counts) <= room:
+        return 1.0
+    frequent = np.sort(np.fromiter(counts.values(), np.int64))[::-1]
+    fits = float(frequent[:room].sum() / frequent.sum())
+    return min(coverage, math.floor(fits * 1e4) / 1e4)
 
 
 def bounded_lines(text: str) -> list[str]:
