@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -417,12 +418,16 @@ def train_configured(texts: list[str], cfg: ml_collections.ConfigDict, progress:
     what = f"{d.tokenizer} ({d.tokenizer_trainer})" if d.tokenizer_trainer == "sentencepiece" else d.tokenizer_trainer
     estimate = SECONDS_PER_MB[d.tokenizer_trainer] * mb
     stage(f"tokenizer: training a {cfg.model.vocab_size}-piece {what} tokenizer on {mb:.1f} MB of {len(texts)} "
-          f"training documents (about {duration(estimate)} on 2 cores; cached once trained)",
-          progress and estimate >= 10)
+          f"training documents (about {duration(estimate)} on 2 cores, unless cached)", progress and estimate >= 10)
+    start = time.perf_counter()
     if d.tokenizer_trainer == "hf_bpe":
-        return train_tokenizer_json(texts, TokenizerSpec(vocab_size=cfg.model.vocab_size), default_cache_dir())
-    coverage = effective_coverage(texts, cfg.model.vocab_size, d.tokenizer_character_coverage)
-    return train_tokenizer(texts, TokenizerSpec(cfg.model.vocab_size, d.tokenizer, coverage))
+        path = train_tokenizer_json(texts, TokenizerSpec(vocab_size=cfg.model.vocab_size), default_cache_dir())
+    else:
+        coverage = effective_coverage(texts, cfg.model.vocab_size, d.tokenizer_character_coverage)
+        path = train_tokenizer(texts, TokenizerSpec(cfg.model.vocab_size, d.tokenizer, coverage))
+    took = time.perf_counter() - start
+    stage(f"tokenizer: trained in {duration(took)}", progress and estimate >= 10 and took >= 1)
+    return path
 
 
 def _trained_tokenizer(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict, progress: bool) -> Tokenizer:
