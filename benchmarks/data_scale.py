@@ -163,11 +163,16 @@ def main() -> None:
         sizes = [float(s) for s in args.sizes.split(",")]
         report = dict(commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                             cwd=ROOT, check=True).stdout.strip(), cores=os.cpu_count())
-        report["tokenizer"] = tokenizer_runs(sizes, args.dir)
+        out = args.out.replace(".json", "_tokenizer.json")
+        corpus = os.path.join(args.dir, f"corpus-{sizes[0]:g}GB.jsonl.gz")
+        make_corpus(corpus, sizes[0])
         log = os.path.join(os.path.dirname(args.out), "data_scale_notty.log")
-        report["no_tty"] = no_tty_flow(os.path.join(args.dir, f"corpus-{sizes[0]:g}GB.jsonl.gz"), args.dir, log)
-        with open(args.out.replace(".json", "_tokenizer.json"), "w") as f:
-            json.dump(report, f, indent=1)
+        report["no_tty"] = no_tty_flow(corpus, args.dir, log)
+        report["tokenizer"] = {}
+        for gb in sizes:  # the report is rewritten after each size
+            report["tokenizer"].update(tokenizer_runs([gb], args.dir))
+            with open(out, "w") as f:
+                json.dump(report, f, indent=1)
         print(json.dumps(report, indent=1))
         return
     from jaxlm.config.loading import load_config_file
