@@ -80,7 +80,7 @@ def test_readme_own_data_commands_run_as_written(tmp_path):
         assert "Traceback" not in p.stderr
         outputs.append(p)
     prepared = json.loads(outputs[0].stdout.strip().splitlines()[-1])
-    assert prepared["built"] is True and "jaxlm: token store" in outputs[0].stderr and "built" in outputs[0].stderr
+    assert prepared["built"] is True and "reused" not in outputs[0].stderr
     assert 150 <= prepared["val"]["docs"] <= 250 and 150 <= prepared["test"]["docs"] <= 250  # val_target_docs=200
     assert sum(prepared[s]["docs"] for s in ("train", "val", "test")) == N_DOCS
     evaluated = json.loads(outputs[2].stdout.strip().splitlines()[-1])
@@ -89,4 +89,4 @@ def test_readme_own_data_commands_run_as_written(tmp_path):
         assert 0 < evaluated[split]["bits_per_byte"] < 20
     again = subprocess.run(shlex.split(commands[0]), cwd=tmp_path, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["built"] is False
-    assert "reused" in again.stderr
+    assert "jaxlm: reused the token store" in again.stderr

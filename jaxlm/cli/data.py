@@ -69,8 +69,9 @@ def run_prepare(args, overrides) -> int:
               "command to start over", file=sys.stderr)
         return PREEMPTED_EXIT_CODE
     counts = {name: {k: s.entry[k] for k in ("docs", "tokens", "bytes")} for name, s in store.splits.items()}
-    how = "built" if store.built else "reused (made earlier from this source, split and tokenizer; --force rebuilds it)"
-    print(f"jaxlm: token store {store.path}: {how}", file=sys.stderr)
+    if not store.built:  # (its JSON says "built": true or false)
+        print(f"jaxlm: reused the token store {store.path} (made earlier from this source, split settings and "
+              "tokenizer; --force rebuilds it)", file=sys.stderr)
     print(json.dumps(dict(store=store.path, built=store.built, **counts)))
     return 0
 
