@@ -11,7 +11,7 @@ tokens/s against the step's for the CPU presets from the largest store (and BERT
 Tokenizer training (`--tokenizer`, instead of the above): for each size, `jaxlm tokenizer train` as a new user's
 `data prepare` trains it (scan, a 10 MB sample of the training documents, sentencepiece's 4096-piece unigram, then
 `tokenizer_trainer=hf_bpe`), each with an empty tokenizer cache: wall time, the training's own time (from its
-stage lines), peak RSS. Then, on the smallest corpus, a new user's flow without a terminal (stderr to a file):
+stage lines), peak RSS; their stderr is appended to the log below. Then, on the smallest corpus, a new user's flow without a terminal (stderr to a file):
 `data prepare` (tokenizer trained), a 300-step `train` and `eval`; the log is written beside the JSON.
 
     .venv/bin/python benchmarks/data_scale.py [--sizes 0.1,1,4] [--dir runs/data_scale] [--tokenizer]
@@ -109,8 +109,9 @@ def bench(preset: str, extra: list[str]) -> dict:
     return {k: out[k] for k in ("tokens_per_s", "data_tokens_per_s", "data_to_step_ratio", "host_wait_ms")}
 
 
-def tokenizer_runs(sizes: list[float], folder: str) -> dict:
-    """Tokenizer training from each corpus with each trainer, in a fresh cache: times and peak RSS."""
+def tokenizer_runs(sizes: list[float], folder: str, log: str) -> dict:
+    """Tokenizer training from each corpus with each trainer, in a fresh cache: times and peak RSS; each run's
+    stderr (no terminal: its progress lines) is appended to `log`."""
     out = {}
     for gb in sizes:
         corpus = os.path.join(folder, f"corpus-{gb:g}GB.jsonl.gz")
@@ -121,6 +122,8 @@ def tokenizer_runs(sizes: list[float], folder: str) -> dict:
             subprocess.run(["rm", "-rf", cache, tok], check=True)
             r = measured([*JAXLM, "tokenizer", "train", "--config", BASE, "--out", tok, *data_args(corpus, "")[:-1],
                           f"--config.data.tokenizer_trainer={trainer}"], env=dict(os.environ, JAXLM_CACHE=cache))
+            with open(log, "a") as f:
+                f.write(f"$ jaxlm tokenizer train ... ({gb:g} GB corpus, {trainer})\n{r['stderr']}")
             trained = [ln for ln in r["stderr"].splitlines() if "tokenizer: trained in" in ln]
             out[f"{gb:g}GB {trainer}"] = dict(seconds=r["seconds"], peak_rss_mb=r["peak_rss_mb"],
                                               training=trained[-1].split("trained in ")[1] if trained else None)
@@ -170,7 +173,7 @@ def main() -> None:
         report["no_tty"] = no_tty_flow(corpus, args.dir, log)
         report["tokenizer"] = {}
         for gb in sizes:  # the report is rewritten after each size
-            report["tokenizer"].update(tokenizer_runs([gb], args.dir))
+            report["tokenizer"].update(tokenizer_runs([gb], args.dir, log))
             with open(out, "w") as f:
                 json.dump(report, f, indent=1)
         print(json.dumps(report, indent=1))
