@@ -7,7 +7,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import ROOT, jaxlm_cli
+from conftest import ROOT, jaxlm_cli, snapshot
 
 from jaxlm.data import progress
 from jaxlm.data.corpus import hash_codes, hash_split_code, hash_uniform
@@ -112,3 +112,17 @@ def test_prepare_warns_about_a_small_split_and_says_reused(tmp_path):
     assert f"warning: the val split holds {val['docs']} documents, {val['bytes']:,} bytes" in first.stderr
     with open(tmp_path / "store" / "tokenizer.model", "rb") as f:
         assert f.read(1) == b"{"  # hf_bpe's tokenizer.json
+
+
+@pytest.mark.parametrize("override, named", [
+    ("--config.data.tokenizer_trainer=wordpiece", "--config.data.tokenizer_trainer=sentencepiece or hf_bpe"),
+    ("--config.data.tokenizer_character_coverage=1.5", "--config.data.tokenizer_character_coverage=0.9995"),
+    ("--config.data.val_target_docs=-1", "val_target_docs=-1"),
+])
+def test_bad_tokenizer_and_split_settings_are_refused_before_anything_is_read(tmp_path, override, named):
+    (tmp_path / "c.txt").write_text("a document\n")
+    before = snapshot(tmp_path)
+    p = jaxlm_cli("data", "prepare", "--config", f"{ROOT}/experiments/gpt_tiny.py", "--config.data.split=hash",
+                  override, "--out", str(tmp_path / "store"), f"--config.data.source={tmp_path / 'c.txt'}")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr, p.stderr
+    assert named in p.stderr and snapshot(tmp_path) == before

@@ -404,16 +404,24 @@ TRAINERS = ("sentencepiece", "hf_bpe")
 SECONDS_PER_MB = {"sentencepiece": 12.0, "hf_bpe": 1.0}  # training time per MB of sample on 2 cores (RESULTS §7)
 
 
-def train_configured(texts: list[str], cfg: ml_collections.ConfigDict, progress: bool = True) -> str:
-    """Train (or reuse from the cache) the tokenizer config.data asks for on `texts`; returns its file's path.
-    A stage line on stderr gives the sample's size and an estimate of the time."""
-    d = cfg.data
+def check_trainer(d: ml_collections.ConfigDict) -> None:
+    """UserError for tokenizer training settings that cannot work (checked before anything is read)."""
     if d.tokenizer_trainer not in TRAINERS:
         raise UserError(f"config.data.tokenizer_trainer='{d.tokenizer_trainer}' is unknown: use "
                         f"--config.data.tokenizer_trainer=sentencepiece or hf_bpe")
     if not 0.0 < d.tokenizer_character_coverage <= 1.0:
         raise UserError(f"config.data.tokenizer_character_coverage={d.tokenizer_character_coverage} is out of range: "
                         "use a value in (0, 1], e.g. --config.data.tokenizer_character_coverage=0.9995")
+    if d.tokenizer_sample_bytes < 1:
+        raise UserError(f"config.data.tokenizer_sample_bytes={d.tokenizer_sample_bytes} must be positive: "
+                        "pass e.g. --config.data.tokenizer_sample_bytes=10000000")
+
+
+def train_configured(texts: list[str], cfg: ml_collections.ConfigDict, progress: bool = True) -> str:
+    """Train (or reuse from the cache) the tokenizer config.data asks for on `texts`; returns its file's path.
+    A stage line on stderr gives the sample's size and an estimate of the time."""
+    d = cfg.data
+    check_trainer(d)
     mb = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) / 1e6
     what = f"{d.tokenizer} ({d.tokenizer_trainer})" if d.tokenizer_trainer == "sentencepiece" else d.tokenizer_trainer
     estimate = SECONDS_PER_MB[d.tokenizer_trainer] * mb
@@ -435,10 +443,8 @@ def _trained_tokenizer(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict, pro
 
 
 def sample_for(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict, progress: bool) -> list[str]:
-    """The tokenizer's training text for config.data (its size checked)."""
-    if cfg.data.tokenizer_sample_bytes < 1:
-        raise UserError(f"config.data.tokenizer_sample_bytes={cfg.data.tokenizer_sample_bytes} must be positive: "
-                        "pass e.g. --config.data.tokenizer_sample_bytes=10000000")
+    """The tokenizer's training text for config.data."""
+    check_trainer(cfg.data)
     return tokenizer_sample(plan, sc, cfg.data.tokenizer_sample_bytes, cfg.data.split_seed, progress)
 
 
@@ -472,6 +478,8 @@ def _ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences
                   out: str | None, force: bool) -> TokenStore:
     plan = Plan.from_config(cfg.data, sentences)
     tok = given_tokenizer(cfg.data, workdir)
+    if tok is None:
+        check_trainer(cfg.data)
     if tok is not None:  # every store ends each document with eos (the objective's other roles: load_corpus)
         tok.require(("eos",), cfg.data.objective)
     if tok is not None and tok.vocab_size != cfg.model.vocab_size:
