@@ -69,7 +69,7 @@ def test_readme_own_data_commands_run_as_written(tmp_path):
     tiny = re.sub(r"c\.model\.update\(.*\)", "c.model.update(n_layers=1, n_heads=2, d_model=32, d_ff=64, "
                   "vocab_size=4096, max_len=128)", module)
     tiny = re.sub(r"c\.train\.update\(.*\)", "c.train.update(steps=6, batch_size=4, eval_batch_size=64, "
-                  "sample_tokens=0)", tiny)
+                  "sample_tokens=0, eval_tokens=20_000)", tiny)
     assert tiny.count("update(") == module.count("update(") and tiny != module
     (tmp_path / config).write_text(tiny)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"], PYTHONPATH=ROOT)
@@ -87,6 +87,12 @@ def test_readme_own_data_commands_run_as_written(tmp_path):
     for split in ("val", "test"):  # the whole split: every token of its documents is a target
         assert evaluated[split]["target_bytes"] == prepared[split]["bytes"]
         assert 0 < evaluated[split]["bits_per_byte"] < 20
+        # train's final scores are the whole split's too (the same numbers as `jaxlm eval`)
+        assert f"{split}: loss {evaluated[split]['loss']:.4f}," in outputs[1].stdout
+    workdir = re.search(r"--workdir (\S+)", commands[1]).group(1)
+    with open(tmp_path / workdir / "metrics.jsonl") as f:  # during training: about eval_tokens tokens
+        during = [row for row in map(json.loads, f) if row.get("split") == "val"]
+    assert [row["target_tokens"] for row in during] == [-(-20_000 // (64 * 128)) * 64 * 128]
     again = subprocess.run(shlex.split(commands[0]), cwd=tmp_path, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["built"] is False
     assert "jaxlm: reused the token store" in again.stderr
