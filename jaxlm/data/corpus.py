@@ -148,14 +148,9 @@ def split_codes(labels: list[str], n_val: int, n_test: int, seed: int, stratify:
     return codes
 
 
-def hash_split_code(text: str, val_fraction: float, test_fraction: float, seed: int) -> int:
-    """Split code of one document from a seeded hash of its text: the same on every host, in any reading order,
-    without knowing the corpus (for corpora too large to count first)."""
-    return int(hash_codes(np.array([hash_uniform(text, seed)]), val_fraction, test_fraction)[0])
-
-
 def hash_uniform(text: str, seed: int) -> float:
-    """A seeded hash of a document's text as a number in [0, 1)."""
+    """A seeded hash of a document's text as a number in [0, 1): its split is the same on every host, in any reading
+    order, without reading the rest of the corpus (`hash_codes`)."""
     h = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, key=seed.to_bytes(8, "little"))
     return int.from_bytes(h.digest(), "little") / 2.0**64
 
