@@ -9,10 +9,11 @@ On the smallest corpus, prepare with 1 and with 2 workers (scaling). `jaxlm benc
 tokens/s against the step's for the CPU presets from the largest store (and BERT's from the plays' store).
 
 Tokenizer training (`--tokenizer`, instead of the above): for each size, `jaxlm tokenizer train` as a new user's
-`data prepare` trains it (scan, a 10 MB sample of the training documents, sentencepiece's 4096-piece unigram, then
-`tokenizer_trainer=hf_bpe`), each with an empty tokenizer cache: wall time, the training's own time (from its
-stage lines), peak RSS; their stderr is appended to the log below. Then, on the smallest corpus, a new user's flow without a terminal (stderr to a file):
-`data prepare` (tokenizer trained), a 300-step `train` and `eval`; the log is written beside the JSON.
+`data prepare` trains it (scan, a 10 MB sample of the training documents, sentencepiece's 4096-piece unigram; on
+the smallest corpus also `tokenizer_trainer=hf_bpe`), each with an empty tokenizer cache: wall and CPU time, the
+training's own time (from its stage lines), peak RSS; their stderr is appended to the log below. Then, on the
+smallest corpus, a new user's flow without a terminal (stderr to a file): `data prepare` (tokenizer trained), a
+300-step `train` and `eval`; the log is written beside the JSON.
 
     .venv/bin/python benchmarks/data_scale.py [--sizes 0.1,1,4] [--dir runs/data_scale] [--tokenizer]
 
@@ -24,6 +25,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -63,8 +65,9 @@ def make_corpus(path: str, gigabytes: float, seed: int = 0) -> int:
 
 
 def measured(cmd: list[str], env=None) -> dict:
-    """Wall seconds, peak RSS (MB) of the whole process tree (sampled every 50 ms), exit code and stdout."""
-    start = time.perf_counter()
+    """Wall seconds, CPU seconds (user + system, the whole tree), peak RSS (MB) of the whole process tree (sampled
+    every 50 ms), stdout and stderr."""
+    start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     root, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
@@ -77,8 +80,10 @@ def measured(cmd: list[str], env=None) -> dict:
     out, err = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
-    return dict(seconds=round(time.perf_counter() - start, 2), peak_rss_mb=round(peak / 2**20, 1), stdout=out,
-                stderr=err)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    return dict(seconds=round(time.perf_counter() - start, 2), cpu_s=round(cpu_s, 1), peak_rss_mb=round(peak / 2**20, 1),
+                stdout=out, stderr=err)
 
 
 STARTUP = """
@@ -109,14 +114,14 @@ def bench(preset: str, extra: list[str]) -> dict:
     return {k: out[k] for k in ("tokens_per_s", "data_tokens_per_s", "data_to_step_ratio", "host_wait_ms")}
 
 
-def tokenizer_runs(sizes: list[float], folder: str, log: str) -> dict:
+def tokenizer_runs(sizes: list[float], folder: str, log: str, trainers: tuple[str, ...]) -> dict:
     """Tokenizer training from each corpus with each trainer, in a fresh cache: times and peak RSS; each run's
     stderr (no terminal: its progress lines) is appended to `log`."""
     out = {}
     for gb in sizes:
         corpus = os.path.join(folder, f"corpus-{gb:g}GB.jsonl.gz")
         make_corpus(corpus, gb)
-        for trainer in ("sentencepiece", "hf_bpe"):
+        for trainer in trainers:
             cache = os.path.join(folder, f"cache-tok-{gb:g}-{trainer}")
             tok = os.path.join(folder, f"tok-{gb:g}GB-{trainer}")
             subprocess.run(["rm", "-rf", cache, tok], check=True)
@@ -125,7 +130,7 @@ def tokenizer_runs(sizes: list[float], folder: str, log: str) -> dict:
             with open(log, "a") as f:
                 f.write(f"$ jaxlm tokenizer train ... ({gb:g} GB corpus, {trainer})\n{r['stderr']}")
             trained = [ln for ln in r["stderr"].splitlines() if "tokenizer: trained in" in ln]
-            out[f"{gb:g}GB {trainer}"] = dict(seconds=r["seconds"], peak_rss_mb=r["peak_rss_mb"],
+            out[f"{gb:g}GB {trainer}"] = dict(seconds=r["seconds"], cpu_s=r["cpu_s"], peak_rss_mb=r["peak_rss_mb"],
                                               training=trained[-1].split("trained in ")[1] if trained else None)
             print(json.dumps({f"{gb:g}GB {trainer}": out[f"{gb:g}GB {trainer}"]}), flush=True)
     return out
@@ -138,7 +143,7 @@ def no_tty_flow(corpus: str, folder: str, log: str) -> dict:
     env = dict(os.environ, JAXLM_CACHE=cache)
     use = [*data_args(corpus, "")[:3], "--config.data.val_target_docs=1000", "--config.data.test_target_docs=1000"]
     seconds = {}
-    with open(log, "w") as f:
+    with open(log, "a") as f:
         for name, cmd in (("prepare", ["data", "prepare", "--config", BASE, *use]),
                           ("train", ["train", "--config", BASE, "--workdir", wd, *use, "--config.train.steps=300",
                                      "--config.train.eval_every=150", "--config.train.sample_tokens=0"]),
@@ -167,14 +172,13 @@ def main() -> None:
         report = dict(commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                             cwd=ROOT, check=True).stdout.strip(), cores=os.cpu_count())
         out = args.out.replace(".json", "_tokenizer.json")
-        corpus = os.path.join(args.dir, f"corpus-{sizes[0]:g}GB.jsonl.gz")
-        make_corpus(corpus, sizes[0])
         log = os.path.join(os.path.dirname(args.out), "data_scale_notty.log")
-        report["no_tty"] = no_tty_flow(corpus, args.dir, log)
-        report["tokenizer"] = {}
-        for gb in sizes:  # the report is rewritten after each size
-            report["tokenizer"].update(tokenizer_runs([gb], args.dir, log))
-            with open(out, "w") as f:
+        open(log, "w").close()
+        report["tokenizer"] = tokenizer_runs(sizes[:1], args.dir, log, ("sentencepiece", "hf_bpe"))
+        report["no_tty"] = no_tty_flow(os.path.join(args.dir, f"corpus-{sizes[0]:g}GB.jsonl.gz"), args.dir, log)
+        for gb in sizes[1:]:  # the default trainer (the sample, hence the training, is the same at every size)
+            report["tokenizer"].update(tokenizer_runs([gb], args.dir, log, ("sentencepiece",)))
+            with open(out, "w") as f:  # rewritten after each size
                 json.dump(report, f, indent=1)
         print(json.dumps(report, indent=1))
         return

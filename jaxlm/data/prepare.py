@@ -427,14 +427,15 @@ def train_configured(texts: list[str], cfg: ml_collections.ConfigDict, progress:
     estimate = SECONDS_PER_MB[d.tokenizer_trainer] * mb
     stage(f"tokenizer: training a {cfg.model.vocab_size}-piece {what} tokenizer on {mb:.1f} MB of {len(texts)} "
           f"training documents (about {duration(estimate)} on 2 cores, unless cached)", progress and estimate >= 10)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if d.tokenizer_trainer == "hf_bpe":
         path = train_tokenizer_json(texts, TokenizerSpec(vocab_size=cfg.model.vocab_size), default_cache_dir())
     else:
         coverage = effective_coverage(texts, cfg.model.vocab_size, d.tokenizer_character_coverage)
         path = train_tokenizer(texts, TokenizerSpec(cfg.model.vocab_size, d.tokenizer, coverage))
     took = time.perf_counter() - start
-    stage(f"tokenizer: trained in {duration(took)}", progress and estimate >= 10 and took >= 1)
+    stage(f"tokenizer: trained in {duration(took)} ({duration(time.process_time() - cpu)} of CPU)",
+          progress and estimate >= 10 and took >= 1)
     return path
 
 
