@@ -64,11 +64,13 @@ def test_progress_prints_log_lines_without_a_terminal(monkeypatch, capsys):
                                                              flush=sys.stderr.flush))
     bar = progress.Progress("train", total=4, unit="steps", initial=1)
     bar.set_postfix(loss="2.500")
+    bar.update(1)  # the rate counts from here: no rate, no ETA yet
     bar.update(1)
     bar.close()
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 2 and all(ln.startswith("jaxlm: train: 2 steps of 4 steps (50%), loss 2.500, ") for ln in lines)
-    assert " steps/s, ETA " in lines[0]
+    assert len(lines) == 3 and lines[0].startswith("jaxlm: train: 2/4 steps (50%), loss 2.500, elapsed ")
+    assert all(ln.startswith("jaxlm: train: 3/4 steps (75%), loss 2.500, ") and " steps/s, ETA " in ln
+               for ln in lines[1:])
     assert progress.duration(3725) == "1h02m" and progress.duration(185) == "3m05s" and progress.amount(2.5e9, "B") == "2.50 GB"
 
 

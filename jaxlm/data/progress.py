@@ -1,6 +1,6 @@
 """Progress of a long stage: a tqdm bar in a terminal, plain log lines on stderr without one (nohup, Slurm, CI).
 
-Without a terminal a line `jaxlm: STAGE: N of TOTAL UNIT (P%), key value, …, R UNIT/s, ETA …` is printed every
+Without a terminal a line `jaxlm: STAGE: N/TOTAL UNIT (P%), key value, …, R UNIT/s, ETA …` is printed every
 LOG_SECONDS, and once more when such a stage ends, so a redirected log shows that work goes on (a stage shorter
 than LOG_SECONDS prints nothing).
 """
@@ -37,12 +37,14 @@ class Progress:
                  leave: bool = False):
         self.stage, self.total, self.unit, self.n = stage, total, unit, initial
         self._start_n, self._start = initial, time.perf_counter()
-        self._last, self._postfix = self._start, {}
+        self._last, self._postfix, self._first = self._start, {}, None
         self._log = enabled and not sys.stderr.isatty()
         self._bar = tqdm(total=total, initial=initial, desc=stage, unit=unit or "it", unit_scale=unit == "B",
                          dynamic_ncols=True, leave=leave, disable=not enabled or self._log)
 
     def update(self, n: int = 1) -> None:
+        if self._first is None:  # the rate counts from the first update (not from start-up or compilation)
+            self._first = (time.perf_counter(), self.n + n)
         self.n += n
         self._bar.update(n)
         if self._log and time.perf_counter() - self._last >= LOG_SECONDS:
@@ -63,16 +65,22 @@ class Progress:
 
     def line(self) -> str:
         """The log line for the progress so far."""
-        elapsed = max(time.perf_counter() - self._start, 1e-9)
-        rate = (self.n - self._start_n) / elapsed
-        parts = [amount(self.n, self.unit) + (f" of {amount(self.total, self.unit)} ({100 * self.n / self.total:.0f}%)"
-                                              if self.total else "")]
-        parts += [f"{k} {v}" for k, v in self._postfix.items()]
-        parts.append(f"{amount(rate, self.unit)}/s")
-        if self.total and rate > 0:
+        now = time.perf_counter()
+        if self.total and self.unit == "B":
+            done = f"{amount(self.n, 'B')} of {amount(self.total, 'B')} ({100 * self.n / self.total:.0f}%)"
+        elif self.total:
+            done = f"{self.n:,}/{self.total:,} {self.unit} ({100 * self.n / self.total:.0f}%)"
+        else:
+            done = amount(self.n, self.unit)
+        parts = [done, *(f"{k} {v}" for k, v in self._postfix.items())]
+        t0, n0 = self._first or (now, self.n)
+        rate = (self.n - n0) / (now - t0) if self.n > n0 and now > t0 else 0.0
+        if rate:
+            parts.append(f"{amount(rate, 'B')}/s" if self.unit == "B" else f"{rate:.3g} {self.unit}/s")
+        if self.total and rate:
             parts.append(f"ETA {duration((self.total - self.n) / rate)}")
         else:
-            parts.append(f"elapsed {duration(elapsed)}")
+            parts.append(f"elapsed {duration(now - self._start)}")
         return f"jaxlm: {self.stage}: " + ", ".join(parts)
 
     def _line(self) -> None:
