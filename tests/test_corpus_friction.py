@@ -128,3 +128,11 @@ def test_bad_tokenizer_and_split_settings_are_refused_before_anything_is_read(tm
                   override, "--out", str(tmp_path / "store"), f"--config.data.source={tmp_path / 'c.txt'}")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr, p.stderr
     assert named in p.stderr and snapshot(tmp_path) == before
+
+
+def test_datasetdict_message_names_the_split_folder(tmp_path):
+    from jaxlm.data.sources import source_files
+    (tmp_path / "dataset_dict.json").write_text('{"splits": ["train"]}')
+    with pytest.raises(UserError) as e:
+        source_files(str(tmp_path))
+    assert f"(e.g. '{tmp_path}/train')" in str(e.value)
