@@ -8,15 +8,24 @@ objective's examples, first batch: no compile) and its peak RSS, and the peak RS
 On the smallest corpus, prepare with 1 and with 2 workers (scaling). `jaxlm bench --data` gives the pipeline's
 tokens/s against the step's for the CPU presets from the largest store (and BERT's from the plays' store).
 
-    .venv/bin/python benchmarks/data_scale.py [--sizes 0.1,1,4] [--dir runs/data_scale]
+Tokenizer training (`--tokenizer`, instead of the above): for each size, `jaxlm tokenizer train` as a new user's
+`data prepare` trains it (scan, a 10 MB sample of the training documents, sentencepiece's 4096-piece unigram; on
+the smallest corpus also `tokenizer_trainer=hf_bpe`), each with an empty tokenizer cache: wall and CPU time, the
+training's own time (from its stage lines), peak RSS; their stderr is appended to the log below. Then, on the
+smallest corpus, a new user's flow without a terminal (stderr to a file): `data prepare` (tokenizer trained), a
+300-step `train` and `eval`; the log is written beside the JSON.
 
-Writes benchmarks/results/data_scale.json and prints it.
+    .venv/bin/python benchmarks/data_scale.py [--sizes 0.1,1,4] [--dir runs/data_scale] [--tokenizer]
+
+Writes benchmarks/results/data_scale.json (data_scale_tokenizer.json and data_scale_notty.log with --tokenizer)
+and prints it.
 """
 
 import argparse
 import gzip
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -56,8 +65,9 @@ def make_corpus(path: str, gigabytes: float, seed: int = 0) -> int:
 
 
 def measured(cmd: list[str], env=None) -> dict:
-    """Wall seconds, peak RSS (MB) of the whole process tree (sampled every 50 ms), exit code and stdout."""
-    start = time.perf_counter()
+    """Wall seconds, CPU seconds (user + system, the whole tree), peak RSS (MB) of the whole process tree (sampled
+    every 50 ms), stdout and stderr."""
+    start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     root, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
@@ -70,7 +80,10 @@ def measured(cmd: list[str], env=None) -> dict:
     out, err = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
-    return dict(seconds=round(time.perf_counter() - start, 2), peak_rss_mb=round(peak / 2**20, 1), stdout=out)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    return dict(seconds=round(time.perf_counter() - start, 2), cpu_s=round(cpu_s, 1), peak_rss_mb=round(peak / 2**20, 1),
+                stdout=out, stderr=err)
 
 
 STARTUP = """
@@ -101,13 +114,74 @@ def bench(preset: str, extra: list[str]) -> dict:
     return {k: out[k] for k in ("tokens_per_s", "data_tokens_per_s", "data_to_step_ratio", "host_wait_ms")}
 
 
+def tokenizer_runs(sizes: list[float], folder: str, log: str, trainers: tuple[str, ...]) -> dict:
+    """Tokenizer training from each corpus with each trainer, in a fresh cache: times and peak RSS; each run's
+    stderr (no terminal: its progress lines) is appended to `log`."""
+    out = {}
+    for gb in sizes:
+        corpus = os.path.join(folder, f"corpus-{gb:g}GB.jsonl.gz")
+        make_corpus(corpus, gb)
+        for trainer in trainers:
+            cache = os.path.join(folder, f"cache-tok-{gb:g}-{trainer}")
+            tok = os.path.join(folder, f"tok-{gb:g}GB-{trainer}")
+            subprocess.run(["rm", "-rf", cache, tok], check=True)
+            r = measured([*JAXLM, "tokenizer", "train", "--config", BASE, "--out", tok, *data_args(corpus, "")[:-1],
+                          f"--config.data.tokenizer_trainer={trainer}"], env=dict(os.environ, JAXLM_CACHE=cache))
+            with open(log, "a") as f:
+                f.write(f"$ jaxlm tokenizer train ... ({gb:g} GB corpus, {trainer})\n{r['stderr']}")
+            trained = [ln for ln in r["stderr"].splitlines() if "tokenizer: trained in" in ln]
+            out[f"{gb:g}GB {trainer}"] = dict(seconds=r["seconds"], cpu_s=r["cpu_s"], peak_rss_mb=r["peak_rss_mb"],
+                                              training=trained[-1].split("trained in ")[1] if trained else None)
+            print(json.dumps({f"{gb:g}GB {trainer}": out[f"{gb:g}GB {trainer}"]}), flush=True)
+    return out
+
+
+def no_tty_flow(corpus: str, folder: str, log: str) -> dict:
+    """prepare (tokenizer trained), a 300-step train and eval with stderr going to `log`: the stages' lines."""
+    cache, wd = os.path.join(folder, "cache-notty"), os.path.join(folder, "train-notty")
+    subprocess.run(["rm", "-rf", cache, wd], check=True)
+    env = dict(os.environ, JAXLM_CACHE=cache)
+    use = [*data_args(corpus, "")[:3], "--config.data.val_target_docs=1000", "--config.data.test_target_docs=1000"]
+    seconds = {}
+    with open(log, "a") as f:
+        for name, cmd in (("prepare", ["data", "prepare", "--config", BASE, *use]),
+                          ("train", ["train", "--config", BASE, "--workdir", wd, *use, "--config.train.steps=300",
+                                     "--config.train.eval_every=150", "--config.train.sample_tokens=0"]),
+                          ("eval", ["eval", "--workdir", wd])):
+            f.write(f"$ jaxlm {' '.join(cmd)}\n")
+            f.flush()
+            start = time.perf_counter()
+            subprocess.run([*JAXLM, *cmd], stdout=subprocess.DEVNULL, stderr=f, cwd=ROOT, env=env, check=True)
+            seconds[name] = round(time.perf_counter() - start, 1)
+    with open(log) as f:
+        lines = [ln for ln in f if ln.startswith("jaxlm: ")]
+    stages = sorted({ln.split(":")[1].strip() for ln in lines})
+    return dict(seconds=seconds, progress_lines=len(lines), stages=stages)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", default="0.1,1,4", help="corpus sizes, GB of raw text")
     p.add_argument("--dir", default=os.path.join(ROOT, "runs", "data_scale"))
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "data_scale.json"))
+    p.add_argument("--tokenizer", action="store_true", help="tokenizer training and the no-terminal flow instead")
     args = p.parse_args()
     os.makedirs(args.dir, exist_ok=True)
+    if args.tokenizer:
+        sizes = [float(s) for s in args.sizes.split(",")]
+        report = dict(commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                            cwd=ROOT, check=True).stdout.strip(), cores=os.cpu_count())
+        out = args.out.replace(".json", "_tokenizer.json")
+        log = os.path.join(os.path.dirname(args.out), "data_scale_notty.log")
+        open(log, "w").close()
+        report["tokenizer"] = tokenizer_runs(sizes[:1], args.dir, log, ("sentencepiece", "hf_bpe"))
+        report["no_tty"] = no_tty_flow(os.path.join(args.dir, f"corpus-{sizes[0]:g}GB.jsonl.gz"), args.dir, log)
+        for gb in sizes[1:]:  # the default trainer (the sample, hence the training, is the same at every size)
+            report["tokenizer"].update(tokenizer_runs([gb], args.dir, log, ("sentencepiece",)))
+            with open(out, "w") as f:  # rewritten after each size
+                json.dump(report, f, indent=1)
+        print(json.dumps(report, indent=1))
+        return
     from jaxlm.config.loading import load_config_file
     from jaxlm.pipeline.dataset import load_corpus
     plays = load_corpus(load_config_file(BASE), progress=False)  # the plays' store and its tokenizer

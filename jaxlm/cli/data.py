@@ -69,7 +69,10 @@ def run_prepare(args, overrides) -> int:
               "command to start over", file=sys.stderr)
         return PREEMPTED_EXIT_CODE
     counts = {name: {k: s.entry[k] for k in ("docs", "tokens", "bytes")} for name, s in store.splits.items()}
-    print(json.dumps(dict(store=store.path, **counts)))
+    if not store.built:  # (its JSON says "built": true or false)
+        print(f"jaxlm: reused the token store {store.path} (made earlier from this source, split settings and "
+              "tokenizer; --force rebuilds it)", file=sys.stderr)
+    print(json.dumps(dict(store=store.path, built=store.built, **counts)))
     return 0
 
 
@@ -89,6 +92,7 @@ def run_preview(args, overrides) -> int:
 
 
 LM_EVAL_METRICS = ("word_perplexity", "byte_perplexity", "bits_per_byte")
+LM_EVAL_BATCH_SIZE = 16  # windows per forward pass in the printed command (lm-eval defaults to 1)
 
 
 def task_name(name: str | None, split: str) -> str:
@@ -139,7 +143,7 @@ def run_export_task(args, overrides) -> int:
     model_args = lm_eval_model_args(cfg.data.seq_len, corpus.tokenizer.ids.eos)
     about = (f"jaxlm data export --format lm-eval: the {len(docs)} documents of split '{args.split}' of {args.config}\n"
              f"lm_eval --model hf --model_args pretrained=HF_DIR,{model_args} --include_path "
-             f"{os.path.abspath(args.out)} --tasks {task}\n"
+             f"{os.path.abspath(args.out)} --tasks {task} --batch_size {LM_EVAL_BATCH_SIZE}\n"
              "HF_DIR: `jaxlm export --to-hf`; bits_per_byte is what `jaxlm eval --rolling` reports (docs/TRAINING.md)")
     with checks.undone_on_error(args.out, files[1]):
         checks.write_output(lm_eval_docs(docs).encode("utf-8"), docs_path, "--out")

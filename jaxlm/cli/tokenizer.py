@@ -7,10 +7,10 @@ from jaxlm.cli import config_verb, verb_group
 
 
 def register(sub) -> None:
-    tsub = verb_group(sub, "tokenizer", "train or apply the sentencepiece tokenizer")
+    tsub = verb_group(sub, "tokenizer", "train or apply a tokenizer")
     q = config_verb(tsub, "train", "train on a sample of a config's training split (cached); write it to --out",
                     run_train)
-    q.add_argument("--out", required=True, help="path of the .model file to write")
+    q.add_argument("--out", required=True, help="path of the file to write (a .model, or a tokenizer.json with data.tokenizer_trainer=hf_bpe)")
     q.add_argument("--force", action="store_true", help="replace an existing --out file")
     q = tsub.add_parser("encode", help="text → ids (JSON list)")
     q.add_argument("--model", required=True, help="a .model file (e.g. WORKDIR/tokenizer.model)")
@@ -23,15 +23,15 @@ def register(sub) -> None:
 
 
 def run_train(args, overrides) -> int:
-    from jaxlm.data.prepare import Plan, scan, tokenizer_sample
-    from jaxlm.data.tokenizer import Tokenizer, TokenizerSpec, train_tokenizer
+    from jaxlm.data.prepare import Plan, sample_for, scan, train_configured
+    from jaxlm.data.tokenizer import Tokenizer
     from jaxlm.objectives import objective
     from jaxlm.train.workdir import resolve_config
     checks.output_file(args.out, "--out", args.force)
     cfg = resolve_config(args.config, overrides)
     plan = Plan.from_config(cfg.data, objective(cfg.data.objective).sentences)
-    texts = tokenizer_sample(plan, scan(plan, cfg.train.progress), cfg.data.tokenizer_sample_bytes, cfg.data.split_seed)
-    path = train_tokenizer(texts, TokenizerSpec(cfg.model.vocab_size, cfg.data.tokenizer))
+    texts = sample_for(plan, scan(plan, cfg.train.progress), cfg, cfg.train.progress)
+    path = train_configured(texts, cfg, cfg.train.progress)
     checks.write_output(Tokenizer(path).to_bytes(), args.out, "--out")
     print(f"wrote {args.out} (vocabulary {cfg.model.vocab_size}, trained on {len(texts)} training documents)")
     return 0

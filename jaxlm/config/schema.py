@@ -81,12 +81,18 @@ def base_config() -> ml_collections.ConfigDict:
         test_docs=3,             # ... and for test; never seen by training or the tokenizer
         val_fraction=0.0,        # split=hash: expected fraction of documents held out for validation ...
         test_fraction=0.0,       # ... and for test
+        val_target_docs=0,       # split=hash: about this many documents for validation (the fraction they make of
+        test_target_docs=0,      # the corpus, counted by prepare; 0 = val_fraction / test_fraction) and for test
         split_seed=0,
         stratify=False,          # hold out val_docs / test_docs documents *per label* (every label in val and test)
         tokenizer="unigram",     # sentencepiece model type: unigram | bpe | char
         tokenizer_path="",       # an existing tokenizer: sentencepiece .model or Hugging Face tokenizer.json ('' = train one)
         tokenizer_specials="",   # pretrained tokenizers: ROLE=TOKEN overrides, e.g. 'mask=<mask>,pad=<pad>' ('' = by name)
-        tokenizer_sample_bytes=100_000_000,  # training text the tokenizer is trained on (a seeded sample beyond it)
+        tokenizer_trainer="sentencepiece",  # sentencepiece (data.tokenizer's model type) | hf_bpe (byte-level BPE by
+                                 # Hugging Face tokenizers: a tokenizer.json; faster to train)
+        tokenizer_character_coverage=0.9995,  # sentencepiece: when the sample has more distinct characters than
+                                 # half the learnable pieces, the rarest (1 - this of the text) are spelled in bytes
+        tokenizer_sample_bytes=10_000_000,  # training text the tokenizer is trained on (a seeded sample beyond it)
         seq_len=128,
         objective="causal_lm",
         segment_mask=True,       # attention never crosses document boundaries inside a packed row
@@ -120,6 +126,8 @@ def base_config() -> ml_collections.ConfigDict:
         log_every=50,
         eval_every=250,
         eval_batches=0,          # 0 = the whole split
+        eval_tokens=1_000_000,   # evaluations during training score about this many tokens when eval_batches is 0
+                                 # (0 = the whole split); the final val/test score eval_batches (0 = the whole split)
         eval_batch_size=32,      # sequences per evaluation batch
         checkpoint_every=500,
         keep_checkpoints=2,

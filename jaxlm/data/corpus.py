@@ -148,9 +148,13 @@ def split_codes(labels: list[str], n_val: int, n_test: int, seed: int, stratify:
     return codes
 
 
-def hash_split_code(text: str, val_fraction: float, test_fraction: float, seed: int) -> int:
-    """Split code of one document from a seeded hash of its text: the same on every host, in any reading order,
-    without knowing the corpus (for corpora too large to count first)."""
+def hash_uniform(text: str, seed: int) -> float:
+    """A seeded hash of a document's text as a number in [0, 1): its split is the same on every host, in any reading
+    order, without reading the rest of the corpus (`hash_codes`)."""
     h = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, key=seed.to_bytes(8, "little"))
-    u = int.from_bytes(h.digest(), "little") / 2.0**64
-    return 1 if u < val_fraction else 2 if u < val_fraction + test_fraction else 0
+    return int.from_bytes(h.digest(), "little") / 2.0**64
+
+
+def hash_codes(u: np.ndarray, val_fraction: float, test_fraction: float) -> np.ndarray:
+    """uint8 split codes from the documents' `hash_uniform` values: val below val_fraction, then test."""
+    return np.where(u < val_fraction, 1, np.where(u < val_fraction + test_fraction, 2, 0)).astype(np.uint8)

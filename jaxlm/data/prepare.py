@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,20 +30,16 @@ from dataclasses import dataclass
 
 import ml_collections
 import numpy as np
-from tqdm import tqdm
 
-from jaxlm.data.corpus import SPLITS, hash_split_code, split_codes
+from jaxlm.data.corpus import SPLITS, hash_codes, hash_uniform, split_codes
+from jaxlm.data.progress import Progress, duration, stage
 from jaxlm.data.sentences import split_sentences
 from jaxlm.data.sources import fingerprint, iter_documents
 from jaxlm.data.store import SplitWriter, TokenStore, token_dtype
 from jaxlm.data.store_format import FORMAT, MANIFEST, SHARD_TOKENS, TOKENIZER_FILE, VERSION, is_store_folder
 from jaxlm.data.store_verify import new_hash, stamp
-from jaxlm.data.tokenizer import (
-    Tokenizer,
-    TokenizerSpec,
-    default_cache_dir,
-    train_tokenizer,
-)
+from jaxlm.data.tokenizer import Tokenizer, TokenizerSpec, default_cache_dir, effective_coverage, train_tokenizer
+from jaxlm.data.tokenizer_hf import train_tokenizer_json
 from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 
@@ -50,6 +47,7 @@ BATCH_BYTES = 1 << 20  # text per worker task
 KEEP_BYTES = 1 << 26   # a source up to this size is read once, kept in memory for the later passes and tokenized
                        # in this process (starting workers would cost more than they save)
 SPLIT_MODES = ("count", "hash")
+MIN_HELD_OUT_BYTES = 100_000  # a held-out split with less text than this is warned about
 CACHE_REBUILD = "`jaxlm data prepare --config FILE --force` (the same overrides as the run)"
 
 
@@ -77,7 +75,12 @@ class Plan:
             if not (0 <= data.val_fraction and 0 <= data.test_fraction and data.val_fraction + data.test_fraction < 1):
                 raise UserError(f"config.data.val_fraction={data.val_fraction} and test_fraction={data.test_fraction} "
                                 "must be ≥ 0 and sum to less than 1")
+            if data.val_target_docs < 0 or data.test_target_docs < 0:
+                raise UserError(f"config.data.val_target_docs={data.val_target_docs} and test_target_docs="
+                                f"{data.test_target_docs} must be ≥ 0 (0 = use val_fraction / test_fraction)")
             split = dict(split="hash", val_fraction=data.val_fraction, test_fraction=data.test_fraction)
+            if data.val_target_docs or data.test_target_docs:  # the fractions these many documents make
+                split.update(val_target_docs=data.val_target_docs, test_target_docs=data.test_target_docs)
         else:
             split = dict(split="count", val_docs=data.val_docs, test_docs=data.test_docs, stratify=data.stratify)
         settings = dict(split, split_seed=data.split_seed, sentences=sentences)
@@ -114,11 +117,13 @@ class Scan:
 
 
 def scan(plan: Plan, progress: bool) -> Scan:
-    labels, sizes, hashed = array.array("H"), array.array("q"), array.array("B")
+    labels, sizes, hashed = array.array("H"), array.array("q"), array.array("d")
     index: dict[str, int] = {}
     s = plan.settings
     kept, total = [], 0
-    for doc in tqdm(plan.documents(), desc="scan", unit=" docs", disable=None if progress else True, leave=False):
+    bar = Progress("scan", unit="docs", enabled=progress)
+    for doc in plan.documents():
+        bar.update(1)
         labels.append(index.setdefault(doc.label, len(index)))
         sizes.append(len(doc.text.encode("utf-8", "surrogatepass")))
         total += sizes[-1]
@@ -127,14 +132,15 @@ def scan(plan: Plan, progress: bool) -> Scan:
             if total > KEEP_BYTES:
                 kept = None
         if s["split"] == "hash":
-            hashed.append(hash_split_code(doc.text, s["val_fraction"], s["test_fraction"], s["split_seed"]))
+            hashed.append(hash_uniform(doc.text, s["split_seed"]))
+    bar.close()
     if not labels:
         raise UserError(f"corpus '{plan.source}' is empty (no non-whitespace text): give a source with some text")
     names = tuple(sorted(index))
     remap = np.array([names.index(n) for n in index], np.uint16)
     label_ids = remap[np.frombuffer(labels, np.uint16)]
     if s["split"] == "hash":
-        codes = np.frombuffer(hashed, np.uint8).copy()
+        codes = hash_codes(np.frombuffer(hashed, np.float64), *hash_fractions(s, len(label_ids)))
     else:
         codes = split_codes([names[i] for i in label_ids], s["val_docs"], s["test_docs"], s["split_seed"],
                             s["stratify"])
@@ -145,7 +151,30 @@ def scan(plan: Plan, progress: bool) -> Scan:
     return Scan(codes, label_ids, names, sizes, kept)
 
 
-def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list[str]:
+def hash_fractions(settings: dict, n_docs: int) -> tuple[float, float]:
+    """The val and test fractions of a hash split: the target numbers of documents over the corpus's when set."""
+    fractions = [settings[f"{k}_fraction"] for k in ("val", "test")]
+    for i, k in enumerate(("val", "test")):
+        if settings.get(f"{k}_target_docs"):
+            fractions[i] = settings[f"{k}_target_docs"] / n_docs
+    if sum(fractions) >= 1:
+        raise UserError(f"config.data.val_target_docs and test_target_docs hold out all {n_docs} documents: "
+                        "lower them")
+    return fractions[0], fractions[1]
+
+
+def warn_small_splits(store: TokenStore) -> None:
+    """A warning line for each held-out split with less than MIN_HELD_OUT_BYTES of text: its scores are noise."""
+    hash_split = store.manifest["settings"]["split"] == "hash"
+    for name in ("val", "test"):
+        entry = store.splits[name].entry
+        if 0 < entry["bytes"] < MIN_HELD_OUT_BYTES:
+            fix = f"config.data.{name}_target_docs" if hash_split else f"config.data.{name}_docs"
+            print(f"jaxlm: warning: the {name} split holds {entry['docs']} documents, {entry['bytes']:,} bytes of "
+                  f"text (less than {MIN_HELD_OUT_BYTES:,}): its scores will be noisy; raise {fix}", file=sys.stderr)
+
+
+def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int, progress: bool = False) -> list[str]:
     """Pass 2: the tokenizer's training text, in source order: every training document when they fit in
     `sample_bytes`, else a seeded uniform sample of them cut to exactly `sample_bytes` (the last one chosen cut
     short: a single huge document cannot exceed the bound)."""
@@ -158,7 +187,9 @@ def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list
         budget = {int(order[k]): sample_bytes - int(total[k - 1] if k else 0)}
         train = np.sort(order[:k + 1])
     chosen, texts = set(train.tolist()), []
+    bar = Progress("tokenizer sample", total=int(train[-1]) + 1, unit="docs", enabled=progress and sc.kept is None)
     for i, doc in enumerate(sc.documents(plan)):
+        bar.update(1)
         if i in chosen:
             text = doc.text
             if i in budget:
@@ -166,6 +197,7 @@ def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int) -> list
             texts.append(text)
         if len(texts) == len(chosen):
             break
+    bar.close()
     return texts
 
 
@@ -302,8 +334,7 @@ def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progres
     dtype = token_dtype(tok.vocab_size)
     sentences = plan.settings["sentences"]
     writers = [SplitWriter(os.path.join(tmp, name), dtype, shard_tokens, sentences) for name in SPLITS]
-    bar = tqdm(total=int(sc.sizes.sum()), desc="prepare", unit="B", unit_scale=True, disable=None if progress else True,
-               smoothing=0.1)
+    bar = Progress("tokenize", total=int(sc.sizes.sum()), unit="B", enabled=progress)
     n_docs = 0
     for batch, (ids, lengths, sent_lengths, per_doc) in _tokenized(plan, sc, tok, workers if sc.kept is None else 1):
         starts = np.concatenate([[0], np.cumsum(lengths)])
@@ -314,7 +345,7 @@ def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progres
             writers[sc.codes[i]].add(ids[starts[k]:starts[k + 1]], int(sc.labels[i]), doc.title, doc.source, n_bytes, sl)
             bar.update(n_bytes)
         n_docs += len(batch)
-        bar.set_postfix(docs=n_docs, refresh=False)
+        bar.set_postfix(docs=n_docs)
     bar.close()
     if n_docs != len(sc.codes):
         raise UserError(f"source '{plan.source}' changed while it was being prepared ({len(sc.codes)} documents, "
@@ -369,21 +400,63 @@ def given_tokenizer(data: ml_collections.ConfigDict, workdir: str | None) -> Tok
     return None
 
 
-def _trained_tokenizer(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict) -> Tokenizer:
-    if cfg.data.tokenizer_sample_bytes < 1:
-        raise UserError(f"config.data.tokenizer_sample_bytes={cfg.data.tokenizer_sample_bytes} must be positive: "
-                        "pass e.g. --config.data.tokenizer_sample_bytes=100000000")
-    spec = TokenizerSpec(vocab_size=cfg.model.vocab_size, model_type=cfg.data.tokenizer)
-    return Tokenizer(train_tokenizer(tokenizer_sample(plan, sc, cfg.data.tokenizer_sample_bytes, cfg.data.split_seed),
-                                     spec))
+TRAINERS = ("sentencepiece", "hf_bpe")
+SECONDS_PER_MB = {"sentencepiece": 3.0, "hf_bpe": 0.5}  # training time per MB of sample on 2 cores (RESULTS §7)
+
+
+def check_trainer(d: ml_collections.ConfigDict) -> None:
+    """UserError for tokenizer training settings that cannot work (checked before anything is read)."""
+    if d.tokenizer_trainer not in TRAINERS:
+        raise UserError(f"config.data.tokenizer_trainer='{d.tokenizer_trainer}' is unknown: use "
+                        f"--config.data.tokenizer_trainer=sentencepiece or hf_bpe")
+    if not 0.0 < d.tokenizer_character_coverage <= 1.0:
+        raise UserError(f"config.data.tokenizer_character_coverage={d.tokenizer_character_coverage} is out of range: "
+                        "use a value in (0, 1], e.g. --config.data.tokenizer_character_coverage=0.9995")
+    if d.tokenizer_sample_bytes < 1:
+        raise UserError(f"config.data.tokenizer_sample_bytes={d.tokenizer_sample_bytes} must be positive: "
+                        "pass e.g. --config.data.tokenizer_sample_bytes=10000000")
+
+
+def train_configured(texts: list[str], cfg: ml_collections.ConfigDict, progress: bool = True) -> str:
+    """Train (or reuse from the cache) the tokenizer config.data asks for on `texts`; returns its file's path.
+    A stage line on stderr gives the sample's size and an estimate of the time."""
+    d = cfg.data
+    check_trainer(d)
+    mb = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) / 1e6
+    what = f"{d.tokenizer} ({d.tokenizer_trainer})" if d.tokenizer_trainer == "sentencepiece" else d.tokenizer_trainer
+    estimate = SECONDS_PER_MB[d.tokenizer_trainer] * mb
+    stage(f"tokenizer: training a {cfg.model.vocab_size}-piece {what} tokenizer on {mb:.1f} MB of {len(texts)} "
+          f"training documents (about {duration(estimate)} on 2 idle cores, unless cached)", progress and mb >= 1)
+    start, cpu = time.perf_counter(), time.process_time()
+    if d.tokenizer_trainer == "hf_bpe":
+        path = train_tokenizer_json(texts, TokenizerSpec(vocab_size=cfg.model.vocab_size), default_cache_dir())
+    else:
+        coverage = effective_coverage(texts, cfg.model.vocab_size, d.tokenizer_character_coverage)
+        path = train_tokenizer(texts, TokenizerSpec(cfg.model.vocab_size, d.tokenizer, coverage))
+    took = time.perf_counter() - start
+    stage(f"tokenizer: trained in {duration(took)} ({duration(time.process_time() - cpu)} of CPU)",
+          progress and mb >= 1)
+    return path
+
+
+def _trained_tokenizer(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict, progress: bool) -> Tokenizer:
+    return Tokenizer(train_configured(sample_for(plan, sc, cfg, progress), cfg, progress))
+
+
+def sample_for(plan: Plan, sc: Scan, cfg: ml_collections.ConfigDict, progress: bool) -> list[str]:
+    """The tokenizer's training text for config.data."""
+    check_trainer(cfg.data)
+    return tokenizer_sample(plan, sc, cfg.data.tokenizer_sample_bytes, cfg.data.split_seed, progress)
 
 
 def _alias(plan: Plan, cfg: ml_collections.ConfigDict) -> str:
     """Where the tokenizer trained for (plan, tokenizer settings) is remembered, so a cached store is found
     without scanning the source."""
     d = cfg.data
-    key = plan.key(f"trained:{cfg.model.vocab_size}:{d.tokenizer}:{d.tokenizer_sample_bytes}")
-    return os.path.join(cache_root(), "tokenizers", f"{key}.model")
+    settings = f"{cfg.model.vocab_size}:{d.tokenizer}:{d.tokenizer_sample_bytes}"
+    if (d.tokenizer_trainer, d.tokenizer_character_coverage) != ("sentencepiece", 1.0):
+        settings += f":{d.tokenizer_trainer}:{d.tokenizer_character_coverage}"
+    return os.path.join(cache_root(), "tokenizers", f"{plan.key(f'trained:{settings}')}.model")
 
 
 def workers_for(data: ml_collections.ConfigDict) -> int:
@@ -394,12 +467,24 @@ def workers_for(data: ml_collections.ConfigDict) -> int:
 
 def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences: bool, progress: bool = True,
                  out: str | None = None, force: bool = False) -> TokenStore:
-    """The store for this config: config.data.store (or `out`) if set, else the cache's, built when missing."""
+    """The store for this config: config.data.store (or `out`) if set, else the cache's, built when missing;
+    a warning line for a held-out split too small to score."""
+    store = _ensure_store(cfg, workdir, sentences, progress, out, force)
+    if progress:
+        warn_small_splits(store)
+    return store
+
+
+def _ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences: bool, progress: bool,
+                  out: str | None, force: bool) -> TokenStore:
     plan = Plan.from_config(cfg.data, sentences)
     tok = given_tokenizer(cfg.data, workdir)
+    if tok is None:
+        check_trainer(cfg.data)
     if tok is not None:  # every store ends each document with eos (the objective's other roles: load_corpus)
         tok.require(("eos",), cfg.data.objective)
-        tok.require_vocab_size(cfg.model.vocab_size)  # the workdir's or config.data.tokenizer_path
+        tok.require_vocab_size(cfg.model.vocab_size, "use a fresh --workdir" if workdir  # the workdir's tokenizer
+                               else "give another config.data.tokenizer_path")
     explicit = out or cfg.data.store
     if explicit:
         return _explicit_store(explicit, plan, cfg, tok, progress, build=bool(out), force=force)
@@ -413,12 +498,13 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
     with _locked(os.path.join(cache_root(), f"{plan.key()}.lock")):
         sc = scan(plan, progress)
         if tok is None:
-            tok = _trained_tokenizer(plan, sc, cfg)
+            tok = _trained_tokenizer(plan, sc, cfg, progress)
             atomic_write(alias, tok.to_bytes())
         path = os.path.join(cache_root(), plan.key(tok.fingerprint))
-        if force or not os.path.isfile(os.path.join(path, MANIFEST)):  # another process may have built it meanwhile
+        built = force or not os.path.isfile(os.path.join(path, MANIFEST))  # another process may have built it
+        if built:
             write_store(path, plan, tok, sc, workers_for(cfg.data), progress)
-    return TokenStore(path, CACHE_REBUILD)
+    return TokenStore(path, CACHE_REBUILD, built=built)
 
 
 def _explicit_store(path: str, plan: Plan, cfg: ml_collections.ConfigDict, tok: Tokenizer | None, progress: bool,
@@ -441,9 +527,9 @@ def _explicit_store(path: str, plan: Plan, cfg: ml_collections.ConfigDict, tok: 
             if not force:
                 return _matching_store(path, plan, tok, rebuild)
         sc = scan(plan, progress)
-        tok = tok or _trained_tokenizer(plan, sc, cfg)
+        tok = tok or _trained_tokenizer(plan, sc, cfg, progress)
         write_store(path, plan, tok, sc, workers_for(cfg.data), progress)
-    return TokenStore(path, rebuild)
+    return TokenStore(path, rebuild, built=True)
 
 
 def _matching_store(path: str, plan: Plan, tok: Tokenizer | None, rebuild: str) -> TokenStore:

@@ -43,7 +43,7 @@ def source_files(source: str) -> list[Path]:
     if path.is_dir():
         if (path / "dataset_dict.json").is_file():
             raise UserError(f"'{source}' is a `datasets` DatasetDict: point config.data.source at one of its split "
-                            "folders (e.g. '{source}/train')")
+                            f"folders (e.g. '{source}/train')")
         files = sorted(p for p in path.rglob("*") if p.is_file() and _suffix(p) in FILE_SUFFIXES)
         if not files:
             raise UserError(f"corpus folder '{source}' has no .txt, .jsonl(.gz/.zst) or .parquet files: {SOURCE_HINT}")

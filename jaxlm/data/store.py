@@ -266,8 +266,8 @@ class TokenStore:
     offsets (cheap, every time), and verifies the contents once (`store_verify.verify`); `rebuild` is the command
     that rebuilds it, for error messages (default: `jaxlm data prepare --out PATH --force`)."""
 
-    def __init__(self, path: str, rebuild: str = ""):
-        self.path = path
+    def __init__(self, path: str, rebuild: str = "", built: bool = False):
+        self.path, self.built = path, built  # built: made by this process (else found and reused)
         rebuild = rebuild or f"`jaxlm data prepare --config FILE --out {path} --force`"
         self.manifest = m = read_manifest(path, rebuild)
         self.dtype = np.dtype(m["dtype"])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import io
+import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -94,7 +97,7 @@ def _check_spec(spec: TokenizerSpec) -> None:
 
 def _train_bytes(texts: Sequence[str], spec: TokenizerSpec) -> bytes:
     """Train a model in memory on the non-empty lines of `texts`; returns the serialized model proto."""
-    lines = [piece for t in texts for ln in t.split("\n") if ln.strip() for piece in _bounded(ln)]
+    lines = [ln for t in texts for ln in bounded_lines(t)]
     if not lines:
         raise UserError("tokenizer training texts are empty: give a corpus with some non-whitespace text")
     writer = io.BytesIO()
@@ -130,10 +133,39 @@ def _train_bytes(texts: Sequence[str], spec: TokenizerSpec) -> bytes:
     except RuntimeError as e:
         msg = " ".join(str(e).split("] ", 1)[-1].split())
         raise UserError(
-            f"sentencepiece could not train a {spec.vocab_size}-piece {spec.model_type} tokenizer: {msg} "
-            "(change the tokenizer vocab_size or use a bigger corpus)"
+            f"sentencepiece could not train a {spec.vocab_size}-piece {spec.model_type} tokenizer: {msg}: {_fix(msg, spec)}"
         ) from None
     return writer.getvalue()
+
+
+def _fix(msg: str, spec: TokenizerSpec) -> str:
+    """The overrides that fix sentencepiece's complaint `msg`, as the user types them."""
+    most = re.search(r"<= *(\d+)", msg)
+    if most:  # the sample has too few distinct pieces for the vocabulary
+        return f"set --config.model.vocab_size={max(int(most.group(1)), MIN_VOCAB_SIZE)} (the most this sample allows)"
+    lower = round(min(spec.character_coverage, 0.9995) - 0.0005, 4)
+    return (f"set --config.data.tokenizer_character_coverage={lower} (now {spec.character_coverage}; the rarest "
+            f"characters are then spelled in byte pieces) or --config.model.vocab_size={2 * spec.vocab_size}")
+
+
+def effective_coverage(texts: Sequence[str], vocab_size: int, coverage: float) -> float:
+    """The character coverage to train with: 1.0 (every character of the sample its own piece) when its distinct
+    characters fit in half of the pieces left after the reserved, newline and byte pieces; else `coverage`, or
+    less where needed for the most frequent characters to fit there (the rarest are spelled in byte pieces)."""
+    room = (vocab_size - FIRST_ORDINARY_ID - 1 - N_BYTE_PIECES) // 2
+    counts = collections.Counter()
+    for t in texts:
+        counts.update(t)
+    if len(counts) <= room:
+        return 1.0
+    frequent = np.sort(np.fromiter(counts.values(), np.int64))[::-1]
+    fits = float(frequent[:room].sum() / frequent.sum())
+    return min(coverage, math.floor(fits * 1e4) / 1e4)
+
+
+def bounded_lines(text: str) -> list[str]:
+    """The non-blank lines of `text`, each cut into pieces of at most MAX_SENTENCE_BYTES (what trainers see)."""
+    return [piece for ln in text.split("\n") if ln.strip() for piece in _bounded(ln)]
 
 
 def _bounded(line: str) -> list[str]:
@@ -243,11 +275,12 @@ class Tokenizer:
         """UserError (one line) when this tokenizer lacks a role that `objective` needs."""
         check_needs(self.ids, tuple(needs), objective, self.where)
 
-    def require_vocab_size(self, vocab_size: int) -> None:
-        """UserError (one line) unless this tokenizer has `vocab_size` (config.model.vocab_size) ids."""
+    def require_vocab_size(self, vocab_size: int, otherwise: str = "use a fresh --workdir") -> None:
+        """UserError (one line) unless this tokenizer has `vocab_size` (config.model.vocab_size) ids; the fix offered
+        besides setting vocab_size is `otherwise`."""
         if self.vocab_size != vocab_size:
             raise UserError(f"tokenizer {self.where} has {self.vocab_size} ids but config.model.vocab_size is "
-                            f"{vocab_size}: set --config.model.vocab_size={self.vocab_size} or use a fresh workdir")
+                            f"{vocab_size}: set --config.model.vocab_size={self.vocab_size} or {otherwise}")
 
     def byte_lengths(self) -> np.ndarray:
         """int32 [vocab_size]: UTF-8 bytes each id adds to decoded text (byte pieces 1, special ids 0)."""

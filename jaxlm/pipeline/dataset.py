@@ -13,6 +13,7 @@ import ml_collections
 import numpy as np
 
 from jaxlm.data.prepare import ensure_store, given_tokenizer
+from jaxlm.data.progress import Progress
 from jaxlm.data.store import StoredDocuments, TokenStore
 from jaxlm.data.store_format import TOKENIZER_FILE
 from jaxlm.data.tokenizer import Tokenizer
@@ -87,18 +88,32 @@ def train_batches(prepared: Prepared, local_batch_size: int, seed: int, process_
     return ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=4))
 
 
-def eval_batches(prepared: Prepared, batch_size: int, max_batches: int = 0, seed: int = 0):
-    """Every example of a split once, in order, each transformed with a fixed per-example rng."""
+def eval_limit(prepared: Prepared, cfg: ml_collections.ConfigDict, during_training: bool) -> int:
+    """The batches an evaluation of `prepared` scores (0 = all): train.eval_batches, or during training when it
+    is 0, the batches that hold about train.eval_tokens tokens (0 when they cover the split)."""
+    t = cfg.train
+    if t.eval_batches or not during_training or not t.eval_tokens:
+        return t.eval_batches
+    n = -(-t.eval_tokens // (t.eval_batch_size * cfg.data.seq_len))
+    return 0 if n >= -(-len(prepared.examples) // t.eval_batch_size) else n
+
+
+def eval_batches(prepared: Prepared, batch_size: int, max_batches: int = 0, seed: int = 0, progress: bool = False):
+    """Every example of a split once (or its first `max_batches` batches), in order, each transformed with a
+    fixed per-example rng; `progress`: a bar in a terminal, log lines without one."""
     n = len(prepared.examples)
     n_batches = -(-n // batch_size)
     if max_batches:
         n_batches = min(n_batches, max_batches)
     pad = None
+    bar = Progress("eval", total=n_batches, unit="batches", enabled=progress)
     for b in range(n_batches):
         rows = [prepared.example(i, np.random.default_rng([seed, i])) for i in range(b * batch_size, min(n, (b + 1) * batch_size))]
         pad = pad or {k: np.zeros_like(v) for k, v in rows[0].items()}
         rows += [pad] * (batch_size - len(rows))
         yield {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+        bar.update(1)  # once the consumer has scored it
+    bar.close()
 
 
 def device_keys(batch: dict) -> dict:

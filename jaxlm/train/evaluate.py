@@ -27,14 +27,14 @@ def summarize(totals: dict) -> dict:
 
 
 def evaluate(eval_step, params, prepared: Prepared, batch_size: int, byte_lengths: np.ndarray, put_batch,
-             max_batches: int = 0, transform: Callable[[dict], dict] | None = None) -> dict:
+             max_batches: int = 0, transform: Callable[[dict], dict] | None = None, progress: bool = False) -> dict:
     """bits_per_byte = total nats / (UTF-8 bytes of the evaluated target text × ln 2), comparable across
     tokenizers (only for objectives whose targets are the text itself). Each process feeds its contiguous
     block of every global batch; `transform` (e.g. a context ablation) changes each global batch first."""
     totals, n_bytes = None, 0
     local = batch_size // jax.process_count()
     start = jax.process_index() * local
-    for batch in eval_batches(prepared, batch_size, max_batches):
+    for batch in eval_batches(prepared, batch_size, max_batches, progress=progress and jax.process_index() == 0):
         if prepared.bits_per_byte:
             n_bytes += int(np.sum(byte_lengths[batch["targets"]] * batch["weights"]))
         if transform is not None:

@@ -14,14 +14,14 @@ import jax
 import ml_collections
 import optax
 from jax.experimental import multihost_utils
-from tqdm import tqdm
 
 from jaxlm import io
 from jaxlm.config.loading import config_changes, load_saved_config, save_config
+from jaxlm.data.progress import Progress
 from jaxlm.errors import UserError
 from jaxlm.evals.downstream import Downstream, load_tasks
 from jaxlm.objectives.causal_lm import prepare_rolling
-from jaxlm.pipeline.dataset import Corpus, prepare, train_batches
+from jaxlm.pipeline.dataset import Corpus, eval_limit, prepare, train_batches
 from jaxlm.registry import check_config
 from jaxlm.sharding.mesh import make_mesh
 from jaxlm.train.build import build, checked_plan
@@ -46,7 +46,7 @@ from jaxlm.train.step import (
 EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
 # May change when a run is resumed: the length of the run, how it reports and checkpoints, and the layout.
 RESUME_FREE_KEYS = ("train.steps", "train.progress", "train.log_every", "train.eval_every", "train.eval_batches",
-                    "train.eval_batch_size", "train.checkpoint_every", "train.keep_checkpoints",
+                    "train.eval_batch_size", "train.eval_tokens", "train.checkpoint_every", "train.keep_checkpoints",
                     "train.async_checkpoints", "train.sample_tokens",
                     "train.nonfinite", "train.max_nonfinite_in_a_row", "data.prepare_workers", "data.store",
                     "mesh.data", "mesh.fsdp", "mesh.tensor", "eval.tasks", "eval.limit", "eval.batch_size")
@@ -72,6 +72,7 @@ class Run:
                                          async_save=cfg.train.async_checkpoints)
         self.results: dict = {}
         self._eval_data: dict = {}
+        self.evaluated_whole = True  # the last evaluation scored what a final one scores
 
     def restore(self) -> dict | None:
         """Restore the newest loadable checkpoint into the current state's shardings (any mesh); returns the
@@ -84,10 +85,10 @@ class Run:
         return data_state
 
     def evaluate(self, split: str, transform: Callable[[dict], dict] | None = None, rolling: bool = False,
-                 data_cfg: ml_collections.ConfigDict | None = None) -> dict:
-        """The split's metrics over `train.eval_batches` batches of its rows; `rolling`: over all of it, each
-        document scored apart as lm-eval's loglikelihood_rolling scores it (causal LMs; `prepare_rolling`);
-        `data_cfg`: the rows as that config's data section prepares them (a sweep's fixed evaluations)."""
+                 data_cfg: ml_collections.ConfigDict | None = None, during_training: bool = False) -> dict:
+        """The split's metrics over `train.eval_batches` batches of its rows (`during_training`: `eval_limit`'s);
+        `rolling`: over all of it, each document scored apart as lm-eval's loglikelihood_rolling scores it (causal
+        LMs; `prepare_rolling`); `data_cfg`: the rows as that config's data section prepares them (a sweep's)."""
         if data_cfg is not None:
             data = prepare(self.corpus, data_cfg, split, train=False)
         else:
@@ -97,8 +98,10 @@ class Run:
                                         if rolling else prepare(self.corpus, self.cfg, split, train=False))
             data = self._eval_data[key]
         t = self.cfg.train
+        limit = 0 if rolling else eval_limit(data, self.cfg, during_training)
+        self.evaluated_whole = limit == 0 or limit == t.eval_batches
         return evaluate(self.eval_step, self.state.params, data, t.eval_batch_size, self.corpus.tokenizer.byte_lengths(),
-                        self.put_batch, 0 if rolling else t.eval_batches, transform)
+                        self.put_batch, limit, transform, progress=t.progress)
 
 
 def check_resumable(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> None:
@@ -187,8 +190,8 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup:
     writer = MetricsWriter(workdir, start)
     train_step = run.train_step
     end = min(t.steps, stop_after) if stop_after else t.steps
-    bar = tqdm(total=t.steps, initial=start, disable=not t.progress or jax.process_index() != 0,
-               unit="step", dynamic_ncols=True)
+    bar = Progress("train", total=t.steps, initial=start, unit="steps", leave=True,
+                   enabled=t.progress and jax.process_index() == 0)
     window_start, window_steps, val = time.perf_counter(), 0, {}
     guard = NonFiniteGuard(t.nonfinite, t.max_nonfinite_in_a_row, run.checkpointer.latest_step)
     pending = None  # the previous step's non-finite flags, checked once the next step is dispatched
@@ -218,7 +221,7 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup:
             bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
             window_start, window_steps = time.perf_counter(), 0
         if step % t.eval_every == 0 or step == t.steps:
-            val = run.evaluate("val")
+            val = run.evaluate("val", during_training=True)
             if val:
                 writer.write(step, dict(split="val", tokens=plan.tokens(step), **val))
                 bar.write(f"step {step}: " + ", ".join(f"val {k} {val[k]:.4f}" for k in EVAL_SHOWN if k in val))
@@ -247,7 +250,8 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup:
     if pending:
         guard.check(*pending)
     if end == t.steps:
-        run.results = dict(val=val if start < end and val else run.evaluate("val"), test=run.evaluate("test"))
+        final_val = val if start < end and val and run.evaluated_whole else run.evaluate("val")
+        run.results = dict(val=final_val, test=run.evaluate("test"))
     run.checkpointer.wait()  # the last checkpoint, written while the final evaluation ran
     writer.close()
     guard.check_results(run.results)
