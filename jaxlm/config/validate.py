@@ -64,9 +64,9 @@ def _validate_decoder(cfg: ml_collections.ConfigDict) -> None:
     m = cfg.model
     for key, choices in DECODER_OPTIONS.items():
         _require(m[key] in choices, f"config.model.{key}='{m[key]}' is unknown: use {' or '.join(choices)}")
-    _require(m.d_kv >= 0 and (m.d_kv == 0 or m.family in ("gpt", "t5")),
+    _require(m.d_kv >= 0 and (m.d_kv in (0, m.d_model // m.n_heads) or m.family in ("gpt", "t5")),
              f"config.model.d_kv={m.d_kv} sets the head width of GPT and T5 only (the {m.family} family's is "
-             "d_model / n_heads): leave it at 0")
+             f"d_model / n_heads = {m.d_model // m.n_heads}): leave it at 0")
     if m.family != "gpt":
         for key, default in GPT_DEFAULTS.items():
             _require(m[key] == default, f"config.model.{key}={m[key]} is a GPT block option; the {m.family} family "

@@ -98,8 +98,11 @@ def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: d
 
     def write(tmp: str) -> None:
         ckpt = ocp.StandardCheckpointer()
-        ckpt.save(os.path.join(tmp, "params"), params)
-        ckpt.wait_until_finished()
+        try:
+            ckpt.save(os.path.join(tmp, "params"), params)
+            ckpt.wait_until_finished()
+        finally:
+            ckpt.close()  # a failed write's background threads are done before its folder is removed
         save_config(cfg, os.path.join(tmp, "config.json"))
         if tokenizer is not None:
             with open(os.path.join(tmp, "tokenizer.model"), "wb") as f:

@@ -44,8 +44,12 @@ class Checkpointer:
     @property
     def manager(self) -> ocp.CheckpointManager | None:
         """orbax's manager of the folder; None while the folder does not exist (nothing saved yet)."""
-        if self._manager is None and self.directory.exists():
-            # Handlers for both items up front: reading metadata or only the params then finds every item's handler.
+        return self._open() if self._manager is None and self.directory.exists() else self._manager
+
+    def _open(self) -> ocp.CheckpointManager:
+        """The manager, opened on first use (a bucket has no empty folders: the first save opens it before the folder
+        exists). Handlers for both items up front: reading metadata or only the params then finds every item's."""
+        if self._manager is None:
             self._manager = ocp.CheckpointManager(self.directory, options=self.options,
                                                   item_handlers={k: h() for k, h in ITEM_HANDLERS.items()})
         return self._manager
@@ -63,7 +67,7 @@ class Checkpointer:
         self.wait()  # (orbax's save would wait too) so that a failure of the previous write is reported as such
         try:
             self._probe()
-            self.manager.save(step, args=ocp.args.Composite(state=ocp.args.PyTreeSave(state),
+            self._open().save(step, args=ocp.args.Composite(state=ocp.args.PyTreeSave(state),
                                                             data=ocp.args.JsonSave(data_state)),
                               metrics=metrics, force=True)
         except Exception as e:  # noqa: BLE001 - orbax wraps the OSError of a failed write in its own errors
