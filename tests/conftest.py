@@ -16,15 +16,15 @@ if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 
 
 # The test modules outside `make test-fast`: they train models, run sweeps, start jaxlm subprocesses or load
-# Hugging Face models (`make test` runs them too). One list, so a new test module is a unit test unless it is
-# added here, and no test file has to carry a marker.
+# Hugging Face models, or compile every model family several times (`make test` runs them too). One list, so a
+# new test module is a unit test unless it is added here, and no test file has to carry a marker.
 SLOW = {
-    "test_ablations.py", "test_add_family.py", "test_add_objective.py", "test_bad_input.py", "test_bench.py",
-    "test_bert_hf.py", "test_bert_train.py", "test_buckets.py", "test_cli.py", "test_distributed.py",
-    "test_experiments.py", "test_finetune.py", "test_gpt2_hf.py", "test_hf_export.py", "test_llama.py",
-    "test_lm_eval.py", "test_notebooks.py", "test_precision.py", "test_pretrained_tokenizer.py",
-    "test_reliability.py", "test_seq2seq_hf_parity.py", "test_seq2seq_train.py", "test_store_integrity.py",
-    "test_sweep.py", "test_train.py",
+    "test_ablations.py", "test_add_family.py", "test_add_objective.py", "test_attention.py", "test_bad_input.py",
+    "test_bench.py", "test_bert_hf.py", "test_bert_train.py", "test_buckets.py", "test_cli.py",
+    "test_distributed.py", "test_experiments.py", "test_finetune.py", "test_flops.py", "test_gpt2_hf.py",
+    "test_hf_export.py", "test_llama.py", "test_lm_eval.py", "test_model.py", "test_notebooks.py",
+    "test_precision.py", "test_pretrained_tokenizer.py", "test_reliability.py", "test_seq2seq_hf_parity.py",
+    "test_seq2seq_models.py", "test_seq2seq_train.py", "test_store_integrity.py", "test_sweep.py", "test_train.py",
 }
 
 
