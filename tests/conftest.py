@@ -15,19 +15,24 @@ if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """`--dist loadgroup` on pytest 9: xdist 3.8 marks a test's group by setting `item._nodeid`, which pytest 9
-    no longer reads (a node's id lives in `item._id`), so every xdist_group was silently ignored and each worker
-    built the groups' shared fixtures again. Put the "@group" suffix where pytest 9 keeps the id."""
-    if not getattr(config.option, "loadgroup", False):  # set on the workers of `--dist loadgroup`
-        return
+# The test modules outside `make test-fast`: they train models, run sweeps, start jaxlm subprocesses or load
+# Hugging Face models, or compile every model family several times (`make test` runs them too). One list, so a
+# new test module is a unit test unless it is added here, and no test file has to carry a marker.
+SLOW = {
+    "test_ablations.py", "test_add_family.py", "test_add_objective.py", "test_attention.py", "test_bad_input.py",
+    "test_bench.py", "test_bert_hf.py", "test_bert_train.py", "test_buckets.py", "test_cli.py",
+    "test_distributed.py", "test_experiments.py", "test_finetune.py", "test_flops.py", "test_gpt2_hf.py",
+    "test_hf_export.py", "test_llama.py", "test_lm_eval.py", "test_model.py", "test_notebooks.py",
+    "test_precision.py", "test_pretrained_tokenizer.py", "test_reliability.py", "test_seq2seq_hf_parity.py",
+    "test_seq2seq_models.py", "test_seq2seq_train.py", "test_store_integrity.py", "test_sweep.py", "test_train.py",
+}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the tests of the SLOW modules `slow` (`make test-fast` deselects them with `-m "not slow"`)."""
     for item in items:
-        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
-                         for m in item.iter_markers("xdist_group")})
-        if groups and not item.nodeid.endswith("@" + "_".join(groups)) and hasattr(item, "_id"):
-            from _pytest.nodeid import coerce_node_id
-            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")
+        if item.path.name in SLOW:
+            item.add_marker(pytest.mark.slow)
 
 
 def _session_root(tmp_path_factory):
@@ -174,3 +179,6 @@ def write_genre_corpus(folder, genres, plays_per_genre: int = 3, chars: int = 12
         for doc in [d for d in docs if d.label == genre][:plays_per_genre]:
             (folder / genre / f"{doc.title}.txt").write_text(doc.text[:chars], encoding="utf-8")
     return str(folder)
+
+
+from fixtures_runs import tiny_run  # noqa: E402,F401  (the session's one tiny trained workdir)

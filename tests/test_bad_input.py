@@ -9,21 +9,18 @@ import sys
 import jax
 import pytest
 from conftest import ROOT, fails, snapshot
+from fixtures_runs import QUICK
 
 from jaxlm.cli.main import main
 from jaxlm.config.schema import base_config
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
-QUICK = ["--config.train.steps=4", "--config.train.log_every=2", "--config.train.eval_every=2",
-         "--config.train.checkpoint_every=2", "--config.train.eval_batches=1", "--config.train.progress=False",
-         "--config.train.sample_tokens=0"]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    wd = str(tmp_path_factory.mktemp("trained") / "w")
-    assert main(["train", "--config", TINY, "--workdir", wd, *QUICK]) == 0
-    return wd
+@pytest.fixture
+def trained(tiny_run):
+    """The session's tiny trained workdir (tests/fixtures_runs.py)."""
+    return tiny_run
 
 
 def _train(tmp_path, *extra):

@@ -9,7 +9,6 @@ from transformers import BertConfig, BertForPreTraining, BertModel
 
 from jaxlm.cli.main import main
 from jaxlm.interop import import_hf, load_converted
-from jaxlm.interop.hf_bert import bert_hidden_states
 from jaxlm.models.bert import BERT
 
 TOL = 1e-4
@@ -37,6 +36,11 @@ def _batch():
     mask = np.ones((3, 16), np.int64)
     mask[1, 12:], mask[2, 5:] = 0, 0
     return ids, types, mask
+
+
+def bert_hidden_states(model_cfg, params: dict, input_ids, token_type_ids, attention_mask):
+    """Final hidden states [B, T, d_model] (Hugging Face's `last_hidden_state`); padding rows are unspecified."""
+    return BERT(model_cfg).apply({"params": params}, input_ids, token_type_ids, attention_mask, method=BERT.encode)
 
 
 def _max_diff(a, b, mask) -> float:

@@ -151,7 +151,7 @@ def test_mlm_loss_on_gathered_positions_equals_every_position():
     model = BERT(c)
     params = nn.unbox(model.init(jax.random.PRNGKey(0), batch["inputs"], batch["segment_ids"],
                                  batch["attention_mask"])["params"])
-    run = lambda p, k: mlm_loss(model.apply, p, batch, jax.random.PRNGKey(0), False, k)
+    run = lambda p, k: mlm_loss(model.apply, p, batch, jax.random.PRNGKey(0), False, max_predictions=k)
     (full, full_sums), full_grads = jax.value_and_grad(run, has_aux=True)(params, 0)
     (gathered, sums), grads = jax.value_and_grad(run, has_aux=True)(params, 5)
     np.testing.assert_allclose(gathered, full, rtol=1e-6)

@@ -10,6 +10,7 @@ import sys
 import types
 
 import matplotlib.image
+import numpy as np
 import pytest
 from conftest import ROOT, sweep_run_files
 
@@ -125,7 +126,9 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
         os.makedirs(workdir)
         with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
             f.write(json.dumps({"step": 5, "split": "val", "loss": 5.0 + cfg.train.seed}) + "\n")
-        return types.SimpleNamespace(results={"val": {"loss": 5.0 + cfg.train.seed}, "test": {"loss": 5.5}})
+        state = types.SimpleNamespace(params={"w": np.zeros(4, np.float32)}, opt_state=())  # a Run's fields
+        return types.SimpleNamespace(results={"val": {"loss": 5.0 + cfg.train.seed}, "test": {"loss": 5.5}},
+                                     state=state)
 
     def fake_finetune(cfg, workdir, init_from):
         calls.append((cfg.train.seed, workdir, init_from))

@@ -49,9 +49,11 @@ def run_generate(args, overrides) -> int:
     check_generate_args(args, workdir_config(args.workdir, overrides))
     run = restored_run(args.workdir, overrides)
     if args.input is not None:
-        print(seq2seq_text(run.cfg, run.state.params, run.corpus.tokenizer, args.input, args.max_new_tokens,
-                           args.temperature, args.top_k, args.top_p, args.beam, args.length_penalty, args.seed))
+        print(seq2seq_text(run.cfg, run.state.params, run.corpus.tokenizer, text=args.input,
+                           max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                           top_p=args.top_p, beam=args.beam, length_penalty=args.length_penalty, seed=args.seed))
     else:
-        print(sample_text(run.cfg, run.state.params, run.corpus.tokenizer, args.prompt, args.max_new_tokens,
-                          args.temperature, args.top_k, args.top_p, args.seed))
+        print(sample_text(run.cfg, run.state.params, run.corpus.tokenizer, prompt=args.prompt,
+                          max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                          top_p=args.top_p, seed=args.seed))
     return 0

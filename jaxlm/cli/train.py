@@ -52,8 +52,9 @@ def run_train(args, overrides) -> int:
         if m:
             print(f"{split}: " + ", ".join(f"{k} {m[k]:.4f}" for k in SUMMARY_KEYS if k in m))
     if cfg.train.sample_tokens and jax.process_count() == 1 and run.fam.generates_text:
-        print("sample:", sample_text(cfg, run.state.params, run.corpus.tokenizer, "\n", cfg.train.sample_tokens, 0.8, 0,
-                                         0.95, 0), sep="\n")
+        print("sample:", sample_text(run.cfg, run.state.params, run.corpus.tokenizer, prompt="\n",
+                                     max_new_tokens=cfg.train.sample_tokens, temperature=0.8, top_k=0, top_p=0.95,
+                                     seed=0), sep="\n")
     print(f"workdir: {io.absolute(args.workdir)} (metrics.jsonl, tensorboard/, checkpoints/)")
     return 0
 

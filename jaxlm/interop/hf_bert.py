@@ -19,7 +19,6 @@ from jaxlm.interop.attention_layout import (
     norm_tensors,
 )
 from jaxlm.interop.hf_files import write_hf_dir
-from jaxlm.models.bert import BERT
 
 
 def model_config(hf: dict) -> ml_collections.ConfigDict:
@@ -82,12 +81,6 @@ def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) 
         params["nsp"] = {"kernel": nsp["kernel"][:, ::-1].copy(), "bias": nsp["bias"][::-1].copy()}
         m.nsp_head = True
     return jax.tree_util.tree_map(np.asarray, params)
-
-
-def bert_hidden_states(model_cfg: ml_collections.ConfigDict, params: dict, input_ids, token_type_ids,
-                       attention_mask) -> jax.Array:
-    """Final hidden states [B, T, d_model] (Hugging Face's `last_hidden_state`); padding rows are unspecified."""
-    return BERT(model_cfg).apply({"params": params}, input_ids, token_type_ids, attention_mask, method=BERT.encode)
 
 
 def hf_config(m: ml_collections.ConfigDict) -> dict:

@@ -6,8 +6,8 @@ from jaxlm.losses.cross_entropy import mean_term
 from jaxlm.losses.fused_cross_entropy import head_cross_entropy_sums
 
 
-def causal_lm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, loss_chunk: int = 0,
-                   norms: dict | None = None):
+def causal_lm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, *, norms: dict | None = None,
+                   loss_chunk: int = 0):
     """Mean next-token cross-entropy over weighted targets; aux holds the sums for exact aggregation.
 
     `norms`: see `mean_term`. `loss_chunk` > 0 applies the output projection inside the fused, chunked cross-entropy (that many sequence

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jaxlm.losses.cross_entropy import cross_entropy_sums, mean_term
 
 
-def classification_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True,
+def classification_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, *,
                         norms: dict | None = None):
     """(mean cross-entropy over the batch's examples, sums) for inputs, segment_ids, attention_mask, label."""
     out = apply_fn({"params": params}, batch["inputs"], batch["segment_ids"], batch["attention_mask"],

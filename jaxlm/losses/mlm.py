@@ -15,8 +15,8 @@ from jaxlm.losses.cross_entropy import cross_entropy_sums, mean_term
 from jaxlm.losses.fused_cross_entropy import head_cross_entropy_sums
 
 
-def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, max_predictions: int = 0,
-             norms: dict | None = None, loss_chunk: int = 0):
+def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, *, norms: dict | None = None,
+             loss_chunk: int = 0, max_predictions: int = 0):
     """(O, sums) for a batch of inputs, segment_ids, attention_mask, mlm_targets, mlm_weights [, nsp_label].
 
     `max_predictions` > 0 (the masking's cap per sequence) runs the MLM head only on that many positions per

@@ -10,7 +10,7 @@ from jaxlm.losses.cross_entropy import mean_term
 from jaxlm.losses.fused_cross_entropy import head_cross_entropy_sums
 
 
-def seq2seq_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, norms: dict | None = None,
+def seq2seq_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, *, norms: dict | None = None,
                  loss_chunk: int = 0):
     """Mean cross-entropy over weighted target tokens; aux holds the sums for exact aggregation. `loss_chunk`:
     see `head_cross_entropy_sums` (0 = through the logits)."""

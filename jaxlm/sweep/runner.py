@@ -144,8 +144,7 @@ def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -
     pretrain = io.join(directory, "pretrain")
     run = train(cfg, pretrain)
     metrics = final_metrics(run.results)
-    if hasattr(run, "state"):
-        metrics.update(state_bytes(run.state), **extra_evals(run, sweep.evals))
+    metrics.update(state_bytes(run.state), **extra_evals(run, sweep.evals))
     metrics.update(train_log_metrics(pretrain))
     if sweep.finetune_config is not None:
         ft_cfg = copy.deepcopy(sweep.finetune_config)

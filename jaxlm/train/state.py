@@ -60,15 +60,6 @@ def state_initializer(model: nn.Module, tx: optax.GradientTransformation, init_a
     return init
 
 
-def create_state(model: nn.Module, tx: optax.GradientTransformation, init_args: tuple, seed: int, mesh: Mesh,
-                 loss_scale: LossScale | None = None):
-    """Initialise params and optimizer state straight into their shardings; returns (state, state_shardings)."""
-    init = state_initializer(model, tx, init_args, loss_scale)
-    shardings = state_shardings(model, tx, init_args, mesh, jax.eval_shape(init, jax.random.PRNGKey(seed)))
-    state = jax.jit(init, out_shardings=shardings)(jax.random.PRNGKey(seed))
-    return state, shardings
-
-
 def state_shardings(model: nn.Module, tx: optax.GradientTransformation, init_args: tuple, mesh: Mesh,
                     shapes: TrainState):
     """Shardings of every leaf of a TrainState with shapes `shapes`."""
