@@ -26,6 +26,7 @@ def run_convert(args, overrides) -> int:
     from jaxlm.interop import CONVERTED_ENTRIES, hf_tokenizer, import_hf, save_converted
     from jaxlm.io.cache import local_copy
     from jaxlm.io.staging import staged_folder
+    from jaxlm.registry import natural_objective
     checks.input_folder(args.from_hf, "--from-hf", "a Hugging Face model directory (config.json + weights)")
     checks.output_folder(args.out, "--out", args.force, CONVERTED_ENTRIES)
     hf_dir = local_copy(args.from_hf, "--from-hf")
@@ -35,7 +36,7 @@ def run_convert(args, overrides) -> int:
     if tokenizer is not None:  # refuse a tokenizer that does not load now, not when training starts
         Tokenizer.from_bytes(tokenizer)
     with staged_folder(args.out) as out:
-        save_converted(out, model_cfg, params, tokenizer)
+        save_converted(out, model_cfg, params, tokenizer, objective=natural_objective(model_cfg))
     n = sum(x.size for x in jax.tree_util.tree_leaves(params))
     print(f"wrote {args.out}: {model_cfg.family} {model_cfg.n_layers}×{model_cfg.d_model}, {n:,} parameters "
           "(config.json + params/)")
