@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import jaxlm_cli, snapshot
 from test_pretrained_tokenizer import TEXTS, _byte_level_bpe, _wordpiece
-from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertModel, GPT2Config, GPT2LMHeadModel
+from transformers import AutoTokenizer, BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
 from jaxlm.cli.main import main
 from jaxlm.data.tokenizer import Tokenizer
@@ -83,8 +83,8 @@ def _hf_gpt2(d) -> str:
     return str(d)
 
 
-FAMILIES = {  # name → (writes the HF folder, its objective, the class that loads the export, verbs' extra args)
-    "bert": (_hf_bert, "roberta_mlm", BertForMaskedLM),
+FAMILIES = {  # name → (writes the HF folder, its objective, the class that loads the export)
+    "bert": (_hf_bert, "roberta_mlm", BertModel),  # a headless BERT exports as one
     "gpt": (_hf_gpt2, "causal_lm", GPT2LMHeadModel),
 }
 

@@ -45,7 +45,8 @@ def run_convert(args, overrides) -> int:
 
 def check_param_shapes(model_cfg, params: dict, hf_dir: str) -> None:
     """Refuse, naming the first tensor, imported weights whose shapes are not those its config.json's dims give
-    (an importer takes some tensors as they are, e.g. the embeddings, whatever the config says)."""
+    (an importer takes some tensors as they are, e.g. the embeddings, whatever the config says); a headless BERT
+    has no MLM head (a fine-tune or an evaluation starts it afresh) and may keep its pooler."""
     import flax.linen as nn
     import jax
 
@@ -59,6 +60,10 @@ def check_param_shapes(model_cfg, params: dict, hf_dir: str) -> None:
     expected = nn.unbox(abstract_params(build_model(cfg), family(cfg).init_args(cfg)))
     want, got = ({jax.tree_util.keystr(p, simple=True, separator="/"): x.shape
                   for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]} for tree in (expected, params))
+    if model_cfg.family == "bert" and "mlm_head" not in params:  # a headless BertModel (MiniLM): encoder + pooler
+        d = model_cfg.d_model
+        want = {k: v for k, v in want.items() if not k.startswith("mlm_head/")} | (
+            {"pooler/kernel": (d, d), "pooler/bias": (d,)} if "pooler" in params else {})
     for name in sorted(want.keys() | got.keys()):
         if want.get(name) != got.get(name):
             shown = "missing" if name not in got else f"of shape {got[name]}"

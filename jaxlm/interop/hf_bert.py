@@ -68,7 +68,7 @@ def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) 
               "ln_embed": _ln(enc, "embeddings.LayerNorm")}
     for i in range(m.n_layers):
         params[f"block_{i}"] = _block(enc, f"encoder.layer.{i}", m.n_heads)
-    if "pooler.dense.weight" in enc and "cls.seq_relationship.weight" in sd:  # jaxlm's pooler serves the NSP head
+    if "pooler.dense.weight" in enc:
         params["pooler"] = _dense(enc, "pooler.dense")
     if "cls.predictions.transform.dense.weight" in sd:
         decoder = sd.get("cls.predictions.decoder.weight")
@@ -76,22 +76,11 @@ def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) 
             raise UserError("the checkpoint's MLM decoder is not tied to the word embeddings: jaxlm's BERT ties them")
         params["mlm_head"] = {"dense": _dense(sd, "cls.predictions.transform.dense"),
                               "ln": _ln(sd, "cls.predictions.transform.LayerNorm"), "bias": sd["cls.predictions.bias"]}
-    else:  # a headless BertModel (e.g. all-MiniLM-L6-v2): a fresh head, as BertForMaskedLM.from_pretrained makes one
-        params["mlm_head"] = _fresh_mlm_head(m)
-    if "pooler" in params:
+    if "cls.seq_relationship.weight" in sd and "pooler" in params:
         nsp = _dense(sd, "cls.seq_relationship")
         params["nsp"] = {"kernel": nsp["kernel"][:, ::-1].copy(), "bias": nsp["bias"][::-1].copy()}
         m.nsp_head = True
     return jax.tree_util.tree_map(np.asarray, params)
-
-
-def _fresh_mlm_head(m: ml_collections.ConfigDict) -> dict:
-    """Hugging Face's initialisation of an MLM head (normal(0, initializer_range) kernel, zero biases, unit norm),
-    drawn with a fixed seed so a conversion is reproducible."""
-    kernel = np.random.default_rng(0).normal(0.0, m.init_std, (m.d_model, m.d_model)).astype(np.float32)
-    zeros, ones = np.zeros(m.d_model, np.float32), np.ones(m.d_model, np.float32)
-    return {"dense": {"kernel": kernel, "bias": zeros}, "ln": {"scale": ones, "bias": zeros.copy()},
-            "bias": np.zeros(m.vocab_size, np.float32)}
 
 
 def hf_config(m: ml_collections.ConfigDict) -> dict:
