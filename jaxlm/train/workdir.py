@@ -10,7 +10,7 @@ from jaxlm.config.loading import apply_override, load_config_file, load_saved_co
 from jaxlm.data.store_format import TOKENIZER_FILE
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
-from jaxlm.registry import check_config
+from jaxlm.registry import check_config, natural_objective
 from jaxlm.train.loop import Run
 from jaxlm.train.pretrained import init_from_pretrained, newest_params
 
@@ -28,9 +28,12 @@ def resolve_config(path: str, overrides=()) -> ml_collections.ConfigDict:
 
 
 def workdir_config(workdir: str, overrides=()) -> ml_collections.ConfigDict:
-    """A trained workdir's config.json with the overrides applied, validated."""
+    """A trained workdir's (or converted folder's) config.json with the overrides applied, validated."""
     checks.input_folder(workdir, "--workdir", "a workdir written by `jaxlm train`")
-    return validated(load_saved_config(io.join(workdir, "config.json")), overrides)
+    cfg = load_saved_config(io.join(workdir, "config.json"))
+    if is_converted(workdir) and cfg.data.objective == "causal_lm" and cfg.model.family != "gpt":
+        cfg.data.objective = natural_objective(cfg.model)  # converted before convert wrote the family's objective
+    return validated(cfg, overrides)
 
 
 def is_converted(workdir: str) -> bool:
