@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxlm.config.schema import base_config
 from jaxlm.config.validate import validate
 from jaxlm.data.masking import max_predictions
 from jaxlm.errors import UserError
@@ -87,6 +88,29 @@ def family(cfg: ml_collections.ConfigDict) -> Family:
 def trained_objectives(fam: Family) -> list[str]:
     """The built-in objectives' names that train `fam` (those whose loss it takes)."""
     return [name for name, o in OBJECTIVES.items() if o.loss in fam.losses]
+
+
+def natural_objective(model_cfg: ml_collections.ConfigDict) -> str:
+    """The first built-in objective (those named after the family first) that trains, without classifying, a model
+    of this config section: causal_lm (gpt), bert_mlm_nsp (roberta_mlm without an NSP head), t5_span_corruption,
+    bart_denoise."""
+    cfg = base_config()
+    cfg.model = ml_collections.ConfigDict(model_cfg.to_dict())
+    cfg.model.num_labels = 0
+    for name in sorted(trained_objectives(family(cfg)), key=lambda n: not n.startswith(f"{cfg.model.family}_")):
+        cfg.data.objective = name
+        if not OBJECTIVES[name].classifies and _passes(OBJECTIVES[name].check, cfg):
+            return name
+    raise UserError(f"no built-in objective trains a '{cfg.model.family}' model: set config.data.objective")
+
+
+def _passes(check: Callable | None, cfg: ml_collections.ConfigDict) -> bool:
+    try:
+        if check is not None:
+            check(cfg)
+    except UserError:
+        return False
+    return True
 
 
 def check_family(cfg: ml_collections.ConfigDict) -> None:

@@ -26,6 +26,7 @@ def run_convert(args, overrides) -> int:
     from jaxlm.interop import CONVERTED_ENTRIES, hf_tokenizer, import_hf, save_converted
     from jaxlm.io.cache import local_copy
     from jaxlm.io.staging import staged_folder
+    from jaxlm.registry import natural_objective
     checks.input_folder(args.from_hf, "--from-hf", "a Hugging Face model directory (config.json + weights)")
     checks.output_folder(args.out, "--out", args.force, CONVERTED_ENTRIES)
     hf_dir = local_copy(args.from_hf, "--from-hf")
@@ -35,7 +36,7 @@ def run_convert(args, overrides) -> int:
     if tokenizer is not None:  # refuse a tokenizer that does not load now, not when training starts
         Tokenizer.from_bytes(tokenizer)
     with staged_folder(args.out) as out:
-        save_converted(out, model_cfg, params, tokenizer)
+        save_converted(out, model_cfg, params, tokenizer, objective=natural_objective(model_cfg))
     n = sum(x.size for x in jax.tree_util.tree_leaves(params))
     print(f"wrote {args.out}: {model_cfg.family} {model_cfg.n_layers}×{model_cfg.d_model}, {n:,} parameters "
           "(config.json + params/)")
@@ -44,7 +45,8 @@ def run_convert(args, overrides) -> int:
 
 def check_param_shapes(model_cfg, params: dict, hf_dir: str) -> None:
     """Refuse, naming the first tensor, imported weights whose shapes are not those its config.json's dims give
-    (an importer takes some tensors as they are, e.g. the embeddings, whatever the config says)."""
+    (an importer takes some tensors as they are, e.g. the embeddings, whatever the config says); a headless BERT
+    has no MLM head (a fine-tune or an evaluation starts it afresh) and may keep its pooler."""
     import flax.linen as nn
     import jax
 
@@ -58,6 +60,10 @@ def check_param_shapes(model_cfg, params: dict, hf_dir: str) -> None:
     expected = nn.unbox(abstract_params(build_model(cfg), family(cfg).init_args(cfg)))
     want, got = ({jax.tree_util.keystr(p, simple=True, separator="/"): x.shape
                   for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]} for tree in (expected, params))
+    if model_cfg.family == "bert" and "mlm_head" not in params:  # a headless BertModel (MiniLM): encoder + pooler
+        d = model_cfg.d_model
+        want = {k: v for k, v in want.items() if not k.startswith("mlm_head/")} | (
+            {"pooler/kernel": (d, d), "pooler/bias": (d,)} if "pooler" in params else {})
     for name in sorted(want.keys() | got.keys()):
         if want.get(name) != got.get(name):
             shown = "missing" if name not in got else f"of shape {got[name]}"

@@ -45,15 +45,15 @@ def check_generate_args(args, cfg) -> None:
 
 def run_generate(args, overrides) -> int:
     from jaxlm.generate.text import sample_text, seq2seq_text
-    from jaxlm.train.workdir import restored_run, workdir_config
+    from jaxlm.train.workdir import restored_model, workdir_config
     check_generate_args(args, workdir_config(args.workdir, overrides))
-    run = restored_run(args.workdir, overrides)
+    cfg, params, tokenizer = restored_model(args.workdir, overrides)
     if args.input is not None:
-        print(seq2seq_text(run.cfg, run.state.params, run.corpus.tokenizer, text=args.input,
+        print(seq2seq_text(cfg, params, tokenizer, text=args.input,
                            max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                            top_p=args.top_p, beam=args.beam, length_penalty=args.length_penalty, seed=args.seed))
     else:
-        print(sample_text(run.cfg, run.state.params, run.corpus.tokenizer, prompt=args.prompt,
+        print(sample_text(cfg, params, tokenizer, prompt=args.prompt,
                           max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                           top_p=args.top_p, seed=args.seed))
     return 0

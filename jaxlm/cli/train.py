@@ -1,6 +1,7 @@
 """`jaxlm train` and `jaxlm eval`."""
 
 import json
+import sys
 
 from jaxlm import checks, io
 from jaxlm.errors import UserError
@@ -61,7 +62,7 @@ def run_train(args, overrides) -> int:
 
 def run_eval(args, overrides) -> int:
     from jaxlm.train.context_ablation import context_ablation
-    from jaxlm.train.workdir import restored_run, workdir_config
+    from jaxlm.train.workdir import is_converted, restored_run, workdir_config
 
     overrides = [*overrides, ("eval.tasks", args.tasks)] if args.tasks is not None else overrides
     cfg = workdir_config(args.workdir, overrides)
@@ -70,6 +71,9 @@ def run_eval(args, overrides) -> int:
         raise UserError(f"--rolling scores documents with a causal LM, but workdir '{args.workdir}' was trained with "
                         f"objective '{cfg.data.objective}': drop --rolling")
     swap = context_ablation(cfg.model.family, cfg.data.objective) if args.context_ablation else None
+    if is_converted(args.workdir):
+        print(f"evaluating converted '{args.workdir}' on config.data.source='{cfg.data.source}' with objective "
+              f"'{cfg.data.objective}' (another corpus: --config.data.source=PATH)", file=sys.stderr)
     run = restored_run(args.workdir, overrides)
     out = {"step": int(run.state.step), **{s: run.evaluate(s) for s in ("val", "test")}}
     for split in ("val", "test") if swap else ():

@@ -52,6 +52,8 @@ class TokenizerJson:
             reason = " ".join(str(e).split())[:120]
             raise UserError(f"corrupt tokenizer.json {where} ({type(e).__name__}: {reason}): replace it with the "
                             "model's original tokenizer.json") from None
+        self._tok.no_padding()  # a checkpoint's fixed-length padding/truncation (MiniLM: 128) is for batching in
+        self._tok.no_truncation()  # transformers; jaxlm's ids are AutoTokenizer's for one text (its file keeps both)
         self._tok.encode_special_tokens = True  # "<|endoftext|>" typed in a document is text, not the special id
         vocab = self._tok.get_vocab(with_added_tokens=True)
         self.vocab_size = max(vocab.values()) + 1

@@ -87,12 +87,14 @@ def hf_tokenizer(hf_dir: str) -> bytes | None:
 
 
 def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict,
-                   tokenizer: bytes | None = None) -> None:
-    """Write `config.json`, `params/` (orbax) and the tokenizer as `tokenizer.model` (so `--init-from` takes the
-    directory like a workdir) into `out_dir`, atomically."""
+                   tokenizer: bytes | None = None, objective: str = "causal_lm") -> None:
+    """Write `config.json` (with `objective`, the family's own, so eval, export and `--init-from` take it as it is),
+    `params/` (orbax) and the tokenizer as `tokenizer.model` (so `--init-from` takes the directory like a workdir)
+    into `out_dir`, atomically."""
     cfg = base_config()
     cfg.model = model_cfg
     cfg.data.seq_len = min(cfg.data.seq_len, model_cfg.max_len)
+    cfg.data.objective = objective
 
     quiet_orbax_failures()  # a failed write is the one line write_folder makes of it
 

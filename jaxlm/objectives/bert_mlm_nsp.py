@@ -68,9 +68,6 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
         raise UserError(f"config.data.short_seq_prob={d.short_seq_prob} must be in [0, 1]")
     if d.dupe_factor < 1:
         raise UserError(f"config.data.dupe_factor={d.dupe_factor} must be ≥ 1: pass e.g. --config.data.dupe_factor=5")
-    if d.nsp and not cfg.model.nsp_head:
-        raise UserError("config.data.nsp=True needs the NSP head: set --config.model.nsp_head=True or "
-                        "--config.data.nsp=False")
     if split.sentences is None:
         raise UserError("bert_mlm_nsp needs a token store made with sentences: load the corpus with "
                         "config.data.objective=bert_mlm_nsp")
@@ -81,5 +78,13 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
                     static=True, describe=lambda ex: describe(ex, tok))
 
 
+def check(cfg: ml_collections.ConfigDict) -> None:
+    """NSP labels need the model's NSP head (checked before any corpus work); a pretrained model's head is fixed."""
+    if cfg.data.nsp and not cfg.model.nsp_head:
+        fix = ("--config.data.objective=roberta_mlm or --config.data.nsp=False" if cfg.finetune.init_from else
+               "--config.model.nsp_head=True or --config.data.nsp=False")
+        raise UserError(f"config.data.nsp=True needs the NSP head, which this model lacks: set {fix}")
+
+
 OBJECTIVE = Objective(prepare=prepare, needs=("eos", "pad", "cls", "sep", "mask"), sentences=True, loss=mlm_loss,
-                      classifies=False, check=None)
+                      classifies=False, check=check)

@@ -156,7 +156,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
     model section, tokenizer and latest weights (jaxlm/train/pretrained.py). Resuming a workdir with other
     hyper-parameters (other than `RESUME_FREE_KEYS`) is refused unless `allow_config_change`.
     """
-    cfg = pretrained_config(cfg)
+    cfg = check_config(pretrained_config(cfg))  # the pretrained model section against the objective, before any work
     tasks = load_tasks(cfg.eval)  # downstream tasks are read before anything is written
     prepare_workdir(cfg, workdir, allow_config_change)
     with workdir_lock(workdir, jax.process_index()), Preemption() as preemption, contextlib.ExitStack() as cleanup:
