@@ -300,6 +300,8 @@ def _cases():
         ("sweep-report-of-a-folder-that-is-not-a-sweep",
          lambda d, w: ["sweep", "--report-only", "--workdir", str(d)], "sweep.json"),
         ("sweep-without-config", lambda d, w: ["sweep", "--workdir", str(d / "new")], "--config"),
+        ("prepare-a-store-into-a-bucket", lambda d, w: ["data", "prepare", "--config", TINY, "--out", "gs://b/store"],
+         "--config.data.store=gs://"),
     ]
 
 

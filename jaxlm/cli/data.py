@@ -1,7 +1,6 @@
 """`jaxlm data prepare`, `preview` and `export`: tokenize a corpus once, and see exactly what a config feeds the model."""
 
 import json
-import os
 import re
 import signal
 import sys
@@ -9,7 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from jaxlm import checks
+from jaxlm import checks, io
 from jaxlm.cli import config_verb, verb_group
 from jaxlm.errors import UserError
 
@@ -56,6 +55,9 @@ def run_prepare(args, overrides) -> int:
     from jaxlm.pipeline.dataset import require_roles
     from jaxlm.train.preemption import PREEMPTED_EXIT_CODE
     from jaxlm.train.workdir import resolve_config
+    if args.out is not None and io.is_remote(args.out):
+        raise UserError(f"--out '{args.out}': a token store is built in a local folder: prepare it locally, copy it "
+                        "to the bucket, and train with --config.data.store=gs://... (each host copies it once)")
     if args.out is not None:
         checks.output_folder(args.out, "--out", force=True)
     cfg = resolve_config(args.config, overrides)
@@ -139,11 +141,11 @@ def run_export_task(args, overrides) -> int:
     cfg = resolve_config(args.config, overrides)
     corpus = load_corpus(cfg, progress=cfg.train.progress)
     docs = corpus.splits[args.split].docs
-    docs_path, yaml_path = (os.path.join(os.path.abspath(args.out), f) for f in files)
+    docs_path, yaml_path = (io.join(io.absolute(args.out), f) for f in files)
     model_args = lm_eval_model_args(cfg.data.seq_len, corpus.tokenizer.ids.eos)
     about = (f"jaxlm data export --format lm-eval: the {len(docs)} documents of split '{args.split}' of {args.config}\n"
              f"lm_eval --model hf --model_args pretrained=HF_DIR,{model_args} --include_path "
-             f"{os.path.abspath(args.out)} --tasks {task} --batch_size {LM_EVAL_BATCH_SIZE}\n"
+             f"{io.absolute(args.out)} --tasks {task} --batch_size {LM_EVAL_BATCH_SIZE}\n"
              "HF_DIR: `jaxlm export --to-hf`; bits_per_byte is what `jaxlm eval --rolling` reports (docs/TRAINING.md)")
     with checks.undone_on_error(args.out, files[1]):
         checks.write_output(lm_eval_docs(docs).encode("utf-8"), docs_path, "--out")

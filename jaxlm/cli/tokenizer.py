@@ -39,7 +39,9 @@ def run_train(args, overrides) -> int:
 
 def _tokenizer(path: str):
     from jaxlm.data.tokenizer import Tokenizer
-    return Tokenizer(checks.input_file(path, "--model", "a tokenizer .model file (e.g. WORKDIR/tokenizer.model)"))
+    from jaxlm.io.cache import local_copy
+    checks.input_file(path, "--model", "a tokenizer .model file (e.g. WORKDIR/tokenizer.model)")
+    return Tokenizer(local_copy(path, "--model", progress=False))  # a bucket's tokenizer: its local copy
 
 
 def run_encode(args, overrides) -> int:

@@ -27,17 +27,23 @@ class Rows:
         return self.n
 
     def __getitem__(self, i: int) -> dict:
-        row = causal_lm_row(self.stream, int(i), self.seq_len, self.eos_id)
-        n = int(np.sum(row["segment_ids"] > 0))
-        source = np.zeros(self.seq_len + 1, np.int32)
-        source[: n + 1 if n else 0] = np.append(row["inputs"][:1], row["targets"])[: n + 1 if n else 0]
-        return dict(row, source_ids=source)
+        return causal_lm_row(self.stream, int(i), self.seq_len, self.eos_id)
+
+
+def source_ids(row: dict) -> np.ndarray:
+    """The row's stretch of the stream, [first input] + targets, zero-padded to seq_len + 1 (what `jaxlm data
+    preview` shows; computed there only, not for every training row)."""
+    n = int(np.sum(row["segment_ids"] > 0))
+    source = np.zeros(len(row["inputs"]) + 1, np.int32)
+    source[: n + 1 if n else 0] = np.append(row["inputs"][:1], row["targets"])[: n + 1 if n else 0]
+    return source
 
 
 def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     """Training uses whole rows only; evaluation also scores the final partial row."""
     return Prepared(Rows(split.stream, cfg.data.seq_len, not train, tok.ids.eos), bits_per_byte=True,
-                    describe=lambda ex: {"text": tok.decode(ex["inputs"].tolist())})
+                    describe=lambda ex: {"text": tok.decode(ex["inputs"].tolist()),
+                                         "source_ids": source_ids(ex).tolist()})
 
 
 OBJECTIVE = Objective(prepare=prepare, needs=("eos",), sentences=False, loss=causal_lm_loss, classifies=False,
