@@ -36,9 +36,8 @@ def max_predictions(data: ml_collections.ConfigDict) -> int:
     return data.max_predictions or max(1, round(data.mask_prob * data.seq_len))
 
 
-def mask_spec(cfg: ml_collections.ConfigDict, tok: Tokenizer) -> MaskSpec:
-    """The MaskSpec of `config.data`; UserError for impossible values."""
-    d = cfg.data
+def check_masking(d: ml_collections.ConfigDict) -> None:
+    """UserError for impossible masking values of `config.data` (checked with the config, before any corpus work)."""
     if not 0.0 < d.mask_prob <= 1.0:
         raise UserError(f"config.data.mask_prob={d.mask_prob} must be in (0, 1]: pass e.g. --config.data.mask_prob=0.15")
     if min(d.mask_token_frac, d.random_token_frac) < 0 or d.mask_token_frac + d.random_token_frac > 1.0:
@@ -47,6 +46,12 @@ def mask_spec(cfg: ml_collections.ConfigDict, tok: Tokenizer) -> MaskSpec:
     if d.max_predictions < 0:
         raise UserError(f"config.data.max_predictions={d.max_predictions} must be ≥ 1 (or 0 = round(mask_prob × "
                         "seq_len)): pass e.g. --config.data.max_predictions=20")
+
+
+def mask_spec(cfg: ml_collections.ConfigDict, tok: Tokenizer) -> MaskSpec:
+    """The MaskSpec of `config.data` (whose values `check_masking` accepted) for tokenizer `tok`."""
+    d = cfg.data
+    check_masking(d)
     return MaskSpec(tok.vocab_size, d.mask_prob, d.mask_token_frac, d.random_token_frac, max_predictions(d),
                     tok.word_start_table if d.whole_word_mask else None, tok.ids)
 

@@ -117,7 +117,7 @@ def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, 
     """Write a Hugging Face model directory for a jaxlm model (its family's exporter), atomically; the tokenizer
     (`specials` as config.data.tokenizer_specials) goes beside it as tokenizer.json with its roles, so
     `AutoTokenizer.from_pretrained` loads it too and encodes as jaxlm does."""
-    check_exportable(model_cfg)
+    check_exportable(model_cfg, options=False)  # the exporter refuses an option itself, inside the atomic write
     params = unstack_layers(params)  # a scan_layers run exports like an unrolled one
 
     def write(tmp: str) -> None:
@@ -130,12 +130,14 @@ def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, 
     write_folder(out_dir, EXPORTED_ENTRIES, write, "--to-hf")
 
 
-def check_exportable(model_cfg: ml_collections.ConfigDict) -> None:
-    """Refuse, before any weight is read, a model that has no Hugging Face layout (its family, or an option)."""
+def check_exportable(model_cfg: ml_collections.ConfigDict, options: bool = True) -> None:
+    """Refuse, before any weight is read, a model that has no Hugging Face layout: its family, and with `options`
+    a model option the family's Hugging Face class lacks."""
     if model_cfg.family not in HF_EXPORTERS:
         raise UserError(f"Hugging Face export of family '{model_cfg.family}' is not built yet: exportable are "
                         f"{', '.join(HF_EXPORTERS)}")
-    HF_CONFIGS[model_cfg.family](model_cfg)
+    if options:
+        HF_CONFIGS[model_cfg.family](model_cfg)
 
 
 def _set_token_ids(config_path: str, tok: Tokenizer, family: str) -> None:

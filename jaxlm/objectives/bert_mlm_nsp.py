@@ -10,7 +10,7 @@ only: RoBERTa's SEGMENT-PAIR ablation).
 import ml_collections
 import numpy as np
 
-from jaxlm.data.masking import mask_spec
+from jaxlm.data.masking import check_masking, mask_spec
 from jaxlm.data.pairs import Pair, document_pairs
 from jaxlm.data.special_tokens import SpecialIds
 from jaxlm.data.tokenizer import JAXLM_IDS, Tokenizer
@@ -62,12 +62,6 @@ def make_pairs(docs: list[list[np.ndarray]], seq_len: int, short_seq_prob: float
 def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     """Training: dupe_factor copies with static masks; evaluation: one copy, masks fixed by the eval seed."""
     d = cfg.data
-    if d.seq_len < 5:
-        raise UserError(f"config.data.seq_len={d.seq_len} is too short for [CLS] A [SEP] B [SEP]: use at least 5")
-    if not 0.0 <= d.short_seq_prob <= 1.0:
-        raise UserError(f"config.data.short_seq_prob={d.short_seq_prob} must be in [0, 1]")
-    if d.dupe_factor < 1:
-        raise UserError(f"config.data.dupe_factor={d.dupe_factor} must be ≥ 1: pass e.g. --config.data.dupe_factor=5")
     if split.sentences is None:
         raise UserError("bert_mlm_nsp needs a token store made with sentences: load the corpus with "
                         "config.data.objective=bert_mlm_nsp")
@@ -79,7 +73,16 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
 
 
 def check(cfg: ml_collections.ConfigDict) -> None:
-    """NSP labels need the model's NSP head (checked before any corpus work); a pretrained model's head is fixed."""
+    """The pair and masking settings, and NSP labels need the model's NSP head (checked before any corpus work; a
+    pretrained model's head is fixed)."""
+    d = cfg.data
+    if d.seq_len < 5:
+        raise UserError(f"config.data.seq_len={d.seq_len} is too short for [CLS] A [SEP] B [SEP]: use at least 5")
+    if not 0.0 <= d.short_seq_prob <= 1.0:
+        raise UserError(f"config.data.short_seq_prob={d.short_seq_prob} must be in [0, 1]")
+    if d.dupe_factor < 1:
+        raise UserError(f"config.data.dupe_factor={d.dupe_factor} must be ≥ 1: pass e.g. --config.data.dupe_factor=5")
+    check_masking(d)
     if cfg.data.nsp and not cfg.model.nsp_head:
         fix = ("--config.data.objective=roberta_mlm or --config.data.nsp=False" if cfg.finetune.init_from else
                "--config.model.nsp_head=True or --config.data.nsp=False")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import ml_collections
 import numpy as np
 
-from jaxlm.data.masking import mask_spec
+from jaxlm.data.masking import check_masking, mask_spec
 from jaxlm.data.special_tokens import SpecialIds
 from jaxlm.data.tokenizer import JAXLM_IDS, Tokenizer
 from jaxlm.errors import UserError
@@ -90,10 +90,6 @@ class SentenceRows:
 def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     """Rows of whole sentences; training masks anew each time, evaluation with fixed masks."""
     d = cfg.data
-    if d.seq_len < 3:
-        raise UserError(f"config.data.seq_len={d.seq_len} is too short for [CLS] … [SEP]: use at least 3")
-    if d.roberta_packing not in PACKINGS:
-        raise UserError(f"unknown config.data.roberta_packing '{d.roberta_packing}': use one of {', '.join(PACKINGS)}")
     if split.sentences is None:
         raise UserError("roberta_mlm needs a token store made with sentences: load the corpus with "
                         "config.data.objective=roberta_mlm")
@@ -104,5 +100,15 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
                     describe=lambda ex: describe(ex, tok))
 
 
+def check(cfg: ml_collections.ConfigDict) -> None:
+    """The row and masking settings (checked with the config, before any corpus work)."""
+    d = cfg.data
+    if d.seq_len < 3:
+        raise UserError(f"config.data.seq_len={d.seq_len} is too short for [CLS] … [SEP]: use at least 3")
+    if d.roberta_packing not in PACKINGS:
+        raise UserError(f"unknown config.data.roberta_packing '{d.roberta_packing}': use one of {', '.join(PACKINGS)}")
+    check_masking(d)
+
+
 OBJECTIVE = Objective(prepare=prepare, needs=("eos", "pad", "cls", "sep", "mask"), sentences=True, loss=mlm_loss,
-                      classifies=False, check=None)
+                      classifies=False, check=check)
