@@ -17,10 +17,12 @@ from jaxlm.config.schema import base_config
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 
 
-@pytest.fixture
-def trained(tiny_run):
-    """The session's tiny trained workdir (tests/fixtures_runs.py)."""
-    return tiny_run
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny trained workdir of this worker's own (a refused resume rewrites the lock with its pid: the same pid)."""
+    wd = str(tmp_path_factory.mktemp("trained") / "w")
+    assert main(["train", "--config", TINY, "--workdir", wd, *QUICK]) == 0
+    return wd
 
 
 def _train(tmp_path, *extra):
