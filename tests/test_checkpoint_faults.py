@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,18 @@ def test_full_disk_during_export_or_convert_leaves_nothing(trained, exported, ve
                 ["convert", "--from-hf", exported[0], "--out", f"{disk}/out"])
         _refused(args, disk, "No space left on device")
 
+
+
+def test_the_unawaited_errors_of_a_failed_save_add_no_lines(tmp_path):
+    """A full disk fails several of orbax's concurrent writes; one raises, the others' errors are never awaited and
+    asyncio would log each with a traceback when collected, after (or before) the one line. Here a failed command
+    leaves such a task behind, as orbax does, and stderr stays the one line."""
+    script = ("import asyncio, gc, sys\n"
+              "from jaxlm.cli.main import main\n"
+              "async def write(): raise OSError(28, 'No space left on device')\n"
+              "loop = asyncio.new_event_loop(); task = loop.create_task(write()); loop.run_until_complete(asyncio.sleep(0))\n"
+              "code = main(['train', '--no-such-flag'])\n"
+              "del task; loop.close(); gc.collect(); sys.exit(code)\n")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "Traceback" not in p.stderr and p.stderr.startswith("jaxlm: error: train:")
