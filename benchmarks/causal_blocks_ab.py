@@ -63,16 +63,27 @@ def main() -> None:
     for n in runs:
         run(n, 2)
     for r in range(args.rounds):
-        for n in (args.blocks if r % 2 == 0 else args.blocks[::-1]):
+        for n in args.blocks if r % 2 == 0 else args.blocks[::-1]:
             times[n] += run(n, args.steps)
     peak = max(measured_matmul_flops(compare_gpt.PEAK_N, jnp.float32) for _ in range(3))
     flops = flops_per_token(cfg)[0] * shape.batch * shape.seq
     base = statistics.median(times[args.blocks[0]])
     for n in args.blocks:
         step_s = statistics.median(times[n])
-        print(json.dumps({"shape": args.shape, "blocks": n, "step_ms": round(1e3 * step_s, 1),
-                          "speed_vs_first": round(base / step_s, 3), "mfu_of_xla_peak": round(flops / step_s / peak, 4),
-                          "xla_peak_flops": round(peak), "final_loss": loss[n], "jax": jax.__version__}))
+        print(
+            json.dumps(
+                {
+                    "shape": args.shape,
+                    "blocks": n,
+                    "step_ms": round(1e3 * step_s, 1),
+                    "speed_vs_first": round(base / step_s, 3),
+                    "mfu_of_xla_peak": round(flops / step_s / peak, 4),
+                    "xla_peak_flops": round(peak),
+                    "final_loss": loss[n],
+                    "jax": jax.__version__,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

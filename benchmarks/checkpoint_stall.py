@@ -46,8 +46,9 @@ def main(argv: list[str]) -> dict:
     for _ in range(2):  # compile and warm up
         state = step(state)
     with tempfile.TemporaryDirectory(dir=args.dir) as root:
-        checkpointers = {mode: Checkpointer(f"{root}/{mode}", keep=1, async_save=mode == "async")
-                         for mode in ("sync", "async")}
+        checkpointers = {
+            mode: Checkpointer(f"{root}/{mode}", keep=1, async_save=mode == "async") for mode in ("sync", "async")
+        }
         window: dict[str, list[float]] = {"none": [], "sync": [], "async": []}
         returns: dict[str, list[float]] = {"sync": [], "async": []}
         n = 0
@@ -67,11 +68,17 @@ def main(argv: list[str]) -> dict:
             c.close()
     base = statistics.median(window["none"])
     med = statistics.median
-    return dict(config=args.config, overrides=[f"{k}={v}" for k, v in overrides], parameters=int(n_params),
-                steps_per_window=args.steps, rounds=args.rounds, step_s=round(base / args.steps, 4),
-                **{f"{m}_save_returns_s": round(med(returns[m]), 3) for m in returns},
-                **{f"{m}_stall_s": round(med(window[m]) - base, 3) for m in returns},
-                windows_s={m: [round(t, 3) for t in ts] for m, ts in window.items()})
+    return dict(
+        config=args.config,
+        overrides=[f"{k}={v}" for k, v in overrides],
+        parameters=int(n_params),
+        steps_per_window=args.steps,
+        rounds=args.rounds,
+        step_s=round(base / args.steps, 4),
+        **{f"{m}_save_returns_s": round(med(returns[m]), 3) for m in returns},
+        **{f"{m}_stall_s": round(med(window[m]) - base, 3) for m in returns},
+        windows_s={m: [round(t, 3) for t in ts] for m, ts in window.items()},
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,10 @@ from jaxlm.config.schema import base_config
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_gpt  # the sibling module, importable however this script is started
 
-SHAPES = {"big": torch_gpt.Shape(layers=6, heads=6, width=384, seq=256, batch=16, vocab=8192),
-          "tiny": torch_gpt.Shape(layers=4, heads=4, width=128, seq=64, batch=12, vocab=8192)}
+SHAPES = {
+    "big": torch_gpt.Shape(layers=6, heads=6, width=384, seq=256, batch=16, vocab=8192),
+    "tiny": torch_gpt.Shape(layers=4, heads=4, width=128, seq=64, batch=12, vocab=8192),
+}
 PEAK_N = 2048
 OPTIM = torch_gpt.Optim()
 
@@ -49,17 +51,36 @@ OPTIM = torch_gpt.Optim()
 def jaxlm_config(shape: torch_gpt.Shape, optim: torch_gpt.Optim = OPTIM):
     """The jaxlm GPT config of `shape`, with the optimizer settings the torch peer uses."""
     c = base_config()
-    c.model.update(family="gpt", n_layers=shape.layers, n_heads=shape.heads, d_model=shape.width, d_ff=shape.hidden,
-                   vocab_size=shape.vocab, max_len=shape.seq, init_std=optim.init_std, layer_norm_eps=optim.ln_eps)
+    c.model.update(
+        family="gpt",
+        n_layers=shape.layers,
+        n_heads=shape.heads,
+        d_model=shape.width,
+        d_ff=shape.hidden,
+        vocab_size=shape.vocab,
+        max_len=shape.seq,
+        init_std=optim.init_std,
+        layer_norm_eps=optim.ln_eps,
+    )
     c.data.seq_len = shape.seq
     c.train.update(batch_size=shape.batch, precision="fp32", progress=False)
-    c.optim.update(name="adamw", peak_lr=optim.lr, b1=optim.b1, b2=optim.b2, eps=optim.eps,
-                   weight_decay=optim.weight_decay, clip=optim.clip, schedule="constant", warmup=0)
+    c.optim.update(
+        name="adamw",
+        peak_lr=optim.lr,
+        b1=optim.b1,
+        b2=optim.b2,
+        eps=optim.eps,
+        weight_decay=optim.weight_decay,
+        clip=optim.clip,
+        schedule="constant",
+        warmup=0,
+    )
     return c
 
 
 def copy_params(params: dict, model: torch_gpt.GPT) -> None:
     """Load jaxlm GPT parameters into the torch peer (kernels [in, out] become Linear weights [out, in])."""
+
     def put(tensor: torch.Tensor, value) -> None:
         tensor.data.copy_(torch.from_numpy(np.array(value, np.float32)).reshape(tensor.shape))
 
@@ -70,8 +91,9 @@ def copy_params(params: dict, model: torch_gpt.GPT) -> None:
     def norm(layer: torch.nn.LayerNorm, p: dict) -> None:
         put(layer.weight, p["scale"])
         put(layer.bias, p["bias"])
+
     put(model.embed.weight, params["embed"]["embedding"])
-    put(model.pos_embed.weight, np.asarray(params["pos_embed"]["embedding"])[:model.pos_embed.num_embeddings])
+    put(model.pos_embed.weight, np.asarray(params["pos_embed"]["embedding"])[: model.pos_embed.num_embeddings])
     norm(model.ln_final, params["ln_final"])
     for i, block in enumerate(model.blocks):
         p = params[f"block_{i}"]
@@ -86,8 +108,13 @@ def copy_params(params: dict, model: torch_gpt.GPT) -> None:
 def jaxlm_batch(inputs: torch.Tensor, targets: torch.Tensor) -> dict:
     """The causal_lm objective's arrays for rows that are each one whole document."""
     x, y = inputs.numpy().astype(np.int32), targets.numpy().astype(np.int32)
-    return {"inputs": x, "targets": y, "positions": np.broadcast_to(np.arange(x.shape[1], dtype=np.int32), x.shape),
-            "segment_ids": np.ones_like(x), "weights": np.ones(x.shape, np.float32)}
+    return {
+        "inputs": x,
+        "targets": y,
+        "positions": np.broadcast_to(np.arange(x.shape[1], dtype=np.int32), x.shape),
+        "segment_ids": np.ones_like(x),
+        "weights": np.ones(x.shape, np.float32),
+    }
 
 
 class JaxlmStepper:
@@ -149,7 +176,7 @@ def compare(shape: torch_gpt.Shape, rounds: int, steps: int, threads: int, profi
     times = {name: [] for name in steppers}
     rounds_ms = {name: [] for name in steppers}
     for r in range(rounds):
-        for name in (("jaxlm", "torch") if r % 2 == 0 else ("torch", "jaxlm")):
+        for name in ("jaxlm", "torch") if r % 2 == 0 else ("torch", "jaxlm"):
             t = steppers[name].run(steps)
             times[name] += t
             rounds_ms[name].append(round(1e3 * statistics.median(t), 2))
@@ -157,17 +184,31 @@ def compare(shape: torch_gpt.Shape, rounds: int, steps: int, threads: int, profi
     peak = max(peaks.values())
     per_token, convention = flops_per_token(cfg)
     tokens = shape.batch * shape.seq
-    out = {"shape": asdict(shape) | {"d_ff": shape.hidden}, "rounds": rounds, "steps_per_round": steps,
-           "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-           "jax": jax.__version__, "device": jax.devices()[0].device_kind,
-           "jaxlm_compile_s": round(steppers["jaxlm"].compile_s, 2),
-           "flops_per_token": per_token, "flops_convention": convention,
-           "peak_flops": peak, "peak_source": f"max of measured fp32 {PEAK_N}³ matmuls (jax {peaks['jax']:.4g}, "
-                                               f"torch {peaks['torch']:.4g})"}
+    out = {
+        "shape": asdict(shape) | {"d_ff": shape.hidden},
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "jax": jax.__version__,
+        "device": jax.devices()[0].device_kind,
+        "jaxlm_compile_s": round(steppers["jaxlm"].compile_s, 2),
+        "flops_per_token": per_token,
+        "flops_convention": convention,
+        "peak_flops": peak,
+        "peak_source": f"max of measured fp32 {PEAK_N}³ matmuls (jax {peaks['jax']:.4g}, torch {peaks['torch']:.4g})",
+    }
     for name in steppers:
         step_s = statistics.median(times[name])
-        out.update({f"{name}_step_ms": round(1e3 * step_s, 3), f"{name}_tokens_per_s": round(tokens / step_s, 1),
-                    f"{name}_round_ms": rounds_ms[name], f"{name}_mfu": round(tokens / step_s * per_token / peak, 4)})
+        out.update(
+            {
+                f"{name}_step_ms": round(1e3 * step_s, 3),
+                f"{name}_tokens_per_s": round(tokens / step_s, 1),
+                f"{name}_round_ms": rounds_ms[name],
+                f"{name}_mfu": round(tokens / step_s * per_token / peak, 4),
+            }
+        )
     out.update(jaxlm_final_loss=steppers["jaxlm"].loss, torch_final_loss=steppers["torch"].loss)
     out["ratio_jaxlm_over_torch"] = round(out["jaxlm_tokens_per_s"] / out["torch_tokens_per_s"], 3)
     out["jaxlm_mfu_of_xla_peak"] = round(out["jaxlm_mfu"] * peak / peaks["jax"], 4)

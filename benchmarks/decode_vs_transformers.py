@@ -26,9 +26,17 @@ from jaxlm.generate.sampling import generate
 from jaxlm.interop import import_hf
 from jaxlm.models.gpt import GPT
 
-SMOLLM2_135M = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_attention_heads=9,
-                    num_key_value_heads=3, max_position_embeddings=8192, rope_theta=100000.0, rms_norm_eps=1e-5,
-                    tie_word_embeddings=True)
+SMOLLM2_135M = dict(
+    vocab_size=49152,
+    hidden_size=576,
+    intermediate_size=1536,
+    num_attention_heads=9,
+    num_key_value_heads=3,
+    max_position_embeddings=8192,
+    rope_theta=100000.0,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=True,
+)
 
 
 def main() -> None:
@@ -53,9 +61,15 @@ def main() -> None:
 
     def hf_decode() -> list[int]:
         with torch.no_grad():
-            out = hf.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-                              max_new_tokens=args.new, min_new_tokens=args.new, do_sample=False, pad_token_id=0)
-        return out[0, len(prompt):].tolist()
+            out = hf.generate(
+                torch.tensor([prompt]),
+                attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                max_new_tokens=args.new,
+                min_new_tokens=args.new,
+                do_sample=False,
+                pad_token_id=0,
+            )
+        return out[0, len(prompt) :].tolist()
 
     start = time.perf_counter()
     mine = jaxlm_decode()
@@ -68,12 +82,22 @@ def main() -> None:
             fn()
             times[name].append(time.perf_counter() - start)
     median = {k: statistics.median(v) for k, v in times.items()}
-    print(json.dumps({"layers": args.layers, "prompt": args.prompt, "new_tokens": args.new, "rounds": args.rounds,
-                      "jaxlm_first_call_s": round(first_call_s, 2),
-                      **{f"{k}_s": round(v, 3) for k, v in median.items()},
-                      **{f"{k}_tokens_per_s": round(args.new / v, 2) for k, v in median.items()},
-                      "jaxlm_to_transformers": round(median["transformers"] / median["jaxlm"], 3),
-                      "same_tokens": mine == theirs, "rounds_s": times}))
+    print(
+        json.dumps(
+            {
+                "layers": args.layers,
+                "prompt": args.prompt,
+                "new_tokens": args.new,
+                "rounds": args.rounds,
+                "jaxlm_first_call_s": round(first_call_s, 2),
+                **{f"{k}_s": round(v, 3) for k, v in median.items()},
+                **{f"{k}_tokens_per_s": round(args.new / v, 2) for k, v in median.items()},
+                "jaxlm_to_transformers": round(median["transformers"] / median["jaxlm"], 3),
+                "same_tokens": mine == theirs,
+                "rounds_s": times,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

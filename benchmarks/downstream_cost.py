@@ -49,10 +49,17 @@ def main(argv: list[str]) -> dict:
     t = cfg.train
     evaluations = t.steps // t.eval_every + (t.steps % t.eval_every != 0)
     rows = sum(len(r) for rows in downstream.rows.values() for r in rows)
-    return {"device": jax.devices()[0].device_kind, "tasks": cfg.eval.tasks, "documents": sum(
-        len(x.docs) for x in downstream.tasks), "scored_rows": rows, "eval_seconds_first": first,
-        "eval_seconds": scores["seconds"], "step_seconds": step_s, "evaluations_per_run": evaluations,
-        "run_overhead": evaluations * scores["seconds"] / (t.steps * step_s)}
+    return {
+        "device": jax.devices()[0].device_kind,
+        "tasks": cfg.eval.tasks,
+        "documents": sum(len(x.docs) for x in downstream.tasks),
+        "scored_rows": rows,
+        "eval_seconds_first": first,
+        "eval_seconds": scores["seconds"],
+        "step_seconds": step_s,
+        "evaluations_per_run": evaluations,
+        "run_overhead": evaluations * scores["seconds"] / (t.steps * step_s),
+    }
 
 
 if __name__ == "__main__":

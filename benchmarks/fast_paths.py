@@ -20,23 +20,52 @@ import os
 import subprocess
 import sys
 
-BIG = {"model.n_layers": 6, "model.n_heads": 6, "model.d_model": 384, "model.d_ff": 1536, "model.vocab_size": 8192,
-       "model.max_len": 256, "data.seq_len": 256, "train.batch_size": 16, "train.precision": "fp32"}
+BIG = {
+    "model.n_layers": 6,
+    "model.n_heads": 6,
+    "model.d_model": 384,
+    "model.d_ff": 1536,
+    "model.vocab_size": 8192,
+    "model.max_len": 256,
+    "data.seq_len": 256,
+    "train.batch_size": 16,
+    "train.precision": "fp32",
+}
 GROUPS = {
-    "loss": {"logits": {"train.loss_chunk": 0}, "fused_auto": {"train.loss_chunk": -1},
-             "fused_4": {"train.loss_chunk": 4}, "fused_64": {"train.loss_chunk": 64}},
+    "loss": {
+        "logits": {"train.loss_chunk": 0},
+        "fused_auto": {"train.loss_chunk": -1},
+        "fused_4": {"train.loss_chunk": 4},
+        "fused_64": {"train.loss_chunk": 64},
+    },
     "remat": {name: {"model.remat": name} for name in ("none", "save_dots", "full")},
-    "scan": {"unrolled_6": {"model.scan_layers": False, "model.n_layers": 6},   # the preset's 4 × 192 width, seq 128
-             "scan_6": {"model.scan_layers": True, "model.n_layers": 6},
-             "scan_48": {"model.scan_layers": True, "model.n_layers": 48}},
+    "scan": {
+        "unrolled_6": {"model.scan_layers": False, "model.n_layers": 6},  # the preset's 4 × 192 width, seq 128
+        "scan_6": {"model.scan_layers": True, "model.n_layers": 6},
+        "scan_48": {"model.scan_layers": True, "model.n_layers": 48},
+    },
     "precision": {name: {"train.precision": name} for name in ("fp32", "bf16")},
-    "scan_families": {f"{family}_scan_{n}": {"model.scan_layers": True, "model.n_layers": n}
-                      | ({} if family == "bert" else {"model.n_decoder_layers": n})
-                      for family in ("bert", "t5", "bart") for n in (6, 48)},
+    "scan_families": {
+        f"{family}_scan_{n}": {"model.scan_layers": True, "model.n_layers": n}
+        | ({} if family == "bert" else {"model.n_decoder_layers": n})
+        for family in ("bert", "t5", "bart")
+        for n in (6, 48)
+    },
 }
 PRESETS = {"bert": "bert_shakespeare", "t5": "t5_span_corruption", "bart": "bart_denoise"}  # scan_families' configs
-KEEP = ("n_params", "n_layers", "step_ms", "tokens_per_s", "compile_s", "mfu", "peak_flops", "activation_bytes",
-        "xla_temp_bytes", "params_bytes", "opt_state_bytes")
+KEEP = (
+    "n_params",
+    "n_layers",
+    "step_ms",
+    "tokens_per_s",
+    "compile_s",
+    "mfu",
+    "peak_flops",
+    "activation_bytes",
+    "xla_temp_bytes",
+    "params_bytes",
+    "opt_state_bytes",
+)
 
 
 def bench(overrides: dict, steps: int, base: dict, preset: str = "gpt_shakespeare") -> dict:

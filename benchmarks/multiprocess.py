@@ -36,6 +36,7 @@ def worker(argv: list[str]) -> int:
 
     from jaxlm.cli.main import main
     from jaxlm.data import store
+
     read, sizes = {}, {}
     getitem = store.ShardedTokens.__getitem__
 
@@ -46,6 +47,7 @@ def worker(argv: list[str]) -> int:
             read[split] = read.get(split, 0) + len(out) * self.shards[0].dtype.itemsize
             sizes[split] = len(self) * self.shards[0].dtype.itemsize
         return out
+
     store.ShardedTokens.__getitem__ = counted
     code = main(argv)
     print(MARK + json.dumps({"process": jax.process_index(), "read": read, "split_bytes": sizes}), flush=True)
@@ -65,32 +67,64 @@ def _reads(text: str) -> list[dict]:
 
 def drive(args, overrides: list[str]) -> dict:
     """Bring the cluster up, alternate one process and two Slurm tasks, bring it down."""
-    run = [f"--config.train.steps={args.steps}", "--config.train.log_every=1", f"--config.train.eval_every={args.steps}",
-           f"--config.train.checkpoint_every={args.steps}", "--config.train.eval_batches=1",
-           "--config.train.progress=False", "--config.train.sample_tokens=0", *overrides]
+    run = [
+        f"--config.train.steps={args.steps}",
+        "--config.train.log_every=1",
+        f"--config.train.eval_every={args.steps}",
+        f"--config.train.checkpoint_every={args.steps}",
+        "--config.train.eval_batches=1",
+        "--config.train.progress=False",
+        "--config.train.sample_tokens=0",
+        *overrides,
+    ]
     me = [sys.executable, os.path.abspath(__file__)]
-    out = {"config": args.config, "steps": args.steps, "overrides": overrides, "cpus": os.cpu_count(),
-           "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                    text=True).stdout.strip(), "single": [], "slurm_2_tasks": []}
+    out = {
+        "config": args.config,
+        "steps": args.steps,
+        "overrides": overrides,
+        "cpus": os.cpu_count(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+        "single": [],
+        "slurm_2_tasks": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([CLUSTER, "up", os.path.join(tmp, "cluster")], check=True)
         env = {**os.environ, "SLURM_CONF": os.path.join(tmp, "cluster", "slurm.conf"), "PYTHONPATH": ROOT}
         try:
             for r in range(args.repeats):
                 single = os.path.join(tmp, f"single{r}")
-                p = subprocess.run([*me, "train", "--config", args.config, "--workdir", single, *run], check=True,
-                                   env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
-                                   capture_output=True, text=True)
-                out["single"].append({"tokens_per_s": _throughput(single), "reads": _reads(p.stdout),
-                                      "load_average_1min_after": os.getloadavg()[0]})
+                p = subprocess.run(
+                    [*me, "train", "--config", args.config, "--workdir", single, *run],
+                    check=True,
+                    env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+                    capture_output=True,
+                    text=True,
+                )
+                out["single"].append(
+                    {
+                        "tokens_per_s": _throughput(single),
+                        "reads": _reads(p.stdout),
+                        "load_average_1min_after": os.getloadavg()[0],
+                    }
+                )
                 pair = os.path.join(tmp, f"pair{r}")
                 log = os.path.join(tmp, f"pair{r}.log")
-                subprocess.run(["sbatch", "--wait", "--ntasks=2", f"--output={log}", SBATCH, *run], check=True,
-                               env={**env, "CONFIG": args.config, "WORKDIR": pair, "JAXLM": " ".join(me)},
-                               capture_output=True)
+                subprocess.run(
+                    ["sbatch", "--wait", "--ntasks=2", f"--output={log}", SBATCH, *run],
+                    check=True,
+                    env={**env, "CONFIG": args.config, "WORKDIR": pair, "JAXLM": " ".join(me)},
+                    capture_output=True,
+                )
                 with open(log) as f:
-                    out["slurm_2_tasks"].append({"tokens_per_s": _throughput(pair), "reads": _reads(f.read()),
-                                                 "load_average_1min_after": os.getloadavg()[0]})
+                    out["slurm_2_tasks"].append(
+                        {
+                            "tokens_per_s": _throughput(pair),
+                            "reads": _reads(f.read()),
+                            "load_average_1min_after": os.getloadavg()[0],
+                        }
+                    )
         finally:
             subprocess.run([CLUSTER, "down", os.path.join(tmp, "cluster")], check=True)
     return out

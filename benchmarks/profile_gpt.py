@@ -63,11 +63,19 @@ def ce_one_hot(logits, targets, weights):
 
 def causal_loss(ce):
     """jaxlm's causal_lm_loss with cross-entropy `ce` and no accuracy: (loss, {nats, weight})."""
+
     def loss(apply_fn, params, batch, rng, train=True):
-        logits = apply_fn({"params": params}, batch["inputs"], batch["positions"], batch["segment_ids"],
-                          deterministic=not train, rngs={"dropout": rng})
+        logits = apply_fn(
+            {"params": params},
+            batch["inputs"],
+            batch["positions"],
+            batch["segment_ids"],
+            deterministic=not train,
+            rngs={"dropout": rng},
+        )
         nats, weight = ce(logits, batch["targets"], batch["weights"]), jnp.sum(batch["weights"])
         return nats / jnp.maximum(weight, 1.0), {"nats": nats, "weight": weight}
+
     return loss
 
 
@@ -85,6 +93,7 @@ def stepper(cfg, batch: dict, loss=None):
     def run():
         holder[0], metrics = step(holder[0], batch)
         jax.block_until_ready((holder[0], metrics))
+
     run()
     return run
 
@@ -100,12 +109,14 @@ def lean_stepper(cfg, batch: dict, loss):
         (value, _), grads = grad_fn(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
+
     step = jax.jit(step, donate_argnums=(0, 1))
     holder = {"params": state.params, "opt_state": state.opt_state}
 
     def run():
         holder["params"], holder["opt_state"], value = step(holder["params"], holder["opt_state"], batch)
         jax.block_until_ready((holder, value))
+
     run()
     return run
 
@@ -122,7 +133,7 @@ def time_rounds(runners: dict, rounds: int, steps: int) -> dict:
     times = {name: [] for name in runners}
     names = list(runners)
     for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             for _ in range(steps):
                 start = time.perf_counter()
                 runners[name]()
@@ -137,13 +148,20 @@ def hlo_ops(hlo_text: str) -> dict:
         m = NAME_RE.match(line)
         if m:
             op_name = OP_NAME_RE.search(m.group(2))
-            ops.setdefault(m.group(1), (m.group(2).split(" fusion(")[0].split(" copy(")[0][:60],
-                                        op_name.group(1) if op_name else ""))
+            ops.setdefault(
+                m.group(1),
+                (m.group(2).split(" fusion(")[0].split(" copy(")[0][:60], op_name.group(1) if op_name else ""),
+            )
     return ops
 
 
-MODULES = (("/attn/", "attention (mask, scale, softmax, head reshapes)"), ("/mlp/", "MLP (biases, GELU)"),
-           ("/ln_", "LayerNorm"), ("embed", "embeddings"), ("(GPT)", "residual adds and other model ops"))
+MODULES = (
+    ("/attn/", "attention (mask, scale, softmax, head reshapes)"),
+    ("/mlp/", "MLP (biases, GELU)"),
+    ("/ln_", "LayerNorm"),
+    ("embed", "embeddings"),
+    ("(GPT)", "residual adds and other model ops"),
+)
 
 
 def category(name: str, op_name: str) -> str:
@@ -155,8 +173,10 @@ def category(name: str, op_name: str) -> str:
         return "copies and other ops without a jax op (layout, buffer aliasing)"
     if phase == "update":
         return "optimizer, clipping, grad norm, non-finite guard"
-    module = next((what for key, what in MODULES if key in op_name), "loss over the vocabulary (log-softmax, "
-                                                                      "cross-entropy, argmax accuracy)")
+    module = next(
+        (what for key, what in MODULES if key in op_name),
+        "loss over the vocabulary (log-softmax, cross-entropy, argmax accuracy)",
+    )
     return f"elementwise {phase}: {module}"
 
 
@@ -179,10 +199,20 @@ def xla_profile(step, state, batch, steps: int, top: int) -> dict:
     groups = collections.Counter()
     for name, ms in per_op.items():
         groups[category(name, ops[name][1])] += ms
-    return {"total_thread_ms_per_step": round(total, 2),
-            "groups_pct": {k: round(100 * v / total, 1) for k, v in groups.most_common()},
-            "top": [{"op": name, "thread_ms": round(ms, 2), "pct": round(100 * ms / total, 1), "shape": ops[name][0],
-                     "jax_op": ops[name][1]} for name, ms in per_op.most_common(top)]}, state
+    return {
+        "total_thread_ms_per_step": round(total, 2),
+        "groups_pct": {k: round(100 * v / total, 1) for k, v in groups.most_common()},
+        "top": [
+            {
+                "op": name,
+                "thread_ms": round(ms, 2),
+                "pct": round(100 * ms / total, 1),
+                "shape": ops[name][0],
+                "jax_op": ops[name][1],
+            }
+            for name, ms in per_op.most_common(top)
+        ],
+    }, state
 
 
 def torch_profile(step, steps: int, top: int) -> dict:
@@ -192,9 +222,13 @@ def torch_profile(step, steps: int, top: int) -> dict:
             step()
     rows = [(e.key, e.self_cpu_time_total / 1e3 / steps) for e in prof.key_averages()]
     total = sum(ms for _, ms in rows)
-    return {"total_self_ms_per_step": round(total, 2),
-            "top": [{"op": key, "self_ms": round(ms, 2), "pct": round(100 * ms / total, 1)}
-                    for key, ms in sorted(rows, key=lambda r: -r[1])[:top]]}
+    return {
+        "total_self_ms_per_step": round(total, 2),
+        "top": [
+            {"op": key, "self_ms": round(ms, 2), "pct": round(100 * ms / total, 1)}
+            for key, ms in sorted(rows, key=lambda r: -r[1])[:top]
+        ],
+    }
 
 
 def profile(shape: torch_gpt.Shape, rounds: int, steps: int, top: int, threads: int) -> dict:
@@ -203,7 +237,7 @@ def profile(shape: torch_gpt.Shape, rounds: int, steps: int, top: int, threads: 
     inputs, targets = torch_gpt.random_batch(shape)
     host = compare_gpt.jaxlm_batch(inputs, targets)
     real = compare_gpt.JaxlmStepper(cfg, host)
-    params = jax.tree_util.tree_map(jnp.copy, real.state.params)   # the step donates its state's buffers
+    params = jax.tree_util.tree_map(jnp.copy, real.state.params)  # the step donates its state's buffers
     torch_model = torch_gpt.GPT(shape)
     compare_gpt.copy_params(jax.device_get(params), torch_model)
     torch_opt = torch_gpt.optimizer(torch_model)
@@ -217,27 +251,42 @@ def profile(shape: torch_gpt.Shape, rounds: int, steps: int, top: int, threads: 
 
     def torch_step():
         torch_gpt.train_step(torch_model, torch_opt, inputs, targets)
-    phases = time_rounds({
-        "jaxlm_forward": jitted(forward, params, real.batch),
-        "jaxlm_forward_backward": jitted(jax.value_and_grad(forward), params, real.batch),
-        "jaxlm_step": lambda: real.run(1),
-        "torch_forward": torch_forward,
-        "torch_forward_backward": lambda: torch_forward().backward(),
-        "torch_step": torch_step,
-    }, rounds, steps)
+
+    phases = time_rounds(
+        {
+            "jaxlm_forward": jitted(forward, params, real.batch),
+            "jaxlm_forward_backward": jitted(jax.value_and_grad(forward), params, real.batch),
+            "jaxlm_step": lambda: real.run(1),
+            "torch_forward": torch_forward,
+            "torch_forward_backward": lambda: torch_forward().backward(),
+            "torch_step": torch_step,
+        },
+        rounds,
+        steps,
+    )
     no_argmax = causal_loss(ce_optax)
-    variants = {"real_step": lambda: real.run(1), "no_argmax": stepper(cfg, host, no_argmax),
-                "no_argmax_one_hot_ce": stepper(cfg, host, causal_loss(ce_one_hot)),
-                "no_argmax_lean_update": lean_stepper(cfg, host, no_argmax)}
+    variants = {
+        "real_step": lambda: real.run(1),
+        "no_argmax": stepper(cfg, host, no_argmax),
+        "no_argmax_one_hot_ce": stepper(cfg, host, causal_loss(ce_one_hot)),
+        "no_argmax_lean_update": lean_stepper(cfg, host, no_argmax),
+    }
     original, layers.dot_product_attention = layers.dot_product_attention, causal_attention
     try:
         variants["no_argmax_is_causal"] = stepper(cfg, host, no_argmax)
     finally:
         layers.dot_product_attention = original
     ops, real.state = xla_profile(real.step, real.state, real.batch, steps, top)
-    return {"shape": asdict(shape), "rounds": rounds, "steps": steps, "torch_threads": torch.get_num_threads(),
-            "phases_ms": phases, "variants_ms": time_rounds(variants, rounds, steps), "xla_ops": ops,
-            "torch_ops": torch_profile(torch_step, steps, top)}
+    return {
+        "shape": asdict(shape),
+        "rounds": rounds,
+        "steps": steps,
+        "torch_threads": torch.get_num_threads(),
+        "phases_ms": phases,
+        "variants_ms": time_rounds(variants, rounds, steps),
+        "xla_ops": ops,
+        "torch_ops": torch_profile(torch_step, steps, top),
+    }
 
 
 def main() -> None:

@@ -41,9 +41,28 @@ def measure(axes: dict[str, list[int]], rounds: int, steps: int) -> list[dict]:
     for axis, values in axes.items():
         for value in values:
             r = compare_gpt.compare(point(axis, value), rounds, steps, threads=2)
-            rows.append({"axis": axis, "value": value, **{k: r[k] for k in (
-                "shape", "jaxlm_step_ms", "jaxlm_tokens_per_s", "jaxlm_mfu", "torch_step_ms", "torch_tokens_per_s",
-                "torch_mfu", "ratio_jaxlm_over_torch", "jaxlm_compile_s", "flops_per_token", "peak_flops")}})
+            rows.append(
+                {
+                    "axis": axis,
+                    "value": value,
+                    **{
+                        k: r[k]
+                        for k in (
+                            "shape",
+                            "jaxlm_step_ms",
+                            "jaxlm_tokens_per_s",
+                            "jaxlm_mfu",
+                            "torch_step_ms",
+                            "torch_tokens_per_s",
+                            "torch_mfu",
+                            "ratio_jaxlm_over_torch",
+                            "jaxlm_compile_s",
+                            "flops_per_token",
+                            "peak_flops",
+                        )
+                    },
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -82,8 +101,14 @@ def main() -> None:
     axes = {k: v[:2] for k, v in AXES.items()} if a.quick else AXES
     os.makedirs(a.out, exist_ok=True)
     rows = measure(axes, a.rounds, a.steps)
-    env = {"cpu_count": os.cpu_count(), "jax": jax.__version__, "torch": compare_gpt.torch.__version__,
-           "base": asdict(BASE), "rounds": a.rounds, "steps_per_round": a.steps}
+    env = {
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "torch": compare_gpt.torch.__version__,
+        "base": asdict(BASE),
+        "rounds": a.rounds,
+        "steps_per_round": a.steps,
+    }
     with open(os.path.join(a.out, "scaling.json"), "w") as f:
         json.dump({"environment": env, "points": rows}, f, indent=1)
     plot(rows, os.path.join(a.out, "scaling.png"))

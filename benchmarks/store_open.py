@@ -35,7 +35,7 @@ def write(out: str, train_tokens: int, seed: int = 0) -> None:
         w = SplitWriter(os.path.join(out, name), np.dtype(np.uint16), SHARD_TOKENS, sentences=False)
         written = 0
         while written < total:
-            block = rng.integers(0, VOCAB, 1 << 24, dtype=np.uint16)[:total - written]
+            block = rng.integers(0, VOCAB, 1 << 24, dtype=np.uint16)[: total - written]
             lengths = rng.integers(1, 2 * DOC_TOKENS, len(block) // DOC_TOKENS + 2)
             ends = np.minimum(np.cumsum(lengths), len(block))
             for lo, hi in zip(np.concatenate([[0], ends[:-1]]), ends):
@@ -43,10 +43,18 @@ def write(out: str, train_tokens: int, seed: int = 0) -> None:
                     w.add(block[lo:hi], 0, "doc", "synthetic", int(hi - lo), None)
             written += len(block)
         splits[name] = w.close()
-    manifest = dict(format=FORMAT, version=VERSION, dtype="uint16", shard_tokens=SHARD_TOKENS,
-                    tokenizer=dict(sha256="synthetic", vocab_size=VOCAB, specials=""), source=dict(source="synthetic"),
-                    settings=dict(sentences=False), labels=[""],
-                    checksums={TOKENIZER_FILE: new_hash(tokenizer).hexdigest()}, splits=splits)
+    manifest = dict(
+        format=FORMAT,
+        version=VERSION,
+        dtype="uint16",
+        shard_tokens=SHARD_TOKENS,
+        tokenizer=dict(sha256="synthetic", vocab_size=VOCAB, specials=""),
+        source=dict(source="synthetic"),
+        settings=dict(sentences=False),
+        labels=[""],
+        checksums={TOKENIZER_FILE: new_hash(tokenizer).hexdigest()},
+        splits=splits,
+    )
     with open(os.path.join(out, MANIFEST), "w") as f:
         json.dump(manifest, f)
 
@@ -71,10 +79,16 @@ def main() -> None:
     again = sorted(timed_open(a.out) for _ in range(5))
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(a.out) for f in fs)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result = dict(store_bytes=size, shards=len(TokenStore(a.out).manifest["splits"]["train"]["shards"]),
-                  docs=TokenStore(a.out).manifest["splits"]["train"]["docs"], write_s=round(written, 1),
-                  first_open_s=round(first, 2), stamped_open_median_s=round(again[2], 4), commit=commit,
-                  machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    result = dict(
+        store_bytes=size,
+        shards=len(TokenStore(a.out).manifest["splits"]["train"]["shards"]),
+        docs=TokenStore(a.out).manifest["splits"]["train"]["docs"],
+        write_s=round(written, 1),
+        first_open_s=round(first, 2),
+        stamped_open_median_s=round(again[2], 4),
+        commit=commit,
+        machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    )
     print(json.dumps(result))
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     with open(os.path.join(os.path.dirname(__file__), "results", "store_open.json"), "w") as f:

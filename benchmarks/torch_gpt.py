@@ -36,7 +36,7 @@ class Shape:
     seq: int
     batch: int
     vocab: int
-    d_ff: int = 0            # 0 = 4·width
+    d_ff: int = 0  # 0 = 4·width
 
     @property
     def hidden(self) -> int:
@@ -90,8 +90,12 @@ class GPT(nn.Module):
         nn.init.normal_(self.embed.weight, 0.0, std)
         nn.init.normal_(self.pos_embed.weight, 0.0, std / 2)
         for block in self.blocks:
-            for linear, scale in ((block.qkv, 1.0), (block.up, 1.0), (block.attn_out, 1 / math.sqrt(2 * layers)),
-                                  (block.down, 1 / math.sqrt(2 * layers))):
+            for linear, scale in (
+                (block.qkv, 1.0),
+                (block.up, 1.0),
+                (block.attn_out, 1 / math.sqrt(2 * layers)),
+                (block.down, 1 / math.sqrt(2 * layers)),
+            ):
                 nn.init.normal_(linear.weight, 0.0, std * scale)
                 nn.init.zeros_(linear.bias)
 
@@ -107,13 +111,17 @@ def optimizer(model: GPT, optim: Optim = Optim()) -> torch.optim.AdamW:
     decay = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
     chosen = {id(p) for p in decay}
     rest = [p for p in model.parameters() if id(p) not in chosen]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": optim.weight_decay},
-                              {"params": rest, "weight_decay": 0.0}],
-                             lr=optim.lr, betas=(optim.b1, optim.b2), eps=optim.eps)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": optim.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=optim.lr,
+        betas=(optim.b1, optim.b2),
+        eps=optim.eps,
+    )
 
 
-def train_step(model: GPT, opt: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor,
-               clip: float = Optim.clip) -> torch.Tensor:
+def train_step(
+    model: GPT, opt: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor, clip: float = Optim.clip
+) -> torch.Tensor:
     """One optimizer step on the mean next-token cross-entropy; returns the loss."""
     logits = model(inputs)
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
@@ -155,8 +163,17 @@ def main() -> None:
     batch = random_batch(shape)
     time_steps(model, opt, batch, 3)
     step_s = statistics.median(time_steps(model, opt, batch, a.steps)[0])
-    print(json.dumps({"peer": "torch", "torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "step_ms": 1e3 * step_s, "tokens_per_s": shape.batch * shape.seq / step_s}))
+    print(
+        json.dumps(
+            {
+                "peer": "torch",
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "step_ms": 1e3 * step_s,
+                "tokens_per_s": shape.batch * shape.seq / step_s,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ def get_config():
     c = base_config()
     c.model.update(family="bart", n_layers=2, n_heads=4, d_model=128, d_ff=512, vocab_size=4096, max_len=128)
     c.data.update(objective="bart_denoise", seq_len=128, bart_infill=0.3, poisson_lambda=3.0, permute_sentences=1.0)
-    c.train.update(steps=600, batch_size=16, log_every=50, eval_every=200, checkpoint_every=200, eval_batches=8,
-                   sample_tokens=0)
+    c.train.update(
+        steps=600, batch_size=16, log_every=50, eval_every=200, checkpoint_every=200, eval_batches=8, sample_tokens=0
+    )
     c.optim.update(peak_lr=6e-4, warmup=100, schedule="cosine", final_lr_frac=0.1)
     return c

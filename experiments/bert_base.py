@@ -15,11 +15,32 @@ from jaxlm.config.schema import base_config
 
 def get_config():
     c = base_config()
-    c.model.update(family="bert", n_layers=12, n_heads=12, d_model=768, d_ff=3072, vocab_size=32768, max_len=512,
-                   dropout=0.1, init="gpt2", init_std=0.02, layer_norm_eps=1e-12, norm="post", nsp_head=True)
+    c.model.update(
+        family="bert",
+        n_layers=12,
+        n_heads=12,
+        d_model=768,
+        d_ff=3072,
+        vocab_size=32768,
+        max_len=512,
+        dropout=0.1,
+        init="gpt2",
+        init_std=0.02,
+        layer_norm_eps=1e-12,
+        norm="post",
+        nsp_head=True,
+    )
     c.data.update(objective="bert_mlm_nsp", seq_len=128, max_predictions=20, dupe_factor=10)
-    c.train.update(steps=900_000, batch_size=256, log_every=100, eval_every=10_000, checkpoint_every=10_000,
-                   sample_tokens=0, precision="bf16")
-    c.optim.update(peak_lr=1e-4, warmup=10_000, schedule="linear", final_lr_frac=10 / 99, b2=0.999, eps=1e-6,
-                   weight_decay=0.01)
+    c.train.update(
+        steps=900_000,
+        batch_size=256,
+        log_every=100,
+        eval_every=10_000,
+        checkpoint_every=10_000,
+        sample_tokens=0,
+        precision="bf16",
+    )
+    c.optim.update(
+        peak_lr=1e-4, warmup=10_000, schedule="linear", final_lr_frac=10 / 99, b2=0.999, eps=1e-6, weight_decay=0.01
+    )
     return c

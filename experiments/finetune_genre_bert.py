@@ -30,10 +30,10 @@ from jaxlm.projects.genre.finetune import finetune  # noqa: F401  (what a sweep'
 def get_config():
     c = load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bert_shakespeare.py"))
     c.model.update(num_labels=6, dropout=0.1)
-    c.data.update(objective="jaxlm.projects.genre.objectives:classification", seq_len=128, stratify=True,
-                  val_docs=1, test_docs=1)
+    c.data.update(
+        objective="jaxlm.projects.genre.objectives:classification", seq_len=128, stratify=True, val_docs=1, test_docs=1
+    )
     with_genre_section(c, passage_speeches=4, balance=True)
-    c.train.update(steps=300, batch_size=32, log_every=50, eval_every=150, checkpoint_every=150,
-                   eval_batch_size=64)
+    c.train.update(steps=300, batch_size=32, log_every=50, eval_every=150, checkpoint_every=150, eval_batch_size=64)
     c.optim.update(peak_lr=3e-4, warmup=30, schedule="linear", final_lr_frac=0.0, weight_decay=0.01, b2=0.999)
     return c

@@ -26,10 +26,18 @@ from jaxlm.projects.genre.finetune import finetune  # noqa: F401  (what a sweep'
 def get_config():
     c = load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpt_shakespeare.py"))
     c.model.update(dropout=0.1)
-    c.data.update(objective="jaxlm.projects.genre.objectives:continuation", seq_len=128, stratify=True,
-                  val_docs=1, test_docs=1)
+    c.data.update(
+        objective="jaxlm.projects.genre.objectives:continuation", seq_len=128, stratify=True, val_docs=1, test_docs=1
+    )
     with_genre_section(c, passage_speeches=4, balance=True)
-    c.train.update(steps=200, batch_size=32, log_every=50, eval_every=100, checkpoint_every=100,
-                   eval_batch_size=64, sample_tokens=0)
+    c.train.update(
+        steps=200,
+        batch_size=32,
+        log_every=50,
+        eval_every=100,
+        checkpoint_every=100,
+        eval_batch_size=64,
+        sample_tokens=0,
+    )
     c.optim.update(peak_lr=3e-4, warmup=20, schedule="linear", final_lr_frac=0.0, weight_decay=0.01)
     return c

@@ -16,7 +16,15 @@ def get_config():
     c = base_config()
     c.model.update(n_layers=12, n_heads=12, d_model=768, d_ff=3072, vocab_size=50304, max_len=1024)
     c.data.update(seq_len=1024)
-    c.train.update(steps=600000, batch_size=512, microbatches=1, log_every=100, eval_every=2000,
-                   checkpoint_every=2000, eval_batches=50, sample_tokens=0)
+    c.train.update(
+        steps=600000,
+        batch_size=512,
+        microbatches=1,
+        log_every=100,
+        eval_every=2000,
+        checkpoint_every=2000,
+        eval_batches=50,
+        sample_tokens=0,
+    )
     c.optim.update(peak_lr=6e-4, warmup=2000, schedule="cosine", final_lr_frac=0.1, weight_decay=0.1)
     return c

@@ -19,8 +19,26 @@ def get_config():
     c = base_config()
     c.model.update(n_layers=4, n_heads=4, d_model=128, d_ff=512, vocab_size=4096, max_len=128)
     c.data.seq_len = 128
-    c.train.update(steps=600, batch_size=16, microbatches=8, batch_ramp_start=2, batch_ramp_tokens=400_000,
-                   log_every=1, eval_every=300, checkpoint_every=300)
-    c.optim.update(name="adamw", peak_lr=2e-3, b1=0.9, b2=0.95, eps=1e-8, clip=1.0, weight_decay=0.1,
-                   schedule="cosine", final_lr_frac=0.1, warmup_tokens=50_000)
+    c.train.update(
+        steps=600,
+        batch_size=16,
+        microbatches=8,
+        batch_ramp_start=2,
+        batch_ramp_tokens=400_000,
+        log_every=1,
+        eval_every=300,
+        checkpoint_every=300,
+    )
+    c.optim.update(
+        name="adamw",
+        peak_lr=2e-3,
+        b1=0.9,
+        b2=0.95,
+        eps=1e-8,
+        clip=1.0,
+        weight_decay=0.1,
+        schedule="cosine",
+        final_lr_frac=0.1,
+        warmup_tokens=50_000,
+    )
     return c

@@ -18,12 +18,36 @@ from jaxlm.config.schema import base_config
 
 def get_config():
     c = base_config()
-    c.model.update(n_layers=22, n_heads=32, n_kv_heads=4, d_model=2048, d_ff=5632, vocab_size=32000, max_len=2048,
-                   positions="rope", rope_theta=10000.0, norm_type="rmsnorm", mlp="swiglu", use_bias=False,
-                   tie_embeddings=False, layer_norm_eps=1e-5, init_std=0.02, remat="full")
+    c.model.update(
+        n_layers=22,
+        n_heads=32,
+        n_kv_heads=4,
+        d_model=2048,
+        d_ff=5632,
+        vocab_size=32000,
+        max_len=2048,
+        positions="rope",
+        rope_theta=10000.0,
+        norm_type="rmsnorm",
+        mlp="swiglu",
+        use_bias=False,
+        tie_embeddings=False,
+        layer_norm_eps=1e-5,
+        init_std=0.02,
+        remat="full",
+    )
     c.data.update(seq_len=2048)
-    c.train.update(steps=100_000, batch_size=512, microbatches=16, log_every=100, eval_every=2000,
-                   checkpoint_every=2000, eval_batches=50, sample_tokens=0)
-    c.optim.update(name="adamw", peak_lr=4e-4, warmup=2000, schedule="cosine", final_lr_frac=0.1, weight_decay=0.1,
-                   clip=1.0)
+    c.train.update(
+        steps=100_000,
+        batch_size=512,
+        microbatches=16,
+        log_every=100,
+        eval_every=2000,
+        checkpoint_every=2000,
+        eval_batches=50,
+        sample_tokens=0,
+    )
+    c.optim.update(
+        name="adamw", peak_lr=4e-4, warmup=2000, schedule="cosine", final_lr_frac=0.1, weight_decay=0.1, clip=1.0
+    )
     return c

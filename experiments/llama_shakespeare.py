@@ -16,6 +16,14 @@ from jaxlm.config.loading import load_config_file
 
 def get_config():
     c = load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpt_shakespeare.py"))
-    c.model.update(positions="rope", norm_type="rmsnorm", mlp="swiglu", n_kv_heads=2, use_bias=False,
-                   tie_embeddings=False, d_ff=512, layer_norm_eps=1e-6)
+    c.model.update(
+        positions="rope",
+        norm_type="rmsnorm",
+        mlp="swiglu",
+        n_kv_heads=2,
+        use_bias=False,
+        tie_embeddings=False,
+        d_ff=512,
+        layer_norm_eps=1e-6,
+    )
     return c

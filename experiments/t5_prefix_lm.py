@@ -12,10 +12,21 @@ from jaxlm.config.schema import base_config
 
 def get_config():
     c = base_config()
-    c.model.update(family="t5", n_layers=2, n_heads=4, d_model=128, d_kv=32, d_ff=256, ff="gated_gelu",
-                   vocab_size=4096, max_len=128, layer_norm_eps=1e-6)
+    c.model.update(
+        family="t5",
+        n_layers=2,
+        n_heads=4,
+        d_model=128,
+        d_kv=32,
+        d_ff=256,
+        ff="gated_gelu",
+        vocab_size=4096,
+        max_len=128,
+        layer_norm_eps=1e-6,
+    )
     c.data.update(objective="t5_prefix_lm", seq_len=128)
-    c.train.update(steps=300, batch_size=16, log_every=50, eval_every=150, checkpoint_every=150, eval_batches=8,
-                   sample_tokens=0)
+    c.train.update(
+        steps=300, batch_size=16, log_every=50, eval_every=150, checkpoint_every=150, eval_batches=8, sample_tokens=0
+    )
     c.optim.update(peak_lr=3e-3, warmup=50, schedule="cosine", final_lr_frac=0.1)
     return c

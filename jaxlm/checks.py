@@ -132,8 +132,10 @@ def output_folder(path: str, flag: str, force: bool, replaceable: tuple[str, ...
     if entries and not force:
         raise UserError(f"{flag} '{path}' is not empty: pass --force to replace it, or choose another {flag}")
     if entries and replaceable and not entries <= set(replaceable):
-        raise UserError(f"{flag} '{path}' holds other files than {', '.join(replaceable)}: --force replaces only "
-                        f"an earlier output; choose another {flag}")
+        raise UserError(
+            f"{flag} '{path}' holds other files than {', '.join(replaceable)}: --force replaces only "
+            f"an earlier output; choose another {flag}"
+        )
     _writable_parent(path, flag)
     return path
 

@@ -26,13 +26,13 @@ from jaxlm.objectives import OBJECTIVES, objective
 
 @dataclass(frozen=True)
 class Family:
-    model: type[nn.Module]    # Module(cfg.model, dtype=..., decode=...)
+    model: type[nn.Module]  # Module(cfg.model, dtype=..., decode=...)
     losses: tuple[Callable, ...]  # the losses (jaxlm/losses) whose batches its model takes: it trains exactly the
     #                               objectives whose `loss` is one of them
-    init_args: Callable       # cfg -> example positional arguments for model.init (shapes only matter)
-    matmuls: Callable         # (cfg, s, t) -> [Matmul]: FLOPs inventory (jaxlm/models/inventory.py; s, t: encoder
-    attentions: Callable      # (cfg, s, t) -> [Attention]    and decoder positions of one example)
-    generates_text: bool = True   # decoder-only: `jaxlm train` ends with a sample from the prompt "\n"
+    init_args: Callable  # cfg -> example positional arguments for model.init (shapes only matter)
+    matmuls: Callable  # (cfg, s, t) -> [Matmul]: FLOPs inventory (jaxlm/models/inventory.py; s, t: encoder
+    attentions: Callable  # (cfg, s, t) -> [Attention]    and decoder positions of one example)
+    generates_text: bool = True  # decoder-only: `jaxlm train` ends with a sample from the prompt "\n"
     encoder_decoder: bool = False  # inputs → encoder, targets → decoder (FLOPs count both, generation takes --input)
     attention_configurable: bool = False  # honours config.model.attention (T5/BART: XLA's, for their bias/cache)
     encoder_states: Callable | None = None  # (model, params, batch) -> (final encoder states, real-token mask);
@@ -55,24 +55,57 @@ def _seq2seq_init_args(cfg: ml_collections.ConfigDict) -> tuple:
 
 
 def _bert_encoder_states(model: nn.Module, params, batch: dict) -> tuple[jax.Array, jax.Array]:
-    return (model.apply({"params": params}, batch["inputs"], batch["segment_ids"], batch["attention_mask"],
-                        method="encode"), batch["attention_mask"])
+    return (
+        model.apply(
+            {"params": params}, batch["inputs"], batch["segment_ids"], batch["attention_mask"], method="encode"
+        ),
+        batch["attention_mask"],
+    )
 
 
 def _seq2seq_encoder_states(model: nn.Module, params, batch: dict) -> tuple[jax.Array, jax.Array]:
-    return (model.apply({"params": params}, batch["inputs"], batch["inputs_segment_ids"], batch["inputs_positions"],
-                        method="encode"), batch["inputs_segment_ids"] > 0)
+    return (
+        model.apply(
+            {"params": params}, batch["inputs"], batch["inputs_segment_ids"], batch["inputs_positions"], method="encode"
+        ),
+        batch["inputs_segment_ids"] > 0,
+    )
 
 
 FAMILIES = {
-    "gpt": Family(gpt.GPT, (causal_lm_loss,), _decoder_init_args, gpt.matmuls, gpt.attentions,
-                  attention_configurable=True),
-    "bert": Family(bert.BERT, (mlm_loss, classification_loss), _encoder_init_args, bert.matmuls, bert.attentions,
-                   generates_text=False, attention_configurable=True, encoder_states=_bert_encoder_states),
-    "t5": Family(t5.T5, (seq2seq_loss,), _seq2seq_init_args, t5.matmuls, t5.attentions,
-                 generates_text=False, encoder_decoder=True, encoder_states=_seq2seq_encoder_states),
-    "bart": Family(bart.BART, (seq2seq_loss,), _seq2seq_init_args, bart.matmuls, bart.attentions,
-                   generates_text=False, encoder_decoder=True, encoder_states=_seq2seq_encoder_states),
+    "gpt": Family(
+        gpt.GPT, (causal_lm_loss,), _decoder_init_args, gpt.matmuls, gpt.attentions, attention_configurable=True
+    ),
+    "bert": Family(
+        bert.BERT,
+        (mlm_loss, classification_loss),
+        _encoder_init_args,
+        bert.matmuls,
+        bert.attentions,
+        generates_text=False,
+        attention_configurable=True,
+        encoder_states=_bert_encoder_states,
+    ),
+    "t5": Family(
+        t5.T5,
+        (seq2seq_loss,),
+        _seq2seq_init_args,
+        t5.matmuls,
+        t5.attentions,
+        generates_text=False,
+        encoder_decoder=True,
+        encoder_states=_seq2seq_encoder_states,
+    ),
+    "bart": Family(
+        bart.BART,
+        (seq2seq_loss,),
+        _seq2seq_init_args,
+        bart.matmuls,
+        bart.attentions,
+        generates_text=False,
+        encoder_decoder=True,
+        encoder_states=_seq2seq_encoder_states,
+    ),
 }
 
 PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
@@ -118,16 +151,22 @@ def check_family(cfg: ml_collections.ConfigDict) -> None:
     classifies) and its attention choice."""
     if cfg.model.attention != "auto" and not family(cfg).attention_configurable:
         takes = " and ".join(name for name, f in FAMILIES.items() if f.attention_configurable)
-        raise UserError(f"config.model.attention='{cfg.model.attention}' applies to {takes} only "
-                        f"({cfg.model.family} always uses XLA attention): leave config.model.attention=auto")
+        raise UserError(
+            f"config.model.attention='{cfg.model.attention}' applies to {takes} only "
+            f"({cfg.model.family} always uses XLA attention): leave config.model.attention=auto"
+        )
     o = objective(cfg.data.objective)
     if o.loss not in family(cfg).losses:
-        raise UserError(f"objective '{cfg.data.objective}' does not train a '{cfg.model.family}' model: set "
-                        f"config.data.objective to one of {', '.join(trained_objectives(family(cfg)))}")
+        raise UserError(
+            f"objective '{cfg.data.objective}' does not train a '{cfg.model.family}' model: set "
+            f"config.data.objective to one of {', '.join(trained_objectives(family(cfg)))}"
+        )
     if o.classifies != (cfg.model.num_labels > 0):
-        raise UserError(f"config.model.num_labels={cfg.model.num_labels} is only for an objective that classifies "
-                        f"(> 0 there, 0 otherwise; '{cfg.data.objective}' {'does' if o.classifies else 'does not'}): "
-                        "fix config.model.num_labels")
+        raise UserError(
+            f"config.model.num_labels={cfg.model.num_labels} is only for an objective that classifies "
+            f"(> 0 there, 0 otherwise; '{cfg.data.objective}' {'does' if o.classifies else 'does not'}): "
+            "fix config.model.num_labels"
+        )
 
 
 _CHECKED: set[str] = set()  # the JSON of every config that passed check_config in this process

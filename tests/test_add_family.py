@@ -29,8 +29,9 @@ class Bigram(nn.Module):
     decode: bool = False
 
     @nn.compact
-    def __call__(self, tokens, positions=None, segment_ids=None, deterministic: bool = True,
-                 return_hidden: bool = False):
+    def __call__(
+        self, tokens, positions=None, segment_ids=None, deterministic: bool = True, return_hidden: bool = False
+    ):
         c = self.cfg
         embed = token_embedding(c, c.init, "embed")
         x = embed(tokens).astype(self.dtype)
@@ -50,12 +51,30 @@ def attentions(cfg, s, t):
 
 def test_a_toy_family_trains_evaluates_and_counts_flops_from_one_registry_entry(monkeypatch, tmp_path):
     init_args = registry.FAMILIES["gpt"].init_args
-    monkeypatch.setitem(registry.FAMILIES, "bigram", registry.Family(Bigram, (causal_lm_loss,), init_args, matmuls,
-                                                                     attentions, generates_text=False))
+    monkeypatch.setitem(
+        registry.FAMILIES,
+        "bigram",
+        registry.Family(Bigram, (causal_lm_loss,), init_args, matmuls, attentions, generates_text=False),
+    )
     wd = tmp_path / "run"
-    assert main(["train", "--config", TINY, "--workdir", str(wd), "--config.model.family=bigram",
-                 "--config.train.steps=2", "--config.train.eval_every=2", "--config.train.eval_batches=1",
-                 "--config.train.checkpoint_every=2", "--config.train.progress=False"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                "--workdir",
+                str(wd),
+                "--config.model.family=bigram",
+                "--config.train.steps=2",
+                "--config.train.eval_every=2",
+                "--config.train.eval_batches=1",
+                "--config.train.checkpoint_every=2",
+                "--config.train.progress=False",
+            ]
+        )
+        == 0
+    )
     saved = json.load(open(wd / "config.json"))
     assert saved["model"]["family"] == "bigram" and os.path.isdir(wd / "checkpoints" / "2")
     assert main(["eval", "--workdir", str(wd)]) == 0

@@ -29,8 +29,10 @@ def test_causal_flag_equals_the_combined_mask_on_xla():
     np.testing.assert_array_equal(np.asarray(new), np.asarray(old))
     only_causal = dot_product_attention(q, k, v, None, 0.25, causal=True)
     ones = jnp.ones_like(seg)
-    np.testing.assert_array_equal(np.asarray(only_causal), np.asarray(
-        jax.nn.dot_product_attention(q, k, v, mask=attention_mask(ones, ones, causal=True), scale=0.25)))
+    np.testing.assert_array_equal(
+        np.asarray(only_causal),
+        np.asarray(jax.nn.dot_product_attention(q, k, v, mask=attention_mask(ones, ones, causal=True), scale=0.25)),
+    )
 
 
 def test_fp16_spelled_out_path_matches_fp32():
@@ -97,8 +99,8 @@ def test_auto_chooses_cudnn_only_on_gpu_for_half_precision():
     assert attention_implementation("auto", jnp.bfloat16, 64) == expect
     assert attention_implementation("auto", jnp.float16, 128) == expect
     assert attention_implementation("auto", jnp.float32, 64) == "xla"
-    assert attention_implementation("auto", jnp.bfloat16, 256) == "xla"   # beyond the fused kernel's head widths
-    assert attention_implementation("auto", jnp.bfloat16, 36) == "xla"    # not a multiple of 8
+    assert attention_implementation("auto", jnp.bfloat16, 256) == "xla"  # beyond the fused kernel's head widths
+    assert attention_implementation("auto", jnp.bfloat16, 36) == "xla"  # not a multiple of 8
     assert attention_implementation("xla", jnp.bfloat16, 64) == "xla"
     assert attention_implementation("cudnn", jnp.float32, 64) == "cudnn"  # explicit choices are kept
     c = base_config()
@@ -106,8 +108,10 @@ def test_auto_chooses_cudnn_only_on_gpu_for_half_precision():
     assert attention(c) == "xla"  # T5/BART keep XLA's attention whatever the backend
 
 
-@pytest.mark.parametrize("family,value,fragment", [("gpt", "flash", "unknown"), ("t5", "xla", "gpt and bert only"),
-                                                   ("bart", "xla", "gpt and bert only")])
+@pytest.mark.parametrize(
+    "family,value,fragment",
+    [("gpt", "flash", "unknown"), ("t5", "xla", "gpt and bert only"), ("bart", "xla", "gpt and bert only")],
+)
 def test_validation_refuses_bad_attention(family, value, fragment):
     c = base_config()
     c.model.update(family=family, attention=value)
@@ -137,8 +141,10 @@ def test_cudnn_matches_xla_in_value_and_gradient(causal):
         real = (seg > 0)[:, :, None, None]
         return jnp.sum(jnp.where(real, out.astype(jnp.float32), 0.0) ** 2)
 
-    values = {impl: jax.jit(jax.value_and_grad(lambda *a, i=impl: loss(i, *a), argnums=(0, 1, 2)))(q, k, v)
-              for impl in ("xla", "cudnn")}
+    values = {
+        impl: jax.jit(jax.value_and_grad(lambda *a, i=impl: loss(i, *a), argnums=(0, 1, 2)))(q, k, v)
+        for impl in ("xla", "cudnn")
+    }
     (lx, gx), (lc, gc) = values["xla"], values["cudnn"]
     np.testing.assert_allclose(float(lc), float(lx), rtol=2e-2)
     for a, b in zip(gc, gx):

@@ -59,8 +59,16 @@ def test_bad_learning_rate(capsys, tmp_path, lr):
 
 def test_negative_labelled_passages(capsys, tmp_path):
     finetune = os.path.join(ROOT, "experiments", "finetune_genre_gpt.py")
-    assert "genre.train_passages=-1" in fails(capsys, "train", "--config", finetune, "--workdir", str(tmp_path / "w"),
-                                              *QUICK, "--config.genre.train_passages=-1")
+    assert "genre.train_passages=-1" in fails(
+        capsys,
+        "train",
+        "--config",
+        finetune,
+        "--workdir",
+        str(tmp_path / "w"),
+        *QUICK,
+        "--config.genre.train_passages=-1",
+    )
 
 
 def test_resume_with_other_model_shape(capsys, trained):
@@ -71,11 +79,16 @@ def test_resume_with_other_model_shape(capsys, trained):
 
 def test_tokenizer_that_does_not_match_the_checkpoint(capsys, trained, tmp_path):
     import shutil
+
     wd = str(tmp_path / "copy")
     shutil.copytree(trained, wd)
     tok_dir = tmp_path / "other"
-    assert main(["tokenizer", "train", "--config", TINY, "--out", str(tok_dir) + ".model",
-                 "--config.model.vocab_size=600"]) == 0
+    assert (
+        main(
+            ["tokenizer", "train", "--config", TINY, "--out", str(tok_dir) + ".model", "--config.model.vocab_size=600"]
+        )
+        == 0
+    )
     capsys.readouterr()
     shutil.copyfile(str(tok_dir) + ".model", os.path.join(wd, "tokenizer.model"))
     before = snapshot(wd)
@@ -85,6 +98,7 @@ def test_tokenizer_that_does_not_match_the_checkpoint(capsys, trained, tmp_path)
 
 def test_corrupt_tokenizer_file(capsys, trained, tmp_path):
     import shutil
+
     wd = str(tmp_path / "copy")
     shutil.copytree(trained, wd)
     with open(os.path.join(wd, "tokenizer.model"), "wb") as f:
@@ -104,12 +118,14 @@ def test_disk_full_during_checkpoint(capsys, trained, tmp_path, monkeypatch):
     import shutil
 
     import orbax.checkpoint as ocp
+
     wd = str(tmp_path / "copy")
     shutil.copytree(trained, wd)
     before = snapshot(os.path.join(wd, "checkpoints"))
 
     def full_disk(self, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(ocp.CheckpointManager, "save", full_disk)
     err = fails(capsys, "train", "--config", TINY, "--workdir", wd, *QUICK, "--config.train.steps=6")
     assert "No space left" in err
@@ -132,8 +148,13 @@ def test_metadata_is_json_not_pickle(trained):
 
 def test_global_batch_not_divisible_by_data_parallel_size(tmp_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "PYTHONPATH": ROOT}
-    p = subprocess.run([sys.executable, "-m", "jaxlm.cli.main", *_train(tmp_path, "--config.train.batch_size=3")],
-                       env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "jaxlm.cli.main", *_train(tmp_path, "--config.train.batch_size=3")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 2 and "not divisible by the data-parallel size 2" in p.stderr
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
 
@@ -141,8 +162,15 @@ def test_global_batch_not_divisible_by_data_parallel_size(tmp_path):
 # The table: every verb, each bad input answered in one line with exit 2 and nothing on disk changed. A case is
 # (id, argv built from the case's folder `d` and the trained workdir `w`, text the line must contain).
 GARBAGE = b"\x93NUMPY\x00\xff garbage, not a checkpoint" * 8
-BERT_CFG = {"model_type": "bert", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
-            "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}
+BERT_CFG = {
+    "model_type": "bert",
+    "vocab_size": 10,
+    "hidden_size": 8,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 16,
+    "max_position_embeddings": 16,
+}
 INPUTS = {
     "latin1.txt": b"caf\xe9 au lait\n",
     "existing.txt": b"keep me\n",
@@ -160,9 +188,14 @@ INPUTS = {
     "hf/bin/pytorch_model.bin": GARBAGE,
     "untrained/config.json": base_config().to_json().encode(),
     "hf/sharded/config.json": json.dumps(BERT_CFG).encode(),
-    "hf/sharded/model.safetensors.index.json": json.dumps({"weight_map": {
-        "embeddings.word_embeddings.weight": "model-00001-of-00002.safetensors",
-        "pooler.dense.weight": "model-00002-of-00002.safetensors"}}).encode(),
+    "hf/sharded/model.safetensors.index.json": json.dumps(
+        {
+            "weight_map": {
+                "embeddings.word_embeddings.weight": "model-00001-of-00002.safetensors",
+                "pooler.dense.weight": "model-00002-of-00002.safetensors",
+            }
+        }
+    ).encode(),
     "hf/sharded/model-00001-of-00002.safetensors": GARBAGE,
 }
 
@@ -194,45 +227,88 @@ def _cases():
         ("decode-nested", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "[[1, 2], 3]"], "--ids"),
         ("decode-negative", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "5 -3"], "-3"),
         ("decode-out-of-range", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "[99999]"], "99999"),
-        ("tokenizer-out-missing-folder",
-         lambda d, w: ["tokenizer", "train", "--config", TINY, "--out", str(d / "missing" / "t.model")], "--out"),
-        ("tokenizer-out-exists",
-         lambda d, w: ["tokenizer", "train", "--config", TINY, "--out", str(d / "existing.txt")], "--force"),
+        (
+            "tokenizer-out-missing-folder",
+            lambda d, w: ["tokenizer", "train", "--config", TINY, "--out", str(d / "missing" / "t.model")],
+            "--out",
+        ),
+        (
+            "tokenizer-out-exists",
+            lambda d, w: ["tokenizer", "train", "--config", TINY, "--out", str(d / "existing.txt")],
+            "--force",
+        ),
         ("preview-negative-num", lambda d, w: ["data", "preview", "--config", TINY, "--num", "-5"], "--num"),
-        ("preview-seq-len-0",
-         lambda d, w: ["data", "preview", "--config", TINY, "--config.data.seq_len=0"], "data.seq_len"),
+        (
+            "preview-seq-len-0",
+            lambda d, w: ["data", "preview", "--config", TINY, "--config.data.seq_len=0"],
+            "data.seq_len",
+        ),
         ("train-kv-heads-not-dividing", lambda d, w: train(d / "kv", "--config.model.n_kv_heads=3"), "n_kv_heads=3"),
         ("train-unknown-positions", lambda d, w: train(d / "pos", "--config.model.positions=alibi"), "positions"),
-        ("train-rope-on-bert", lambda d, w: ["train", "--config", os.path.join(ROOT, "experiments", "bert_shakespeare.py"),
-                                             "--workdir", str(d / "rb"), "--config.model.positions=rope"], "GPT block"),
-        ("export-missing-folder",
-         lambda d, w: ["data", "export", "--config", TINY, "--out", str(d / "missing" / "v.txt")], "--out"),
-        ("export-readonly-folder",
-         lambda d, w: ["data", "export", "--config", TINY, "--out", os.path.join(_readonly(d), "v.txt")], "--out"),
+        (
+            "train-rope-on-bert",
+            lambda d, w: [
+                "train",
+                "--config",
+                os.path.join(ROOT, "experiments", "bert_shakespeare.py"),
+                "--workdir",
+                str(d / "rb"),
+                "--config.model.positions=rope",
+            ],
+            "GPT block",
+        ),
+        (
+            "export-missing-folder",
+            lambda d, w: ["data", "export", "--config", TINY, "--out", str(d / "missing" / "v.txt")],
+            "--out",
+        ),
+        (
+            "export-readonly-folder",
+            lambda d, w: ["data", "export", "--config", TINY, "--out", os.path.join(_readonly(d), "v.txt")],
+            "--out",
+        ),
         ("convert-malformed-json", lambda d, w: convert(d, "bad_json"), "JSON"),
         ("convert-bert-without-vocab", lambda d, w: convert(d, "no_vocab"), "vocab_size"),
         ("convert-config-is-a-list", lambda d, w: convert(d, "a_list"), "list"),
         ("convert-garbage-safetensors", lambda d, w: convert(d, "st"), "model.safetensors"),
         ("convert-garbage-pytorch-bin", lambda d, w: convert(d, "bin"), "pytorch_model.bin"),
-        ("convert-missing-shard", lambda d, w: convert(d, "sharded"),
-         "lacks the shard model-00002-of-00002.safetensors"),
+        (
+            "convert-missing-shard",
+            lambda d, w: convert(d, "sharded"),
+            "lacks the shard model-00002-of-00002.safetensors",
+        ),
         ("compile-zero-devices", lambda d, w: ["compile", "--config", TINY, "--devices", "0"], "--devices"),
-        ("compile-mesh-over-devices",
-         lambda d, w: ["compile", "--config", TINY, "--devices", "2", "--mesh", "4,1,1"], "needs 4 devices"),
+        (
+            "compile-mesh-over-devices",
+            lambda d, w: ["compile", "--config", TINY, "--devices", "2", "--mesh", "4,1,1"],
+            "needs 4 devices",
+        ),
         ("train-bad-config-no-workdir", lambda d, w: train(d / "new", "--config.train.batch_size=0"), "batch_size"),
         ("train-changed-optimizer", lambda d, w: train(w, "--config.optim.name=sgd"), "--allow-config-change"),
         # more of every verb
         ("train-changed-seed", lambda d, w: train(w, "--config.train.seed=7"), "train.seed=7"),
-        ("train-missing-corpus-no-workdir",
-         lambda d, w: train(d / "new" / "deeper", f"--config.data.source={d / 'nope.txt'}"), "does not exist"),
-        ("train-binary-corpus-no-workdir",
-         lambda d, w: train(d / "new", f"--config.data.source={d / 'latin1.txt'}"), "non-UTF-8"),
+        (
+            "train-missing-corpus-no-workdir",
+            lambda d, w: train(d / "new" / "deeper", f"--config.data.source={d / 'nope.txt'}"),
+            "does not exist",
+        ),
+        (
+            "train-binary-corpus-no-workdir",
+            lambda d, w: train(d / "new", f"--config.data.source={d / 'latin1.txt'}"),
+            "non-UTF-8",
+        ),
         ("train-workdir-is-a-file", lambda d, w: train(d / "existing.txt"), "--workdir"),
-        ("train-missing-config-file",
-         lambda d, w: ["train", "--config", str(d / "nope.py"), "--workdir", str(d / "new")], "does not exist"),
+        (
+            "train-missing-config-file",
+            lambda d, w: ["train", "--config", str(d / "nope.py"), "--workdir", str(d / "new")],
+            "does not exist",
+        ),
         ("eval-missing-workdir", lambda d, w: ["eval", "--workdir", str(d / "nope")], "--workdir"),
-        ("eval-zero-eval-batch-size",
-         lambda d, w: ["eval", "--workdir", w, "--config.train.eval_batch_size=0"], "eval_batch_size"),
+        (
+            "eval-zero-eval-batch-size",
+            lambda d, w: ["eval", "--workdir", w, "--config.train.eval_batch_size=0"],
+            "eval_batch_size",
+        ),
         ("generate-negative-max-new-tokens", lambda d, w: gen(w, "--max-new-tokens", "-1"), "--max-new-tokens"),
         ("generate-negative-temperature", lambda d, w: gen(w, "--temperature", "-0.5"), "--temperature"),
         ("generate-top-p-zero", lambda d, w: gen(w, "--top-p", "0"), "--top-p"),
@@ -241,69 +317,172 @@ def _cases():
         ("generate-input-on-gpt", lambda d, w: ["generate", "--workdir", w, "--input", "x"], "--prompt"),
         ("decode-booleans", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "[true]"], "--ids"),
         ("decode-floats", lambda d, w: ["tokenizer", "decode", "--model", tok(w), "--ids", "1.5 2"], "--ids"),
-        ("encode-missing-model",
-         lambda d, w: ["tokenizer", "encode", "--model", str(d / "nope.model"), "--text", "x"], "--model"),
-        ("decode-corrupt-model",
-         lambda d, w: ["tokenizer", "decode", "--model", str(d / "corrupt.model"), "--ids", "1"], "corrupt"),
-        ("encode-takes-no-overrides",
-         lambda d, w: ["tokenizer", "encode", "--model", tok(w), "--text", "x", "--config.train.steps=3"], "--config"),
-        ("tokenizer-out-is-a-folder",
-         lambda d, w: ["tokenizer", "train", "--config", TINY, "--out", str(d), "--force"], "folder"),
-        ("export-out-exists",
-         lambda d, w: ["data", "export", "--config", TINY, "--out", str(d / "existing.txt")], "--force"),
-        ("export-unknown-split",
-         lambda d, w: ["data", "export", "--config", TINY, "--split", "dev", "--out", str(d / "v.txt")], "--split"),
-        ("export-lm-eval-out-not-empty",
-         lambda d, w: ["data", "export", "--config", TINY, "--format", "lm-eval", "--out", str(d / "nonempty")], "--force"),
-        ("export-lm-eval-force-over-foreign-files", lambda d, w: ["data", "export", "--config", TINY, "--format",
-                                                                  "lm-eval", "--out", str(d / "nonempty"), "--force"],
-         "other files"),
-        ("export-lm-eval-out-is-a-file",
-         lambda d, w: ["data", "export", "--config", TINY, "--format", "lm-eval", "--out", str(d / "existing.txt")],
-         "is a file"),
-        ("export-lm-eval-bad-task-name", lambda d, w: ["data", "export", "--config", TINY, "--format", "lm-eval",
-                                                       "--task", "my task", "--out", str(d / "t")], "--task"),
-        ("export-task-without-lm-eval",
-         lambda d, w: ["data", "export", "--config", TINY, "--task", "t", "--out", str(d / "v.txt")], "--format"),
-        ("eval-rolling-not-causal-lm",
-         lambda d, w: ["eval", "--workdir", w, "--rolling", "--config.data.objective=jaxlm.projects.genre.objectives:continuation"],
-         "--rolling"),
+        (
+            "encode-missing-model",
+            lambda d, w: ["tokenizer", "encode", "--model", str(d / "nope.model"), "--text", "x"],
+            "--model",
+        ),
+        (
+            "decode-corrupt-model",
+            lambda d, w: ["tokenizer", "decode", "--model", str(d / "corrupt.model"), "--ids", "1"],
+            "corrupt",
+        ),
+        (
+            "encode-takes-no-overrides",
+            lambda d, w: ["tokenizer", "encode", "--model", tok(w), "--text", "x", "--config.train.steps=3"],
+            "--config",
+        ),
+        (
+            "tokenizer-out-is-a-folder",
+            lambda d, w: ["tokenizer", "train", "--config", TINY, "--out", str(d), "--force"],
+            "folder",
+        ),
+        (
+            "export-out-exists",
+            lambda d, w: ["data", "export", "--config", TINY, "--out", str(d / "existing.txt")],
+            "--force",
+        ),
+        (
+            "export-unknown-split",
+            lambda d, w: ["data", "export", "--config", TINY, "--split", "dev", "--out", str(d / "v.txt")],
+            "--split",
+        ),
+        (
+            "export-lm-eval-out-not-empty",
+            lambda d, w: ["data", "export", "--config", TINY, "--format", "lm-eval", "--out", str(d / "nonempty")],
+            "--force",
+        ),
+        (
+            "export-lm-eval-force-over-foreign-files",
+            lambda d, w: [
+                "data",
+                "export",
+                "--config",
+                TINY,
+                "--format",
+                "lm-eval",
+                "--out",
+                str(d / "nonempty"),
+                "--force",
+            ],
+            "other files",
+        ),
+        (
+            "export-lm-eval-out-is-a-file",
+            lambda d, w: ["data", "export", "--config", TINY, "--format", "lm-eval", "--out", str(d / "existing.txt")],
+            "is a file",
+        ),
+        (
+            "export-lm-eval-bad-task-name",
+            lambda d, w: [
+                "data",
+                "export",
+                "--config",
+                TINY,
+                "--format",
+                "lm-eval",
+                "--task",
+                "my task",
+                "--out",
+                str(d / "t"),
+            ],
+            "--task",
+        ),
+        (
+            "export-task-without-lm-eval",
+            lambda d, w: ["data", "export", "--config", TINY, "--task", "t", "--out", str(d / "v.txt")],
+            "--format",
+        ),
+        (
+            "eval-rolling-not-causal-lm",
+            lambda d, w: [
+                "eval",
+                "--workdir",
+                w,
+                "--rolling",
+                "--config.data.objective=jaxlm.projects.genre.objectives:continuation",
+            ],
+            "--rolling",
+        ),
         ("preview-num-not-a-number", lambda d, w: ["data", "preview", "--config", TINY, "--num", "four"], "--num"),
-        ("prepare-out-is-a-file",
-         lambda d, w: ["data", "prepare", "--config", TINY, "--out", str(d / "existing.txt")], "--out"),
+        (
+            "prepare-out-is-a-file",
+            lambda d, w: ["data", "prepare", "--config", TINY, "--out", str(d / "existing.txt")],
+            "--out",
+        ),
         ("convert-unsupported-model-type", lambda d, w: convert(d, "llama"), "llama"),
         ("convert-gpt2-without-n_embd", lambda d, w: convert(d, "gpt2"), "n_embd"),
         ("export-to-hf-not-empty", lambda d, w: ["export", "--workdir", w, "--to-hf", str(d / "nonempty")], "--force"),
-        ("export-to-hf-is-a-file", lambda d, w: ["export", "--workdir", w, "--to-hf", str(d / "existing.txt")],
-         "is a file"),
-        ("export-workdir-without-checkpoint",
-         lambda d, w: ["export", "--workdir", str(d / "untrained"), "--to-hf", str(d / "o")],
-         "untrained' has no checkpoint"),
-        ("export-missing-workdir", lambda d, w: ["export", "--workdir", str(d / "nope"), "--to-hf", str(d / "o")],
-         "--workdir"),
+        (
+            "export-to-hf-is-a-file",
+            lambda d, w: ["export", "--workdir", w, "--to-hf", str(d / "existing.txt")],
+            "is a file",
+        ),
+        (
+            "export-workdir-without-checkpoint",
+            lambda d, w: ["export", "--workdir", str(d / "untrained"), "--to-hf", str(d / "o")],
+            "untrained' has no checkpoint",
+        ),
+        (
+            "export-missing-workdir",
+            lambda d, w: ["export", "--workdir", str(d / "nope"), "--to-hf", str(d / "o")],
+            "--workdir",
+        ),
         ("convert-config-not-utf8", lambda d, w: convert(d, "latin1"), "UTF-8"),
         ("convert-missing-folder", lambda d, w: convert(d, "nope"), "--from-hf"),
-        ("convert-out-not-empty",
-         lambda d, w: ["convert", "--from-hf", str(d / "hf" / "st"), "--out", str(d / "nonempty")], "--force"),
-        ("convert-force-over-foreign-files",
-         lambda d, w: ["convert", "--from-hf", str(d / "hf" / "st"), "--out", str(d / "nonempty"), "--force"],
-         "other files"),
+        (
+            "convert-out-not-empty",
+            lambda d, w: ["convert", "--from-hf", str(d / "hf" / "st"), "--out", str(d / "nonempty")],
+            "--force",
+        ),
+        (
+            "convert-force-over-foreign-files",
+            lambda d, w: ["convert", "--from-hf", str(d / "hf" / "st"), "--out", str(d / "nonempty"), "--force"],
+            "other files",
+        ),
         ("compile-mesh-not-integers", lambda d, w: ["compile", "--config", TINY, "--mesh", "1,x,1"], "--mesh"),
         ("compile-mesh-zero", lambda d, w: ["compile", "--config", TINY, "--devices", "2", "--mesh", "0,1,1"], "mesh"),
         ("bench-zero-steps", lambda d, w: ["bench", "--config", TINY, "--steps", "0"], "--steps"),
-        ("bench-profile-is-a-file",
-         lambda d, w: ["bench", "--config", TINY, "--profile", str(d / "existing.txt")], "--profile"),
-        ("finetune-init-from-not-a-workdir",
-         lambda d, w: ["finetune", "--config", os.path.join(ROOT, "experiments", "finetune_genre_bert.py"),
-                       "--workdir", str(d / "new"), "--init-from", str(d / "hf")], "config.json"),
-        ("probe-decoder-only-model",
-         lambda d, w: ["probe", "--config", os.path.join(ROOT, "experiments", "finetune_genre_gpt.py"),
-                       "--workdir", str(d / "new")], "encoder"),
-        ("sweep-report-of-a-folder-that-is-not-a-sweep",
-         lambda d, w: ["sweep", "--report-only", "--workdir", str(d)], "sweep.json"),
+        (
+            "bench-profile-is-a-file",
+            lambda d, w: ["bench", "--config", TINY, "--profile", str(d / "existing.txt")],
+            "--profile",
+        ),
+        (
+            "finetune-init-from-not-a-workdir",
+            lambda d, w: [
+                "finetune",
+                "--config",
+                os.path.join(ROOT, "experiments", "finetune_genre_bert.py"),
+                "--workdir",
+                str(d / "new"),
+                "--init-from",
+                str(d / "hf"),
+            ],
+            "config.json",
+        ),
+        (
+            "probe-decoder-only-model",
+            lambda d, w: [
+                "probe",
+                "--config",
+                os.path.join(ROOT, "experiments", "finetune_genre_gpt.py"),
+                "--workdir",
+                str(d / "new"),
+            ],
+            "encoder",
+        ),
+        (
+            "sweep-report-of-a-folder-that-is-not-a-sweep",
+            lambda d, w: ["sweep", "--report-only", "--workdir", str(d)],
+            "sweep.json",
+        ),
         ("sweep-without-config", lambda d, w: ["sweep", "--workdir", str(d / "new")], "--config"),
-        ("prepare-a-store-into-a-bucket", lambda d, w: ["data", "prepare", "--config", TINY, "--out", "gs://b/store"],
-         "--config.data.store=gs://"),
+        (
+            "prepare-a-store-into-a-bucket",
+            lambda d, w: ["data", "prepare", "--config", TINY, "--out", "gs://b/store"],
+            "--config.data.store=gs://",
+        ),
     ]
 
 
@@ -324,6 +503,7 @@ def test_bad_input_table(capsys, tmp_path, trained, argv, expected):
 
 def test_the_table_covers_every_verb(tmp_path):
     from jaxlm.cli.main import _parser
+
     verbs = {c[1](tmp_path, str(tmp_path))[0] for c in CASES}
     assert len(CASES) >= 40 and verbs == set(_parser()._subparsers._group_actions[0].choices)
 
@@ -332,11 +512,22 @@ def test_nonfinite_resume_keeps_the_last_good_checkpoint(capsys, trained, tmp_pa
     """A resumed run whose loss goes non-finite exits 3 (not 0 with a NaN model) and writes no checkpoint of the
     bad state, so the last good one stays the newest and a further resume starts from it again."""
     import shutil
+
     wd = str(tmp_path / "copy")
     shutil.copytree(trained, wd)
     before = snapshot(os.path.join(wd, "checkpoints"))
-    blow_up = ["train", "--config", TINY, "--workdir", wd, *QUICK, "--config.train.steps=8",
-               "--config.optim.peak_lr=1e6", "--config.optim.warmup=0", "--allow-config-change"]
+    blow_up = [
+        "train",
+        "--config",
+        TINY,
+        "--workdir",
+        wd,
+        *QUICK,
+        "--config.train.steps=8",
+        "--config.optim.peak_lr=1e6",
+        "--config.optim.warmup=0",
+        "--allow-config-change",
+    ]
     assert main(blow_up) == 3  # steps 5+ are skipped (within the limit) and the final model is not finite
     err = capsys.readouterr().err
     changed = [line for line in err.splitlines() if "changed hyper-parameters" in line]  # train.steps may change
@@ -349,8 +540,21 @@ def test_resume_with_another_optimizer_is_refused_even_when_changes_are_allowed(
     """--allow-config-change takes a new learning rate, but a checkpoint holding AdamW's moments cannot resume
     as SGD: after the warning that lists the change, one error line, exit 2, the workdir unchanged."""
     before = snapshot(trained)
-    assert main(["train", "--config", TINY, "--workdir", trained, *QUICK, "--config.optim.name=sgd",
-                 "--allow-config-change"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                "--workdir",
+                trained,
+                *QUICK,
+                "--config.optim.name=sgd",
+                "--allow-config-change",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and "optim.name='sgd' (was 'adamw')" in err[0] and "another optimizer state" in err[1], err
     assert snapshot(trained) == before
@@ -372,8 +576,14 @@ def test_checkpoint_of_other_parameters_is_refused_not_moved_aside(tmp_path):
     from jaxlm.train.state import TrainState
 
     def state(attn: dict) -> TrainState:
-        return TrainState(step=jnp.array(2), params={"block_0": {"attn": attn}}, opt_state=(), rng=jnp.zeros(2),
-                          loss_scale=jnp.array(1.0))
+        return TrainState(
+            step=jnp.array(2),
+            params={"block_0": {"attn": attn}},
+            opt_state=(),
+            rng=jnp.zeros(2),
+            loss_scale=jnp.array(1.0),
+        )
+
     kernel = {"kernel": jnp.ones((4, 2, 2))}
     old = state({name: kernel for name in "qkv"} | {"o": {"kernel": jnp.ones((2, 2, 4))}})
     new = state({"qkv": {"kernel": jnp.ones((4, 3, 2, 2))}, "out": {"kernel": jnp.ones((2, 2, 4))}})
@@ -385,8 +595,11 @@ def test_checkpoint_of_other_parameters_is_refused_not_moved_aside(tmp_path):
     shardings = jax.tree_util.tree_map(lambda _: jax.sharding.SingleDeviceSharding(jax.devices()[0]), new)
     with pytest.raises(UserError, match="attention layout from before commit 44e9d60.*fresh --workdir"):
         checkpointer.restore_latest(new, shardings)
-    with pytest.raises(UserError, match=r"other parameters than this model \(not in this model: block_0/attn/k/"
-                                        r"kernel, block_0/attn/o/kernel, block_0/attn/q/kernel \.\.\.; missing: "
-                                        r"block_0/attn/proj/kernel, block_0/attn/wqkv/kernel\)"):
+    with pytest.raises(
+        UserError,
+        match=r"other parameters than this model \(not in this model: block_0/attn/k/"
+        r"kernel, block_0/attn/o/kernel, block_0/attn/q/kernel \.\.\.; missing: "
+        r"block_0/attn/proj/kernel, block_0/attn/wqkv/kernel\)",
+    ):
         checkpointer.restore_latest(other, shardings)
     assert snapshot(tmp_path) == before and checkpointer.all_steps() == [2]

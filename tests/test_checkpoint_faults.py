@@ -14,8 +14,13 @@ import pytest
 from conftest import ROOT, fails, jaxlm_cli, snapshot
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
-QUICK = ["--config.train.eval_every=4", "--config.train.eval_batches=1", "--config.train.progress=False",
-         "--config.train.sample_tokens=0", "--config.train.log_every=1"]
+QUICK = [
+    "--config.train.eval_every=4",
+    "--config.train.eval_batches=1",
+    "--config.train.progress=False",
+    "--config.train.sample_tokens=0",
+    "--config.train.log_every=1",
+]
 AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs (a real full or read-only disk) needs root")
 
 
@@ -24,8 +29,16 @@ def trained(tmp_path_factory) -> str:
     """A 2-step gpt_tiny run with checkpoints 1 and 2 (asynchronous, the default), shared by every test here;
     tests that change it work on a copy."""
     wd = str(tmp_path_factory.mktemp("faults") / "w")
-    p = jaxlm_cli("train", "--config", TINY, "--workdir", wd, *QUICK, "--config.train.steps=2",
-                  "--config.train.checkpoint_every=1")
+    p = jaxlm_cli(
+        "train",
+        "--config",
+        TINY,
+        "--workdir",
+        wd,
+        *QUICK,
+        "--config.train.steps=2",
+        "--config.train.checkpoint_every=1",
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["1", "2"]
     return wd
@@ -71,8 +84,11 @@ def tmpfs(path, size_kb: int):
 
 
 def _used_kb(path) -> int:
-    return int(subprocess.run(["df", "-k", "--output=used", str(path)], capture_output=True, text=True,
-                              check=True).stdout.split()[-1])
+    return int(
+        subprocess.run(
+            ["df", "-k", "--output=used", str(path)], capture_output=True, text=True, check=True
+        ).stdout.split()[-1]
+    )
 
 
 def _edit_json(path: str, change) -> dict:
@@ -90,8 +106,10 @@ def _copy_workdir(src: str, dst: str) -> str:
 
 def test_successful_restores_print_no_absl_warnings(trained, exported):
     assert exported[1].count("\n") == 0, exported[1]  # export: nothing on stderr
-    for args in (["eval", "--workdir", trained], ["generate", "--workdir", trained, "--prompt", "ROMEO",
-                                                  "--max-new-tokens", "4"]):
+    for args in (
+        ["eval", "--workdir", trained],
+        ["generate", "--workdir", trained, "--prompt", "ROMEO", "--max-new-tokens", "4"],
+    ):
         p = jaxlm_cli(*args)
         assert p.returncode == 0 and p.stderr == "", p.stderr
 
@@ -112,11 +130,14 @@ def test_arguments_are_refused_before_any_checkpoint_is_looked_for(capsys, train
     """On a workdir without checkpoints (and a BERT workdir that is only its config.json), the argument is what is
     named, not the missing checkpoint. In-process: nothing is restored, so nothing but the line reaches stderr."""
     from jaxlm.config.loading import load_config_file
+
     wd = _copy_workdir(trained, str(tmp_path / "w"))
     shutil.rmtree(os.path.join(wd, "checkpoints"))
     bert = tmp_path / "bert"
     bert.mkdir()
-    (bert / "config.json").write_text(load_config_file(os.path.join(ROOT, "experiments", "bert_shakespeare.py")).to_json())
+    (bert / "config.json").write_text(
+        load_config_file(os.path.join(ROOT, "experiments", "bert_shakespeare.py")).to_json()
+    )
     before = snapshot(tmp_path)
     assert "--prompt is empty" in fails(capsys, "generate", "--workdir", wd, "--prompt", "")
     assert "an encoder" in fails(capsys, "generate", "--workdir", str(bert), "--prompt", "ROMEO")
@@ -141,8 +162,16 @@ def test_full_disk_during_train_keeps_the_committed_checkpoints(trained, tmp_pat
         # Room for the lock and a few metrics, not for a checkpoint (1.7 MB).
         subprocess.run(["mount", "-o", f"remount,size={_used_kb(disk) + 400}k", disk], check=True)
         committed = {s: snapshot(os.path.join(wd, "checkpoints", s)) for s in ("1", "2")}
-        p = jaxlm_cli("train", "--config", TINY, "--workdir", wd, *QUICK, "--config.train.steps=3",
-                      "--config.train.checkpoint_every=1")
+        p = jaxlm_cli(
+            "train",
+            "--config",
+            TINY,
+            "--workdir",
+            wd,
+            *QUICK,
+            "--config.train.steps=3",
+            "--config.train.checkpoint_every=1",
+        )
         assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr, p.stderr[-3000:]
         assert "could not write checkpoint 3" in p.stderr and "No space left on device" in p.stderr
         assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["1", "2"]  # no temporary folder left
@@ -154,8 +183,11 @@ def test_full_disk_when_train_starts_leaves_no_lock(trained, tmp_path):
     with tmpfs(tmp_path / "disk", 4096) as disk:
         wd = _copy_workdir(trained, os.path.join(disk, "w"))
         subprocess.run(["dd", "if=/dev/zero", f"of={disk}/filler", "bs=64k"], capture_output=True)
-        _refused(["train", "--config", TINY, "--workdir", wd, *QUICK, "--config.train.steps=3"], wd,
-                 "No space left on device")
+        _refused(
+            ["train", "--config", TINY, "--workdir", wd, *QUICK, "--config.train.steps=3"],
+            wd,
+            "No space left on device",
+        )
 
 
 @AS_ROOT
@@ -177,22 +209,26 @@ def test_read_only_checkpoints_folder_is_named_not_writable(trained, tmp_path):
 @pytest.mark.parametrize("verb", ["export", "convert"])
 def test_full_disk_during_export_or_convert_leaves_nothing(trained, exported, verb, tmp_path):
     with tmpfs(tmp_path / "disk", 256) as disk:
-        args = (["export", "--workdir", trained, "--to-hf", f"{disk}/out"] if verb == "export" else
-                ["convert", "--from-hf", exported[0], "--out", f"{disk}/out"])
+        args = (
+            ["export", "--workdir", trained, "--to-hf", f"{disk}/out"]
+            if verb == "export"
+            else ["convert", "--from-hf", exported[0], "--out", f"{disk}/out"]
+        )
         _refused(args, disk, "No space left on device")
-
 
 
 def test_the_unawaited_errors_of_a_failed_save_add_no_lines(tmp_path):
     """A full disk fails several of orbax's concurrent writes; one raises, the others' errors are never awaited and
     asyncio would log each with a traceback when collected, after (or before) the one line. Here a failed command
     leaves such a task behind, as orbax does, and stderr stays the one line."""
-    script = ("import asyncio, gc, sys\n"
-              "from jaxlm.cli.main import main\n"
-              "async def write(): raise OSError(28, 'No space left on device')\n"
-              "loop = asyncio.new_event_loop(); task = loop.create_task(write()); loop.run_until_complete(asyncio.sleep(0))\n"
-              "code = main(['train', '--no-such-flag'])\n"
-              "del task; loop.close(); gc.collect(); sys.exit(code)\n")
+    script = (
+        "import asyncio, gc, sys\n"
+        "from jaxlm.cli.main import main\n"
+        "async def write(): raise OSError(28, 'No space left on device')\n"
+        "loop = asyncio.new_event_loop(); task = loop.create_task(write()); loop.run_until_complete(asyncio.sleep(0))\n"
+        "code = main(['train', '--no-such-flag'])\n"
+        "del task; loop.close(); gc.collect(); sys.exit(code)\n"
+    )
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
     assert "Traceback" not in p.stderr and p.stderr.startswith("jaxlm: error: train:")

@@ -19,8 +19,15 @@ def _error(capsys, *argv) -> str:
 
 
 def test_missing_corpus_path(capsys, tmp_path):
-    err = _error(capsys, "train", "--config", TINY, "--workdir", str(tmp_path / "w"),
-                 f"--config.data.source={tmp_path / 'nope.txt'}")
+    err = _error(
+        capsys,
+        "train",
+        "--config",
+        TINY,
+        "--workdir",
+        str(tmp_path / "w"),
+        f"--config.data.source={tmp_path / 'nope.txt'}",
+    )
     assert "does not exist" in err
 
 
@@ -38,7 +45,9 @@ def test_unknown_config_key_suggests_nearest(capsys, tmp_path):
 
 @pytest.mark.parametrize("value", ["0", "-4"])
 def test_non_positive_batch_size(capsys, tmp_path, value):
-    err = _error(capsys, "train", "--config", TINY, "--workdir", str(tmp_path / "w"), f"--config.train.batch_size={value}")
+    err = _error(
+        capsys, "train", "--config", TINY, "--workdir", str(tmp_path / "w"), f"--config.train.batch_size={value}"
+    )
     assert "batch_size" in err
 
 
@@ -49,6 +58,7 @@ def test_wrong_value_type(capsys, tmp_path):
 
 def test_help_names_every_verb_and_errors_say_jaxlm_once(capsys):
     from jaxlm.cli.main import _parser
+
     verbs = _parser()._subparsers._group_actions[0].choices
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -19,22 +19,37 @@ TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 # same layers and sharding rules) run the one-device reference and the mesh that shards data, fsdp and tensor
 # at once (data and fsdp alone add nothing the 2×2×2 mesh does not exercise).
 # Llama's block (grouped-query attention: 2 key/value heads on tensor=2, rotary positions) runs the 2×2×2 mesh.
-FAMILY_MESHES = {"gpt": ["1,1,1", "1,1,8", "2,2,2"], "bert": ["1,1,1", "2,2,2"], "t5": ["1,1,1", "2,2,2"],
-                 "llama": ["1,1,1", "2,2,2"]}
+FAMILY_MESHES = {
+    "gpt": ["1,1,1", "1,1,8", "2,2,2"],
+    "bert": ["1,1,1", "2,2,2"],
+    "t5": ["1,1,1", "2,2,2"],
+    "llama": ["1,1,1", "2,2,2"],
+}
 
 
 def _worker(n_devices: int, root, config: str, meshes: list[str]) -> dict:
-    p = subprocess.run([sys.executable, WORKER, str(n_devices), str(root), config, *meshes], capture_output=True,
-                       text=True, timeout=900, env={**os.environ, "PYTHONPATH": ROOT})
+    p = subprocess.run(
+        [sys.executable, WORKER, str(n_devices), str(root), config, *meshes],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
     lines = [line for line in p.stdout.splitlines() if line.startswith("RESULT ")]
     assert p.returncode == 0 and lines, p.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
-@pytest.mark.parametrize("family,config", [("gpt", TINY), ("bert", os.path.join(ROOT, "experiments", "bert_shakespeare.py")),
-                                           ("t5", os.path.join(ROOT, "experiments", "t5_span_corruption.py")),
-                                           ("llama", os.path.join(ROOT, "experiments", "llama_shakespeare.py"))],
-                         ids=["gpt", "bert", "t5", "llama"])
+@pytest.mark.parametrize(
+    "family,config",
+    [
+        ("gpt", TINY),
+        ("bert", os.path.join(ROOT, "experiments", "bert_shakespeare.py")),
+        ("t5", os.path.join(ROOT, "experiments", "t5_span_corruption.py")),
+        ("llama", os.path.join(ROOT, "experiments", "llama_shakespeare.py")),
+    ],
+    ids=["gpt", "bert", "t5", "llama"],
+)
 def test_same_losses_on_every_mesh_and_restore_onto_another(tmp_path, family, config):
     meshes = FAMILY_MESHES[family]
     out = _worker(8, tmp_path, config, meshes)
@@ -55,21 +70,62 @@ def _free_port() -> int:
 
 
 def test_two_processes_match_one_and_their_checkpoint_restores_in_one(tmp_path, capsys):
-    overrides = ["--config.train.steps=5", "--config.train.log_every=1", "--config.train.eval_every=5",
-                 "--config.train.checkpoint_every=5", "--config.train.eval_batches=2", "--config.train.progress=False",
-                 "--config.train.sample_tokens=0"]
+    overrides = [
+        "--config.train.steps=5",
+        "--config.train.log_every=1",
+        "--config.train.eval_every=5",
+        "--config.train.checkpoint_every=5",
+        "--config.train.eval_batches=2",
+        "--config.train.progress=False",
+        "--config.train.sample_tokens=0",
+    ]
     pair, single = str(tmp_path / "pair"), str(tmp_path / "single")
     port = _free_port()
-    env = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2", "PYTHONPATH": ROOT}
-    procs = [subprocess.Popen([sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", pair,
-                               "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
-                               *overrides], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
+    env = {
+        **os.environ,
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",
+        "PYTHONPATH": ROOT,
+    }
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jaxlm.cli.main",
+                "train",
+                "--config",
+                TINY,
+                "--workdir",
+                pair,
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+                *overrides,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs[0][1][-2000:] + outs[1][1][-2000:]
-    env4 = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4", "PYTHONPATH": ROOT}
-    p = subprocess.run([sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", single,
-                        *overrides], env=env4, capture_output=True, text=True, timeout=600)
+    env4 = {
+        **os.environ,
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
+        "PYTHONPATH": ROOT,
+    }
+    p = subprocess.run(
+        [sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", single, *overrides],
+        env=env4,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     read = lambda wd: [json.loads(x) for x in open(os.path.join(wd, "metrics.jsonl"))]
     train_losses = lambda rows: [r["loss"] for r in rows if "split" not in r]
@@ -85,15 +141,25 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(tmp_path, 
     np.testing.assert_allclose(evaluated["val"]["loss"], val_pair, rtol=1e-5)
 
 
-@pytest.mark.parametrize("flags,expected", [
-    (["--local-device-ids", "0,x"], "neither `localid` nor comma-separated integers"),
-    (["--local-device-ids", "localid", "--distributed", "auto"], "SLURM_LOCALID, which is not set"),
-    (["--local-device-ids", "0,1"], "need --coordinator HOST:PORT"),
-    (["--heartbeat-timeout", "0", "--distributed", "auto"], "at least 1"),
-    (["--heartbeat-timeout", "30"], "need --coordinator HOST:PORT"),
-    (["--distributed", "auto"], "found no cluster to join"),  # said by the supervised child, passed on
-], ids=["ids-not-integers", "localid-outside-slurm", "ids-without-coordinator", "heartbeat-zero",
-        "heartbeat-without-coordinator", "auto-outside-a-cluster"])
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        (["--local-device-ids", "0,x"], "neither `localid` nor comma-separated integers"),
+        (["--local-device-ids", "localid", "--distributed", "auto"], "SLURM_LOCALID, which is not set"),
+        (["--local-device-ids", "0,1"], "need --coordinator HOST:PORT"),
+        (["--heartbeat-timeout", "0", "--distributed", "auto"], "at least 1"),
+        (["--heartbeat-timeout", "30"], "need --coordinator HOST:PORT"),
+        (["--distributed", "auto"], "found no cluster to join"),  # said by the supervised child, passed on
+    ],
+    ids=[
+        "ids-not-integers",
+        "localid-outside-slurm",
+        "ids-without-coordinator",
+        "heartbeat-zero",
+        "heartbeat-without-coordinator",
+        "auto-outside-a-cluster",
+    ],
+)
 def test_bad_multi_process_flags(capsys, tmp_path, monkeypatch, flags, expected):
     for name in ("SLURM_LOCALID", "SLURM_JOB_ID", "OMPI_MCA_orte_hnp_uri", "JAXLM_COORDINATOR"):
         monkeypatch.delenv(name, raising=False)

@@ -16,16 +16,55 @@ from jaxlm.config.schema import base_config
 
 GUIDE = "docs/ARCHITECTURE.md"
 DOCS = (GUIDE, "docs/TRAINING.md", "docs/DATA.md", "README.md")
-FILES = (".py", ".md", ".json", ".jsonl", ".csv", ".txt", ".model", ".ipynb", ".sh", ".cfg", ".toml", ".yaml", ".bin",
-         ".npy", ".lock", ".safetensors", ".png")
-EXTERNAL = ("optax.", "jax.", "np.", "nn.", "flax.", "orbax.", "grain.", "torch.", "transformers.", "os.",
-            "AutoTokenizer.")  # other projects' names: theirs to keep true
+FILES = (
+    ".py",
+    ".md",
+    ".json",
+    ".jsonl",
+    ".csv",
+    ".txt",
+    ".model",
+    ".ipynb",
+    ".sh",
+    ".cfg",
+    ".toml",
+    ".yaml",
+    ".bin",
+    ".npy",
+    ".lock",
+    ".safetensors",
+    ".png",
+)
+EXTERNAL = (
+    "optax.",
+    "jax.",
+    "np.",
+    "nn.",
+    "flax.",
+    "orbax.",
+    "grain.",
+    "torch.",
+    "transformers.",
+    "os.",
+    "AutoTokenizer.",
+)  # other projects' names: theirs to keep true
 # The reader's own variables in the recipes, as the type whose attributes they are.
-ALIASES = {"split": "jaxlm.objectives.base.SplitData", "objective": "jaxlm.objectives.base.Objective",
-           "model": "flax.linen.Module"}
+ALIASES = {
+    "split": "jaxlm.objectives.base.SplitData",
+    "objective": "jaxlm.objectives.base.Objective",
+    "model": "flax.linen.Module",
+}
 # Names the reader writes (the recipes' placeholders), never jaxlm's own.
-PLACEHOLDERS = {"NAME", "Module", "get_config", "check", "init_args", "encoder_states", "model_config",
-                "convert_state_dict"}
+PLACEHOLDERS = {
+    "NAME",
+    "Module",
+    "get_config",
+    "check",
+    "init_args",
+    "encoder_states",
+    "model_config",
+    "convert_state_dict",
+}
 SPAN = re.compile(r"`([^`]+)`")
 DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
 CALL = re.compile(r"^([A-Za-z_][\w.]*)\((.*)\)$")
@@ -67,8 +106,11 @@ def _index() -> dict[str, list[str]]:
                 with open(path, encoding="utf-8") as fh:
                     tree = ast.parse(fh.read())
                 for node in tree.body:
-                    targets = [node] if isinstance(node, ast.FunctionDef | ast.ClassDef) else \
-                        [t for t in getattr(node, "targets", [getattr(node, "target", None)]) if t is not None]
+                    targets = (
+                        [node]
+                        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+                        else [t for t in getattr(node, "targets", [getattr(node, "target", None)]) if t is not None]
+                    )
                     for t in targets:
                         name = getattr(t, "name", None) or getattr(t, "id", None)
                         if name:
@@ -79,13 +121,17 @@ def _index() -> dict[str, list[str]]:
 INDEX = _index()
 MODULES = {m for ms in INDEX.values() for m in ms} | {
     os.path.relpath(os.path.join(d, f), ROOT)[:-3].replace(os.sep, ".").removesuffix(".__init__")
-    for d, _, fs in os.walk(os.path.join(ROOT, "jaxlm")) for f in fs if f.endswith(".py")}
+    for d, _, fs in os.walk(os.path.join(ROOT, "jaxlm"))
+    for f in fs
+    if f.endswith(".py")
+}
 
 
 def _config_key(dotted: str) -> bool:
     """`dotted` is a config key: a section of base_config() (`train.steps`) or of a sweep (`sweep.finetune`)."""
     if dotted.startswith("sweep."):
         from jaxlm.sweep.spec import SWEEP_DEFAULTS
+
         return dotted.removeprefix("sweep.") in SWEEP_DEFAULTS
     node = base_config()
     for part in dotted.removeprefix("config.").removeprefix("cfg.").split("."):
@@ -139,7 +185,8 @@ def _arguments(text: str) -> list[str]:
     for ch in text:
         depth += (ch in "([{") - (ch in ")]}")
         if ch == "," and depth == 0:
-            args.append(cur.strip()); cur = ""
+            args.append(cur.strip())
+            cur = ""
         else:
             cur += ch
     return [a for a in [*args, cur.strip()] if a]
@@ -159,8 +206,11 @@ def _check_signature(obj, name: str, args: list[str]) -> None:
             assert not ident or ident[1] == named[i], f"{name}({', '.join(args)}): parameter {i} is {named[i]!r}"
             covered.add(named[i])
     if "..." not in args:
-        missing = [p.name for p in params if p.default is p.empty and p.kind not in
-                   (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in covered]
+        missing = [
+            p.name
+            for p in params
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in covered
+        ]
         assert not missing, f"{name}({', '.join(args)}) leaves out required {missing}"
 
 
@@ -215,7 +265,14 @@ def test_every_named_module_function_and_signature_exists(doc):
 def test_every_loss_takes_the_documented_arguments_in_one_order():
     """The guide's loss protocol `(apply_fn, params, batch, rng, train, norms=None)`; options keyword-only."""
     import jaxlm.losses as losses
-    names = sorted({n for n in INDEX if n.endswith("_loss") and not n.startswith("_") and any(m.startswith("jaxlm.losses.") for m in INDEX[n])})
+
+    names = sorted(
+        {
+            n
+            for n in INDEX
+            if n.endswith("_loss") and not n.startswith("_") and any(m.startswith("jaxlm.losses.") for m in INDEX[n])
+        }
+    )
     assert names == ["causal_lm_loss", "classification_loss", "mlm_loss", "seq2seq_loss"]
     for name in names:
         module = importlib.import_module(next(m for m in INDEX[name] if m.startswith("jaxlm.losses.")))
@@ -228,11 +285,14 @@ def test_every_loss_takes_the_documented_arguments_in_one_order():
 def test_the_guides_layers_are_setup_cfgs():
     """The Layers diagram of the guide lists setup.cfg's `layers` contract, lowest first, siblings as `a | b`."""
     import configparser
+
     parser = configparser.ConfigParser()
     parser.read(os.path.join(ROOT, "setup.cfg"))
-    layers = [line.replace("jaxlm.", "").strip() for line in
-              parser["importlinter:contract:layers"]["layers"].strip().splitlines()][::-1]
+    layers = [
+        line.replace("jaxlm.", "").strip()
+        for line in parser["importlinter:contract:layers"]["layers"].strip().splitlines()
+    ][::-1]
     text = _text(GUIDE)
-    diagram = text[text.index("## Layers"):].split("```")[1]
+    diagram = text[text.index("## Layers") :].split("```")[1]
     siblings = lambda layer: sorted(name.strip() for name in layer.split("|"))
     assert [siblings(layer) for layer in diagram.split("→")] == [siblings(layer) for layer in layers]

@@ -31,11 +31,25 @@ TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 SHIPPED = ("shakespeare_cloze", "shakespeare_speaker")
 LIMIT, SEQ_LEN = 50, 64
 EXTRA = {  # a rolling and a generation task over the first lines of two plays
-    "lines_rolling": ["output_type: loglikelihood_rolling", 'doc_to_text: ""', "doc_to_target: text",
-                      "metric_list:", "  - metric: bits_per_byte", "  - metric: word_perplexity"],
-    "lines_generate": ["output_type: generate_until", 'doc_to_text: "{{text[:40]}}"', "doc_to_target: '{{text[40:48]}}'",
-                       "generation_kwargs:", "  until: [\"\\n\"]", "  max_gen_toks: 8", "metric_list:",
-                       "  - metric: exact_match", "    ignore_case: true"],
+    "lines_rolling": [
+        "output_type: loglikelihood_rolling",
+        'doc_to_text: ""',
+        "doc_to_target: text",
+        "metric_list:",
+        "  - metric: bits_per_byte",
+        "  - metric: word_perplexity",
+    ],
+    "lines_generate": [
+        "output_type: generate_until",
+        'doc_to_text: "{{text[:40]}}"',
+        "doc_to_target: '{{text[40:48]}}'",
+        "generation_kwargs:",
+        '  until: ["\\n"]',
+        "  max_gen_toks: 8",
+        "metric_list:",
+        "  - metric: exact_match",
+        "    ignore_case: true",
+    ],
 }
 
 
@@ -51,14 +65,44 @@ def trained(tmp_path_factory):
     lines = [line for t in texts[:2] for line in t.split("\n") if len(line) > 50][:6]
     (extra / "lines.jsonl").write_text("".join(json.dumps({"text": x}) + "\n" for x in lines), encoding="utf-8")
     for name, body in EXTRA.items():
-        (extra / f"{name}.yaml").write_text("\n".join([f"task: {name}", "dataset_path: json", "dataset_kwargs:",
-                                                       "  data_files:", "    test: lines.jsonl", "test_split: test",
-                                                       *body, ""]), encoding="utf-8")
+        (extra / f"{name}.yaml").write_text(
+            "\n".join(
+                [
+                    f"task: {name}",
+                    "dataset_path: json",
+                    "dataset_kwargs:",
+                    "  data_files:",
+                    "    test: lines.jsonl",
+                    "test_split: test",
+                    *body,
+                    "",
+                ]
+            ),
+            encoding="utf-8",
+        )
     wd, hf = str(d / "run"), str(d / "hf")
-    assert main(["train", "--config", TINY, f"--config.data.source={source}", f"--config.data.tokenizer_path={tok}",
-                 "--config.model.vocab_size=512", "--config.train.progress=False", "--config.train.steps=2",
-                 "--config.train.eval_every=2", "--config.train.eval_batches=1", "--config.train.sample_tokens=0",
-                 f"--config.eval.tasks={','.join(SHIPPED)}", f"--config.eval.limit={LIMIT}", "--workdir", wd]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                f"--config.data.source={source}",
+                f"--config.data.tokenizer_path={tok}",
+                "--config.model.vocab_size=512",
+                "--config.train.progress=False",
+                "--config.train.steps=2",
+                "--config.train.eval_every=2",
+                "--config.train.eval_batches=1",
+                "--config.train.sample_tokens=0",
+                f"--config.eval.tasks={','.join(SHIPPED)}",
+                f"--config.eval.limit={LIMIT}",
+                "--workdir",
+                wd,
+            ]
+        )
+        == 0
+    )
     assert main(["export", "--workdir", wd, "--to-hf", hf]) == 0
     return wd, hf, str(extra), tok
 
@@ -67,12 +111,20 @@ def _lm_eval(hf: str, tok: str, folder: str, tasks, monkeypatch, tmp_path) -> di
     """lm-eval's per-document samples of `tasks`, run from `folder` (its data_files are relative to it)."""
     import datasets
     from lm_eval.tasks import TaskManager
+
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_datasets"))
     monkeypatch.chdir(folder)
     args = lm_eval_model_args(SEQ_LEN, Tokenizer(tok).ids.eos)
-    out = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={hf},{args},dtype=float32", tasks=list(tasks),
-                                  task_manager=TaskManager(include_path=folder, include_defaults=False), device="cpu",
-                                  batch_size=64, limit=LIMIT, log_samples=True)
+    out = lm_eval.simple_evaluate(
+        model="hf",
+        model_args=f"pretrained={hf},{args},dtype=float32",
+        tasks=list(tasks),
+        task_manager=TaskManager(include_path=folder, include_defaults=False),
+        device="cpu",
+        batch_size=64,
+        limit=LIMIT,
+        log_samples=True,
+    )
     return {t: sorted(out["samples"][t], key=lambda s: s["doc_id"]) for t in tasks}
 
 
@@ -111,8 +163,9 @@ def test_rolling_and_generation_equal_lm_eval(trained, monkeypatch, tmp_path):
     tasks = ",".join(os.path.join(extra, f"{t}.yaml") for t in EXTRA)
     ours = _ours(wd, [("eval.tasks", tasks), ("eval.limit", "0")])
     rolling = ours.items["lines_rolling"]
-    assert [round(i["loglikelihood"], 3) for i in rolling] == [round(float(s["filtered_resps"][0]), 3)
-                                                             for s in theirs["lines_rolling"]]
+    assert [round(i["loglikelihood"], 3) for i in rolling] == [
+        round(float(s["filtered_resps"][0]), 3) for s in theirs["lines_rolling"]
+    ]
     bits = -sum(i["loglikelihood"] for i in rolling) / sum(i["bytes"] for i in rolling) / math.log(2)
     assert ours.scores["lines_rolling/bits_per_byte"] == bits
     generated = ours.items["lines_generate"]
@@ -128,8 +181,19 @@ def test_encoder_decoder_generation_batched_equals_one_at_a_time(tmp_path):
     from jaxlm.generate import seq2seq
     from jaxlm.objectives.seq2seq import decoder_start_id
     from jaxlm.train.loop import Run
-    (tmp_path / "gen.yaml").write_text("\n".join(["task: gen", "dataset_path: json", "dataset_kwargs:",
-                                                   "  data_files: lines.jsonl", *EXTRA["lines_generate"], ""]))
+
+    (tmp_path / "gen.yaml").write_text(
+        "\n".join(
+            [
+                "task: gen",
+                "dataset_path: json",
+                "dataset_kwargs:",
+                "  data_files: lines.jsonl",
+                *EXTRA["lines_generate"],
+                "",
+            ]
+        )
+    )
     cfg = tiny("t5_prefix_lm")
     cfg.model.update(n_layers=1, n_decoder_layers=1)
     cfg.eval.update(tasks=str(tmp_path / "gen.yaml"), batch_size=2)
@@ -143,8 +207,18 @@ def test_encoder_decoder_generation_batched_equals_one_at_a_time(tmp_path):
     scores = ours(run.state.params)
     assert scores["gen/exact_match"] == sum(i["exact_match"] for i in ours.items["gen"]) / len(lines)
     params = jax.device_get(run.state.params)
-    alone = [seq2seq.generate(ours.decode_model, params, seq2seq.encode_input(tok, x[:40]), 8, jax.random.PRNGKey(0),
-                              decoder_start_id(cfg, tok), eos_id=tok.ids.eos) for x in lines]
+    alone = [
+        seq2seq.generate(
+            ours.decode_model,
+            params,
+            seq2seq.encode_input(tok, x[:40]),
+            8,
+            jax.random.PRNGKey(0),
+            decoder_start_id(cfg, tok),
+            eos_id=tok.ids.eos,
+        )
+        for x in lines
+    ]
     assert [i["output"] for i in ours.items["gen"]] == [tok.decode(ids).split("\n")[0] for ids in alone]
 
 
@@ -175,22 +249,43 @@ CHOICE = "output_type: multiple_choice\ndoc_to_text: q\ndoc_to_choice: c\ndoc_to
 DOCS = '{"q": "Who?", "c": ["A", "B"], "a": 1}\n'
 
 
-@pytest.mark.parametrize("task, docs, message", [
-    ("nope", None, "names 'nope', neither a shipped task (shakespeare_cloze, shakespeare_speaker) nor a .yaml file"),
-    ("missing.yaml", None, "missing.yaml' does not exist: fix the path in config.eval.tasks"),
-    ("task: [\n", None, "is not valid YAML"),
-    (HEAD + "output_type: loglikelihood\ndoc_to_text: q\ndoc_to_target: a\n", DOCS,
-     "output_type 'loglikelihood' is not supported: use multiple_choice | loglikelihood_rolling | generate_until"),
-    (HEAD + CHOICE + "metric_list:\n  - metric: f1\n", DOCS, "metric 'f1' is not computed for multiple_choice tasks"),
-    (HEAD + CHOICE + "num_fewshot: 5\n", DOCS, "num_fewshot 5 is not supported (zero-shot only)"),
-    (HEAD + CHOICE.replace("doc_to_text: q", "doc_to_text: '{{question}}'"), DOCS,
-     "doc_to_text '{{question}}' fails on a document ('question' is undefined)"),
-    (HEAD + CHOICE, '{"q": "Who?", "c": ["A", "B"], "a": 2}\n', "doc_to_target gives 2, not one of the 2 choices"),
-    (HEAD + CHOICE, DOCS + "{oops\n", "docs.jsonl:2 is not a JSON object"),
-    (HEAD + CHOICE, None, "docs.jsonl' does not exist (relative data_files are read from the YAML's folder)"),
-    (HEAD + "output_type: generate_until\ndoc_to_text: q\ndoc_to_target: a\ngeneration_kwargs:\n  do_sample: true\n",
-     DOCS, "generation_kwargs.do_sample is not supported"),
-])
+@pytest.mark.parametrize(
+    "task, docs, message",
+    [
+        (
+            "nope",
+            None,
+            "names 'nope', neither a shipped task (shakespeare_cloze, shakespeare_speaker) nor a .yaml file",
+        ),
+        ("missing.yaml", None, "missing.yaml' does not exist: fix the path in config.eval.tasks"),
+        ("task: [\n", None, "is not valid YAML"),
+        (
+            HEAD + "output_type: loglikelihood\ndoc_to_text: q\ndoc_to_target: a\n",
+            DOCS,
+            "output_type 'loglikelihood' is not supported: use multiple_choice | loglikelihood_rolling | generate_until",
+        ),
+        (
+            HEAD + CHOICE + "metric_list:\n  - metric: f1\n",
+            DOCS,
+            "metric 'f1' is not computed for multiple_choice tasks",
+        ),
+        (HEAD + CHOICE + "num_fewshot: 5\n", DOCS, "num_fewshot 5 is not supported (zero-shot only)"),
+        (
+            HEAD + CHOICE.replace("doc_to_text: q", "doc_to_text: '{{question}}'"),
+            DOCS,
+            "doc_to_text '{{question}}' fails on a document ('question' is undefined)",
+        ),
+        (HEAD + CHOICE, '{"q": "Who?", "c": ["A", "B"], "a": 2}\n', "doc_to_target gives 2, not one of the 2 choices"),
+        (HEAD + CHOICE, DOCS + "{oops\n", "docs.jsonl:2 is not a JSON object"),
+        (HEAD + CHOICE, None, "docs.jsonl' does not exist (relative data_files are read from the YAML's folder)"),
+        (
+            HEAD
+            + "output_type: generate_until\ndoc_to_text: q\ndoc_to_target: a\ngeneration_kwargs:\n  do_sample: true\n",
+            DOCS,
+            "generation_kwargs.do_sample is not supported",
+        ),
+    ],
+)
 def test_bad_tasks_are_refused_before_the_workdir(tmp_path, capsys, task, docs, message):
     if "\n" in task:
         (tmp_path / "t.yaml").write_text(task, encoding="utf-8")

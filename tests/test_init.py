@@ -64,5 +64,6 @@ def test_t5_scheme_folds_attention_scaling_into_the_query():
     scaled = jax.tree_util.tree_map(lambda x: x, params)
     qkv = scaled["block_0"]["attn"]["qkv"]["kernel"]
     scaled["block_0"]["attn"]["qkv"]["kernel"] = qkv.at[:, 0].multiply(math.sqrt(16))
-    np.testing.assert_allclose(GPT(c).apply({"params": params}, tokens),
-                               GPT(std).apply({"params": scaled}, tokens), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        GPT(c).apply({"params": params}, tokens), GPT(std).apply({"params": scaled}, tokens), rtol=1e-4, atol=1e-4
+    )

@@ -34,11 +34,30 @@ def exported(tmp_path_factory):
     d = tmp_path_factory.mktemp("lm_eval")
     tok, source = _byte_level_bpe(d / "tokenizer.json", TEXTS, 512), d / "plays.jsonl"
     source.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS), encoding="utf-8")
-    config = ["--config", TINY, f"--config.data.source={source}", f"--config.data.tokenizer_path={tok}",
-              "--config.model.vocab_size=512", "--config.train.progress=False"]
+    config = [
+        "--config",
+        TINY,
+        f"--config.data.source={source}",
+        f"--config.data.tokenizer_path={tok}",
+        "--config.model.vocab_size=512",
+        "--config.train.progress=False",
+    ]
     wd, hf, task = str(d / "run"), str(d / "hf"), str(d / "task")
-    assert main(["train", *config, "--config.train.steps=10", "--config.train.eval_every=10",
-                 "--config.train.eval_batches=1", "--config.train.sample_tokens=0", "--workdir", wd]) == 0
+    assert (
+        main(
+            [
+                "train",
+                *config,
+                "--config.train.steps=10",
+                "--config.train.eval_every=10",
+                "--config.train.eval_batches=1",
+                "--config.train.sample_tokens=0",
+                "--workdir",
+                wd,
+            ]
+        )
+        == 0
+    )
     assert main(["export", "--workdir", wd, "--to-hf", hf]) == 0
     assert main(["data", "export", *config, "--split", "val", "--format", "lm-eval", "--out", task]) == 0
     return config, wd, hf, task, tok
@@ -52,6 +71,7 @@ def _val_docs(task: str) -> list[str]:
 def test_rolling_rows_are_lm_evals_windows():
     """Every window's inputs and scored targets are those lm-eval's HFLM feeds and scores."""
     from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+
     rng = np.random.default_rng(0)
     for n in (1, 5, 63, 64, 65, 129):
         for seq_len in (1, 4, 64):
@@ -61,9 +81,9 @@ def test_rolling_rows_are_lm_evals_windows():
             assert len(rows) == len(ref)
             for (context, scored), row in zip(ref, rows):
                 k = int(row["segment_ids"].sum())
-                assert row["inputs"][:k].tolist() == (context + scored)[-(seq_len + 1):-1]
+                assert row["inputs"][:k].tolist() == (context + scored)[-(seq_len + 1) : -1]
                 assert row["targets"][row["weights"] > 0].tolist() == scored
-                assert row["weights"][k - len(scored):k].all()
+                assert row["weights"][k - len(scored) : k].all()
     assert concat_documents([[1, 2], [], [3]], 9).segments.tolist() == [1, 1, 1, 2, 3, 3]
 
 
@@ -71,6 +91,7 @@ def test_transformers_val_loss_on_the_export_equals_jaxlm_eval(exported, capsys)
     """jaxlm's val rows (packed documents, attention within a document, positions restarting at each) scored by
     transformers' GPT2LMHeadModel one document piece at a time give `jaxlm eval`'s val loss."""
     from transformers import AutoModelForCausalLM
+
     _, wd, hf, task, tok = exported
     capsys.readouterr()
     assert main(["eval", "--workdir", wd, "--config.train.eval_batches=0"]) == 0
@@ -85,8 +106,11 @@ def test_transformers_val_loss_on_the_export_equals_jaxlm_eval(exported, capsys)
             row = rows[i]
             for seg in np.unique(row["segment_ids"][row["segment_ids"] > 0]):
                 at = row["segment_ids"] == seg
-                logits = model(torch.tensor(row["inputs"][at][None]),
-                               position_ids=torch.tensor(row["positions"][at][None])).logits[0].double()
+                logits = (
+                    model(torch.tensor(row["inputs"][at][None]), position_ids=torch.tensor(row["positions"][at][None]))
+                    .logits[0]
+                    .double()
+                )
                 nll = -torch.log_softmax(logits, -1)[torch.arange(int(at.sum())), torch.tensor(row["targets"][at])]
                 nats += float((nll * torch.tensor(row["weights"][at], dtype=torch.float64)).sum())
                 weight += float(row["weights"][at].sum())
@@ -97,6 +121,7 @@ def test_transformers_val_loss_on_the_export_equals_jaxlm_eval(exported, capsys)
 
 def test_exported_gpt_matches_jaxlm_eval_bits_per_byte(exported, capsys, monkeypatch, tmp_path):
     import datasets
+
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_datasets"))
     config, wd, hf, task, tok = exported
     assert "not empty" in fails(capsys, "data", "export", *config, "--format", "lm-eval", "--out", task)
@@ -107,10 +132,16 @@ def test_exported_gpt_matches_jaxlm_eval_bits_per_byte(exported, capsys, monkeyp
     assert len(docs) == 3 and ours["target_bytes"] == sum(len(d.encode("utf-8")) for d in docs)
 
     from lm_eval.tasks import TaskManager
+
     args = lm_eval_model_args(SEQ_LEN, Tokenizer(tok).ids.eos)
-    out = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={hf},{args},dtype=float32",
-                                  tasks=["jaxlm_val"], task_manager=TaskManager(include_path=task, include_defaults=False),
-                                  device="cpu", batch_size=64)
+    out = lm_eval.simple_evaluate(
+        model="hf",
+        model_args=f"pretrained={hf},{args},dtype=float32",
+        tasks=["jaxlm_val"],
+        task_manager=TaskManager(include_path=task, include_defaults=False),
+        device="cpu",
+        batch_size=64,
+    )
     theirs = out["results"]["jaxlm_val"]["bits_per_byte,none"]
     print(f"bits per byte: jaxlm eval --rolling {ours['bits_per_byte']:.9f}, lm-eval {theirs:.9f}")
     assert abs(theirs - ours["bits_per_byte"]) <= 1e-3

@@ -20,8 +20,11 @@ def test_cross_entropy_sums_match_optax_and_argmax():
     sums = cross_entropy_sums(logits, targets, weights)
     reference = lambda x: jnp.sum(optax.softmax_cross_entropy_with_integer_labels(x, targets) * weights)
     np.testing.assert_allclose(sums["nats"], reference(logits), rtol=1e-6)
-    np.testing.assert_allclose(jax.grad(lambda x: cross_entropy_sums(x, targets, weights)["nats"])(logits),
-                               jax.grad(reference)(logits), atol=1e-6)
+    np.testing.assert_allclose(
+        jax.grad(lambda x: cross_entropy_sums(x, targets, weights)["nats"])(logits),
+        jax.grad(reference)(logits),
+        atol=1e-6,
+    )
     assert float(sums["weight"]) == 21.0
     assert float(sums["correct"]) == float(jnp.sum((jnp.argmax(logits, -1) == targets) * weights)) >= 3.0
 
@@ -79,10 +82,22 @@ def test_every_vocabulary_head_trains_through_the_fused_loss(family):
     GPT's untied head: the fused cross-entropy gives the logits path's loss and gradients."""
     from jaxlm import registry
     from jaxlm.config.schema import base_config
+
     cfg = base_config()
-    objective = {"bert": "bert_mlm_nsp", "t5": "t5_span_corruption", "bart": "bart_denoise", "llama": "causal_lm"}[family]
-    cfg.model.update(family="gpt" if family == "llama" else family, n_layers=1, n_heads=2, d_model=16, d_ff=32,
-                     vocab_size=64, max_len=16, nsp_head=family == "bert", tie_embeddings=family != "llama")
+    objective = {"bert": "bert_mlm_nsp", "t5": "t5_span_corruption", "bart": "bart_denoise", "llama": "causal_lm"}[
+        family
+    ]
+    cfg.model.update(
+        family="gpt" if family == "llama" else family,
+        n_layers=1,
+        n_heads=2,
+        d_model=16,
+        d_ff=32,
+        vocab_size=64,
+        max_len=16,
+        nsp_head=family == "bert",
+        tie_embeddings=family != "llama",
+    )
     if family == "llama":
         cfg.model.update(positions="rope", norm_type="rmsnorm", mlp="swiglu", n_kv_heads=1, use_bias=False)
     cfg.data.update(objective=objective, seq_len=8)
@@ -92,23 +107,43 @@ def test_every_vocabulary_head_trains_through_the_fused_loss(family):
     tokens = r.integers(5, 64, (2, 8)).astype(np.int32)
     ones, weights = np.ones((2, 8), np.int32), (r.random((2, 8)) < 0.5).astype(np.float32)
     if family == "bert":
-        batch = dict(inputs=tokens, segment_ids=0 * ones, attention_mask=ones, mlm_targets=tokens[::-1],
-                     mlm_weights=weights, nsp_label=np.array([0, 1], np.int32))
+        batch = dict(
+            inputs=tokens,
+            segment_ids=0 * ones,
+            attention_mask=ones,
+            mlm_targets=tokens[::-1],
+            mlm_weights=weights,
+            nsp_label=np.array([0, 1], np.int32),
+        )
     elif family == "llama":
-        batch = dict(inputs=tokens, targets=tokens[::-1], weights=weights, segment_ids=ones,
-                     positions=np.broadcast_to(np.arange(8, dtype=np.int32), (2, 8)))
+        batch = dict(
+            inputs=tokens,
+            targets=tokens[::-1],
+            weights=weights,
+            segment_ids=ones,
+            positions=np.broadcast_to(np.arange(8, dtype=np.int32), (2, 8)),
+        )
     else:
         positions = np.broadcast_to(np.arange(8, dtype=np.int32), (2, 8))
-        batch = dict(inputs=tokens, decoder_inputs=tokens[:, ::-1], targets=tokens[::-1], weights=weights,
-                     inputs_segment_ids=ones, targets_segment_ids=ones, inputs_positions=positions,
-                     targets_positions=positions)
+        batch = dict(
+            inputs=tokens,
+            decoder_inputs=tokens[:, ::-1],
+            targets=tokens[::-1],
+            weights=weights,
+            inputs_segment_ids=ones,
+            targets_segment_ids=ones,
+            inputs_positions=positions,
+            targets_positions=positions,
+        )
     results = []
     for chunk in (0, -1):
         cfg.train.loss_chunk = chunk
         loss = registry.loss_fn(cfg)
         if family == "bert":
             loss = functools.partial(loss, loss_chunk=chunk)
-        results.append(jax.value_and_grad(lambda p: loss(model.apply, p, batch, jax.random.PRNGKey(0), False)[0])(params))
+        results.append(
+            jax.value_and_grad(lambda p: loss(model.apply, p, batch, jax.random.PRNGKey(0), False)[0])(params)
+        )
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-6)
     jax.tree_util.tree_map(lambda f, g: np.testing.assert_allclose(f, g, atol=1e-6), results[1][1], results[0][1])
 
@@ -123,11 +158,11 @@ def test_fused_cross_entropy_never_holds_all_logits():
 
 
 def test_auto_chunk_is_the_largest_divisor_within_the_budget():
-    assert auto_chunk(16, 256, 8192) == 16      # 16·16·8192 = 2^21 logits
-    assert auto_chunk(12, 64, 8192) == 16       # 21 positions would fit; 16 is the largest divisor ≤ 21
+    assert auto_chunk(16, 256, 8192) == 16  # 16·16·8192 = 2^21 logits
+    assert auto_chunk(12, 64, 8192) == 16  # 21 positions would fit; 16 is the largest divisor ≤ 21
     assert auto_chunk(1, 100, 8) == 100
     assert auto_chunk(4096, 7, 8192) == 1
-    assert auto_chunk(32, 1024, 50304, budget=2**27) == 64   # an accelerator budget: GPT-2 at batch 32
+    assert auto_chunk(32, 1024, 50304, budget=2**27) == 64  # an accelerator budget: GPT-2 at batch 32
 
 
 def test_mlm_loss_on_gathered_positions_equals_every_position():
@@ -144,13 +179,18 @@ def test_mlm_loss_on_gathered_positions_equals_every_position():
     weights = np.zeros((3, 16), np.float32)
     for row, n in enumerate((3, 5, 0)):  # the last row predicts nothing
         weights[row, rng.choice(16, n, replace=False)] = 1.0
-    batch = dict(inputs=jnp.asarray(rng.integers(5, 120, (3, 16))), segment_ids=jnp.zeros((3, 16), jnp.int32),
-                 attention_mask=jnp.ones((3, 16), jnp.int32).at[1, 12:].set(0),
-                 mlm_targets=jnp.asarray(rng.integers(5, 120, (3, 16))), mlm_weights=jnp.asarray(weights),
-                 nsp_label=jnp.asarray([0, 1, 0]))
+    batch = dict(
+        inputs=jnp.asarray(rng.integers(5, 120, (3, 16))),
+        segment_ids=jnp.zeros((3, 16), jnp.int32),
+        attention_mask=jnp.ones((3, 16), jnp.int32).at[1, 12:].set(0),
+        mlm_targets=jnp.asarray(rng.integers(5, 120, (3, 16))),
+        mlm_weights=jnp.asarray(weights),
+        nsp_label=jnp.asarray([0, 1, 0]),
+    )
     model = BERT(c)
-    params = nn.unbox(model.init(jax.random.PRNGKey(0), batch["inputs"], batch["segment_ids"],
-                                 batch["attention_mask"])["params"])
+    params = nn.unbox(
+        model.init(jax.random.PRNGKey(0), batch["inputs"], batch["segment_ids"], batch["attention_mask"])["params"]
+    )
     run = lambda p, k: mlm_loss(model.apply, p, batch, jax.random.PRNGKey(0), False, max_predictions=k)
     (full, full_sums), full_grads = jax.value_and_grad(run, has_aux=True)(params, 0)
     (gathered, sums), grads = jax.value_and_grad(run, has_aux=True)(params, 5)
@@ -166,13 +206,16 @@ def test_fused_cross_entropy_scales_fp16_gradients_before_casting():
     would flush to zero in fp16 survive, as on the plain path (fp32 logits)."""
     hidden, embedding, targets, weights = _head_problem()
     hidden, embedding = hidden.astype(jnp.float16), embedding * 1e-8  # unscaled d loss / d hidden ≈ 1e-8: below fp16
-    scale = 2.0 ** 15
+    scale = 2.0**15
 
     def grads(loss):
         return jax.grad(lambda h: scale * loss(h))(hidden)
 
-    plain = grads(lambda h: cross_entropy_sums(jnp.einsum("btd,vd->btv", h.astype(jnp.float32), embedding),
-                                               targets, weights)["nats"])
+    plain = grads(
+        lambda h: cross_entropy_sums(jnp.einsum("btd,vd->btv", h.astype(jnp.float32), embedding), targets, weights)[
+            "nats"
+        ]
+    )
     fused = grads(lambda h: fused_cross_entropy_sums(h, embedding, targets, weights, 4)["nats"])
     assert fused.dtype == jnp.float16 and float(jnp.mean(fused == 0)) == float(jnp.mean(plain == 0))
     assert float(jnp.mean(fused == 0)) == pytest.approx(11 / 48)  # only the zero-weight positions

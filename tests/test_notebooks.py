@@ -21,22 +21,28 @@ def _tiny_sweep(request, tmp_path) -> dict[str, str]:
 
 
 # Notebooks that need inputs made first: name -> (setup returning environment variables, strings the outputs hold).
-INPUTS = {"ablation_report.ipynb": (_tiny_sweep, ("(best)", "lr_1e-2", "lr_3e-3", "image/png")),
-          "finetune_imported.ipynb": (lambda *_: {}, ("val loss by step", "max |transformers - jaxlm|"))}
+INPUTS = {
+    "ablation_report.ipynb": (_tiny_sweep, ("(best)", "lr_1e-2", "lr_3e-3", "image/png")),
+    "finetune_imported.ipynb": (lambda *_: {}, ("val loss by step", "max |transformers - jaxlm|")),
+}
 # The sweep is built once, by the worker that runs test_sweep.py's group.
 GROUPS = {"ablation_report.ipynb": "sweep"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.xdist_group(GROUPS[n])] if n in GROUPS else [])
-                                  for n in NOTEBOOKS])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=[pytest.mark.xdist_group(GROUPS[n])] if n in GROUPS else []) for n in NOTEBOOKS]
+)
 def test_notebook_runs(name, request, tmp_path, monkeypatch):
     path = os.path.join(ROOT, "notebooks", name)
     nb = nbformat.read(path, as_version=4)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name}: clear outputs before committing"
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+        f"{name}: clear outputs before committing"
+    )
     setup, expected = INPUTS.get(name, (lambda *_: {}, ()))
     for key, value in setup(request, tmp_path).items():
         monkeypatch.setenv(key, value)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}}).execute()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}}
+    ).execute()
     outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
     assert all(s in outputs for s in expected), f"{name}: outputs lack one of {expected}"

@@ -47,8 +47,11 @@ def test_linear_constant_rsqrt():
 
 def _params():
     k = jax.random.split(jax.random.PRNGKey(0), 3)
-    return {"dense": {"kernel": jax.random.normal(k[0], (4, 3)), "bias": jnp.ones(3)},
-            "ln": {"scale": jnp.ones(4), "bias": jnp.zeros(4)}, "embed": {"embedding": jax.random.normal(k[1], (5, 4))}}
+    return {
+        "dense": {"kernel": jax.random.normal(k[0], (4, 3)), "bias": jnp.ones(3)},
+        "ln": {"scale": jnp.ones(4), "bias": jnp.zeros(4)},
+        "embed": {"embedding": jax.random.normal(k[1], (5, 4))},
+    }
 
 
 def test_decay_mask_only_kernels():
@@ -71,8 +74,9 @@ def test_weight_decay_leaves_excluded_leaves_untouched():
 
 def test_clipping_bounds_global_norm():
     params = _params()
-    tx, _ = build_optimizer(_optim(name="sgd", peak_lr=1.0, warmup=0, schedule="constant", weight_decay=0.0,
-                                   clip=0.7), 10)
+    tx, _ = build_optimizer(
+        _optim(name="sgd", peak_lr=1.0, warmup=0, schedule="constant", weight_decay=0.0, clip=0.7), 10
+    )
     for scale in (0.01, 1.0, 1e4):
         grads = jax.tree_util.tree_map(lambda p: scale * jnp.ones_like(p), params)
         updates, _ = tx.update(grads, tx.init(params), params)
@@ -95,8 +99,11 @@ def _plan(batch=8, k=4, seq=16, start=0, ramp=0):
 
 def test_token_clock_without_ramp_is_steps_times_batch_tokens():
     plan = _plan()  # 8 × 16 = 128 tokens per step
-    s = build_schedule(_optim(peak_lr=1.0, warmup_tokens=1280, decay_tokens=12800, schedule="cosine",
-                              final_lr_frac=0.1), total_steps=1000, plan=plan)
+    s = build_schedule(
+        _optim(peak_lr=1.0, warmup_tokens=1280, decay_tokens=12800, schedule="cosine", final_lr_frac=0.1),
+        total_steps=1000,
+        plan=plan,
+    )
     for t in (0, 5, 10, 55, 100, 150):
         x = 128 * t
         expected = x / 1280 if x < 1280 else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(x - 1280, 11520) / 11520))
@@ -114,8 +121,11 @@ def test_batch_ramp_plan_and_token_schedule():
         seen += n * mb * seq
     assert plan.active(0) == 1 and plan.active(10_000) == k
     assert plan.tokens(10_000) == plan.tokens(len(plan.ramp_active)) + (10_000 - len(plan.ramp_active)) * mb * k * seq
-    s = build_schedule(_optim(peak_lr=1.0, warmup_tokens=1000, schedule="linear", final_lr_frac=0.0,
-                              decay_tokens=9000), total_steps=100, plan=plan)
+    s = build_schedule(
+        _optim(peak_lr=1.0, warmup_tokens=1000, schedule="linear", final_lr_frac=0.0, decay_tokens=9000),
+        total_steps=100,
+        plan=plan,
+    )
     for count in (0, 3, 10, 20, len(plan.ramp_active), 80):
         x = plan.tokens(count)
         expected = x / 1000 if x < 1000 else max(1.0 - (x - 1000) / 8000, 0.0)
@@ -125,8 +135,9 @@ def test_batch_ramp_plan_and_token_schedule():
 
 def test_adafactor_is_optax_adafactor_without_weight_decay():
     params = {"w": jax.random.normal(jax.random.PRNGKey(0), (256, 128)), "b": jnp.ones(7)}
-    ours, _ = build_optimizer(_optim(name="adafactor", peak_lr=0.01, warmup=0, schedule="constant",
-                                     weight_decay=0.0, clip=0.0), 10)
+    ours, _ = build_optimizer(
+        _optim(name="adafactor", peak_lr=0.01, warmup=0, schedule="constant", weight_decay=0.0, clip=0.0), 10
+    )
     ref = optax.adafactor(0.01)
     s_ours, s_ref = ours.init(params), ref.init(params)
     for i in range(3):
@@ -141,8 +152,9 @@ def test_adafactor_is_optax_adafactor_without_weight_decay():
 
 def test_clipping_never_exceeds_threshold_random_grads():
     params = _params()
-    tx, _ = build_optimizer(_optim(name="sgd", peak_lr=1.0, warmup=0, schedule="constant", weight_decay=0.0,
-                                   clip=1.0), 10)
+    tx, _ = build_optimizer(
+        _optim(name="sgd", peak_lr=1.0, warmup=0, schedule="constant", weight_decay=0.0, clip=1.0), 10
+    )
     for seed in range(20):
         scale = 10.0 ** (seed % 7 - 3)
         grads = jax.tree_util.tree_map(lambda p: scale * jax.random.normal(jax.random.PRNGKey(seed), p.shape), params)
@@ -150,14 +162,17 @@ def test_clipping_never_exceeds_threshold_random_grads():
         assert float(optax.tree.norm(updates)) <= 1.0 * (1 + 1e-6)
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("train.microbatches", 3, "divide batch_size"),
-    ("train.batch_ramp_tokens", 1000, "needs train.microbatches > 1"),
-    ("train.loss_scale_init", 0.5, "loss_scale_init"),
-    ("optim.warmup_tokens", -1, "≥ 0"),
-    ("model.init", "xavier", "unknown"),
-    ("optim.mu_dtype", "fp16", "unknown"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("train.microbatches", 3, "divide batch_size"),
+        ("train.batch_ramp_tokens", 1000, "needs train.microbatches > 1"),
+        ("train.loss_scale_init", 0.5, "loss_scale_init"),
+        ("optim.warmup_tokens", -1, "≥ 0"),
+        ("model.init", "xavier", "unknown"),
+        ("optim.mu_dtype", "fp16", "unknown"),
+    ],
+)
 def test_optimization_fields_are_validated(key, value, match):
     cfg = base_config()
     section, leaf = key.split(".")
@@ -167,22 +182,25 @@ def test_optimization_fields_are_validated(key, value, match):
 
 
 def test_adafactor_factors_attention_kernels_as_the_matrices_they_apply():
-    assert matrix_shape((512, 8, 64)) == (512, 512)      # [embed, heads, kv] query/key/value kernel
-    assert matrix_shape((8, 64, 512)) == (512, 512)      # [heads, kv, embed] output kernel
+    assert matrix_shape((512, 8, 64)) == (512, 512)  # [embed, heads, kv] query/key/value kernel
+    assert matrix_shape((8, 64, 512)) == (512, 512)  # [heads, kv, embed] output kernel
     assert matrix_shape((384, 3, 6, 64)) == (384, 1152)  # fused qkv
     assert matrix_shape((300, 7)) == (300, 7) and matrix_shape((5,)) == (5,)
     params = {"q": jnp.ones((256, 4, 64)), "o": jnp.ones((4, 64, 256))}
-    tx, _ = build_optimizer(_optim(name="adafactor", peak_lr=0.01, warmup=0, schedule="constant",
-                                   weight_decay=0.0, clip=0.0), 10)
+    tx, _ = build_optimizer(
+        _optim(name="adafactor", peak_lr=0.01, warmup=0, schedule="constant", weight_decay=0.0, clip=0.0), 10
+    )
     state = tx.init(params)
     moments = sorted(x.shape for x in jax.tree_util.tree_leaves(state) if x.ndim >= 1 and x.size > 1)
-    assert moments == [(256,), (256,), (256,), (256,)]   # rows + columns of two 256×256 matrices, no full moment
+    assert moments == [(256,), (256,), (256,), (256,)]  # rows + columns of two 256×256 matrices, no full moment
     grads = jax.tree_util.tree_map(lambda p: jax.random.normal(jax.random.PRNGKey(0), p.shape), params)
     updates, _ = tx.update(grads, state, params)
     assert jax.tree_util.tree_map(jnp.shape, updates) == jax.tree_util.tree_map(jnp.shape, params)
-    flat, _ = tx.update({k: g.reshape(256, 256) for k, g in grads.items()},
-                        tx.init({k: p.reshape(256, 256) for k, p in params.items()}),
-                        {k: p.reshape(256, 256) for k, p in params.items()})
+    flat, _ = tx.update(
+        {k: g.reshape(256, 256) for k, g in grads.items()},
+        tx.init({k: p.reshape(256, 256) for k, p in params.items()}),
+        {k: p.reshape(256, 256) for k, p in params.items()},
+    )
     for k in params:  # identical to Adafactor on the explicit matrices
         np.testing.assert_allclose(updates[k].reshape(256, 256), flat[k], rtol=1e-6)
 
@@ -199,15 +217,22 @@ def test_gpt3_recipe_header_states_its_schedule():
     assert f"by step ~{round(full, -1)}" in header
 
 
-@pytest.mark.parametrize("names,expected", [
-    (("embed", None, "heads", "kv"), ((0,), (2, 3))),              # fused q/k/v: three matrices, batched
-    (("layers", "embed", None, "heads", "kv"), ((1,), (3, 4))),    # the same, scanned over layers
-    (("heads", "kv", "embed"), ((0, 1), (2,))),                    # attention output
-    (("embed", "mlp"), ((0,), (1,))), (("mlp", "embed"), ((0,), (1,))),
-    (("embed", "vocab"), None), (("mlp", None), None), (("mlp",), None),  # vocabulary / label heads, biases
-])
+@pytest.mark.parametrize(
+    "names,expected",
+    [
+        (("embed", None, "heads", "kv"), ((0,), (2, 3))),  # fused q/k/v: three matrices, batched
+        (("layers", "embed", None, "heads", "kv"), ((1,), (3, 4))),  # the same, scanned over layers
+        (("heads", "kv", "embed"), ((0, 1), (2,))),  # attention output
+        (("embed", "mlp"), ((0,), (1,))),
+        (("mlp", "embed"), ((0,), (1,))),
+        (("embed", "vocab"), None),
+        (("mlp", None), None),
+        (("mlp",), None),  # vocabulary / label heads, biases
+    ],
+)
 def test_muon_reads_each_kernels_matrix_off_its_logical_axes(names, expected):
     from jaxlm.optim.muon import matrix_dimensions
+
     dims = matrix_dimensions(names)
     assert (dims if dims is None else (tuple(dims.reduction_axis), tuple(dims.output_axis))) == expected
 
@@ -220,6 +245,7 @@ def test_muon_orthogonalises_hidden_matrices_and_adam_updates_the_rest():
 
     from jaxlm.registry import build_model, family
     from jaxlm.train.state import abstract_params
+
     cfg = load_config_file(os.path.join(ROOT, "experiments", "gpt_tiny.py"))
     cfg.optim.update(name="muon", peak_lr=0.02, warmup=0, schedule="constant", clip=0.0, weight_decay=0.1)
     model = build_model(cfg)
@@ -231,11 +257,14 @@ def test_muon_orthogonalises_hidden_matrices_and_adam_updates_the_rest():
     def ill_conditioned(x):  # a gradient whose rows' scales span 1 ... 10
         g = rng.normal(size=x.shape).astype(np.float32)
         return jnp.asarray(g * np.geomspace(1, 10, x.shape[0]).reshape((-1,) + (1,) * (x.ndim - 1)), x.dtype)
+
     grads = jax.tree_util.tree_map(ill_conditioned, params)
     updates, _ = tx.update(grads, tx.init(params), params)
+
     def polar(m):  # the orthogonal factor U Vᵀ of m = U Σ Vᵀ
         u, _, vt = np.linalg.svd(m, full_matrices=False)
         return u @ vt
+
     for path in (("block_0", "mlp", "up"), ("block_1", "attn", "qkv")):
         u, g = (np.asarray(t[path[0]][path[1]][path[2]]["kernel"]) for t in (updates, grads))
         u, g = (u[:, 1], g[:, 1]) if path[-1] == "qkv" else (u, g)  # the key matrix of the fused q/k/v
@@ -253,14 +282,22 @@ def test_muon_orthogonalises_hidden_matrices_and_adam_updates_the_rest():
 
 def test_muon_trains_through_build_like_any_optimizer():
     from jaxlm.train.build import build
+
     cfg = load_config_file(os.path.join(ROOT, "experiments", "gpt_tiny.py"))
     cfg.optim.update(name="muon", peak_lr=0.02, warmup=0)
     built = build(cfg)
     rng = np.random.default_rng(0)
     tokens = rng.integers(3, 40, size=(cfg.train.batch_size, cfg.data.seq_len + 1)).astype(np.int32)
     positions = np.broadcast_to(np.arange(cfg.data.seq_len, dtype=np.int32), tokens[:, 1:].shape)
-    batch = built.put_batch({"inputs": tokens[:, :-1], "targets": tokens[:, 1:], "positions": positions,
-                             "segment_ids": np.ones_like(tokens[:, 1:]), "weights": np.ones_like(tokens[:, 1:], np.float32)})
+    batch = built.put_batch(
+        {
+            "inputs": tokens[:, :-1],
+            "targets": tokens[:, 1:],
+            "positions": positions,
+            "segment_ids": np.ones_like(tokens[:, 1:]),
+            "weights": np.ones_like(tokens[:, 1:], np.float32),
+        }
+    )
     state, losses = built.state, []
     for _ in range(4):
         state, metrics = built.train_step(state, batch)
@@ -278,14 +315,17 @@ def _params_and_axes(name: str):
 
     from jaxlm.registry import build_model, family
     from jaxlm.train.state import abstract_params
+
     cfg = load_config_file(os.path.join(ROOT, "experiments", "gpt_tiny.py"))
     model = build_model(cfg)
     params = nn.unbox(model.init(jax.random.PRNGKey(0), *family(cfg).init_args(cfg))["params"])
     return params, nn.get_partition_spec(abstract_params(model, family(cfg).init_args(cfg)))
 
 
-@pytest.mark.parametrize("name,extra", [("adamw", {}), ("adam", {}), ("sgd", {"momentum": 0.9}),
-                                        ("adafactor", {"momentum": 0.9}), ("muon", {})])
+@pytest.mark.parametrize(
+    "name,extra",
+    [("adamw", {}), ("adam", {}), ("sgd", {"momentum": 0.9}), ("adafactor", {"momentum": 0.9}), ("muon", {})],
+)
 def test_bf16_first_moment_halves_its_state_and_keeps_the_update(name, extra):
     """optim.mu_dtype=bf16: the momentum of every parameter is stored in bf16 (the state shrinks by exactly 2
     bytes per parameter) and the first update equals the fp32 one within bf16 rounding (rtol 1e-2)."""

@@ -37,13 +37,14 @@ def test_every_document_start_is_predicted_from_its_eos_within_the_document():
     docs, s = _stream()
     T = 5
     rows = [causal_lm_row(s, i, T, EOS) for i in range(num_rows(s, T, partial=True))]
-    inputs, targets, seg, pos, w = (np.concatenate([r[k] for r in rows]) for k in
-                                    ("inputs", "targets", "segment_ids", "positions", "weights"))
+    inputs, targets, seg, pos, w = (
+        np.concatenate([r[k] for r in rows]) for k in ("inputs", "targets", "segment_ids", "positions", "weights")
+    )
     firsts = np.nonzero((inputs == EOS) & (w > 0))[0]
-    assert targets[firsts].tolist() == [d[0] for d in docs]           # each document's first token is a target
-    assert seg[firsts].tolist() == [1, 2, 3, 4]                       # from its own document's start context
+    assert targets[firsts].tolist() == [d[0] for d in docs]  # each document's first token is a target
+    assert seg[firsts].tolist() == [1, 2, 3, 4]  # from its own document's start context
     n = len(s)
-    assert seg[:n].tolist() == s.segments.tolist()                    # an input belongs to its target's document
+    assert seg[:n].tolist() == s.segments.tolist()  # an input belongs to its target's document
     # positions restart at every row and at every eos that starts a document (rows of T = 5)
     assert pos[:n].tolist() == [0, 1, 2, 3, 0] + [0, 1, 2, 3, 4] + [0, 1, 0, 1, 0] + [0, 1, 2, 3]
     assert (seg[n:] == 0).all() and (w[n:] == 0).all() and (inputs[n:] == 0).all()

@@ -31,8 +31,14 @@ def _byte_level_bpe(path, texts=TEXTS, vocab_size: int = 700) -> str:
     tok = RustTokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=["<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     tok.save(str(path))
     return str(path)
 
@@ -50,10 +56,18 @@ def _wordpiece(path) -> str:
 
 def _t5_style_sentencepiece(path) -> str:
     """A foreign sentencepiece model in T5's layout: pad 0, eos 1, unk 2, no bos, sentinels as control symbols."""
-    spm.SentencePieceTrainer.train(sentence_iterator=iter([ln for t in TEXTS for ln in t.split("\n") if ln.strip()]),
-                                   model_prefix=str(path)[:-len(".model")], vocab_size=600, pad_id=0, eos_id=1,
-                                   unk_id=2, bos_id=-1, byte_fallback=True,
-                                   control_symbols=[f"<extra_id_{i}>" for i in range(8)], minloglevel=2)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([ln for t in TEXTS for ln in t.split("\n") if ln.strip()]),
+        model_prefix=str(path)[: -len(".model")],
+        vocab_size=600,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        byte_fallback=True,
+        control_symbols=[f"<extra_id_{i}>" for i in range(8)],
+        minloglevel=2,
+    )
     return str(path)
 
 
@@ -62,8 +76,13 @@ def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("pretrained")
     src = d / "corpus.jsonl"
     src.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
-    return dict(gpt2=_byte_level_bpe(d / "gpt2.json"), bert=_wordpiece(d / "bert.json"),
-                t5=_t5_style_sentencepiece(d / "t5.model"), source=str(src), dir=d)
+    return dict(
+        gpt2=_byte_level_bpe(d / "gpt2.json"),
+        bert=_wordpiece(d / "bert.json"),
+        t5=_t5_style_sentencepiece(d / "t5.model"),
+        source=str(src),
+        dir=d,
+    )
 
 
 def test_roles_are_found_by_their_names(files):
@@ -123,26 +142,53 @@ def _cfg(path, **train):
 
 def _args(files, name, store, *extra):
     vocab = Tokenizer(files[name]).vocab_size
-    return ["--config", TINY, f"--config.data.source={files['source']}", f"--config.data.tokenizer_path={files[name]}",
-            f"--config.model.vocab_size={vocab}", "--config.data.val_docs=2", "--config.data.test_docs=2",
-            f"--config.data.store={store}", "--config.train.progress=False", *extra]
+    return [
+        "--config",
+        TINY,
+        f"--config.data.source={files['source']}",
+        f"--config.data.tokenizer_path={files[name]}",
+        f"--config.model.vocab_size={vocab}",
+        "--config.data.val_docs=2",
+        "--config.data.test_docs=2",
+        f"--config.data.store={store}",
+        "--config.train.progress=False",
+        *extra,
+    ]
 
 
 def test_a_gpt_trains_from_a_store_made_with_a_tokenizer_json(files, capsys):
     store = str(files["dir"] / "gpt2_store")
-    assert main(["data", "prepare", *_args(files, "gpt2", store)[:-2], "--out", store,
-                 "--config.train.progress=False"]) == 0
+    assert (
+        main(["data", "prepare", *_args(files, "gpt2", store)[:-2], "--out", store, "--config.train.progress=False"])
+        == 0
+    )
     tok, s = Tokenizer(files["gpt2"]), TokenStore(store)
     train = s.splits["train"]
-    first = np.asarray(train.tokens[:int(train.offsets[1])])
+    first = np.asarray(train.tokens[: int(train.offsets[1])])
     assert s.manifest["tokenizer"]["sha256"] == tok.fingerprint and s.dtype == np.uint16
     np.testing.assert_array_equal(first, tok.encode(TEXTS[0]) + [tok.ids.eos])
     wd = files["dir"] / "gpt2_run"
-    assert main(["train", *_args(files, "gpt2", store, "--config.train.steps=2", "--config.train.eval_every=2",
-                                 "--config.train.eval_batches=1", "--config.train.sample_tokens=0"),
-                 "--workdir", str(wd)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                *_args(
+                    files,
+                    "gpt2",
+                    store,
+                    "--config.train.steps=2",
+                    "--config.train.eval_every=2",
+                    "--config.train.eval_batches=1",
+                    "--config.train.sample_tokens=0",
+                ),
+                "--workdir",
+                str(wd),
+            ]
+        )
+        == 0
+    )
     assert open(wd / "tokenizer.model", "rb").read() == open(files["gpt2"], "rb").read()
-    out = files["dir"] / "gpt2_hf"   # to Hugging Face: transformers loads model and tokenizer, same logits
+    out = files["dir"] / "gpt2_hf"  # to Hugging Face: transformers loads model and tokenizer, same logits
     assert main(["export", "--workdir", str(wd), "--to-hf", str(out)]) == 0
     assert "not empty" in fails(capsys, "export", "--workdir", str(wd), "--to-hf", str(out))
     import torch
@@ -152,6 +198,7 @@ def test_a_gpt_trains_from_a_store_made_with_a_tokenizer_json(files, capsys):
     from jaxlm.sharding.mesh import make_mesh
     from jaxlm.train.pretrained import newest_params
     from jaxlm.train.workdir import workdir_config
+
     text = TEXTS[1][:300]
     ids = PreTrainedTokenizerFast(tokenizer_file=str(out / "tokenizer.json")).encode(text)
     assert ids == tok.encode(text)
@@ -161,19 +208,33 @@ def test_a_gpt_trains_from_a_store_made_with_a_tokenizer_json(files, capsys):
     params = newest_params(str(wd), make_mesh(cfg.mesh))
     assert np.max(np.abs(np.asarray(build_model(cfg).apply({"params": params}, np.array([ids[:64]]))) - ref)) < 1e-4
     before = snapshot(wd)
-    err = fails(capsys, "train", *_args(files, "gpt2", store, "--config.data.objective=bert_mlm_nsp",
-                                        "--config.model.family=bert"), "--workdir", str(files["dir"] / "bert_run"))
+    err = fails(
+        capsys,
+        "train",
+        *_args(files, "gpt2", store, "--config.data.objective=bert_mlm_nsp", "--config.model.family=bert"),
+        "--workdir",
+        str(files["dir"] / "bert_run"),
+    )
     assert "has no cls token" in err and snapshot(wd) == before
     assert not os.path.exists(files["dir"] / "bert_run")
 
 
-@pytest.mark.parametrize("objective,family,name", [("bert_mlm_nsp", "bert", "bert"), ("bart_denoise", "bart", "bert"),
-                                                   ("t5_span_corruption", "t5", "t5")])
+@pytest.mark.parametrize(
+    "objective,family,name",
+    [("bert_mlm_nsp", "bert", "bert"), ("bart_denoise", "bart", "bert"), ("t5_span_corruption", "t5", "t5")],
+)
 def test_objectives_never_mask_or_draw_special_ids(files, objective, family, name):
     cfg = _cfg(TINY, progress=False)
     tok = Tokenizer(files[name])
-    cfg.data.update(source=files["source"], tokenizer_path=files[name], objective=objective, val_docs=2, test_docs=2,
-                    dupe_factor=1, bart_mask_random=0.5)
+    cfg.data.update(
+        source=files["source"],
+        tokenizer_path=files[name],
+        objective=objective,
+        val_docs=2,
+        test_docs=2,
+        dupe_factor=1,
+        bart_mask_random=0.5,
+    )
     cfg.model.update(family=family, vocab_size=tok.vocab_size)
     corpus = load_corpus(cfg)
     p = prepare(corpus, cfg, "train", True)
@@ -185,7 +246,7 @@ def test_objectives_never_mask_or_draw_special_ids(files, objective, family, nam
             picked = ex["mlm_weights"] > 0
             assert picked.any() and text[ex["source_ids"][picked]].all()  # only ordinary text is predicted
             changed = picked & (ex["inputs"] != ex["source_ids"]) & (ex["inputs"] != tok.ids.mask)
-            assert text[ex["inputs"][changed]].all()                     # random replacements are ordinary
+            assert text[ex["inputs"][changed]].all()  # random replacements are ordinary
             real = ex["attention_mask"] > 0
             assert ex["source_ids"][0] == tok.ids.cls and (ex["source_ids"][~real] == tok.ids.pad).all()
         elif objective == "bart_denoise":

@@ -44,15 +44,35 @@ ENTRY %main.10 (Arg_0.1: f32[4,4]) -> (f32[4,4], f32[]) {
 
 # (op, start µs, duration µs) of one step: 0-20 busy, 20-22 idle, 22-30 add.9 inside while.5 (20-40), 30-40 idle,
 # 40-47 busy, 47-50 idle, 50-56 busy.
-STEP = [("fusion.2", 0, 10), ("dot.3", 10, 5), ("dot.4", 15, 5), ("while.5", 20, 20), ("add.9", 22, 8),
-        ("multiply.6", 40, 4), ("all-reduce.7", 44, 2), ("copy.8", 46, 1), ("reduce.11", 50, 2),
-        ("custom-call.12", 52, 3), ("exponential.13", 53, 3)]
+STEP = [
+    ("fusion.2", 0, 10),
+    ("dot.3", 10, 5),
+    ("dot.4", 15, 5),
+    ("while.5", 20, 20),
+    ("add.9", 22, 8),
+    ("multiply.6", 40, 4),
+    ("all-reduce.7", 44, 2),
+    ("copy.8", 46, 1),
+    ("reduce.11", 50, 2),
+    ("custom-call.12", 52, 3),
+    ("exponential.13", 53, 3),
+]
 
 
 def _events(pid=1, runs=2, module="jit_train_step") -> list[dict]:
-    return [{"ph": "X", "pid": pid, "tid": 7, "name": op, "ts": 100 * r + ts, "dur": dur,
-             "args": {"hlo_module": module, "hlo_op": op, "run_id": str(r)}}
-            for r in range(runs) for op, ts, dur in STEP]
+    return [
+        {
+            "ph": "X",
+            "pid": pid,
+            "tid": 7,
+            "name": op,
+            "ts": 100 * r + ts,
+            "dur": dur,
+            "args": {"hlo_module": module, "hlo_op": op, "run_id": str(r)},
+        }
+        for r in range(runs)
+        for op, ts, dur in STEP
+    ]
 
 
 def _process(pid: int, name: str) -> dict:
@@ -65,31 +85,64 @@ def test_ops_are_categorised_by_opcode_fusion_contents_and_name_scope():
     assert ops["while.5"].opcode == "while" and ops["tuple.14"].opcode == "tuple"
     assert ops["fusion.2"].computes_dot  # through two levels of fusion
     assert {name: category(ops[name]) for name, _, _ in STEP if name != "while.5"} == {
-        "fusion.2": "matmuls", "dot.3": "attention", "dot.4": "matmuls", "add.9": "loss",
-        "multiply.6": "optimizer", "all-reduce.7": "collectives", "copy.8": "copies/transposes",
-        "reduce.11": "step guard/metrics", "custom-call.12": "attention", "exponential.13": "norms/elementwise"}
+        "fusion.2": "matmuls",
+        "dot.3": "attention",
+        "dot.4": "matmuls",
+        "add.9": "loss",
+        "multiply.6": "optimizer",
+        "all-reduce.7": "collectives",
+        "copy.8": "copies/transposes",
+        "reduce.11": "step guard/metrics",
+        "custom-call.12": "attention",
+        "exponential.13": "norms/elementwise",
+    }
 
 
 def test_table_sums_op_time_per_step_and_idle_between_ops():
-    noise = [{"ph": "X", "pid": 1, "tid": 7, "name": "x", "ts": 0, "dur": 99, "args": {"hlo_module": "jit_eval",
-                                                                                         "hlo_op": "dot.3"}},
-             {"ph": "X", "pid": 1, "tid": 7, "name": "ThunkExecutor::Execute", "ts": 0, "dur": 99}]
+    noise = [
+        {
+            "ph": "X",
+            "pid": 1,
+            "tid": 7,
+            "name": "x",
+            "ts": 0,
+            "dur": 99,
+            "args": {"hlo_module": "jit_eval", "hlo_op": "dot.3"},
+        },
+        {"ph": "X", "pid": 1, "tid": 7, "name": "ThunkExecutor::Execute", "ts": 0, "dur": 99},
+    ]
     table = profile_table([_process(1, "/host:CPU"), *_events(), *noise], HLO, steps=2)
     ms = {c: round(v["ms"] * 1e3, 6) for c, v in table["categories"].items()}  # µs per step
-    assert ms == {"matmuls": 15, "attention": 8, "norms/elementwise": 3, "copies/transposes": 1, "loss": 8,
-                  "optimizer": 4, "step guard/metrics": 2, "collectives": 2}
+    assert ms == {
+        "matmuls": 15,
+        "attention": 8,
+        "norms/elementwise": 3,
+        "copies/transposes": 1,
+        "loss": 8,
+        "optimizer": 4,
+        "step guard/metrics": 2,
+        "collectives": 2,
+    }
     assert table["events"] == 20  # the loop itself is left out: its body's add is counted
-    assert (round(table["step_ms"] * 1e3, 6), round(table["busy_ms"] * 1e3, 6), round(table["idle_ms"] * 1e3, 6)) \
-        == (56, 41, 15)
+    assert (round(table["step_ms"] * 1e3, 6), round(table["busy_ms"] * 1e3, 6), round(table["idle_ms"] * 1e3, 6)) == (
+        56,
+        41,
+        15,
+    )
     assert sum(v["share"] for v in table["categories"].values()) == pytest.approx(1.0)
-    assert table["top_ops"][0] == {"op": "fusion.2", "category": "matmuls", "ms": pytest.approx(0.010),
-                                   "op_name": "jit(train_step)/jvp(GPT)/block_0/mlp/up/dot_general"}
+    assert table["top_ops"][0] == {
+        "op": "fusion.2",
+        "category": "matmuls",
+        "ms": pytest.approx(0.010),
+        "op_name": "jit(train_step)/jvp(GPT)/block_0/mlp/up/dot_general",
+    }
     text = markdown(table)
     assert "| matmuls | 0.015 | 34.9% |" in text and "| *idle (no op running)* | 0.015 | — |" in text
 
 
 def test_device_events_are_preferred_over_the_host_launches():
     device = [e | {"dur": 2 * e["dur"]} for e in _events(pid=2, runs=1)]
-    table = profile_table([_process(1, "/host:CPU"), _process(2, "/device:GPU:0"), *_events(runs=1), *device],
-                          HLO, steps=1)
+    table = profile_table(
+        [_process(1, "/host:CPU"), _process(2, "/device:GPU:0"), *_events(runs=1), *device], HLO, steps=1
+    )
     assert table["events"] == 10 and round(table["categories"]["matmuls"]["ms"] * 1e3, 6) == 30

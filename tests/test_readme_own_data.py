@@ -66,10 +66,16 @@ def test_readme_own_data_commands_run_as_written(tmp_path):
     config = re.search(r"--config (\S+)", commands[0]).group(1)
     assert generated_corpus(tmp_path / source) > 4096
     # The module as written, with a tiny model and few steps instead of its model and length lines.
-    tiny = re.sub(r"c\.model\.update\(.*\)", "c.model.update(n_layers=1, n_heads=2, d_model=32, d_ff=64, "
-                  "vocab_size=4096, max_len=128)", module)
-    tiny = re.sub(r"c\.train\.update\(.*\)", "c.train.update(steps=6, batch_size=4, eval_batch_size=64, "
-                  "sample_tokens=0, eval_tokens=20_000)", tiny)
+    tiny = re.sub(
+        r"c\.model\.update\(.*\)",
+        "c.model.update(n_layers=1, n_heads=2, d_model=32, d_ff=64, vocab_size=4096, max_len=128)",
+        module,
+    )
+    tiny = re.sub(
+        r"c\.train\.update\(.*\)",
+        "c.train.update(steps=6, batch_size=4, eval_batch_size=64, sample_tokens=0, eval_tokens=20_000)",
+        tiny,
+    )
     assert tiny.count("update(") == module.count("update(") and tiny != module
     (tmp_path / config).write_text(tiny)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"], PYTHONPATH=ROOT)

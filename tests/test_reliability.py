@@ -18,15 +18,26 @@ from conftest import ROOT
 from jaxlm.train.checkpoint import Checkpointer
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
-ARGS = ["--config.train.steps=30", "--config.train.log_every=1", "--config.train.eval_every=20",
-        "--config.train.checkpoint_every=5", "--config.train.eval_batches=1", "--config.train.progress=False",
-        "--config.train.sample_tokens=0"]
+ARGS = [
+    "--config.train.steps=30",
+    "--config.train.log_every=1",
+    "--config.train.eval_every=20",
+    "--config.train.checkpoint_every=5",
+    "--config.train.eval_batches=1",
+    "--config.train.progress=False",
+    "--config.train.sample_tokens=0",
+]
 
 
 def start(workdir: str, *extra: str, env: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": ROOT, **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", workdir,
-                             *ARGS, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", workdir, *ARGS, *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(p: subprocess.Popen) -> tuple[int, str]:
@@ -52,6 +63,7 @@ def wait_for_step(workdir: str, step: int, p: subprocess.Popen) -> None:
 
 def final_state(workdir: str):
     from jaxlm.train.workdir import restored_run
+
     return jax.device_get(restored_run(workdir).state)
 
 
@@ -78,13 +90,17 @@ def reference(tmp_path_factory) -> str:
 @pytest.mark.xdist_group("reliability_reference")  # one worker runs the reference for both of its tests
 def test_sigkill_at_random_steps_then_resume_is_bit_identical(reference, tmp_path):
     from jaxlm.train.workdir import restored_run
+
     run = restored_run(reference)
     expected_state, expected_rows = jax.device_get(run.state), metric_rows(reference)
     # The killed runs and their resumptions share one jax compilation cache, filled by the first killed run's own
     # compile, so a restart skips recompiling. The reference compiles on its own without it, so the comparison
     # still spans two independent compilations.
-    cache = {"JAX_ENABLE_COMPILATION_CACHE": "true", "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
-             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    cache = {
+        "JAX_ENABLE_COMPILATION_CACHE": "true",
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
     for seed in (1, 2):
         wd = str(tmp_path / f"killed{seed}")
         kill_at = random.Random(seed).randint(3, 27)
@@ -158,9 +174,17 @@ def test_second_run_on_a_workdir_is_refused(tmp_path):
 
 def _blow_up(wd: str, policy: str) -> tuple[int, str]:
     """A learning rate that warms up to 1e5 turns the loss non-finite after a few steps."""
-    return finish(start(wd, "--config.optim.peak_lr=1e5", "--config.optim.clip=0.0", "--config.optim.warmup=40",
-                        "--config.train.checkpoint_every=2", f"--config.train.nonfinite={policy}",
-                        "--config.train.max_nonfinite_in_a_row=3"))
+    return finish(
+        start(
+            wd,
+            "--config.optim.peak_lr=1e5",
+            "--config.optim.clip=0.0",
+            "--config.optim.warmup=40",
+            "--config.train.checkpoint_every=2",
+            f"--config.train.nonfinite={policy}",
+            "--config.train.max_nonfinite_in_a_row=3",
+        )
+    )
 
 
 def _finite(state) -> bool:
@@ -193,6 +217,7 @@ def test_keeps_the_last_checkpoints_and_the_best_by_validation_loss(tmp_path, as
         ckpt.save(step, state, {"next_index": step}, val)
     ckpt.wait()
     assert ckpt.all_steps() == [2, 5, 6]  # the best (val 1.0 at step 2) plus the last two
-    step, restored, data = ckpt.restore_latest(jax.eval_shape(lambda s: s, state),
-                                               {"w": jax.sharding.SingleDeviceSharding(jax.devices()[0])})
+    step, restored, data = ckpt.restore_latest(
+        jax.eval_shape(lambda s: s, state), {"w": jax.sharding.SingleDeviceSharding(jax.devices()[0])}
+    )
     assert step == 6 and data == {"next_index": 6} and np.array_equal(restored["w"], np.arange(4.0))

@@ -21,8 +21,21 @@ FAMILIES = {"bert": BERT, "t5": T5, "bart": BART}
 def _model_cfg(family: str, remat: str, layers: int = 1):
     """One layer per stack for remat (it wraps each block alike); scan needs two to stack."""
     c = base_config().model
-    c.update(family=family, n_layers=layers, n_decoder_layers=layers, n_heads=2, d_model=32, d_kv=8, d_ff=48, vocab_size=97,
-             max_len=32, dropout=0.1, remat=remat, relative_buckets=8, relative_max_distance=16)
+    c.update(
+        family=family,
+        n_layers=layers,
+        n_decoder_layers=layers,
+        n_heads=2,
+        d_model=32,
+        d_kv=8,
+        d_ff=48,
+        vocab_size=97,
+        max_len=32,
+        dropout=0.1,
+        remat=remat,
+        relative_buckets=8,
+        relative_max_distance=16,
+    )
     return c
 
 

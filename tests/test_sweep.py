@@ -59,15 +59,20 @@ def test_report_tables_match_the_csv(sweep):
     assert "jaxlm sweep --config" in report and "Hardware" in report and "jaxlm commit" in report
     for metric in METRICS:
         table = report.split(f"### {metric} ")[1].split("###")[0]
-        shown = {m[1]: (float(m[2]), float(m[3]), float(m[4]), float(m[5]), int(m[6])) for m in
-                 re.finditer(r"\| \**([\w.+=-]+)\**(?: \(best\))? \| ([\d.]+) ± ([\d.]+) \| \[([\d.-]+), ([\d.-]+)\] "
-                             r"\| (\d+) \|", table)}
+        shown = {
+            m[1]: (float(m[2]), float(m[3]), float(m[4]), float(m[5]), int(m[6]))
+            for m in re.finditer(
+                r"\| \**([\w.+=-]+)\**(?: \(best\))? \| ([\d.]+) ± ([\d.]+) \| \[([\d.-]+), ([\d.-]+)\] "
+                r"\| (\d+) \|",
+                table,
+            )
+        }
         assert set(shown) == set(VARIANTS)
         for v in VARIANTS:
             xs = [float(r[metric]) for r in rows if r["variant"] == v]
             mean, std, low, high, n = shown[v]
             assert abs(mean - statistics.fmean(xs)) < 1e-4 and abs(std - statistics.stdev(xs)) < 1e-4 and n == 2
-            half = 12.706204736174707 * statistics.stdev(xs) / 2 ** 0.5  # t(1 degree of freedom, 0.975)
+            half = 12.706204736174707 * statistics.stdev(xs) / 2**0.5  # t(1 degree of freedom, 0.975)
             assert abs(low - (statistics.fmean(xs) - half)) < 1e-4 and abs(high - (statistics.fmean(xs) + half)) < 1e-4
         best = min(VARIANTS, key=lambda v: shown[v][0])
         assert f"| **{best}** (best) |" in table
@@ -96,8 +101,10 @@ def test_changed_definition_is_refused(sweep, capsys):
 
 def _module(tmp_path, body: str) -> str:
     path = tmp_path / "ablation.py"
-    path.write_text("from jaxlm.config.schema import base_config\n\n"
-                    "def get_config(scale='cpu'):\n    return base_config()\n\n" + body)
+    path.write_text(
+        "from jaxlm.config.schema import base_config\n\n"
+        "def get_config(scale='cpu'):\n    return base_config()\n\n" + body
+    )
     return str(path)
 
 
@@ -108,8 +115,7 @@ def test_module_without_get_variants(tmp_path, capsys):
 
 
 def test_variant_with_unknown_key(tmp_path, capsys):
-    module = _module(tmp_path, "def get_variants(scale='cpu'):\n"
-                               "    return {'ok': {}, 'deep': {'model.n_layer': 3}}\n")
+    module = _module(tmp_path, "def get_variants(scale='cpu'):\n    return {'ok': {}, 'deep': {'model.n_layer': 3}}\n")
     err = _one_line_error(capsys, "sweep", "--config", module, "--workdir", str(tmp_path / "w"))
     assert "variant 'deep'" in err and "model.n_layer" in err and "model.n_layers" in err
 
@@ -120,6 +126,7 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
     from jaxlm.sweep import runner
     from jaxlm.sweep.report import write_report
     from jaxlm.sweep.spec import load_sweep
+
     calls = []
 
     def fake_train(cfg, workdir):
@@ -127,8 +134,9 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
         with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
             f.write(json.dumps({"step": 5, "split": "val", "loss": 5.0 + cfg.train.seed}) + "\n")
         state = types.SimpleNamespace(params={"w": np.zeros(4, np.float32)}, opt_state=())  # a Run's fields
-        return types.SimpleNamespace(results={"val": {"loss": 5.0 + cfg.train.seed}, "test": {"loss": 5.5}},
-                                     state=state)
+        return types.SimpleNamespace(
+            results={"val": {"loss": 5.0 + cfg.train.seed}, "test": {"loss": 5.5}}, state=state
+        )
 
     def fake_finetune(cfg, workdir, init_from):
         calls.append((cfg.train.seed, workdir, init_from))
@@ -136,12 +144,20 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner, "train", fake_train)
     monkeypatch.setitem(sys.modules, "jaxlm.projects.genre.finetune", types.SimpleNamespace(finetune=fake_finetune))
-    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n"
-                                    "from jaxlm.projects.genre.finetune import finetune\n\ndef get_config():\n"
-                                    "    return base_config()\n")
+    (tmp_path / "ft.py").write_text(
+        "from jaxlm.config.schema import base_config\n"
+        "from jaxlm.projects.genre.finetune import finetune\n\ndef get_config():\n"
+        "    return base_config()\n"
+    )
     ablation = _module(tmp_path, "def get_variants(scale='cpu'):\n    return {'a': {}, 'b': {'model.n_layers': 2}}\n")
-    sweep = load_sweep(ablation, overrides=[("sweep.finetune", str(tmp_path / "ft.py")), ("sweep.seeds", "(0, 1)"),
-                                            ("sweep.metrics", "('finetune_accuracy', 'val_mlm_loss')")])
+    sweep = load_sweep(
+        ablation,
+        overrides=[
+            ("sweep.finetune", str(tmp_path / "ft.py")),
+            ("sweep.seeds", "(0, 1)"),
+            ("sweep.metrics", "('finetune_accuracy', 'val_mlm_loss')"),
+        ],
+    )
     runner.run_sweep(sweep, str(tmp_path / "s"), log=lambda line: None)
     run = str(tmp_path / "s" / "runs" / "a" / "seed_1")
     assert (1, os.path.join(run, "finetune"), os.path.join(run, "pretrain")) in calls and len(calls) == 4
@@ -152,14 +168,18 @@ def test_finetune_metrics_and_missing_metric(tmp_path, monkeypatch):
 
 
 def _finetune_module(tmp_path, overrides: str) -> str:
-    (tmp_path / "ft.py").write_text("from jaxlm.config.schema import base_config\n"
-                                    "from jaxlm.projects.genre.finetune import finetune\n\ndef get_config():\n"
-                                    "    c = base_config()\n    c.train.steps = 300\n    return c\n")
+    (tmp_path / "ft.py").write_text(
+        "from jaxlm.config.schema import base_config\n"
+        "from jaxlm.projects.genre.finetune import finetune\n\ndef get_config():\n"
+        "    c = base_config()\n    c.train.steps = 300\n    return c\n"
+    )
     path = tmp_path / "ablation.py"
-    path.write_text("from jaxlm.config.schema import base_config\n\ndef get_config(scale='cpu'):\n"
-                    f"    c = base_config()\n    c.sweep = {{'finetune': {str(tmp_path / 'ft.py')!r}, "
-                    f"'finetune_overrides': {overrides}}}\n    return c\n\n"
-                    "def get_variants(scale='cpu'):\n    return {'a': {}, 'b': {'model.n_layers': 2}}\n")
+    path.write_text(
+        "from jaxlm.config.schema import base_config\n\ndef get_config(scale='cpu'):\n"
+        f"    c = base_config()\n    c.sweep = {{'finetune': {str(tmp_path / 'ft.py')!r}, "
+        f"'finetune_overrides': {overrides}}}\n    return c\n\n"
+        "def get_variants(scale='cpu'):\n    return {'a': {}, 'b': {'model.n_layers': 2}}\n"
+    )
     return str(path)
 
 
@@ -167,18 +187,25 @@ def test_finetune_overrides_change_only_the_finetune_config(tmp_path):
     """config.sweep.finetune_overrides ({section: {field: value}}) applies to the fine-tune module's config, which
     is part of the recorded definition; the pre-training variants keep their own values."""
     from jaxlm.sweep.spec import load_sweep
+
     sweep = load_sweep(_finetune_module(tmp_path, "{'train': {'steps': 7}, 'optim': {'warmup': 1}}"))
     assert (sweep.finetune_config.train.steps, sweep.finetune_config.optim.warmup) == (7, 1)
     assert sweep.definition()["finetune_config"]["train"]["steps"] == 7
     assert sweep.variants["a"].train.steps != 7
 
 
-@pytest.mark.parametrize("overrides, words", [("{'train': {'stepz': 7}}", ("finetune_overrides", "stepz")),
-                                              ("{'train': {'steps': 'many'}}", ("finetune_overrides", "steps")),
-                                              ("{'train': 7}", ("finetune_overrides", "sections"))])
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        ("{'train': {'stepz': 7}}", ("finetune_overrides", "stepz")),
+        ("{'train': {'steps': 'many'}}", ("finetune_overrides", "steps")),
+        ("{'train': 7}", ("finetune_overrides", "sections")),
+    ],
+)
 def test_bad_finetune_overrides_are_one_line_errors(tmp_path, capsys, overrides, words):
-    err = _one_line_error(capsys, "sweep", "--config", _finetune_module(tmp_path, overrides),
-                          "--workdir", str(tmp_path / "w"))
+    err = _one_line_error(
+        capsys, "sweep", "--config", _finetune_module(tmp_path, overrides), "--workdir", str(tmp_path / "w")
+    )
     assert all(w in err for w in words)
 
 
@@ -187,11 +214,13 @@ def test_verdicts_come_first_and_a_copy_with_only_results_csv_gives_the_same_rep
     results.csv, no run folders) is re-reported by --report-only from results.csv to the same verdicts and tables."""
     from jaxlm.sweep.claims import verdict_line
     from jaxlm.sweep.report import read_csv
+
     d = sweep[0]
     report = pathlib.Path(d, "report.md").read_text()
     meta = json.loads(pathlib.Path(d, "sweep.json").read_text())
-    assert meta["claims"] == [{"kind": "order", "a": "lr_1e-2", "op": "<", "b": "lr_3e-3", "metric": "val_loss",
-                               "margin": 0.0}]
+    assert meta["claims"] == [
+        {"kind": "order", "a": "lr_1e-2", "op": "<", "b": "lr_3e-3", "metric": "val_loss", "margin": 0.0}
+    ]
     line = verdict_line(meta["claims"][0], read_csv(os.path.join(d, "results.csv")))
     assert report.index("## Verdicts") < report.index("## Final metrics") and f"\n{line}\n" in report
     assert re.match(r"- val_loss: lr_1e-2 < lr_3e-3: \*\*(agrees|disagrees|not resolved)\*\* \(paired difference", line)
@@ -202,8 +231,10 @@ def test_verdicts_come_first_and_a_copy_with_only_results_csv_gives_the_same_rep
     assert main(["sweep", "--report-only", "--workdir", str(copy)]) == 0
     again = (copy / "report.md").read_text()
     assert f"\n{line}\n" in again
-    assert again.split("## Final metrics")[1].split("## Validation")[0] == \
-        report.split("## Final metrics")[1].split("## Validation")[0]
+    assert (
+        again.split("## Final metrics")[1].split("## Validation")[0]
+        == report.split("## Final metrics")[1].split("## Validation")[0]
+    )
     assert (copy / "results.csv").read_text() == pathlib.Path(d, "results.csv").read_text()
     capsys.readouterr()
 
@@ -214,10 +245,15 @@ def test_report_only_takes_the_modules_revised_claims(sweep, tmp_path, capsys):
     for name in ("sweep.json", "results.csv"):
         (copy / name).write_bytes(pathlib.Path(sweep[0], name).read_bytes())
     module = tmp_path / "revised.py"
-    module.write_text(pathlib.Path(TINY).read_text().replace(
-        'expect("lr_1e-2", "<", "lr_3e-3", metric="val_loss")',
-        'expect_equivalent("lr_1e-2", "lr_3e-3", metric="val_bits_per_byte", margin=0.5)').replace(
-        "import expect", "import expect_equivalent"))
+    module.write_text(
+        pathlib.Path(TINY)
+        .read_text()
+        .replace(
+            'expect("lr_1e-2", "<", "lr_3e-3", metric="val_loss")',
+            'expect_equivalent("lr_1e-2", "lr_3e-3", metric="val_bits_per_byte", margin=0.5)',
+        )
+        .replace("import expect", "import expect_equivalent")
+    )
     assert main(["sweep", "--report-only", "--workdir", str(copy), "--config", str(module)]) == 0
     report = (copy / "report.md").read_text()
     assert "- val_bits_per_byte: lr_1e-2 ≈ lr_3e-3 within ±0.5: **" in report and "- val_loss: lr_1e-2 <" not in report

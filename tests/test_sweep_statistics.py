@@ -51,9 +51,17 @@ def test_paired_differences_cancel_what_seeds_share_and_skip_unpaired_seeds():
     assert unpaired.low < mean_interval([5.0 + e for e in seed_effect[:3]]).mean  # unpaired, the CIs overlap
 
 
-@pytest.mark.parametrize("low,high,op,verdict", [(0.1, 0.3, ">", AGREES), (-0.3, -0.1, ">", DISAGREES),
-                                                  (-0.1, 0.3, ">", UNRESOLVED), (-0.3, -0.1, "<", AGREES),
-                                                  (0.1, 0.3, "<", DISAGREES), (-0.3, 0.05, "<", UNRESOLVED)])
+@pytest.mark.parametrize(
+    "low,high,op,verdict",
+    [
+        (0.1, 0.3, ">", AGREES),
+        (-0.3, -0.1, ">", DISAGREES),
+        (-0.1, 0.3, ">", UNRESOLVED),
+        (-0.3, -0.1, "<", AGREES),
+        (0.1, 0.3, "<", DISAGREES),
+        (-0.3, 0.05, "<", UNRESOLVED),
+    ],
+)
 def test_order_verdicts(low, high, op, verdict):
     assert decide(expect("a", op, "b", metric="m"), Interval((low + high) / 2, 0.1, 3, low, high)) == verdict
 
@@ -64,8 +72,15 @@ def test_order_verdict_with_a_margin_needs_the_whole_interval_beyond_it():
     assert decide(claim, Interval(0.2, 0.1, 3, 0.1, 0.3)) == UNRESOLVED
 
 
-@pytest.mark.parametrize("low,high,verdict", [(-0.01, 0.015, EQUIVALENT), (0.03, 0.05, NOT_EQUIVALENT),
-                                              (-0.06, -0.03, NOT_EQUIVALENT), (-0.01, 0.03, UNRESOLVED)])
+@pytest.mark.parametrize(
+    "low,high,verdict",
+    [
+        (-0.01, 0.015, EQUIVALENT),
+        (0.03, 0.05, NOT_EQUIVALENT),
+        (-0.06, -0.03, NOT_EQUIVALENT),
+        (-0.01, 0.03, UNRESOLVED),
+    ],
+)
 def test_equivalence_verdicts(low, high, verdict):
     claim = expect_equivalent("a", "b", metric="m", margin=0.02)
     assert decide(claim, Interval((low + high) / 2, 0.01, 4, low, high)) == verdict
@@ -75,21 +90,27 @@ def test_verdict_lines_from_results():
     records = _records({"post": [6.30, 6.35, 6.28], "pre": [6.20, 6.22, 6.19]})
     line = verdict_line(expect("post", ">", "pre", metric="val_loss"), records)
     d = mean_interval([0.10, 0.13, 0.09])
-    assert line == (f"- val_loss: post > pre: **agrees** (paired difference post − pre = {d.mean:+.4g}, 95% CI "
-                    f"[{d.low:+.4g}, {d.high:+.4g}] over 3 seeds; this design resolves differences beyond "
-                    f"±{d.half_width:.2g})")
+    assert line == (
+        f"- val_loss: post > pre: **agrees** (paired difference post − pre = {d.mean:+.4g}, 95% CI "
+        f"[{d.low:+.4g}, {d.high:+.4g}] over 3 seeds; this design resolves differences beyond "
+        f"±{d.half_width:.2g})"
+    )
     single = verdict_line(expect("post", ">", "pre", metric="val_loss"), _records({"post": [6.3], "pre": [6.2]}))
     assert single.startswith("- val_loss: post > pre: **not resolved** (1 paired seed;")
     eq = verdict_line(expect_equivalent("post", "pre", metric="val_loss", margin=0.5), records)
     assert "**equivalent within ±0.5**" in eq
 
 
-@pytest.mark.parametrize("claim,words", [
-    (expect("x", ">", "b", metric="val_loss"), "names variant 'x'"),
-    (expect("a", ">", "b", metric="test_loss"), "not in config.sweep.metrics"),
-    (expect("a", ">=", "b", metric="val_loss"), "use '>' or '<'"),
-    (expect_equivalent("a", "b", metric="val_loss", margin=0.0), "> 0 for equivalence"),
-    ("a > b", "is not an expect")])
+@pytest.mark.parametrize(
+    "claim,words",
+    [
+        (expect("x", ">", "b", metric="val_loss"), "names variant 'x'"),
+        (expect("a", ">", "b", metric="test_loss"), "not in config.sweep.metrics"),
+        (expect("a", ">=", "b", metric="val_loss"), "use '>' or '<'"),
+        (expect_equivalent("a", "b", metric="val_loss", margin=0.0), "> 0 for equivalence"),
+        ("a > b", "is not an expect"),
+    ],
+)
 def test_bad_claims_are_one_line_errors(claim, words):
     with pytest.raises(UserError, match=words):
         check_claims([claim], ["a", "b"], ("val_loss",), "m.py")

@@ -20,8 +20,7 @@ def reinsert(inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.concatenate([spans[int(t)] if t in spans else [t] for t in inputs]).astype(np.int32)
 
 
-@pytest.mark.parametrize("inputs_len,raw,targets",
-                         [(128, 141, 29), (256, 284, 58), (512, 568, 114), (1024, 1137, 229)])
+@pytest.mark.parametrize("inputs_len,raw,targets", [(128, 141, 29), (256, 284, 58), (512, 568, 114), (1024, 1137, 229)])
 def test_span_corruption_lengths_match_t5(inputs_len, raw, targets):
     assert t5_noise.span_corruption_lengths(inputs_len, 0.15, 3.0) == (raw, targets)
 
@@ -35,7 +34,7 @@ def test_span_corruption_reconstructs_source_with_t5_counts():
             np.testing.assert_array_equal(reinsert(inputs, targets), source)
             n_noise = min(max(round(length * 0.15), 1), length - 1)
             used = targets[np.isin(targets, SENTINELS)]
-            np.testing.assert_array_equal(used, SENTINELS[:len(used)])  # in order, from <extra_id_0>
+            np.testing.assert_array_equal(used, SENTINELS[: len(used)])  # in order, from <extra_id_0>
             np.testing.assert_array_equal(inputs[np.isin(inputs, SENTINELS)], used)
             assert len(targets) - len(used) == n_noise
             assert len(used) == min(max(1, round(n_noise / 3)), length - n_noise)
@@ -79,6 +78,7 @@ def test_prefix_lm_splits_source():
 
 def test_prepared_examples_are_fixed_shape_and_weighted(tiny_config):
     from jaxlm.pipeline.dataset import load_corpus, prepare
+
     cfg = tiny_config
     cfg.model.family, cfg.data.objective = "t5", "t5_span_corruption"
     corpus = load_corpus(cfg)
@@ -89,7 +89,7 @@ def test_prepared_examples_are_fixed_shape_and_weighted(tiny_config):
         assert ex["inputs"].shape == (cfg.data.seq_len,) and ex["targets"].shape == (targets_len,)
         n = int(ex["weights"].sum())
         assert ex["targets"][n - 1] == EOS_ID and ex["decoder_inputs"][0] == 0
-        np.testing.assert_array_equal(ex["decoder_inputs"][1:n], ex["targets"][:n - 1])
+        np.testing.assert_array_equal(ex["decoder_inputs"][1:n], ex["targets"][: n - 1])
         inputs = ex["inputs"][ex["inputs_segment_ids"] > 0][:-1]
-        np.testing.assert_array_equal(reinsert(inputs, ex["targets"][:n - 1]), ex["source_ids"])
+        np.testing.assert_array_equal(reinsert(inputs, ex["targets"][: n - 1]), ex["source_ids"])
         assert "<extra_id_0>" in prepared.describe(ex)["inputs_text"]

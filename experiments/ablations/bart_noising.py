@@ -22,13 +22,13 @@ wall time of the whole sweep (8 min 36 s) on 2 cores shared with other jobs (loa
 Seeds: 1 at cpu scale, 3 at accelerator scale (6+6 × 512, 20000 steps of 64 × 256).
 Command: jaxlm sweep --config experiments/ablations/bart_noising.py --workdir runs/bart_noising [--scale accelerator]
 """
+
 import ml_collections
 
 from jaxlm.config.schema import base_config
 from jaxlm.sweep.claims import expect, expect_equivalent
 
-NONE = {"bart_token_mask": 0.0, "bart_token_delete": 0.0, "bart_infill": 0.0, "permute_sentences": 0.0,
-        "rotate": 0.0}
+NONE = {"bart_token_mask": 0.0, "bart_token_delete": 0.0, "bart_infill": 0.0, "permute_sentences": 0.0, "rotate": 0.0}
 RECIPE = dict(NONE, bart_infill=0.3, permute_sentences=1.0)
 
 
@@ -36,26 +36,51 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     """BART 2+2 × 128 for 600 steps of 8 × 64 tokens (cpu) or 6+6 × 512 for 20000 steps (accelerator)."""
     c = base_config()
     cpu = scale == "cpu"
-    c.model.update(family="bart", n_layers=2 if cpu else 6, n_heads=4 if cpu else 8, d_model=128 if cpu else 512,
-                   d_ff=512 if cpu else 2048, vocab_size=4096, max_len=64 if cpu else 256)
+    c.model.update(
+        family="bart",
+        n_layers=2 if cpu else 6,
+        n_heads=4 if cpu else 8,
+        d_model=128 if cpu else 512,
+        d_ff=512 if cpu else 2048,
+        vocab_size=4096,
+        max_len=64 if cpu else 256,
+    )
     c.data.update(objective="bart_denoise", seq_len=64 if cpu else 256, poisson_lambda=3.0, **NONE)
-    c.train.update(steps=600 if cpu else 20000, batch_size=8 if cpu else 64, log_every=50 if cpu else 100,
-                   eval_every=200 if cpu else 2000, eval_batches=4 if cpu else 0, eval_batch_size=32,
-                   checkpoint_every=600 if cpu else 2000, sample_tokens=0)
+    c.train.update(
+        steps=600 if cpu else 20000,
+        batch_size=8 if cpu else 64,
+        log_every=50 if cpu else 100,
+        eval_every=200 if cpu else 2000,
+        eval_batches=4 if cpu else 0,
+        eval_batch_size=32,
+        checkpoint_every=600 if cpu else 2000,
+        sample_tokens=0,
+    )
     c.optim.update(peak_lr=6e-4, warmup=60 if cpu else 1000, schedule="cosine", final_lr_frac=0.1)
-    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2), "metrics": ("recipe_val_loss", "clean_val_loss", "val_loss"),
-               "finetune": "", "evals": {"recipe": RECIPE, "clean": NONE},
-               "claims": (expect("infill", "<", "token_mask", metric="recipe_val_loss"),
-                          expect("token_delete", "<", "permute", metric="recipe_val_loss"),
-                          expect("token_mask", "<", "rotate", metric="recipe_val_loss"),
-                          expect_equivalent("infill", "infill_permute", metric="recipe_val_loss", margin=0.05))}
+    c.sweep = {
+        "seeds": (0,) if cpu else (0, 1, 2),
+        "metrics": ("recipe_val_loss", "clean_val_loss", "val_loss"),
+        "finetune": "",
+        "evals": {"recipe": RECIPE, "clean": NONE},
+        "claims": (
+            expect("infill", "<", "token_mask", metric="recipe_val_loss"),
+            expect("token_delete", "<", "permute", metric="recipe_val_loss"),
+            expect("token_mask", "<", "rotate", metric="recipe_val_loss"),
+            expect_equivalent("infill", "infill_permute", metric="recipe_val_loss", margin=0.05),
+        ),
+    }
     return c
 
 
 def get_variants(scale: str = "cpu") -> dict[str, dict[str, object]]:
     """Each transform alone at 30% (rotation: always), and infilling + permutation."""
-    one = {"token_mask": "bart_token_mask", "token_delete": "bart_token_delete", "infill": "bart_infill",
-           "permute": "permute_sentences", "rotate": "rotate"}
+    one = {
+        "token_mask": "bart_token_mask",
+        "token_delete": "bart_token_delete",
+        "infill": "bart_infill",
+        "permute": "permute_sentences",
+        "rotate": "rotate",
+    }
     rate = {"permute_sentences": 1.0, "rotate": 1.0}
     variants = {name: {f"data.{key}": rate.get(key, 0.3)} for name, key in one.items()}
     variants["infill_permute"] = {f"data.{k}": v for k, v in RECIPE.items() if v}

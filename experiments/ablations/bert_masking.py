@@ -33,6 +33,7 @@ Seeds: 1 at cpu scale (240 pre-training steps of 16 × 128 tokens, then a 100-st
 scale (12 × 384, 10000 steps of 128 × 128, the preset's 300-step fine-tune).
 Command: jaxlm sweep --config experiments/ablations/bert_masking.py --workdir runs/bert_masking [--scale accelerator]
 """
+
 import os
 
 import ml_collections
@@ -41,10 +42,16 @@ from jaxlm.config.schema import base_config
 from jaxlm.sweep.claims import expect
 
 FINETUNE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "finetune_genre_bert.py"))
-CPU_FINETUNE = {"train": {"steps": 100, "eval_every": 100, "checkpoint_every": 100, "eval_batches": 2},
-                "optim": {"warmup": 10}}
-MIXTURES = {"mask80_rnd10_same10": (0.8, 0.1), "mask100_rnd0_same0": (1.0, 0.0), "mask80_rnd0_same20": (0.8, 0.0),
-            "mask80_rnd20_same0": (0.8, 0.2)}
+CPU_FINETUNE = {
+    "train": {"steps": 100, "eval_every": 100, "checkpoint_every": 100, "eval_batches": 2},
+    "optim": {"warmup": 10},
+}
+MIXTURES = {
+    "mask80_rnd10_same10": (0.8, 0.1),
+    "mask100_rnd0_same0": (1.0, 0.0),
+    "mask80_rnd0_same20": (0.8, 0.0),
+    "mask80_rnd20_same0": (0.8, 0.2),
+}
 
 
 def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
@@ -52,27 +59,65 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     BERT genre fine-tune from each pre-trained model."""
     c = base_config()
     cpu = scale == "cpu"
-    c.model.update(family="bert", n_layers=4 if cpu else 12, n_heads=4 if cpu else 6, d_model=128 if cpu else 384,
-                   d_ff=512 if cpu else 1536, vocab_size=4096, max_len=128, layer_norm_eps=1e-5, nsp_head=False)
-    c.data.update(objective="roberta_mlm", seq_len=128, max_predictions=20, segment_mask=False, stratify=True,
-                  val_docs=1, test_docs=1)
-    c.train.update(steps=240 if cpu else 10000, batch_size=16 if cpu else 128, log_every=20 if cpu else 100,
-                   eval_every=120 if cpu else 1000, eval_batches=8 if cpu else 0, eval_batch_size=32,
-                   checkpoint_every=240 if cpu else 2000, sample_tokens=0)
-    c.optim.update(peak_lr=2e-3, warmup=24 if cpu else 1000, schedule="linear", final_lr_frac=0.0, b2=0.98, eps=1e-6,
-                   weight_decay=0.01)
-    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2),
-               "metrics": ("kept_val_loss", "masked_val_loss", "finetune_accuracy", "finetune_macro_f1", "val_loss"),
-               "finetune": FINETUNE, "finetune_overrides": CPU_FINETUNE if cpu else {},
-               "evals": {"kept": {"mask_token_frac": 0.0, "random_token_frac": 0.0},
-                         "masked": {"mask_token_frac": 1.0, "random_token_frac": 0.0}},
-               "claims": (expect("mask80_rnd0_same20", "<", "mask80_rnd10_same10", metric="kept_val_loss"),
-                          expect("mask80_rnd10_same10", "<", "mask100_rnd0_same0", metric="kept_val_loss"))}
+    c.model.update(
+        family="bert",
+        n_layers=4 if cpu else 12,
+        n_heads=4 if cpu else 6,
+        d_model=128 if cpu else 384,
+        d_ff=512 if cpu else 1536,
+        vocab_size=4096,
+        max_len=128,
+        layer_norm_eps=1e-5,
+        nsp_head=False,
+    )
+    c.data.update(
+        objective="roberta_mlm",
+        seq_len=128,
+        max_predictions=20,
+        segment_mask=False,
+        stratify=True,
+        val_docs=1,
+        test_docs=1,
+    )
+    c.train.update(
+        steps=240 if cpu else 10000,
+        batch_size=16 if cpu else 128,
+        log_every=20 if cpu else 100,
+        eval_every=120 if cpu else 1000,
+        eval_batches=8 if cpu else 0,
+        eval_batch_size=32,
+        checkpoint_every=240 if cpu else 2000,
+        sample_tokens=0,
+    )
+    c.optim.update(
+        peak_lr=2e-3,
+        warmup=24 if cpu else 1000,
+        schedule="linear",
+        final_lr_frac=0.0,
+        b2=0.98,
+        eps=1e-6,
+        weight_decay=0.01,
+    )
+    c.sweep = {
+        "seeds": (0,) if cpu else (0, 1, 2),
+        "metrics": ("kept_val_loss", "masked_val_loss", "finetune_accuracy", "finetune_macro_f1", "val_loss"),
+        "finetune": FINETUNE,
+        "finetune_overrides": CPU_FINETUNE if cpu else {},
+        "evals": {
+            "kept": {"mask_token_frac": 0.0, "random_token_frac": 0.0},
+            "masked": {"mask_token_frac": 1.0, "random_token_frac": 0.0},
+        },
+        "claims": (
+            expect("mask80_rnd0_same20", "<", "mask80_rnd10_same10", metric="kept_val_loss"),
+            expect("mask80_rnd10_same10", "<", "mask100_rnd0_same0", metric="kept_val_loss"),
+        ),
+    }
     return c
 
 
 def get_variants(scale: str = "cpu") -> dict[str, dict[str, object]]:
     """80/10/10 (BERT), 100/0/0, 80/0/20 and (accelerator scale) 80/20/0 as [MASK] / random token / kept token."""
     names = list(MIXTURES)[:3] if scale == "cpu" else list(MIXTURES)
-    return {name: {"data.mask_token_frac": MIXTURES[name][0], "data.random_token_frac": MIXTURES[name][1]}
-            for name in names}
+    return {
+        name: {"data.mask_token_frac": MIXTURES[name][0], "data.random_token_frac": MIXTURES[name][1]} for name in names
+    }

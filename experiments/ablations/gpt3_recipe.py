@@ -14,6 +14,7 @@ wall time of the whole sweep (2 min 21 s) on 2 cores shared with other jobs (loa
 Seeds: 2 at cpu scale, 3 at accelerator scale (4 × 256 GPT, 49M tokens).
 Command: jaxlm sweep --config experiments/ablations/gpt3_recipe.py --workdir runs/gpt3_recipe [--scale accelerator]
 """
+
 import ml_collections
 
 from jaxlm.config.schema import base_config
@@ -27,18 +28,44 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     """GPT-3's optimizer on a 2 × 128 GPT (cpu) or 4 × 256 (accelerator), 8 microbatches per full batch."""
     c = base_config()
     cpu = scale == "cpu"
-    c.model.update(n_layers=2 if cpu else 4, n_heads=4, d_model=128 if cpu else 256, d_ff=512 if cpu else 1024,
-                   vocab_size=4096, max_len=128)
+    c.model.update(
+        n_layers=2 if cpu else 4,
+        n_heads=4,
+        d_model=128 if cpu else 256,
+        d_ff=512 if cpu else 1024,
+        vocab_size=4096,
+        max_len=128,
+    )
     c.data.seq_len = 128
     c.train.update(batch_size=16 if cpu else 256, microbatches=8)
-    c.train.update(steps=steps_for(c.train, 128, TOKENS[scale]), log_every=5 if cpu else 20,
-                   eval_every=14 if cpu else 200, eval_batches=4 if cpu else 0, eval_batch_size=32,
-                   checkpoint_every=1000, sample_tokens=0)
-    c.optim.update(name="adamw", peak_lr=2e-3, b1=0.9, b2=0.95, eps=1e-8, clip=1.0, weight_decay=0.1,
-                   schedule="cosine", final_lr_frac=0.1, warmup_tokens=TOKENS[scale] // 10,
-                   decay_tokens=TOKENS[scale])
-    c.sweep = {"seeds": (0, 1) if cpu else (0, 1, 2), "metrics": ("val_loss", "train_tokens"), "finetune": "",
-               "claims": (expect("ramp", "<", "no_ramp", metric="val_loss"),)}
+    c.train.update(
+        steps=steps_for(c.train, 128, TOKENS[scale]),
+        log_every=5 if cpu else 20,
+        eval_every=14 if cpu else 200,
+        eval_batches=4 if cpu else 0,
+        eval_batch_size=32,
+        checkpoint_every=1000,
+        sample_tokens=0,
+    )
+    c.optim.update(
+        name="adamw",
+        peak_lr=2e-3,
+        b1=0.9,
+        b2=0.95,
+        eps=1e-8,
+        clip=1.0,
+        weight_decay=0.1,
+        schedule="cosine",
+        final_lr_frac=0.1,
+        warmup_tokens=TOKENS[scale] // 10,
+        decay_tokens=TOKENS[scale],
+    )
+    c.sweep = {
+        "seeds": (0, 1) if cpu else (0, 1, 2),
+        "metrics": ("val_loss", "train_tokens"),
+        "finetune": "",
+        "claims": (expect("ramp", "<", "no_ramp", metric="val_loss"),),
+    }
     return c
 
 
@@ -55,7 +82,12 @@ def get_variants(scale: str = "cpu") -> dict[str, dict[str, object]]:
     """The full batch throughout, and the ramp from 2 sequences over the first half of the tokens."""
     train = get_config(scale).train
     train.update(batch_ramp_start=2, batch_ramp_tokens=TOKENS[scale] // 2)
-    return {"no_ramp": {},
-            "ramp": {"train.batch_ramp_start": 2, "train.batch_ramp_tokens": TOKENS[scale] // 2,
-                     "train.steps": steps_for(train, 128, TOKENS[scale]),
-                     "train.eval_every": 17 if scale == "cpu" else 340}}
+    return {
+        "no_ramp": {},
+        "ramp": {
+            "train.batch_ramp_start": 2,
+            "train.batch_ramp_tokens": TOKENS[scale] // 2,
+            "train.steps": steps_for(train, 128, TOKENS[scale]),
+            "train.eval_every": 17 if scale == "cpu" else 340,
+        },
+    }

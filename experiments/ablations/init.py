@@ -13,6 +13,7 @@ wall time of the whole sweep (3 min 57 s) on 2 cores shared with other jobs (loa
 Seeds: 1 at cpu scale, 3 at accelerator scale (24 × 512).
 Command: jaxlm sweep --config experiments/ablations/init.py --workdir runs/init [--scale accelerator]
 """
+
 import ml_collections
 
 from jaxlm.config.schema import base_config
@@ -23,16 +24,36 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     """A 12 × 64 GPT for 150 steps (cpu) or a 24 × 512 GPT for 5000 steps (accelerator)."""
     c = base_config()
     cpu = scale == "cpu"
-    c.model.update(n_layers=12 if cpu else 24, n_heads=2 if cpu else 8, d_model=64 if cpu else 512,
-                   d_ff=256 if cpu else 2048, vocab_size=4096, max_len=64 if cpu else 256, tie_embeddings=False)
+    c.model.update(
+        n_layers=12 if cpu else 24,
+        n_heads=2 if cpu else 8,
+        d_model=64 if cpu else 512,
+        d_ff=256 if cpu else 2048,
+        vocab_size=4096,
+        max_len=64 if cpu else 256,
+        tie_embeddings=False,
+    )
     c.data.update(seq_len=64 if cpu else 256)
-    c.train.update(steps=150 if cpu else 5000, batch_size=16 if cpu else 64, log_every=10 if cpu else 100,
-                   eval_every=50 if cpu else 1000, eval_batches=4 if cpu else 0, eval_batch_size=32,
-                   checkpoint_every=150 if cpu else 1000, sample_tokens=0)
+    c.train.update(
+        steps=150 if cpu else 5000,
+        batch_size=16 if cpu else 64,
+        log_every=10 if cpu else 100,
+        eval_every=50 if cpu else 1000,
+        eval_batches=4 if cpu else 0,
+        eval_batch_size=32,
+        checkpoint_every=150 if cpu else 1000,
+        sample_tokens=0,
+    )
     c.optim.update(peak_lr=3e-3, warmup=15 if cpu else 250, schedule="cosine", final_lr_frac=0.1)
-    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2), "metrics": ("val_loss",), "finetune": "",
-               "claims": (expect("gpt2", "<", "fan_in", metric="val_loss"),
-                          expect_equivalent("fan_in", "t5", metric="val_loss", margin=0.05))}
+    c.sweep = {
+        "seeds": (0,) if cpu else (0, 1, 2),
+        "metrics": ("val_loss",),
+        "finetune": "",
+        "claims": (
+            expect("gpt2", "<", "fan_in", metric="val_loss"),
+            expect_equivalent("fan_in", "t5", metric="val_loss", margin=0.05),
+        ),
+    }
     return c
 
 

@@ -29,6 +29,7 @@ Seeds: 1 at cpu scale (240 pre-training steps of 16 × 128 tokens, then a 100 ×
 scale (12 × 384, 10000 steps of 128 × 128, the preset's 300-step fine-tune).
 Command: jaxlm sweep --config experiments/ablations/nsp.py --workdir runs/nsp [--scale accelerator]
 """
+
 import os
 
 import ml_collections
@@ -37,9 +38,10 @@ from jaxlm.config.schema import base_config
 from jaxlm.sweep.claims import expect, expect_equivalent
 
 FINETUNE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "finetune_genre_bert.py"))
-CPU_FINETUNE = {"train": {"steps": 100, "batch_size": 16, "eval_every": 100, "checkpoint_every": 100,
-                          "eval_batches": 2},
-                "optim": {"warmup": 10}}
+CPU_FINETUNE = {
+    "train": {"steps": 100, "batch_size": 16, "eval_every": 100, "checkpoint_every": 100, "eval_batches": 2},
+    "optim": {"warmup": 10},
+}
 
 
 def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
@@ -47,26 +49,58 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     BERT genre fine-tune from each pre-trained model."""
     c = base_config()
     cpu = scale == "cpu"
-    c.model.update(family="bert", n_layers=4 if cpu else 12, n_heads=4 if cpu else 6, d_model=128 if cpu else 384,
-                   d_ff=512 if cpu else 1536, vocab_size=4096, max_len=128, layer_norm_eps=1e-12, norm="post",
-                   nsp_head=True)
-    c.data.update(objective="bert_mlm_nsp", seq_len=128, max_predictions=20, nsp=True, dupe_factor=5, stratify=True,
-                  val_docs=1, test_docs=1)
-    c.train.update(steps=240 if cpu else 10000, batch_size=16 if cpu else 128, log_every=20 if cpu else 100,
-                   eval_every=120 if cpu else 1000, eval_batches=8 if cpu else 0, eval_batch_size=32,
-                   checkpoint_every=240 if cpu else 2000, sample_tokens=0)
-    c.optim.update(peak_lr=1e-3, warmup=24 if cpu else 1000, schedule="linear", final_lr_frac=0.0, b2=0.999,
-                   weight_decay=0.01)
-    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2),
-               "metrics": ("finetune_accuracy", "finetune_macro_f1", "val_mlm_loss", "val_nsp_accuracy"),
-               "finetune": FINETUNE, "finetune_overrides": CPU_FINETUNE if cpu else {},
-               "claims": (expect_equivalent("pairs_no_nsp", "pairs_nsp", metric="finetune_accuracy", margin=0.02),
-                          expect("full_sentences", ">", "pairs_nsp", metric="finetune_accuracy"))}
+    c.model.update(
+        family="bert",
+        n_layers=4 if cpu else 12,
+        n_heads=4 if cpu else 6,
+        d_model=128 if cpu else 384,
+        d_ff=512 if cpu else 1536,
+        vocab_size=4096,
+        max_len=128,
+        layer_norm_eps=1e-12,
+        norm="post",
+        nsp_head=True,
+    )
+    c.data.update(
+        objective="bert_mlm_nsp",
+        seq_len=128,
+        max_predictions=20,
+        nsp=True,
+        dupe_factor=5,
+        stratify=True,
+        val_docs=1,
+        test_docs=1,
+    )
+    c.train.update(
+        steps=240 if cpu else 10000,
+        batch_size=16 if cpu else 128,
+        log_every=20 if cpu else 100,
+        eval_every=120 if cpu else 1000,
+        eval_batches=8 if cpu else 0,
+        eval_batch_size=32,
+        checkpoint_every=240 if cpu else 2000,
+        sample_tokens=0,
+    )
+    c.optim.update(
+        peak_lr=1e-3, warmup=24 if cpu else 1000, schedule="linear", final_lr_frac=0.0, b2=0.999, weight_decay=0.01
+    )
+    c.sweep = {
+        "seeds": (0,) if cpu else (0, 1, 2),
+        "metrics": ("finetune_accuracy", "finetune_macro_f1", "val_mlm_loss", "val_nsp_accuracy"),
+        "finetune": FINETUNE,
+        "finetune_overrides": CPU_FINETUNE if cpu else {},
+        "claims": (
+            expect_equivalent("pairs_no_nsp", "pairs_nsp", metric="finetune_accuracy", margin=0.02),
+            expect("full_sentences", ">", "pairs_nsp", metric="finetune_accuracy"),
+        ),
+    }
     return c
 
 
 def get_variants(scale: str = "cpu") -> dict[str, dict[str, object]]:
     """Segment pairs with NSP (BERT), the same pairs without NSP, full-sentence rows without NSP (RoBERTa)."""
-    return {"pairs_nsp": {},
-            "pairs_no_nsp": {"data.nsp": False, "model.nsp_head": False},
-            "full_sentences": {"data.objective": "roberta_mlm", "data.segment_mask": False, "model.nsp_head": False}}
+    return {
+        "pairs_nsp": {},
+        "pairs_no_nsp": {"data.nsp": False, "model.nsp_head": False},
+        "full_sentences": {"data.objective": "roberta_mlm", "data.segment_mask": False, "model.nsp_head": False},
+    }

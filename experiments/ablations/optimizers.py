@@ -16,6 +16,7 @@ measured wall time of the whole sweep (3 min 43 s) on 2 cores shared with other 
 Seeds: 2 at cpu scale, 3 at accelerator scale.
 Command: jaxlm sweep --config experiments/ablations/optimizers.py --workdir runs/optimizers [--scale accelerator]
 """
+
 import ml_collections
 
 from jaxlm.config.schema import base_config
@@ -26,24 +27,44 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     """A 2 × 128 GPT for 150 steps (cpu) or a 6 × 384 GPT for 5000 steps (accelerator); AdamW's settings."""
     c = base_config()
     cpu = scale == "cpu"
-    c.model.update(n_layers=2 if cpu else 6, n_heads=4 if cpu else 6, d_model=128 if cpu else 384,
-                   d_ff=512 if cpu else 1536, vocab_size=4096, max_len=64 if cpu else 256)
+    c.model.update(
+        n_layers=2 if cpu else 6,
+        n_heads=4 if cpu else 6,
+        d_model=128 if cpu else 384,
+        d_ff=512 if cpu else 1536,
+        vocab_size=4096,
+        max_len=64 if cpu else 256,
+    )
     c.data.update(seq_len=64 if cpu else 256)
-    c.train.update(steps=150 if cpu else 5000, batch_size=16 if cpu else 64, log_every=10 if cpu else 100,
-                   eval_every=75 if cpu else 1000, eval_batches=4 if cpu else 0, eval_batch_size=32,
-                   checkpoint_every=150 if cpu else 1000, sample_tokens=0)
+    c.train.update(
+        steps=150 if cpu else 5000,
+        batch_size=16 if cpu else 64,
+        log_every=10 if cpu else 100,
+        eval_every=75 if cpu else 1000,
+        eval_batches=4 if cpu else 0,
+        eval_batch_size=32,
+        checkpoint_every=150 if cpu else 1000,
+        sample_tokens=0,
+    )
     c.optim.update(warmup=20 if cpu else 250, schedule="cosine", final_lr_frac=0.1, weight_decay=0.0, clip=1.0)
-    c.sweep = {"seeds": (0, 1) if cpu else (0, 1, 2), "metrics": ("val_loss", "opt_state_bytes", "opt_state_to_params"),
-               "finetune": "",
-               "claims": (expect("adam", "<", "sgd_momentum", metric="val_loss"),
-                          expect("adafactor", "<", "sgd_momentum", metric="val_loss"),
-                          expect_equivalent("adam", "adafactor", metric="val_loss", margin=0.05),
-                          expect("adam", ">", "adafactor", metric="opt_state_to_params"))}
+    c.sweep = {
+        "seeds": (0, 1) if cpu else (0, 1, 2),
+        "metrics": ("val_loss", "opt_state_bytes", "opt_state_to_params"),
+        "finetune": "",
+        "claims": (
+            expect("adam", "<", "sgd_momentum", metric="val_loss"),
+            expect("adafactor", "<", "sgd_momentum", metric="val_loss"),
+            expect_equivalent("adam", "adafactor", metric="val_loss", margin=0.05),
+            expect("adam", ">", "adafactor", metric="opt_state_to_params"),
+        ),
+    }
     return c
 
 
 def get_variants(scale: str = "cpu") -> dict[str, dict[str, object]]:
     """SGD with momentum, Adam and Adafactor, each at its standard learning rate."""
-    return {"sgd_momentum": {"optim.name": "sgd", "optim.peak_lr": 0.1, "optim.momentum": 0.9},
-            "adam": {"optim.name": "adam", "optim.peak_lr": 3e-3},
-            "adafactor": {"optim.name": "adafactor", "optim.peak_lr": 1e-2}}
+    return {
+        "sgd_momentum": {"optim.name": "sgd", "optim.peak_lr": 0.1, "optim.momentum": 0.9},
+        "adam": {"optim.name": "adam", "optim.peak_lr": 3e-3},
+        "adafactor": {"optim.name": "adafactor", "optim.peak_lr": 1e-2},
+    }

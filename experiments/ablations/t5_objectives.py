@@ -31,6 +31,7 @@ Seeds: 1 at cpu scale (160 pre-training steps of 16 × 128 tokens, then an 80 ×
 scale (6+6 × 512, 20000 steps of 64 × 512, the preset's 300-step fine-tune).
 Command: jaxlm sweep --config experiments/ablations/t5_objectives.py --workdir runs/t5_objectives [--scale accelerator]
 """
+
 import os
 
 import ml_collections
@@ -39,9 +40,10 @@ from jaxlm.config.schema import base_config
 from jaxlm.sweep.claims import expect, expect_equivalent
 
 FINETUNE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "finetune_genre_t5.py"))
-CPU_FINETUNE = {"train": {"steps": 80, "batch_size": 16, "eval_every": 80, "checkpoint_every": 80,
-                          "eval_batches": 2},
-                "optim": {"warmup": 8}}
+CPU_FINETUNE = {
+    "train": {"steps": 80, "batch_size": 16, "eval_every": 80, "checkpoint_every": 80, "eval_batches": 2},
+    "optim": {"warmup": 8},
+}
 OBJECTIVES = ("prefix_lm", "bert_style", "iid_replace_spans", "iid_drop_tokens", "span_corruption")
 
 
@@ -50,22 +52,49 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     genre fine-tune from each pre-trained model."""
     c = base_config()
     cpu = scale == "cpu"
-    c.model.update(family="t5", n_layers=2 if cpu else 6, n_heads=4 if cpu else 8, d_model=128 if cpu else 512,
-                   d_kv=32 if cpu else 64, d_ff=512 if cpu else 2048, ff="relu", vocab_size=4096,
-                   max_len=128 if cpu else 512, layer_norm_eps=1e-6)
-    c.data.update(objective="t5_span_corruption", seq_len=128 if cpu else 512, noise_density=0.15,
-                  mean_span_length=3.0, stratify=True, val_docs=1, test_docs=1)
-    c.train.update(steps=160 if cpu else 20000, batch_size=16 if cpu else 64, log_every=20 if cpu else 100,
-                   eval_every=80 if cpu else 2000, eval_batches=4 if cpu else 0, eval_batch_size=32,
-                   checkpoint_every=160 if cpu else 2000, sample_tokens=0)
+    c.model.update(
+        family="t5",
+        n_layers=2 if cpu else 6,
+        n_heads=4 if cpu else 8,
+        d_model=128 if cpu else 512,
+        d_kv=32 if cpu else 64,
+        d_ff=512 if cpu else 2048,
+        ff="relu",
+        vocab_size=4096,
+        max_len=128 if cpu else 512,
+        layer_norm_eps=1e-6,
+    )
+    c.data.update(
+        objective="t5_span_corruption",
+        seq_len=128 if cpu else 512,
+        noise_density=0.15,
+        mean_span_length=3.0,
+        stratify=True,
+        val_docs=1,
+        test_docs=1,
+    )
+    c.train.update(
+        steps=160 if cpu else 20000,
+        batch_size=16 if cpu else 64,
+        log_every=20 if cpu else 100,
+        eval_every=80 if cpu else 2000,
+        eval_batches=4 if cpu else 0,
+        eval_batch_size=32,
+        checkpoint_every=160 if cpu else 2000,
+        sample_tokens=0,
+    )
     c.optim.update(peak_lr=3e-3 if cpu else 1e-3, warmup=20 if cpu else 1000, schedule="cosine", final_lr_frac=0.1)
-    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2),
-               "metrics": ("finetune_accuracy", "finetune_macro_f1", "span_val_loss", "prefix_val_loss", "val_loss"),
-               "finetune": FINETUNE, "finetune_overrides": CPU_FINETUNE if cpu else {},
-               "evals": {"span": {"objective": "t5_span_corruption"}, "prefix": {"objective": "t5_prefix_lm"}},
-               "claims": (expect("prefix_lm", "<", "span_corruption", metric="finetune_accuracy"),
-                          expect_equivalent("iid_replace_spans", "span_corruption", metric="finetune_accuracy",
-                                            margin=0.03))}
+    c.sweep = {
+        "seeds": (0,) if cpu else (0, 1, 2),
+        "metrics": ("finetune_accuracy", "finetune_macro_f1", "span_val_loss", "prefix_val_loss", "val_loss"),
+        "finetune": FINETUNE,
+        "finetune_overrides": CPU_FINETUNE if cpu else {},
+        "evals": {"span": {"objective": "t5_span_corruption"}, "prefix": {"objective": "t5_prefix_lm"}},
+        "claims": (
+            expect("prefix_lm", "<", "span_corruption", metric="finetune_accuracy"),
+            expect_equivalent("iid_replace_spans", "span_corruption", metric="finetune_accuracy", margin=0.03),
+        ),
+    }
     return c
 
 

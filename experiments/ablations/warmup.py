@@ -12,6 +12,7 @@ wall time of the whole sweep (8 min 12 s) on 2 cores shared with other jobs (loa
 Seeds: 1 at cpu scale, 3 at accelerator scale (a 12 × 384 model: depth makes post-LN harder).
 Command: jaxlm sweep --config experiments/ablations/warmup.py --workdir runs/warmup [--scale accelerator]
 """
+
 import ml_collections
 
 from jaxlm.config.schema import base_config
@@ -22,21 +23,45 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     """RoBERTa MLM on a 4 × 128 BERT for 160 steps (cpu) or 12 × 384 for 5000 steps (accelerator), lr 2e-3."""
     c = base_config()
     cpu = scale == "cpu"
-    c.model.update(family="bert", n_layers=4 if cpu else 12, n_heads=4 if cpu else 6, d_model=128 if cpu else 384,
-                   d_ff=512 if cpu else 1536, vocab_size=4096, max_len=128, nsp_head=False)
+    c.model.update(
+        family="bert",
+        n_layers=4 if cpu else 12,
+        n_heads=4 if cpu else 6,
+        d_model=128 if cpu else 384,
+        d_ff=512 if cpu else 1536,
+        vocab_size=4096,
+        max_len=128,
+        nsp_head=False,
+    )
     c.data.update(objective="roberta_mlm", seq_len=128, max_predictions=20, segment_mask=False)
-    c.train.update(steps=160 if cpu else 5000, batch_size=16 if cpu else 128, log_every=10 if cpu else 100,
-                   eval_every=40 if cpu else 500, eval_batches=4 if cpu else 0, eval_batch_size=32,
-                   checkpoint_every=160 if cpu else 1000, sample_tokens=0)
+    c.train.update(
+        steps=160 if cpu else 5000,
+        batch_size=16 if cpu else 128,
+        log_every=10 if cpu else 100,
+        eval_every=40 if cpu else 500,
+        eval_batches=4 if cpu else 0,
+        eval_batch_size=32,
+        checkpoint_every=160 if cpu else 1000,
+        sample_tokens=0,
+    )
     c.optim.update(peak_lr=2e-3, schedule="linear", final_lr_frac=0.0, b2=0.98, eps=1e-6, weight_decay=0.01)
-    c.sweep = {"seeds": (0,) if cpu else (0, 1, 2), "metrics": ("val_loss",), "finetune": "",
-               "claims": (expect("post_no_warmup", ">", "post_warmup", metric="val_loss"),
-                          expect_equivalent("pre_no_warmup", "pre_warmup", metric="val_loss", margin=0.02))}
+    c.sweep = {
+        "seeds": (0,) if cpu else (0, 1, 2),
+        "metrics": ("val_loss",),
+        "finetune": "",
+        "claims": (
+            expect("post_no_warmup", ">", "post_warmup", metric="val_loss"),
+            expect_equivalent("pre_no_warmup", "pre_warmup", metric="val_loss", margin=0.02),
+        ),
+    }
     return c
 
 
 def get_variants(scale: str = "cpu") -> dict[str, dict[str, object]]:
     """Post-LN and pre-LN, each with 10% linear warmup and without."""
     warmup = 16 if scale == "cpu" else 500
-    return {f"{norm}_{name}": {"model.norm": norm, "optim.warmup": steps}
-            for norm in ("post", "pre") for name, steps in (("warmup", warmup), ("no_warmup", 0))}
+    return {
+        f"{norm}_{name}": {"model.norm": norm, "optim.warmup": steps}
+        for norm in ("post", "pre")
+        for name, steps in (("warmup", warmup), ("no_warmup", 0))
+    }

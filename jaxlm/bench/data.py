@@ -44,13 +44,17 @@ def host_wait(live: LiveSetup, steps: int) -> dict:
         live.state, metrics = live.train_step(live.state, batch)
         jax.block_until_ready(previous)
     jax.block_until_ready((live.state, metrics))
-    return {"host_wait_ms": round(1e3 * sum(waits) / steps, 3),
-            "loop_step_ms": round(1e3 * (time.perf_counter() - start) / steps, 3)}
+    return {
+        "host_wait_ms": round(1e3 * sum(waits) / steps, 3),
+        "loop_step_ms": round(1e3 * (time.perf_counter() - start) / steps, 3),
+    }
 
 
 def data_report(live: LiveSetup, steps: int, step_tokens_per_s: float, seconds: float = 2.0) -> dict:
     """data_tokens_per_s, its ratio to the step's per-process tokens/s, host_wait_ms and loop_step_ms."""
     rate = pipeline_tokens_per_s(live, seconds)
-    return dict(data_tokens_per_s=round(rate, 1),
-                data_to_step_ratio=round(rate / (step_tokens_per_s / jax.process_count()), 2),
-                **host_wait(live, steps))
+    return dict(
+        data_tokens_per_s=round(rate, 1),
+        data_to_step_ratio=round(rate / (step_tokens_per_s / jax.process_count()), 2),
+        **host_wait(live, steps),
+    )

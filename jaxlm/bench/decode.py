@@ -23,8 +23,10 @@ def decode_report(cfg: ml_collections.ConfigDict, prompt_len: int, new_tokens: i
     """decode_compile_s, decode_s (median whole call) and decode_tokens_per_s (new tokens / decode_s; the prompt's
     prefill included) with the settings they depend on."""
     if not family(cfg).generates_text:
-        raise UserError(f"--generate times decoder-only models: the {cfg.model.family} family does not sample "
-                        "text with a KV cache (drop --generate)")
+        raise UserError(
+            f"--generate times decoder-only models: the {cfg.model.family} family does not sample "
+            "text with a KV cache (drop --generate)"
+        )
     if prompt_len + 1 >= cfg.model.max_len:
         raise UserError(f"--prompt-len {prompt_len} leaves no room in the model's {cfg.model.max_len} positions")
     tokens = jnp.zeros((1, prompt_len), jnp.int32)
@@ -36,9 +38,15 @@ def decode_report(cfg: ml_collections.ConfigDict, prompt_len: int, new_tokens: i
         start = time.perf_counter()
         generate(model, params, prompt, new_tokens, jax.random.PRNGKey(0), temperature=0.0)
         return time.perf_counter() - start
+
     compile_s = run()
     decode_s = statistics.median(run() for _ in range(rounds))
-    return {"decode_prompt_len": prompt_len, "decode_new_tokens": new_tokens, "decode_precision": precision(cfg),
-            "decode_cache_slots": cache_slots(prompt_len + new_tokens, cfg.model.max_len),
-            "decode_compile_s": round(compile_s - decode_s, 3), "decode_s": round(decode_s, 4),
-            "decode_tokens_per_s": round(new_tokens / decode_s, 2)}
+    return {
+        "decode_prompt_len": prompt_len,
+        "decode_new_tokens": new_tokens,
+        "decode_precision": precision(cfg),
+        "decode_cache_slots": cache_slots(prompt_len + new_tokens, cfg.model.max_len),
+        "decode_compile_s": round(compile_s - decode_s, 3),
+        "decode_s": round(decode_s, 4),
+        "decode_tokens_per_s": round(new_tokens / decode_s, 2),
+    }

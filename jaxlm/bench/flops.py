@@ -16,7 +16,7 @@ from jaxlm.objectives import t5_noise
 from jaxlm.objectives.seq2seq import targets_length
 from jaxlm.registry import family
 
-Lengths = tuple[int, int]   # (encoder or only-stack positions, decoder positions; 0 without a decoder)
+Lengths = tuple[int, int]  # (encoder or only-stack positions, decoder positions; 0 without a decoder)
 
 
 def example_lengths(cfg: ml_collections.ConfigDict) -> Lengths:
@@ -51,24 +51,32 @@ def matmul_params(cfg: ml_collections.ConfigDict) -> int:
     return sum(mm.weights for mm in matmuls(cfg))
 
 
-def example_flops(cfg: ml_collections.ConfigDict, lengths: Lengths | None = None,
-                  causal_half: bool = True) -> dict[str, float]:
+def example_flops(
+    cfg: ml_collections.ConfigDict, lengths: Lengths | None = None, causal_half: bool = True
+) -> dict[str, float]:
     """Training FLOPs of one example: `dense` (6·w·positions) and `attention`; `causal_half=False` counts causal
     attention in full, as XLA computes it (a masked square)."""
     dense = sum(6 * mm.weights * mm.positions for mm in matmuls(cfg, lengths))
-    attention = sum(12 * a.layers * a.width * a.queries * a.keys * (0.5 if a.causal and causal_half else 1.0)
-                    for a in attentions(cfg, lengths))
+    attention = sum(
+        12 * a.layers * a.width * a.queries * a.keys * (0.5 if a.causal and causal_half else 1.0)
+        for a in attentions(cfg, lengths)
+    )
     return {"dense": float(dense), "attention": float(attention)}
 
 
 def flops_per_token(cfg: ml_collections.ConfigDict, lengths: Lengths | None = None) -> tuple[float, str]:
     """(training FLOPs per token, the convention in words)."""
     flops = example_flops(cfg, lengths)
-    tokens = ("encoder + decoder positions (inputs_len + targets_len)" if family(cfg).encoder_decoder
-              else "sequence positions")
-    convention = ("per example: 6·w·positions for every matmul kernel w (embeddings excluded, a tied output "
-                  "projection counted once, BERT's MLM head at the max_predictions gathered positions and its "
-                  "pooler/NSP/classifier at one) + 12·d_attn·Tq·Tk per attention layer, halved for causal "
-                  "self-attention; divided by the example's " + tokens + ", padding included; elementwise work "
-                  "(biases, norms, softmax, optimizer) excluded")
+    tokens = (
+        "encoder + decoder positions (inputs_len + targets_len)"
+        if family(cfg).encoder_decoder
+        else "sequence positions"
+    )
+    convention = (
+        "per example: 6·w·positions for every matmul kernel w (embeddings excluded, a tied output "
+        "projection counted once, BERT's MLM head at the max_predictions gathered positions and its "
+        "pooler/NSP/classifier at one) + 12·d_attn·Tq·Tk per attention layer, halved for causal "
+        "self-attention; divided by the example's " + tokens + ", padding included; elementwise work "
+        "(biases, norms, softmax, optimizer) excluded"
+    )
     return (flops["dense"] + flops["attention"]) / tokens_per_example(cfg, lengths), convention

@@ -26,20 +26,28 @@ class LiveSetup:
     state: TrainState
     train_step: MeshStep
     put: Callable[[dict], dict]  # host batch → global device arrays: the loop's own `Built.put_batch`
-    prepared: Prepared    # the training split under the config's objective
+    prepared: Prepared  # the training split under the config's objective
 
     def batches(self):
         """A fresh iterator over this process's microbatches (the pipeline `jaxlm train` reads)."""
-        return iter(train_batches(self.prepared, self.plan.micro_size // jax.process_count(), self.cfg.train.seed,
-                                  jax.process_index(), jax.process_count()))
+        return iter(
+            train_batches(
+                self.prepared,
+                self.plan.micro_size // jax.process_count(),
+                self.cfg.train.seed,
+                jax.process_index(),
+                jax.process_count(),
+            )
+        )
 
     def next_batch(self, it) -> dict:
         """The next full host batch: every microbatch, interleaved as the loop does (no ramp)."""
         return interleave_microbatches([next(it) for _ in range(self.plan.microbatches)], self.plan.microbatches)
 
 
-def build_step(cfg: ml_collections.ConfigDict, loss: Callable | None = None
-               ) -> tuple[BatchPlan, TrainState, MeshStep, Callable[[dict], dict]]:
+def build_step(
+    cfg: ml_collections.ConfigDict, loss: Callable | None = None
+) -> tuple[BatchPlan, TrainState, MeshStep, Callable[[dict], dict]]:
     """(batch plan, allocated state, jitted train step, put_batch) of `cfg`, as the training loop builds them;
     `loss` replaces the objective's loss (to time variants of it)."""
     built = build(cfg, loss=loss)

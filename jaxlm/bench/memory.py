@@ -19,7 +19,9 @@ from jaxlm.registry import precision
 
 def tree_bytes(tree) -> int:
     """Total bytes of the array (or ShapeDtypeStruct) leaves of a tree."""
-    return int(sum(np.prod(x.shape, dtype=np.int64) * np.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(tree)))
+    return int(
+        sum(np.prod(x.shape, dtype=np.int64) * np.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(tree))
+    )
 
 
 def memory_report(cfg: ml_collections.ConfigDict) -> dict:
@@ -30,10 +32,17 @@ def memory_report(cfg: ml_collections.ConfigDict) -> dict:
     stats = s.train_step.lower(s.state, s.batch).compile().memory_analysis()
     xla = {name: getattr(stats, f"{name}_size_in_bytes", None) for name in ("temp", "argument", "output", "alias")}
     return dict(
-        family=cfg.model.family, optimizer=cfg.optim.name, precision=precision(cfg),
-        batch_size=cfg.train.batch_size, microbatches=cfg.train.microbatches, seq_len=cfg.data.seq_len,
+        family=cfg.model.family,
+        optimizer=cfg.optim.name,
+        precision=precision(cfg),
+        batch_size=cfg.train.batch_size,
+        microbatches=cfg.train.microbatches,
+        seq_len=cfg.data.seq_len,
         param_count=sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(s.state.params)),
-        params_bytes=params, grads_bytes=params, opt_state_bytes=opt_state,
+        params_bytes=params,
+        grads_bytes=params,
+        opt_state_bytes=opt_state,
         opt_state_to_params=round(opt_state / params, 4),
         activation_bytes=residual_bytes(cfg, s.state.params, s.batch),
-        **{f"xla_{name}_bytes": value for name, value in xla.items()})
+        **{f"xla_{name}_bytes": value for name, value in xla.items()},
+    )

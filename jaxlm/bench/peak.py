@@ -59,4 +59,6 @@ def peak_flops(dtype=jnp.float32, n: int | None = None) -> tuple[float, str]:
             return found
     n = n or int(os.environ.get("JAXLM_BENCH_PEAK_N", DEFAULT_N))
     name = jnp.dtype(dtype).name
-    return measured_matmul_flops(n, dtype), f"measured: median of {REPEATS} jax {n}³ {name} matmuls on {device.device_kind}"
+    return measured_matmul_flops(
+        n, dtype
+    ), f"measured: median of {REPEATS} jax {n}³ {name} matmuls on {device.device_kind}"

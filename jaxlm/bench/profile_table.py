@@ -15,8 +15,16 @@ import json
 import re
 from dataclasses import dataclass
 
-CATEGORIES = ("matmuls", "attention", "norms/elementwise", "copies/transposes", "loss", "optimizer",
-              "step guard/metrics", "collectives")
+CATEGORIES = (
+    "matmuls",
+    "attention",
+    "norms/elementwise",
+    "copies/transposes",
+    "loss",
+    "optimizer",
+    "step guard/metrics",
+    "collectives",
+)
 CONTAINERS = {"while", "conditional", "call", "async-start", "async-done", "async-update"}  # time of their bodies
 COLLECTIVE = re.compile(r"(all-reduce|all-gather|reduce-scatter|all-to-all|collective-permute|send|recv)")
 LAYOUT = {"copy", "transpose", "bitcast", "copy-start", "copy-done", "reshape", "dynamic-update-slice"}
@@ -30,9 +38,9 @@ COMPUTATION = re.compile(r"^(?:ENTRY\s+)?%([\w.\-]+)\s.*\{\s*$")
 @dataclass(frozen=True)
 class HloOp:
     opcode: str
-    op_name: str       # jax's name stack, e.g. jit(train_step)/transpose(jvp(GPT))/block_0/mlp/up/dot_general
+    op_name: str  # jax's name stack, e.g. jit(train_step)/transpose(jvp(GPT))/block_0/mlp/up/dot_general
     computes_dot: bool  # a dot or convolution, or a fusion / GEMM call that holds one
-    target: str = ""   # a custom-call's target
+    target: str = ""  # a custom-call's target
 
 
 def _opcode(rest: str) -> str:
@@ -64,14 +72,22 @@ def hlo_ops(hlo_text: str) -> tuple[str, dict[str, HloOp]]:
         m = INSTRUCTION.match(line)
         if not m:
             continue
-        rest = line[m.end():]
+        rest = line[m.end() :]
         opcode = _opcode(rest)
         op_name = re.search(r'op_name="([^"]*)"', rest)
         calls = re.search(r"calls=%([\w.\-]+)", rest)
         target = re.search(r'custom_call_target="([^"]*)"', rest)
         comp_opcodes.setdefault(current, set()).add(opcode)
-        raw.append((m.group(1), opcode, op_name.group(1) if op_name else "", calls.group(1) if calls else "",
-                    target.group(1) if target else "", current))
+        raw.append(
+            (
+                m.group(1),
+                opcode,
+                op_name.group(1) if op_name else "",
+                calls.group(1) if calls else "",
+                target.group(1) if target else "",
+                current,
+            )
+        )
 
     calls_of: dict[str, set[str]] = {}
     for _, _, _, calls, _, owner in raw:
@@ -83,7 +99,8 @@ def hlo_ops(hlo_text: str) -> tuple[str, dict[str, HloOp]]:
         if comp not in memo:
             memo[comp] = False  # a cycle (none in HLO) ends here
             memo[comp] = bool(comp_opcodes.get(comp, set()) & {"dot", "convolution"}) or any(
-                has_dot(c) for c in calls_of.get(comp, ()))
+                has_dot(c) for c in calls_of.get(comp, ())
+            )
         return memo[comp]
 
     ops = {}
@@ -129,10 +146,21 @@ def _union_us(intervals: list[tuple[float, float]]) -> float:
 def profile_table(trace_events: list[dict], hlo_text: str, steps: int, top: int = 10) -> dict:
     """Per step: wall, busy and idle ms, ms and share of op time by category, and the `top` costliest ops."""
     module, ops = hlo_ops(hlo_text)
-    ours = [e for e in trace_events if e.get("ph") == "X" and e.get("args", {}).get("hlo_module") == module
-            and e["args"].get("hlo_op") in ops and ops[e["args"]["hlo_op"]].opcode not in CONTAINERS]
-    devices = {e["pid"] for e in trace_events if e.get("ph") == "M" and e.get("name") == "process_name"
-               and str(e.get("args", {}).get("name", "")).startswith("/device:")}
+    ours = [
+        e
+        for e in trace_events
+        if e.get("ph") == "X"
+        and e.get("args", {}).get("hlo_module") == module
+        and e["args"].get("hlo_op") in ops
+        and ops[e["args"]["hlo_op"]].opcode not in CONTAINERS
+    ]
+    devices = {
+        e["pid"]
+        for e in trace_events
+        if e.get("ph") == "M"
+        and e.get("name") == "process_name"
+        and str(e.get("args", {}).get("name", "")).startswith("/device:")
+    }
     if any(e["pid"] in devices for e in ours):
         ours = [e for e in ours if e["pid"] in devices]
     by_op: dict[str, float] = {}
@@ -149,11 +177,17 @@ def profile_table(trace_events: list[dict], hlo_text: str, steps: int, top: int 
         sums[category(ops[name])] += us
     ms = 1e-3 / max(steps, 1)
     return {
-        "module": module, "steps": steps, "events": len(ours), "step_ms": wall * ms, "busy_ms": busy * ms,
+        "module": module,
+        "steps": steps,
+        "events": len(ours),
+        "step_ms": wall * ms,
+        "busy_ms": busy * ms,
         "idle_ms": (wall - busy) * ms,
         "categories": {c: {"ms": v * ms, "share": v / total if total else 0.0} for c, v in sums.items()},
-        "top_ops": [{"op": n, "category": category(ops[n]), "ms": us * ms, "op_name": ops[n].op_name}
-                    for n, us in sorted(by_op.items(), key=lambda kv: -kv[1])[:top]],
+        "top_ops": [
+            {"op": n, "category": category(ops[n]), "ms": us * ms, "op_name": ops[n].op_name}
+            for n, us in sorted(by_op.items(), key=lambda kv: -kv[1])[:top]
+        ],
     }
 
 

@@ -29,5 +29,10 @@ def residual_bytes(cfg: ml_collections.ConfigDict, params, batch: dict) -> int |
         return loss(model.apply, p, b, jax.random.PRNGKey(0), True)[0]
 
     saved = saved_residuals(objective, params, micro)
-    return int(sum(np.prod(a.shape, dtype=np.int64) * np.dtype(a.dtype).itemsize
-                   for a, source in saved if "from the argument" not in source))
+    return int(
+        sum(
+            np.prod(a.shape, dtype=np.int64) * np.dtype(a.dtype).itemsize
+            for a, source in saved
+            if "from the argument" not in source
+        )
+    )

@@ -17,9 +17,9 @@ from jaxlm.train.state import TrainState
 class AbstractSetup:
     cfg: ml_collections.ConfigDict
     tx: optax.GradientTransformation
-    state: TrainState       # jax.ShapeDtypeStruct leaves
-    batch: dict             # jax.ShapeDtypeStruct per model input, global batch
-    train_step: object      # the jitted train step, as `jaxlm train` builds it
+    state: TrainState  # jax.ShapeDtypeStruct leaves
+    batch: dict  # jax.ShapeDtypeStruct per model input, global batch
+    train_step: object  # the jitted train step, as `jaxlm train` builds it
 
 
 SHAPE_PROBE_VOCAB = 4096
@@ -33,8 +33,10 @@ def batch_shapes(cfg: ml_collections.ConfigDict) -> dict:
     """
     probe = with_data_vocab(cfg, SHAPE_PROBE_VOCAB)
     example = prepare(load_corpus(probe), probe, "train", train=True).example(0, np.random.default_rng(0))
-    return {k: jax.ShapeDtypeStruct((cfg.train.batch_size, *np.shape(v)), np.asarray(v).dtype)
-            for k, v in device_keys(example).items()}
+    return {
+        k: jax.ShapeDtypeStruct((cfg.train.batch_size, *np.shape(v)), np.asarray(v).dtype)
+        for k, v in device_keys(example).items()
+    }
 
 
 def abstract_setup(cfg: ml_collections.ConfigDict) -> AbstractSetup:

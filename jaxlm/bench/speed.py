@@ -33,13 +33,26 @@ def model_dims(cfg: ml_collections.ConfigDict, lengths: Lengths) -> dict:
     """The config's shape, objective and precision (what the timings depend on); `causal_blocks`: the query
     blocks of each causal self-attention on XLA (jaxlm.models.attention)."""
     m, (inputs, targets), impl = cfg.model, lengths, attention(cfg)
-    blocks = {a.name: causal_blocks(a.queries) for a in attentions(cfg, lengths)
-              if impl == "xla" and a.causal and a.queries == a.keys}
-    dims = {"family": m.family, "objective": cfg.data.objective, "precision": precision(cfg),
-            "attention": impl, "causal_blocks": blocks,
-            "n_layers": m.n_layers, "d_model": m.d_model, "n_heads": m.n_heads, "d_ff": m.d_ff,
-            "vocab_size": m.vocab_size, "seq_len": cfg.data.seq_len, "batch_size": cfg.train.batch_size,
-            "microbatches": cfg.train.microbatches}
+    blocks = {
+        a.name: causal_blocks(a.queries)
+        for a in attentions(cfg, lengths)
+        if impl == "xla" and a.causal and a.queries == a.keys
+    }
+    dims = {
+        "family": m.family,
+        "objective": cfg.data.objective,
+        "precision": precision(cfg),
+        "attention": impl,
+        "causal_blocks": blocks,
+        "n_layers": m.n_layers,
+        "d_model": m.d_model,
+        "n_heads": m.n_heads,
+        "d_ff": m.d_ff,
+        "vocab_size": m.vocab_size,
+        "seq_len": cfg.data.seq_len,
+        "batch_size": cfg.train.batch_size,
+        "microbatches": cfg.train.microbatches,
+    }
     if targets:
         dims.update(n_decoder_layers=m.n_decoder_layers or m.n_layers, inputs_len=inputs, targets_len=targets)
     return dims
@@ -70,13 +83,18 @@ def time_steps(live: LiveSetup, steps: int, profile_dir: str | None = None) -> d
         live.state, metrics = live.train_step(live.state, batches[i % len(batches)])
         jax.block_until_ready((live.state, metrics))
         times.append(time.perf_counter() - start)
+
     for i in range(WARMUP):
         step(i)
     with jax.profiler.trace(profile_dir) if profile_dir else contextlib.nullcontext():
         for i in range(WARMUP, WARMUP + steps):
             step(i)
-    out = {"compile_s": compile_s, "step_ms": 1e3 * statistics.median(times[WARMUP:]),
-           "lengths": batch_lengths(host[0]), "xla_flops": xla_flops(compiled)}
+    out = {
+        "compile_s": compile_s,
+        "step_ms": 1e3 * statistics.median(times[WARMUP:]),
+        "lengths": batch_lengths(host[0]),
+        "xla_flops": xla_flops(compiled),
+    }
     if profile_dir:
         out["profile"] = summarize_profile(profile_dir, compiled.as_text(), steps)
     return out
@@ -101,13 +119,28 @@ def speed_report(live: LiveSetup, steps: int, peak_n: int | None = None, profile
     per_token, convention = flops_per_token(cfg, lengths)
     peak, source = peak_flops(PRECISIONS[precision(cfg)], peak_n)
     achieved = tokens_per_s * per_token
-    counted = ("encoder + decoder positions per example (inputs_len + targets_len), padding included"
-               if lengths[1] else "sequence positions per example, padding included")
+    counted = (
+        "encoder + decoder positions per example (inputs_len + targets_len), padding included"
+        if lengths[1]
+        else "sequence positions per example, padding included"
+    )
     return dict(
-        model_dims(cfg, lengths), n_params=param_count(live.state), n_matmul_params=matmul_params(cfg),
-        device=jax.devices()[0].device_kind, steps=steps, compile_s=round(timed["compile_s"], 3),
-        step_ms=round(timed["step_ms"], 3), tokens_per_step=tokens_per_step, tokens_counted=counted,
-        tokens_per_s=round(tokens_per_s, 1), flops_per_token=per_token, flops_convention=convention,
+        model_dims(cfg, lengths),
+        n_params=param_count(live.state),
+        n_matmul_params=matmul_params(cfg),
+        device=jax.devices()[0].device_kind,
+        steps=steps,
+        compile_s=round(timed["compile_s"], 3),
+        step_ms=round(timed["step_ms"], 3),
+        tokens_per_step=tokens_per_step,
+        tokens_counted=counted,
+        tokens_per_s=round(tokens_per_s, 1),
+        flops_per_token=per_token,
+        flops_convention=convention,
         xla_flops_per_token=timed["xla_flops"] / tokens_per_step if timed["xla_flops"] else None,
-        achieved_flops=achieved, peak_flops=peak, peak_source=source, mfu=round(achieved / peak, 4),
-        **({"profile": timed["profile"]} if "profile" in timed else {}))
+        achieved_flops=achieved,
+        peak_flops=peak,
+        peak_source=source,
+        mfu=round(achieved / peak, 4),
+        **({"profile": timed["profile"]} if "profile" in timed else {}),
+    )

@@ -17,16 +17,23 @@ def register(sub) -> None:
     dsub = verb_group(sub, "data", "prepare and inspect a config's data")
     q = config_verb(dsub, "prepare", "tokenize the configured source into a token store (once)", run_prepare)
     q.add_argument("--out", default=None, help="folder of the store (default: the cache, where `jaxlm train` looks)")
-    q.add_argument("--force", action="store_true",
-                   help="rebuild the store (a damaged one, or an --out store made from other data or settings)")
+    q.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild the store (a damaged one, or an --out store made from other data or settings)",
+    )
     q = config_verb(dsub, "preview", "print N model-ready training examples as JSON lines", run_preview)
     q.add_argument("--num", type=int, default=4)
     q = config_verb(dsub, "export", "write the exact text of one split (or it as a local lm-eval task)", run_export)
     q.add_argument("--split", choices=("train", "val", "test"), default="val")
     q.add_argument("--out", required=True, help="a file (--format text) or a folder (--format lm-eval)")
-    q.add_argument("--format", choices=("text", "lm-eval"), default="text",
-                   help="text: the documents one after another; lm-eval: NAME.jsonl (one document a line) and "
-                        "NAME.yaml, a loglikelihood_rolling task for `lm_eval --include_path OUT`")
+    q.add_argument(
+        "--format",
+        choices=("text", "lm-eval"),
+        default="text",
+        help="text: the documents one after another; lm-eval: NAME.jsonl (one document a line) and "
+        "NAME.yaml, a loglikelihood_rolling task for `lm_eval --include_path OUT`",
+    )
     q.add_argument("--task", default=None, help="--format lm-eval: the task's name (default: jaxlm_SPLIT)")
     q.add_argument("--force", action="store_true", help="replace an existing --out file (or an earlier task folder)")
 
@@ -38,8 +45,10 @@ class _Stopped(BaseException):
 @contextmanager
 def _stop_on_signals():
     """SIGTERM/SIGINT raise _Stopped in the main thread, so the partial store is removed and the workers ended."""
+
     def stop(signum, frame):
         raise _Stopped(signal.Signals(signum).name)
+
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
@@ -55,25 +64,40 @@ def run_prepare(args, overrides) -> int:
     from jaxlm.pipeline.dataset import require_roles
     from jaxlm.train.preemption import PREEMPTED_EXIT_CODE
     from jaxlm.train.workdir import resolve_config
+
     if args.out is not None and io.is_remote(args.out):
-        raise UserError(f"--out '{args.out}': a token store is built in a local folder: prepare it locally, copy it "
-                        "to the bucket, and train with --config.data.store=gs://... (each host copies it once)")
+        raise UserError(
+            f"--out '{args.out}': a token store is built in a local folder: prepare it locally, copy it "
+            "to the bucket, and train with --config.data.store=gs://... (each host copies it once)"
+        )
     if args.out is not None:
         checks.output_folder(args.out, "--out", force=True)
     cfg = resolve_config(args.config, overrides)
     require_roles(cfg, None)
     try:
         with _stop_on_signals():
-            store = ensure_store(cfg, None, objective(cfg.data.objective).sentences, progress=cfg.train.progress,
-                                 out=args.out, force=args.force)
+            store = ensure_store(
+                cfg,
+                None,
+                objective(cfg.data.objective).sentences,
+                progress=cfg.train.progress,
+                out=args.out,
+                force=args.force,
+            )
     except _Stopped as e:
-        print(f"jaxlm: stopped by {e}; the store was not written (its partial folder is removed) — re-run the same "
-              "command to start over", file=sys.stderr)
+        print(
+            f"jaxlm: stopped by {e}; the store was not written (its partial folder is removed) — re-run the same "
+            "command to start over",
+            file=sys.stderr,
+        )
         return PREEMPTED_EXIT_CODE
     counts = {name: {k: s.entry[k] for k in ("docs", "tokens", "bytes")} for name, s in store.splits.items()}
     if not store.built:  # (its JSON says "built": true or false)
-        print(f"jaxlm: reused the token store {store.path} (made earlier from this source, split settings and "
-              "tokenizer; --force rebuilds it)", file=sys.stderr)
+        print(
+            f"jaxlm: reused the token store {store.path} (made earlier from this source, split settings and "
+            "tokenizer; --force rebuilds it)",
+            file=sys.stderr,
+        )
     print(json.dumps(dict(store=store.path, built=store.built, **counts)))
     return 0
 
@@ -82,6 +106,7 @@ def run_preview(args, overrides) -> int:
     """The first N training examples exactly as the model sees them (same seed, order and transform)."""
     from jaxlm.pipeline.dataset import example_dataset, load_corpus, prepare
     from jaxlm.train.workdir import resolve_config
+
     checks.int_in_range(args.num, "--num", 1, None, 4)
     cfg = resolve_config(args.config, overrides)
     prepared = prepare(load_corpus(cfg, progress=cfg.train.progress), cfg, "train", train=True)
@@ -119,10 +144,22 @@ def lm_eval_model_args(seq_len: int, eos_id: int) -> str:
 def lm_eval_task(task: str, docs_path: str, about: str) -> str:
     """The YAML of a local lm-eval task scoring every document of `docs_path` whole with loglikelihood_rolling,
     with the metrics of lm-eval's wikitext task; `about` becomes its header comment."""
-    lines = [*(f"# {line}" for line in about.splitlines()), f"task: {task}", "dataset_path: json", "dataset_kwargs:",
-             "  data_files:", f"    test: {json.dumps(docs_path)}", "output_type: loglikelihood_rolling",
-             "test_split: test", 'doc_to_text: ""', "doc_to_target: text", "metric_list:",
-             *(f"  - metric: {m}" for m in LM_EVAL_METRICS), "metadata:", "  version: 1.0"]
+    lines = [
+        *(f"# {line}" for line in about.splitlines()),
+        f"task: {task}",
+        "dataset_path: json",
+        "dataset_kwargs:",
+        "  data_files:",
+        f"    test: {json.dumps(docs_path)}",
+        "output_type: loglikelihood_rolling",
+        "test_split: test",
+        'doc_to_text: ""',
+        "doc_to_target: text",
+        "metric_list:",
+        *(f"  - metric: {m}" for m in LM_EVAL_METRICS),
+        "metadata:",
+        "  version: 1.0",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -135,6 +172,7 @@ def run_export_task(args, overrides) -> int:
     """The split as a local lm-eval task: its documents are the ones `jaxlm eval --rolling` scores."""
     from jaxlm.pipeline.dataset import load_corpus
     from jaxlm.train.workdir import resolve_config
+
     task = task_name(args.task, args.split)
     files = (f"{task}.jsonl", f"{task}.yaml")
     checks.output_folder(args.out, "--out", args.force, files)
@@ -143,10 +181,12 @@ def run_export_task(args, overrides) -> int:
     docs = corpus.splits[args.split].docs
     docs_path, yaml_path = (io.join(io.absolute(args.out), f) for f in files)
     model_args = lm_eval_model_args(cfg.data.seq_len, corpus.tokenizer.ids.eos)
-    about = (f"jaxlm data export --format lm-eval: the {len(docs)} documents of split '{args.split}' of {args.config}\n"
-             f"lm_eval --model hf --model_args pretrained=HF_DIR,{model_args} --include_path "
-             f"{io.absolute(args.out)} --tasks {task} --batch_size {LM_EVAL_BATCH_SIZE}\n"
-             "HF_DIR: `jaxlm export --to-hf`; bits_per_byte is what `jaxlm eval --rolling` reports (docs/TRAINING.md)")
+    about = (
+        f"jaxlm data export --format lm-eval: the {len(docs)} documents of split '{args.split}' of {args.config}\n"
+        f"lm_eval --model hf --model_args pretrained=HF_DIR,{model_args} --include_path "
+        f"{io.absolute(args.out)} --tasks {task} --batch_size {LM_EVAL_BATCH_SIZE}\n"
+        "HF_DIR: `jaxlm export --to-hf`; bits_per_byte is what `jaxlm eval --rolling` reports (docs/TRAINING.md)"
+    )
     with checks.undone_on_error(args.out, files[1]):
         checks.write_output(lm_eval_docs(docs).encode("utf-8"), docs_path, "--out")
         checks.write_output(lm_eval_task(task, docs_path, about).encode("utf-8"), yaml_path, "--out")
@@ -159,6 +199,7 @@ def run_export_text(args, overrides) -> int:
     """The split's documents, one after another, as one UTF-8 file."""
     from jaxlm.pipeline.dataset import load_corpus
     from jaxlm.train.workdir import resolve_config
+
     if args.task is not None:
         raise UserError("--task names an lm-eval task: add --format lm-eval or drop --task")
     checks.output_file(args.out, "--out", args.force)

@@ -7,8 +7,11 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="sample text from a trained workdir")
     p.add_argument("--workdir", required=True)
     p.add_argument("--prompt", default="\n", help="decoder-only models: the text to continue")
-    p.add_argument("--input", default=None, help="encoder-decoder models: the input text; <extra_id_N> and "
-                                                 "[MASK] become sentinel / mask ids")
+    p.add_argument(
+        "--input",
+        default=None,
+        help="encoder-decoder models: the input text; <extra_id_N> and [MASK] become sentinel / mask ids",
+    )
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=0)
@@ -24,10 +27,13 @@ def check_generate_args(args, cfg) -> None:
     from jaxlm.errors import UserError
     from jaxlm.generate.sampling import check_sampling_options
     from jaxlm.registry import family
+
     fam = family(cfg)
     if not (fam.generates_text or fam.encoder_decoder):
-        raise UserError(f"workdir '{args.workdir}' holds a {cfg.model.family} model, an encoder that does not generate "
-                        "text: give a workdir of a decoder (gpt) or an encoder-decoder (t5, bart)")
+        raise UserError(
+            f"workdir '{args.workdir}' holds a {cfg.model.family} model, an encoder that does not generate "
+            "text: give a workdir of a decoder (gpt) or an encoder-decoder (t5, bart)"
+        )
     seq2seq = fam.encoder_decoder
     if seq2seq != (args.input is not None):
         raise UserError("encoder-decoder workdirs (t5, bart) take --input TEXT; other workdirs take --prompt TEXT")
@@ -46,14 +52,37 @@ def check_generate_args(args, cfg) -> None:
 def run_generate(args, overrides) -> int:
     from jaxlm.generate.text import sample_text, seq2seq_text
     from jaxlm.train.workdir import restored_model, workdir_config
+
     check_generate_args(args, workdir_config(args.workdir, overrides))
     cfg, params, tokenizer = restored_model(args.workdir, overrides)
     if args.input is not None:
-        print(seq2seq_text(cfg, params, tokenizer, text=args.input,
-                           max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                           top_p=args.top_p, beam=args.beam, length_penalty=args.length_penalty, seed=args.seed))
+        print(
+            seq2seq_text(
+                cfg,
+                params,
+                tokenizer,
+                text=args.input,
+                max_new_tokens=args.max_new_tokens,
+                temperature=args.temperature,
+                top_k=args.top_k,
+                top_p=args.top_p,
+                beam=args.beam,
+                length_penalty=args.length_penalty,
+                seed=args.seed,
+            )
+        )
     else:
-        print(sample_text(cfg, params, tokenizer, prompt=args.prompt,
-                          max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                          top_p=args.top_p, seed=args.seed))
+        print(
+            sample_text(
+                cfg,
+                params,
+                tokenizer,
+                prompt=args.prompt,
+                max_new_tokens=args.max_new_tokens,
+                temperature=args.temperature,
+                top_k=args.top_k,
+                top_p=args.top_p,
+                seed=args.seed,
+            )
+        )
     return 0

@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         tokenizer,
         train,
     )
+
     p = _Parser(prog="jaxlm", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in (train, generate, data, tokenizer, bench, convert, aot, sweep, *projects.VERBS):
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("asyncio").addFilter(_unretrieved_task_error)
     try:
         from jaxlm.config.loading import split_overrides
+
         rest, overrides = split_overrides(argv)
         args = _parser().parse_args(rest)
         args.argv = argv  # a multi-process train re-runs itself under a supervisor (jaxlm.sharding.supervisor)

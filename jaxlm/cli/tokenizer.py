@@ -8,9 +8,14 @@ from jaxlm.cli import config_verb, verb_group
 
 def register(sub) -> None:
     tsub = verb_group(sub, "tokenizer", "train or apply a tokenizer")
-    q = config_verb(tsub, "train", "train on a sample of a config's training split (cached); write it to --out",
-                    run_train)
-    q.add_argument("--out", required=True, help="path of the file to write (a .model, or a tokenizer.json with data.tokenizer_trainer=hf_bpe)")
+    q = config_verb(
+        tsub, "train", "train on a sample of a config's training split (cached); write it to --out", run_train
+    )
+    q.add_argument(
+        "--out",
+        required=True,
+        help="path of the file to write (a .model, or a tokenizer.json with data.tokenizer_trainer=hf_bpe)",
+    )
     q.add_argument("--force", action="store_true", help="replace an existing --out file")
     q = tsub.add_parser("encode", help="text → ids (JSON list)")
     q.add_argument("--model", required=True, help="a .model file (e.g. WORKDIR/tokenizer.model)")
@@ -27,6 +32,7 @@ def run_train(args, overrides) -> int:
     from jaxlm.data.tokenizer import Tokenizer
     from jaxlm.objectives import objective
     from jaxlm.train.workdir import resolve_config
+
     checks.output_file(args.out, "--out", args.force)
     cfg = resolve_config(args.config, overrides)
     plan = Plan.from_config(cfg.data, objective(cfg.data.objective).sentences)
@@ -40,6 +46,7 @@ def run_train(args, overrides) -> int:
 def _tokenizer(path: str):
     from jaxlm.data.tokenizer import Tokenizer
     from jaxlm.io.cache import local_copy
+
     checks.input_file(path, "--model", "a tokenizer .model file (e.g. WORKDIR/tokenizer.model)")
     return Tokenizer(local_copy(path, "--model", progress=False))  # a bucket's tokenizer: its local copy
 

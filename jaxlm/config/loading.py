@@ -91,7 +91,9 @@ def apply_override(cfg: ml_collections.ConfigDict, key: str, text: str) -> None:
     elif isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if old is not None and type(value) is not type(old):
-        raise UserError(f"config key '{key}' expects {type(old).__name__}, got {text!r}: pass e.g. --config.{key}={old!r}")
+        raise UserError(
+            f"config key '{key}' expects {type(old).__name__}, got {text!r}: pass e.g. --config.{key}={old!r}"
+        )
     node[leaf] = value
 
 
@@ -101,7 +103,7 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     while i < len(argv):
         arg = argv[i]
         if arg.startswith("--config."):
-            body = arg[len("--config."):]
+            body = arg[len("--config.") :]
             if "=" in body:
                 key, val = body.split("=", 1)
             elif i + 1 < len(argv):
@@ -125,16 +127,20 @@ def load_saved_config(path: str) -> ml_collections.ConfigDict:
     """Read a workdir's `config.json` over the current schema's defaults (fields added since keep defaults); a
     section the schema lacks is a research project's own (added by its experiments) and is taken as saved."""
     from jaxlm.config.schema import base_config
+
     if not io.is_file(checks.reachable(path, "config.json")):
-        raise UserError(f"no config.json in '{str(io.path(path).parent)}': is it a jaxlm workdir written by `jaxlm train`?")
+        raise UserError(
+            f"no config.json in '{str(io.path(path).parent)}': is it a jaxlm workdir written by `jaxlm train`?"
+        )
     saved = checks.load_json(path, "restore it or start a fresh workdir")
     if not isinstance(saved, dict):
         raise UserError(f"'{path}' holds no JSON object: restore it or start a fresh workdir")
     cfg = base_config()
     for section, values in saved.items():
         if not isinstance(values, dict):
-            raise UserError(f"'{path}' has a section '{section}' that is no JSON object: it was not written by "
-                            "this jaxlm")
+            raise UserError(
+                f"'{path}' has a section '{section}' that is no JSON object: it was not written by this jaxlm"
+            )
         if section not in cfg:
             cfg[section] = {}
         for key, value in values.items():

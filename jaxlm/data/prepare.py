@@ -44,8 +44,8 @@ from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 
 BATCH_BYTES = 1 << 20  # text per worker task
-KEEP_BYTES = 1 << 26   # a source up to this size is read once, kept in memory for the later passes and tokenized
-                       # in this process (starting workers would cost more than they save)
+KEEP_BYTES = 1 << 26  # a source up to this size is read once, kept in memory for the later passes and tokenized
+# in this process (starting workers would cost more than they save)
 SPLIT_MODES = ("count", "hash")
 MIN_HELD_OUT_BYTES = 100_000  # a held-out split with less text than this is warned about
 CACHE_REBUILD = "`jaxlm data prepare --config FILE --force` (the same overrides as the run)"
@@ -69,31 +69,50 @@ class Plan:
     @classmethod
     def from_config(cls, data: ml_collections.ConfigDict, sentences: bool) -> Plan:
         if data.split not in SPLIT_MODES:
-            raise UserError(f"config.data.split='{data.split}' is unknown: use 'count' (val_docs/test_docs whole "
-                            "documents) or 'hash' (val_fraction/test_fraction by a hash of each document)")
+            raise UserError(
+                f"config.data.split='{data.split}' is unknown: use 'count' (val_docs/test_docs whole "
+                "documents) or 'hash' (val_fraction/test_fraction by a hash of each document)"
+            )
         if data.split == "hash":
             if not (0 <= data.val_fraction and 0 <= data.test_fraction and data.val_fraction + data.test_fraction < 1):
-                raise UserError(f"config.data.val_fraction={data.val_fraction} and test_fraction={data.test_fraction} "
-                                "must be ≥ 0 and sum to less than 1")
+                raise UserError(
+                    f"config.data.val_fraction={data.val_fraction} and test_fraction={data.test_fraction} "
+                    "must be ≥ 0 and sum to less than 1"
+                )
             if data.val_target_docs < 0 or data.test_target_docs < 0:
-                raise UserError(f"config.data.val_target_docs={data.val_target_docs} and test_target_docs="
-                                f"{data.test_target_docs} must be ≥ 0 (0 = use val_fraction / test_fraction)")
+                raise UserError(
+                    f"config.data.val_target_docs={data.val_target_docs} and test_target_docs="
+                    f"{data.test_target_docs} must be ≥ 0 (0 = use val_fraction / test_fraction)"
+                )
             split = dict(split="hash", val_fraction=data.val_fraction, test_fraction=data.test_fraction)
             if data.val_target_docs or data.test_target_docs:  # the fractions these many documents make
                 split.update(val_target_docs=data.val_target_docs, test_target_docs=data.test_target_docs)
         else:
             split = dict(split="count", val_docs=data.val_docs, test_docs=data.test_docs, stratify=data.stratify)
         settings = dict(split, split_seed=data.split_seed, sentences=sentences)
-        return cls(data.source, data.text_field, data.label_field,
-                   fingerprint(data.source, data.text_field, data.label_field), settings)
+        return cls(
+            data.source,
+            data.text_field,
+            data.label_field,
+            fingerprint(data.source, data.text_field, data.label_field),
+            settings,
+        )
 
     def documents(self) -> Iterator:
         return iter_documents(self.source, self.text_field, self.label_field)
 
     def key(self, tokenizer_sha: str = "") -> str:
         """The cache key: the store's (with the tokenizer's sha256) or its trained tokenizer's (without)."""
-        blob = json.dumps(dict(format=FORMAT, version=VERSION, source=self.source_fingerprint, settings=self.settings,
-                               tokenizer=tokenizer_sha), sort_keys=True)
+        blob = json.dumps(
+            dict(
+                format=FORMAT,
+                version=VERSION,
+                source=self.source_fingerprint,
+                settings=self.settings,
+                tokenizer=tokenizer_sha,
+            ),
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -105,11 +124,11 @@ class Scan:
     def train_bytes(self) -> int:
         return int(self.sizes[self.codes == 0].sum())
 
-    codes: np.ndarray    # uint8 split code per document
-    labels: np.ndarray   # uint16 per document, index into `names`
+    codes: np.ndarray  # uint8 split code per document
+    labels: np.ndarray  # uint16 per document, index into `names`
     names: tuple[str, ...]
-    sizes: np.ndarray    # UTF-8 bytes per document
-    kept: list | None    # the documents themselves, for a small source (KEEP_BYTES)
+    sizes: np.ndarray  # UTF-8 bytes per document
+    kept: list | None  # the documents themselves, for a small source (KEEP_BYTES)
 
     def documents(self, plan: Plan) -> Iterator:
         """The source's documents again (from memory for a small source)."""
@@ -142,12 +161,14 @@ def scan(plan: Plan, progress: bool) -> Scan:
     if s["split"] == "hash":
         codes = hash_codes(np.frombuffer(hashed, np.float64), *hash_fractions(s, len(label_ids)))
     else:
-        codes = split_codes([names[i] for i in label_ids], s["val_docs"], s["test_docs"], s["split_seed"],
-                            s["stratify"])
+        codes = split_codes(
+            [names[i] for i in label_ids], s["val_docs"], s["test_docs"], s["split_seed"], s["stratify"]
+        )
     sizes = np.frombuffer(sizes, np.int64)
     if not sizes[codes == 0].sum():
-        raise UserError(f"the split of '{plan.source}' leaves no training documents: lower the held-out "
-                        "fractions or counts")
+        raise UserError(
+            f"the split of '{plan.source}' leaves no training documents: lower the held-out fractions or counts"
+        )
     return Scan(codes, label_ids, names, sizes, kept)
 
 
@@ -158,8 +179,7 @@ def hash_fractions(settings: dict, n_docs: int) -> tuple[float, float]:
         if settings.get(f"{k}_target_docs"):
             fractions[i] = settings[f"{k}_target_docs"] / n_docs
     if sum(fractions) >= 1:
-        raise UserError(f"config.data.val_target_docs and test_target_docs hold out all {n_docs} documents: "
-                        "lower them")
+        raise UserError(f"config.data.val_target_docs and test_target_docs hold out all {n_docs} documents: lower them")
     return fractions[0], fractions[1]
 
 
@@ -170,8 +190,11 @@ def warn_small_splits(store: TokenStore) -> None:
         entry = store.splits[name].entry
         if 0 < entry["bytes"] < MIN_HELD_OUT_BYTES:
             fix = f"config.data.{name}_target_docs" if hash_split else f"config.data.{name}_docs"
-            print(f"jaxlm: warning: the {name} split holds {entry['docs']} documents, {entry['bytes']:,} bytes of "
-                  f"text (less than {MIN_HELD_OUT_BYTES:,}): its scores will be noisy; raise {fix}", file=sys.stderr)
+            print(
+                f"jaxlm: warning: the {name} split holds {entry['docs']} documents, {entry['bytes']:,} bytes of "
+                f"text (less than {MIN_HELD_OUT_BYTES:,}): its scores will be noisy; raise {fix}",
+                file=sys.stderr,
+            )
 
 
 def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int, progress: bool = False) -> list[str]:
@@ -185,7 +208,7 @@ def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int, progres
         total = np.cumsum(sc.sizes[order])
         k = int(np.searchsorted(total, sample_bytes))
         budget = {int(order[k]): sample_bytes - int(total[k - 1] if k else 0)}
-        train = np.sort(order[:k + 1])
+        train = np.sort(order[: k + 1])
     chosen, texts = set(train.tolist()), []
     bar = Progress("tokenizer sample", total=int(train[-1]) + 1, unit="docs", enabled=progress and sc.kept is None)
     for i, doc in enumerate(sc.documents(plan)):
@@ -193,7 +216,7 @@ def tokenizer_sample(plan: Plan, sc: Scan, sample_bytes: int, seed: int, progres
         if i in chosen:
             text = doc.text
             if i in budget:
-                text = text.encode("utf-8", "surrogatepass")[:budget[i]].decode("utf-8", "ignore")
+                text = text.encode("utf-8", "surrogatepass")[: budget[i]].decode("utf-8", "ignore")
             texts.append(text)
         if len(texts) == len(chosen):
             break
@@ -228,7 +251,7 @@ def _tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | No
     per_doc = np.array([len(doc) for doc in spans], np.int64)
     bounds = np.concatenate([[0], np.cumsum(per_doc)])
     eos = np.array([tok.ids.eos], np.int32)
-    ids = [np.concatenate(flat[bounds[d]:bounds[d + 1]] + [eos]) for d in range(len(texts))]
+    ids = [np.concatenate(flat[bounds[d] : bounds[d + 1]] + [eos]) for d in range(len(texts))]
     return np.concatenate(ids), np.array([len(x) for x in ids], np.int64), lengths, per_doc
 
 
@@ -294,8 +317,10 @@ def write_store(out: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, pr
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if e.errno == errno.ENOSPC:
-            raise UserError(f"the disk is full while writing the token store '{out}' (the partial store was removed): "
-                            "free space or set $JAXLM_CACHE / --out to a bigger disk") from None
+            raise UserError(
+                f"the disk is full while writing the token store '{out}' (the partial store was removed): "
+                "free space or set $JAXLM_CACHE / --out to a bigger disk"
+            ) from None
         raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -341,22 +366,33 @@ def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progres
         sent_starts = np.concatenate([[0], np.cumsum(per_doc)]) if sentences else None
         for k, (i, doc) in enumerate(batch):
             n_bytes = int(sc.sizes[i])
-            sl = sent_lengths[sent_starts[k]:sent_starts[k + 1]] if sentences else None
-            writers[sc.codes[i]].add(ids[starts[k]:starts[k + 1]], int(sc.labels[i]), doc.title, doc.source, n_bytes, sl)
+            sl = sent_lengths[sent_starts[k] : sent_starts[k + 1]] if sentences else None
+            writers[sc.codes[i]].add(
+                ids[starts[k] : starts[k + 1]], int(sc.labels[i]), doc.title, doc.source, n_bytes, sl
+            )
             bar.update(n_bytes)
         n_docs += len(batch)
         bar.set_postfix(docs=n_docs)
     bar.close()
     if n_docs != len(sc.codes):
-        raise UserError(f"source '{plan.source}' changed while it was being prepared ({len(sc.codes)} documents, "
-                        f"then {n_docs}): prepare again once it is stable")
+        raise UserError(
+            f"source '{plan.source}' changed while it was being prepared ({len(sc.codes)} documents, "
+            f"then {n_docs}): prepare again once it is stable"
+        )
     with open(os.path.join(tmp, TOKENIZER_FILE), "wb") as f:
         f.write(tok.to_bytes())
-    manifest = dict(format=FORMAT, version=VERSION, dtype=dtype.name, shard_tokens=shard_tokens,
-                    tokenizer=dict(sha256=tok.fingerprint, vocab_size=tok.vocab_size, specials=tok.specials),
-                    source=plan.source_fingerprint, settings=plan.settings, labels=list(sc.names),
-                    checksums={TOKENIZER_FILE: new_hash(tok.to_bytes()).hexdigest()},
-                    splits={name: w.close() for name, w in zip(SPLITS, writers)})
+    manifest = dict(
+        format=FORMAT,
+        version=VERSION,
+        dtype=dtype.name,
+        shard_tokens=shard_tokens,
+        tokenizer=dict(sha256=tok.fingerprint, vocab_size=tok.vocab_size, specials=tok.specials),
+        source=plan.source_fingerprint,
+        settings=plan.settings,
+        labels=list(sc.names),
+        checksums={TOKENIZER_FILE: new_hash(tok.to_bytes()).hexdigest()},
+        splits={name: w.close() for name, w in zip(SPLITS, writers)},
+    )
     with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)
         f.flush()
@@ -407,14 +443,20 @@ SECONDS_PER_MB = {"sentencepiece": 3.0, "hf_bpe": 0.5}  # training time per MB o
 def check_trainer(d: ml_collections.ConfigDict) -> None:
     """UserError for tokenizer training settings that cannot work (checked before anything is read)."""
     if d.tokenizer_trainer not in TRAINERS:
-        raise UserError(f"config.data.tokenizer_trainer='{d.tokenizer_trainer}' is unknown: use "
-                        f"--config.data.tokenizer_trainer=sentencepiece or hf_bpe")
+        raise UserError(
+            f"config.data.tokenizer_trainer='{d.tokenizer_trainer}' is unknown: use "
+            f"--config.data.tokenizer_trainer=sentencepiece or hf_bpe"
+        )
     if not 0.0 < d.tokenizer_character_coverage <= 1.0:
-        raise UserError(f"config.data.tokenizer_character_coverage={d.tokenizer_character_coverage} is out of range: "
-                        "use a value in (0, 1], e.g. --config.data.tokenizer_character_coverage=0.9995")
+        raise UserError(
+            f"config.data.tokenizer_character_coverage={d.tokenizer_character_coverage} is out of range: "
+            "use a value in (0, 1], e.g. --config.data.tokenizer_character_coverage=0.9995"
+        )
     if d.tokenizer_sample_bytes < 1:
-        raise UserError(f"config.data.tokenizer_sample_bytes={d.tokenizer_sample_bytes} must be positive: "
-                        "pass e.g. --config.data.tokenizer_sample_bytes=10000000")
+        raise UserError(
+            f"config.data.tokenizer_sample_bytes={d.tokenizer_sample_bytes} must be positive: "
+            "pass e.g. --config.data.tokenizer_sample_bytes=10000000"
+        )
 
 
 def train_configured(texts: list[str], cfg: ml_collections.ConfigDict, progress: bool = True) -> str:
@@ -425,8 +467,11 @@ def train_configured(texts: list[str], cfg: ml_collections.ConfigDict, progress:
     mb = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) / 1e6
     what = f"{d.tokenizer} ({d.tokenizer_trainer})" if d.tokenizer_trainer == "sentencepiece" else d.tokenizer_trainer
     estimate = SECONDS_PER_MB[d.tokenizer_trainer] * mb
-    stage(f"tokenizer: training a {cfg.model.vocab_size}-piece {what} tokenizer on {mb:.1f} MB of {len(texts)} "
-          f"training documents (about {duration(estimate)} on 2 idle cores, unless cached)", progress and mb >= 1)
+    stage(
+        f"tokenizer: training a {cfg.model.vocab_size}-piece {what} tokenizer on {mb:.1f} MB of {len(texts)} "
+        f"training documents (about {duration(estimate)} on 2 idle cores, unless cached)",
+        progress and mb >= 1,
+    )
     start, cpu = time.perf_counter(), time.process_time()
     if d.tokenizer_trainer == "hf_bpe":
         path = train_tokenizer_json(texts, TokenizerSpec(vocab_size=cfg.model.vocab_size), default_cache_dir())
@@ -434,8 +479,9 @@ def train_configured(texts: list[str], cfg: ml_collections.ConfigDict, progress:
         coverage = effective_coverage(texts, cfg.model.vocab_size, d.tokenizer_character_coverage)
         path = train_tokenizer(texts, TokenizerSpec(cfg.model.vocab_size, d.tokenizer, coverage))
     took = time.perf_counter() - start
-    stage(f"tokenizer: trained in {duration(took)} ({duration(time.process_time() - cpu)} of CPU)",
-          progress and mb >= 1)
+    stage(
+        f"tokenizer: trained in {duration(took)} ({duration(time.process_time() - cpu)} of CPU)", progress and mb >= 1
+    )
     return path
 
 
@@ -465,8 +511,14 @@ def workers_for(data: ml_collections.ConfigDict) -> int:
     return data.prepare_workers or (os.cpu_count() or 1)
 
 
-def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences: bool, progress: bool = True,
-                 out: str | None = None, force: bool = False) -> TokenStore:
+def ensure_store(
+    cfg: ml_collections.ConfigDict,
+    workdir: str | None,
+    sentences: bool,
+    progress: bool = True,
+    out: str | None = None,
+    force: bool = False,
+) -> TokenStore:
     """The store for this config: config.data.store (or `out`) if set, else the cache's, built when missing;
     a warning line for a held-out split too small to score."""
     store = _ensure_store(cfg, workdir, sentences, progress, out, force)
@@ -475,16 +527,21 @@ def ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences:
     return store
 
 
-def _ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences: bool, progress: bool,
-                  out: str | None, force: bool) -> TokenStore:
+def _ensure_store(
+    cfg: ml_collections.ConfigDict, workdir: str | None, sentences: bool, progress: bool, out: str | None, force: bool
+) -> TokenStore:
     plan = Plan.from_config(cfg.data, sentences)
     tok = given_tokenizer(cfg.data, workdir)
     if tok is None:
         check_trainer(cfg.data)
     if tok is not None:  # every store ends each document with eos (the objective's other roles: load_corpus)
         tok.require(("eos",), cfg.data.objective)
-        tok.require_vocab_size(cfg.model.vocab_size, "use a fresh --workdir" if workdir  # the workdir's tokenizer
-                               else "give another config.data.tokenizer_path")
+        tok.require_vocab_size(
+            cfg.model.vocab_size,
+            "use a fresh --workdir"
+            if workdir  # the workdir's tokenizer
+            else "give another config.data.tokenizer_path",
+        )
     explicit = out or cfg.data.store
     if explicit:
         return _explicit_store(explicit, plan, cfg, tok, progress, build=bool(out), force=force)
@@ -507,23 +564,31 @@ def _ensure_store(cfg: ml_collections.ConfigDict, workdir: str | None, sentences
     return TokenStore(path, CACHE_REBUILD, built=built)
 
 
-def _explicit_store(path: str, plan: Plan, cfg: ml_collections.ConfigDict, tok: Tokenizer | None, progress: bool,
-                    build: bool, force: bool) -> TokenStore:
+def _explicit_store(
+    path: str,
+    plan: Plan,
+    cfg: ml_collections.ConfigDict,
+    tok: Tokenizer | None,
+    progress: bool,
+    build: bool,
+    force: bool,
+) -> TokenStore:
     """A store at a chosen path: checked against the config (source, split settings, tokenizer). Reading one
     (config.data.store) creates, locks and removes nothing. `jaxlm data prepare --out` builds it when missing (or
     an empty folder), and rebuilds it only with --force, under a lock on the folder that holds it."""
     rebuild = f"`jaxlm data prepare --config FILE --out {path} --force`"
     if not build:
         if not os.path.exists(path):
-            raise UserError(f"token store '{path}' (config.data.store) does not exist: make it with `jaxlm data "
-                            f"prepare --config FILE --out {path}`")
+            raise UserError(
+                f"token store '{path}' (config.data.store) does not exist: make it with `jaxlm data "
+                f"prepare --config FILE --out {path}`"
+            )
         return _matching_store(path, plan, tok, rebuild)
     with _folder_locked(os.path.dirname(os.path.abspath(path))):
         remove_stale(path)
         if os.path.isdir(path) and os.listdir(path):
             if not is_store_folder(path):  # never replaced, even with --force
-                raise UserError(f"'{path}' exists and is not a token store: choose another --out or "
-                                "config.data.store")
+                raise UserError(f"'{path}' exists and is not a token store: choose another --out or config.data.store")
             if not force:
                 return _matching_store(path, plan, tok, rebuild)
         sc = scan(plan, progress)
@@ -535,8 +600,10 @@ def _explicit_store(path: str, plan: Plan, cfg: ml_collections.ConfigDict, tok: 
 def _matching_store(path: str, plan: Plan, tok: Tokenizer | None, rebuild: str) -> TokenStore:
     """The store at `path` if it is whole and made from this source, split settings and tokenizer."""
     if not os.path.isfile(os.path.join(path, MANIFEST)):
-        raise UserError(f"'{path}' is not a token store (no {MANIFEST}): make one with `jaxlm data prepare --config "
-                        f"FILE --out {path}`, or point config.data.store at one")
+        raise UserError(
+            f"'{path}' is not a token store (no {MANIFEST}): make one with `jaxlm data prepare --config "
+            f"FILE --out {path}`, or point config.data.store at one"
+        )
     store = TokenStore(path, rebuild)
     problem = _mismatch(store.manifest, plan, tok)
     if problem:

@@ -33,14 +33,29 @@ def amount(n: float, unit: str) -> str:
 class Progress:
     """tqdm's bar API (update, set_postfix, write, close) with a log-line fallback when stderr is not a TTY."""
 
-    def __init__(self, stage: str, total: int | None = None, unit: str = "", initial: int = 0, enabled: bool = True,
-                 leave: bool = False):
+    def __init__(
+        self,
+        stage: str,
+        total: int | None = None,
+        unit: str = "",
+        initial: int = 0,
+        enabled: bool = True,
+        leave: bool = False,
+    ):
         self.stage, self.total, self.unit, self.n = stage, total, unit, initial
         self._start_n, self._start = initial, time.perf_counter()
         self._last, self._postfix, self._first = self._start, {}, None
         self._log = enabled and not sys.stderr.isatty()
-        self._bar = tqdm(total=total, initial=initial, desc=stage, unit=unit or "it", unit_scale=unit == "B",
-                         dynamic_ncols=True, leave=leave, disable=not enabled or self._log)
+        self._bar = tqdm(
+            total=total,
+            initial=initial,
+            desc=stage,
+            unit=unit or "it",
+            unit_scale=unit == "B",
+            dynamic_ncols=True,
+            leave=leave,
+            disable=not enabled or self._log,
+        )
 
     def update(self, n: int = 1) -> None:
         if self._first is None:  # the rate counts from the first update (not from start-up or compilation)

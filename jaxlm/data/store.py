@@ -73,8 +73,9 @@ class SplitWriter:
         if sentences:
             self.doc_sentences.append([0])
 
-    def add(self, ids: np.ndarray, label: int, title: str, source: str, n_bytes: int,
-            sentence_lengths: np.ndarray | None) -> None:
+    def add(
+        self, ids: np.ndarray, label: int, title: str, source: str, n_bytes: int, sentence_lengths: np.ndarray | None
+    ) -> None:
         self._write_tokens(np.asarray(ids, self.dtype))
         self.offsets.append([self.tokens])
         self.labels.append([label])
@@ -143,7 +144,7 @@ class ShardedTokens:
     def __getitem__(self, key) -> np.ndarray:
         if not isinstance(key, slice):
             i = int(key) + (len(self) if int(key) < 0 else 0)
-            return self[i:i + 1][0]
+            return self[i : i + 1][0]
         start, stop, step = key.indices(len(self))
         if step != 1:
             raise ValueError("ShardedTokens supports contiguous slices only")
@@ -151,8 +152,10 @@ class ShardedTokens:
             return np.zeros(0, np.int32)
         first = int(np.searchsorted(self.starts, start, "right")) - 1
         last = int(np.searchsorted(self.starts, stop - 1, "right")) - 1
-        parts = [self.shards[s][max(start - self.starts[s], 0):min(stop, self.starts[s + 1]) - self.starts[s]]
-                 for s in range(first, last + 1)]
+        parts = [
+            self.shards[s][max(start - self.starts[s], 0) : min(stop, self.starts[s + 1]) - self.starts[s]]
+            for s in range(first, last + 1)
+        ]
         return np.concatenate(parts).astype(np.int32)
 
 
@@ -185,8 +188,12 @@ class StoredDocuments(Sequence):
         s = self.split
         lo, hi = int(s.offsets[i]), int(s.offsets[i + 1])
         meta = s.meta[i]
-        return Document(text=self.decode(s.tokens[lo:hi - 1].tolist()), title=meta["title"],
-                        label=s.label_names[int(s.labels[i])], source=meta["source"])
+        return Document(
+            text=self.decode(s.tokens[lo : hi - 1].tolist()),
+            title=meta["title"],
+            label=s.label_names[int(s.labels[i])],
+            source=meta["source"],
+        )
 
 
 @dataclass
@@ -254,11 +261,11 @@ class StoredSentences(Sequence):
     @functools.lru_cache(maxsize=64)  # noqa: B019 - lives with its store; pair building reads a document's sentences one by one
     def _document(self, k: int) -> list[np.ndarray]:
         d = int(self.docs[k])
-        spans = self.spans[int(self.doc_first[d]):int(self.doc_first[d + 1])]
+        spans = self.spans[int(self.doc_first[d]) : int(self.doc_first[d + 1])]
         if not len(spans):
             return []
-        block = self.tokens[int(spans[0, 0]):int(spans[-1, 1])]
-        return [block[lo - spans[0, 0]:hi - spans[0, 0]] for lo, hi in spans.tolist() if hi > lo]
+        block = self.tokens[int(spans[0, 0]) : int(spans[-1, 1])]
+        return [block[lo - spans[0, 0] : hi - spans[0, 0]] for lo, hi in spans.tolist() if hi > lo]
 
 
 class TokenStore:
@@ -272,8 +279,10 @@ class TokenStore:
         self.manifest = m = read_manifest(path, rebuild)
         self.dtype = np.dtype(m["dtype"])
         self.labels = tuple(m["labels"])
-        self.splits = {name: StoredSplit(os.path.join(path, name), m["splits"][name], self.dtype, self.labels,
-                                         rebuild) for name in SPLITS}
+        self.splits = {
+            name: StoredSplit(os.path.join(path, name), m["splits"][name], self.dtype, self.labels, rebuild)
+            for name in SPLITS
+        }
         if not os.path.isfile(self.tokenizer_path):
             raise damaged(self.tokenizer_path, "is missing", rebuild)
         for s in self.splits.values():  # every file now: a bad store fails at start-up, in one line
@@ -281,8 +290,12 @@ class TokenStore:
             _ends(s.offsets, s.entry["tokens"], os.path.join(s.folder, "doc_offsets.bin"), rebuild)
             if "sentences" in s.entry:
                 s._sentence_spans()
-                _ends(_memmap(os.path.join(s.folder, "doc_sentences.bin"), np.int64, s.n_docs + 1, rebuild),
-                      s.entry["sentences"], os.path.join(s.folder, "doc_sentences.bin"), rebuild)
+                _ends(
+                    _memmap(os.path.join(s.folder, "doc_sentences.bin"), np.int64, s.n_docs + 1, rebuild),
+                    s.entry["sentences"],
+                    os.path.join(s.folder, "doc_sentences.bin"),
+                    rebuild,
+                )
         verify(path, m, rebuild)
 
     @property

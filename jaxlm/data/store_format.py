@@ -29,8 +29,11 @@ def shard_name(i: int) -> str:
 
 def split_files(entry: dict) -> list[str]:
     """Every file of a split, as named in its manifest entry."""
-    return [*(shard_name(i) for i in range(len(entry["shards"]))), *SPLIT_FILES,
-            *(SENTENCE_FILES if "sentences" in entry else ())]
+    return [
+        *(shard_name(i) for i in range(len(entry["shards"]))),
+        *SPLIT_FILES,
+        *(SENTENCE_FILES if "sentences" in entry else ()),
+    ]
 
 
 def damaged(file: str, problem: str, rebuild: str) -> UserError:
@@ -53,17 +56,23 @@ def read_manifest(path: str, rebuild: str) -> dict:
     or damaged one."""
     file = os.path.join(path, MANIFEST)
     if not os.path.isfile(file):
-        raise UserError(f"'{path}' is not a complete token store (no {MANIFEST}): build it with "
-                        "`jaxlm data prepare --config FILE --out DIR`")
+        raise UserError(
+            f"'{path}' is not a complete token store (no {MANIFEST}): build it with "
+            "`jaxlm data prepare --config FILE --out DIR`"
+        )
     m = checks.load_json(file, f"rebuild the store with {rebuild}", "token store manifest")
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         if is_store_folder(path):
             raise damaged(file, "is not a whole manifest", rebuild)
-        raise UserError(f"'{file}' is not a jaxlm token store manifest: point config.data.store at a folder made by "
-                        "`jaxlm data prepare`")
+        raise UserError(
+            f"'{file}' is not a jaxlm token store manifest: point config.data.store at a folder made by "
+            "`jaxlm data prepare`"
+        )
     if m.get("version") != VERSION:
-        raise UserError(f"token store '{path}' has format version {m.get('version')}, this jaxlm reads version "
-                        f"{VERSION}: rebuild it with {rebuild}")
+        raise UserError(
+            f"token store '{path}' has format version {m.get('version')}, this jaxlm reads version "
+            f"{VERSION}: rebuild it with {rebuild}"
+        )
     _check_manifest(m, lambda problem: damaged(file, problem, rebuild))
     return m
 
@@ -74,7 +83,7 @@ def _field(m: dict, *keys: str, kind: type, bad) -> Any:
     path = ".".join(keys)
     for i, key in enumerate(keys):
         if not isinstance(value, dict) or key not in value:
-            raise bad(f"has no '{'.'.join(keys[:i + 1])}'")
+            raise bad(f"has no '{'.'.join(keys[: i + 1])}'")
         value = value[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise bad(f"has '{path}' = {str(value)[:40]!r}, not a{'n' if kind is int else ''} {kind.__name__}")
@@ -105,10 +114,15 @@ def _check_manifest(m: dict, bad) -> None:
             _field(m, "splits", name, key, kind=int, bad=bad)
         entry = m["splits"][name]
         shards = _field(m, "splits", name, "shards", kind=list, bad=bad)
-        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= shard_tokens for n in shards) \
-                or any(n != shard_tokens for n in shards[:-1]) or sum(shards) != entry["tokens"]:
-            raise bad(f"has splits.{name}.shards that do not add up to its {entry['tokens']} tokens in shards of "
-                      f"{shard_tokens}")
+        if (
+            not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= shard_tokens for n in shards)
+            or any(n != shard_tokens for n in shards[:-1])
+            or sum(shards) != entry["tokens"]
+        ):
+            raise bad(
+                f"has splits.{name}.shards that do not add up to its {entry['tokens']} tokens in shards of "
+                f"{shard_tokens}"
+            )
         if entry["tokens"] < entry["docs"]:
             raise bad(f"has splits.{name} with fewer tokens than documents (each ends with eos)")
         if sentences:

@@ -66,8 +66,14 @@ def verify(path: str, m: dict, rebuild: str) -> bool:
         pass
     _hashed(os.path.join(path, TOKENIZER_FILE), m["checksums"][TOKENIZER_FILE], rebuild)
     for name in SPLITS:
-        _verify_split(os.path.join(path, name), m["splits"][name], np.dtype(m["dtype"]).newbyteorder("<"),
-                      m["tokenizer"]["vocab_size"], len(m["labels"]), rebuild)
+        _verify_split(
+            os.path.join(path, name),
+            m["splits"][name],
+            np.dtype(m["dtype"]).newbyteorder("<"),
+            m["tokenizer"]["vocab_size"],
+            len(m["labels"]),
+            rebuild,
+        )
     stamp(path, m)
     return True
 
@@ -82,28 +88,37 @@ def _hashed(file: str, expected: str, rebuild: str, each=None) -> None:
             if each is not None:
                 each(buffer[:n])
     if h.hexdigest() != expected:
-        raise damaged(file, "does not match its checksum in the manifest (damaged or changed since it was written)",
-                      rebuild)
+        raise damaged(
+            file, "does not match its checksum in the manifest (damaged or changed since it was written)", rebuild
+        )
 
 
 def _verify_split(folder: str, entry: dict, dtype: np.dtype, vocab: int, n_labels: int, rebuild: str) -> None:
     sums = entry["checksums"]
-    shards = split_files(entry)[:len(entry["shards"])]
+    shards = split_files(entry)[: len(entry["shards"])]
     for file in shards:
         top = [0]
-        _hashed(os.path.join(folder, file), sums[file], rebuild,
-                lambda block: top.append(int(np.frombuffer(block, dtype).max())))  # whole ids: READ_BYTES % 4 == 0
+        _hashed(
+            os.path.join(folder, file),
+            sums[file],
+            rebuild,
+            lambda block: top.append(int(np.frombuffer(block, dtype).max())),
+        )  # whole ids: READ_BYTES % 4 == 0
         if max(top) >= vocab:
-            raise damaged(os.path.join(folder, file), f"holds token id {max(top)}, but the vocabulary has {vocab} ids",
-                          rebuild)
-    for file in split_files(entry)[len(shards):]:
+            raise damaged(
+                os.path.join(folder, file), f"holds token id {max(top)}, but the vocabulary has {vocab} ids", rebuild
+            )
+    for file in split_files(entry)[len(shards) :]:
         _hashed(os.path.join(folder, file), sums[file], rebuild)
     docs, tokens = entry["docs"], entry["tokens"]
     _check_offsets(os.path.join(folder, "doc_offsets.bin"), docs, tokens, rebuild, strictly=True)
     labels = np.fromfile(os.path.join(folder, "labels.bin"), "<u2")
     if docs and int(labels.max()) >= n_labels:
-        raise damaged(os.path.join(folder, "labels.bin"), f"holds label {int(labels.max())}, but the manifest names "
-                      f"{n_labels} labels", rebuild)
+        raise damaged(
+            os.path.join(folder, "labels.bin"),
+            f"holds label {int(labels.max())}, but the manifest names {n_labels} labels",
+            rebuild,
+        )
     with open(os.path.join(folder, "meta.jsonl"), "rb") as f:
         lines = sum(block.count(b"\n") for block in iter(lambda: f.read(READ_BYTES), b""))
     if lines != docs:
@@ -120,6 +135,10 @@ def _check_offsets(file: str, count: int, total: int, rebuild: str, strictly: bo
     """`count` + 1 int64 offsets from 0 to `total`, increasing (strictly: each document holds at least its eos)."""
     offsets = np.fromfile(file, "<i8")
     steps = np.diff(offsets)
-    if offsets[0] != 0 or offsets[-1] != total or len(offsets) != count + 1 or \
-            not np.all(steps >= 1 if strictly else steps >= 0):
+    if (
+        offsets[0] != 0
+        or offsets[-1] != total
+        or len(offsets) != count + 1
+        or not np.all(steps >= 1 if strictly else steps >= 0)
+    ):
         raise damaged(file, f"does not hold {count + 1} increasing offsets from 0 to {total}", rebuild)

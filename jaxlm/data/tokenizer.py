@@ -37,9 +37,18 @@ MIN_VOCAB_SIZE = 512  # 107 reserved + "\n" + 256 byte pieces + room for charact
 
 SPECIAL_PIECES = {PAD_ID: "<pad>", EOS_ID: "</s>", BOS_ID: "<s>", UNK_ID: "<unk>"}
 CONTROL_SYMBOLS = ["[CLS]", "[SEP]", "[MASK]"] + [f"<extra_id_{i}>" for i in range(N_SENTINELS)]
-JAXLM_IDS = SpecialIds(PAD_ID, EOS_ID, BOS_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID,
-                       tuple(range(SENTINEL_BASE, SENTINEL_BASE + N_SENTINELS)), newline=NEWLINE_ID,
-                       reserved=tuple(range(FIRST_ORDINARY_ID)))
+JAXLM_IDS = SpecialIds(
+    PAD_ID,
+    EOS_ID,
+    BOS_ID,
+    UNK_ID,
+    CLS_ID,
+    SEP_ID,
+    MASK_ID,
+    tuple(range(SENTINEL_BASE, SENTINEL_BASE + N_SENTINELS)),
+    newline=NEWLINE_ID,
+    reserved=tuple(range(FIRST_ORDINARY_ID)),
+)
 MODEL_TYPES = ("unigram", "bpe", "char")  # "word" is refused: not lossless (see _check_spec)
 _TRAINER_FORMAT = "jaxlm-tokenizer-v2"  # bump when the trainer settings below change: invalidates the cache
 MAX_SENTENCE_BYTES = 4192  # longer lines reach the trainer cut into pieces (sentencepiece's own default bound)
@@ -90,9 +99,7 @@ def _check_spec(spec: TokenizerSpec) -> None:
             f"tokenizer character_coverage {spec.character_coverage} is out of range: use a value in (0, 1]"
         )
     if spec.max_sentences < 0:
-        raise UserError(
-            f"tokenizer max_sentences {spec.max_sentences} is negative: use 0 for all sentences or a count"
-        )
+        raise UserError(f"tokenizer max_sentences {spec.max_sentences} is negative: use 0 for all sentences or a count")
 
 
 def _train_bytes(texts: Sequence[str], spec: TokenizerSpec) -> bytes:
@@ -144,8 +151,10 @@ def _fix(msg: str, spec: TokenizerSpec) -> str:
     if most:  # the sample has too few distinct pieces for the vocabulary
         return f"set --config.model.vocab_size={max(int(most.group(1)), MIN_VOCAB_SIZE)} (the most this sample allows)"
     lower = round(min(spec.character_coverage, 0.9995) - 0.0005, 4)
-    return (f"set --config.data.tokenizer_character_coverage={lower} (now {spec.character_coverage}; the rarest "
-            f"characters are then spelled in byte pieces) or --config.model.vocab_size={2 * spec.vocab_size}")
+    return (
+        f"set --config.data.tokenizer_character_coverage={lower} (now {spec.character_coverage}; the rarest "
+        f"characters are then spelled in byte pieces) or --config.model.vocab_size={2 * spec.vocab_size}"
+    )
 
 
 def effective_coverage(texts: Sequence[str], vocab_size: int, coverage: float) -> float:
@@ -219,8 +228,10 @@ class Tokenizer:
         self._backend = backend
         if isinstance(backend, SentencePieceModel) and backend.has_jaxlm_layout():
             if specials:
-                raise UserError(f"config.data.tokenizer_specials='{specials}' applies to pretrained tokenizers only: "
-                                f"jaxlm-trained tokenizer {where} has fixed ids (pad 0 … <extra_id_99> 106); leave it empty")
+                raise UserError(
+                    f"config.data.tokenizer_specials='{specials}' applies to pretrained tokenizers only: "
+                    f"jaxlm-trained tokenizer {where} has fixed ids (pad 0 … <extra_id_99> 106); leave it empty"
+                )
             self.ids = JAXLM_IDS
         else:
             found = resolve(backend.special_id, backend.declared(), specials, backend.special_pieces(), where)
@@ -240,7 +251,9 @@ class Tokenizer:
     @property
     def fingerprint(self) -> str:
         """sha256 of the file, and of config.data.tokenizer_specials when it names tokens: what a store was made with."""
-        return hashlib.sha256(self._data + (f"\0specials={self.specials}".encode() if self.specials else b"")).hexdigest()
+        return hashlib.sha256(
+            self._data + (f"\0specials={self.specials}".encode() if self.specials else b"")
+        ).hexdigest()
 
     @property
     def vocab_size(self) -> int:
@@ -279,8 +292,10 @@ class Tokenizer:
         """UserError (one line) unless this tokenizer has `vocab_size` (config.model.vocab_size) ids; the fix offered
         besides setting vocab_size is `otherwise`."""
         if self.vocab_size != vocab_size:
-            raise UserError(f"tokenizer {self.where} has {self.vocab_size} ids but config.model.vocab_size is "
-                            f"{vocab_size}: set --config.model.vocab_size={self.vocab_size} or {otherwise}")
+            raise UserError(
+                f"tokenizer {self.where} has {self.vocab_size} ids but config.model.vocab_size is "
+                f"{vocab_size}: set --config.model.vocab_size={self.vocab_size} or {otherwise}"
+            )
 
     def byte_lengths(self) -> np.ndarray:
         """int32 [vocab_size]: UTF-8 bytes each id adds to decoded text (byte pieces 1, special ids 0)."""
@@ -325,17 +340,21 @@ class SentencePieceModel:
     def has_jaxlm_layout(self) -> bool:
         expected = {**SPECIAL_PIECES, **{CLS_ID + i: p for i, p in enumerate(CONTROL_SYMBOLS)}}
         return self.vocab_size > FIRST_ORDINARY_ID + N_BYTE_PIECES and all(
-            self._sp.id_to_piece(i) == p for i, p in expected.items())
+            self._sp.id_to_piece(i) == p for i, p in expected.items()
+        )
 
     def declared(self) -> dict[str, int | None]:
         sp = self._sp
-        return {r: (i if i >= 0 else None) for r, i in
-                (("pad", sp.pad_id()), ("eos", sp.eos_id()), ("bos", sp.bos_id()), ("unk", sp.unk_id()))}
+        return {
+            r: (i if i >= 0 else None)
+            for r, i in (("pad", sp.pad_id()), ("eos", sp.eos_id()), ("bos", sp.bos_id()), ("unk", sp.unk_id()))
+        }
 
     def special_id(self, piece: str) -> int | None:
         i = self._sp.piece_to_id(piece)
-        ok = self._sp.id_to_piece(i) == piece and (self._sp.is_control(i) or self._sp.is_unknown(i) or
-                                                    piece.startswith(("<", "[")))
+        ok = self._sp.id_to_piece(i) == piece and (
+            self._sp.is_control(i) or self._sp.is_unknown(i) or piece.startswith(("<", "["))
+        )
         return i if ok else None
 
     def special_pieces(self) -> list[str]:

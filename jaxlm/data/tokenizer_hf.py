@@ -31,20 +31,28 @@ def cache_key(texts: Sequence[str], spec: TokenizerSpec) -> str:
 def train_bytes(texts: Sequence[str], spec: TokenizerSpec) -> bytes:
     """A byte-level BPE of `spec.vocab_size` ids trained on the lines of `texts`; the tokenizer.json's bytes."""
     if spec.vocab_size < MIN_VOCAB_SIZE:
-        raise UserError(f"tokenizer vocab_size {spec.vocab_size} is too small: the minimum is {MIN_VOCAB_SIZE}; "
-                        f"set --config.model.vocab_size={MIN_VOCAB_SIZE} or more")
+        raise UserError(
+            f"tokenizer vocab_size {spec.vocab_size} is too small: the minimum is {MIN_VOCAB_SIZE}; "
+            f"set --config.model.vocab_size={MIN_VOCAB_SIZE} or more"
+        )
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=spec.vocab_size, special_tokens=SPECIALS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size,
+        special_tokens=SPECIALS,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     lines = [ln + "\n" for t in texts for ln in bounded_lines(t)]
     if not lines:
         raise UserError("tokenizer training texts are empty: give a corpus with some non-whitespace text")
     tok.train_from_iterator(lines, trainer=trainer, length=len(lines))
     if tok.get_vocab_size() < spec.vocab_size:
-        raise UserError(f"the tokenizer's sample yields only {tok.get_vocab_size()} BPE pieces, fewer than "
-                        f"config.model.vocab_size={spec.vocab_size}: set --config.model.vocab_size={tok.get_vocab_size()}")
+        raise UserError(
+            f"the tokenizer's sample yields only {tok.get_vocab_size()} BPE pieces, fewer than "
+            f"config.model.vocab_size={spec.vocab_size}: set --config.model.vocab_size={tok.get_vocab_size()}"
+        )
     return tok.to_str().encode("utf-8")
 
 

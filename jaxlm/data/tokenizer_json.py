@@ -50,8 +50,10 @@ class TokenizerJson:
             self._tok = RustTokenizer.from_str(data.decode("utf-8"))
         except Exception as e:  # noqa: BLE001 — `tokenizers` raises bare Exception for a malformed file
             reason = " ".join(str(e).split())[:120]
-            raise UserError(f"corrupt tokenizer.json {where} ({type(e).__name__}: {reason}): replace it with the "
-                            "model's original tokenizer.json") from None
+            raise UserError(
+                f"corrupt tokenizer.json {where} ({type(e).__name__}: {reason}): replace it with the "
+                "model's original tokenizer.json"
+            ) from None
         self._tok.no_padding()  # a checkpoint's fixed-length padding/truncation (MiniLM: 128) is for batching in
         self._tok.no_truncation()  # transformers; jaxlm's ids are AutoTokenizer's for one text (its file keeps both)
         self._tok.encode_special_tokens = True  # "<|endoftext|>" typed in a document is text, not the special id

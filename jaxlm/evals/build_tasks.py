@@ -42,8 +42,11 @@ def speeches(play: Document) -> list[tuple[str, list[str]]]:
     """(speaker, lines) of each speech, in order: a block after a blank line whose first line names a speaker
     who speaks at least 3 times; stage directions are dropped from the lines."""
     blocks = [b.split("\n") for b in play.text.split("\n\n")]
-    found = [(b[0], [x for x in b[1:] if x.strip() and not _DIRECTION.match(x)]) for b in blocks
-             if len(b) > 1 and _SPEAKER.match(b[0]) and not _DIRECTION.match(b[0])]
+    found = [
+        (b[0], [x for x in b[1:] if x.strip() and not _DIRECTION.match(x)])
+        for b in blocks
+        if len(b) > 1 and _SPEAKER.match(b[0]) and not _DIRECTION.match(b[0])
+    ]
     counts: dict[str, int] = {}
     for name, _ in found:
         counts[name] = counts.get(name, 0) + 1
@@ -70,8 +73,9 @@ def cloze_items(plays: list[Document], rng: np.random.Generator) -> list[dict]:
             others = [x for x in pool if x != answer]
             wrong = [others[i] for i in rng.choice(len(others), CHOICES - 1, replace=False)]
             choices, label = _shuffled([answer, *wrong], answer, rng)
-            items.append({"play": play.title, "context": "\n".join([name, *lines[:k]]), "choices": choices,
-                          "label": label})
+            items.append(
+                {"play": play.title, "context": "\n".join([name, *lines[:k]]), "choices": choices, "label": label}
+            )
     return items
 
 
@@ -82,35 +86,67 @@ def speaker_items(plays: list[Document], rng: np.random.Generator) -> list[dict]
         names = sorted({name for name, _ in said})
         for k in range(SPEECHES_BEFORE, len(said)):
             name, lines = said[k]
-            before = said[k - SPEECHES_BEFORE:k]
+            before = said[k - SPEECHES_BEFORE : k]
             others = [n for n in names if n not in (name, before[-1][0])]
             if name == before[-1][0] or len(others) < CHOICES - 1 or len(lines[0]) < MIN_LINE_CHARS:
                 continue
             wrong = [others[i] for i in rng.choice(len(others), CHOICES - 1, replace=False)]
             speakers, label = _shuffled([name, *wrong], name, rng)
             context = "\n\n".join("\n".join([who, *said_lines[-2:]]) for who, said_lines in before)
-            items.append({"play": play.title, "context": context, "choices": [f"{s}\n{lines[0]}" for s in speakers],
-                          "label": label})
+            items.append(
+                {
+                    "play": play.title,
+                    "context": context,
+                    "choices": [f"{s}\n{lines[0]}" for s in speakers],
+                    "label": label,
+                }
+            )
     return items
 
 
 def task_yaml(name: str, about: str, delimiter: str) -> str:
     """A multiple-choice task over `name`.jsonl, in lm-eval-harness's format."""
-    return "\n".join([f"# {about}", "# Built by `python -m jaxlm.evals.build_tasks` (jaxlm/evals/build_tasks.py).",
-                      f"task: {name}", "dataset_path: json", "dataset_kwargs:", "  data_files:",
-                      f"    test: {name}.jsonl", "test_split: test", "output_type: multiple_choice",
-                      'doc_to_text: "{{context}}"', "doc_to_choice: choices", "doc_to_target: label",
-                      f"target_delimiter: {json.dumps(delimiter)}", "metric_list:", "  - metric: acc",
-                      "  - metric: acc_norm", "metadata:", "  version: 1.0", ""])
+    return "\n".join(
+        [
+            f"# {about}",
+            "# Built by `python -m jaxlm.evals.build_tasks` (jaxlm/evals/build_tasks.py).",
+            f"task: {name}",
+            "dataset_path: json",
+            "dataset_kwargs:",
+            "  data_files:",
+            f"    test: {name}.jsonl",
+            "test_split: test",
+            "output_type: multiple_choice",
+            'doc_to_text: "{{context}}"',
+            "doc_to_choice: choices",
+            "doc_to_target: label",
+            f"target_delimiter: {json.dumps(delimiter)}",
+            "metric_list:",
+            "  - metric: acc",
+            "  - metric: acc_norm",
+            "metadata:",
+            "  version: 1.0",
+            "",
+        ]
+    )
 
 
 def build(out: str) -> dict[str, int]:
     """Write both tasks' YAML and JSONL into `out`; returns their item counts."""
     plays = held_out_plays()
-    tasks = {"shakespeare_cloze": (cloze_items, "\n", "Choose the true next line of a speech among 4 lines of the "
-                                   "same held-out play."),
-             "shakespeare_speaker": (speaker_items, "\n\n", "After 3 speeches, choose who speaks next (with their "
-                                     "first line) among 4 speakers of the same held-out play.")}
+    tasks = {
+        "shakespeare_cloze": (
+            cloze_items,
+            "\n",
+            "Choose the true next line of a speech among 4 lines of the same held-out play.",
+        ),
+        "shakespeare_speaker": (
+            speaker_items,
+            "\n\n",
+            "After 3 speeches, choose who speaks next (with their "
+            "first line) among 4 speakers of the same held-out play.",
+        ),
+    }
     counts = {}
     os.makedirs(out, exist_ok=True)
     for k, (name, (make, delimiter, about)) in enumerate(tasks.items()):

@@ -16,8 +16,9 @@ from jaxlm.errors import UserError
 ROW_KEYS = ("inputs", "targets", "positions", "segment_ids")
 
 
-def encode_pair(encode: Callable[[str], list[int]], prefix_id: int, context: str,
-                continuation: str) -> tuple[list[int], list[int]]:
+def encode_pair(
+    encode: Callable[[str], list[int]], prefix_id: int, context: str, continuation: str
+) -> tuple[list[int], list[int]]:
     """(context ids, continuation ids) of one request."""
     if context == "":
         cont = encode(continuation)
@@ -26,24 +27,33 @@ def encode_pair(encode: Callable[[str], list[int]], prefix_id: int, context: str
     if spaces:
         context, continuation = context[:-spaces], context[-spaces:] + continuation
     ctx = encode(context)
-    return ctx, encode(context + continuation)[len(ctx):]
+    return ctx, encode(context + continuation)[len(ctx) :]
 
 
 def pair_row(context: list[int], continuation: list[int], max_length: int) -> dict[str, np.ndarray]:
     """One row: the last max_length + 1 tokens of context + continuation, the continuation's tokens weighted."""
     if not 0 < len(continuation) <= max_length:
-        raise UserError(f"a choice is {len(continuation)} tokens, but the rows hold {max_length} (config.data.seq_len): "
-                        "shorten the task's choices or raise seq_len")
-    seq = np.asarray(context + continuation, np.int32)[-(max_length + 1):]
+        raise UserError(
+            f"a choice is {len(continuation)} tokens, but the rows hold {max_length} (config.data.seq_len): "
+            "shorten the task's choices or raise seq_len"
+        )
+    seq = np.asarray(context + continuation, np.int32)[-(max_length + 1) :]
     n = len(seq) - 1
-    return {"inputs": seq[:-1], "targets": seq[1:], "positions": np.arange(n, dtype=np.int32),
-            "segment_ids": np.ones(n, np.int32), "weights": (np.arange(n) >= n - len(continuation)).astype(np.float32)}
+    return {
+        "inputs": seq[:-1],
+        "targets": seq[1:],
+        "positions": np.arange(n, dtype=np.int32),
+        "segment_ids": np.ones(n, np.int32),
+        "weights": (np.arange(n) >= n - len(continuation)).astype(np.float32),
+    }
 
 
 def rolling_rows(doc: list[int], max_length: int, prefix_id: int) -> list[dict[str, np.ndarray]]:
     """The disjoint windows that score every token of a document once (lm-eval's loglikelihood_rolling)."""
-    return [rolling_row(np.asarray(doc), first, end, max_length, prefix_id)
-            for first, end in rolling_windows(len(doc), max_length)]
+    return [
+        rolling_row(np.asarray(doc), first, end, max_length, prefix_id)
+        for first, end in rolling_windows(len(doc), max_length)
+    ]
 
 
 def pack_rows(rows: list[dict[str, np.ndarray]], length: int, batch: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -72,6 +82,6 @@ def pack_rows(rows: list[dict[str, np.ndarray]], length: int, batch: int) -> tup
     for i, j, at, segment in placed:
         m = sizes[i]
         for k in ("inputs", "targets", "positions", "weights"):
-            out[k][j, at:at + m] = rows[i][k][:m]
-        out["segment_ids"][j, at:at + m], owner[j, at:at + m] = segment, i
+            out[k][j, at : at + m] = rows[i][k][:m]
+        out["segment_ids"][j, at : at + m], owner[j, at : at + m] = segment, i
     return out, owner

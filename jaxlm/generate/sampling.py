@@ -8,7 +8,7 @@ from jaxlm.errors import UserError
 from jaxlm.generate.compiled import per_model
 
 MAX_TEMPERATURE = 10.0  # beyond this sampling is uniform noise: a typo, not a setting
-MIN_CACHE_SLOTS = 64    # the smallest decoding cache; sizes double from here up to the context
+MIN_CACHE_SLOTS = 64  # the smallest decoding cache; sizes double from here up to the context
 
 
 def cache_slots(needed: int, context: int) -> int:
@@ -38,8 +38,9 @@ def sample_logits(logits: jax.Array, rng: jax.Array, temperature: float, top_k: 
     return jax.random.categorical(rng, logits, -1)
 
 
-def check_sampling_options(max_new_tokens: int, temperature: float, top_k: int, top_p: float,
-                           vocab_size: int | None = None) -> None:
+def check_sampling_options(
+    max_new_tokens: int, temperature: float, top_k: int, top_p: float, vocab_size: int | None = None
+) -> None:
     """--max-new-tokens, --temperature, --top-k (at most the vocabulary) and --top-p in their ranges."""
     checks.int_in_range(max_new_tokens, "--max-new-tokens", 0, None, 200)
     checks.float_in_range(temperature, "--temperature", 0.0, MAX_TEMPERATURE, 0.8)
@@ -47,19 +48,37 @@ def check_sampling_options(max_new_tokens: int, temperature: float, top_k: int, 
     checks.float_in_range(top_p, "--top-p", 0.0, 1.0, 0.95, low_open=True)
 
 
-def check_sampling_args(prompt_len: int, max_new_tokens: int, context: int, temperature: float, top_k: int,
-                        top_p: float, vocab_size: int | None = None) -> None:
+def check_sampling_args(
+    prompt_len: int,
+    max_new_tokens: int,
+    context: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    vocab_size: int | None = None,
+) -> None:
     """The prompt fits the context, and the sampling options are in range."""
     if prompt_len < 1:
         raise UserError("the prompt is empty: pass --prompt with some text")
     if prompt_len >= context:
-        raise UserError(f"the prompt is {prompt_len} tokens but the model's context is {context}: "
-                        f"shorten the prompt to fewer than {context} tokens")
+        raise UserError(
+            f"the prompt is {prompt_len} tokens but the model's context is {context}: "
+            f"shorten the prompt to fewer than {context} tokens"
+        )
     check_sampling_options(max_new_tokens, temperature, top_k, top_p, vocab_size)
 
 
-def generate(decode_model, params, prompt: list[int], max_new_tokens: int, rng: jax.Array, temperature: float = 1.0,
-             top_k: int = 0, top_p: float = 1.0, eos_id: int | None = None) -> list[int]:
+def generate(
+    decode_model,
+    params,
+    prompt: list[int],
+    max_new_tokens: int,
+    rng: jax.Array,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    eos_id: int | None = None,
+) -> list[int]:
     """Prefill the cache with the prompt, then sample one token at a time; returns the new token ids.
 
     The cache holds the prompt and the new tokens (`cache_slots`), up to the model's context; when the context fills
@@ -75,10 +94,11 @@ def generate(decode_model, params, prompt: list[int], max_new_tokens: int, rng: 
     def build():
         @jax.jit
         def step(params, cache, tokens, positions, rng):
-            logits, vars_ = decode_model.apply({"params": params, "cache": cache}, tokens, positions,
-                                               mutable=["cache"])
+            logits, vars_ = decode_model.apply({"params": params, "cache": cache}, tokens, positions, mutable=["cache"])
             return vars_["cache"], sample_logits(logits[:, -1], rng, temperature, top_k, top_p)
+
         return step
+
     step = per_model(decode_model, ("sample", temperature, top_k, top_p), build)
 
     def prefill(window: list[int], rng):
@@ -95,7 +115,7 @@ def generate(decode_model, params, prompt: list[int], max_new_tokens: int, rng: 
             break
         step_rng = jax.random.fold_in(rng, i + 1)
         if position == slots:  # only when the cache is the whole context
-            window = history[-(context // 2):]
+            window = history[-(context // 2) :]
             cache, token = prefill(window, step_rng)
             position = len(window)
         else:

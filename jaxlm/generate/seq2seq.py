@@ -24,10 +24,12 @@ def encode_input(tok: Tokenizer, text: str) -> list[int]:
     mask = tok.id_to_piece(tok.ids.mask) if tok.ids.mask is not None else "[MASK]"
     ids, start, n = [], 0, len(tok.ids.sentinels)
     for m in re.finditer(r"<extra_id_(\d+)>|" + re.escape(mask), text):
-        ids += tok.encode(text[start:m.start()])
+        ids += tok.encode(text[start : m.start()])
         if m.group(1) is not None and int(m.group(1)) >= n:
-            raise UserError(f"--input has {m.group(0)}, but the tokenizer's sentinels are "
-                            f"{f'<extra_id_0> ... <extra_id_{n - 1}>: renumber it' if n else 'none: remove it'}")
+            raise UserError(
+                f"--input has {m.group(0)}, but the tokenizer's sentinels are "
+                f"{f'<extra_id_0> ... <extra_id_{n - 1}>: renumber it' if n else 'none: remove it'}"
+            )
         if m.group(1) is None and tok.ids.mask is None:
             raise UserError(f"--input has {mask}, but the tokenizer has no mask token: remove it")
         ids.append(tok.sentinel_id(int(m.group(1))) if m.group(1) is not None else tok.ids.mask)
@@ -54,26 +56,43 @@ def start_decoding(model: nn.Module, params, inputs: list[int], copies: int, slo
 
 def empty_cache(model: nn.Module, encoded: jax.Array, seg: jax.Array, slots: int):
     """A zero decoder cache with `slots` self-attention positions for the batch of `encoded` [B, S, d]."""
-    shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((seg.shape[0], slots), jnp.int32),
-                                               encoded, seg, method=model.decode_logits)["cache"])
+    shapes = jax.eval_shape(
+        lambda: model.init(
+            jax.random.PRNGKey(0), jnp.zeros((seg.shape[0], slots), jnp.int32), encoded, seg, method=model.decode_logits
+        )["cache"]
+    )
     return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
 
 def make_step(model: nn.Module):
     """Jitted (params, cache, tokens [B, t], encoded or None, input segments) → (last logits [B, V], cache),
     one per model (compiled once per input shape however many decodes use it)."""
+
     def build():
         @jax.jit
         def step(params, cache, tokens, encoded, seg):
-            logits, v = model.apply({"params": params, "cache": cache}, tokens, encoded, seg,
-                                    method=model.decode_logits, mutable=["cache"])
+            logits, v = model.apply(
+                {"params": params, "cache": cache}, tokens, encoded, seg, method=model.decode_logits, mutable=["cache"]
+            )
             return logits[:, -1], v["cache"]
+
         return step
+
     return per_model(model, "step", build)
 
 
-def generate(model: nn.Module, params, inputs: list[int], max_new_tokens: int, rng: jax.Array, start_id: int,
-             temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, eos_id: int = EOS_ID) -> list[int]:
+def generate(
+    model: nn.Module,
+    params,
+    inputs: list[int],
+    max_new_tokens: int,
+    rng: jax.Array,
+    start_id: int,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    eos_id: int = EOS_ID,
+) -> list[int]:
     """Greedy (temperature 0) or sampled decoding of one input; `model` is built with decode=True."""
     _check(inputs, max_new_tokens, model)
     check_sampling_options(max_new_tokens, temperature, top_k, top_p, model.cfg.vocab_size)
@@ -97,8 +116,9 @@ def greedy_decoder(model: nn.Module) -> Callable[..., list[list[int]]]:
     encode = jax.jit(lambda params, src, seg: model.apply({"params": params}, src, seg, method=model.encode))
     caches = {}  # (batch, slots) -> an empty cache (its shapes are traced once)
 
-    def decode(params, inputs: np.ndarray, segment_ids: np.ndarray, max_new_tokens: int, start_id: int,
-               eos_id: int = EOS_ID) -> list[list[int]]:
+    def decode(
+        params, inputs: np.ndarray, segment_ids: np.ndarray, max_new_tokens: int, start_id: int, eos_id: int = EOS_ID
+    ) -> list[list[int]]:
         src, seg = jnp.asarray(inputs, jnp.int32), jnp.asarray(segment_ids, jnp.int32)
         encoded = encode(params, src, seg)
         key = (len(inputs), max_new_tokens)
@@ -113,12 +133,21 @@ def greedy_decoder(model: nn.Module) -> Callable[..., list[list[int]]]:
             out = np.concatenate([out, np.asarray(token)], 1)
             if np.all(np.any(out == eos_id, 1)):
                 break
-        return [row[:list(row).index(eos_id) + 1].tolist() if eos_id in row else row.tolist() for row in out]
+        return [row[: list(row).index(eos_id) + 1].tolist() if eos_id in row else row.tolist() for row in out]
+
     return decode
 
 
-def beam_search(model: nn.Module, params, inputs: list[int], beam: int, max_new_tokens: int, start_id: int,
-                length_penalty: float = 1.0, eos_id: int = EOS_ID) -> list[int]:
+def beam_search(
+    model: nn.Module,
+    params,
+    inputs: list[int],
+    beam: int,
+    max_new_tokens: int,
+    start_id: int,
+    length_penalty: float = 1.0,
+    eos_id: int = EOS_ID,
+) -> list[int]:
     """The best of `beam` hypotheses by total log-prob / length**length_penalty; stops once `beam` hypotheses
     have ended with eos (a hypothesis ends only when eos ranks among the top `beam` candidates)."""
     _check(inputs, max_new_tokens, model)
@@ -135,7 +164,7 @@ def beam_search(model: nn.Module, params, inputs: list[int], beam: int, max_new_
         logp = np.asarray(jax.nn.log_softmax(logits.astype(jnp.float32), -1), np.float64)
         total = (scores[:, None] + logp).reshape(-1)
         alive = []  # (parent row, token, score) of the best non-eos continuations
-        for rank, idx in enumerate(np.argsort(-total, kind="stable")[:2 * beam]):
+        for rank, idx in enumerate(np.argsort(-total, kind="stable")[: 2 * beam]):
             b, v = divmod(int(idx), logp.shape[1])
             if v == eos_id:
                 if rank < beam:

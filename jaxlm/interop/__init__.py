@@ -26,8 +26,13 @@ from jaxlm.io.write_errors import quiet_orbax_failures
 from jaxlm.objectives.seq2seq import DECODER_START_ROLES
 
 # model_type → the module whose model_config(hf config) and convert_state_dict(tensors, config.model) import it
-HF_IMPORTERS = {"bert": hf_bert, "t5": hf_t5, "bart": hf_bart, "gpt2": hf_gpt2,
-                **dict.fromkeys(hf_llama.MODEL_TYPES, hf_llama)}
+HF_IMPORTERS = {
+    "bert": hf_bert,
+    "t5": hf_t5,
+    "bart": hf_bart,
+    "gpt2": hf_gpt2,
+    **dict.fromkeys(hf_llama.MODEL_TYPES, hf_llama),
+}
 
 
 def write_hf_gpt(out_dir: str, m: ml_collections.ConfigDict, params: dict) -> None:
@@ -62,18 +67,24 @@ def import_hf(hf_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
     lacks a field, or weights that lack a tensor or do not fit it, are one-line UserErrors."""
     model_type = read_hf_config(hf_dir).get("model_type", "")
     if model_type not in HF_IMPORTERS:
-        raise UserError(f"cannot import Hugging Face model_type '{model_type}' from '{hf_dir}': "
-                        f"supported are {', '.join(HF_IMPORTERS)}")
+        raise UserError(
+            f"cannot import Hugging Face model_type '{model_type}' from '{hf_dir}': "
+            f"supported are {', '.join(HF_IMPORTERS)}"
+        )
     try:
         importer = HF_IMPORTERS[model_type]
         return load_hf(hf_dir, importer.model_config, importer.convert_state_dict)
     except KeyError as e:
-        raise UserError(f"the {model_type} checkpoint in '{hf_dir}' has no '{e.args[0]}' (a config.json field or a "
-                        "weight): save the model with save_pretrained") from None
+        raise UserError(
+            f"the {model_type} checkpoint in '{hf_dir}' has no '{e.args[0]}' (a config.json field or a "
+            "weight): save the model with save_pretrained"
+        ) from None
     except (TypeError, ValueError, AttributeError) as e:
         reason = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
-        raise UserError(f"the {model_type} checkpoint in '{hf_dir}' does not fit its config.json ({reason}): save "
-                        "the model with save_pretrained") from None
+        raise UserError(
+            f"the {model_type} checkpoint in '{hf_dir}' does not fit its config.json ({reason}): save "
+            "the model with save_pretrained"
+        ) from None
 
 
 def hf_tokenizer(hf_dir: str) -> bytes | None:
@@ -86,8 +97,13 @@ def hf_tokenizer(hf_dir: str) -> bytes | None:
     return None
 
 
-def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict,
-                   tokenizer: bytes | None = None, objective: str = "causal_lm") -> None:
+def save_converted(
+    out_dir: str,
+    model_cfg: ml_collections.ConfigDict,
+    params: dict,
+    tokenizer: bytes | None = None,
+    objective: str = "causal_lm",
+) -> None:
     """Write `config.json` (with `objective`, the family's own, so eval, export and `--init-from` take it as it is),
     `params/` (orbax) and the tokenizer as `tokenizer.model` (so `--init-from` takes the directory like a workdir)
     into `out_dir`, atomically."""
@@ -109,11 +125,13 @@ def save_converted(out_dir: str, model_cfg: ml_collections.ConfigDict, params: d
         if tokenizer is not None:
             with open(os.path.join(tmp, "tokenizer.model"), "wb") as f:
                 f.write(tokenizer)
+
     write_folder(out_dir, CONVERTED_ENTRIES, write)
 
 
-def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, tokenizer: bytes | None = None,
-              specials: str = "") -> None:
+def export_hf(
+    out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, tokenizer: bytes | None = None, specials: str = ""
+) -> None:
     """Write a Hugging Face model directory for a jaxlm model (its family's exporter), atomically; the tokenizer
     (`specials` as config.data.tokenizer_specials) goes beside it as tokenizer.json with its roles, so
     `AutoTokenizer.from_pretrained` loads it too and encodes as jaxlm does."""
@@ -123,10 +141,18 @@ def export_hf(out_dir: str, model_cfg: ml_collections.ConfigDict, params: dict, 
     def write(tmp: str) -> None:
         HF_EXPORTERS[model_cfg.family](tmp, model_cfg, params)
         if tokenizer is not None:
-            write_hf_tokenizer(tmp, tokenizer, specials, max_len=model_cfg.get("max_len"),
-                               token_types=model_cfg.family == "bert", append_eos=model_cfg.family in DECODER_START_ROLES)
-            _set_token_ids(os.path.join(tmp, "config.json"), Tokenizer.from_bytes(tokenizer, specials),
-                           model_cfg.family)
+            write_hf_tokenizer(
+                tmp,
+                tokenizer,
+                specials,
+                max_len=model_cfg.get("max_len"),
+                token_types=model_cfg.family == "bert",
+                append_eos=model_cfg.family in DECODER_START_ROLES,
+            )
+            _set_token_ids(
+                os.path.join(tmp, "config.json"), Tokenizer.from_bytes(tokenizer, specials), model_cfg.family
+            )
+
     write_folder(out_dir, EXPORTED_ENTRIES, write, "--to-hf")
 
 
@@ -134,8 +160,10 @@ def check_exportable(model_cfg: ml_collections.ConfigDict, options: bool = True)
     """Refuse, before any weight is read, a model that has no Hugging Face layout: its family, and with `options`
     a model option the family's Hugging Face class lacks."""
     if model_cfg.family not in HF_EXPORTERS:
-        raise UserError(f"Hugging Face export of family '{model_cfg.family}' is not built yet: exportable are "
-                        f"{', '.join(HF_EXPORTERS)}")
+        raise UserError(
+            f"Hugging Face export of family '{model_cfg.family}' is not built yet: exportable are "
+            f"{', '.join(HF_EXPORTERS)}"
+        )
     if options:
         HF_CONFIGS[model_cfg.family](model_cfg)
 

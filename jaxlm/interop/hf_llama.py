@@ -9,7 +9,6 @@ With as many key/value heads as heads, jaxlm fuses q, k, v into one `qkv` kernel
 otherwise it keeps `q` [d, heads, head_dim] and a fused `kv` [d, 2, kv_heads, head_dim].
 """
 
-
 import ml_collections
 import numpy as np
 
@@ -35,23 +34,45 @@ def model_config(hf: dict) -> ml_collections.ConfigDict:
     kind = hf.get("model_type")
     qwen2 = kind == "qwen2"  # biases on q, k, v only (its config has no bias fields)
     if not qwen2 and bool(hf.get("attention_bias", False)) != bool(hf.get("mlp_bias", False)):
-        _refuse(hf, "attention_bias", f"differs from mlp_bias={hf.get('mlp_bias', False)}: jaxlm's use_bias is "
-                                      "one switch for every projection")
+        _refuse(
+            hf,
+            "attention_bias",
+            f"differs from mlp_bias={hf.get('mlp_bias', False)}: jaxlm's use_bias is one switch for every projection",
+        )
     m = base_config().model
-    m.update(**_rope_scaling(hf), sliding_window=_sliding_window(hf), qk_norm=kind == "qwen3",
-             d_kv=hf["head_dim"] if hf.get("head_dim") not in (None, d // heads) else 0)
-    m.update(family="gpt", vocab_size=hf["vocab_size"], d_model=d, n_layers=hf["num_hidden_layers"], n_heads=heads,
-             n_kv_heads=hf.get("num_key_value_heads") or heads, d_ff=hf["intermediate_size"],
-             max_len=hf["max_position_embeddings"], layer_norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
-             rope_theta=float(hf.get("rope_theta", 10000.0)), use_bias=bool(hf.get("attention_bias", False)),
-             qkv_bias=qwen2,
-             tie_embeddings=bool(hf.get("tie_word_embeddings", False)), dropout=float(hf.get("attention_dropout", 0.0)),
-             init="gpt2", init_std=float(hf.get("initializer_range", 0.02)), **LLAMA_OPTIONS)
+    m.update(
+        **_rope_scaling(hf),
+        sliding_window=_sliding_window(hf),
+        qk_norm=kind == "qwen3",
+        d_kv=hf["head_dim"] if hf.get("head_dim") not in (None, d // heads) else 0,
+    )
+    m.update(
+        family="gpt",
+        vocab_size=hf["vocab_size"],
+        d_model=d,
+        n_layers=hf["num_hidden_layers"],
+        n_heads=heads,
+        n_kv_heads=hf.get("num_key_value_heads") or heads,
+        d_ff=hf["intermediate_size"],
+        max_len=hf["max_position_embeddings"],
+        layer_norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
+        rope_theta=float(hf.get("rope_theta", 10000.0)),
+        use_bias=bool(hf.get("attention_bias", False)),
+        qkv_bias=qwen2,
+        tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
+        dropout=float(hf.get("attention_dropout", 0.0)),
+        init="gpt2",
+        init_std=float(hf.get("initializer_range", 0.02)),
+        **LLAMA_OPTIONS,
+    )
     return m
 
 
-ROPE_FIELDS = {"linear": (), "llama3": ("low_freq_factor", "high_freq_factor"),
-               "yarn": ("beta_fast", "beta_slow", "attention_factor")}
+ROPE_FIELDS = {
+    "linear": (),
+    "llama3": ("low_freq_factor", "high_freq_factor"),
+    "yarn": ("beta_fast", "beta_slow", "attention_factor"),
+}
 
 
 def _rope_scaling(hf: dict) -> dict:
@@ -61,13 +82,18 @@ def _rope_scaling(hf: dict) -> dict:
     if kind == "default":
         return {}
     if kind not in ROPE_FIELDS:
-        _refuse(hf, "rope_scaling", f"has rope_type '{kind}': jaxlm scales rotary positions by "
-                                    f"{', '.join(ROPE_FIELDS)} only")
+        _refuse(
+            hf,
+            "rope_scaling",
+            f"has rope_type '{kind}': jaxlm scales rotary positions by {', '.join(ROPE_FIELDS)} only",
+        )
     if scaling.get("mscale") or scaling.get("mscale_all_dim") or scaling.get("truncate", True) is False:
         _refuse(hf, "rope_scaling", "sets mscale, mscale_all_dim or truncate=False, which jaxlm's YaRN lacks")
-    fields = {"rope_scaling": kind, "rope_factor": float(scaling["factor"]),
-              "rope_original_max_len": int(scaling.get("original_max_position_embeddings")
-                                           or hf["max_position_embeddings"])}
+    fields = {
+        "rope_scaling": kind,
+        "rope_factor": float(scaling["factor"]),
+        "rope_original_max_len": int(scaling.get("original_max_position_embeddings") or hf["max_position_embeddings"]),
+    }
     return fields | {f"rope_{k}": float(scaling[k]) for k in ROPE_FIELDS[kind] if scaling.get(k) is not None}
 
 
@@ -77,8 +103,11 @@ def _sliding_window(hf: dict) -> int:
     if window is None or not hf.get("use_sliding_window", True) or window >= hf["max_position_embeddings"]:
         return 0
     if set(hf.get("layer_types") or ["sliding_attention"]) != {"sliding_attention"} or hf.get("max_window_layers"):
-        _refuse(hf, "sliding_window", "windows some layers only (layer_types / max_window_layers): jaxlm windows "
-                                      "every layer or none")
+        _refuse(
+            hf,
+            "sliding_window",
+            "windows some layers only (layer_types / max_window_layers): jaxlm windows every layer or none",
+        )
     return int(window)
 
 
@@ -95,12 +124,16 @@ def _attention(sd: dict, key: str, m: ml_collections.ConfigDict) -> dict:
     d, h, kvh, b = m.d_model, m.n_heads, m.n_kv_heads or m.n_heads, m.use_bias
     hd = head_width(m)
     norms = {f"{n}_norm": {"scale": sd[f"{key}.{n}_norm.weight"]} for n in ("q", "k")} if m.qk_norm else {}
-    q, k, v = (_linear(sd, f"{key}.{n}_proj", (d, n_h, hd), b or m.qkv_bias)
-               for n, n_h in (("q", h), ("k", kvh), ("v", kvh)))
+    q, k, v = (
+        _linear(sd, f"{key}.{n}_proj", (d, n_h, hd), b or m.qkv_bias) for n, n_h in (("q", h), ("k", kvh), ("v", kvh))
+    )
     out = _linear(sd, f"{key}.o_proj", (h, hd, d), b, n_in=2)
     if kvh == h:
-        return {"qkv": {n: np.stack([q[n], k[n], v[n]], axis=1 if n == "kernel" else 0) for n in q}, "out": out,
-                **norms}
+        return {
+            "qkv": {n: np.stack([q[n], k[n], v[n]], axis=1 if n == "kernel" else 0) for n in q},
+            "out": out,
+            **norms,
+        }
     return {"q": q, "kv": {n: np.stack([k[n], v[n]], axis=1 if n == "kernel" else 0) for n in k}, "out": out, **norms}
 
 
@@ -119,8 +152,11 @@ def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) 
             "ln_attn": {"scale": sd[f"{p}.input_layernorm.weight"]},
             "attn": _attention(sd, f"{p}.self_attn", m),
             "ln_mlp": {"scale": sd[f"{p}.post_attention_layernorm.weight"]},
-            "mlp": {"gate": _linear(sd, f"{p}.mlp.gate_proj", (d, f), b), "up": _linear(sd, f"{p}.mlp.up_proj", (d, f), b),
-                    "down": _linear(sd, f"{p}.mlp.down_proj", (f, d), b)},
+            "mlp": {
+                "gate": _linear(sd, f"{p}.mlp.gate_proj", (d, f), b),
+                "up": _linear(sd, f"{p}.mlp.up_proj", (d, f), b),
+                "down": _linear(sd, f"{p}.mlp.down_proj", (f, d), b),
+            },
         }
     return params
 
@@ -133,25 +169,55 @@ def is_llama_shaped(m: ml_collections.ConfigDict) -> bool:
 def hf_config(m: ml_collections.ConfigDict) -> dict:
     """The config dict of a Llama-shaped jaxlm GPT `config.model`: Qwen3's with qk_norm, Qwen2's when only q/k/v have
     biases, Mistral's with a sliding window, else Llama's."""
-    kind = "qwen3" if m.qk_norm else "qwen2" if m.qkv_bias and not m.use_bias else "mistral" if m.sliding_window else "llama"
+    kind = (
+        "qwen3"
+        if m.qk_norm
+        else "qwen2"
+        if m.qkv_bias and not m.use_bias
+        else "mistral"
+        if m.sliding_window
+        else "llama"
+    )
     if kind != "llama" and m.use_bias:
-        raise UserError(f"config.model.use_bias=True has no {kind} layout (its projections have no biases): "
-                        "export with use_bias=False, or as Llama without sliding_window and qk_norm")
+        raise UserError(
+            f"config.model.use_bias=True has no {kind} layout (its projections have no biases): "
+            "export with use_bias=False, or as Llama without sliding_window and qk_norm"
+        )
     if kind == "qwen3" and m.qkv_bias:
         raise UserError("config.model.qkv_bias=True has no Qwen3 layout (qk_norm exports as Qwen3, without biases)")
     window = {"sliding_window": m.sliding_window or None}
     if kind in ("qwen2", "qwen3"):
-        window |= {"use_sliding_window": bool(m.sliding_window), "max_window_layers": 0,
-                   "layer_types": [("sliding" if m.sliding_window else "full") + "_attention"] * m.n_layers}
-    architecture = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
-                    "qwen3": "Qwen3ForCausalLM"}[kind]
-    config = {"model_type": kind, "architectures": [architecture], "vocab_size": m.vocab_size,
-              "hidden_size": m.d_model, "intermediate_size": m.d_ff, "num_hidden_layers": m.n_layers,
-              "num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads or m.n_heads,
-              "head_dim": head_width(m), "hidden_act": "silu", "max_position_embeddings": m.max_len,
-              "rms_norm_eps": m.layer_norm_eps, "rope_theta": m.rope_theta, "rope_scaling": _hf_rope_scaling(m),
-              "attention_dropout": m.dropout, "tie_word_embeddings": m.tie_embeddings,
-              "initializer_range": m.init_std, "torch_dtype": "float32"}
+        window |= {
+            "use_sliding_window": bool(m.sliding_window),
+            "max_window_layers": 0,
+            "layer_types": [("sliding" if m.sliding_window else "full") + "_attention"] * m.n_layers,
+        }
+    architecture = {
+        "llama": "LlamaForCausalLM",
+        "mistral": "MistralForCausalLM",
+        "qwen2": "Qwen2ForCausalLM",
+        "qwen3": "Qwen3ForCausalLM",
+    }[kind]
+    config = {
+        "model_type": kind,
+        "architectures": [architecture],
+        "vocab_size": m.vocab_size,
+        "hidden_size": m.d_model,
+        "intermediate_size": m.d_ff,
+        "num_hidden_layers": m.n_layers,
+        "num_attention_heads": m.n_heads,
+        "num_key_value_heads": m.n_kv_heads or m.n_heads,
+        "head_dim": head_width(m),
+        "hidden_act": "silu",
+        "max_position_embeddings": m.max_len,
+        "rms_norm_eps": m.layer_norm_eps,
+        "rope_theta": m.rope_theta,
+        "rope_scaling": _hf_rope_scaling(m),
+        "attention_dropout": m.dropout,
+        "tie_word_embeddings": m.tie_embeddings,
+        "initializer_range": m.init_std,
+        "torch_dtype": "float32",
+    }
     if kind in ("llama", "qwen3"):
         config |= {"attention_bias": m.use_bias, **({"mlp_bias": m.use_bias} if kind == "llama" else {})}
     return config | (window if kind != "llama" else {})
@@ -164,8 +230,12 @@ def _hf_rope_scaling(m: ml_collections.ConfigDict) -> dict | None:
     fields = {k: float(m[f"rope_{k}"]) for k in ROPE_FIELDS[m.rope_scaling]}
     if m.rope_scaling == "yarn" and not m.rope_attention_factor:
         del fields["attention_factor"]
-    return {"rope_type": m.rope_scaling, "factor": float(m.rope_factor),
-            "original_max_position_embeddings": int(m.rope_original_max_len), **fields}
+    return {
+        "rope_type": m.rope_scaling,
+        "factor": float(m.rope_factor),
+        "original_max_position_embeddings": int(m.rope_original_max_len),
+        **fields,
+    }
 
 
 def _torch_linear(p: dict, key: str, out: int) -> dict[str, np.ndarray]:
@@ -187,20 +257,31 @@ def export_state_dict(params: dict, m: ml_collections.ConfigDict) -> dict[str, n
         b, k = params[f"block_{i}"], f"model.layers.{i}"
         a = b["attn"]
         if "qkv" in a:
-            q, kv = ({n: w[:, 0] if n == "kernel" else w[0] for n, w in a["qkv"].items()},
-                     {n: w[:, 1:] if n == "kernel" else w[1:] for n, w in a["qkv"].items()})
+            q, kv = (
+                {n: w[:, 0] if n == "kernel" else w[0] for n, w in a["qkv"].items()},
+                {n: w[:, 1:] if n == "kernel" else w[1:] for n, w in a["qkv"].items()},
+            )
         else:
             q, kv = a["q"], a["kv"]
         for j, name in enumerate(("k", "v")):
-            sd.update(_torch_linear({n: w[:, j] if n == "kernel" else w[j] for n, w in kv.items()},
-                                    f"{k}.self_attn.{name}_proj", kv_width))
+            sd.update(
+                _torch_linear(
+                    {n: w[:, j] if n == "kernel" else w[j] for n, w in kv.items()},
+                    f"{k}.self_attn.{name}_proj",
+                    kv_width,
+                )
+            )
         sd.update(_torch_linear(q, f"{k}.self_attn.q_proj", h * head_width(m)))
         sd.update({f"{k}.self_attn.{n}.weight": a[n]["scale"] for n in ("q_norm", "k_norm") if n in a})
         sd.update(_torch_linear(a["out"], f"{k}.self_attn.o_proj", d))
         for name in ("gate", "up", "down"):
             sd.update(_torch_linear(b["mlp"][name], f"{k}.mlp.{name}_proj", d if name == "down" else m.d_ff))
-        sd.update({f"{k}.input_layernorm.weight": b["ln_attn"]["scale"],
-                   f"{k}.post_attention_layernorm.weight": b["ln_mlp"]["scale"]})
+        sd.update(
+            {
+                f"{k}.input_layernorm.weight": b["ln_attn"]["scale"],
+                f"{k}.post_attention_layernorm.weight": b["ln_mlp"]["scale"],
+            }
+        )
     return {k: np.ascontiguousarray(np.asarray(v, np.float32)) for k, v in sd.items()}
 
 

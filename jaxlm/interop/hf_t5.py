@@ -29,12 +29,23 @@ def model_config(hf: dict) -> ml_collections.ConfigDict:
     if ff not in FF_KINDS:
         raise UserError(f"unsupported T5 feed_forward_proj '{ff}': jaxlm's T5 has {' and '.join(FF_KINDS)}")
     m = base_config().model
-    m.update(family="t5", vocab_size=hf["vocab_size"], d_model=hf["d_model"], d_kv=hf["d_kv"], d_ff=hf["d_ff"],
-             n_layers=hf["num_layers"], n_decoder_layers=hf.get("num_decoder_layers") or hf["num_layers"],
-             n_heads=hf["num_heads"], relative_buckets=hf.get("relative_attention_num_buckets", 32),
-             relative_max_distance=hf.get("relative_attention_max_distance", 128), ff=FF_KINDS[ff],
-             layer_norm_eps=float(hf.get("layer_norm_epsilon", 1e-6)), dropout=float(hf.get("dropout_rate", 0.1)),
-             tie_embeddings=bool(hf.get("tie_word_embeddings", True)), max_len=hf.get("n_positions", 512))
+    m.update(
+        family="t5",
+        vocab_size=hf["vocab_size"],
+        d_model=hf["d_model"],
+        d_kv=hf["d_kv"],
+        d_ff=hf["d_ff"],
+        n_layers=hf["num_layers"],
+        n_decoder_layers=hf.get("num_decoder_layers") or hf["num_layers"],
+        n_heads=hf["num_heads"],
+        relative_buckets=hf.get("relative_attention_num_buckets", 32),
+        relative_max_distance=hf.get("relative_attention_max_distance", 128),
+        ff=FF_KINDS[ff],
+        layer_norm_eps=float(hf.get("layer_norm_epsilon", 1e-6)),
+        dropout=float(hf.get("dropout_rate", 0.1)),
+        tie_embeddings=bool(hf.get("tie_word_embeddings", True)),
+        max_len=hf.get("n_positions", 512),
+    )
     return m
 
 
@@ -49,12 +60,16 @@ def _ff(sd: dict, key: str) -> dict:
 
 
 def _stack(sd: dict, prefix: str, n_layers: int, n_heads: int, decoder: bool) -> dict:
-    stack = {"rel_bias": {"table": sd[f"{prefix}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]},
-             "ln_final": {"scale": sd[f"{prefix}.final_layer_norm.weight"]}}
+    stack = {
+        "rel_bias": {"table": sd[f"{prefix}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]},
+        "ln_final": {"scale": sd[f"{prefix}.final_layer_norm.weight"]},
+    }
     for i in range(n_layers):
         layer = f"{prefix}.block.{i}.layer"
-        block = {"self_attn": _attention(sd, f"{layer}.0.SelfAttention", n_heads, False),
-                 "ln_self": {"scale": sd[f"{layer}.0.layer_norm.weight"]}}
+        block = {
+            "self_attn": _attention(sd, f"{layer}.0.SelfAttention", n_heads, False),
+            "ln_self": {"scale": sd[f"{layer}.0.layer_norm.weight"]},
+        }
         ff = 2 if decoder else 1
         if decoder:
             block["cross_attn"] = _attention(sd, f"{layer}.1.EncDecAttention", n_heads, True)
@@ -69,9 +84,11 @@ def convert_state_dict(sd: dict[str, np.ndarray], m: ml_collections.ConfigDict) 
     """Hugging Face tensors → the jaxlm T5 params tree."""
     if "shared.weight" not in sd or "decoder.final_layer_norm.weight" not in sd:
         raise UserError("the checkpoint has no shared.weight / decoder: it is not a T5ForConditionalGeneration")
-    params = {"embed": {"embedding": sd["shared.weight"]},
-              "encoder": _stack(sd, "encoder", m.n_layers, m.n_heads, False),
-              "decoder": _stack(sd, "decoder", m.n_decoder_layers, m.n_heads, True)}
+    params = {
+        "embed": {"embedding": sd["shared.weight"]},
+        "encoder": _stack(sd, "encoder", m.n_layers, m.n_heads, False),
+        "decoder": _stack(sd, "decoder", m.n_decoder_layers, m.n_heads, True),
+    }
     if not m.tie_embeddings:
         params["lm_head"] = {"kernel": sd["lm_head.weight"].T}
     return jax.tree_util.tree_map(np.asarray, params)
@@ -83,14 +100,28 @@ def hf_config(m: ml_collections.ConfigDict) -> dict:
     ff = {v: k for k, v in FF_KINDS.items()}
     if m.ff not in ff:
         raise UserError(f"config.model.ff='{m.ff}' does not export: Hugging Face's T5 has {' and '.join(ff)}")
-    return {"model_type": "t5", "architectures": ["T5ForConditionalGeneration"], "vocab_size": m.vocab_size,
-            "d_model": m.d_model, "d_kv": m.d_kv or m.d_model // m.n_heads, "d_ff": m.d_ff, "num_layers": m.n_layers,
-            "num_decoder_layers": m.n_decoder_layers or m.n_layers, "num_heads": m.n_heads,
-            "relative_attention_num_buckets": m.relative_buckets,
-            "relative_attention_max_distance": m.relative_max_distance, "feed_forward_proj": ff[m.ff],
-            "layer_norm_epsilon": m.layer_norm_eps, "dropout_rate": m.dropout, "n_positions": m.max_len,
-            "tie_word_embeddings": bool(m.tie_embeddings), "is_encoder_decoder": True, "pad_token_id": 0,
-            "eos_token_id": 1, "decoder_start_token_id": 0}
+    return {
+        "model_type": "t5",
+        "architectures": ["T5ForConditionalGeneration"],
+        "vocab_size": m.vocab_size,
+        "d_model": m.d_model,
+        "d_kv": m.d_kv or m.d_model // m.n_heads,
+        "d_ff": m.d_ff,
+        "num_layers": m.n_layers,
+        "num_decoder_layers": m.n_decoder_layers or m.n_layers,
+        "num_heads": m.n_heads,
+        "relative_attention_num_buckets": m.relative_buckets,
+        "relative_attention_max_distance": m.relative_max_distance,
+        "feed_forward_proj": ff[m.ff],
+        "layer_norm_epsilon": m.layer_norm_eps,
+        "dropout_rate": m.dropout,
+        "n_positions": m.max_len,
+        "tie_word_embeddings": bool(m.tie_embeddings),
+        "is_encoder_decoder": True,
+        "pad_token_id": 0,
+        "eos_token_id": 1,
+        "decoder_start_token_id": 0,
+    }
 
 
 def _stack_tensors(stack: dict, prefix: str, n_layers: int, decoder: bool) -> dict[str, np.ndarray]:

@@ -23,8 +23,15 @@ from jaxlm.data.tokenizer import Tokenizer
 from jaxlm.errors import UserError
 
 HF_TOKENIZER_ENTRIES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-ROLE_KEYS = {"pad": "pad_token", "eos": "eos_token", "bos": "bos_token", "unk": "unk_token", "cls": "cls_token",
-             "sep": "sep_token", "mask": "mask_token"}
+ROLE_KEYS = {
+    "pad": "pad_token",
+    "eos": "eos_token",
+    "bos": "bos_token",
+    "unk": "unk_token",
+    "cls": "cls_token",
+    "sep": "sep_token",
+    "mask": "mask_token",
+}
 SPACE = "\u2581"  # sentencepiece's '▁': a space
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6  # ModelProto.SentencePiece.Type
 UNIGRAM, BPE_MODEL, CHAR = 1, 2, 4  # TrainerSpec.ModelType (3 is WORD)
@@ -45,11 +52,15 @@ def _check_convertible(proto) -> None:
     """UserError for the sentencepiece options the conversion does not reproduce."""
     kind = proto.trainer_spec.model_type
     if kind not in (UNIGRAM, BPE_MODEL, CHAR):
-        raise UserError(f"cannot export a sentencepiece '{proto.trainer_spec.ModelType.Name(kind)}' tokenizer to "
-                        "Hugging Face: only unigram, bpe and char models convert; retrain with one of them")
+        raise UserError(
+            f"cannot export a sentencepiece '{proto.trainer_spec.ModelType.Name(kind)}' tokenizer to "
+            "Hugging Face: only unigram, bpe and char models convert; retrain with one of them"
+        )
     if proto.trainer_spec.treat_whitespace_as_suffix or not proto.normalizer_spec.escape_whitespaces:
-        raise UserError("cannot export a sentencepiece tokenizer with treat_whitespace_as_suffix or without "
-                        "escape_whitespaces to Hugging Face: retrain it with sentencepiece's defaults for both")
+        raise UserError(
+            "cannot export a sentencepiece tokenizer with treat_whitespace_as_suffix or without "
+            "escape_whitespaces to Hugging Face: retrain it with sentencepiece's defaults for both"
+        )
 
 
 def bpe_merges(proto) -> list[tuple[str, str]]:
@@ -116,10 +127,12 @@ def sentencepiece_to_tokenizers(data: bytes) -> RustTokenizer:
     if proto.trainer_spec.model_type == UNIGRAM:
         tok.pre_tokenizer = _isolate_unknown(proto)
     tok.decoder = _decoder(proto.normalizer_spec)
-    tok.add_tokens([AddedToken(p.piece, normalized=False, special=False)
-                    for p in proto.pieces if p.type == USER_DEFINED])
-    tok.add_special_tokens([AddedToken(p.piece, normalized=False, special=True)
-                            for p in proto.pieces if p.type in (CONTROL, UNKNOWN)])
+    tok.add_tokens(
+        [AddedToken(p.piece, normalized=False, special=False) for p in proto.pieces if p.type == USER_DEFINED]
+    )
+    tok.add_special_tokens(
+        [AddedToken(p.piece, normalized=False, special=True) for p in proto.pieces if p.type in (CONTROL, UNKNOWN)]
+    )
     return tok
 
 
@@ -137,8 +150,13 @@ def tokenizer_config(tok: Tokenizer, max_len: int | None, token_types: bool) -> 
     `tok(text)` returns what the model takes (token_type_ids only for `token_types`: BERT's segments)."""
     extra = {"model_max_length": int(max_len)} if max_len else {}
     names = ["input_ids", *(["token_type_ids"] if token_types else []), "attention_mask"]
-    return {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
-            "model_input_names": names, **extra, **special_tokens_map(tok)}
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "clean_up_tokenization_spaces": False,
+        "model_input_names": names,
+        **extra,
+        **special_tokens_map(tok),
+    }
 
 
 def with_eos(tokenizer_json: str, tok: Tokenizer) -> str:
@@ -148,13 +166,21 @@ def with_eos(tokenizer_json: str, tok: Tokenizer) -> str:
     if rust.post_processor is not None or tok.ids.eos is None:
         return tokenizer_json
     eos = tok.id_to_piece(tok.ids.eos)
-    rust.post_processor = processors.TemplateProcessing(single=f"$A {eos}", pair=f"$A {eos} $B {eos}",
-                                                        special_tokens=[(eos, tok.ids.eos)])
+    rust.post_processor = processors.TemplateProcessing(
+        single=f"$A {eos}", pair=f"$A {eos} $B {eos}", special_tokens=[(eos, tok.ids.eos)]
+    )
     return rust.to_str()
 
 
-def write_hf_tokenizer(out_dir: str, tokenizer_bytes: bytes, specials: str = "", *, max_len: int | None = None,
-                       token_types: bool = False, append_eos: bool = False) -> None:
+def write_hf_tokenizer(
+    out_dir: str,
+    tokenizer_bytes: bytes,
+    specials: str = "",
+    *,
+    max_len: int | None = None,
+    token_types: bool = False,
+    append_eos: bool = False,
+) -> None:
     """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json for a jaxlm tokenizer file's bytes
     (`specials` as config.data.tokenizer_specials; `max_len` the model's longest sequence; `token_types`: the model
     takes segment ids; `append_eos`: `tok(text)` ends with eos, an encoder-decoder's input as jaxlm encodes it)."""
@@ -165,8 +191,10 @@ def write_hf_tokenizer(out_dir: str, tokenizer_bytes: bytes, specials: str = "",
         data = with_eos(data, tok)
     with open(os.path.join(out_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
         f.write(data)
-    for name, content in (("tokenizer_config.json", tokenizer_config(tok, max_len, token_types)),
-                          ("special_tokens_map.json", special_tokens_map(tok))):
+    for name, content in (
+        ("tokenizer_config.json", tokenizer_config(tok, max_len, token_types)),
+        ("special_tokens_map.json", special_tokens_map(tok)),
+    ):
         with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
             json.dump(content, f, indent=2, ensure_ascii=False)
             f.write("\n")

@@ -18,8 +18,9 @@ def unstack_layers(params: Mapping) -> dict:
     for name, value in params.items():
         if name == STACKED and isinstance(value, Mapping):
             n = jax.tree_util.tree_leaves(value)[0].shape[0]
-            out |= {f"block_{i}": jax.tree_util.tree_map(lambda x, i=i: np.asarray(x)[i], dict(value))
-                    for i in range(n)}
+            out |= {
+                f"block_{i}": jax.tree_util.tree_map(lambda x, i=i: np.asarray(x)[i], dict(value)) for i in range(n)
+            }
         else:
             out[name] = unstack_layers(value) if isinstance(value, Mapping) else value
     return out

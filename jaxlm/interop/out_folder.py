@@ -35,8 +35,11 @@ def write_folder(out_dir: str, replaceable: tuple[str, ...], write: Callable[[st
         if isinstance(e, UserError) or (code is None and not isinstance(e, OSError)):
             raise
         cause = os.strerror(code) if code else (e.strerror or e)
-        fix = "free disk space or choose another" if code not in (errno.EROFS, errno.EACCES, errno.EPERM) else \
-            "choose a writable"
+        fix = (
+            "free disk space or choose another"
+            if code not in (errno.EROFS, errno.EACCES, errno.EPERM)
+            else "choose a writable"
+        )
         raise UserError(f"cannot write {flag} '{out_dir}' ({cause}): {fix} {flag}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -29,8 +29,10 @@ def path(location: str) -> epath.Path:
     match = _SCHEME.match(str(location))
     if match:
         if match.group(1) != "gs":
-            raise UserError(f"'{location}': jaxlm reads and writes local paths and gs:// buckets, not "
-                            f"{match.group(1)}://: copy the data to a bucket or a local disk")
+            raise UserError(
+                f"'{location}': jaxlm reads and writes local paths and gs:// buckets, not "
+                f"{match.group(1)}://: copy the data to a bucket or a local disk"
+            )
         gcs.configure()
     return epath.Path(location)
 
@@ -66,7 +68,7 @@ def files_under(location: str) -> list[str]:
     """Every file below a folder, as paths relative to it, sorted."""
     if is_remote(location):
         root = str(location).split("://", 1)[1].rstrip("/")
-        return sorted(f[len(root) + 1:] for f in gcs.filesystem().find(root))
+        return sorted(f[len(root) + 1 :] for f in gcs.filesystem().find(root))
     return sorted(os.path.relpath(os.path.join(d, f), location) for d, _, files in os.walk(location) for f in files)
 
 

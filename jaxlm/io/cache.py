@@ -64,7 +64,7 @@ def _objects(fs, root: str) -> dict[str, dict]:
         return {}
     if info["type"] == "file":
         return {"": info}
-    return {f[len(root) + 1:]: i for f, i in fs.find(root, detail=True).items()}
+    return {f[len(root) + 1 :]: i for f, i in fs.find(root, detail=True).items()}
 
 
 def _manifest(entry: str) -> dict | None:
@@ -76,8 +76,14 @@ def _manifest(entry: str) -> dict | None:
 
 
 def _download(fs, root: str, objects: dict, out: str, single: bool, location: str, progress: bool) -> None:
-    bar = tqdm(total=sum(int(i["size"]) for i in objects.values()), unit="B", unit_scale=True, leave=False,
-               desc=f"copy {location}", disable=None if progress else True)
+    bar = tqdm(
+        total=sum(int(i["size"]) for i in objects.values()),
+        unit="B",
+        unit_scale=True,
+        leave=False,
+        desc=f"copy {location}",
+        disable=None if progress else True,
+    )
     for name, info in sorted(objects.items()):
         dst = out if single else os.path.join(out, name)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -90,6 +96,8 @@ def _download(fs, root: str, objects: dict, out: str, single: bool, location: st
                 bar.update(len(chunk))
         expected = [(info.get("md5Hash"), md5.digest()), (info.get("crc32c"), crc.digest())]
         if any(want and base64.b64decode(want) != got for want, got in expected):
-            raise UserError(f"the copy of '{location}/{name}' does not match the bucket's checksum (changed while "
-                            "it was copied, or a transfer error): run the command again")
+            raise UserError(
+                f"the copy of '{location}/{name}' does not match the bucket's checksum (changed while "
+                "it was copied, or a transfer error): run the command again"
+            )
     bar.close()

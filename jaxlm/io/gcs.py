@@ -9,8 +9,9 @@ import fsspec
 
 from jaxlm.errors import UserError
 
-CREDENTIALS_HINT = ("run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service "
-                    "account key")
+CREDENTIALS_HINT = (
+    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key"
+)
 
 
 @functools.cache
@@ -32,6 +33,7 @@ def configure() -> None:
     else:
         import google.auth
         import google.auth.exceptions
+
         quiet = logging.getLogger("google.auth")  # each method it tries would log a warning line
         level = quiet.level
         quiet.setLevel(logging.ERROR)
@@ -64,11 +66,15 @@ def check_bucket(location: str, flag: str) -> None:
     try:
         filesystem().info(bucket)
     except FileNotFoundError:
-        raise UserError(f"{flag} '{location}': bucket 'gs://{bucket}' does not exist: create it (`gcloud storage "
-                        f"buckets create gs://{bucket}`) or fix the path") from None
+        raise UserError(
+            f"{flag} '{location}': bucket 'gs://{bucket}' does not exist: create it (`gcloud storage "
+            f"buckets create gs://{bucket}`) or fix the path"
+        ) from None
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - gcsfs raises HttpError, OSError, aiohttp errors...
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-        raise UserError(f"cannot reach {flag} '{location}' ({reason}): check the bucket's name, its permissions "
-                        f"and the credentials ({CREDENTIALS_HINT})") from None
+        raise UserError(
+            f"cannot reach {flag} '{location}' ({reason}): check the bucket's name, its permissions "
+            f"and the credentials ({CREDENTIALS_HINT})"
+        ) from None

@@ -33,11 +33,13 @@ def quiet_orbax_failures() -> None:
         return
     warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
     logging.getLogger("absl").addFilter(
-        lambda record: not (record.levelno >= logging.ERROR and f"{os.sep}orbax{os.sep}" in record.pathname))
+        lambda record: not (record.levelno >= logging.ERROR and f"{os.sep}orbax{os.sep}" in record.pathname)
+    )
     previous = sys.unraisablehook
 
     def hook(unraisable) -> None:
         if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
             previous(unraisable)
+
     hook.quiets_orbax = True
     sys.unraisablehook = hook

@@ -33,8 +33,14 @@ def auto_chunk(batch: int, seq_len: int, vocab: int, budget: int | None = None) 
     return max([c for c in range(1, seq_len + 1) if seq_len % c == 0 and batch * c * vocab <= budget] or [1])
 
 
-def fused_cross_entropy_sums(hidden: jax.Array, embedding: jax.Array, targets: jax.Array, weights: jax.Array,
-                             chunk: int = -1, bias: jax.Array | None = None) -> dict[str, jax.Array]:
+def fused_cross_entropy_sums(
+    hidden: jax.Array,
+    embedding: jax.Array,
+    targets: jax.Array,
+    weights: jax.Array,
+    chunk: int = -1,
+    bias: jax.Array | None = None,
+) -> dict[str, jax.Array]:
     """Sums like `cross_entropy_sums(hidden @ embedding.T + bias, ...)`: `nats`, `weight` and `correct`.
 
     hidden [B, T, d]; embedding [V, d] (the output projection in embedding layout); targets, weights [B, T];
@@ -46,8 +52,9 @@ def fused_cross_entropy_sums(hidden: jax.Array, embedding: jax.Array, targets: j
     if hidden.shape[1] % chunk:
         raise ValueError(f"loss chunk {chunk} does not divide the sequence length {hidden.shape[1]}")
     bias = jnp.zeros(embedding.shape[:1], jnp.float32) if bias is None else bias
-    nats, correct = _nats_correct(hidden, embedding, bias, targets.astype(jnp.int32), weights.astype(jnp.float32),
-                                  chunk)
+    nats, correct = _nats_correct(
+        hidden, embedding, bias, targets.astype(jnp.int32), weights.astype(jnp.float32), chunk
+    )
     return dict(nats=nats, weight=jnp.sum(weights), correct=correct)
 
 
@@ -84,6 +91,7 @@ def _nats_correct(hidden, embedding, bias, targets, weights, chunk):
         h, t, w = xs
         _, _, nats, hits = _chunk_loss(h, embedding, bias, t, w)
         return (carry[0] + nats, carry[1] + hits), None
+
     zero = jnp.zeros((), jnp.float32)
     (nats, hits), _ = jax.lax.scan(body, (zero, zero), tuple(_chunks(a, chunk) for a in (hidden, targets, weights)))
     return nats, hits
@@ -91,6 +99,7 @@ def _nats_correct(hidden, embedding, bias, targets, weights, chunk):
 
 def _forward(hidden, embedding, bias, targets, weights, chunk):
     """Loss and its gradient together, chunk by chunk: d nats / d logits = (softmax − one_hot) · weight."""
+
     def body(carry, xs):
         h, t, w = xs
         logits, lse, nats, hits = _chunk_loss(h, embedding, bias, t, w)
@@ -99,10 +108,12 @@ def _forward(hidden, embedding, bias, targets, weights, chunk):
         dh = _mm("bcv,vd->bcd", dlogits, embedding, h.dtype)
         d_emb_t = carry[0] + _mm("bcd,bcv->dv", h, dlogits, h.dtype)
         return (d_emb_t, carry[1] + jnp.sum(dlogits, (0, 1)), carry[2] + nats, carry[3] + hits), dh
+
     zero = jnp.zeros((), jnp.float32)
     init = (jnp.zeros(embedding.shape[::-1], jnp.float32), jnp.zeros(bias.shape, jnp.float32), zero, zero)
-    (d_emb_t, d_bias, nats, hits), dh = jax.lax.scan(body, init,
-                                                     tuple(_chunks(a, chunk) for a in (hidden, targets, weights)))
+    (d_emb_t, d_bias, nats, hits), dh = jax.lax.scan(
+        body, init, tuple(_chunks(a, chunk) for a in (hidden, targets, weights))
+    )
     # Gradients stay fp32 until scaled by the cotangent (under fp16 that is the loss scale, which must reach them
     # before the cast, or small ones underflow); the empty array carries hidden's dtype to the backward pass.
     return (nats, hits), (_unchunk(dh), d_emb_t.T, d_bias.astype(bias.dtype), jnp.zeros((0,), hidden.dtype))

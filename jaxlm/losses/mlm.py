@@ -15,8 +15,17 @@ from jaxlm.losses.cross_entropy import cross_entropy_sums, mean_term
 from jaxlm.losses.fused_cross_entropy import head_cross_entropy_sums
 
 
-def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, *, norms: dict | None = None,
-             loss_chunk: int = 0, max_predictions: int = 0):
+def mlm_loss(
+    apply_fn,
+    params,
+    batch: dict,
+    rng: jax.Array,
+    train: bool = True,
+    *,
+    norms: dict | None = None,
+    loss_chunk: int = 0,
+    max_predictions: int = 0,
+):
     """(O, sums) for a batch of inputs, segment_ids, attention_mask, mlm_targets, mlm_weights [, nsp_label].
 
     `max_predictions` > 0 (the masking's cap per sequence) runs the MLM head only on that many positions per
@@ -29,8 +38,16 @@ def mlm_loss(apply_fn, params, batch: dict, rng: jax.Array, train: bool = True, 
         order = jnp.argsort(weights == 0, axis=1, stable=True)[:, :max_predictions]
         targets, weights = (jnp.take_along_axis(x, order, axis=1) for x in (targets, weights))
         gather = dict(mlm_positions=order)
-    out = apply_fn({"params": params}, batch["inputs"], batch["segment_ids"], batch["attention_mask"],
-                   deterministic=not train, rngs={"dropout": rng}, return_hidden=True, **gather)
+    out = apply_fn(
+        {"params": params},
+        batch["inputs"],
+        batch["segment_ids"],
+        batch["attention_mask"],
+        deterministic=not train,
+        rngs={"dropout": rng},
+        return_hidden=True,
+        **gather,
+    )
     mlm = head_cross_entropy_sums(out["mlm_head"], targets, weights, loss_chunk)
     sums = dict(mlm, **{f"mlm_{k}": v for k, v in mlm.items()})
     loss = mean_term(sums, "mlm_", norms)

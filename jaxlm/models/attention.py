@@ -45,13 +45,23 @@ def attention_implementation(choice: str, dtype: jnp.dtype, head_dim: int) -> st
 
 def causal_blocks(length: int) -> int:
     """How many query blocks XLA's causal self-attention over `length` positions uses (1 = the whole square)."""
-    return max([n for n in range(1, MAX_CAUSAL_BLOCKS + 1) if length % n == 0 and length // n >= MIN_CAUSAL_BLOCK]
-               or [1])
+    return max(
+        [n for n in range(1, MAX_CAUSAL_BLOCKS + 1) if length % n == 0 and length // n >= MIN_CAUSAL_BLOCK] or [1]
+    )
 
 
-def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float,
-                          causal: bool = False, implementation: str = "xla", bias: jax.Array | None = None,
-                          blocks: int | None = None, window: int = 0) -> jax.Array:
+def dot_product_attention(
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    mask: jax.Array | None,
+    scale: float,
+    causal: bool = False,
+    implementation: str = "xla",
+    bias: jax.Array | None = None,
+    blocks: int | None = None,
+    window: int = 0,
+) -> jax.Array:
     """softmax(q·kᵀ·scale + bias) v over [B, T, heads, head_dim] (k, v may have fewer heads, each shared by a group
     of query heads), keys allowed by `mask` [B, 1, Tq, Tk] (None = all) and, when `causal`, at or before the
     query, and with `window` > 0 among its `window` most recent positions; `bias` [B, heads, Tq, Tk] runs on XLA.
@@ -63,9 +73,16 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Ar
     impl = "xla" if bias is not None else attention_implementation(implementation, q.dtype, q.shape[-1])
     if impl == "cudnn":
         try:
-            return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale, is_causal=causal,
-                                                local_window_size=(window - 1, 0) if window else None,
-                                                implementation="cudnn")
+            return jax.nn.dot_product_attention(
+                q,
+                k,
+                v,
+                mask=mask,
+                scale=scale,
+                is_causal=causal,
+                local_window_size=(window - 1, 0) if window else None,
+                implementation="cudnn",
+            )
         except (RuntimeError, ValueError, NotImplementedError) as e:
             if implementation != "auto":
                 raise
@@ -91,17 +108,19 @@ def _blocked_attention(q, k, v, mask, scale, bias, blocks):
     (b, t, n, h), kv_heads = q.shape, k.shape[2]
     group = n // kv_heads
     qh = q.reshape(b, t, kv_heads, group, h).transpose(0, 2, 3, 1, 4)  # [B, K, G, T, H]
-    kh, vh = (jnp.swapaxes(a, 1, 2) for a in (k, v))                  # [B, K, S, H]
+    kh, vh = (jnp.swapaxes(a, 1, 2) for a in (k, v))  # [B, K, S, H]
     if bias is not None:
         bias = bias.reshape(bias.shape[0], kv_heads, group, t, -1)
     if mask is not None:
-        mask = mask[:, :, None]                                        # [B, 1, 1, T, S]
+        mask = mask[:, :, None]  # [B, 1, 1, T, S]
     size, outs = t // blocks, []
     for i in range(blocks):
         lo, hi = i * size, (i + 1) * size
         end = hi if blocks > 1 else k.shape[1]
-        logits = jnp.einsum("bkgth,bksh->bkgts", qh[:, :, :, lo:hi], kh[:, :, :end],
-                            preferred_element_type=jnp.float32) * scale
+        logits = (
+            jnp.einsum("bkgth,bksh->bkgts", qh[:, :, :, lo:hi], kh[:, :, :end], preferred_element_type=jnp.float32)
+            * scale
+        )
         if bias is not None:
             logits = logits + bias[..., lo:hi, :end].astype(jnp.float32)
         if mask is not None:

@@ -44,10 +44,25 @@ class EncoderBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
         c, deterministic = self.cfg, self.deterministic
-        attn = Attention(c.n_heads, c.d_model // c.n_heads, scheme=c.init, init_std=c.init_std, dropout=c.dropout,
-                         implementation=c.attention, dtype=self.dtype, name="attn")
-        mlp = MLP(c.d_ff, scheme=c.init, init_std=c.init_std, dropout=c.dropout, approximate_gelu=False, dtype=self.dtype,
-                  name="mlp")
+        attn = Attention(
+            c.n_heads,
+            c.d_model // c.n_heads,
+            scheme=c.init,
+            init_std=c.init_std,
+            dropout=c.dropout,
+            implementation=c.attention,
+            dtype=self.dtype,
+            name="attn",
+        )
+        mlp = MLP(
+            c.d_ff,
+            scheme=c.init,
+            init_std=c.init_std,
+            dropout=c.dropout,
+            approximate_gelu=False,
+            dtype=self.dtype,
+            name="mlp",
+        )
         ln_attn = layer_norm(c.layer_norm_eps, self.dtype, "ln_attn")
         ln_mlp = layer_norm(c.layer_norm_eps, self.dtype, "ln_mlp")
         if c.norm == "pre":
@@ -67,8 +82,17 @@ class Blocks(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool) -> jax.Array:
         c = self.cfg
-        return layers.layer_stack(EncoderBlock, c.n_layers, c.remat, c.scan_layers, x, mask, cfg=c, dtype=self.dtype,
-                                  deterministic=deterministic)
+        return layers.layer_stack(
+            EncoderBlock,
+            c.n_layers,
+            c.remat,
+            c.scan_layers,
+            x,
+            mask,
+            cfg=c,
+            dtype=self.dtype,
+            deterministic=deterministic,
+        )
 
 
 def _dense(features: int, c: ml_collections.ConfigDict, dtype: jnp.dtype, name: str, axes: tuple) -> nn.Module:
@@ -119,10 +143,18 @@ class BERT(nn.Module):
             raise UserError("BERT is an encoder: it cannot decode token by token")
         std = c.init_std
         self.embed = token_embedding(c, "gpt2", "embed")
-        self.pos_embed = nn.Embed(c.max_len, c.d_model, name="pos_embed",
-                                  embedding_init=partitioned(nn.initializers.normal(std), (None, "embed")))
-        self.type_embed = nn.Embed(c.type_vocab_size, c.d_model, name="type_embed",
-                                   embedding_init=partitioned(nn.initializers.normal(std), (None, "embed")))
+        self.pos_embed = nn.Embed(
+            c.max_len,
+            c.d_model,
+            name="pos_embed",
+            embedding_init=partitioned(nn.initializers.normal(std), (None, "embed")),
+        )
+        self.type_embed = nn.Embed(
+            c.type_vocab_size,
+            c.d_model,
+            name="type_embed",
+            embedding_init=partitioned(nn.initializers.normal(std), (None, "embed")),
+        )
         self.ln_embed = layer_norm(c.layer_norm_eps, self.dtype, "ln_embed")
         self.dropout = nn.Dropout(c.dropout)
         self.stack = Blocks(c, self.dtype)
@@ -137,8 +169,14 @@ class BERT(nn.Module):
         if c.num_labels:
             self.classifier = _dense(c.num_labels, c, self.dtype, "classifier", ("mlp", None))
 
-    def encode(self, tokens: jax.Array, segment_ids: jax.Array, attention_mask: jax.Array,
-               positions: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
+    def encode(
+        self,
+        tokens: jax.Array,
+        segment_ids: jax.Array,
+        attention_mask: jax.Array,
+        positions: jax.Array | None = None,
+        deterministic: bool = True,
+    ) -> jax.Array:
         """Final hidden states [B, T, d_model] (after the last block; after the final LayerNorm when pre-LN)."""
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
@@ -148,16 +186,24 @@ class BERT(nn.Module):
         x = self.stack(x, mask, deterministic)
         return self.ln_final(x) if self.cfg.norm == "pre" else x
 
-    def __call__(self, tokens: jax.Array, segment_ids: jax.Array, attention_mask: jax.Array,
-                 positions: jax.Array | None = None, deterministic: bool = True,
-                 mlm_positions: jax.Array | None = None, return_hidden: bool = False) -> dict:
+    def __call__(
+        self,
+        tokens: jax.Array,
+        segment_ids: jax.Array,
+        attention_mask: jax.Array,
+        positions: jax.Array | None = None,
+        deterministic: bool = True,
+        mlm_positions: jax.Array | None = None,
+        return_hidden: bool = False,
+    ) -> dict:
         """`mlm_positions` [B, P]: run the MLM head only there (mlm_logits [B, P, vocab]), as google-research/bert
         gathers the masked positions; the head is a large share of a small BERT's FLOPs. `return_hidden`: the MLM
         head's HeadInputs as `mlm_head` instead of `mlm_logits` (for the fused cross-entropy)."""
         hidden = self.encode(tokens, segment_ids, attention_mask, positions, deterministic)
         if self.cfg.num_labels:
-            pooled = self.dropout(jnp.tanh(self.pooler(pool(hidden, attention_mask, self.cfg.pooling))),
-                                  deterministic=deterministic)
+            pooled = self.dropout(
+                jnp.tanh(self.pooler(pool(hidden, attention_mask, self.cfg.pooling))), deterministic=deterministic
+            )
             return {"cls_logits": self.classifier(pooled).astype(jnp.float32)}
         predicted = hidden if mlm_positions is None else jnp.take_along_axis(hidden, mlm_positions[..., None], axis=1)
         head = self.mlm_head(predicted, self.embed)
@@ -178,7 +224,8 @@ def matmuls(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Matmul]:
         return [blocks, inv.Matmul("pooler_classifier", d * d + d * m.num_labels, 1)]
     mlm_positions = min(max_predictions(cfg.data), s)
     return [blocks, inv.Matmul("mlm_head", d * d + head, mlm_positions)] + (
-        [inv.Matmul("pooler_nsp", d * d + 2 * d, 1)] if m.nsp_head else [])
+        [inv.Matmul("pooler_nsp", d * d + 2 * d, 1)] if m.nsp_head else []
+    )
 
 
 def attentions(cfg: ml_collections.ConfigDict, s: int, t: int) -> list[inv.Attention]:

@@ -47,15 +47,39 @@ class Block(nn.Module):
         c, deterministic = self.cfg, self.deterministic
         out_scale = 1.0 / math.sqrt(2 * c.n_layers) if c.init == "gpt2" else 1.0
         h = _norm(c, self.dtype, "ln_attn")(x)
-        x = x + Attention(c.n_heads, inv.head_width(c), scheme=c.init, init_std=c.init_std, out_scale=out_scale,
-                          use_bias=c.use_bias, qkv_bias=c.qkv_bias, causal=True, dropout=c.dropout, decode=self.decode,
-                          implementation=c.attention, n_kv_heads=c.n_kv_heads, rotary=rotary(c),
-                          window=c.sliding_window, qk_norm=c.qk_norm, norm_eps=c.layer_norm_eps, dtype=self.dtype,
-                          name="attn")(h, mask, cache_index=cache_index,
-                                                         deterministic=deterministic, positions=positions)
+        x = x + Attention(
+            c.n_heads,
+            inv.head_width(c),
+            scheme=c.init,
+            init_std=c.init_std,
+            out_scale=out_scale,
+            use_bias=c.use_bias,
+            qkv_bias=c.qkv_bias,
+            causal=True,
+            dropout=c.dropout,
+            decode=self.decode,
+            implementation=c.attention,
+            n_kv_heads=c.n_kv_heads,
+            rotary=rotary(c),
+            window=c.sliding_window,
+            qk_norm=c.qk_norm,
+            norm_eps=c.layer_norm_eps,
+            dtype=self.dtype,
+            name="attn",
+        )(h, mask, cache_index=cache_index, deterministic=deterministic, positions=positions)
         h = _norm(c, self.dtype, "ln_mlp")(x)
-        return x + MLP(c.d_ff, scheme=c.init, init_std=c.init_std, out_scale=out_scale, dropout=c.dropout,
-                       approximate_gelu=True, dtype=self.dtype, kind=c.mlp, use_bias=c.use_bias, name="mlp")(h, deterministic)
+        return x + MLP(
+            c.d_ff,
+            scheme=c.init,
+            init_std=c.init_std,
+            out_scale=out_scale,
+            dropout=c.dropout,
+            approximate_gelu=True,
+            dtype=self.dtype,
+            kind=c.mlp,
+            use_bias=c.use_bias,
+            name="mlp",
+        )(h, deterministic)
 
 
 class GPT(nn.Module):
@@ -66,8 +90,9 @@ class GPT(nn.Module):
     decode: bool = False
 
     @nn.compact
-    def __call__(self, tokens, positions=None, segment_ids=None, deterministic: bool = True,
-                 return_hidden: bool = False):
+    def __call__(
+        self, tokens, positions=None, segment_ids=None, deterministic: bool = True, return_hidden: bool = False
+    ):
         """Logits; or with `return_hidden` the head's HeadInputs (final hidden states, output embedding)."""
         c = self.cfg
         if positions is None:
@@ -75,22 +100,42 @@ class GPT(nn.Module):
         embed = token_embedding(c, c.init, "embed")
         x = embed(tokens)
         if c.positions == "learned":
-            x = x + nn.Embed(c.max_len, c.d_model, name="pos_embed", embedding_init=partitioned(
-                nn.initializers.normal(c.init_std / 2), (None, "embed")))(positions)
+            x = x + nn.Embed(
+                c.max_len,
+                c.d_model,
+                name="pos_embed",
+                embedding_init=partitioned(nn.initializers.normal(c.init_std / 2), (None, "embed")),
+            )(positions)
         x = x.astype(self.dtype)
         x = constrain(nn.Dropout(c.dropout)(x, deterministic=deterministic), ACTIVATION)
         if self.decode:
             index, mask = decoding_slots(self, tokens.shape[1])
         else:  # causal attention alone without segments (a pure mask type for cuDNN)
             index, mask = None, None if segment_ids is None else attention_mask(segment_ids, segment_ids, causal=False)
-        x = layer_stack(Block, c.n_layers, "none" if self.decode else c.remat, c.scan_layers, x, mask, index,
-                        positions, cfg=c, dtype=self.dtype, decode=self.decode, deterministic=deterministic)
+        x = layer_stack(
+            Block,
+            c.n_layers,
+            "none" if self.decode else c.remat,
+            c.scan_layers,
+            x,
+            mask,
+            index,
+            positions,
+            cfg=c,
+            dtype=self.dtype,
+            decode=self.decode,
+            deterministic=deterministic,
+        )
         x = _norm(c, self.dtype, "ln_final")(x)
         if c.tie_embeddings:
             head = embed.embedding
         else:  # stored [vocab, d_model] like the token embedding it replaces
-            head = Weight((c.vocab_size, c.d_model), ("vocab", "embed"),
-                          kernel_init(c.init, c.init_std, in_axis=1, out_axis=0), name="lm_head")()
+            head = Weight(
+                (c.vocab_size, c.d_model),
+                ("vocab", "embed"),
+                kernel_init(c.init, c.init_std, in_axis=1, out_axis=0),
+                name="lm_head",
+            )()
         head = HeadInputs(x.astype(head_dtype(self.dtype)), head)
         return head if return_hidden else head.logits()
 

@@ -12,15 +12,15 @@ import ml_collections
 @dataclass(frozen=True)
 class Matmul:
     name: str
-    weights: int      # parameters of the matmul kernels of this group
-    positions: int    # positions of one example each kernel is applied to
+    weights: int  # parameters of the matmul kernels of this group
+    positions: int  # positions of one example each kernel is applied to
 
 
 @dataclass(frozen=True)
 class Attention:
     name: str
     layers: int
-    width: int        # heads × head dim
+    width: int  # heads × head dim
     queries: int
     keys: int
     causal: bool
@@ -41,20 +41,29 @@ def block_weights(m: ml_collections.ConfigDict, width: int, ff_weights: int, att
     return attention_kernels * m.d_model * width + ff_weights
 
 
-def encoder_decoder_matmuls(cfg: ml_collections.ConfigDict, s: int, t: int, width: int, ff_weights: int,
-                            ) -> list[Matmul]:
+def encoder_decoder_matmuls(
+    cfg: ml_collections.ConfigDict,
+    s: int,
+    t: int,
+    width: int,
+    ff_weights: int,
+) -> list[Matmul]:
     """A transformer encoder-decoder with a (tied or untied) vocabulary head on the decoder."""
     m = cfg.model
     dec_layers = m.n_decoder_layers or m.n_layers
-    return [Matmul("encoder", m.n_layers * block_weights(m, width, ff_weights), s),
-            Matmul("decoder", dec_layers * block_weights(m, width, ff_weights, 6), t),  # self q,k,v,o + cross q,o
-            Matmul("cross_kv", dec_layers * 2 * m.d_model * width, s),                 # cross k,v of the encoder
-            Matmul("lm_head", m.vocab_size * m.d_model, t)]
+    return [
+        Matmul("encoder", m.n_layers * block_weights(m, width, ff_weights), s),
+        Matmul("decoder", dec_layers * block_weights(m, width, ff_weights, 6), t),  # self q,k,v,o + cross q,o
+        Matmul("cross_kv", dec_layers * 2 * m.d_model * width, s),  # cross k,v of the encoder
+        Matmul("lm_head", m.vocab_size * m.d_model, t),
+    ]
 
 
 def encoder_decoder_attentions(cfg: ml_collections.ConfigDict, s: int, t: int, width: int) -> list[Attention]:
     m = cfg.model
     dec_layers = m.n_decoder_layers or m.n_layers
-    return [Attention("encoder_self", m.n_layers, width, s, s, False),
-            Attention("decoder_self", dec_layers, width, t, t, True),
-            Attention("cross", dec_layers, width, t, s, False)]
+    return [
+        Attention("encoder_self", m.n_layers, width, s, s, False),
+        Attention("decoder_self", dec_layers, width, t, t, True),
+        Attention("cross", dec_layers, width, t, s, False),
+    ]

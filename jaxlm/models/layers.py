@@ -34,17 +34,21 @@ def kernel_init(scheme: str, std: float, in_axis=0, out_axis=-1, scale: float = 
 def qkv_init(scheme: str, std: float, head_dim: int) -> Initializer:
     """A fused [d_model, 3, heads, head_dim] kernel by `kernel_init`; 't5' folds the 1/sqrt(head_dim) logit scaling
     into the query slice (std (d_model·d_kv)^-1/2, as mesh-tf/t5x), so attention uses unscaled dot products."""
+
     def init(key, shape, dtype=jnp.float32):
         w = kernel_init(scheme, std, 0, (1, 2, 3))(key, shape, dtype)
         return w.at[:, 0].multiply(head_dim**-0.5) if scheme == "t5" else w
+
     return init
 
 
 def q_init(scheme: str, std: float, head_dim: int) -> Initializer:
     """A cross-attention query kernel [d_model, heads, head_dim], scaled as `qkv_init`'s query slice."""
+
     def init(key, shape, dtype=jnp.float32):
         w = kernel_init(scheme, std, 0, (1, 2))(key, shape, dtype)
         return w * head_dim**-0.5 if scheme == "t5" else w
+
     return init
 
 
@@ -56,8 +60,12 @@ def embed_init(scheme: str, std: float) -> Initializer:
 def token_embedding(c: ml_collections.ConfigDict, scheme: str, name: str | None = None) -> nn.Embed:
     """The [vocab, d_model] token embedding every family has, initialised by `embed_init(scheme)` (the family's
     init scheme: config.model.init for GPT, always 't5' for T5 and 'gpt2' for BERT and BART)."""
-    return nn.Embed(c.vocab_size, c.d_model, name=name,
-                    embedding_init=partitioned(embed_init(scheme, c.init_std), ("vocab", "embed")))
+    return nn.Embed(
+        c.vocab_size,
+        c.d_model,
+        name=name,
+        embedding_init=partitioned(embed_init(scheme, c.init_std), ("vocab", "embed")),
+    )
 
 
 def attention_scale(scheme: str, head_dim: int) -> float:
@@ -94,8 +102,9 @@ class HeadInputs(NamedTuple):
 
     def logits(self) -> jax.Array:
         """The head's logits [B, T, vocab] in fp32 (operands in the hidden states' dtype)."""
-        logits = jnp.einsum("btd,vd->btv", self.hidden, self.embedding.astype(self.hidden.dtype),
-                            preferred_element_type=jnp.float32)
+        logits = jnp.einsum(
+            "btd,vd->btv", self.hidden, self.embedding.astype(self.hidden.dtype), preferred_element_type=jnp.float32
+        )
         return logits if self.bias is None else logits + self.bias.astype(jnp.float32)
 
 
@@ -123,11 +132,11 @@ class Projection(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        in_shape = x.shape[x.ndim - self.n_in:]
+        in_shape = x.shape[x.ndim - self.n_in :]
         kernel = self.param("kernel", partitioned(self.kernel_init, self.kernel_axes), in_shape + self.features)
         y = jnp.tensordot(x.astype(self.dtype), kernel.astype(self.dtype), axes=self.n_in)
         if self.use_bias:
-            bias = self.param("bias", partitioned(nn.initializers.zeros, self.kernel_axes[self.n_in:]), self.features)
+            bias = self.param("bias", partitioned(nn.initializers.zeros, self.kernel_axes[self.n_in :]), self.features)
             y = y + bias.astype(self.dtype)
         return y
 
@@ -185,13 +194,28 @@ class EncoderDecoder(nn.Module):
     dtype: jnp.dtype = jnp.float32
     decode: bool = False
 
-    def __call__(self, inputs, decoder_inputs, inputs_segment_ids=None, targets_segment_ids=None,
-                 inputs_positions=None, targets_positions=None, deterministic: bool = True,
-                 return_hidden: bool = False):
+    def __call__(
+        self,
+        inputs,
+        decoder_inputs,
+        inputs_segment_ids=None,
+        targets_segment_ids=None,
+        inputs_positions=None,
+        targets_positions=None,
+        deterministic: bool = True,
+        return_hidden: bool = False,
+    ):
         inputs_segment_ids, inputs_positions = default_ids(inputs, inputs_segment_ids, inputs_positions)
         encoded = self.encode(inputs, inputs_segment_ids, inputs_positions, deterministic)
-        return self.decode_logits(decoder_inputs, encoded, inputs_segment_ids, targets_segment_ids, targets_positions,
-                                  deterministic, return_hidden)
+        return self.decode_logits(
+            decoder_inputs,
+            encoded,
+            inputs_segment_ids,
+            targets_segment_ids,
+            targets_positions,
+            deterministic,
+            return_hidden,
+        )
 
 
 class Seq2SeqBlock(nn.Module):
@@ -217,27 +241,34 @@ class Attention(nn.Module):
 
     n_heads: int
     head_dim: int
-    scheme: str = "gpt2"          # init scheme (config.model.init); not `init`, which would shadow Module.init
+    scheme: str = "gpt2"  # init scheme (config.model.init); not `init`, which would shadow Module.init
     init_std: float = 0.02
-    out_scale: float = 1.0        # GPT-2 residual scaling of the output projection
+    out_scale: float = 1.0  # GPT-2 residual scaling of the output projection
     use_bias: bool = True
-    qkv_bias: bool = False        # biases on the q/k/v projections even without `use_bias` (Qwen2's attention)
+    qkv_bias: bool = False  # biases on the q/k/v projections even without `use_bias` (Qwen2's attention)
     cross: bool = False
-    causal: bool = False          # each query also sees only keys at or before it
+    causal: bool = False  # each query also sees only keys at or before it
     dropout: float = 0.0
     decode: bool = False
     implementation: str = "auto"  # ATTENTION_IMPLEMENTATIONS
-    n_kv_heads: int = 0           # key/value heads of self-attention (0 = n_heads; 1 = multi-query)
+    n_kv_heads: int = 0  # key/value heads of self-attention (0 = n_heads; 1 = multi-query)
     rotary: Rotary | None = None  # rotary positions on self-attention's queries and keys
-    window: int = 0               # > 0: a query sees only the `window` most recent positions (itself included)
-    qk_norm: bool = False         # RMSNorm (eps `norm_eps`) over each head's query and key, before rotary positions
+    window: int = 0  # > 0: a query sees only the `window` most recent positions (itself included)
+    qk_norm: bool = False  # RMSNorm (eps `norm_eps`) over each head's query and key, before rotary positions
     norm_eps: float = 1e-6
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, mask: jax.Array | None, kv: jax.Array | None = None,
-                 bias: jax.Array | None = None, cache_index: jax.Array | None = None,
-                 deterministic: bool = True, positions: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self,
+        x: jax.Array,
+        mask: jax.Array | None,
+        kv: jax.Array | None = None,
+        bias: jax.Array | None = None,
+        cache_index: jax.Array | None = None,
+        deterministic: bool = True,
+        positions: jax.Array | None = None,
+    ) -> jax.Array:
         """`mask` [B, 1, Tq, Tk] (None = all keys); `kv` the cross-attended sequence (None while decoding after
         the first step); `bias` [B, heads, Tq, Tk]; `cache_index` the decoding slot of x's first position;
         `positions` [B, T] x's positions (rotary positions only)."""
@@ -245,8 +276,12 @@ class Attention(nn.Module):
         kv_heads = self.n_kv_heads or self.n_heads
         project = functools.partial(Projection, use_bias=self.use_bias or self.qkv_bias, dtype=self.dtype)
         if not self.cross and kv_heads == self.n_heads:
-            qkv = project((3, *heads), ("embed", None, "heads", "kv"), qkv_init(self.scheme, self.init_std, self.head_dim),
-                          name="qkv")(x)
+            qkv = project(
+                (3, *heads),
+                ("embed", None, "heads", "kv"),
+                qkv_init(self.scheme, self.init_std, self.head_dim),
+                name="qkv",
+            )(x)
             qkv = constrain(qkv, ("batch", "length", None, "heads", "kv"))
             q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         else:
@@ -255,8 +290,12 @@ class Attention(nn.Module):
             k, v = self.get_variable("cache", "cross_key"), self.get_variable("cache", "cross_value")
         elif self.cross or kv_heads != self.n_heads:
             head_axis = "heads" if kv_heads == self.n_heads else "kv_heads"
-            kv = project((2, kv_heads, self.head_dim), ("embed", None, head_axis, "kv"),
-                         kernel_init(self.scheme, self.init_std, 0, (1, 2, 3)), name="kv")(kv if self.cross else x)
+            kv = project(
+                (2, kv_heads, self.head_dim),
+                ("embed", None, head_axis, "kv"),
+                kernel_init(self.scheme, self.init_std, 0, (1, 2, 3)),
+                name="kv",
+            )(kv if self.cross else x)
             k, v = kv[:, :, 0], kv[:, :, 1]
             if self.decode and self.cross:
                 self.put_variable("cache", "cross_key", k)
@@ -275,11 +314,18 @@ class Attention(nn.Module):
                 mask, window = slots if mask is None else mask & slots, 0
         if bias is not None:
             bias = bias.astype(q.dtype)
-        y = dot_product_attention(q, k, v, mask, attention_scale(self.scheme, self.head_dim), causal, impl, bias,
-                                  window=window)
-        y = Projection((d_model,), ("heads", "kv", "embed"), kernel_init(self.scheme, self.init_std, (0, 1), 2,
-                                                                          self.out_scale), n_in=2,
-                       use_bias=self.use_bias, dtype=self.dtype, name="out")(y)
+        y = dot_product_attention(
+            q, k, v, mask, attention_scale(self.scheme, self.head_dim), causal, impl, bias, window=window
+        )
+        y = Projection(
+            (d_model,),
+            ("heads", "kv", "embed"),
+            kernel_init(self.scheme, self.init_std, (0, 1), 2, self.out_scale),
+            n_in=2,
+            use_bias=self.use_bias,
+            dtype=self.dtype,
+            name="out",
+        )(y)
         return nn.Dropout(self.dropout)(y, deterministic=deterministic)
 
     def _write_cache(self, k: jax.Array, v: jax.Array, index: jax.Array | None):
@@ -305,13 +351,13 @@ class MLP(nn.Module):
     'swiglu' down(SiLU(gate x) · up x) (Shazeer 2020, as Llama)."""
 
     d_ff: int
-    scheme: str = "gpt2"          # init scheme (config.model.init)
+    scheme: str = "gpt2"  # init scheme (config.model.init)
     init_std: float = 0.02
     out_scale: float = 1.0
     dropout: float = 0.0
     approximate_gelu: bool = True
     dtype: jnp.dtype = jnp.float32
-    kind: str = "gelu"            # config.schema.MLP_KINDS
+    kind: str = "gelu"  # config.schema.MLP_KINDS
     use_bias: bool = True
 
     @nn.compact
@@ -331,7 +377,10 @@ class MLP(nn.Module):
 def layer_norm(eps: float, dtype: jnp.dtype, name: str, use_bias: bool = True) -> nn.LayerNorm:
     """LayerNorm with logically named scale and bias (computed in fp32 inside flax, cast to `dtype`)."""
     return nn.LayerNorm(
-        epsilon=eps, dtype=dtype, name=name, use_bias=use_bias,
+        epsilon=eps,
+        dtype=dtype,
+        name=name,
+        use_bias=use_bias,
         scale_init=partitioned(nn.initializers.ones, ("embed",)),
         bias_init=partitioned(nn.initializers.zeros, ("embed",)),
     )
@@ -342,7 +391,7 @@ class RMSNorm(nn.Module):
 
     eps: float = 1e-6
     dtype: jnp.dtype = jnp.float32
-    axis: str = "embed"           # the logical name of the normalised axis
+    axis: str = "embed"  # the logical name of the normalised axis
 
     @nn.compact
     def __call__(self, x):
@@ -358,15 +407,16 @@ def norm_layer(kind: str, eps: float, dtype: jnp.dtype, name: str, use_bias: boo
 
 
 REMAT_POLICIES = {  # what a block keeps for the backward pass; the rest is recomputed there
-    "none": None,                                                  # keep everything (no rematerialisation)
-    "full": jax.checkpoint_policies.nothing_saveable,              # keep only the block's input
+    "none": None,  # keep everything (no rematerialisation)
+    "full": jax.checkpoint_policies.nothing_saveable,  # keep only the block's input
     "save_dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # keep weight matmul outputs
 }
 assert tuple(REMAT_POLICIES) == REMAT_CHOICES, "config.schema.REMAT_CHOICES names these policies"
 
 
-def remat_block(block: type[nn.Module], remat: str, static_argnums: tuple[int, ...] = (),
-                prevent_cse: bool = True) -> type[nn.Module]:
+def remat_block(
+    block: type[nn.Module], remat: str, static_argnums: tuple[int, ...] = (), prevent_cse: bool = True
+) -> type[nn.Module]:
     """`block` with its backward pass rematerialised under REMAT_POLICIES[remat] (`block` itself for 'none');
     parameter names and layout are unchanged. `static_argnums` (self = 0) marks Python-valued call arguments."""
     if remat == "none":
@@ -374,8 +424,9 @@ def remat_block(block: type[nn.Module], remat: str, static_argnums: tuple[int, .
     return nn.remat(block, policy=REMAT_POLICIES[remat], static_argnums=static_argnums, prevent_cse=prevent_cse)
 
 
-def layer_stack(block: type[nn.Module], n: int, remat: str, scan: bool, x: jax.Array, *args,
-                axes: tuple = ACTIVATION, **attrs) -> jax.Array:
+def layer_stack(
+    block: type[nn.Module], n: int, remat: str, scan: bool, x: jax.Array, *args, axes: tuple = ACTIVATION, **attrs
+) -> jax.Array:
     """x through `n` blocks `block(**attrs)(x, *args)`: unrolled as block_0..block_{n-1}, or with `scan` one
     block body looped by nn.scan over parameters stacked on a leading 'layers' axis (compile time flat in
     depth); `remat` names a REMAT_POLICIES entry. `axes` pins the residual stream's layout after each block."""
@@ -388,7 +439,13 @@ def layer_stack(block: type[nn.Module], n: int, remat: str, scan: bool, x: jax.A
     def body(module, carry, *xs):
         return constrain(module(carry, *xs), axes), None
 
-    scanned = nn.scan(body, variable_axes={"params": 0, "cache": 0}, split_rngs={"params": True, "dropout": True},
-                      in_axes=nn.broadcast, length=n, metadata_params={nn.PARTITION_NAME: "layers"})
+    scanned = nn.scan(
+        body,
+        variable_axes={"params": 0, "cache": 0},
+        split_rngs={"params": True, "dropout": True},
+        in_axes=nn.broadcast,
+        length=n,
+        metadata_params={nn.PARTITION_NAME: "layers"},
+    )
     x, _ = scanned(block(**attrs, name="blocks"), x, *args)
     return x

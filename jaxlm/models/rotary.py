@@ -19,14 +19,14 @@ class Rotary:
     """One self-attention's rotary positions: base `theta` and `scaling` with its parameters (config.model.rope_*)."""
 
     theta: float
-    scaling: str = "none"             # config.schema.ROPE_SCALINGS
+    scaling: str = "none"  # config.schema.ROPE_SCALINGS
     factor: float = 1.0
-    original_max_len: int = 0         # the pre-training context the scaling extends (llama3, yarn)
-    low_freq_factor: float = 1.0      # llama3
-    high_freq_factor: float = 4.0     # llama3
-    beta_fast: float = 32.0           # yarn
-    beta_slow: float = 1.0            # yarn
-    attention_factor: float = 0.0     # yarn: cos/sin scale (0 = YaRN's 0.1·ln(factor) + 1)
+    original_max_len: int = 0  # the pre-training context the scaling extends (llama3, yarn)
+    low_freq_factor: float = 1.0  # llama3
+    high_freq_factor: float = 4.0  # llama3
+    beta_fast: float = 32.0  # yarn
+    beta_slow: float = 1.0  # yarn
+    attention_factor: float = 0.0  # yarn: cos/sin scale (0 = YaRN's 0.1·ln(factor) + 1)
 
     def inv_freq(self, head_dim: int) -> np.ndarray:
         """The rotation rate of each of the head_dim/2 feature pairs (float32, as transformers computes them)."""
@@ -49,7 +49,9 @@ class Rotary:
         wavelen = 2 * math.pi / base
         low, high = self.original_max_len / self.low_freq_factor, self.original_max_len / self.high_freq_factor
         scaled = np.where(wavelen > low, base / self.factor, base)
-        smooth = (self.original_max_len / wavelen - self.low_freq_factor) / (self.high_freq_factor - self.low_freq_factor)
+        smooth = (self.original_max_len / wavelen - self.low_freq_factor) / (
+            self.high_freq_factor - self.low_freq_factor
+        )
         smoothed = (1 - smooth) * scaled / self.factor + smooth * scaled
         medium = ~(wavelen < high) & ~(wavelen > low)
         return np.where(medium, smoothed, scaled).astype(np.float32)
@@ -57,6 +59,7 @@ class Rotary:
     def _yarn(self, head_dim: int) -> np.ndarray:
         def correction_dim(rotations: float) -> float:
             return head_dim * math.log(self.original_max_len / (rotations * 2 * math.pi)) / (2 * math.log(self.theta))
+
         low = max(math.floor(correction_dim(self.beta_fast)), 0)
         high = min(math.ceil(correction_dim(self.beta_slow)), head_dim - 1)
         ramp = np.clip((np.arange(head_dim // 2, dtype=np.float32) - low) / ((high - low) or 0.001), 0, 1)
@@ -78,5 +81,14 @@ def rotary(m: ml_collections.ConfigDict) -> Rotary | None:
     """A GPT `config.model`'s rotary positions, or None for learned positions."""
     if m.positions != "rope":
         return None
-    return Rotary(m.rope_theta, m.rope_scaling, m.rope_factor, m.rope_original_max_len, m.rope_low_freq_factor,
-                  m.rope_high_freq_factor, m.rope_beta_fast, m.rope_beta_slow, m.rope_attention_factor)
+    return Rotary(
+        m.rope_theta,
+        m.rope_scaling,
+        m.rope_factor,
+        m.rope_original_max_len,
+        m.rope_low_freq_factor,
+        m.rope_high_freq_factor,
+        m.rope_beta_fast,
+        m.rope_beta_slow,
+        m.rope_attention_factor,
+    )

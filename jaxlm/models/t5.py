@@ -30,8 +30,17 @@ from jaxlm.models.t5_layers import FF_KINDS, FeedForward, RelativeBias
 
 def t5_attention(c: ml_collections.ConfigDict, dtype, cross: bool, decode: bool, name: str) -> Attention:
     """No biases; T5's init folds the 1/sqrt(d_kv) logit scaling into the queries."""
-    return Attention(c.n_heads, inv.head_width(c), scheme="t5", use_bias=False, cross=cross, decode=decode, implementation="xla",
-                     dtype=dtype, name=name)
+    return Attention(
+        c.n_heads,
+        inv.head_width(c),
+        scheme="t5",
+        use_bias=False,
+        cross=cross,
+        decode=decode,
+        implementation="xla",
+        dtype=dtype,
+        name=name,
+    )
 
 
 class Block(Seq2SeqBlock):
@@ -54,8 +63,9 @@ class Block(Seq2SeqBlock):
 
 
 def _relative_bias(c: ml_collections.ConfigDict, bidirectional: bool) -> RelativeBias:
-    return RelativeBias(c.n_heads, c.relative_buckets, c.relative_max_distance, bidirectional, c.d_model ** -0.5,
-                        name="rel_bias")
+    return RelativeBias(
+        c.n_heads, c.relative_buckets, c.relative_max_distance, bidirectional, c.d_model**-0.5, name="rel_bias"
+    )
 
 
 class Encoder(nn.Module):
@@ -68,8 +78,19 @@ class Encoder(nn.Module):
         bias = _relative_bias(c, True)(positions, positions)
         mask = attention_mask(segment_ids, segment_ids, causal=False)
         x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
-        x = layer_stack(Block, c.n_layers, c.remat, c.scan_layers, x, mask, bias, cfg=c, dtype=self.dtype, cross=False,
-                        deterministic=deterministic)
+        x = layer_stack(
+            Block,
+            c.n_layers,
+            c.remat,
+            c.scan_layers,
+            x,
+            mask,
+            bias,
+            cfg=c,
+            dtype=self.dtype,
+            cross=False,
+            deterministic=deterministic,
+        )
         x = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_final")(x)
         return nn.Dropout(c.dropout)(x, deterministic=deterministic)
 
@@ -86,9 +107,23 @@ class Decoder(nn.Module):
         bias = _relative_bias(c, False)(q_pos, k_pos)
         cross_mask = attention_mask(segment_ids, inputs_segment_ids, causal=False)
         x = nn.Dropout(c.dropout)(x, deterministic=deterministic)
-        x = layer_stack(Block, c.n_decoder_layers or c.n_layers, "none" if self.decode else c.remat, c.scan_layers, x,
-                        mask, bias, encoded, cross_mask, index, cfg=c, dtype=self.dtype, cross=True,
-                        decode=self.decode, deterministic=deterministic)
+        x = layer_stack(
+            Block,
+            c.n_decoder_layers or c.n_layers,
+            "none" if self.decode else c.remat,
+            c.scan_layers,
+            x,
+            mask,
+            bias,
+            encoded,
+            cross_mask,
+            index,
+            cfg=c,
+            dtype=self.dtype,
+            cross=True,
+            decode=self.decode,
+            deterministic=deterministic,
+        )
         x = RMSNorm(c.layer_norm_eps, self.dtype, name="ln_final")(x)
         return nn.Dropout(c.dropout)(x, deterministic=deterministic)
 
@@ -104,22 +139,37 @@ class T5(EncoderDecoder):
         self.encoder = Encoder(c, self.dtype)
         self.decoder = Decoder(c, self.dtype, self.decode)
         if not c.tie_embeddings:  # [d_model, vocab], as Hugging Face's lm_head.weight transposed
-            self.lm_head = Weight((c.d_model, c.vocab_size), ("embed", "vocab"),
-                                  nn.initializers.normal(c.d_model ** -0.5))
+            self.lm_head = Weight(
+                (c.d_model, c.vocab_size), ("embed", "vocab"), nn.initializers.normal(c.d_model**-0.5)
+            )
 
     def encode(self, inputs, segment_ids=None, positions=None, deterministic: bool = True):
         segment_ids, positions = default_ids(inputs, segment_ids, positions)
         return self.encoder(self.embed(inputs).astype(self.dtype), segment_ids, positions, deterministic)
 
-    def decode_logits(self, decoder_inputs, encoded, inputs_segment_ids, segment_ids=None, positions=None,
-                      deterministic: bool = True, return_hidden: bool = False):
+    def decode_logits(
+        self,
+        decoder_inputs,
+        encoded,
+        inputs_segment_ids,
+        segment_ids=None,
+        positions=None,
+        deterministic: bool = True,
+        return_hidden: bool = False,
+    ):
         """Decoder logits (or, with `return_hidden`, the head's HeadInputs); while decoding, `encoded` is needed
         only on the first call (cross K/V are cached)."""
         segment_ids, positions = default_ids(decoder_inputs, segment_ids, positions)
-        x = self.decoder(self.embed(decoder_inputs).astype(self.dtype), encoded, inputs_segment_ids, segment_ids,
-                         positions, deterministic)
+        x = self.decoder(
+            self.embed(decoder_inputs).astype(self.dtype),
+            encoded,
+            inputs_segment_ids,
+            segment_ids,
+            positions,
+            deterministic,
+        )
         if self.cfg.tie_embeddings:
-            x, embedding = x.astype(jnp.float32) * self.cfg.d_model ** -0.5, self.embed.embedding
+            x, embedding = x.astype(jnp.float32) * self.cfg.d_model**-0.5, self.embed.embedding
         else:
             embedding = self.lm_head().T
         head = HeadInputs(x.astype(head_dtype(self.dtype)), embedding)

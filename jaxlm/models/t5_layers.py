@@ -38,8 +38,9 @@ class RelativeBias(nn.Module):
 
     @nn.compact
     def __call__(self, q_positions: jax.Array, k_positions: jax.Array) -> jax.Array:
-        table = self.param("table", partitioned(nn.initializers.normal(self.std), (None, "heads")),
-                           (self.n_buckets, self.n_heads))
+        table = self.param(
+            "table", partitioned(nn.initializers.normal(self.std), (None, "heads")), (self.n_buckets, self.n_heads)
+        )
         relative = jnp.asarray(k_positions, jnp.int32)[:, None, :] - jnp.asarray(q_positions, jnp.int32)[:, :, None]
         buckets = relative_position_bucket(relative, self.bidirectional, self.n_buckets, self.max_distance)
         return jnp.transpose(table[buckets], (0, 3, 1, 2))
@@ -59,10 +60,11 @@ class FeedForward(nn.Module):
 
         def project(features, std, axes, name):
             return dense(features, axes, nn.initializers.normal(std), False, self.dtype, name)
+
         if self.kind == "relu":
-            h = nn.relu(project(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi")(x))
+            h = nn.relu(project(self.d_ff, d_model**-0.5, ("embed", "mlp"), "wi")(x))
         else:
-            h = gelu(project(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi_0")(x), approximate=True)
-            h = h * project(self.d_ff, d_model ** -0.5, ("embed", "mlp"), "wi_1")(x)
+            h = gelu(project(self.d_ff, d_model**-0.5, ("embed", "mlp"), "wi_0")(x), approximate=True)
+            h = h * project(self.d_ff, d_model**-0.5, ("embed", "mlp"), "wi_1")(x)
         h = nn.Dropout(self.dropout)(h, deterministic=deterministic)
-        return project(d_model, self.d_ff ** -0.5, ("mlp", "embed"), "wo")(h)
+        return project(d_model, self.d_ff**-0.5, ("mlp", "embed"), "wo")(h)

@@ -24,8 +24,10 @@ def objective(name: str) -> Objective:
     objective, big_vision style), imported here because the user named it; UserError for anything else."""
     if ":" not in name:
         if name not in OBJECTIVES:
-            raise UserError(f"unknown objective '{name}': set config.data.objective to one of {', '.join(OBJECTIVES)} "
-                            "or to a module path 'package.module:attribute' of an Objective record")
+            raise UserError(
+                f"unknown objective '{name}': set config.data.objective to one of {', '.join(OBJECTIVES)} "
+                "or to a module path 'package.module:attribute' of an Objective record"
+            )
         return OBJECTIVES[name]
     module, _, attribute = name.partition(":")
     found = None
@@ -36,6 +38,8 @@ def objective(name: str) -> Objective:
             if not e.name or not (module == e.name or module.startswith(e.name + ".")):
                 raise
     if not isinstance(found, Objective):
-        raise UserError(f"config.data.objective='{name}' names no Objective record (module '{module}', attribute "
-                        f"'{attribute}'): fix the module path, e.g. jaxlm.objectives.causal_lm:OBJECTIVE")
+        raise UserError(
+            f"config.data.objective='{name}' names no Objective record (module '{module}', attribute "
+            f"'{attribute}'): fix the module path, e.g. jaxlm.objectives.causal_lm:OBJECTIVE"
+        )
     return found

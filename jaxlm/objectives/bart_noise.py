@@ -26,9 +26,9 @@ class NoiseSpec:
     poisson_lambda: float = 3.0
     permute_sentences: float = 1.0
     rotate: float = 0.0
-    mask_random: float = 0.0   # probability that a written [MASK] is a random ordinary token instead
-    whole_word: bool = False   # token masking / deletion: round(#words·rate) whole words, every piece
-    vocab_size: int = 0        # random tokens are ordinary ids below vocab_size
+    mask_random: float = 0.0  # probability that a written [MASK] is a random ordinary token instead
+    whole_word: bool = False  # token masking / deletion: round(#words·rate) whole words, every piece
+    vocab_size: int = 0  # random tokens are ordinary ids below vocab_size
     ids: SpecialIds = JAXLM_IDS  # where eos and [MASK] are
 
 
@@ -46,24 +46,35 @@ def permute_sentences(tokens: np.ndarray, ends: np.ndarray, fraction: float, rng
     return np.concatenate([sentences[i] for i in order])
 
 
-def token_mask(tokens: np.ndarray, rate: float, rng: np.random.Generator, starts: np.ndarray | None = None,
-               ids: SpecialIds = JAXLM_IDS) -> np.ndarray:
+def token_mask(
+    tokens: np.ndarray,
+    rate: float,
+    rng: np.random.Generator,
+    starts: np.ndarray | None = None,
+    ids: SpecialIds = JAXLM_IDS,
+) -> np.ndarray:
     """round(L·rate) random non-eos tokens → [MASK] (length kept); given word `starts`, whole words."""
     chosen = _choose(tokens, rate, rng, starts, ids.eos)
     return np.where(chosen, ids.mask, tokens).astype(np.int32)
 
 
-def token_delete(tokens: np.ndarray, rate: float, rng: np.random.Generator,
-                 starts: np.ndarray | None = None, ids: SpecialIds = JAXLM_IDS) -> np.ndarray:
+def token_delete(
+    tokens: np.ndarray,
+    rate: float,
+    rng: np.random.Generator,
+    starts: np.ndarray | None = None,
+    ids: SpecialIds = JAXLM_IDS,
+) -> np.ndarray:
     """round(L·rate) random non-eos tokens deleted; given word `starts`, round(#words·rate) whole words."""
     return tokens[~_choose(tokens, rate, rng, starts, ids.eos)]
 
 
-def _choose(tokens: np.ndarray, rate: float, rng: np.random.Generator, starts: np.ndarray | None,
-            eos: int) -> np.ndarray:
+def _choose(
+    tokens: np.ndarray, rate: float, rng: np.random.Generator, starts: np.ndarray | None, eos: int
+) -> np.ndarray:
     """bool [len]: round(L·rate) non-eos tokens, or (word `starts` given) every token of round(#words·rate) words."""
     if starts is not None:
-        word = np.cumsum(starts) - 1          # −1: tokens before the first word start belong to no word
+        word = np.cumsum(starts) - 1  # −1: tokens before the first word start belong to no word
         n_words = int(starts.sum())
         picked = rng.choice(n_words, min(n_words, round(n_words * rate)), replace=False)
         return np.isin(word, picked) & (tokens != eos)
@@ -74,8 +85,9 @@ def _choose(tokens: np.ndarray, rate: float, rng: np.random.Generator, starts: n
     return out
 
 
-def randomize_masks(tokens: np.ndarray, p: float, vocab_size: int, rng: np.random.Generator,
-                    ids: SpecialIds = JAXLM_IDS) -> np.ndarray:
+def randomize_masks(
+    tokens: np.ndarray, p: float, vocab_size: int, rng: np.random.Generator, ids: SpecialIds = JAXLM_IDS
+) -> np.ndarray:
     """Each [MASK] → a uniformly random ordinary token with probability p."""
     hit = (tokens == ids.mask) & (rng.random(len(tokens)) < p)
     return np.where(hit, random_ordinary(ids, vocab_size, rng, len(tokens)), tokens).astype(np.int32)
@@ -91,11 +103,17 @@ def poisson_span_lengths(budget: int, lam: float, rng: np.random.Generator) -> n
     cum = np.cumsum(lengths)
     last = int(np.searchsorted(cum, budget))
     lengths[last] = budget - (cum[last - 1] if last else 0)
-    return lengths[:last + 1]
+    return lengths[: last + 1]
 
 
-def text_infilling(tokens: np.ndarray, starts: np.ndarray, ratio: float, lam: float,
-                   rng: np.random.Generator, ids: SpecialIds = JAXLM_IDS) -> tuple[np.ndarray, int]:
+def text_infilling(
+    tokens: np.ndarray,
+    starts: np.ndarray,
+    ratio: float,
+    lam: float,
+    rng: np.random.Generator,
+    ids: SpecialIds = JAXLM_IDS,
+) -> tuple[np.ndarray, int]:
     """Spans of Poisson(λ) words covering ceil(#words·ratio) words → one [MASK] each; returns (tokens, number
     of zero-length spans, which the insertion step turns into inserted [MASK]s)."""
     n_words = int(starts.sum())
@@ -107,7 +125,7 @@ def text_infilling(tokens: np.ndarray, starts: np.ndarray, ratio: float, lam: fl
     word_masked = np.zeros(n_words + 1, bool)  # index 0: tokens before the first word start
     span_first = np.zeros(n_words + 1, bool)
     for s, n in zip(first_word, spans):
-        word_masked[s + 1:s + 1 + n] = True
+        word_masked[s + 1 : s + 1 + n] = True
         span_first[s + 1] = True
     word = np.cumsum(starts)
     masked = word_masked[word] & (tokens != ids.eos)
@@ -134,8 +152,13 @@ def rotate(tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.roll(tokens, -int(rng.integers(1, len(tokens))))
 
 
-def bart_noise(tokens: np.ndarray, rng: np.random.Generator, spec: NoiseSpec, word_start_table: np.ndarray,
-               sentence_end_table: np.ndarray) -> np.ndarray:
+def bart_noise(
+    tokens: np.ndarray,
+    rng: np.random.Generator,
+    spec: NoiseSpec,
+    word_start_table: np.ndarray,
+    sentence_end_table: np.ndarray,
+) -> np.ndarray:
     """All enabled transforms, in fairseq's order (tables from jaxlm.objectives.token_classes)."""
     if spec.permute_sentences > 0:
         tokens = permute_sentences(tokens, sentence_end_table[tokens], spec.permute_sentences, rng)
@@ -147,8 +170,9 @@ def bart_noise(tokens: np.ndarray, rng: np.random.Generator, spec: NoiseSpec, wo
         tokens = token_delete(tokens, spec.token_delete, rng, words(tokens), ids)
     n_insert = math.ceil(len(tokens) * spec.insert)
     if spec.infill > 0:
-        tokens, zero_spans = text_infilling(tokens, word_starts(tokens, word_start_table, ids), spec.infill,
-                                            spec.poisson_lambda, rng, ids)
+        tokens, zero_spans = text_infilling(
+            tokens, word_starts(tokens, word_start_table, ids), spec.infill, spec.poisson_lambda, rng, ids
+        )
         n_insert += zero_spans
     tokens = insert_masks(tokens, n_insert, rng, ids.mask)
     if spec.mask_random > 0:

@@ -37,8 +37,8 @@ class Prepared:
     examples: Sequence[Any]
     transform: Callable[[Any, np.random.Generator], dict] | None = None
     static: bool = True
-    bits_per_byte: bool = False      # targets are the text itself, so bits per byte is meaningful
-    describe: Callable[[dict], dict] = field(default=lambda ex: {})   # extra decoded fields for `data preview`
+    bits_per_byte: bool = False  # targets are the text itself, so bits per byte is meaningful
+    describe: Callable[[dict], dict] = field(default=lambda ex: {})  # extra decoded fields for `data preview`
 
     def example(self, index: int, rng: np.random.Generator) -> dict:
         ex = self.examples[index]
@@ -50,11 +50,11 @@ class Objective:
     """Everything the core needs to know about one objective; every field is required (no defaults), and the
     registry derives its tables (which families it trains, its loss, its tokenizer roles) from these records."""
 
-    prepare: Callable[..., Prepared]   # (split: SplitData, cfg, tokenizer, train: bool) -> Prepared
-    needs: tuple[str, ...]             # the tokenizer roles its examples are built from (jaxlm/data/special_tokens.py)
-    sentences: bool                    # its token store is tokenized sentence by sentence (split.sentences)
-    loss: Callable                     # (apply_fn, params, batch, rng, train, norms=None) -> (mean loss, dict of sums);
+    prepare: Callable[..., Prepared]  # (split: SplitData, cfg, tokenizer, train: bool) -> Prepared
+    needs: tuple[str, ...]  # the tokenizer roles its examples are built from (jaxlm/data/special_tokens.py)
+    sentences: bool  # its token store is tokenized sentence by sentence (split.sentences)
+    loss: Callable  # (apply_fn, params, batch, rng, train, norms=None) -> (mean loss, dict of sums);
     #                                    the families whose `losses` hold it are the ones it trains
-    classifies: bool                   # trains a classifier head: config.model.num_labels > 0 exactly then
+    classifies: bool  # trains a classifier head: config.model.num_labels > 0 exactly then
     check: Callable[[ml_collections.ConfigDict], None] | None  # UserError for impossible settings of its own,
     #                                    run when the config is validated (None: it has no settings of its own)

@@ -33,7 +33,7 @@ class PairExamples:
         self.meta = np.array([(p.doc, *p.a_sents, p.b_doc, *p.b_sents) for p in pairs], np.int32).reshape(-1, 6)
         for row, p in zip(self.ids, pairs):
             seq = np.concatenate([[ids.cls], p.a, [ids.sep], p.b, [ids.sep]])
-            row[:len(seq)] = seq
+            row[: len(seq)] = seq
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -48,8 +48,7 @@ class PairExamples:
         return ex
 
 
-def make_pairs(docs: list[list[np.ndarray]], seq_len: int, short_seq_prob: float, copies: int,
-               seed: int) -> list[Pair]:
+def make_pairs(docs: list[list[np.ndarray]], seq_len: int, short_seq_prob: float, copies: int, seed: int) -> list[Pair]:
     """`copies` passes of BERT's pair construction over all documents, each with its own randomness."""
     pairs = []
     for copy in range(copies):
@@ -63,13 +62,18 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
     """Training: dupe_factor copies with static masks; evaluation: one copy, masks fixed by the eval seed."""
     d = cfg.data
     if split.sentences is None:
-        raise UserError("bert_mlm_nsp needs a token store made with sentences: load the corpus with "
-                        "config.data.objective=bert_mlm_nsp")
+        raise UserError(
+            "bert_mlm_nsp needs a token store made with sentences: load the corpus with "
+            "config.data.objective=bert_mlm_nsp"
+        )
     spec = mask_spec(cfg, tok)
-    pairs = make_pairs(split.sentences, d.seq_len, d.short_seq_prob, d.dupe_factor if train else 1,
-                       cfg.train.seed)
-    return Prepared(PairExamples(pairs, d.seq_len, d.nsp, tok.ids), lambda ex, rng: masked_example(ex, rng, spec),
-                    static=True, describe=lambda ex: describe(ex, tok))
+    pairs = make_pairs(split.sentences, d.seq_len, d.short_seq_prob, d.dupe_factor if train else 1, cfg.train.seed)
+    return Prepared(
+        PairExamples(pairs, d.seq_len, d.nsp, tok.ids),
+        lambda ex, rng: masked_example(ex, rng, spec),
+        static=True,
+        describe=lambda ex: describe(ex, tok),
+    )
 
 
 def check(cfg: ml_collections.ConfigDict) -> None:
@@ -84,10 +88,19 @@ def check(cfg: ml_collections.ConfigDict) -> None:
         raise UserError(f"config.data.dupe_factor={d.dupe_factor} must be ≥ 1: pass e.g. --config.data.dupe_factor=5")
     check_masking(d)
     if cfg.data.nsp and not cfg.model.nsp_head:
-        fix = ("--config.data.objective=roberta_mlm or --config.data.nsp=False" if cfg.finetune.init_from else
-               "--config.model.nsp_head=True or --config.data.nsp=False")
+        fix = (
+            "--config.data.objective=roberta_mlm or --config.data.nsp=False"
+            if cfg.finetune.init_from
+            else "--config.model.nsp_head=True or --config.data.nsp=False"
+        )
         raise UserError(f"config.data.nsp=True needs the NSP head, which this model lacks: set {fix}")
 
 
-OBJECTIVE = Objective(prepare=prepare, needs=("eos", "pad", "cls", "sep", "mask"), sentences=True, loss=mlm_loss,
-                      classifies=False, check=check)
+OBJECTIVE = Objective(
+    prepare=prepare,
+    needs=("eos", "pad", "cls", "sep", "mask"),
+    sentences=True,
+    loss=mlm_loss,
+    classifies=False,
+    check=check,
+)

@@ -41,13 +41,16 @@ def source_ids(row: dict) -> np.ndarray:
 
 def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     """Training uses whole rows only; evaluation also scores the final partial row."""
-    return Prepared(Rows(split.stream, cfg.data.seq_len, not train, tok.ids.eos), bits_per_byte=True,
-                    describe=lambda ex: {"text": tok.decode(ex["inputs"].tolist()),
-                                         "source_ids": source_ids(ex).tolist()})
+    return Prepared(
+        Rows(split.stream, cfg.data.seq_len, not train, tok.ids.eos),
+        bits_per_byte=True,
+        describe=lambda ex: {"text": tok.decode(ex["inputs"].tolist()), "source_ids": source_ids(ex).tolist()},
+    )
 
 
-OBJECTIVE = Objective(prepare=prepare, needs=("eos",), sentences=False, loss=causal_lm_loss, classifies=False,
-                      check=None)
+OBJECTIVE = Objective(
+    prepare=prepare, needs=("eos",), sentences=False, loss=causal_lm_loss, classifies=False, check=None
+)
 
 
 class RollingRows:
@@ -55,8 +58,9 @@ class RollingRows:
 
     def __init__(self, stream: TokenStream, seq_len: int, eos_id: int):
         self.stream, self.seq_len, self.eos_id = stream, seq_len, eos_id
-        self.windows = [(s, e, first, end) for s, e in document_spans(stream)
-                        for first, end in rolling_windows(e - s, seq_len)]
+        self.windows = [
+            (s, e, first, end) for s, e in document_spans(stream) for first, end in rolling_windows(e - s, seq_len)
+        ]
 
     def __len__(self) -> int:
         return len(self.windows)

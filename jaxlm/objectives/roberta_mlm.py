@@ -58,8 +58,14 @@ def pack_rows(pieces: np.ndarray, body: int, cross_documents: bool) -> np.ndarra
 class SentenceRows:
     """Row i = [CLS] + its sentences (a [SEP] between documents) + [SEP], padded to T (random access)."""
 
-    def __init__(self, sentences: Sequence[Sequence[np.ndarray]], seq_len: int, cross_documents: bool,
-                 segment_mask: bool, ids: SpecialIds = JAXLM_IDS):
+    def __init__(
+        self,
+        sentences: Sequence[Sequence[np.ndarray]],
+        seq_len: int,
+        cross_documents: bool,
+        segment_mask: bool,
+        ids: SpecialIds = JAXLM_IDS,
+    ):
         self.sentences, self.seq_len, self.segment_mask, self.ids = sentences, seq_len, segment_mask, ids
         self.pieces = sentence_pieces(sentences, seq_len - 2)
         self.bounds = pack_rows(self.pieces, seq_len - 2, cross_documents)
@@ -68,11 +74,11 @@ class SentenceRows:
         return max(len(self.bounds) - 1, 0)
 
     def __getitem__(self, i: int) -> dict:
-        ids, seg, docs = [self.ids.cls], [1], {}   # seg: 1 + the index of the row's document each token belongs to
-        for k, s, lo, hi in self.pieces[self.bounds[int(i)]:self.bounds[int(i) + 1]].tolist():
+        ids, seg, docs = [self.ids.cls], [1], {}  # seg: 1 + the index of the row's document each token belongs to
+        for k, s, lo, hi in self.pieces[self.bounds[int(i)] : self.bounds[int(i) + 1]].tolist():
             if k not in docs:
                 docs[k] = self.sentences[k]
-                if len(docs) > 1:            # a [SEP] between two documents opens the next one
+                if len(docs) > 1:  # a [SEP] between two documents opens the next one
                     ids.append(self.ids.sep)
                     seg.append(len(docs))
             part = docs[k][s][lo:hi].tolist()
@@ -91,13 +97,15 @@ def prepare(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, tr
     """Rows of whole sentences; training masks anew each time, evaluation with fixed masks."""
     d = cfg.data
     if split.sentences is None:
-        raise UserError("roberta_mlm needs a token store made with sentences: load the corpus with "
-                        "config.data.objective=roberta_mlm")
+        raise UserError(
+            "roberta_mlm needs a token store made with sentences: load the corpus with "
+            "config.data.objective=roberta_mlm"
+        )
     spec = mask_spec(cfg, tok)
-    rows = SentenceRows(split.sentences, d.seq_len, d.roberta_packing == "full_sentences", d.segment_mask,
-                        tok.ids)
-    return Prepared(rows, lambda ex, rng: masked_example(ex, rng, spec), static=False,
-                    describe=lambda ex: describe(ex, tok))
+    rows = SentenceRows(split.sentences, d.seq_len, d.roberta_packing == "full_sentences", d.segment_mask, tok.ids)
+    return Prepared(
+        rows, lambda ex, rng: masked_example(ex, rng, spec), static=False, describe=lambda ex: describe(ex, tok)
+    )
 
 
 def check(cfg: ml_collections.ConfigDict) -> None:
@@ -110,5 +118,11 @@ def check(cfg: ml_collections.ConfigDict) -> None:
     check_masking(d)
 
 
-OBJECTIVE = Objective(prepare=prepare, needs=("eos", "pad", "cls", "sep", "mask"), sentences=True, loss=mlm_loss,
-                      classifies=False, check=check)
+OBJECTIVE = Objective(
+    prepare=prepare,
+    needs=("eos", "pad", "cls", "sep", "mask"),
+    sentences=True,
+    loss=mlm_loss,
+    classifies=False,
+    check=check,
+)

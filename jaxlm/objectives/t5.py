@@ -29,12 +29,15 @@ def span_corruption(split: SplitData, cfg: ml_collections.ConfigDict, tok: Token
     raw, needed = t5_noise.span_corruption_lengths(d.seq_len, d.noise_density, d.mean_span_length)
     spans = t5_noise.noise_counts(raw, d.noise_density, d.mean_span_length)[1]
     if spans > len(tok.ids.sentinels):
-        raise UserError(f"seq_len={d.seq_len} gives {spans} noise spans but there are {len(tok.ids.sentinels)} sentinels: "
-                        "lower config.data.seq_len or raise config.data.mean_span_length")
+        raise UserError(
+            f"seq_len={d.seq_len} gives {spans} noise spans but there are {len(tok.ids.sentinels)} sentinels: "
+            "lower config.data.seq_len or raise config.data.mean_span_length"
+        )
     sentinels = _sentinels(tok)
 
     def noise(window: np.ndarray, rng: np.random.Generator) -> tuple:
         return t5_noise.span_corruption(window, rng, d.noise_density, d.mean_span_length, sentinels)
+
     return prepared(split, cfg, tok, train, raw, targets_length(cfg, needed), noise, False)
 
 
@@ -48,21 +51,44 @@ def prefix_lm(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, 
 def iid_replace_spans(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     _check_density(cfg.data)
     sentinels = _sentinels(tok)
-    return prepared(split, cfg, tok, train, cfg.data.seq_len - 1, targets_length(cfg, cfg.data.seq_len),
-                    lambda x, rng: t5_noise.iid_replace_spans(x, rng, cfg.data.noise_density, sentinels), False)
+    return prepared(
+        split,
+        cfg,
+        tok,
+        train,
+        cfg.data.seq_len - 1,
+        targets_length(cfg, cfg.data.seq_len),
+        lambda x, rng: t5_noise.iid_replace_spans(x, rng, cfg.data.noise_density, sentinels),
+        False,
+    )
 
 
 def iid_drop_tokens(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     _check_density(cfg.data)
-    return prepared(split, cfg, tok, train, cfg.data.seq_len - 1, targets_length(cfg, cfg.data.seq_len),
-                    lambda x, rng: t5_noise.iid_drop_tokens(x, rng, cfg.data.noise_density), False)
+    return prepared(
+        split,
+        cfg,
+        tok,
+        train,
+        cfg.data.seq_len - 1,
+        targets_length(cfg, cfg.data.seq_len),
+        lambda x, rng: t5_noise.iid_drop_tokens(x, rng, cfg.data.noise_density),
+        False,
+    )
 
 
 def bert_style(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
     _check_density(cfg.data)
-    return prepared(split, cfg, tok, train, cfg.data.seq_len - 1, targets_length(cfg, cfg.data.seq_len),
-                    lambda x, rng: t5_noise.bert_style(x, rng, cfg.data.noise_density, tok.vocab_size, tok.ids),
-                    True)
+    return prepared(
+        split,
+        cfg,
+        tok,
+        train,
+        cfg.data.seq_len - 1,
+        targets_length(cfg, cfg.data.seq_len),
+        lambda x, rng: t5_noise.bert_style(x, rng, cfg.data.noise_density, tok.vocab_size, tok.ids),
+        True,
+    )
 
 
 def _objective(prepare, needs: tuple[str, ...]) -> Objective:

@@ -30,17 +30,20 @@ def random_spans_noise_mask(length: int, density: float, mean_span: float, rng: 
         return np.zeros(length, bool)
     num_noise, num_spans = noise_counts(length, density, mean_span)
     num_spans = min(num_spans, length - num_noise)
-    lengths = np.stack([random_segmentation(length - num_noise, num_spans, rng),
-                        random_segmentation(num_noise, num_spans, rng)], 1).reshape(-1)
+    lengths = np.stack(
+        [random_segmentation(length - num_noise, num_spans, rng), random_segmentation(num_noise, num_spans, rng)], 1
+    ).reshape(-1)
     return np.repeat(np.arange(2 * num_spans) % 2 == 1, lengths)
 
 
 def span_corruption_lengths(inputs_len: int, density: float = 0.15, mean_len: float = 3.0) -> tuple[int, int]:
     """(raw length, targets length): the longest raw window whose corrupted inputs (+ eos) fit `inputs_len`."""
+
     def lengths(raw: int) -> tuple[int, int]:
         noise = int(np.round(raw * density))
         spans = int(np.round(noise / mean_len))
         return raw - noise + spans + 1, noise + spans + 1
+
     raw = inputs_len - 1
     while lengths(raw + 1)[0] <= inputs_len:
         raw += 1
@@ -67,7 +70,7 @@ def replace_spans(tokens: np.ndarray, mask: np.ndarray, sentinels: np.ndarray) -
 def span_targets(tokens: np.ndarray, mask: np.ndarray, sentinels: np.ndarray) -> np.ndarray:
     """Targets: sentinel k followed by the tokens of noise span k, for every span in order."""
     starts = span_starts(mask)
-    out = np.insert(tokens, np.nonzero(starts)[0], sentinels[:int(starts.sum())])
+    out = np.insert(tokens, np.nonzero(starts)[0], sentinels[: int(starts.sum())])
     keep = np.insert(mask, np.nonzero(starts)[0], True)
     return out[keep]
 

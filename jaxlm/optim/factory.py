@@ -24,14 +24,17 @@ MOMENT_DTYPES = {"": None, "fp32": None, "bf16": jnp.bfloat16}  # optim.mu_dtype
 
 def decay_mask(params, decay_embeddings: bool = False):
     """True for leaves that get weight decay: matmul kernels (and embeddings if asked); never biases or norms."""
+
     def wants_decay(path, _):
         name = str(getattr(path[-1], "key", path[-1]))
         return name == "kernel" or (decay_embeddings and name == "embedding")
+
     return jax.tree_util.tree_map_with_path(wants_decay, params)
 
 
-def adafactor(lr: optax.ScalarOrSchedule, momentum: float = 0.0, weight_decay: float = 0.0,
-              mask=None, mu_dtype=None) -> optax.GradientTransformation:
+def adafactor(
+    lr: optax.ScalarOrSchedule, momentum: float = 0.0, weight_decay: float = 0.0, mask=None, mu_dtype=None
+) -> optax.GradientTransformation:
     """optax.adafactor's chain (factored second moments for dims ≥ 128, decay_rate 0.8, eps 1e-30, update
     RMS clipping 1.0, parameter-scale multiplication), equal to it without weight decay or momentum; decay is
     decoupled and scaled by the learning rate like AdamW (optax adds it unscaled), momentum precedes the lr.
@@ -42,7 +45,8 @@ def adafactor(lr: optax.ScalarOrSchedule, momentum: float = 0.0, weight_decay: f
         optax.scale_by_param_block_rms(),
         optax.ema(momentum, debias=False, accumulator_dtype=mu_dtype) if momentum else optax.identity(),
         optax.add_decayed_weights(weight_decay, mask) if weight_decay else optax.identity(),
-        optax.scale_by_learning_rate(lr))
+        optax.scale_by_learning_rate(lr),
+    )
 
 
 def moment_dtype(o: ml_collections.ConfigDict):
@@ -59,7 +63,8 @@ def _optimizer(o: ml_collections.ConfigDict, lr: optax.Schedule, logical_axes) -
         return optax.chain(
             optax.trace(momentum, bool(o.nesterov), accumulator_dtype=mu_dtype) if momentum else optax.identity(),
             optax.add_decayed_weights(wd, mask) if wd else optax.identity(),
-            optax.scale_by_learning_rate(lr))
+            optax.scale_by_learning_rate(lr),
+        )
     if o.name == "adam":
         return optax.adam(lr, b1=o.b1, b2=o.b2, eps=o.eps, mu_dtype=mu_dtype)
     if o.name == "adamw":
@@ -68,14 +73,17 @@ def _optimizer(o: ml_collections.ConfigDict, lr: optax.Schedule, logical_axes) -
         return adafactor(lr, float(o.momentum), wd, mask, mu_dtype)
     if o.name == "muon":
         if logical_axes is None:
-            raise UserError("optim.name='muon' needs the parameters' logical axes: build the optimizer with "
-                            "jaxlm.train.build.build, or pass logical_axes to build_optimizer")
+            raise UserError(
+                "optim.name='muon' needs the parameters' logical axes: build the optimizer with "
+                "jaxlm.train.build.build, or pass logical_axes to build_optimizer"
+            )
         return muon(lr, logical_axes, float(o.muon_beta), o.b1, o.b2, o.eps, wd, mask, mu_dtype)
     raise UserError(f"unknown optimizer '{o.name}': set config.optim.name to one of {', '.join(OPTIMIZERS)}")
 
 
-def build_optimizer(optim: ml_collections.ConfigDict, total_steps: int, plan: BatchPlan | None = None,
-                    logical_axes=None) -> tuple[optax.GradientTransformation, optax.Schedule]:
+def build_optimizer(
+    optim: ml_collections.ConfigDict, total_steps: int, plan: BatchPlan | None = None, logical_axes=None
+) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """(transformation, learning-rate schedule) for `total_steps` optimizer steps; `plan` feeds token clocks;
     `logical_axes` (the params' tree of logical PartitionSpecs) tells Muon which kernels are matrices."""
     lr = build_schedule(optim, total_steps, plan)

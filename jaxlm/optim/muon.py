@@ -29,18 +29,39 @@ def matrix_dimensions(names: tuple) -> MuonDimensionNumbers | None:
 
 def muon_dimensions(logical_axes):
     """Per parameter: MuonDimensionNumbers for the matmul kernels that Muon updates, None for AdamW's."""
+
     def pick(path, spec):
         is_kernel = str(getattr(path[-1], "key", path[-1])) == "kernel"
         return matrix_dimensions(tuple(spec)) if is_kernel else None
+
     return jax.tree_util.tree_map_with_path(pick, logical_axes, is_leaf=lambda x: isinstance(x, PartitionSpec))
 
 
-def muon(lr: optax.ScalarOrSchedule, logical_axes, beta: float, adam_b1: float, adam_b2: float, eps: float,
-         weight_decay: float, mask, mu_dtype=None) -> optax.GradientTransformation:
+def muon(
+    lr: optax.ScalarOrSchedule,
+    logical_axes,
+    beta: float,
+    adam_b1: float,
+    adam_b2: float,
+    eps: float,
+    weight_decay: float,
+    mask,
+    mu_dtype=None,
+) -> optax.GradientTransformation:
     """optax's Muon (Nesterov momentum `beta`, 5 Newton-Schulz steps, update RMS matched to AdamW's by
     `consistent_rms=0.2`, so one peak lr serves both parts) with decoupled weight decay (× lr) on its matrices;
     the AdamW part (embeddings, vocabulary and label heads, biases, norms) is not decayed; `mu_dtype` stores
     both parts' momentum."""
-    return optax.contrib.muon(lr, beta=beta, eps=eps, weight_decay=weight_decay, weight_decay_mask=mask, mu_dtype=mu_dtype,
-                              adam_b1=adam_b1, adam_b2=adam_b2, adam_weight_decay=0.0,
-                              muon_weight_dimension_numbers=muon_dimensions(logical_axes), consistent_rms=0.2)
+    return optax.contrib.muon(
+        lr,
+        beta=beta,
+        eps=eps,
+        weight_decay=weight_decay,
+        weight_decay_mask=mask,
+        mu_dtype=mu_dtype,
+        adam_b1=adam_b1,
+        adam_b2=adam_b2,
+        adam_weight_decay=0.0,
+        muon_weight_dimension_numbers=muon_dimensions(logical_axes),
+        consistent_rms=0.2,
+    )

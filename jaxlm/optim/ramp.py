@@ -15,8 +15,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class BatchPlan:
-    micro_size: int          # sequences per microbatch (global)
-    microbatches: int        # microbatches in a full batch
+    micro_size: int  # sequences per microbatch (global)
+    microbatches: int  # microbatches in a full batch
     seq_len: int
     ramp_active: np.ndarray  # microbatches used by the steps of the ramp (optimizer counts 0..R-1)
     ramp_tokens: np.ndarray  # tokens consumed before counts 0..R (length R+1)
@@ -58,7 +58,10 @@ def batch_plan(train: ml_collections.ConfigDict, seq_len: int) -> BatchPlan:
     """The plan of `config.train` (batch_size, microbatches, batch_ramp_start, batch_ramp_tokens)."""
     k = int(train.microbatches)
     micro = train.batch_size // k
-    active = (ramp_steps(micro, k, seq_len, int(train.batch_ramp_start), int(train.batch_ramp_tokens))
-              if train.batch_ramp_tokens > 0 else np.zeros(0, np.int64))
+    active = (
+        ramp_steps(micro, k, seq_len, int(train.batch_ramp_start), int(train.batch_ramp_tokens))
+        if train.batch_ramp_tokens > 0
+        else np.zeros(0, np.int64)
+    )
     tokens = np.concatenate([[0], np.cumsum(active * micro * seq_len)]).astype(np.int64)
     return BatchPlan(micro, k, seq_len, active, tokens)

@@ -51,7 +51,9 @@ def build_schedule(optim: ml_collections.ConfigDict, total_steps: int, plan: Bat
     if not on_token_clock(optim):
         return shape(optim.schedule, peak, final, int(optim.warmup), total_steps)
     if plan is None:
-        raise UserError("optim.warmup_tokens/decay_tokens need the batch plan: build the schedule with plan=batch_plan(...)")
+        raise UserError(
+            "optim.warmup_tokens/decay_tokens need the batch plan: build the schedule with plan=batch_plan(...)"
+        )
     warmup = optim.warmup_tokens or plan.tokens(int(optim.warmup))
     end = optim.decay_tokens or plan.tokens(total_steps)
     by_tokens = shape(optim.schedule, peak, final, float(warmup), float(end))

@@ -61,8 +61,10 @@ def prepare(corpus: Corpus, cfg: ml_collections.ConfigDict, split: str, train: b
     name = cfg.data.objective
     prepared = objective(name).prepare(corpus.splits[split], cfg, corpus.tokenizer, train)
     if train and len(prepared.examples) < 1:
-        raise UserError(f"the {split} split yields no '{name}' examples of config.data.seq_len={cfg.data.seq_len}: "
-                        "add text or lower the sequence length")
+        raise UserError(
+            f"the {split} split yields no '{name}' examples of config.data.seq_len={cfg.data.seq_len}: "
+            "add text or lower the sequence length"
+        )
     return prepared
 
 
@@ -80,8 +82,9 @@ def example_dataset(prepared: Prepared, seed: int) -> grain.MapDataset:
     return ds
 
 
-def train_batches(prepared: Prepared, local_batch_size: int, seed: int, process_index: int = 0,
-                  process_count: int = 1) -> grain.IterDataset:
+def train_batches(
+    prepared: Prepared, local_batch_size: int, seed: int, process_index: int = 0, process_count: int = 1
+) -> grain.IterDataset:
     """This process's rows of every global batch: global batch k is stream elements [kB, (k+1)B) and process p
     reads only its contiguous block of them, so the global batches do not depend on the number of processes."""
     ds = example_dataset(prepared, seed).batch(local_batch_size, drop_remainder=True)[process_index::process_count]
@@ -108,7 +111,10 @@ def eval_batches(prepared: Prepared, batch_size: int, max_batches: int = 0, seed
     pad = None
     bar = Progress("eval", total=n_batches, unit="batches", enabled=progress)
     for b in range(n_batches):
-        rows = [prepared.example(i, np.random.default_rng([seed, i])) for i in range(b * batch_size, min(n, (b + 1) * batch_size))]
+        rows = [
+            prepared.example(i, np.random.default_rng([seed, i]))
+            for i in range(b * batch_size, min(n, (b + 1) * batch_size))
+        ]
         pad = pad or {k: np.zeros_like(v) for k, v in rows[0].items()}
         rows += [pad] * (batch_size - len(rows))
         yield {k: np.stack([r[k] for r in rows]) for k in rows[0]}

@@ -26,12 +26,13 @@ LOGICAL_RULES = (
     ("kv_heads", "tensor"),  # grouped-query attention's key/value heads (validate: a multiple of tensor)
     ("kv", None),
     ("vocab", "tensor"),
-    ("layers", None),        # the stacked-layer axis of scanned blocks (model.scan_layers)
+    ("layers", None),  # the stacked-layer axis of scanned blocks (model.scan_layers)
 )
 
 
-def mesh_shape(mesh_cfg: ml_collections.ConfigDict, n_devices: int,
-               processes: int | None = None) -> tuple[int, int, int]:
+def mesh_shape(
+    mesh_cfg: ml_collections.ConfigDict, n_devices: int, processes: int | None = None
+) -> tuple[int, int, int]:
     """Resolve the (data, fsdp, tensor) sizes; one of them may be -1 to take the remaining devices. `processes`
     (default: jax.process_count(), asked only when needed) lets a mesh be checked before JAX starts."""
     sizes = [int(mesh_cfg[a]) for a in MESH_AXES]
@@ -40,11 +41,15 @@ def mesh_shape(mesh_cfg: ml_collections.ConfigDict, n_devices: int,
     known = math.prod(s for s in sizes if s != -1)
     if -1 in sizes:
         if n_devices % known:
-            raise UserError(f"mesh {dict(zip(MESH_AXES, sizes))} does not divide {n_devices} devices: change config.mesh")
+            raise UserError(
+                f"mesh {dict(zip(MESH_AXES, sizes))} does not divide {n_devices} devices: change config.mesh"
+            )
         sizes[sizes.index(-1)] = n_devices // known
     if math.prod(sizes) > n_devices or (math.prod(sizes) < n_devices and (processes or jax.process_count()) > 1):
-        raise UserError(f"mesh {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices but {n_devices} are "
-                        "available (a multi-process mesh must use all): change config.mesh (-1 takes the rest)")
+        raise UserError(
+            f"mesh {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices but {n_devices} are "
+            "available (a multi-process mesh must use all): change config.mesh (-1 takes the rest)"
+        )
     return tuple(sizes)
 
 

@@ -19,7 +19,9 @@ PEER_LOST_EXIT_CODE = 2
 MARK = "jaxlm-supervisor: process "  # the child's "process I of N" line, read and dropped by the parent
 # held from here on: a Python traceback, or a C++ log line from JAX's distributed runtime (other C++ logs, such
 # as CUDA's, pass through)
-_HOLD = re.compile(r"^(Traceback |[IWEF]\d{4} [\d:.]+ +\d+ \S*(coordination|preemption|distributed|client\.h)\S*:\d+\])")
+_HOLD = re.compile(
+    r"^(Traceback |[IWEF]\d{4} [\d:.]+ +\d+ \S*(coordination|preemption|distributed|client\.h)\S*:\d+\])"
+)
 _UNHEALTHY = re.compile(r"unhealthy \(stopped sending heartbeats\):\s*\n([\d,\s]+?)\n")
 _COORDINATOR_GONE = re.compile(r'PollForError:?\s*\n[^\n]*grpc_message:"([^"]+)"')
 
@@ -47,8 +49,10 @@ def verdict(log: str, me: tuple[str, str]) -> str | None:
         lost, why = "0", f"the coordinator: its connection closed ({m.group(1)})"
     else:
         return None
-    return (f"lost process {lost} of {me[1]} ({why}); process {me[0]} stopped too. Resubmit the job: it resumes from "
-            "the last checkpoint")
+    return (
+        f"lost process {lost} of {me[1]} ({why}); process {me[0]} stopped too. Resubmit the job: it resumes from "
+        "the last checkpoint"
+    )
 
 
 def _die_with_parent() -> None:  # Linux: PR_SET_PDEATHSIG, so that killing the parent kills the work too
@@ -57,9 +61,13 @@ def _die_with_parent() -> None:  # Linux: PR_SET_PDEATHSIG, so that killing the 
 
 def supervise(argv: list[str]) -> int:
     """Run `jaxlm ARGV` as a child, forwarding SIGTERM/SIGINT; its exit status, or 2 and one line for a lost peer."""
-    child = subprocess.Popen([sys.executable, "-m", "jaxlm.cli.main", *argv], stderr=subprocess.PIPE,
-                             env={**os.environ, CHILD_ENV: "1"}, start_new_session=True,
-                             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jaxlm.cli.main", *argv],
+        stderr=subprocess.PIPE,
+        env={**os.environ, CHILD_ENV: "1"},
+        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, lambda signum, frame: child.send_signal(signum))
     me, held, pending = ("?", "?"), [], b""
@@ -67,7 +75,7 @@ def supervise(argv: list[str]) -> int:
         *lines, pending = re.split(rb"(?<=[\r\n])", pending + chunk)
         for line in (x.decode(errors="replace") for x in lines):
             if line.startswith(MARK):
-                me = tuple(line[len(MARK):].split()[::2])
+                me = tuple(line[len(MARK) :].split()[::2])
             elif held or _HOLD.match(line):
                 held.append(line)
             else:

@@ -59,8 +59,13 @@ def decide(claim: dict, diff: Interval) -> str:
         return UNRESOLVED
     m = claim["margin"]
     if claim["kind"] == "equivalent":
-        return EQUIVALENT if -m < diff.low and diff.high < m else NOT_EQUIVALENT if diff.low > m or diff.high < -m \
+        return (
+            EQUIVALENT
+            if -m < diff.low and diff.high < m
+            else NOT_EQUIVALENT
+            if diff.low > m or diff.high < -m
             else UNRESOLVED
+        )
     sign = 1.0 if claim["op"] == ">" else -1.0
     low, high = sorted((sign * diff.low, sign * diff.high))
     return AGREES if low > m else DISAGREES if high < 0 else UNRESOLVED
@@ -81,8 +86,12 @@ def verdict_line(claim: dict, records: list[dict]) -> str:
     if verdict == EQUIVALENT:
         verdict = f"equivalent within ±{claim['margin']:g}"
     if diff.n < 2:
-        return (f"- {claim_text(claim)}: **{verdict}** ({diff.n} paired seed{'s' * (diff.n != 1)}; a confidence "
-                "interval needs at least 2)")
-    return (f"- {claim_text(claim)}: **{verdict}** (paired difference {claim['a']} − {claim['b']} = {diff.mean:+.4g}, "
-            f"95% CI [{diff.low:+.4g}, {diff.high:+.4g}] over {diff.n} seeds; this design resolves differences "
-            f"beyond ±{diff.half_width:.2g})")
+        return (
+            f"- {claim_text(claim)}: **{verdict}** ({diff.n} paired seed{'s' * (diff.n != 1)}; a confidence "
+            "interval needs at least 2)"
+        )
+    return (
+        f"- {claim_text(claim)}: **{verdict}** (paired difference {claim['a']} − {claim['b']} = {diff.mean:+.4g}, "
+        f"95% CI [{diff.low:+.4g}, {diff.high:+.4g}] over {diff.n} seeds; this design resolves differences "
+        f"beyond ±{diff.half_width:.2g})"
+    )

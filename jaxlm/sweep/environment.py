@@ -23,10 +23,16 @@ def git_commit() -> str:
     """Short commit of the jaxlm checkout ("+dirty" with uncommitted changes), or "unknown"."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        sha = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown (not a git checkout)"
     return sha + ("+dirty" if dirty else "")
@@ -35,8 +41,13 @@ def git_commit() -> str:
 def environment() -> dict:
     """A JSON-ready description of this machine and code version."""
     devices = jax.devices()
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "backend": jax.default_backend(),
-            "devices": f"{len(devices)} × {devices[0].device_kind}", "jaxlm_commit": git_commit()}
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "backend": jax.default_backend(),
+        "devices": f"{len(devices)} × {devices[0].device_kind}",
+        "jaxlm_commit": git_commit(),
+    }
 
 
 def describe(env: dict) -> str:

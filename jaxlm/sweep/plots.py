@@ -27,7 +27,9 @@ def plot_bars(rows: list[Summary], metric: str, best: str, out_dir: str) -> str:
     x = np.arange(len(rows))
     means = np.array([r.mean for r in rows])
     halves = np.array([0.0 if math.isnan(r.low) else (r.high - r.low) / 2 for r in rows])
-    bars = ax.bar(x, means, yerr=halves, capsize=4, color=["tab:orange" if r.variant == best else "tab:blue" for r in rows])
+    bars = ax.bar(
+        x, means, yerr=halves, capsize=4, color=["tab:orange" if r.variant == best else "tab:blue" for r in rows]
+    )
     for i, r in enumerate(rows):
         ax.plot([i] * r.n, r.values, "k.", markersize=4)
     ax.bar_label(bars, fmt="%.4g", padding=2)
@@ -46,8 +48,11 @@ def plot_bars(rows: list[Summary], metric: str, best: str, out_dir: str) -> str:
 def _val_curve(directory: str, key: str) -> dict[int, tuple[int | None, float]]:
     """step -> (tokens seen or None, a validation metric), from a run's pretrain/metrics.jsonl."""
     rows = read_metrics(io.join(directory, "pretrain"))
-    return {r["step"]: (r.get("tokens"), r[key]) for r in rows
-            if r.get("split") == "val" and isinstance(r.get(key), (int, float))}
+    return {
+        r["step"]: (r.get("tokens"), r[key])
+        for r in rows
+        if r.get("split") == "val" and isinstance(r.get(key), (int, float))
+    }
 
 
 def plot_curves(sweep_dir: str, metrics: list[str], records: list[dict], out_dir: str) -> list[str]:
@@ -61,7 +66,7 @@ def plot_curves(sweep_dir: str, metrics: list[str], records: list[dict], out_dir
     for metric in [m for m in metrics if m.startswith("val_")] or ["val_loss"]:
         fig = Figure(figsize=(6, 3.5), layout="constrained")
         ax = fig.subplots()
-        curves = {v: [_val_curve(d, metric[len("val_"):]) for d in dirs] for v, dirs in by_variant.items()}
+        curves = {v: [_val_curve(d, metric[len("val_") :]) for d in dirs] for v, dirs in by_variant.items()}
         by_tokens = all(t is not None for cs in curves.values() for c in cs for t, _ in c.values())
         for variant, runs in curves.items():
             steps = sorted(set.intersection(*(set(c) for c in runs)))

@@ -35,9 +35,15 @@ class Report:
 def read_csv(path: str) -> list[dict]:
     """The run records of a results.csv (variant, seed, metrics, wall seconds; no environment)."""
     rows = list(csv.DictReader(io.read_text(path).splitlines()))
-    return [{"variant": row.pop("variant"), "seed": int(row.pop("seed")), "wall_s": float(row.pop("wall_s")),
-             "metrics": {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in row.items() if v != ""}}
-            for row in rows]
+    return [
+        {
+            "variant": row.pop("variant"),
+            "seed": int(row.pop("seed")),
+            "wall_s": float(row.pop("wall_s")),
+            "metrics": {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in row.items() if v != ""},
+        }
+        for row in rows
+    ]
 
 
 def load_sweep_dir(sweep_dir: str) -> tuple[dict, list[dict]]:
@@ -68,8 +74,12 @@ def fmt(x: float, scale: float) -> str:
 def metric_table(rows: list[Summary], metric: str) -> str:
     """A markdown table: variant, mean ± std, 95% CI, n seeds; the best variant in bold."""
     direction = "higher" if higher_is_better(metric) else "lower"
-    lines = [f"### {metric} ({direction} is better)", "", "| variant | mean ± std | 95% CI | n seeds |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        f"### {metric} ({direction} is better)",
+        "",
+        "| variant | mean ± std | 95% CI | n seeds |",
+        "|---|---:|---:|---:|",
+    ]
     top = best(rows, metric)
     for r in rows:
         name = f"**{r.variant}** (best)" if r.variant == top else r.variant
@@ -99,8 +109,17 @@ def write_csv(path: str, records: list[dict]) -> None:
 
 def _header(sweep_dir: str, meta: dict, records: list[dict]) -> list[str]:
     """Title, the module's docstring, command, dates, hardware, commit and run count, as markdown lines."""
-    command = ["jaxlm", "sweep", "--config", meta["config"], "--workdir", sweep_dir, "--scale", meta["scale"],
-               *(f"--config.{k}={v}" for k, v in meta["overrides"])]
+    command = [
+        "jaxlm",
+        "sweep",
+        "--config",
+        meta["config"],
+        "--workdir",
+        sweep_dir,
+        "--scale",
+        meta["scale"],
+        *(f"--config.{k}={v}" for k, v in meta["overrides"]),
+    ]
     envs = collections.Counter(describe(r["environment"]) for r in records if "environment" in r)
     commits = collections.Counter(r["environment"]["jaxlm_commit"] for r in records if "environment" in r)
     finished = sorted(r["finished"] for r in records if "finished" in r)
@@ -108,13 +127,18 @@ def _header(sweep_dir: str, meta: dict, records: list[dict]) -> list[str]:
     lines = [f"# Sweep report: {os.path.basename(meta['config'])}", ""]
     if meta["description"]:
         lines += ["```text", meta["description"], "```", ""]
-    lines += [f"- **Command**: `{shlex.join(command)}`",
-              f"- **Report written**: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
-              + (f"; runs finished {finished[0]} … {finished[-1]}" if finished else ""),
-              *(f"- **Hardware**: {env} ({n} run{'s' * (n > 1)})" for env, n in envs.items()),
-              *(f"- **jaxlm commit**: {c} ({n} run{'s' * (n > 1)})" for c, n in commits.items()),
-              (f"- **Runs**: {len(records)} of {expected} finished ({len(meta['variants'])} variants × seeds "
-               f"{', '.join(map(str, meta['seeds']))}); every run's numbers are in results.csv"), ""]
+    lines += [
+        f"- **Command**: `{shlex.join(command)}`",
+        f"- **Report written**: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
+        + (f"; runs finished {finished[0]} … {finished[-1]}" if finished else ""),
+        *(f"- **Hardware**: {env} ({n} run{'s' * (n > 1)})" for env, n in envs.items()),
+        *(f"- **jaxlm commit**: {c} ({n} run{'s' * (n > 1)})" for c, n in commits.items()),
+        (
+            f"- **Runs**: {len(records)} of {expected} finished ({len(meta['variants'])} variants × seeds "
+            f"{', '.join(map(str, meta['seeds']))}); every run's numbers are in results.csv"
+        ),
+        "",
+    ]
     return lines
 
 
@@ -135,8 +159,14 @@ def _write_report(sweep_dir: str, out: str, meta: dict, records: list[dict]) -> 
     verdicts = [verdict_line(c, records) for c in claims] if records else []
     if verdicts:
         tables.append("### Verdicts\n\n" + "\n".join(verdicts))
-    body = ["## Verdicts", "", *(verdicts or ["No claim is declared (config.sweep.claims)." if not claims else
-                                              "No run has finished yet."]), "", "## Final metrics", ""]
+    body = [
+        "## Verdicts",
+        "",
+        *(verdicts or ["No claim is declared (config.sweep.claims)." if not claims else "No run has finished yet."]),
+        "",
+        "## Final metrics",
+        "",
+    ]
     for metric in meta["metrics"] if records else []:
         try:
             rows = summarize(records, metric)
@@ -152,11 +182,19 @@ def _write_report(sweep_dir: str, out: str, meta: dict, records: list[dict]) -> 
     if io.is_dir(io.join(sweep_dir, "runs")):
         curves = plot_curves(sweep_dir, meta["metrics"], records, plots_dir)
     else:  # a committed study keeps the curves drawn from its runs
-        curves = sorted(os.path.join(plots_dir, f) for f in io.listdir(io.join(sweep_dir, "plots"))
-                        if f.startswith("curves_"))
-    body += ["## Validation curves (mean over seeds, band ± std)", "",
-             *(f"![{os.path.basename(p)}](plots/{os.path.basename(p)})" for p in curves), "",
-             "## Every run", "", runs_table(records, meta["metrics"]), ""]
+        curves = sorted(
+            os.path.join(plots_dir, f) for f in io.listdir(io.join(sweep_dir, "plots")) if f.startswith("curves_")
+        )
+    body += [
+        "## Validation curves (mean over seeds, band ± std)",
+        "",
+        *(f"![{os.path.basename(p)}](plots/{os.path.basename(p)})" for p in curves),
+        "",
+        "## Every run",
+        "",
+        runs_table(records, meta["metrics"]),
+        "",
+    ]
     header = "\n".join(_header(sweep_dir, meta, records))
     markdown = header + "\n" + ("\n".join(body) if records else "No run has finished yet.\n")
     with open(os.path.join(out, "report.md"), "w") as f:  # `out` is local (staged_folder)

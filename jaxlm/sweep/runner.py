@@ -30,7 +30,7 @@ from jaxlm.train.remote_lock import workdir_lock
 
 SWEEP_FILE, RESULTS_FILE, WALL_FILE = "sweep.json", "results.json", "wall_s.partial"
 TRAIN_LAST = ("tokens", "loss", "loss_scale", "skipped_steps")  # train_KEY: the last logged value
-TRAIN_MEAN = ("grad_zero_frac", "tokens_per_s")                  # train_KEY: the mean over every logged step
+TRAIN_MEAN = ("grad_zero_frac", "tokens_per_s")  # train_KEY: the mean over every logged step
 
 
 def run_dir(sweep_dir: str, variant: str, seed: int) -> str:
@@ -45,8 +45,11 @@ def write_json(path: str, obj: object) -> None:
 
 def final_metrics(results: dict, prefix: str = "") -> dict[str, int | float]:
     """A run's nested final results ({"val": {"loss": ...}}) → {"val_loss": ...}, numbers only."""
-    return {k: v if isinstance(v, int) else float(v) for k, v in flatten(results, "_", prefix).items()
-            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
+    return {
+        k: v if isinstance(v, int) else float(v)
+        for k, v in flatten(results, "_", prefix).items()
+        if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+    }
 
 
 def tree_bytes(tree) -> int:
@@ -62,7 +65,9 @@ def state_bytes(state) -> dict[str, int | float]:
 
 def train_log_metrics(workdir: str) -> dict[str, int | float]:
     """From a run's metrics.jsonl: the last logged `TRAIN_LAST` and the mean of `TRAIN_MEAN` over its train lines."""
-    rows = [r for r in read_metrics(workdir) if "split" not in r] if io.exists(io.join(workdir, "metrics.jsonl")) else []
+    rows = (
+        [r for r in read_metrics(workdir) if "split" not in r] if io.exists(io.join(workdir, "metrics.jsonl")) else []
+    )
     out = {f"train_{k}": rows[-1][k] for k in TRAIN_LAST if rows and isinstance(rows[-1].get(k), (int, float))}
     for k in TRAIN_MEAN:
         values = [r[k] for r in rows if isinstance(r.get(k), (int, float))]
@@ -90,7 +95,9 @@ def _first_difference(old: dict, new: dict) -> str | None:
     if added or removed:
         return f"variant '{min(added or removed)}' is {'new' if added else 'gone'}"
     sections = [(f"variant '{name}'", old["variants"][name], new["variants"][name]) for name in new["variants"]]
-    for where, a, b in sections + [("the fine-tune config", old["finetune_config"] or {}, new["finetune_config"] or {})]:
+    for where, a, b in sections + [
+        ("the fine-tune config", old["finetune_config"] or {}, new["finetune_config"] or {})
+    ]:
         for key, was, now in config_changes(a, b)[:1]:
             return f"{where} has {key}={now!r}, the runs there used {was!r}"
     return None
@@ -102,7 +109,17 @@ def read_sweep_json(sweep_dir: str) -> dict:
     if not io.is_file(path):
         raise UserError(f"'{sweep_dir}' has no {SWEEP_FILE}: is it a sweep dir written by `jaxlm sweep`?")
     meta = checks.load_json(path, "restore it or use a new --workdir")
-    keys = ("seeds", "finetune", "finetune_config", "variants", "config", "scale", "overrides", "metrics", "description")
+    keys = (
+        "seeds",
+        "finetune",
+        "finetune_config",
+        "variants",
+        "config",
+        "scale",
+        "overrides",
+        "metrics",
+        "description",
+    )
     if not isinstance(meta, dict) or not all(k in meta for k in keys):
         raise UserError(f"'{path}' is not a sweep.json written by `jaxlm sweep`: restore it or use a new --workdir")
     return meta
@@ -115,10 +132,22 @@ def record_definition(sweep: Sweep, sweep_dir: str) -> None:
     if io.exists(path):
         difference = _first_difference(read_sweep_json(sweep_dir), new)
         if difference:
-            raise UserError(f"sweep dir '{sweep_dir}' holds a different sweep: {difference}: pass a new --workdir "
-                            "(or restore the original definition to resume)")
-    write_json(path, dict(new, config=sweep.path, scale=sweep.scale, overrides=sweep.overrides,
-                          metrics=list(sweep.metrics), description=sweep.description, claims=sweep.claims))
+            raise UserError(
+                f"sweep dir '{sweep_dir}' holds a different sweep: {difference}: pass a new --workdir "
+                "(or restore the original definition to resume)"
+            )
+    write_json(
+        path,
+        dict(
+            new,
+            config=sweep.path,
+            scale=sweep.scale,
+            overrides=sweep.overrides,
+            metrics=list(sweep.metrics),
+            description=sweep.description,
+            claims=sweep.claims,
+        ),
+    )
 
 
 def record_claims(sweep: Sweep, sweep_dir: str) -> None:
@@ -126,8 +155,10 @@ def record_claims(sweep: Sweep, sweep_dir: str) -> None:
     compute, so a study's decision rules can be declared or revised after its runs (`--report-only --config`)."""
     meta = read_sweep_json(sweep_dir)
     if set(meta["variants"]) != set(sweep.variants):
-        raise UserError(f"'{sweep.path}' defines variants {', '.join(sweep.variants)}, but sweep dir '{sweep_dir}' "
-                        f"ran {', '.join(meta['variants'])}: pass the module the sweep was run with")
+        raise UserError(
+            f"'{sweep.path}' defines variants {', '.join(sweep.variants)}, but sweep dir '{sweep_dir}' "
+            f"ran {', '.join(meta['variants'])}: pass the module the sweep was run with"
+        )
     write_json(io.join(sweep_dir, SWEEP_FILE), dict(meta, claims=sweep.claims, description=sweep.description))
 
 
@@ -166,16 +197,26 @@ def run_one(sweep: Sweep, sweep_dir: str, variant: str, seed: int) -> dict:
     finally:
         wall = before + time.perf_counter() - start
         atomic_write(wall_path, str(wall))
-    record = {"variant": variant, "seed": seed, "metrics": metrics, "wall_s": wall,
-              "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-              "environment": environment()}
+    record = {
+        "variant": variant,
+        "seed": seed,
+        "metrics": metrics,
+        "wall_s": wall,
+        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "environment": environment(),
+    }
     write_json(io.join(directory, RESULTS_FILE), record)
     io.remove(wall_path)
     return record
 
 
-def run_sweep(sweep: Sweep, sweep_dir: str, only: list[str] | None = None, log: Callable[[str], None] = print,
-              compilation_cache: bool = False) -> None:
+def run_sweep(
+    sweep: Sweep,
+    sweep_dir: str,
+    only: list[str] | None = None,
+    log: Callable[[str], None] = print,
+    compilation_cache: bool = False,
+) -> None:
     """Run the sweep's missing runs in order (all of them, or the variants in `only`), one log line each;
     `compilation_cache` turns on jax's disk cache of compiled programs (shared by runs of equal shapes)."""
     todo = sweep.runs(only)
@@ -183,7 +224,9 @@ def run_sweep(sweep: Sweep, sweep_dir: str, only: list[str] | None = None, log: 
         io.makedirs(sweep_dir)
         lock = workdir_lock(sweep_dir, 0).acquire()
     except OSError as e:
-        raise UserError(f"cannot write to sweep dir '{sweep_dir}' ({e.strerror}): choose a writable --workdir") from None
+        raise UserError(
+            f"cannot write to sweep dir '{sweep_dir}' ({e.strerror}): choose a writable --workdir"
+        ) from None
     try:
         record_definition(sweep, sweep_dir)
         for i, (variant, seed) in enumerate(todo, 1):

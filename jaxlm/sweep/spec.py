@@ -23,8 +23,14 @@ from jaxlm.registry import check_config
 from jaxlm.sweep.claims import check_claims
 
 SCALES = ("cpu", "accelerator")
-SWEEP_DEFAULTS = {"seeds": (0,), "metrics": ("val_loss",), "finetune": "", "evals": {}, "finetune_overrides": {},
-                  "claims": ()}
+SWEEP_DEFAULTS = {
+    "seeds": (0,),
+    "metrics": ("val_loss",),
+    "finetune": "",
+    "evals": {},
+    "finetune_overrides": {},
+    "claims": (),
+}
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 
 
@@ -50,15 +56,20 @@ class Sweep:
         if only:
             unknown = [v for v in only if v not in self.variants]
             if unknown:
-                raise UserError(f"--only {unknown[0]}: no such variant in {self.path}: "
-                                f"choose from {', '.join(self.variants)}")
+                raise UserError(
+                    f"--only {unknown[0]}: no such variant in {self.path}: choose from {', '.join(self.variants)}"
+                )
         return [(v, s) for v in self.variants if not only or v in only for s in self.seeds]
 
     def definition(self) -> dict:
         """Everything that decides what the runs compute (JSON-ready), compared when a sweep dir is resumed."""
-        return {"seeds": list(self.seeds), "finetune": self.finetune, "evals": self.evals,
-                "finetune_config": self.finetune_config.to_dict() if self.finetune_config else None,
-                "variants": {name: cfg.to_dict() for name, cfg in self.variants.items()}}
+        return {
+            "seeds": list(self.seeds),
+            "finetune": self.finetune,
+            "evals": self.evals,
+            "finetune_config": self.finetune_config.to_dict() if self.finetune_config else None,
+            "variants": {name: cfg.to_dict() for name, cfg in self.variants.items()},
+        }
 
 
 def _call(module: types.ModuleType, path: str, name: str, scale: str, returns: str) -> object:
@@ -89,12 +100,16 @@ def eval_config(cfg: ml_collections.ConfigDict, fields: dict[str, object]) -> ml
 def _evals(evals: object, path: str) -> dict[str, dict[str, object]]:
     """config.sweep.evals checked: name -> {data field: value}."""
     if not isinstance(evals, dict) or not all(isinstance(v, dict) and v for v in evals.values()):
-        raise UserError(f"'{path}': config.sweep.evals must map an evaluation name to data fields, e.g. "
-                        "{'recipe': {'bart_infill': 0.3}}")
+        raise UserError(
+            f"'{path}': config.sweep.evals must map an evaluation name to data fields, e.g. "
+            "{'recipe': {'bart_infill': 0.3}}"
+        )
     for name in evals:
         if not re.match(r"^[a-z][a-z0-9_]*$", str(name)):
-            raise UserError(f"'{path}': config.sweep.evals name {name!r} must be lower-case letters, digits and '_' "
-                            "(its metrics are NAME_val_loss, ...)")
+            raise UserError(
+                f"'{path}': config.sweep.evals name {name!r} must be lower-case letters, digits and '_' "
+                "(its metrics are NAME_val_loss, ...)"
+            )
     return evals
 
 
@@ -103,37 +118,53 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
     section = dict(SWEEP_DEFAULTS, **(cfg.sweep.to_dict() if "sweep" in cfg else {}))
     unknown = sorted(set(section) - set(SWEEP_DEFAULTS))
     if unknown:
-        raise UserError(f"'{path}': config.sweep.{unknown[0]} is not a sweep field: use seeds, metrics, finetune, "
-                        "finetune_overrides, evals, claims")
+        raise UserError(
+            f"'{path}': config.sweep.{unknown[0]} is not a sweep field: use seeds, metrics, finetune, "
+            "finetune_overrides, evals, claims"
+        )
     seeds, metrics = tuple(section["seeds"]), tuple(section["metrics"])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UserError(f"'{path}': config.sweep.seeds={seeds} must be a non-empty tuple of ints, e.g. (0, 1)")
     if not metrics or not all(isinstance(m, str) and m for m in metrics):
-        raise UserError(f"'{path}': config.sweep.metrics={metrics} must be a non-empty tuple of metric names, "
-                        "e.g. ('val_loss',)")
+        raise UserError(
+            f"'{path}': config.sweep.metrics={metrics} must be a non-empty tuple of metric names, e.g. ('val_loss',)"
+        )
     nested = section["finetune_overrides"]
     if not isinstance(nested, dict) or not all(isinstance(v, dict) for v in nested.values()):
-        raise UserError(f"'{path}': config.sweep.finetune_overrides must map config sections to fields and values, "
-                        "e.g. {'train': {'steps': 150}}")
+        raise UserError(
+            f"'{path}': config.sweep.finetune_overrides must map config sections to fields and values, "
+            "e.g. {'train': {'steps': 150}}"
+        )
     if nested and not section["finetune"]:
         raise UserError(f"'{path}': config.sweep.finetune_overrides needs config.sweep.finetune (a fine-tune module)")
-    return {"seeds": seeds, "metrics": metrics, "finetune": str(section["finetune"]),
-            "evals": _evals(section["evals"], path), "finetune_overrides": nested, "claims": section["claims"]}
+    return {
+        "seeds": seeds,
+        "metrics": metrics,
+        "finetune": str(section["finetune"]),
+        "evals": _evals(section["evals"], path),
+        "finetune_overrides": nested,
+        "claims": section["claims"],
+    }
 
 
-def _variant_config(base: ml_collections.ConfigDict, name: str, changes: object, overrides: list[tuple[str, str]],
-                    path: str) -> ml_collections.ConfigDict:
+def _variant_config(
+    base: ml_collections.ConfigDict, name: str, changes: object, overrides: list[tuple[str, str]], path: str
+) -> ml_collections.ConfigDict:
     """Base config + the variant's overrides + the command line's, validated, without the sweep section."""
     if not isinstance(name, str) or not VARIANT_NAME.match(name):
-        raise UserError(f"'{path}': variant name {name!r} is not usable as a directory name: use letters, digits, "
-                        "'_', '-', '.', '+' or '='")
+        raise UserError(
+            f"'{path}': variant name {name!r} is not usable as a directory name: use letters, digits, "
+            "'_', '-', '.', '+' or '='"
+        )
     if not isinstance(changes, dict):
         raise UserError(f"'{path}': variant '{name}' must map to a dict of overrides, got {type(changes).__name__}")
     cfg = copy.deepcopy(base)
     for key, value in changes.items():
         if not isinstance(key, str) or key.startswith("sweep.") or key == "sweep":
-            raise UserError(f"'{path}': variant '{name}' overrides {key!r}: variants set dotted keys of the model, "
-                            "data, train, optim or mesh sections (the sweep section is shared)")
+            raise UserError(
+                f"'{path}': variant '{name}' overrides {key!r}: variants set dotted keys of the model, "
+                "data, train, optim or mesh sections (the sweep section is shared)"
+            )
         try:
             _set(cfg, key, value)
         except UserError as e:
@@ -153,8 +184,10 @@ def flatten_overrides(nested: dict[str, dict[str, object]]) -> dict[str, object]
     return {f"{section}.{key}": value for section, fields in nested.items() for key, value in fields.items()}
 
 
-def _finetune_stage(path: str, overrides: dict[str, dict[str, object]],
-                    ) -> tuple[ml_collections.ConfigDict | None, Callable | None]:
+def _finetune_stage(
+    path: str,
+    overrides: dict[str, dict[str, object]],
+) -> tuple[ml_collections.ConfigDict | None, Callable | None]:
     """The fine-tune experiment's `get_config()` with `config.sweep.finetune_overrides` applied and its
     `finetune(cfg, workdir, init_from)` (its project's), or (None, None)."""
     if not path:
@@ -163,8 +196,10 @@ def _finetune_stage(path: str, overrides: dict[str, dict[str, object]],
     if not callable(getattr(module, "get_config", None)):
         raise UserError(f"fine-tune module '{path}' defines no get_config(): add one that returns a ConfigDict")
     if not callable(getattr(module, "finetune", None)):
-        raise UserError(f"fine-tune module '{path}' has no finetune(cfg, workdir, init_from): import its project's, "
-                        "as experiments/finetune_*.py do")
+        raise UserError(
+            f"fine-tune module '{path}' has no finetune(cfg, workdir, init_from): import its project's, "
+            "as experiments/finetune_*.py do"
+        )
     cfg = module.get_config()
     for key, value in flatten_overrides(overrides).items():
         try:
@@ -200,7 +235,17 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
             except UserError as e:
                 raise UserError(f"'{path}': config.sweep.evals.{eval_name} on variant '{name}': {e}") from None
     finetune_config, finetune_run = _finetune_stage(section["finetune"], section["finetune_overrides"])
-    return Sweep(path=path, scale=scale, overrides=overrides, description=(module.__doc__ or "").strip(),
-                 variants=resolved, seeds=section["seeds"], metrics=section["metrics"], finetune=section["finetune"],
-                 finetune_config=finetune_config, evals=section["evals"], finetune_run=finetune_run,
-                 claims=check_claims(section["claims"], list(resolved), section["metrics"], path))
+    return Sweep(
+        path=path,
+        scale=scale,
+        overrides=overrides,
+        description=(module.__doc__ or "").strip(),
+        variants=resolved,
+        seeds=section["seeds"],
+        metrics=section["metrics"],
+        finetune=section["finetune"],
+        finetune_config=finetune_config,
+        evals=section["evals"],
+        finetune_run=finetune_run,
+        claims=check_claims(section["claims"], list(resolved), section["metrics"], path),
+    )

@@ -19,7 +19,7 @@ class Summary:
     std: float  # sample standard deviation; nan with a single seed
     n: int
     values: list[float]
-    low: float   # the 95% t-interval of the mean (nan with a single seed)
+    low: float  # the 95% t-interval of the mean (nan with a single seed)
     high: float
 
 
@@ -33,13 +33,16 @@ def summarize(records: list[dict], metric: str) -> list[Summary]:
     missing = [f"{r['variant']}/seed_{r['seed']}" for r in records if metric not in r["metrics"]]
     if missing:
         have = sorted(set().union(*(r["metrics"] for r in records)))
-        raise UserError(f"metric '{metric}' is missing from run(s) {', '.join(missing)} (they report "
-                        f"{', '.join(have)}): fix config.sweep.metrics and re-run the sweep command")
+        raise UserError(
+            f"metric '{metric}' is missing from run(s) {', '.join(missing)} (they report "
+            f"{', '.join(have)}): fix config.sweep.metrics and re-run the sweep command"
+        )
     by_variant = collections.defaultdict(list)
     for r in records:
         by_variant[r["variant"]].append(r["metrics"][metric])
-    return [Summary(v, i.mean, i.std, i.n, xs, i.low, i.high)
-            for v, xs in by_variant.items() for i in [mean_interval(xs)]]
+    return [
+        Summary(v, i.mean, i.std, i.n, xs, i.low, i.high) for v, xs in by_variant.items() for i in [mean_interval(xs)]
+    ]
 
 
 def best(rows: list[Summary], metric: str) -> str:

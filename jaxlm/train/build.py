@@ -32,19 +32,20 @@ class Built:
     plan: BatchPlan
     model: nn.Module
     family: Family
-    loss: Callable                    # (apply_fn, params, batch, rng, train) -> (mean loss, sums)
+    loss: Callable  # (apply_fn, params, batch, rng, train) -> (mean loss, sums)
     tx: optax.GradientTransformation
-    schedule: optax.Schedule | None   # the learning rate by optimizer step (None for a user's tx without one)
-    state: TrainState                 # allocated in its shardings, or jax.ShapeDtypeStruct leaves if abstract
+    schedule: optax.Schedule | None  # the learning rate by optimizer step (None for a user's tx without one)
+    state: TrainState  # allocated in its shardings, or jax.ShapeDtypeStruct leaves if abstract
     shardings: TrainState
     batch_sharding: NamedSharding
-    train_step: MeshStep              # jitted: (state, batch) -> (state, metrics)
-    eval_step: Callable               # jitted: (params, batch) -> sums
+    train_step: MeshStep  # jitted: (state, batch) -> (state, metrics)
+    eval_step: Callable  # jitted: (params, batch) -> sums
 
     def put_batch(self, batch: dict) -> dict:
         """Process-local numpy batch → one global array per model input, sharded over (data, fsdp)."""
-        return {k: jax.make_array_from_process_local_data(self.batch_sharding, v)
-                for k, v in device_keys(batch).items()}
+        return {
+            k: jax.make_array_from_process_local_data(self.batch_sharding, v) for k, v in device_keys(batch).items()
+        }
 
 
 def checked_plan(cfg: ml_collections.ConfigDict, mesh: Mesh) -> BatchPlan:
@@ -52,14 +53,22 @@ def checked_plan(cfg: ml_collections.ConfigDict, mesh: Mesh) -> BatchPlan:
     t, dp = cfg.train, data_parallel_size(mesh)
     plan = batch_plan(t, cfg.data.seq_len)
     if plan.micro_size % dp:
-        raise UserError(f"config.train.batch_size={t.batch_size} / microbatches={t.microbatches} is not divisible "
-                        f"by the data-parallel size {dp} (mesh data×fsdp): use a multiple of {dp}")
+        raise UserError(
+            f"config.train.batch_size={t.batch_size} / microbatches={t.microbatches} is not divisible "
+            f"by the data-parallel size {dp} (mesh data×fsdp): use a multiple of {dp}"
+        )
     return plan
 
 
-def build(cfg: ml_collections.ConfigDict, mesh: Mesh | None = None, abstract: bool = False,
-          tx: optax.GradientTransformation | None = None, schedule: optax.Schedule | None = None,
-          loss: Callable | None = None, plan: BatchPlan | None = None) -> Built:
+def build(
+    cfg: ml_collections.ConfigDict,
+    mesh: Mesh | None = None,
+    abstract: bool = False,
+    tx: optax.GradientTransformation | None = None,
+    schedule: optax.Schedule | None = None,
+    loss: Callable | None = None,
+    plan: BatchPlan | None = None,
+) -> Built:
     """Everything `cfg` trains with, on `mesh` (default: from config.mesh). `tx` replaces the optimizer of
     config.optim (`schedule` is then its lr, for logging only); `loss` replaces the objective's (to time variants);
     `plan`: the caller's `checked_plan(cfg, mesh)`, if it already has it."""
@@ -70,14 +79,19 @@ def build(cfg: ml_collections.ConfigDict, mesh: Mesh | None = None, abstract: bo
     model, fam = build_model(cfg), family(cfg)
     init_args = fam.init_args(cfg)
     if tx is None:
-        tx, schedule = build_optimizer(cfg.optim, t.steps, plan, nn.get_partition_spec(abstract_params(model, init_args)))
+        tx, schedule = build_optimizer(
+            cfg.optim, t.steps, plan, nn.get_partition_spec(abstract_params(model, init_args))
+        )
     loss = loss or loss_fn(cfg)
     init = state_initializer(model, tx, init_args, initial_loss_scale(t))
     shapes = jax.eval_shape(init, jax.random.PRNGKey(t.seed))
     shardings = state_shardings(model, tx, init_args, mesh, shapes)
     state = shapes if abstract else jax.jit(init, out_shardings=shardings)(jax.random.PRNGKey(t.seed))
     placed = batch_sharding(mesh)
-    train_step = jit_train_step(make_train_step(model.apply, loss, tx, t.microbatches,
-                                                t.loss_scale_period if dynamic_scaling(t) else 0), shardings, placed)
+    train_step = jit_train_step(
+        make_train_step(model.apply, loss, tx, t.microbatches, t.loss_scale_period if dynamic_scaling(t) else 0),
+        shardings,
+        placed,
+    )
     eval_step = jit_eval_step(make_eval_step(model.apply, loss), shardings.params, placed)
     return Built(cfg, mesh, plan, model, fam, loss, tx, schedule, state, shardings, placed, train_step, eval_step)

@@ -28,14 +28,21 @@ ITEM_HANDLERS = {"state": ocp.PyTreeCheckpointHandler, "data": ocp.JsonCheckpoin
 
 class Checkpointer:
     def __init__(self, directory: str, keep: int, async_save: bool = False):
-        policy = checkpoint_managers.AnyPreservationPolicy([
-            checkpoint_managers.LatestN(keep),
-            checkpoint_managers.BestN(get_metric_fn=lambda m: m["val_loss"], reverse=True, n=1,
-                                      keep_checkpoints_without_metrics=False),
-        ])
+        policy = checkpoint_managers.AnyPreservationPolicy(
+            [
+                checkpoint_managers.LatestN(keep),
+                checkpoint_managers.BestN(
+                    get_metric_fn=lambda m: m["val_loss"], reverse=True, n=1, keep_checkpoints_without_metrics=False
+                ),
+            ]
+        )
         # Temporary folders of writes cut short (a kill during a save) are removed when the manager opens.
-        self.options = ocp.CheckpointManagerOptions(create=False, enable_async_checkpointing=async_save,
-                                                    cleanup_tmp_directories=True, preservation_policy=policy)
+        self.options = ocp.CheckpointManagerOptions(
+            create=False,
+            enable_async_checkpointing=async_save,
+            cleanup_tmp_directories=True,
+            preservation_policy=policy,
+        )
         self.directory = epath.Path(absolute(directory))  # a gs:// directory stays a URL
         quiet_orbax_failures()
         self._manager: ocp.CheckpointManager | None = None
@@ -50,8 +57,9 @@ class Checkpointer:
         """The manager, opened on first use (a bucket has no empty folders: the first save opens it before the folder
         exists). Handlers for both items up front: reading metadata or only the params then finds every item's."""
         if self._manager is None:
-            self._manager = ocp.CheckpointManager(self.directory, options=self.options,
-                                                  item_handlers={k: h() for k, h in ITEM_HANDLERS.items()})
+            self._manager = ocp.CheckpointManager(
+                self.directory, options=self.options, item_handlers={k: h() for k, h in ITEM_HANDLERS.items()}
+            )
         return self._manager
 
     def latest_step(self) -> int | None:
@@ -67,9 +75,12 @@ class Checkpointer:
         self.wait()  # (orbax's save would wait too) so that a failure of the previous write is reported as such
         try:
             self._probe()
-            self._open().save(step, args=ocp.args.Composite(state=ocp.args.PyTreeSave(state),
-                                                            data=ocp.args.JsonSave(data_state)),
-                              metrics=metrics, force=True)
+            self._open().save(
+                step,
+                args=ocp.args.Composite(state=ocp.args.PyTreeSave(state), data=ocp.args.JsonSave(data_state)),
+                metrics=metrics,
+                force=True,
+            )
         except Exception as e:  # noqa: BLE001 - orbax wraps the OSError of a failed write in its own errors
             self._failed(step, e)
         self._in_flight = step
@@ -112,33 +123,51 @@ class Checkpointer:
         code = write_error_code(error)
         what = f"checkpoint {step}" if step is not None else "a checkpoint"
         if code in (errno.EROFS, errno.EACCES, errno.EPERM):
-            raise UserError(f"could not write {what}: checkpoint folder '{self.directory}' is not writable "
-                            f"({os.strerror(code)}): make it writable and re-run the same command to resume") from None
+            raise UserError(
+                f"could not write {what}: checkpoint folder '{self.directory}' is not writable "
+                f"({os.strerror(code)}): make it writable and re-run the same command to resume"
+            ) from None
         cause = os.strerror(code) if code else (str(error).splitlines() or [type(error).__name__])[0][:120]
         fix = "free disk space" if code in (errno.ENOSPC, errno.EDQUOT) else "fix the cause"
-        raise UserError(f"could not write {what} to '{self.directory}' ({cause}): {fix} and re-run the same "
-                        "command to resume from the last complete checkpoint") from None
+        raise UserError(
+            f"could not write {what} to '{self.directory}' ({cause}): {fix} and re-run the same "
+            "command to resume from the last complete checkpoint"
+        ) from None
 
     def restore(self, step: int, target_shapes, target_shardings):
         """State restored straight into `target_shardings` (any mesh), and the saved data position."""
         if hasattr(target_shapes, "params"):
             self.check_params(step, target_shapes.params)
-        abstract = jax.tree_util.tree_map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                                          target_shapes, target_shardings)
-        out = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.PyTreeRestore(abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract)),
-            data=ocp.args.JsonRestore()))
+        abstract = jax.tree_util.tree_map(
+            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), target_shapes, target_shardings
+        )
+        out = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.PyTreeRestore(
+                    abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract)
+                ),
+                data=ocp.args.JsonRestore(),
+            ),
+        )
         return out["state"], out["data"]
 
     def restore_params(self, step: int, param_shapes, param_shardings):
         """Only the params of checkpoint `step`, restored into `param_shardings`: whatever optimizer state the run
         kept (a custom optax chain's included) is not read."""
         self.check_params(step, param_shapes)
-        abstract = jax.tree_util.tree_map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                                          param_shapes, param_shardings)
+        abstract = jax.tree_util.tree_map(
+            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), param_shapes, param_shardings
+        )
         item = {"params": abstract}
-        out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
-            item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True)))
+        out = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.PyTreeRestore(
+                    item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True
+                )
+            ),
+        )
         return out["state"]["params"]
 
     def restore_latest(self, target_shapes, target_shardings):
@@ -156,12 +185,16 @@ class Checkpointer:
                 raise
             except ValueError as e:
                 if "shape" in str(e).lower() and "mismatch" in str(e).lower():
-                    raise UserError(f"checkpoint {step} in '{self.directory}' does not match this model's shapes: "
-                                    "use the config it was trained with, or a fresh --workdir") from None
+                    raise UserError(
+                        f"checkpoint {step} in '{self.directory}' does not match this model's shapes: "
+                        "use the config it was trained with, or a fresh --workdir"
+                    ) from None
                 if "tree structures do not match" in str(e):
-                    raise UserError(f"checkpoint {step} in '{self.directory}' holds another optimizer state "
-                                    "(optimizer or precision changed): resume with the config it was trained with, or "
-                                    "start a fresh --workdir (--init-from that workdir keeps its weights)") from None
+                    raise UserError(
+                        f"checkpoint {step} in '{self.directory}' holds another optimizer state "
+                        "(optimizer or precision changed): resume with the config it was trained with, or "
+                        "start a fresh --workdir (--init-from that workdir keeps its weights)"
+                    ) from None
                 self._report_corrupt(step, steps[: len(steps) - 1 - i], e)
             except Exception as e:  # noqa: BLE001 - any failure to read means this checkpoint is unusable
                 self._report_corrupt(step, steps[: len(steps) - 1 - i], e)
@@ -179,19 +212,28 @@ class Checkpointer:
         if saved_names == target_names:
             for name in sorted(target_names):
                 if saved_shapes[name] != target_shapes[name]:
-                    raise UserError(f"checkpoint {step} in '{self.directory}': parameter {name} has shape "
-                                    f"{saved_shapes[name]} but this model's is {target_shapes[name]}: use the config "
-                                    "it was trained with")
+                    raise UserError(
+                        f"checkpoint {step} in '{self.directory}': parameter {name} has shape "
+                        f"{saved_shapes[name]} but this model's is {target_shapes[name]}: use the config "
+                        "it was trained with"
+                    )
             return
         extra, missing = sorted(saved_names - target_names), sorted(target_names - saved_names)
         if any(PRE_FUSED_ATTENTION.search(n) for n in extra) and any(FUSED_ATTENTION.search(n) for n in missing):
-            raise UserError(f"checkpoint {step} in '{self.directory}' has jaxlm's attention layout from before commit "
-                            "44e9d60 (separate q/k/v/o; now fused qkv/out and q/kv/out): resume it with that older "
-                            "jaxlm, or start a fresh --workdir")
-        shown = "; ".join(f"{what}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
-                          for what, names in (("not in this model", extra), ("missing", missing)) if names)
-        raise UserError(f"checkpoint {step} in '{self.directory}' holds other parameters than this model ({shown}): "
-                        "use the config it was trained with, or a fresh --workdir")
+            raise UserError(
+                f"checkpoint {step} in '{self.directory}' has jaxlm's attention layout from before commit "
+                "44e9d60 (separate q/k/v/o; now fused qkv/out and q/kv/out): resume it with that older "
+                "jaxlm, or start a fresh --workdir"
+            )
+        shown = "; ".join(
+            f"{what}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+            for what, names in (("not in this model", extra), ("missing", missing))
+            if names
+        )
+        raise UserError(
+            f"checkpoint {step} in '{self.directory}' holds other parameters than this model ({shown}): "
+            "use the config it was trained with, or a fresh --workdir"
+        )
 
     def _report_corrupt(self, step: int, older: list[int], error: Exception) -> None:
         """Say so in one line and move the checkpoint aside (kept for inspection, out of the manager's way)."""
@@ -201,8 +243,10 @@ class Checkpointer:
         self.manager.reload()
         where = f"resuming from checkpoint {older[-1]}" if older else "no older checkpoint, starting from scratch"
         reason = str(error).splitlines()[0][:100] if str(error) else type(error).__name__
-        print(f"jaxlm: warning: checkpoint {step} is corrupt or incomplete ({reason}); moved to {aside}; {where}",
-              file=sys.stderr)
+        print(
+            f"jaxlm: warning: checkpoint {step} is corrupt or incomplete ({reason}); moved to {aside}; {where}",
+            file=sys.stderr,
+        )
 
     def close(self) -> None:
         """Wait for a write in flight and release orbax's threads; a failed write is not reported here (a run that

@@ -45,5 +45,7 @@ def context_ablation(family: str, objective: str) -> Callable[[dict], dict]:
         return _encoder_inputs
     if objective_record(objective).loss is mlm_loss:
         return _masked_lm
-    raise UserError(f"--context-ablation needs a masked-LM BERT or a T5/BART workdir, not {family} with "
-                    f"'{objective}' (a GPT's context is its own targets): evaluate without it")
+    raise UserError(
+        f"--context-ablation needs a masked-LM BERT or a T5/BART workdir, not {family} with "
+        f"'{objective}' (a GPT's context is its own targets): evaluate without it"
+    )

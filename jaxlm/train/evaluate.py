@@ -26,8 +26,17 @@ def summarize(totals: dict) -> dict:
     return out
 
 
-def evaluate(eval_step, params, prepared: Prepared, batch_size: int, byte_lengths: np.ndarray, put_batch,
-             max_batches: int = 0, transform: Callable[[dict], dict] | None = None, progress: bool = False) -> dict:
+def evaluate(
+    eval_step,
+    params,
+    prepared: Prepared,
+    batch_size: int,
+    byte_lengths: np.ndarray,
+    put_batch,
+    max_batches: int = 0,
+    transform: Callable[[dict], dict] | None = None,
+    progress: bool = False,
+) -> dict:
     """bits_per_byte = total nats / (UTF-8 bytes of the evaluated target text × ln 2), comparable across
     tokenizers (only for objectives whose targets are the text itself). Each process feeds its contiguous
     block of every global batch; `transform` (e.g. a context ablation) changes each global batch first."""
@@ -39,7 +48,7 @@ def evaluate(eval_step, params, prepared: Prepared, batch_size: int, byte_length
             n_bytes += int(np.sum(byte_lengths[batch["targets"]] * batch["weights"]))
         if transform is not None:
             batch = transform(batch)
-        local_batch = {k: v[start:start + local] for k, v in batch.items()}
+        local_batch = {k: v[start : start + local] for k, v in batch.items()}
         totals = sum_metrics(totals, eval_step(params, put_batch(local_batch)))
     if totals is None or totals["weight"] == 0:
         return {}

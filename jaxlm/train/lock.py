@@ -29,8 +29,10 @@ class WorkdirLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise UserError(f"workdir '{os.path.dirname(self.path)}' is in use by a running jaxlm (pid {holder}): "
-                            "wait for it to finish, stop it, or choose another --workdir") from None
+            raise UserError(
+                f"workdir '{os.path.dirname(self.path)}' is in use by a running jaxlm (pid {holder}): "
+                "wait for it to finish, stop it, or choose another --workdir"
+            ) from None
         try:
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
@@ -44,8 +46,10 @@ class WorkdirLock:
         return self
 
     def _unwritable(self, error: OSError) -> UserError:
-        return UserError(f"cannot write the lock file '{self.path}' ({error.strerror}): free disk space or choose a "
-                         "writable --workdir")
+        return UserError(
+            f"cannot write the lock file '{self.path}' ({error.strerror}): free disk space or choose a "
+            "writable --workdir"
+        )
 
     def release(self) -> None:
         if self._fd is not None:

@@ -45,31 +45,76 @@ from jaxlm.train.step import (
 
 EVAL_SHOWN = ("loss", "bits_per_byte", "mlm_accuracy", "nsp_accuracy", "accuracy")
 # May change when a run is resumed: the length of the run, how it reports and checkpoints, and the layout.
-RESUME_FREE_KEYS = ("train.steps", "train.progress", "train.log_every", "train.eval_every", "train.eval_batches",
-                    "train.eval_batch_size", "train.eval_tokens", "train.checkpoint_every", "train.keep_checkpoints",
-                    "train.async_checkpoints", "train.sample_tokens",
-                    "train.nonfinite", "train.max_nonfinite_in_a_row", "data.prepare_workers", "data.store",
-                    "mesh.data", "mesh.fsdp", "mesh.tensor", "eval.tasks", "eval.limit", "eval.batch_size")
-MODEL_SHAPE_KEYS = ("family", "n_layers", "n_decoder_layers", "n_heads", "d_model", "d_ff", "d_kv", "ff", "vocab_size",
-                    "max_len", "tie_embeddings", "type_vocab_size", "nsp_head", "num_labels", "relative_buckets")
+RESUME_FREE_KEYS = (
+    "train.steps",
+    "train.progress",
+    "train.log_every",
+    "train.eval_every",
+    "train.eval_batches",
+    "train.eval_batch_size",
+    "train.eval_tokens",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.async_checkpoints",
+    "train.sample_tokens",
+    "train.nonfinite",
+    "train.max_nonfinite_in_a_row",
+    "data.prepare_workers",
+    "data.store",
+    "mesh.data",
+    "mesh.fsdp",
+    "mesh.tensor",
+    "eval.tasks",
+    "eval.limit",
+    "eval.batch_size",
+)
+MODEL_SHAPE_KEYS = (
+    "family",
+    "n_layers",
+    "n_decoder_layers",
+    "n_heads",
+    "d_model",
+    "d_ff",
+    "d_kv",
+    "ff",
+    "vocab_size",
+    "max_len",
+    "tie_embeddings",
+    "type_vocab_size",
+    "nsp_head",
+    "num_labels",
+    "relative_buckets",
+)
 
 
 class Run:
     """Everything a workdir's model needs for training, evaluation and generation."""
 
-    def __init__(self, cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransformation | None = None,
-                 schedule: optax.Schedule | None = None):
+    def __init__(
+        self,
+        cfg: ml_collections.ConfigDict,
+        workdir: str,
+        tx: optax.GradientTransformation | None = None,
+        schedule: optax.Schedule | None = None,
+    ):
         self.cfg, self.workdir = check_config(cfg), workdir
         mesh = make_mesh(cfg.mesh)
         plan = checked_plan(cfg, mesh)  # before the corpus writes anything into the workdir
         self.corpus: Corpus = run_corpus(cfg, workdir, progress=cfg.train.progress)
         built = build(cfg, mesh, tx=tx, schedule=schedule, plan=plan)
-        self.mesh, self.plan, self.model, self.fam, self.loss = built.mesh, built.plan, built.model, built.family, built.loss
+        self.mesh, self.plan, self.model, self.fam, self.loss = (
+            built.mesh,
+            built.plan,
+            built.model,
+            built.family,
+            built.loss,
+        )
         self.tx, self.schedule, self.state, self.shardings = built.tx, built.schedule, built.state, built.shardings
         self.batch_sharding, self.train_step, self.eval_step = built.batch_sharding, built.train_step, built.eval_step
         self.put_batch = built.put_batch
-        self.checkpointer = Checkpointer(io.join(workdir, "checkpoints"), cfg.train.keep_checkpoints,
-                                         async_save=cfg.train.async_checkpoints)
+        self.checkpointer = Checkpointer(
+            io.join(workdir, "checkpoints"), cfg.train.keep_checkpoints, async_save=cfg.train.async_checkpoints
+        )
         self.results: dict = {}
         self._eval_data: dict = {}
         self.evaluated_whole = True  # the last evaluation scored what a final one scores
@@ -84,8 +129,14 @@ class Run:
         _, self.state, data_state = restored
         return data_state
 
-    def evaluate(self, split: str, transform: Callable[[dict], dict] | None = None, rolling: bool = False,
-                 data_cfg: ml_collections.ConfigDict | None = None, during_training: bool = False) -> dict:
+    def evaluate(
+        self,
+        split: str,
+        transform: Callable[[dict], dict] | None = None,
+        rolling: bool = False,
+        data_cfg: ml_collections.ConfigDict | None = None,
+        during_training: bool = False,
+    ) -> dict:
         """The split's metrics over `train.eval_batches` batches of its rows (`during_training`: `eval_limit`'s);
         `rolling`: over all of it, each document scored apart as lm-eval's loglikelihood_rolling scores it (causal
         LMs; `prepare_rolling`); `data_cfg`: the rows as that config's data section prepares them (a sweep's)."""
@@ -94,14 +145,26 @@ class Run:
         else:
             key = (split, rolling)
             if key not in self._eval_data:
-                self._eval_data[key] = (prepare_rolling(self.corpus.splits[split], self.cfg, self.corpus.tokenizer)
-                                        if rolling else prepare(self.corpus, self.cfg, split, train=False))
+                self._eval_data[key] = (
+                    prepare_rolling(self.corpus.splits[split], self.cfg, self.corpus.tokenizer)
+                    if rolling
+                    else prepare(self.corpus, self.cfg, split, train=False)
+                )
             data = self._eval_data[key]
         t = self.cfg.train
         limit = 0 if rolling else eval_limit(data, self.cfg, during_training)
         self.evaluated_whole = limit == 0 or limit == t.eval_batches
-        return evaluate(self.eval_step, self.state.params, data, t.eval_batch_size, self.corpus.tokenizer.byte_lengths(),
-                        self.put_batch, limit, transform, progress=t.progress)
+        return evaluate(
+            self.eval_step,
+            self.state.params,
+            data,
+            t.eval_batch_size,
+            self.corpus.tokenizer.byte_lengths(),
+            self.put_batch,
+            limit,
+            transform,
+            progress=t.progress,
+        )
 
 
 def check_resumable(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> None:
@@ -113,20 +176,27 @@ def check_resumable(cfg: ml_collections.ConfigDict, workdir: str, allow_config_c
     saved = load_saved_config(path)
     for k in MODEL_SHAPE_KEYS:
         if saved.model.get(k) != cfg.model.get(k):
-            raise UserError(f"workdir '{workdir}' was trained with model.{k}={saved.model.get(k)} but the config says "
-                            f"{cfg.model.get(k)}: use a fresh --workdir or the original config")
+            raise UserError(
+                f"workdir '{workdir}' was trained with model.{k}={saved.model.get(k)} but the config says "
+                f"{cfg.model.get(k)}: use a fresh --workdir or the original config"
+            )
     was, now = saved.finetune.init_from, cfg.finetune.init_from
     if (was and io.absolute(was)) != (now and io.absolute(now)):
-        raise UserError(f"workdir '{workdir}' was initialised from '{was or 'scratch'}', not "
-                        f"'{now or 'scratch'}': use a fresh --workdir or the original --init-from")
-    changes = [(k, a, b) for k, a, b in config_changes(saved.to_dict(), json.loads(cfg.to_json()))
-               if k not in RESUME_FREE_KEYS]
+        raise UserError(
+            f"workdir '{workdir}' was initialised from '{was or 'scratch'}', not "
+            f"'{now or 'scratch'}': use a fresh --workdir or the original --init-from"
+        )
+    changes = [
+        (k, a, b) for k, a, b in config_changes(saved.to_dict(), json.loads(cfg.to_json())) if k not in RESUME_FREE_KEYS
+    ]
     if not changes:
         return
     listed = ", ".join(f"{k}={b!r} (was {a!r})" for k, a, b in changes)
     if not allow_config_change:
-        raise UserError(f"workdir '{workdir}' holds a run with other hyper-parameters: {listed}: use the original "
-                        "config, a fresh --workdir, or --allow-config-change to resume with the new values")
+        raise UserError(
+            f"workdir '{workdir}' holds a run with other hyper-parameters: {listed}: use the original "
+            "config, a fresh --workdir, or --allow-config-change to resume with the new values"
+        )
     print(f"jaxlm: warning: resuming '{workdir}' with changed hyper-parameters: {listed}", file=sys.stderr)
 
 
@@ -141,12 +211,19 @@ def prepare_workdir(cfg: ml_collections.ConfigDict, workdir: str, allow_config_c
         io.atomic_write(probe, b"")
         io.remove(probe)
     except OSError as e:
-        raise UserError(f"cannot write to workdir '{workdir}' ({e.strerror or e}): choose a writable --workdir") from None
+        raise UserError(
+            f"cannot write to workdir '{workdir}' ({e.strerror or e}): choose a writable --workdir"
+        ) from None
 
 
-def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransformation | None = None,
-          stop_after: int | None = None, schedule: optax.Schedule | None = None,
-          allow_config_change: bool = False) -> Run:
+def train(
+    cfg: ml_collections.ConfigDict,
+    workdir: str,
+    tx: optax.GradientTransformation | None = None,
+    stop_after: int | None = None,
+    schedule: optax.Schedule | None = None,
+    allow_config_change: bool = False,
+) -> Run:
     """Train (resuming if the workdir has a checkpoint); returns the Run, whose `results` hold the final
     validation and test metrics.
 
@@ -163,8 +240,9 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, tx: optax.GradientTransf
         return _train_locked(cfg, workdir, tx, stop_after, preemption, cleanup, schedule, tasks)
 
 
-def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup: contextlib.ExitStack,
-                  schedule=None, tasks=()) -> Run:
+def _train_locked(
+    cfg, workdir, tx, stop_after, preemption: Preemption, cleanup: contextlib.ExitStack, schedule=None, tasks=()
+) -> Run:
     source = cfg.finetune.init_from
     if source and jax.process_index() == 0:
         copy_tokenizer(source, workdir)
@@ -179,8 +257,13 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup:
         run.state = load_pretrained(cfg.finetune, run.state, run.shardings, run.tx, run.mesh)
     t = cfg.train
     plan = run.plan
-    data = train_batches(prepare(run.corpus, cfg, "train", train=True), plan.micro_size // jax.process_count(),
-                         t.seed, jax.process_index(), jax.process_count())
+    data = train_batches(
+        prepare(run.corpus, cfg, "train", train=True),
+        plan.micro_size // jax.process_count(),
+        t.seed,
+        jax.process_index(),
+        jax.process_count(),
+    )
     if jax.process_index() == 0:
         save_config(cfg, io.join(workdir, "config.json"))  # once everything above has been accepted
     data_iter = iter(data)
@@ -190,8 +273,9 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup:
     writer = MetricsWriter(workdir, start)
     train_step = run.train_step
     end = min(t.steps, stop_after) if stop_after else t.steps
-    bar = Progress("train", total=t.steps, initial=start, unit="steps", leave=True,
-                   enabled=t.progress and jax.process_index() == 0)
+    bar = Progress(
+        "train", total=t.steps, initial=start, unit="steps", leave=True, enabled=t.progress and jax.process_index() == 0
+    )
     window_start, window_steps, val = time.perf_counter(), 0, {}
     guard = NonFiniteGuard(t.nonfinite, t.max_nonfinite_in_a_row, run.checkpointer.latest_step)
     pending = None  # the previous step's non-finite flags, checked once the next step is dispatched
@@ -211,12 +295,20 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup:
         if step % t.log_every == 0 or step == end:
             metrics = jax.device_get(metrics)
             elapsed = time.perf_counter() - window_start
-            row = dict(tokens=plan.tokens(step), batch_size=plan.active(step - 1) * plan.micro_size,
-                       **summarize(metrics), grad_norm=metrics["grad_norm"], grad_zero_frac=metrics["grad_zero_frac"],
-                       **({"loss_scale": float(metrics["loss_scale"]), "skipped_steps": int(metrics["skipped_steps"])}
-                          if "loss_scale" in metrics else {}),
-                       **({"lr": float(run.schedule(step - 1))} if run.schedule else {}),
-                       tokens_per_s=(plan.tokens(step) - plan.tokens(step - window_steps)) / elapsed)
+            row = dict(
+                tokens=plan.tokens(step),
+                batch_size=plan.active(step - 1) * plan.micro_size,
+                **summarize(metrics),
+                grad_norm=metrics["grad_norm"],
+                grad_zero_frac=metrics["grad_zero_frac"],
+                **(
+                    {"loss_scale": float(metrics["loss_scale"]), "skipped_steps": int(metrics["skipped_steps"])}
+                    if "loss_scale" in metrics
+                    else {}
+                ),
+                **({"lr": float(run.schedule(step - 1))} if run.schedule else {}),
+                tokens_per_s=(plan.tokens(step) - plan.tokens(step - window_steps)) / elapsed,
+            )
             writer.write(step, row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
             window_start, window_steps = time.perf_counter(), 0
@@ -235,8 +327,11 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup:
             val_loss = val.get("loss") if evaluated and val else None
             unhealthy = guard.unhealthy(val_loss, run.state)
             if unhealthy:
-                print(f"jaxlm: warning: checkpoint {step} not written: {unhealthy}; the last good checkpoint "
-                      f"({run.checkpointer.latest_step() or 'none'}) stays the newest", file=sys.stderr)
+                print(
+                    f"jaxlm: warning: checkpoint {step} not written: {unhealthy}; the last good checkpoint "
+                    f"({run.checkpointer.latest_step() or 'none'}) stays the newest",
+                    file=sys.stderr,
+                )
             else:
                 writer.flush()  # a bucket's metrics.jsonl holds every line up to the checkpoint a resume starts from
                 run.checkpointer.save(step, run.state, data_iter.get_state(), val_loss)
@@ -256,5 +351,3 @@ def _train_locked(cfg, workdir, tx, stop_after, preemption: Preemption, cleanup:
     writer.close()
     guard.check_results(run.results)
     return run
-
-

@@ -44,8 +44,11 @@ class MetricsWriter:
     def _truncate_after(self, step: int) -> None:
         if not io.exists(self.path):
             return
-        keep = [line + "\n" for line in io.read_text(self.path).splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        keep = [
+            line + "\n"
+            for line in io.read_text(self.path).splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step
+        ]
         self._lines = keep
         io.atomic_write(self.path, "".join(keep))
 
@@ -60,6 +63,7 @@ class MetricsWriter:
             io.append_local(self.path, line)
         if self._tb is None:
             from tensorboardX import SummaryWriter
+
             self._tb = SummaryWriter(self._tb_dir)
         prefix = f"{metrics['split']}/" if "split" in metrics else "train/"
         for k, v in row.items():

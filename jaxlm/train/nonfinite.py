@@ -42,8 +42,11 @@ class NonFiniteGuard:
         if self.policy == "stop" or self.in_a_row > self.max_in_a_row:
             why = "policy 'stop'" if self.policy == "stop" else f"{self.in_a_row} non-finite steps in a row"
             raise Diverged(f"step {step}: {what} not finite ({why}); the update was not applied and {self._intact()}")
-        print(f"jaxlm: warning: step {step}: {what} not finite; update skipped ({self.in_a_row} in a row, "
-              f"{self.skipped} in total)", file=sys.stderr)
+        print(
+            f"jaxlm: warning: step {step}: {what} not finite; update skipped ({self.in_a_row} in a row, "
+            f"{self.skipped} in total)",
+            file=sys.stderr,
+        )
 
     def unhealthy(self, val_loss: float | None, state) -> str | None:
         """Why the state after the last checked step must not be checkpointed, or None if it may be."""
@@ -59,13 +62,16 @@ class NonFiniteGuard:
         """Stop (Diverged) if every step of the run was skipped, or a final evaluation's loss is not finite: a NaN
         model, or an untrained one, is never a finished run."""
         if self.checked and self.skipped == self.checked:
-            raise Diverged(f"all {self.checked} steps of this run had a non-finite loss or gradients and were skipped; "
-                           f"{self._intact()}")
+            raise Diverged(
+                f"all {self.checked} steps of this run had a non-finite loss or gradients and were skipped; "
+                f"{self._intact()}"
+            )
         for split, metrics in results.items():
             if metrics and not math.isfinite(metrics.get("loss", 0.0)):
-                raise Diverged(f"the trained model's {split} loss is {metrics['loss']} (not finite); "
-                               f"{self._intact()}")
+                raise Diverged(f"the trained model's {split} loss is {metrics['loss']} (not finite); {self._intact()}")
 
     def _intact(self) -> str:
-        return (f"the last good checkpoint ({self.last_checkpoint() or 'none'}) is intact — lower the learning "
-                "rate or resume from it")
+        return (
+            f"the last good checkpoint ({self.last_checkpoint() or 'none'}) is intact — lower the learning "
+            "rate or resume from it"
+        )

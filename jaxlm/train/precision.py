@@ -14,9 +14,9 @@ import ml_collections
 
 @flax.struct.dataclass
 class LossScale:
-    scale: jax.Array        # float32 scalar multiplying the loss
-    good_steps: jax.Array   # int32: finite steps since the last change
-    skipped: jax.Array      # int32: steps skipped for non-finite gradients so far
+    scale: jax.Array  # float32 scalar multiplying the loss
+    good_steps: jax.Array  # int32: finite steps since the last change
+    skipped: jax.Array  # int32: steps skipped for non-finite gradients so far
 
 
 def init_loss_scale(scale: float = 1.0) -> LossScale:
@@ -44,7 +44,8 @@ def update_loss_scale(ls: LossScale, finite: jax.Array, period: int) -> LossScal
     return LossScale(
         scale=jnp.where(finite, jnp.where(grow, ls.scale * 2.0, ls.scale), jnp.maximum(ls.scale * 0.5, 1.0)),
         good_steps=jnp.where(finite & ~grow, good, 0),
-        skipped=ls.skipped + (~finite).astype(jnp.int32))
+        skipped=ls.skipped + (~finite).astype(jnp.int32),
+    )
 
 
 def select_tree(pred: jax.Array, on_true, on_false):

@@ -38,6 +38,8 @@ class Preempted(Exception):
     """Raised after the preemption checkpoint is written; the CLI exits with PREEMPTED_EXIT_CODE."""
 
     def __init__(self, step: int, signum: int):
-        super().__init__(f"stopped by {signal.Signals(signum).name} after step {step}; checkpoint written — "
-                         "re-run the same command to resume")
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} after step {step}; checkpoint written — "
+            "re-run the same command to resume"
+        )
         self.step = step

@@ -37,8 +37,10 @@ def pretrained_config(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDi
         return cfg
     saved = load_saved_config(io.join(source, "config.json"))
     if saved.model.family != cfg.model.family:
-        raise UserError(f"--init-from '{source}' holds a '{saved.model.family}' model but config.model.family is "
-                        f"'{cfg.model.family}': fine-tune it with a {saved.model.family} config")
+        raise UserError(
+            f"--init-from '{source}' holds a '{saved.model.family}' model but config.model.family is "
+            f"'{cfg.model.family}': fine-tune it with a {saved.model.family} config"
+        )
     out = ml_collections.ConfigDict(cfg.to_dict())
     for key, value in saved.model.items():
         if key not in FINE_TUNE_MODEL_KEYS:
@@ -53,8 +55,9 @@ def copy_tokenizer(source: str, workdir: str) -> None:
         raise UserError(f"--init-from '{source}' has no {TOKENIZER_FILE}: is it a workdir written by `jaxlm train`?")
     if io.exists(io.join(workdir, "config.json")) and io.exists(dst):
         if io.read_bytes(src) != io.read_bytes(dst):
-            raise UserError(f"workdir '{workdir}' holds a run with another tokenizer than '{source}': use a "
-                            "fresh --workdir")
+            raise UserError(
+                f"workdir '{workdir}' holds a run with another tokenizer than '{source}': use a fresh --workdir"
+            )
         return
     io.atomic_write(dst, io.read_bytes(src))
 
@@ -79,8 +82,10 @@ def newest_params(source: str, mesh, flag: str = "--init-from"):
         raise
     except Exception as e:  # noqa: BLE001 - any failure to read means this workdir cannot initialise the run
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-        raise UserError(f"cannot read checkpoint {steps[-1]} of {flag} '{source}' ({reason}): check that its "
-                        "config.json is the one it was trained with") from None
+        raise UserError(
+            f"cannot read checkpoint {steps[-1]} of {flag} '{source}' ({reason}): check that its "
+            "config.json is the one it was trained with"
+        ) from None
     finally:
         checkpointer.close()
 
@@ -97,38 +102,47 @@ def reinit_matcher(pattern: str, params) -> re.Pattern | None:
     try:
         matcher = re.compile(pattern)
     except re.error as e:
-        raise UserError(f"config.finetune.reinit='{pattern}' is not a regular expression ({e}): give one such as "
-                        "'decoder/.*/cross_attn/'") from None
+        raise UserError(
+            f"config.finetune.reinit='{pattern}' is not a regular expression ({e}): give one such as "
+            "'decoder/.*/cross_attn/'"
+        ) from None
     names = [param_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
     if not any(matcher.search(n) for n in names):
-        raise UserError(f"config.finetune.reinit='{pattern}' matches no parameter (names look like '{names[0]}'): "
-                        "fix the pattern")
+        raise UserError(
+            f"config.finetune.reinit='{pattern}' matches no parameter (names look like '{names[0]}'): fix the pattern"
+        )
     return matcher
 
 
-def init_from_pretrained(state: TrainState, shardings: TrainState, tx, source: str, mesh,
-                         reinit: str = "") -> TrainState:
+def init_from_pretrained(
+    state: TrainState, shardings: TrainState, tx, source: str, mesh, reinit: str = ""
+) -> TrainState:
     """`state` with the pretrained params wherever the model has the same parameter (except those matching the
     `reinit` pattern, which keep their fresh initialisation), and a fresh optimizer."""
     matcher = reinit_matcher(reinit, state.params)
-    pretrained = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(
-        newest_params(source, mesh))[0]}
+    pretrained = {
+        jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(newest_params(source, mesh))[0]
+    }
 
     def take(path, fresh):
         key = jax.tree_util.keystr(path)
         if key not in pretrained or (matcher and matcher.search(param_name(path))):
             return fresh
         if pretrained[key].shape != fresh.shape:
-            raise UserError(f"parameter {key} of --init-from '{source}' has shape {pretrained[key].shape} but this "
-                            f"model's is {fresh.shape}: fine-tune with the config the workdir was trained with")
+            raise UserError(
+                f"parameter {key} of --init-from '{source}' has shape {pretrained[key].shape} but this "
+                f"model's is {fresh.shape}: fine-tune with the config the workdir was trained with"
+            )
         return pretrained[key]
+
     params = jax.device_put(jax.tree_util.tree_map_with_path(take, state.params), shardings.params)
     opt_state = jax.jit(tx.init, out_shardings=shardings.opt_state)(params)
     return state.replace(params=params, opt_state=opt_state)
 
 
-def load_pretrained(finetune: ml_collections.ConfigDict, state: TrainState, shardings: TrainState, tx,
-                    mesh) -> TrainState:
+def load_pretrained(
+    finetune: ml_collections.ConfigDict, state: TrainState, shardings: TrainState, tx, mesh
+) -> TrainState:
     """`state` with `config.finetune.init_from`'s weights (but for the `finetune.reinit` matches) and a fresh
     optimizer; `state` itself when it is empty. The one start used by `jaxlm train`/`finetune` and `jaxlm probe`."""
     if not finetune.init_from:

@@ -40,8 +40,10 @@ def run_corpus(cfg: ml_collections.ConfigDict, workdir: str, progress: bool) -> 
     try:
         had = io.exists(remote_tokenizer)
         if had:
-            shutil.copyfile(local_copy(remote_tokenizer, "the workdir's tokenizer", progress=False),
-                            os.path.join(view, TOKENIZER_FILE))
+            shutil.copyfile(
+                local_copy(remote_tokenizer, "the workdir's tokenizer", progress=False),
+                os.path.join(view, TOKENIZER_FILE),
+            )
         corpus = load_corpus(data_cfg, view, progress=progress)
         if not had and jax.process_index() == 0:
             io.atomic_write(remote_tokenizer, corpus.tokenizer.to_bytes())

@@ -38,8 +38,9 @@ class RemoteWorkdirLock:
         self._thread: threading.Thread | None = None
 
     def _body(self) -> bytes:
-        return json.dumps(dict(host=socket.gethostname(), pid=os.getpid(), heartbeat=time.time(),
-                               token=self._token)).encode()
+        return json.dumps(
+            dict(host=socket.gethostname(), pid=os.getpid(), heartbeat=time.time(), token=self._token)
+        ).encode()
 
     def _create(self) -> bool:
         """Write the lock object if none exists (True), else False."""
@@ -61,16 +62,20 @@ class RemoteWorkdirLock:
             why = _dead(holder)
             if generation is not None and not why:
                 age = time.time() - holder["heartbeat"]
-                raise UserError(f"workdir '{self.workdir}' is in use by a running jaxlm (pid {holder.get('pid')} on "
-                                f"{holder.get('host')}, last heartbeat {age:.0f} s ago; a lock without heartbeat for "
-                                f"{EXPIRY_S:.0f} s is taken over): wait for it to finish, stop it, or choose another "
-                                "--workdir")
+                raise UserError(
+                    f"workdir '{self.workdir}' is in use by a running jaxlm (pid {holder.get('pid')} on "
+                    f"{holder.get('host')}, last heartbeat {age:.0f} s ago; a lock without heartbeat for "
+                    f"{EXPIRY_S:.0f} s is taken over): wait for it to finish, stop it, or choose another "
+                    "--workdir"
+                )
             if generation is not None:
                 self._delete(generation)
                 print(f"jaxlm: warning: took over the lock of '{self.workdir}' ({why})", file=sys.stderr)
             if not self._create():
-                raise UserError(f"workdir '{self.workdir}' was just locked by another jaxlm: wait for it to finish, "
-                                "stop it, or choose another --workdir")
+                raise UserError(
+                    f"workdir '{self.workdir}' was just locked by another jaxlm: wait for it to finish, "
+                    "stop it, or choose another --workdir"
+                )
         self._thread = threading.Thread(target=self._beat, name="jaxlm-lock-heartbeat", daemon=True)
         self._thread.start()
         return self
@@ -90,11 +95,21 @@ class RemoteWorkdirLock:
         try:
             if json.loads(fs.cat_file(self.object)).get("token") != self._token:
                 raise FileExistsError(self.object)
-            out = fs.call("POST", f"{fs._location}/upload/storage/v1/b/{self._bucket}/o", uploadType="media",
-                          name=self._key, ifGenerationMatch=self._generation, data=self._body(), json_out=True)
+            out = fs.call(
+                "POST",
+                f"{fs._location}/upload/storage/v1/b/{self._bucket}/o",
+                uploadType="media",
+                name=self._key,
+                ifGenerationMatch=self._generation,
+                data=self._body(),
+                json_out=True,
+            )
         except (FileExistsError, FileNotFoundError, ValueError):  # another's object, 412, deleted, or torn
-            print(f"jaxlm: warning: the lock of '{self.workdir}' was taken over by another jaxlm (no heartbeat for "
-                  f"{EXPIRY_S:.0f} s?): stop this run", file=sys.stderr)
+            print(
+                f"jaxlm: warning: the lock of '{self.workdir}' was taken over by another jaxlm (no heartbeat for "
+                f"{EXPIRY_S:.0f} s?): stop this run",
+                file=sys.stderr,
+            )
             self._generation = None
             return False
         self._generation = out["generation"]

@@ -33,17 +33,28 @@ def interleave_microbatches(parts: list[dict], microbatches: int) -> dict:
 
 def split_microbatches(batch: dict, microbatches: int) -> dict:
     """[mb·k, ...] → [k, mb, ...], the inverse of `interleave_microbatches` (a reshape, no data movement)."""
-    return {key: x.reshape(x.shape[0] // microbatches, microbatches, *x.shape[1:]).swapaxes(0, 1)
-            for key, x in batch.items()}
+    return {
+        key: x.reshape(x.shape[0] // microbatches, microbatches, *x.shape[1:]).swapaxes(0, 1)
+        for key, x in batch.items()
+    }
 
 
-def accumulate_grads(apply_fn: Callable, loss_fn: Callable, params, batch: dict, rng: jax.Array,
-                     microbatches: int = 1, scale: jax.Array | None = None):
+def accumulate_grads(
+    apply_fn: Callable,
+    loss_fn: Callable,
+    params,
+    batch: dict,
+    rng: jax.Array,
+    microbatches: int = 1,
+    scale: jax.Array | None = None,
+):
     """(loss, sums, grads) of the whole batch; gradients of loss·`scale` are unscaled in fp32 at the end."""
+
     def value_and_grads(mb: dict, r: jax.Array, norms: dict | None = None):
         def scaled(p):
             loss, sums = loss_fn(apply_fn, p, mb, r, True, norms=norms)
             return (loss if scale is None else loss * scale), (loss, sums)
+
         (_, (loss, sums)), grads = jax.value_and_grad(scaled, has_aux=True)(params)
         return loss, sums, grads
 
@@ -52,8 +63,10 @@ def accumulate_grads(apply_fn: Callable, loss_fn: Callable, params, batch: dict,
     else:
         micro = split_microbatches(batch, microbatches)
         norms = whole_batch_counts(apply_fn, loss_fn, params, micro, rng)
-        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(
-            value_and_grads, jax.tree_util.tree_map(lambda x: x[0], micro), rng, norms))
+        zeros = jax.tree_util.tree_map(
+            lambda s: jnp.zeros(s.shape, s.dtype),
+            jax.eval_shape(value_and_grads, jax.tree_util.tree_map(lambda x: x[0], micro), rng, norms),
+        )
 
         def body(total, xs):
             i, mb = xs
@@ -70,9 +83,11 @@ def accumulate_grads(apply_fn: Callable, loss_fn: Callable, params, batch: dict,
 def whole_batch_counts(apply_fn: Callable, loss_fn: Callable, params, micro: dict, rng: jax.Array) -> dict:
     """Every loss term's target count (the sums named *weight) over all microbatches [k, mb, ...]. The counts
     depend on the batch alone, so XLA removes the forward pass that computing them through the loss implies."""
+
     def counts(mb: dict) -> dict:
         _, sums = loss_fn(apply_fn, params, mb, rng, True)
         return {k: v for k, v in sums.items() if k.endswith("weight")}
+
     return jax.tree_util.tree_map(lambda w: jnp.sum(w, 0), jax.lax.map(counts, micro))
 
 
@@ -83,8 +98,13 @@ def zero_fraction(tree) -> jax.Array:
     return zeros / float(sum(x.size for x in leaves))
 
 
-def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTransformation, microbatches: int = 1,
-                    loss_scale_period: int = 0):
+def make_train_step(
+    apply_fn: Callable,
+    loss_fn: Callable,
+    tx: optax.GradientTransformation,
+    microbatches: int = 1,
+    loss_scale_period: int = 0,
+):
     """train_step(state, batch) -> (state, metrics); dropout rng is folded from the state rng and the step.
 
     A step whose loss or gradients are not finite leaves params and optimizer state untouched and reports
@@ -93,6 +113,7 @@ def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTra
     is the fraction of gradient elements that are exactly zero (after accumulation and unscaling, before
     clipping): under fp16 without loss scaling it counts the gradients that underflowed to zero.
     """
+
     def train_step(state: TrainState, batch: dict):
         rng = jax.random.fold_in(state.rng, state.step)
         scale = state.loss_scale.scale if loss_scale_period else None
@@ -104,22 +125,28 @@ def make_train_step(apply_fn: Callable, loss_fn: Callable, tx: optax.GradientTra
             metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads), grad_zero_frac=zero_fraction(grads), **sums)
             finite_loss, finite_grads = jnp.isfinite(loss), all_finite(grads)
             finite = finite_loss & finite_grads
-            new = state.replace(step=state.step + 1, params=select_tree(finite, params, state.params),
-                                opt_state=select_tree(finite, opt_state, state.opt_state))
+            new = state.replace(
+                step=state.step + 1,
+                params=select_tree(finite, params, state.params),
+                opt_state=select_tree(finite, opt_state, state.opt_state),
+            )
             metrics.update(nonfinite_loss=~finite_loss, nonfinite_grads=~finite_grads)
         if loss_scale_period:
             loss_scale = update_loss_scale(state.loss_scale, finite_grads, loss_scale_period)
             new = new.replace(loss_scale=loss_scale)
             metrics.update(loss_scale=loss_scale.scale, skipped_steps=loss_scale.skipped)
         return new, metrics
+
     return train_step
 
 
 def make_eval_step(apply_fn: Callable, loss_fn: Callable):
     """eval_step(params, batch) -> summed metrics (no dropout)."""
+
     def eval_step(params, batch: dict):
         _, sums = loss_fn(apply_fn, params, batch, jax.random.PRNGKey(0), False)
         return sums
+
     return eval_step
 
 
@@ -142,19 +169,26 @@ class MeshStep:
 def jit_train_step(train_step, state_shardings, batch_sharding) -> MeshStep:
     """Explicit in/out shardings; the old state's buffers are donated to the new one."""
     replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
-    return MeshStep(jax.jit(train_step, in_shardings=(state_shardings, batch_sharding),
-                            out_shardings=(state_shardings, replicated), donate_argnums=0), batch_sharding.mesh)
+    return MeshStep(
+        jax.jit(
+            train_step,
+            in_shardings=(state_shardings, batch_sharding),
+            out_shardings=(state_shardings, replicated),
+            donate_argnums=0,
+        ),
+        batch_sharding.mesh,
+    )
 
 
 def jit_eval_step(eval_step, params_shardings, batch_sharding) -> MeshStep:
     replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
-    return MeshStep(jax.jit(eval_step, in_shardings=(params_shardings, batch_sharding), out_shardings=replicated),
-                    batch_sharding.mesh)
+    return MeshStep(
+        jax.jit(eval_step, in_shardings=(params_shardings, batch_sharding), out_shardings=replicated),
+        batch_sharding.mesh,
+    )
 
 
 def sum_metrics(totals: dict | None, sums: dict) -> dict:
     """Accumulate per-batch sums on the host in float64."""
     sums = {k: float(v) for k, v in jax.device_get(sums).items()}
     return sums if totals is None else {k: totals[k] + sums[k] for k in totals}
-
-

@@ -47,8 +47,10 @@ def _checked_weights(workdir: str) -> None:
     if not converted and not io.is_dir(io.join(workdir, "checkpoints")):
         raise UserError(f"workdir '{workdir}' has no checkpoint: train it first with `jaxlm train`")
     if converted and not io.is_file(io.join(workdir, TOKENIZER_FILE)):
-        raise UserError(f"converted folder '{workdir}' has no {TOKENIZER_FILE}: convert a Hugging Face directory that "
-                        "holds its tokenizer (tokenizer.json, spiece.model or tokenizer.model)")
+        raise UserError(
+            f"converted folder '{workdir}' has no {TOKENIZER_FILE}: convert a Hugging Face directory that "
+            "holds its tokenizer (tokenizer.json, spiece.model or tokenizer.model)"
+        )
 
 
 def restored_run(workdir: str, overrides=()) -> Run:
@@ -72,6 +74,7 @@ def restored_model(workdir: str, overrides=()) -> tuple[ml_collections.ConfigDic
         return run.cfg, run.state.params, run.corpus.tokenizer
     cfg = workdir_config(workdir, overrides)
     _checked_weights(workdir)
-    tokenizer = Tokenizer.from_bytes(io.read_bytes(io.join(workdir, TOKENIZER_FILE)),
-                                     cfg.data.get("tokenizer_specials", ""))
+    tokenizer = Tokenizer.from_bytes(
+        io.read_bytes(io.join(workdir, TOKENIZER_FILE)), cfg.data.get("tokenizer_specials", "")
+    )
     return cfg, newest_params(workdir, None, "--workdir"), tokenizer

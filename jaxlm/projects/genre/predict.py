@@ -44,11 +44,13 @@ def label_index(text: str, vocab: tuple[str, ...]) -> int:
 
 def _until_eos(ids, eos: int) -> list[int]:
     ids = [int(i) for i in ids]
-    return ids[:ids.index(eos)] if eos in ids else ids
+    return ids[: ids.index(eos)] if eos in ids else ids
 
 
 def _classifier(cfg, apply, params, tok, vocab):
-    logits = jax.jit(lambda p, b: apply({"params": p}, b["inputs"], b["segment_ids"], b["attention_mask"])["cls_logits"])
+    logits = jax.jit(
+        lambda p, b: apply({"params": p}, b["inputs"], b["segment_ids"], b["attention_mask"])["cls_logits"]
+    )
     return lambda batch: np.asarray(jnp.argmax(logits(params, batch), -1))
 
 
@@ -59,6 +61,7 @@ def _text_to_text(cfg, apply, params, tok, vocab):
     def predict(batch: dict) -> np.ndarray:
         out = decode(params, batch["inputs"], batch["inputs_segment_ids"], steps, start, tok.ids.eos)
         return np.array([label_index(tok.decode(_until_eos(ids, tok.ids.eos)), vocab) for ids in out])
+
     return predict
 
 
@@ -82,14 +85,14 @@ def _continuation(cfg, apply, params, tok, vocab):
         seg = ((idx <= last[:, None]) & weights.any(1)[:, None]).astype(np.int32)
         tokens, out = np.where(seg > 0, batch["inputs"], 0), []
         for k in range(steps):
-            out.append(np.asarray(next_tokens(params, tokens, np.broadcast_to(idx, tokens.shape), seg,
-                                              last + k)))
+            out.append(np.asarray(next_tokens(params, tokens, np.broadcast_to(idx, tokens.shape), seg, last + k)))
             if np.all(np.any(np.stack(out, 1) == tok.ids.eos, 1)):
                 break
             at = np.minimum(last + k + 1, tokens.shape[1] - 1)
             tokens[np.arange(len(at)), at] = out[-1]
             seg[np.arange(len(at)), at] = seg[:, 0]
         return np.array([label_index(tok.decode(_until_eos(ids, tok.ids.eos)), vocab) for ids in np.stack(out, 1)])
+
     return predict
 
 
@@ -106,14 +109,22 @@ def _text_to_text_rank(cfg, apply, params, tok, vocab):
         seg = jnp.broadcast_to((jnp.arange(shape[1]) < jnp.sum(target > 0)).astype(jnp.int32), shape)
         tgt = jnp.broadcast_to(target, shape)
         dec = jnp.broadcast_to(jnp.concatenate([jnp.array([start], jnp.int32), target[:-1]]), shape) * seg
-        logits = apply({"params": params}, batch["inputs"], dec, batch["inputs_segment_ids"], seg,
-                                 batch["inputs_positions"], jnp.broadcast_to(jnp.arange(shape[1]), shape) * seg)
+        logits = apply(
+            {"params": params},
+            batch["inputs"],
+            dec,
+            batch["inputs_segment_ids"],
+            seg,
+            batch["inputs_positions"],
+            jnp.broadcast_to(jnp.arange(shape[1]), shape) * seg,
+        )
         return jnp.sum(_token_log_probs(logits, tgt) * seg, -1)
 
     def predict(batch: dict) -> np.ndarray:
         length = batch["targets"].shape[1]
         padded = [np.pad(t[:length], (0, length - len(t[:length]))).astype(np.int32) for t in targets]
         return np.argmax(np.stack([np.asarray(label_log_prob(params, batch, t)) for t in padded]), 0)
+
     return predict
 
 
@@ -139,21 +150,31 @@ def _continuation_rank(cfg, apply, params, tok, vocab):
             lp = np.asarray(row_log_probs(params, tokens, np.broadcast_to(idx, tokens.shape), seg, targets))
             out.append(np.sum(lp * scored, 1))
         return np.argmax(np.stack(out), 0)
+
     return predict
 
 
-PREDICTORS = {classification: {"": _classifier},
-              text_to_text: {"": _text_to_text, "rank": _text_to_text_rank},
-              continuation: {"": _continuation, "rank": _continuation_rank}}
+PREDICTORS = {
+    classification: {"": _classifier},
+    text_to_text: {"": _text_to_text, "rank": _text_to_text_rank},
+    continuation: {"": _continuation, "rank": _continuation_rank},
+}
 
 
-def predictor(cfg: ml_collections.ConfigDict, apply: Callable, params, tok: Tokenizer, vocab: tuple[str, ...],
-              ) -> Callable[[Prepared], dict[str, np.ndarray]]:
+def predictor(
+    cfg: ml_collections.ConfigDict,
+    apply: Callable,
+    params,
+    tok: Tokenizer,
+    vocab: tuple[str, ...],
+) -> Callable[[Prepared], dict[str, np.ndarray]]:
     """predict(prepared): {scoring: the predicted label index of every example, in order}, where scoring "" is the
     objective's own (the classifier, or exact match of the greedy decoding) and "rank" is rank classification
     (generative objectives), of the model `apply` (its module's apply) with `params`; batches of
     train.eval_batch_size; the jitted functions compile once for all splits."""
-    fns = {name: make(cfg, apply, params, tok, vocab) for name, make in PREDICTORS[objective(cfg.data.objective)].items()}
+    fns = {
+        name: make(cfg, apply, params, tok, vocab) for name, make in PREDICTORS[objective(cfg.data.objective)].items()
+    }
 
     def predict(prepared: Prepared) -> dict[str, np.ndarray]:
         preds = {name: [] for name in fns}
@@ -162,4 +183,5 @@ def predictor(cfg: ml_collections.ConfigDict, apply: Callable, params, tok: Toke
                 preds[name].append(fn(batch))
         n = len(prepared.examples)
         return {name: np.concatenate(p)[:n] if p else np.zeros(0, np.int64) for name, p in preds.items()}
+
     return predict

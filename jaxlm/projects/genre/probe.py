@@ -36,8 +36,9 @@ PROBE_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
 PROBE_STEPS = 1000
 
 
-def pooled_features(cfg: ml_collections.ConfigDict, model: nn.Module, params, corpus: Corpus,
-                    splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def pooled_features(
+    cfg: ml_collections.ConfigDict, model: nn.Module, params, corpus: Corpus, splits: tuple[str, ...]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{split: ([N, d_model] mean final encoder state over each passage's real tokens, [N] labels)}."""
     encoder_states = FAMILIES[cfg.model.family].encoder_states
     pool = jax.jit(lambda params, batch: _masked_mean(*encoder_states(model, params, batch)))
@@ -46,8 +47,10 @@ def pooled_features(cfg: ml_collections.ConfigDict, model: nn.Module, params, co
         prepared = prepare(corpus, cfg, split, train=False)
         feats = [np.asarray(pool(params, b)) for b in eval_batches(prepared, cfg.train.eval_batch_size)]
         n = len(prepared.examples)
-        out[split] = (np.concatenate(feats)[:n] if feats else np.zeros((0, cfg.model.d_model), np.float32),
-                      np.asarray(prepared.examples.labels))
+        out[split] = (
+            np.concatenate(feats)[:n] if feats else np.zeros((0, cfg.model.d_model), np.float32),
+            np.asarray(prepared.examples.labels),
+        )
     return out
 
 
@@ -80,8 +83,10 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, n_labels: int, l2: float) -> tupl
 def _frozen_run(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> Run:
     if family(cfg).encoder_states is None:
         encoders = [name for name, f in FAMILIES.items() if f.encoder_states is not None]
-        raise UserError(f"a linear probe reads an encoder, and a '{cfg.model.family}' model has none: use a "
-                        f"{', '.join(encoders)} genre config")
+        raise UserError(
+            f"a linear probe reads an encoder, and a '{cfg.model.family}' model has none: use a "
+            f"{', '.join(encoders)} genre config"
+        )
     cfg = pretrained_config(cfg)
     prepare_workdir(cfg, workdir, allow_config_change)
     if cfg.finetune.init_from:
@@ -102,8 +107,10 @@ def probe(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: boo
     y = {split: labels_ for split, (_, labels_) in feats.items()}
     for split in ("val", "test"):
         if not len(y[split]):
-            raise UserError(f"the {split} split has no passages to probe: hold out plays with config.data.{split}_docs "
-                            "≥ 1 (config.data.stratify=True holds them out per genre)")
+            raise UserError(
+                f"the {split} split has no passages to probe: hold out plays with config.data.{split}_docs "
+                "≥ 1 (config.data.stratify=True holds them out per genre)"
+            )
     majority = majority_label(y["train"])
     preds = {}
     for l2 in PROBE_L2:
@@ -111,9 +118,14 @@ def probe(cfg: ml_collections.ConfigDict, workdir: str, allow_config_change: boo
         preds[l2] = {split: np.argmax(np.asarray(x[split] @ w + b), 1) for split in x}
     val_accuracy = {l2: float(np.mean(p["val"] == y["val"])) for l2, p in preds.items()}
     best = max(PROBE_L2, key=lambda l2: (val_accuracy[l2], l2))  # the strongest penalty among ties
-    out = {"init_from": run.cfg.finetune.init_from or "none", "family": run.cfg.model.family, "l2": best,
-           "n_train": len(y["train"]), "labels": list(labels),
-           "val_accuracy_by_l2": {str(l2): a for l2, a in val_accuracy.items()}}
+    out = {
+        "init_from": run.cfg.finetune.init_from or "none",
+        "family": run.cfg.model.family,
+        "l2": best,
+        "n_train": len(y["train"]),
+        "labels": list(labels),
+        "val_accuracy_by_l2": {str(l2): a for l2, a in val_accuracy.items()},
+    }
     for split, prefix in (("test", ""), ("val", "val_"), ("train", "train_")):
         out.update({prefix + k: v for k, v in scores(preds[best][split], y[split], majority).items()})
     if jax.process_index() == 0:

@@ -38,5 +38,10 @@ def majority_label(train_labels: np.ndarray) -> int:
 def scores(pred: np.ndarray, gold: np.ndarray, majority: int) -> dict:
     """accuracy and macro_f1 of the predictions and of always predicting `majority`, plus n_eval."""
     always = np.full(len(gold), majority)
-    return {"accuracy": accuracy(pred, gold), "macro_f1": macro_f1(pred, gold),
-                "majority_accuracy": accuracy(always, gold), "majority_macro_f1": macro_f1(always, gold), "n_eval": len(gold)}
+    return {
+        "accuracy": accuracy(pred, gold),
+        "macro_f1": macro_f1(pred, gold),
+        "majority_accuracy": accuracy(always, gold),
+        "majority_macro_f1": macro_f1(always, gold),
+        "n_eval": len(gold),
+    }
