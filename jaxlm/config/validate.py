@@ -5,6 +5,7 @@ import math
 import jax
 import ml_collections
 
+from jaxlm.config.mixture import mixture_entries
 from jaxlm.config.schema import (
     ATTENTION_IMPLEMENTATIONS,
     MLP_KINDS,
@@ -70,6 +71,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
         f"config.train.precision='{t.precision}' is not supported: use auto, fp32, bf16 or fp16",
     )
     _require(m.pooling in ("cls", "mean"), f"config.model.pooling='{m.pooling}' is unknown: use cls or mean")
+    mixture_entries(d)
     _validate_decoder(cfg)
     _validate_optimization(cfg)
 

@@ -3,15 +3,17 @@
 Training batches come from a grain pipeline (the objective's examples, seeded shuffle that changes every
 epoch, per-process sharding, the objective's random transform, batching; its position is checkpointable);
 evaluation walks a split once, in order, with a fixed seed, padding the last batch with all-zero examples.
+A mixture (config.data.mixture) is a corpus per source, their training streams mixed by jaxlm/pipeline/mixture.py.
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grain
 import ml_collections
 import numpy as np
 
+from jaxlm.data.packing import TokenStream
 from jaxlm.data.prepare import ensure_store, given_tokenizer
 from jaxlm.data.progress import Progress
 from jaxlm.data.store import StoredDocuments, TokenStore
@@ -21,13 +23,15 @@ from jaxlm.errors import UserError
 from jaxlm.io import atomic_write
 from jaxlm.objectives import objective
 from jaxlm.objectives.base import HOST_ONLY_KEYS, Prepared, SplitData
+from jaxlm.pipeline.mixture import load_parts, mixed, source_seed
 
 
 @dataclass
 class Corpus:
     tokenizer: Tokenizer
-    splits: dict[str, SplitData]
-    store: TokenStore
+    splits: dict[str, SplitData]  # a mixture's: val and test, every source's documents one after another
+    store: TokenStore | None  # a mixture's: None (each source has its own)
+    parts: dict[str, "Corpus"] = field(default_factory=dict)  # a mixture's sources by entry name, in order
 
 
 def require_roles(cfg: ml_collections.ConfigDict, workdir: str | None) -> None:
@@ -40,8 +44,14 @@ def require_roles(cfg: ml_collections.ConfigDict, workdir: str | None) -> None:
 
 def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, progress: bool = True) -> Corpus:
     """Every split of the config's token store (built on first use, see jaxlm/data/prepare.py), memory-mapped;
-    the store's tokenizer is copied into the workdir, where later runs (resume, fine-tune) find it."""
+    the store's tokenizer is copied into the workdir, where later runs (resume, fine-tune) find it. A mixture:
+    a corpus per entry (`load_parts`), all with the first entry's tokenizer."""
     require_roles(cfg, workdir)
+    if cfg.data.mixture:
+        parts = load_parts(cfg, workdir, lambda c, w: load_corpus(c, w, progress))
+        tok = next(iter(parts.values())).tokenizer
+        held_out = {s: joined([p.splits[s] for p in parts.values()]) for s in ("val", "test")}
+        return Corpus(tok, held_out, None, parts)
     record = objective(cfg.data.objective)
     store = ensure_store(cfg, workdir, sentences=record.sentences, progress=progress)
     tok = store.tokenizer()
@@ -56,9 +66,22 @@ def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, prog
     return Corpus(tok, splits, store)
 
 
+def joined(splits: list[SplitData]) -> SplitData:
+    """Splits of several stores one after another (held-out splits of a mixture: small, so copied)."""
+    sizes = np.cumsum([0] + [len(s.docs) for s in splits])
+    stream = TokenStream(
+        np.concatenate([s.stream.tokens[0 : len(s.stream)] for s in splits]).astype(np.int32),
+        np.concatenate([s.stream.segments[0 : len(s.stream)] + n for s, n in zip(splits, sizes)]).astype(np.int32),
+    )
+    sentences = None if splits[0].sentences is None else [x for s in splits for x in s.sentences]
+    return SplitData([d for s in splits for d in s.docs], stream, (), sentences)
+
+
 def prepare(corpus: Corpus, cfg: ml_collections.ConfigDict, split: str, train: bool) -> Prepared:
     """The configured objective applied to one split."""
     name = cfg.data.objective
+    if split not in corpus.splits:
+        raise UserError(f"the {split} split of a mixture is read source by source: this command needs one source")
     prepared = objective(name).prepare(corpus.splits[split], cfg, corpus.tokenizer, train)
     if train and len(prepared.examples) < 1:
         raise UserError(
@@ -82,12 +105,33 @@ def example_dataset(prepared: Prepared, seed: int) -> grain.MapDataset:
     return ds
 
 
+def training_examples(corpus: Corpus, cfg: ml_collections.ConfigDict, tagged: bool = False) -> grain.MapDataset:
+    """The training stream of the config: its source's examples, or its mixture's sources mixed by weight;
+    `tagged`: (entry index, example) pairs (which source each row came from; a single source is entry 0)."""
+    if not corpus.parts:
+        ds = example_dataset(prepare(corpus, cfg, "train", train=True), cfg.train.seed)
+        return ds.map(lambda ex: (0, ex)) if tagged else ds
+    parents = []
+    for i, (name, part) in enumerate(corpus.parts.items()):
+        ds = example_dataset(prepare(part, cfg, "train", train=True), source_seed(cfg.train.seed, name))
+        parents.append(ds.map(lambda ex, i=i: (i, ex)) if tagged else ds)
+    return mixed(parents, cfg)
+
+
 def train_batches(
     prepared: Prepared, local_batch_size: int, seed: int, process_index: int = 0, process_count: int = 1
 ) -> grain.IterDataset:
-    """This process's rows of every global batch: global batch k is stream elements [kB, (k+1)B) and process p
-    reads only its contiguous block of them, so the global batches do not depend on the number of processes."""
-    ds = example_dataset(prepared, seed).batch(local_batch_size, drop_remainder=True)[process_index::process_count]
+    """`batched` over one prepared split's examples."""
+    return batched(example_dataset(prepared, seed), local_batch_size, process_index, process_count)
+
+
+def batched(
+    examples: grain.MapDataset, local_batch_size: int, process_index: int = 0, process_count: int = 1
+) -> grain.IterDataset:
+    """This process's rows of every global batch of `examples` (`training_examples`): global batch k is stream
+    elements [kB, (k+1)B) and process p reads only its contiguous block of them, so the global batches do not
+    depend on the number of processes."""
+    ds = examples.batch(local_batch_size, drop_remainder=True)[process_index::process_count]
     return ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=4))
 
 

@@ -40,6 +40,24 @@ def evaluate(
     """bits_per_byte = total nats / (UTF-8 bytes of the evaluated target text × ln 2), comparable across
     tokenizers (only for objectives whose targets are the text itself). Each process feeds its contiguous
     block of every global batch; `transform` (e.g. a context ablation) changes each global batch first."""
+    sums = evaluate_sums(
+        eval_step, params, prepared, batch_size, byte_lengths, put_batch, max_batches, transform, progress
+    )
+    return metrics(*sums, prepared.bits_per_byte)
+
+
+def evaluate_sums(
+    eval_step,
+    params,
+    prepared: Prepared,
+    batch_size: int,
+    byte_lengths: np.ndarray,
+    put_batch,
+    max_batches: int = 0,
+    transform: Callable[[dict], dict] | None = None,
+    progress: bool = False,
+) -> tuple[dict | None, int]:
+    """(the eval step's summed metrics, UTF-8 bytes of the scored targets) over the evaluated batches."""
     totals, n_bytes = None, 0
     local = batch_size // jax.process_count()
     start = jax.process_index() * local
@@ -50,11 +68,48 @@ def evaluate(
             batch = transform(batch)
         local_batch = {k: v[start : start + local] for k, v in batch.items()}
         totals = sum_metrics(totals, eval_step(params, put_batch(local_batch)))
+    return totals, n_bytes
+
+
+def metrics(totals: dict | None, n_bytes: int, bits_per_byte: bool) -> dict:
+    """`evaluate_sums`' sums → loss, perplexity, accuracies, target tokens and bits per byte ({} for no targets)."""
     if totals is None or totals["weight"] == 0:
         return {}
     out = summarize(totals)
     out["perplexity"] = math.exp(min(out["loss"], 700.0))
     out["target_tokens"] = int(totals["weight"])
-    if prepared.bits_per_byte:
+    if bits_per_byte:
         out.update(bits_per_byte=totals["nats"] / (max(n_bytes, 1) * math.log(2)), target_bytes=n_bytes)
     return out
+
+
+def pooled(sums: list[tuple[dict | None, int]], bits_per_byte: bool) -> dict:
+    """The metrics of several evaluations together (a mixture's sources): every scored target counts once."""
+    scored = [(t, b) for t, b in sums if t is not None]
+    if not scored:
+        return {}
+    totals = {k: sum(t[k] for t, _ in scored) for k in scored[0][0]}
+    return metrics(totals, sum(b for _, b in scored), bits_per_byte)
+
+
+def evaluate_sources(
+    eval_step,
+    params,
+    parts: dict[str, Prepared],
+    limits: dict[str, int],
+    batch_size: int,
+    byte_lengths: np.ndarray,
+    put_batch,
+    transform: Callable[[dict], dict] | None = None,
+    progress: bool = False,
+) -> tuple[dict, dict[str, dict]]:
+    """(all sources pooled, each source's metrics) of a mixture's split: source `name` scored on its first
+    `limits[name]` batches (0 = all)."""
+    sums = {
+        name: evaluate_sums(
+            eval_step, params, data, batch_size, byte_lengths, put_batch, limits[name], transform, progress
+        )
+        for name, data in parts.items()
+    }
+    bits = next(iter(parts.values())).bits_per_byte
+    return pooled(list(sums.values()), bits), {name: metrics(*s, bits) for name, s in sums.items()}

@@ -21,12 +21,12 @@ from jaxlm.data.progress import Progress
 from jaxlm.errors import UserError
 from jaxlm.evals.downstream import Downstream, load_tasks
 from jaxlm.objectives.causal_lm import prepare_rolling
-from jaxlm.pipeline.dataset import Corpus, eval_limit, prepare, train_batches
+from jaxlm.pipeline.dataset import Corpus, batched, eval_limit, prepare, training_examples
 from jaxlm.registry import check_config
 from jaxlm.sharding.mesh import make_mesh
 from jaxlm.train.build import build, checked_plan
 from jaxlm.train.checkpoint import Checkpointer
-from jaxlm.train.evaluate import evaluate, summarize
+from jaxlm.train.evaluate import evaluate, evaluate_sources, summarize
 from jaxlm.train.metrics import MetricsWriter
 from jaxlm.train.nonfinite import NonFiniteGuard
 from jaxlm.train.precision import dynamic_scaling
@@ -118,6 +118,7 @@ class Run:
         self.results: dict = {}
         self._eval_data: dict = {}
         self.evaluated_whole = True  # the last evaluation scored what a final one scores
+        self.by_source: dict[str, dict] = {}  # a mixture's: split → source name → its last evaluation's metrics
 
     def restore(self) -> dict | None:
         """Restore the newest loadable checkpoint into the current state's shardings (any mesh); returns the
@@ -139,7 +140,29 @@ class Run:
     ) -> dict:
         """The split's metrics over `train.eval_batches` batches of its rows (`during_training`: `eval_limit`'s);
         `rolling`: over all of it, each document scored apart as lm-eval's loglikelihood_rolling scores it (causal
-        LMs; `prepare_rolling`); `data_cfg`: the rows as that config's data section prepares them (a sweep's)."""
+        LMs; `prepare_rolling`); `data_cfg`: the rows as that config's data section prepares them (a sweep's).
+        A mixture's split: its sources' rows pooled (each source's metrics: `by_source[split]`)."""
+        t = self.cfg.train
+        if self.corpus.parts and data_cfg is None and not rolling:
+            parts = {}
+            for name, part in self.corpus.parts.items():
+                if (split, name) not in self._eval_data:
+                    self._eval_data[(split, name)] = prepare(part, self.cfg, split, train=False)
+                parts[name] = self._eval_data[(split, name)]
+            limits = {name: eval_limit(data, self.cfg, during_training) for name, data in parts.items()}
+            self.evaluated_whole = all(n in (0, t.eval_batches) for n in limits.values())
+            out, self.by_source[split] = evaluate_sources(
+                self.eval_step,
+                self.state.params,
+                parts,
+                limits,
+                t.eval_batch_size,
+                self.corpus.tokenizer.byte_lengths(),
+                self.put_batch,
+                transform,
+                progress=t.progress,
+            )
+            return out
         if data_cfg is not None:
             data = prepare(self.corpus, data_cfg, split, train=False)
         else:
@@ -151,7 +174,6 @@ class Run:
                     else prepare(self.corpus, self.cfg, split, train=False)
                 )
             data = self._eval_data[key]
-        t = self.cfg.train
         limit = 0 if rolling else eval_limit(data, self.cfg, during_training)
         self.evaluated_whole = limit == 0 or limit == t.eval_batches
         return evaluate(
@@ -257,10 +279,9 @@ def _train_locked(
         run.state = load_pretrained(cfg.finetune, run.state, run.shardings, run.tx, run.mesh)
     t = cfg.train
     plan = run.plan
-    data = train_batches(
-        prepare(run.corpus, cfg, "train", train=True),
+    data = batched(
+        training_examples(run.corpus, cfg),
         plan.micro_size // jax.process_count(),
-        t.seed,
         jax.process_index(),
         jax.process_count(),
     )
@@ -316,6 +337,8 @@ def _train_locked(
             val = run.evaluate("val", during_training=True)
             if val:
                 writer.write(step, dict(split="val", tokens=plan.tokens(step), **val))
+                for name, m in run.by_source.get("val", {}).items():  # a mixture's sources
+                    writer.write(step, dict(split=f"val/{name}", tokens=plan.tokens(step), **m))
                 bar.write(f"step {step}: " + ", ".join(f"val {k} {val[k]:.4f}" for k in EVAL_SHOWN if k in val))
             if downstream:
                 scores = downstream(run.state.params)
@@ -347,6 +370,7 @@ def _train_locked(
     if end == t.steps:
         final_val = val if start < end and val and run.evaluated_whole else run.evaluate("val")
         run.results = dict(val=final_val, test=run.evaluate("test"))
+        run.results.update({f"{s}/{n}": m for s in ("val", "test") for n, m in run.by_source.get(s, {}).items()})
     run.checkpointer.wait()  # the last checkpoint, written while the final evaluation ran
     writer.close()
     guard.check_results(run.results)
