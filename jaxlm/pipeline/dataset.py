@@ -45,10 +45,10 @@ def require_roles(cfg: ml_collections.ConfigDict, workdir: str | None) -> None:
 def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, progress: bool = True) -> Corpus:
     """Every split of the config's token store (built on first use, see jaxlm/data/prepare.py), memory-mapped;
     the store's tokenizer is copied into the workdir, where later runs (resume, fine-tune) find it. A mixture:
-    a corpus per entry (`load_parts`), all with the first entry's tokenizer."""
+    a corpus per entry (`load_parts`), all with one tokenizer."""
     require_roles(cfg, workdir)
     if cfg.data.mixture:
-        parts = load_parts(cfg, workdir, lambda c, w: load_corpus(c, w, progress))
+        parts = load_parts(cfg, workdir, lambda c, w: load_corpus(c, w, progress), progress)
         tok = next(iter(parts.values())).tokenizer
         held_out = {s: joined([p.splits[s] for p in parts.values()]) for s in ("val", "test")}
         return Corpus(tok, held_out, None, parts)

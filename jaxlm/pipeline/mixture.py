@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 
 from jaxlm.config.mixture import MixtureEntry, mixture_entries
+from jaxlm.data.mixture_tokenizer import mixture_tokenizer_path
 from jaxlm.data.sources import fingerprint
 
 MIN_BLOCK = 1024  # rows per block of a scheduled mixture (more when a share is below 2 / MIN_BLOCK)
@@ -104,15 +105,11 @@ def entry_config(cfg: ml_collections.ConfigDict, entry: MixtureEntry, tokenizer_
     return out
 
 
-def load_parts(cfg: ml_collections.ConfigDict, workdir: str | None, load: Callable) -> dict:
-    """Every entry's corpus by name, `load(config, workdir)` loading one. The tokenizer is the first entry's (the
-    workdir's or config.data.tokenizer_path when given, else trained on the first entry's source as a single-source
-    run would); the others are tokenized with it. Every source is looked at before any store is built."""
+def load_parts(cfg: ml_collections.ConfigDict, workdir: str | None, load: Callable, progress: bool) -> dict:
+    """Every entry's corpus by name, `load(config, workdir)` loading one, all tokenized with the mixture's
+    tokenizer (`mixture_tokenizer_path`); every source is looked at before anything is built."""
     entries = mixture_entries(cfg.data)
     for e in entries:
         fingerprint(e.source, cfg.data.text_field, cfg.data.label_field)  # UserError for a missing source
-    first = load(entry_config(cfg, entries[0], cfg.data.tokenizer_path), workdir)
-    parts = {entries[0].name: first}
-    for e in entries[1:]:
-        parts[e.name] = load(entry_config(cfg, e, first.store.tokenizer_path), None)
-    return parts
+    path = mixture_tokenizer_path(cfg, workdir, progress)
+    return {e.name: load(entry_config(cfg, e, path), workdir if i == 0 else None) for i, e in enumerate(entries)}
