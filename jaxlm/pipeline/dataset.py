@@ -50,7 +50,7 @@ def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, prog
     if cfg.data.mixture:
         parts = load_parts(cfg, workdir, lambda c, w: load_corpus(c, w, progress), progress)
         tok = next(iter(parts.values())).tokenizer
-        held_out = {s: joined([p.splits[s] for p in parts.values()]) for s in ("val", "test")}
+        held_out = HeldOut({s: joined([p.splits[s] for p in parts.values()]) for s in ("val", "test")})
         return Corpus(tok, held_out, None, parts)
     record = objective(cfg.data.objective)
     store = ensure_store(cfg, workdir, sentences=record.sentences, progress=progress)
@@ -64,6 +64,13 @@ def load_corpus(cfg: ml_collections.ConfigDict, workdir: str | None = None, prog
     for name, s in store.splits.items():
         splits[name] = SplitData(StoredDocuments(s, tok.decode), s.stream(), store.labels, s.sentences())
     return Corpus(tok, splits, store)
+
+
+class HeldOut(dict):
+    """A mixture's splits: val and test (its training split is read source by source, never joined)."""
+
+    def __missing__(self, split: str):
+        raise UserError(f"the {split} split of a mixture is read source by source: use a single-source config")
 
 
 def joined(splits: list[SplitData]) -> SplitData:
@@ -80,8 +87,6 @@ def joined(splits: list[SplitData]) -> SplitData:
 def prepare(corpus: Corpus, cfg: ml_collections.ConfigDict, split: str, train: bool) -> Prepared:
     """The configured objective applied to one split."""
     name = cfg.data.objective
-    if split not in corpus.splits:
-        raise UserError(f"the {split} split of a mixture is read source by source: this command needs one source")
     prepared = objective(name).prepare(corpus.splits[split], cfg, corpus.tokenizer, train)
     if train and len(prepared.examples) < 1:
         raise UserError(
