@@ -105,19 +105,19 @@ def run_prepare(args, overrides) -> int:
 def run_preview(args, overrides) -> int:
     """The first N training examples exactly as the model sees them (same seed, order, transform and mixture),
     each with the name of the source it came from (a mixture's entry, else config.data.source)."""
-    from jaxlm.pipeline.dataset import load_corpus, prepare, training_examples
+    from jaxlm.pipeline.dataset import load_corpus, training_examples, training_splits
     from jaxlm.train.workdir import resolve_config
 
     checks.int_in_range(args.num, "--num", 1, None, 4)
     cfg = resolve_config(args.config, overrides)
-    corpus = load_corpus(cfg, progress=cfg.train.progress)
-    parts = corpus.parts or {cfg.data.source: corpus}
-    describe = [prepare(part, cfg, "train", train=True).describe for part in parts.values()]
-    examples = training_examples(corpus, cfg, tagged=True)
+    splits = training_splits(load_corpus(cfg, progress=cfg.train.progress), cfg)
+    names = list(splits) if cfg.data.mixture else [cfg.data.source]
+    describe = [p.describe for p in splits.values()]
+    examples = training_examples(splits, cfg, tagged=True)
     for i in range(args.num):
         source, ex = examples[i]
         out = {k: np.asarray(v).tolist() for k, v in ex.items()}
-        print(json.dumps({"source": list(parts)[source], **out, **describe[source](ex)}, ensure_ascii=False))
+        print(json.dumps({"source": names[source], **out, **describe[source](ex)}, ensure_ascii=False))
     return 0
 
 

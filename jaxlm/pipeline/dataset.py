@@ -110,17 +110,22 @@ def example_dataset(prepared: Prepared, seed: int) -> grain.MapDataset:
     return ds
 
 
-def training_examples(corpus: Corpus, cfg: ml_collections.ConfigDict, tagged: bool = False) -> grain.MapDataset:
-    """The training stream of the config: its source's examples, or its mixture's sources mixed by weight;
-    `tagged`: (entry index, example) pairs (which source each row came from; a single source is entry 0)."""
-    if not corpus.parts:
-        ds = example_dataset(prepare(corpus, cfg, "train", train=True), cfg.train.seed)
-        return ds.map(lambda ex: (0, ex)) if tagged else ds
-    parents = []
-    for i, (name, part) in enumerate(corpus.parts.items()):
-        ds = example_dataset(prepare(part, cfg, "train", train=True), source_seed(cfg.train.seed, name))
-        parents.append(ds.map(lambda ex, i=i: (i, ex)) if tagged else ds)
-    return mixed(parents, cfg)
+def training_splits(corpus: Corpus, cfg: ml_collections.ConfigDict) -> dict[str, Prepared]:
+    """The training split of each source under the objective: a mixture's by entry name, else {'': the split}."""
+    parts = corpus.parts or {"": corpus}
+    return {name: prepare(part, cfg, "train", train=True) for name, part in parts.items()}
+
+
+def training_examples(
+    splits: dict[str, Prepared], cfg: ml_collections.ConfigDict, tagged: bool = False
+) -> grain.MapDataset:
+    """The training stream of `training_splits`: one source's examples, or a mixture's sources mixed by weight;
+    `tagged`: (source index, example) pairs, which say where each row came from."""
+    streams = []
+    for i, (name, prepared) in enumerate(splits.items()):
+        ds = example_dataset(prepared, source_seed(cfg.train.seed, name) if name else cfg.train.seed)
+        streams.append(ds.map(lambda ex, i=i: (i, ex)) if tagged else ds)
+    return mixed(streams, cfg) if cfg.data.mixture else streams[0]
 
 
 def train_batches(

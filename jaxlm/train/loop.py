@@ -21,7 +21,7 @@ from jaxlm.data.progress import Progress
 from jaxlm.errors import UserError
 from jaxlm.evals.downstream import Downstream, load_tasks
 from jaxlm.objectives.causal_lm import prepare_rolling
-from jaxlm.pipeline.dataset import Corpus, batched, eval_limit, prepare, training_examples
+from jaxlm.pipeline.dataset import Corpus, batched, eval_limit, prepare, training_examples, training_splits
 from jaxlm.registry import check_config
 from jaxlm.sharding.mesh import make_mesh
 from jaxlm.train.build import build, checked_plan
@@ -280,7 +280,7 @@ def _train_locked(
     t = cfg.train
     plan = run.plan
     data = batched(
-        training_examples(run.corpus, cfg),
+        training_examples(training_splits(run.corpus, cfg), cfg),
         plan.micro_size // jax.process_count(),
         jax.process_index(),
         jax.process_count(),
