@@ -74,6 +74,8 @@ def run_prepare(args, overrides) -> int:
         checks.output_folder(args.out, "--out", force=True)
     cfg = resolve_config(args.config, overrides)
     require_roles(cfg, None)
+    if cfg.data.mixture:
+        return _prepare_mixture(cfg, args.out)
     try:
         with _stop_on_signals():
             store = ensure_store(
@@ -91,7 +93,7 @@ def run_prepare(args, overrides) -> int:
             file=sys.stderr,
         )
         return PREEMPTED_EXIT_CODE
-    counts = {name: {k: s.entry[k] for k in ("docs", "tokens", "bytes")} for name, s in store.splits.items()}
+    counts = _store_counts(store)
     if not store.built:  # (its JSON says "built": true or false)
         print(
             f"jaxlm: reused the token store {store.path} (made earlier from this source, split settings and "
@@ -99,6 +101,21 @@ def run_prepare(args, overrides) -> int:
             file=sys.stderr,
         )
     print(json.dumps(dict(store=store.path, built=store.built, **counts)))
+    return 0
+
+
+def _store_counts(store) -> dict:
+    return {name: {k: s.entry[k] for k in ("docs", "tokens", "bytes")} for name, s in store.splits.items()}
+
+
+def _prepare_mixture(cfg, out: str | None) -> int:
+    """Every store of a mixture (in the cache, where `jaxlm train` finds them), one JSON object per source."""
+    from jaxlm.pipeline.dataset import load_corpus
+
+    if out is not None:
+        raise UserError("--out is one store, but a mixture has one per source (in the cache): drop --out")
+    for name, part in load_corpus(cfg, progress=cfg.train.progress).parts.items():
+        print(json.dumps(dict(source=name, store=part.store.path, built=part.store.built, **_store_counts(part.store))))
     return 0
 
 

@@ -40,24 +40,22 @@ def evaluate(
     """bits_per_byte = total nats / (UTF-8 bytes of the evaluated target text × ln 2), comparable across
     tokenizers (only for objectives whose targets are the text itself). Each process feeds its contiguous
     block of every global batch; `transform` (e.g. a context ablation) changes each global batch first."""
-    sums = evaluate_sums(
-        eval_step, params, prepared, batch_size, byte_lengths, put_batch, max_batches, transform, progress
-    )
+    score = lambda local_batch: eval_step(params, put_batch(local_batch))  # noqa: E731
+    sums = evaluate_sums(score, prepared, batch_size, byte_lengths, max_batches, transform, progress)
     return metrics(*sums, prepared.bits_per_byte)
 
 
 def evaluate_sums(
-    eval_step,
-    params,
+    score: Callable[[dict], dict],
     prepared: Prepared,
     batch_size: int,
     byte_lengths: np.ndarray,
-    put_batch,
-    max_batches: int = 0,
-    transform: Callable[[dict], dict] | None = None,
-    progress: bool = False,
+    max_batches: int,
+    transform: Callable[[dict], dict] | None,
+    progress: bool,
 ) -> tuple[dict | None, int]:
-    """(the eval step's summed metrics, UTF-8 bytes of the scored targets) over the evaluated batches."""
+    """(the summed metrics that `score` gives this process's block of each global batch, UTF-8 bytes of the
+    scored targets) over the evaluated batches."""
     totals, n_bytes = None, 0
     local = batch_size // jax.process_count()
     start = jax.process_index() * local
@@ -66,8 +64,7 @@ def evaluate_sums(
             n_bytes += int(np.sum(byte_lengths[batch["targets"]] * batch["weights"]))
         if transform is not None:
             batch = transform(batch)
-        local_batch = {k: v[start : start + local] for k, v in batch.items()}
-        totals = sum_metrics(totals, eval_step(params, put_batch(local_batch)))
+        totals = sum_metrics(totals, score({k: v[start : start + local] for k, v in batch.items()}))
     return totals, n_bytes
 
 
@@ -105,10 +102,9 @@ def evaluate_sources(
 ) -> tuple[dict, dict[str, dict]]:
     """(all sources pooled, each source's metrics) of a mixture's split: source `name` scored on its first
     `limits[name]` batches (0 = all)."""
+    score = lambda local_batch: eval_step(params, put_batch(local_batch))  # noqa: E731
     sums = {
-        name: evaluate_sums(
-            eval_step, params, data, batch_size, byte_lengths, put_batch, limits[name], transform, progress
-        )
+        name: evaluate_sums(score, data, batch_size, byte_lengths, limits[name], transform, progress)
         for name, data in parts.items()
     }
     bits = next(iter(parts.values())).bits_per_byte
