@@ -1,5 +1,6 @@
 """Evaluation over a whole split: loss (nats per target), perplexity, accuracies and bits per byte."""
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -40,9 +41,13 @@ def evaluate(
     """bits_per_byte = total nats / (UTF-8 bytes of the evaluated target text × ln 2), comparable across
     tokenizers (only for objectives whose targets are the text itself). Each process feeds its contiguous
     block of every global batch; `transform` (e.g. a context ablation) changes each global batch first."""
-    score = lambda local_batch: eval_step(params, put_batch(local_batch))  # noqa: E731
+    score = functools.partial(_score, eval_step, params, put_batch)
     sums = evaluate_sums(score, prepared, batch_size, byte_lengths, max_batches, transform, progress)
     return metrics(*sums, prepared.bits_per_byte)
+
+
+def _score(eval_step, params, put_batch, local_batch: dict) -> dict:
+    return eval_step(params, put_batch(local_batch))
 
 
 def evaluate_sums(
@@ -102,7 +107,7 @@ def evaluate_sources(
 ) -> tuple[dict, dict[str, dict]]:
     """(all sources pooled, each source's metrics) of a mixture's split: source `name` scored on its first
     `limits[name]` batches (0 = all)."""
-    score = lambda local_batch: eval_step(params, put_batch(local_batch))  # noqa: E731
+    score = functools.partial(_score, eval_step, params, put_batch)
     sums = {
         name: evaluate_sums(score, data, batch_size, byte_lengths, limits[name], transform, progress)
         for name, data in parts.items()
