@@ -6,6 +6,7 @@ under `jaxlm_commit`, also in its summary). Never prompts: online mode needs sto
 import json
 import os
 import re
+import secrets
 import shutil
 
 import ml_collections
@@ -75,11 +76,9 @@ class WandbLogger:
 
 def _run_id(workdir: str) -> str:
     """The W&B run id kept in the workdir; a new one (written there) for a fresh run."""
-    import wandb
-
     path = io.join(workdir, "wandb", RUN_ID)
     if not io.exists(path):
-        run_id = wandb.util.generate_id()
+        run_id = secrets.token_hex(6)
         io.atomic_write(path, run_id + "\n")
         return run_id
     run_id = io.read_text(path).strip()

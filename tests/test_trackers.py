@@ -1,0 +1,98 @@
+"""Experiment trackers (config.train.loggers): a run logging to metrics.jsonl, TensorBoard and Weights & Biases
+(offline, no network), resumed once; its W&B run files are read back with wandb's own reader."""
+
+import glob
+import json
+import os
+import subprocess
+
+import pytest
+from conftest import jaxlm_cli
+from fixtures_runs import QUICK, TINY
+
+from jaxlm.cli.main import main
+from jaxlm.train.metrics import read_metrics
+from jaxlm.train.run_info import git_commit
+
+wandb = pytest.importorskip("wandb")  # installed by .[test]
+
+ALL = "--config.train.loggers=['jsonl','tensorboard','wandb']"
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory) -> str:
+    """gpt_tiny for 2 steps, then resumed to 4, logging to all three trackers."""
+    workdir = str(tmp_path_factory.mktemp("trackers") / "run")
+    assert main(["train", "--config", TINY, "--workdir", workdir, *QUICK, ALL, "--config.train.steps=2"]) == 0
+    assert main(["train", "--config", TINY, "--workdir", workdir, *QUICK, ALL, "--config.train.steps=4"]) == 0
+    return workdir
+
+
+def _records(run_file: str) -> list[dict]:
+    """The records of a W&B transaction log (.wandb), as wandb-core's `leet inspect --json` prints them."""
+    out = subprocess.run(
+        [wandb.util.get_core_path(), "leet", "inspect", "-no-observability", "-json", "-run-file", run_file],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def _runs(workdir: str) -> list[list[dict]]:
+    """Each start's W&B records, oldest first."""
+    files = sorted(glob.glob(os.path.join(workdir, "wandb", "offline-run-*", "run-*.wandb")))
+    return [_records(f) for f in files]
+
+
+def test_wandb_history_equals_metrics_jsonl(tracked):
+    history = {}
+    for records in _runs(tracked):
+        for r in records:
+            if r["type"] == "history":
+                history.setdefault(r["history"]["step"]["num"], {}).update(r["history"]["item"])
+    rows = read_metrics(tracked)
+    assert sorted(history) == sorted({row["step"] for row in rows}) == [2, 4]
+    for row in rows:
+        prefix = row.get("split", "train")
+        numbers = {k: v for k, v in row.items() if k not in ("step", "split")}
+        assert numbers and {f"{prefix}/{k}": v for k, v in numbers.items()}.items() <= history[row["step"]].items()
+
+
+def test_wandb_run_holds_config_and_commit(tracked):
+    commit = git_commit()
+    first, resumed = _runs(tracked)
+    with open(os.path.join(tracked, "config.json")) as f:
+        saved = json.load(f)
+    for records, steps in ((first, 2), (resumed, 4)):
+        (run,) = [r["run"] for r in records if r["type"] == "run"]
+        config = dict(run["config"]["update"])
+        config.pop("_wandb")
+        assert config.pop("jaxlm_commit") == commit
+        assert config == {**saved, "train": {**saved["train"], "steps": steps}}
+        summaries = [r["summary"]["update"] for r in records if r["type"] == "summary"]
+        assert {"jaxlm_commit": commit} in summaries
+    with open(os.path.join(tracked, "run_info.jsonl")) as f:
+        starts = [json.loads(line) for line in f]
+    assert [(s["step"], s["commit"], s["loggers"]) for s in starts] == [
+        (0, commit, ["jsonl", "tensorboard", "wandb"])
+    ] + [(2, commit, ["jsonl", "tensorboard", "wandb"])]
+    assert os.listdir(os.path.join(tracked, "tensorboard"))
+
+
+def test_resumed_run_continues_the_same_wandb_run(tracked):
+    with open(os.path.join(tracked, "wandb", "run_id")) as f:
+        run_id = f.read().strip()
+    runs = [[r["run"] for r in records if r["type"] == "run"][0] for records in _runs(tracked)]
+    assert [(r["run_id"], r["display_name"], r["project"]) for r in runs] == [(run_id, "run", "jaxlm")] * 2
+    assert all(r["type"] != "exit" or r["exit"]["exit_code"] == 0 for records in _runs(tracked) for r in records)
+
+
+def test_unknown_logger_is_refused_before_anything_is_written(tmp_path):
+    workdir = tmp_path / "run"
+    done = jaxlm_cli("train", "--config", TINY, "--workdir", str(workdir), "--config.train.loggers=['jsonl','mlflow']")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "unknown logger 'mlflow'" in done.stderr and "jsonl, tensorboard, wandb" in done.stderr
+    assert os.listdir(tmp_path) == []
