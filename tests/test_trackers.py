@@ -7,14 +7,13 @@ import os
 import subprocess
 
 import pytest
+import wandb
 from conftest import jaxlm_cli
 from fixtures_runs import QUICK, TINY
 
 from jaxlm.cli.main import main
 from jaxlm.train.metrics import read_metrics
 from jaxlm.train.run_info import git_commit
-
-wandb = pytest.importorskip("wandb")  # installed by .[test]
 
 ALL = "--config.train.loggers=['jsonl','tensorboard','wandb']"
 
