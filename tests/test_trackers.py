@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import wandb
-from conftest import jaxlm_cli
+from conftest import fails, jaxlm_cli
 from fixtures_runs import QUICK, TINY
 
 from jaxlm.cli.main import main
@@ -95,3 +95,25 @@ def test_unknown_logger_is_refused_before_anything_is_written(tmp_path):
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert "unknown logger 'mlflow'" in done.stderr and "jsonl, tensorboard, wandb" in done.stderr
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("--config.train.wandb.mode=cloud", "config.train.wandb.mode='cloud' is unknown: use offline or online"),
+        ("--config.train.loggers=['jsonl','jsonl']", "config.train.loggers=['jsonl', 'jsonl'] names a logger twice"),
+    ],
+)
+def test_bad_tracker_settings_are_refused(capsys, tmp_path, override, message):
+    assert message in fails(capsys, "train", "--config", TINY, "--workdir", str(tmp_path / "run"), override)
+    assert os.listdir(tmp_path) == []
+
+
+def test_online_wandb_without_credentials_is_refused_without_a_prompt(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    for var, folder in (("HOME", "home"), ("NETRC", "home/.netrc"), ("WANDB_CONFIG_DIR", "home/wandb")):
+        monkeypatch.setenv(var, str(tmp_path / folder))
+    workdir = tmp_path / "run"
+    err = fails(capsys, "train", "--config", TINY, "--workdir", str(workdir), ALL, "--config.train.wandb.mode=online")
+    assert "config.train.wandb.mode='online' needs W&B credentials: run `wandb login`" in err
+    assert not workdir.exists()
