@@ -15,6 +15,7 @@ from jaxlm.cli.main import main
 from jaxlm.train.metrics import read_metrics
 from jaxlm.train.run_info import git_commit
 
+pytestmark = pytest.mark.xdist_group("trackers")  # one worker trains the tracked run for the three tests using it
 ALL = "--config.train.loggers=['jsonl','tensorboard','wandb']"
 
 
@@ -45,6 +46,7 @@ def _runs(workdir: str) -> list[list[dict]]:
     return [_records(f) for f in files]
 
 
+@pytest.mark.slow
 def test_wandb_history_equals_metrics_jsonl(tracked):
     history = {}
     for records in _runs(tracked):
@@ -59,6 +61,7 @@ def test_wandb_history_equals_metrics_jsonl(tracked):
         assert numbers and {f"{prefix}/{k}": v for k, v in numbers.items()}.items() <= history[row["step"]].items()
 
 
+@pytest.mark.slow
 def test_wandb_run_holds_config_and_commit(tracked):
     commit = git_commit()
     first, resumed = _runs(tracked)
@@ -80,6 +83,7 @@ def test_wandb_run_holds_config_and_commit(tracked):
     assert os.listdir(os.path.join(tracked, "tensorboard"))
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_the_same_wandb_run(tracked):
     with open(os.path.join(tracked, "wandb", "run_id")) as f:
         run_id = f.read().strip()
