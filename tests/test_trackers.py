@@ -12,7 +12,7 @@ from conftest import fails, jaxlm_cli
 from fixtures_runs import QUICK, TINY
 
 from jaxlm.cli.main import main
-from jaxlm.train.metrics import read_metrics
+from jaxlm.train.metrics import MetricsWriter, read_metrics
 from jaxlm.train.run_info import git_commit
 
 pytestmark = pytest.mark.xdist_group("trackers")  # one worker trains the tracked run for the three tests using it
@@ -121,3 +121,24 @@ def test_online_wandb_without_credentials_is_refused_without_a_prompt(capsys, tm
     err = fails(capsys, "train", "--config", TINY, "--workdir", str(workdir), ALL, "--config.train.wandb.mode=online")
     assert "config.train.wandb.mode='online' needs W&B credentials: run `wandb login`" in err
     assert not workdir.exists()
+
+
+def test_bucket_workdir_gets_every_trackers_files(gcs_bucket, tiny_config, tmp_path):
+    """A gs:// workdir: metrics.jsonl, the TensorBoard events and the W&B run files are uploaded on close."""
+    from jaxlm import io
+    from jaxlm.io import gcs
+
+    tiny_config.train.loggers = ["jsonl", "tensorboard", "wandb"]
+    workdir = f"{gcs_bucket}/tracked"
+    writer = MetricsWriter(workdir, 0, tiny_config)
+    writer.write(1, {"loss": 2.5})
+    writer.write(1, {"split": "val", "loss": 3.0})
+    writer.close()
+    assert read_metrics(workdir) == [{"step": 1, "loss": 2.5}, {"step": 1, "split": "val", "loss": 3.0}]
+    assert io.files_under(f"{workdir}/tensorboard")
+    (run_file,) = [f for f in io.files_under(f"{workdir}/wandb") if f.endswith(".wandb")]
+    local = tmp_path / "run.wandb"
+    gcs.filesystem().get(f"{workdir}/wandb/{run_file}".removeprefix("gs://"), str(local))
+    (history,) = [r["history"] for r in _records(str(local)) if r["type"] == "history"]
+    assert history["step"]["num"] == 1 and {"train/loss": 2.5, "val/loss": 3.0}.items() <= history["item"].items()
+    assert io.read_text(f"{workdir}/wandb/run_id").strip() == os.path.basename(run_file)[4:-6]
