@@ -19,10 +19,19 @@ from jaxlm.train.loggers import scalars, staging_folder
 RUN_ID = "run_id"
 
 
+def _wandb(settings: ml_collections.ConfigDict):
+    """The wandb module; offline, with wandb's own switch set first: no error reports or telemetry sent to W&B."""
+    if settings.mode == "offline":
+        os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
+    import wandb
+
+    return wandb
+
+
 def check_wandb(settings: ml_collections.ConfigDict) -> None:
     """The wandb package is installed and, for mode 'online', W&B credentials are stored (no prompt, no network)."""
     try:
-        import wandb
+        wandb = _wandb(settings)
     except ImportError:
         raise UserError(
             "config.train.loggers names 'wandb' but the wandb package is not installed: "
@@ -39,9 +48,8 @@ class WandbLogger:
     """One W&B run per workdir; scalars as `train/NAME`, `val/NAME`, `tasks/NAME` at the optimizer step."""
 
     def __init__(self, workdir: str, cfg: ml_collections.ConfigDict, commit: str):
-        import wandb
-
         s = cfg.train.wandb
+        wandb = _wandb(s)
         self._remote = io.join(workdir, "wandb")
         self._staged = io.is_remote(workdir)
         self._dir = staging_folder("wandb-") if self._staged else workdir
