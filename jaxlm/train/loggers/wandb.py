@@ -62,7 +62,8 @@ class WandbLogger:
             dir=self._dir,
             mode=s.mode,
             config={**json.loads(cfg.to_json()), "jaxlm_commit": commit},
-            settings=wandb.Settings(silent=True, console="off", symlink=False, save_code=False),
+            # create_new: a run left open in this process (a failed run before) is never logged into instead
+            settings=wandb.Settings(silent=True, console="off", symlink=False, save_code=False, reinit="create_new"),
         )
         self.run.summary["jaxlm_commit"] = commit
 
