@@ -27,6 +27,7 @@ from jaxlm.sharding.mesh import make_mesh
 from jaxlm.train.build import build, checked_plan
 from jaxlm.train.checkpoint import Checkpointer
 from jaxlm.train.evaluate import evaluate, summarize
+from jaxlm.train.loggers import check_trackers
 from jaxlm.train.metrics import MetricsWriter
 from jaxlm.train.nonfinite import NonFiniteGuard
 from jaxlm.train.precision import dynamic_scaling
@@ -67,6 +68,11 @@ RESUME_FREE_KEYS = (
     "eval.tasks",
     "eval.limit",
     "eval.batch_size",
+    "train.loggers",
+    "train.wandb.project",
+    "train.wandb.entity",
+    "train.wandb.mode",
+    "train.wandb.name",
 )
 MODEL_SHAPE_KEYS = (
     "family",
@@ -235,6 +241,7 @@ def train(
     """
     cfg = check_config(pretrained_config(cfg))  # the pretrained model section against the objective, before any work
     tasks = load_tasks(cfg.eval)  # downstream tasks are read before anything is written
+    check_trackers(cfg.train)  # a tracker that cannot start here fails before anything is written
     prepare_workdir(cfg, workdir, allow_config_change)
     with workdir_lock(workdir, jax.process_index()), Preemption() as preemption, contextlib.ExitStack() as cleanup:
         return _train_locked(cfg, workdir, tx, stop_after, preemption, cleanup, schedule, tasks)
@@ -270,7 +277,7 @@ def _train_locked(
     if data_state is not None:
         data_iter.set_state(data_state)
     start = int(run.state.step)
-    writer = MetricsWriter(workdir, start)
+    writer = MetricsWriter(workdir, start, cfg)
     train_step = run.train_step
     end = min(t.steps, stop_after) if stop_after else t.steps
     bar = Progress(
