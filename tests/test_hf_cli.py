@@ -2,19 +2,33 @@
 a user types: convert, eval, generate, a 2-step fine-tune and export, none of which changes the converted
 folder; pretrained tokenizer.json files give AutoTokenizer's ids whatever padding/truncation block they hold."""
 
+import dataclasses
 import json
 import os
+from collections.abc import Callable
 
 import pytest
+import sentencepiece as spm
 import torch
 from conftest import jaxlm_cli, snapshot
 from test_pretrained_tokenizer import TEXTS, _byte_level_bpe, _t5_style_sentencepiece, _wordpiece
+from tokenizers import Tokenizer as RustTokenizer
+from tokenizers import models, pre_tokenizers, trainers
 from transformers import (
     AutoTokenizer,
+    BartConfig,
+    BartForConditionalGeneration,
+    BartTokenizerFast,
     BertConfig,
     BertModel,
     GPT2Config,
     GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    LlamaTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen2TokenizerFast,
     T5Config,
     T5ForConditionalGeneration,
 )
@@ -138,20 +152,123 @@ def _hf_t5(d) -> str:
     return str(d)
 
 
-FAMILIES = {  # name → (writes the HF folder, its objective, the class that loads the export)
-    "bert": (_hf_bert, "roberta_mlm", BertModel),  # a headless BERT exports as one
-    "gpt": (_hf_gpt2, "causal_lm", GPT2LMHeadModel),
-    "t5": (_hf_t5, "t5_span_corruption", T5ForConditionalGeneration),
+def _hf_llama(d) -> str:
+    """A Llama 2-style checkpoint: sentencepiece BPE with byte fallback (tokenizer.model and its tokenizer.json),
+    grouped-query attention, untied embeddings."""
+    d.mkdir()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([ln for t in TEXTS for ln in t.split("\n") if ln.strip()]),
+        model_prefix=str(d / "sp"),
+        model_type="bpe",
+        vocab_size=600,
+        byte_fallback=True,
+        split_digits=True,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        minloglevel=2,
+    )
+    tok = LlamaTokenizerFast(vocab_file=str(d / "sp.model"), legacy=False, from_slow=True)
+    tok.save_pretrained(d)
+    (d / "sp.model").unlink(), (d / "sp.vocab").unlink()
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
+    _randomize(LlamaForCausalLM(cfg)).save_pretrained(d)
+    return str(d)
+
+
+def _byte_level_vocab(d, specials: list[str]) -> tuple[str, str]:
+    """vocab.json and merges.txt of a byte-level BPE trained on the plays, `specials` first."""
+    tok = RustTokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(
+        TEXTS,
+        trainers.BpeTrainer(
+            vocab_size=700, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    (d / "bpe").mkdir()
+    return tuple(tok.model.save(str(d / "bpe")))
+
+
+def _hf_qwen2(d) -> str:
+    """A Qwen2.5-style checkpoint: Qwen2TokenizerFast (byte-level BPE, NFC), q/k/v biases, tied embeddings and an
+    embedding table padded past the tokenizer's ids, as Qwen's are."""
+    d.mkdir()
+    vocab, merges = _byte_level_vocab(d, ["<|endoftext|>"])
+    tok = Qwen2TokenizerFast(vocab_file=vocab, merges_file=merges)
+    tok.save_pretrained(d)
+    for name in ("vocab.json", "merges.txt"):
+        (d / "bpe" / name).unlink()
+    cfg = Qwen2Config(
+        vocab_size=len(tok) + 4,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=True,
+    )
+    _randomize(Qwen2ForCausalLM(cfg)).save_pretrained(d)
+    return str(d)
+
+
+def _hf_bart(d) -> str:
+    """A BART checkpoint with BartTokenizerFast's files (byte-level BPE, <s> <pad> </s> <unk> … <mask> last)."""
+    d.mkdir()
+    vocab, merges = _byte_level_vocab(d, ["<s>", "<pad>", "</s>", "<unk>"])
+    tok = BartTokenizerFast(vocab_file=vocab, merges_file=merges)
+    tok.save_pretrained(d)
+    cfg = BartConfig(
+        vocab_size=len(tok),
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=64,
+    )
+    _randomize(BartForConditionalGeneration(cfg)).save_pretrained(d)
+    return str(d)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    write: Callable  # writes the Hugging Face folder
+    objective: str  # the objective convert gives it
+    hf_cls: type  # the class that loads the export
+    family: str = ""  # jaxlm's family (the key's when empty)
+    generate: tuple[str, str] = ()  # ("--prompt" or "--input", its text); none for an encoder-only model
+
+
+FAMILIES = {
+    "bert": Family(_hf_bert, "roberta_mlm", BertModel),  # a headless BERT exports as one
+    "gpt": Family(_hf_gpt2, "causal_lm", GPT2LMHeadModel, generate=("--prompt", "ROMEO:")),
+    "t5": Family(_hf_t5, "t5_span_corruption", T5ForConditionalGeneration, generate=("--input", "ROMEO: <extra_id_0>")),
+    "llama": Family(_hf_llama, "causal_lm", LlamaForCausalLM, family="gpt", generate=("--prompt", "ROMEO:")),
+    "qwen2": Family(_hf_qwen2, "causal_lm", Qwen2ForCausalLM, family="gpt", generate=("--prompt", "ROMEO:")),
+    "bart": Family(_hf_bart, "bart_denoise", BartForConditionalGeneration, generate=("--input", "But <mask> light")),
 }
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
-def test_converted_checkpoint_through_every_verb(family, corpus, tmp_path, capsys):
-    write, objective, hf_cls = FAMILIES[family]
-    hf = write(tmp_path / "hf")
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_converted_checkpoint_through_every_verb(name, corpus, tmp_path, capsys):
+    f = FAMILIES[name]
+    hf = f.write(tmp_path / "hf")
     c = str(tmp_path / "c")
     assert main(["convert", "--from-hf", hf, "--out", c]) == 0
-    assert json.load(open(os.path.join(c, "config.json")))["data"]["objective"] == objective
+    assert json.load(open(os.path.join(c, "config.json")))["data"]["objective"] == f.objective
     before = snapshot(c)
     small = [
         f"--config.data.source={corpus}",
@@ -160,14 +277,10 @@ def test_converted_checkpoint_through_every_verb(family, corpus, tmp_path, capsy
         "--config.train.eval_batch_size=2",
     ]
 
-    if family == "gpt":
-        assert main(["generate", "--workdir", c, "--prompt", "ROMEO:", "--max-new-tokens", "4"]) == 0
-        refused = jaxlm_cli("generate", "--workdir", c, "--input", "x")
-    elif family == "t5":
-        assert main(["generate", "--workdir", c, "--input", "ROMEO: <extra_id_0>", "--max-new-tokens", "4"]) == 0
-        refused = jaxlm_cli("generate", "--workdir", c, "--prompt", "x")
-    else:
-        refused = jaxlm_cli("generate", "--workdir", c, "--prompt", "x")
+    if f.generate:
+        assert main(["generate", "--workdir", c, *f.generate, "--max-new-tokens", "4"]) == 0
+    wrong = "--input" if f.generate[:1] == ("--prompt",) else "--prompt"
+    refused = jaxlm_cli("generate", "--workdir", c, wrong, "x")
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     capsys.readouterr()
     assert main(["eval", "--workdir", c, *small]) == 0
@@ -183,8 +296,8 @@ def test_converted_checkpoint_through_every_verb(family, corpus, tmp_path, capsy
                 "experiments/gpt_tiny.py",
                 "--workdir",
                 str(run),
-                f"--config.model.family={family}",
-                f"--config.data.objective={objective}",
+                f"--config.model.family={f.family or name}",
+                f"--config.data.objective={f.objective}",
                 f"--config.finetune.init_from={c}",
                 "--config.train.steps=2",
                 "--config.train.batch_size=2",
@@ -199,9 +312,9 @@ def test_converted_checkpoint_through_every_verb(family, corpus, tmp_path, capsy
 
     out = tmp_path / "export"
     assert main(["export", "--workdir", c, "--to-hf", str(out)]) == 0
-    _, info = hf_cls.from_pretrained(out, output_loading_info=True)
+    _, info = f.hf_cls.from_pretrained(out, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"], info
-    if family != "t5":  # (T5's spiece.model is exported converted to a tokenizer.json)
+    if name != "t5":  # (T5's spiece.model is exported converted to a tokenizer.json)
         with open(os.path.join(hf, "tokenizer.json"), "rb") as a, open(out / "tokenizer.json", "rb") as b:
             assert a.read() == b.read()  # the original's padding and truncation block, byte for byte
     assert snapshot(c) == before
