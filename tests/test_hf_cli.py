@@ -279,9 +279,10 @@ def test_converted_checkpoint_through_every_verb(name, corpus, tmp_path, capsys)
 
     if f.generate:
         assert main(["generate", "--workdir", c, *f.generate, "--max-new-tokens", "4"]) == 0
-    wrong = "--input" if f.generate[:1] == ("--prompt",) else "--prompt"
-    refused = jaxlm_cli("generate", "--workdir", c, wrong, "x")
-    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    if name in ("bert", "gpt", "t5"):  # the wrong flag's refusal, once per kind: encoder, decoder, encoder-decoder
+        wrong = "--input" if f.generate[:1] == ("--prompt",) else "--prompt"
+        refused = jaxlm_cli("generate", "--workdir", c, wrong, "x")
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     capsys.readouterr()
     assert main(["eval", "--workdir", c, *small]) == 0
     out = capsys.readouterr()
