@@ -1,6 +1,7 @@
-"""Checkpoints that `transformers` itself writes, with tokenizer files built by `tokenizers`, through the commands
-a user types: convert, eval, generate, a 2-step fine-tune and export, none of which changes the converted
-folder; pretrained tokenizer.json files give AutoTokenizer's ids whatever padding/truncation block they hold."""
+"""Checkpoints that `transformers` itself writes (GPT-2, Llama, Qwen2, BERT, T5, BART), with tokenizer files built by
+`tokenizers`, `sentencepiece` and transformers' tokenizer classes, through the commands a user types: convert, eval,
+generate, a 2-step fine-tune and export, none of which changes the converted folder (the tokenizers' own ids:
+tests/test_hf_tokenizer_parity.py)."""
 
 import dataclasses
 import json
@@ -8,90 +9,27 @@ import os
 from collections.abc import Callable
 
 import pytest
-import sentencepiece as spm
 import torch
 from conftest import jaxlm_cli, snapshot
+from test_hf_tokenizer_parity import bart_tokenizer, llama_tokenizer, qwen2_tokenizer, with_padding_block
 from test_pretrained_tokenizer import TEXTS, _byte_level_bpe, _t5_style_sentencepiece, _wordpiece
-from tokenizers import Tokenizer as RustTokenizer
-from tokenizers import models, pre_tokenizers, trainers
 from transformers import (
-    AutoTokenizer,
     BartConfig,
     BartForConditionalGeneration,
-    BartTokenizerFast,
     BertConfig,
     BertModel,
     GPT2Config,
     GPT2LMHeadModel,
     LlamaConfig,
     LlamaForCausalLM,
-    LlamaTokenizerFast,
     Qwen2Config,
     Qwen2ForCausalLM,
-    Qwen2TokenizerFast,
     T5Config,
     T5ForConditionalGeneration,
 )
 
 from jaxlm.cli.main import main
 from jaxlm.data.tokenizer import Tokenizer
-
-BASE = [
-    "To be, or not to be",
-    "Naïve café déjà vu — résumé",
-    "3.14159 + 2,718 = 5.86; 1e-9 ≈ 0",
-    "東京は日本の首都です。",
-    "def f(x):\n    return x ** 2  # square",
-    "¿Qué tal? ¡Muy bien!",
-    "  leading and trailing  ",
-    "e-mail: someone@example.org, https://example.org/a?b=c",
-    "ÆØÅ æøå ß ẞ Ωμέγα",
-    "tabs\tand\nnewlines\r\n",
-    "emoji 🙂👍 and symbols ©®™",
-    "ROMEO: But soft! what light through yonder window breaks?",
-]
-SENTENCES = [
-    *BASE,
-    *(f"{a} {b}" for a, b in zip(BASE, reversed(BASE))),
-    *(t[:300] for t in TEXTS[:24]),
-    " ".join(TEXTS[0].split()[:700]),
-]  # the last one is longer than 512 tokens
-
-
-def _with_padding_block(path: str) -> str:
-    """The tokenizer.json at `path` with MiniLM's block: padding to a fixed 128 and truncation at 128."""
-    spec = json.loads(open(path, encoding="utf-8").read())
-    spec["truncation"] = {"direction": "Right", "max_length": 128, "strategy": "LongestFirst", "stride": 0}
-    spec["padding"] = {
-        "strategy": {"Fixed": 128},
-        "direction": "Right",
-        "pad_to_multiple_of": None,
-        "pad_id": 0,
-        "pad_type_id": 0,
-        "pad_token": "[PAD]",
-    }
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(spec, f)
-    return path
-
-
-def _auto_tokenizer(folder) -> AutoTokenizer:
-    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
-        json.dump({"tokenizer_class": "PreTrainedTokenizerFast"}, f)
-    return AutoTokenizer.from_pretrained(folder)
-
-
-@pytest.mark.parametrize(
-    "build",
-    [lambda p: _with_padding_block(_wordpiece(p)), lambda p: _with_padding_block(_byte_level_bpe(p))],
-    ids=["wordpiece", "bpe"],
-)
-def test_pretrained_tokenizer_json_gives_auto_tokenizer_ids(build, tmp_path):
-    path = build(tmp_path / "tokenizer.json")
-    ours, theirs = Tokenizer.from_bytes(open(path, "rb").read()), _auto_tokenizer(tmp_path)
-    assert len(theirs(SENTENCES[-1], add_special_tokens=False)["input_ids"]) > 512
-    for text in SENTENCES:
-        assert ours.encode(text) == theirs(text, add_special_tokens=False)["input_ids"], text
 
 
 def _randomize(model):
@@ -113,7 +51,7 @@ def corpus(tmp_path_factory) -> str:
 
 def _hf_bert(d) -> str:
     d.mkdir()
-    tok = Tokenizer.from_bytes(open(_with_padding_block(_wordpiece(d / "tokenizer.json")), "rb").read())
+    tok = Tokenizer.from_bytes(open(with_padding_block(_wordpiece(d / "tokenizer.json")), "rb").read())
     cfg = BertConfig(
         vocab_size=tok.vocab_size,
         hidden_size=32,
@@ -153,25 +91,9 @@ def _hf_t5(d) -> str:
 
 
 def _hf_llama(d) -> str:
-    """A Llama 2-style checkpoint: sentencepiece BPE with byte fallback (tokenizer.model and its tokenizer.json),
-    grouped-query attention, untied embeddings."""
+    """A Llama 2-style checkpoint (sentencepiece BPE with byte fallback, grouped-query attention, untied embeddings)."""
     d.mkdir()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter([ln for t in TEXTS for ln in t.split("\n") if ln.strip()]),
-        model_prefix=str(d / "sp"),
-        model_type="bpe",
-        vocab_size=600,
-        byte_fallback=True,
-        split_digits=True,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        minloglevel=2,
-    )
-    tok = LlamaTokenizerFast(vocab_file=str(d / "sp.model"), legacy=False, from_slow=True)
-    tok.save_pretrained(d)
-    (d / "sp.model").unlink(), (d / "sp.vocab").unlink()
+    tok = llama_tokenizer(d)
     cfg = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=32,
@@ -185,29 +107,11 @@ def _hf_llama(d) -> str:
     return str(d)
 
 
-def _byte_level_vocab(d, specials: list[str]) -> tuple[str, str]:
-    """vocab.json and merges.txt of a byte-level BPE trained on the plays, `specials` first."""
-    tok = RustTokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(
-        TEXTS,
-        trainers.BpeTrainer(
-            vocab_size=700, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-        ),
-    )
-    (d / "bpe").mkdir()
-    return tuple(tok.model.save(str(d / "bpe")))
-
-
 def _hf_qwen2(d) -> str:
-    """A Qwen2.5-style checkpoint: Qwen2TokenizerFast (byte-level BPE, NFC), q/k/v biases, tied embeddings and an
-    embedding table padded past the tokenizer's ids, as Qwen's are."""
+    """A Qwen2.5-style checkpoint: Qwen2's tokenizer, q/k/v biases, tied embeddings and an embedding table padded
+    past the tokenizer's ids, as Qwen's are."""
     d.mkdir()
-    vocab, merges = _byte_level_vocab(d, ["<|endoftext|>"])
-    tok = Qwen2TokenizerFast(vocab_file=vocab, merges_file=merges)
-    tok.save_pretrained(d)
-    for name in ("vocab.json", "merges.txt"):
-        (d / "bpe" / name).unlink()
+    tok = qwen2_tokenizer(d)
     cfg = Qwen2Config(
         vocab_size=len(tok) + 4,
         hidden_size=32,
@@ -223,11 +127,9 @@ def _hf_qwen2(d) -> str:
 
 
 def _hf_bart(d) -> str:
-    """A BART checkpoint with BartTokenizerFast's files (byte-level BPE, <s> <pad> </s> <unk> … <mask> last)."""
+    """A BART checkpoint with BART's tokenizer files."""
     d.mkdir()
-    vocab, merges = _byte_level_vocab(d, ["<s>", "<pad>", "</s>", "<unk>"])
-    tok = BartTokenizerFast(vocab_file=vocab, merges_file=merges)
-    tok.save_pretrained(d)
+    tok = bart_tokenizer(d)
     cfg = BartConfig(
         vocab_size=len(tok),
         d_model=32,
