@@ -90,48 +90,41 @@ def _hf_t5(d) -> str:
     return str(d)
 
 
-def _hf_llama(d) -> str:
-    """A Llama 2-style checkpoint (sentencepiece BPE with byte fallback, grouped-query attention, untied embeddings)."""
+def _hf_folder(d, write_tokenizer: Callable, model: Callable) -> str:
+    """A folder `d` with the tokenizer files `write_tokenizer(d)` writes and the random `model(its tokenizer)`."""
     d.mkdir()
-    tok = llama_tokenizer(d)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    _randomize(LlamaForCausalLM(cfg)).save_pretrained(d)
+    _randomize(model(write_tokenizer(d))).save_pretrained(d)
     return str(d)
+
+
+DECODER = dict(  # grouped-query attention: 4 heads, 2 key/value heads
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+)
+
+
+def _hf_llama(d) -> str:
+    """A Llama 2-style checkpoint (sentencepiece BPE with byte fallback, untied embeddings)."""
+    return _hf_folder(d, llama_tokenizer, lambda tok: LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), **DECODER)))
 
 
 def _hf_qwen2(d) -> str:
     """A Qwen2.5-style checkpoint: Qwen2's tokenizer, q/k/v biases, tied embeddings and an embedding table padded
     past the tokenizer's ids, as Qwen's are."""
-    d.mkdir()
-    tok = qwen2_tokenizer(d)
-    cfg = Qwen2Config(
-        vocab_size=len(tok) + 4,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        tie_word_embeddings=True,
+    return _hf_folder(
+        d,
+        qwen2_tokenizer,
+        lambda tok: Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok) + 4, tie_word_embeddings=True, **DECODER)),
     )
-    _randomize(Qwen2ForCausalLM(cfg)).save_pretrained(d)
-    return str(d)
 
 
 def _hf_bart(d) -> str:
     """A BART checkpoint with BART's tokenizer files and a shallower decoder than encoder, as distilled BARTs have."""
-    d.mkdir()
-    tok = bart_tokenizer(d)
-    cfg = BartConfig(
-        vocab_size=len(tok),
+    cfg = dict(
         d_model=32,
         encoder_layers=2,
         decoder_layers=1,
@@ -141,8 +134,9 @@ def _hf_bart(d) -> str:
         decoder_ffn_dim=64,
         max_position_embeddings=64,
     )
-    _randomize(BartForConditionalGeneration(cfg)).save_pretrained(d)
-    return str(d)
+    return _hf_folder(
+        d, bart_tokenizer, lambda tok: BartForConditionalGeneration(BartConfig(vocab_size=len(tok), **cfg))
+    )
 
 
 @dataclasses.dataclass(frozen=True)
