@@ -76,7 +76,7 @@ def _hf_t5(d) -> str:
     d.mkdir()
     tok = Tokenizer.from_bytes(open(_t5_style_sentencepiece(d / "spiece.model"), "rb").read())
     cfg = T5Config(
-        vocab_size=tok.vocab_size,
+        vocab_size=tok.vocab_size + 8,  # padded past the tokenizer's ids, as T5's 32,128 rows for 32,100 ids
         d_model=32,
         d_kv=16,
         d_ff=64,

@@ -204,6 +204,8 @@ def test_ids_and_text_are_auto_tokenizers(layout, tmp_path):
     sentencepiece = taken != "tokenizer.json"
     unknown = [" \u2047 ", theirs.unk_token] if sentencepiece else ["", ""]
     assert [t for t, ids in zip(SENTENCES, expected) if ours.decode(ids).replace(*unknown) != theirs.decode(ids)] == []
+    padded = ours.vocab_size + 3  # a row of a padded embedding table (Qwen's, T5's): no text
+    assert ours.decode([*expected[1], padded, *expected[2]]) == ours.decode(expected[1] + expected[2])
     if sentencepiece:
         slow = AutoTokenizer.from_pretrained(str(tmp_path), use_fast=False)
         assert not slow.is_fast and [slow(t, add_special_tokens=False)["input_ids"] for t in SENTENCES] == expected
