@@ -131,14 +131,22 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(tmp_path, 
     train_losses = lambda rows: [r["loss"] for r in rows if "split" not in r]
     np.testing.assert_allclose(train_losses(read(pair)), train_losses(read(single)), rtol=1e-5)
     # The pair's checkpoint, restored by a single process on one device (this one), evaluates to the pair's own
-    # val loss.
+    # val metrics, which each of the pair's processes computed from its own rows of the val batches only: the
+    # counts (target tokens, target bytes) exactly, the loss, accuracy and bits per byte to rounding; and so does
+    # the single process's run.
     assert jax.process_count() == 1 and jax.device_count() == 1
     capsys.readouterr()
     assert main(["eval", "--workdir", pair, "--config.mesh.data=1"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
-    val_pair = [r for r in read(pair) if r.get("split") == "val"][-1]["loss"]
     assert evaluated["step"] == 5
-    np.testing.assert_allclose(evaluated["val"]["loss"], val_pair, rtol=1e-5)
+    names = sorted(evaluated["val"])
+    assert {"loss", "accuracy", "bits_per_byte", "target_tokens", "target_bytes"} <= set(names)
+    for wd in (pair, single):
+        val = [r for r in read(wd) if r.get("split") == "val"][-1]
+        assert [val[k] for k in ("target_tokens", "target_bytes")] == [
+            evaluated["val"][k] for k in ("target_tokens", "target_bytes")
+        ]
+        np.testing.assert_allclose([val[k] for k in names], [evaluated["val"][k] for k in names], rtol=1e-5)
 
 
 @pytest.mark.parametrize(
