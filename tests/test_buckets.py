@@ -263,4 +263,9 @@ def test_a_bucket_source_is_streamed_into_the_store_a_local_copy_makes(gcs_bucke
     meta = [json.loads(x) for x in stores["local"]["train/meta.jsonl"].decode().splitlines()]
     assert {m["source"].split(":")[0] for m in meta} <= set(files)  # relative to the source, wherever it lies
     assert (sorted(os.listdir(copies)) if os.path.isdir(copies) else []) == copied_before  # streamed, never copied
+    prepare = ("data", "prepare", "--config", TINY, "--config.train.progress=False")
+    missing = fails(capsys, *prepare, f"--config.data.source={remote}-missing")
+    assert f"corpus path '{remote}-missing' does not exist" in missing
+    no_bucket = fails(capsys, *prepare, "--config.data.source=gs://no-such-bucket/corpus")
+    assert "config.data.source 'gs://no-such-bucket/corpus': bucket 'gs://no-such-bucket' does not exist" in no_bucket
     assert no_gs_folder(os.getcwd(), ROOT)
