@@ -31,9 +31,10 @@ SOURCE_HINT = (
 )
 FILE_SUFFIXES = (".txt", ".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
 HF_FILES = ("state.json", "dataset_info.json")
+AnyPath = Path | epath.Path  # a local file, or an object in a bucket
 
 
-def _suffix(path: Path | epath.Path) -> str:
+def _suffix(path: AnyPath) -> str:
     name = path.name.lower()
     return next((s for s in sorted(FILE_SUFFIXES, key=len, reverse=True) if name.endswith(s)), path.suffix.lower())
 
@@ -42,7 +43,7 @@ def _is_hf_dataset(path: Path) -> bool:
     return path.is_dir() and all((path / name).is_file() for name in HF_FILES)
 
 
-def source_files(source: str) -> list[Path | epath.Path]:
+def source_files(source: str) -> list[AnyPath]:
     """The files a source reads, in reading order; UserError if it does not exist or holds nothing readable."""
     if paths.is_remote(source):
         return list(_remote_files(source))
@@ -71,7 +72,7 @@ def _remote_files(source: str) -> dict[epath.Path, dict]:
     return {f: objects[str(f.relative_to(root))] for f in files}
 
 
-def _folder_files(source: str, root, files: list) -> list:
+def _folder_files(source: str, root: AnyPath, files: list[AnyPath]) -> list[AnyPath]:
     """The corpus files among the files below the folder `root` (sorted as paths are: part by part)."""
     if root / "dataset_dict.json" in files:
         raise UserError(
@@ -84,7 +85,7 @@ def _folder_files(source: str, root, files: list) -> list:
     return files
 
 
-def _checked_file(source: str, path):
+def _checked_file(source: str, path: AnyPath) -> AnyPath:
     if _suffix(path) not in FILE_SUFFIXES:
         raise UserError(f"corpus file '{source}' has unsupported suffix '{path.suffix}': {SOURCE_HINT}")
     return path
@@ -149,7 +150,7 @@ def provenance(source: str, doc_source: str) -> str:
     return doc_source
 
 
-def _read_file(path, folder, text_field: str, label_field: str) -> Iterator[Document]:
+def _read_file(path: AnyPath, folder: AnyPath | None, text_field: str, label_field: str) -> Iterator[Document]:
     """The documents of one file; `folder`: the source folder that holds it (None for a single-file source)."""
     if path.suffix == ".arrow":
         yield from _read_arrow(path, text_field, label_field)
@@ -169,7 +170,7 @@ def _read_file(path, folder, text_field: str, label_field: str) -> Iterator[Docu
 # --- JSON lines (plain, gzip, zstandard) ----------------------------------------------------------------------
 
 
-def _open_binary(path):
+def _open_binary(path: AnyPath):
     """The decompressed byte stream of a .jsonl(.gz/.zst) file, and the raw file (for the compressed offset)."""
     raw = path.open("rb")
     if path.name.lower().endswith(".gz"):
@@ -221,7 +222,7 @@ def _decompress_errors() -> tuple:
     return tuple(errors)
 
 
-def _read_jsonl(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
+def _read_jsonl(path: AnyPath, text_field: str, label_field: str) -> Iterator[Document]:
     if not text_field:
         raise UserError(f"corpus '{path}' is JSON lines but no text field is set: set config.data.text_field")
     stream, raw = _open_binary(path)
@@ -286,7 +287,7 @@ def _record_document(obj: dict, where: str, text_field: str, label_field: str, d
 # --- Arrow: Parquet files and `datasets` save_to_disk folders ---------------------------------------------------
 
 
-def _columns(schema_names: list[str], path: Path, text_field: str, label_field: str) -> list[str]:
+def _columns(schema_names: list[str], path: AnyPath, text_field: str, label_field: str) -> list[str]:
     wanted = [c for c in (text_field, label_field, "title") if c]
     if text_field not in schema_names:
         raise UserError(
@@ -301,7 +302,7 @@ def _columns(schema_names: list[str], path: Path, text_field: str, label_field: 
     return [c for c in dict.fromkeys(wanted) if c in schema_names]
 
 
-def _batch_documents(batch, path: Path, first_row: int, text_field: str, label_field: str) -> Iterator[Document]:
+def _batch_documents(batch, path: AnyPath, first_row: int, text_field: str, label_field: str) -> Iterator[Document]:
     data = batch.to_pydict()
     for k in range(batch.num_rows):
         row = first_row + k
@@ -309,7 +310,7 @@ def _batch_documents(batch, path: Path, first_row: int, text_field: str, label_f
         yield _record_document(obj, f"{path}:row {row}", text_field, label_field, f"row {row}")
 
 
-def _read_parquet(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
+def _read_parquet(path: AnyPath, text_field: str, label_field: str) -> Iterator[Document]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -328,7 +329,7 @@ def _read_parquet(path: Path, text_field: str, label_field: str) -> Iterator[Doc
         ) from None
 
 
-def _hf_arrow_files(path: Path) -> list[Path]:
+def _hf_arrow_files(path: AnyPath) -> list[AnyPath]:
     try:
         state = json.loads((path / "state.json").read_text())
         files = [path / f["filename"] for f in state["_data_files"]]
@@ -343,7 +344,7 @@ def _hf_arrow_files(path: Path) -> list[Path]:
     return files
 
 
-def _read_arrow(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
+def _read_arrow(path: AnyPath, text_field: str, label_field: str) -> Iterator[Document]:
     import pyarrow as pa
 
     row = 0
