@@ -122,9 +122,9 @@ def eval_batches(
     for b in range(n_batches):
         first = b * batch_size + part[0] * local
         rows = [prepared.example(i, np.random.default_rng([seed, i])) for i in range(first, min(n, first + local))]
-        pad = pad or {
-            k: np.zeros_like(v) for k, v in (rows or [prepared.example(0, np.random.default_rng(0))])[0].items()
-        }
+        if pad is None:  # a process whose block of the last batch is all padding still needs the shapes
+            template = rows[0] if rows else prepared.example(0, np.random.default_rng([seed, 0]))
+            pad = {k: np.zeros_like(v) for k, v in template.items()}
         rows += [pad] * (local - len(rows))
         yield {k: np.stack([r[k] for r in rows]) for k in rows[0]}
         bar.update(1)  # once the consumer has scored it
