@@ -149,6 +149,23 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(tmp_path, 
         np.testing.assert_allclose([val[k] for k in names], [evaluated["val"][k] for k in names], rtol=1e-5)
 
 
+def test_each_process_eval_block_is_its_rows_of_the_whole_batch(tiny_config):
+    """What each of two processes reads of the val split, put side by side, is every whole eval batch, the last
+    one too, where the second process's block is padding only."""
+    from jaxlm.pipeline.dataset import eval_batches, load_corpus, prepare
+
+    prepared = prepare(load_corpus(tiny_config, progress=False), tiny_config, "val", train=False)
+    n = len(prepared.examples)
+    size = next(b for b in range(4, n, 2) if 0 < n % b <= b // 2)  # the last batch fits in the first block
+    whole = list(eval_batches(prepared, size))
+    blocks = zip(eval_batches(prepared, size, part=(0, 2)), eval_batches(prepared, size, part=(1, 2)), strict=True)
+    for batch, (first, second) in zip(whole, blocks, strict=True):
+        assert batch.keys() == first.keys() == second.keys()
+        for k in batch:
+            np.testing.assert_array_equal(np.concatenate([first[k], second[k]]), batch[k], err_msg=k)
+    assert not whole[-1]["weights"][size // 2 :].any() and len(whole) > 1
+
+
 @pytest.mark.parametrize(
     "flags,expected",
     [
