@@ -48,8 +48,9 @@ class Preemption:
 
         Several processes pass the step itself, as orbax's CheckpointManager does when it saves: JAX's sync point
         is the step after the highest one any process had asked about when the notice came. A notice that comes
-        before a resumed run's first step (while it loads and compiles) gives a step behind it, so that run goes
-        on until the scheduler kills it and resumes from its last periodic checkpoint."""
+        before a resumed run's first step (while it loads and compiles), or just as orbax's background thread
+        reports an older, saved step, gives a step behind the run: it goes on until the scheduler kills it, and
+        resumes from its last periodic checkpoint (docs/CLUSTERS.md)."""
         if not self._shared:
             return self.signal is not None
         if not multihost_utils.reached_preemption_sync_point(step):
