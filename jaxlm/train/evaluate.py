@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from jaxlm.objectives.base import Prepared
 from jaxlm.pipeline.dataset import eval_batches
@@ -38,18 +39,24 @@ def evaluate(
     progress: bool = False,
 ) -> dict:
     """bits_per_byte = total nats / (UTF-8 bytes of the evaluated target text × ln 2), comparable across
-    tokenizers (only for objectives whose targets are the text itself). Each process feeds its contiguous
-    block of every global batch; `transform` (e.g. a context ablation) changes each global batch first."""
+    tokenizers (only for objectives whose targets are the text itself). Each process reads and feeds only its
+    contiguous block of every global batch; `transform` (e.g. a context ablation) changes each global batch first,
+    so with it every process reads whole batches."""
     totals, n_bytes = None, 0
     local = batch_size // jax.process_count()
     start = jax.process_index() * local
-    for batch in eval_batches(prepared, batch_size, max_batches, progress=progress and jax.process_index() == 0):
+    whole = transform is not None  # it mixes the rows of a batch
+    part = (0, 1) if whole else (jax.process_index(), jax.process_count())
+    for batch in eval_batches(
+        prepared, batch_size, max_batches, progress=progress and jax.process_index() == 0, part=part
+    ):
+        if whole:
+            batch = {k: v[start : start + local] for k, v in transform(batch).items()}
         if prepared.bits_per_byte:
             n_bytes += int(np.sum(byte_lengths[batch["targets"]] * batch["weights"]))
-        if transform is not None:
-            batch = transform(batch)
-        local_batch = {k: v[start : start + local] for k, v in batch.items()}
-        totals = sum_metrics(totals, eval_step(params, put_batch(local_batch)))
+        totals = sum_metrics(totals, eval_step(params, put_batch(batch)))
+    if jax.process_count() > 1 and prepared.bits_per_byte:  # each process counted its own rows' bytes
+        n_bytes = int(np.sum(multihost_utils.process_allgather(np.int64(n_bytes))))
     if totals is None or totals["weight"] == 0:
         return {}
     out = summarize(totals)

@@ -290,13 +290,14 @@ def _train_locked(
         parts = [next(data_iter) for _ in range(plan.active(step - 1))]
         batch = run.put_batch(interleave_microbatches(parts, plan.microbatches))
         run.state, metrics = train_step(run.state, batch)
+        stop = preemption.due(step)
         if pending:
             guard.check(*pending)
         # Under dynamic loss scaling, overflowing gradients are the scaler's business, not divergence.
         pending = (step, metrics["nonfinite_loss"], False if dynamic_scaling(t) else metrics["nonfinite_grads"])
         window_steps += 1
         bar.update(1)
-        if step % t.checkpoint_every == 0 or step == end or preemption.requested:
+        if step % t.checkpoint_every == 0 or step == end or stop:
             guard.check(*pending)  # never checkpoint past a step the policy stops at
             pending = None
         if step % t.log_every == 0 or step == end:
@@ -329,7 +330,7 @@ def _train_locked(
                 writer.write(step, dict(split="tasks", **scores))
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
             window_start = time.perf_counter()
-        if step % t.checkpoint_every == 0 or step == end or preemption.requested:
+        if step % t.checkpoint_every == 0 or step == end or stop:
             evaluated = step % t.eval_every == 0 or step == t.steps
             val_loss = val.get("loss") if evaluated and val else None
             unhealthy = guard.unhealthy(val_loss, run.state)
@@ -343,7 +344,7 @@ def _train_locked(
                 writer.flush()  # a bucket's metrics.jsonl holds every line up to the checkpoint a resume starts from
                 run.checkpointer.save(step, run.state, data_iter.get_state(), val_loss)
             window_start = time.perf_counter()
-        if preemption.requested:
+        if stop:
             run.checkpointer.wait()
             bar.close()
             writer.close()
