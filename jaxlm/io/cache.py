@@ -32,14 +32,14 @@ def local_copy(location: str, what: str, progress: bool = True) -> str:
         return location
     fs, root = gcs.filesystem(), location.split("://", 1)[1].rstrip("/")
     gcs.check_bucket(location, what)
-    objects = _objects(fs, root)
+    objects = gcs.objects(location)
     if not objects:
         raise UserError(f"{what} '{location}' does not exist: check the path (`gcloud storage ls {location}`)")
     single = list(objects) == [""]
     key = hashlib.sha256(location.encode()).hexdigest()[:16]
     entry = os.path.join(cache_root(), "remote", key)
     target = os.path.join(entry, os.path.basename(root))
-    wanted = {name: [info["size"], info.get("generation") or info.get("etag")] for name, info in objects.items()}
+    wanted = {name: [info["size"], gcs.version(info)] for name, info in objects.items()}
     os.makedirs(os.path.dirname(entry), exist_ok=True)
     with filelock.FileLock(entry + ".lock"):  # the processes of one host copy each location once
         if _manifest(entry) == wanted:
@@ -54,17 +54,6 @@ def local_copy(location: str, what: str, progress: bool = True) -> str:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _objects(fs, root: str) -> dict[str, dict]:
-    """{name relative to root ('' for a single file): object info}."""
-    try:
-        info = fs.info(root)
-    except FileNotFoundError:
-        return {}
-    if info["type"] == "file":
-        return {"": info}
-    return {f[len(root) + 1 :]: i for f, i in fs.find(root, detail=True).items()}
 
 
 def _manifest(entry: str) -> dict | None:

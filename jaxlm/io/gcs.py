@@ -78,3 +78,21 @@ def check_bucket(location: str, flag: str) -> None:
             f"cannot reach {flag} '{location}' ({reason}): check the bucket's name, its permissions "
             f"and the credentials ({CREDENTIALS_HINT})"
         ) from None
+
+
+def objects(location: str) -> dict[str, dict]:
+    """The objects at `location` ('gs://bkt/path'), listed at once: {name relative to it: gcsfs info}; a single
+    object is {'': info}, a prefix (a folder) every object below it; {} when there is none."""
+    fs, root = filesystem(), location.split("://", 1)[1].rstrip("/")
+    try:
+        info = fs.info(root)
+    except FileNotFoundError:
+        return {}
+    if info["type"] == "file":
+        return {"": info}
+    return {f[len(root) + 1 :]: i for f, i in fs.find(root, detail=True).items()}
+
+
+def version(info: dict) -> str:
+    """What changes whenever an object is rewritten: its generation (else its etag)."""
+    return str(info.get("generation") or info.get("etag"))

@@ -155,22 +155,31 @@ def eval_limit(prepared: Prepared, cfg: ml_collections.ConfigDict, during_traini
     return 0 if n >= -(-len(prepared.examples) // t.eval_batch_size) else n
 
 
-def eval_batches(prepared: Prepared, batch_size: int, max_batches: int = 0, seed: int = 0, progress: bool = False):
+def eval_batches(
+    prepared: Prepared,
+    batch_size: int,
+    max_batches: int = 0,
+    seed: int = 0,
+    progress: bool = False,
+    part: tuple[int, int] = (0, 1),
+):
     """Every example of a split once (or its first `max_batches` batches), in order, each transformed with a
-    fixed per-example rng; `progress`: a bar in a terminal, log lines without one."""
+    fixed per-example rng; `part` (p, n): only process p's contiguous block of batch_size / n rows of each batch
+    is read (as `train_batches` reads them); `progress`: a bar in a terminal, log lines without one."""
     n = len(prepared.examples)
     n_batches = -(-n // batch_size)
     if max_batches:
         n_batches = min(n_batches, max_batches)
+    local = batch_size // part[1]
     pad = None
     bar = Progress("eval", total=n_batches, unit="batches", enabled=progress)
     for b in range(n_batches):
-        rows = [
-            prepared.example(i, np.random.default_rng([seed, i]))
-            for i in range(b * batch_size, min(n, (b + 1) * batch_size))
-        ]
-        pad = pad or {k: np.zeros_like(v) for k, v in rows[0].items()}
-        rows += [pad] * (batch_size - len(rows))
+        first = b * batch_size + part[0] * local
+        rows = [prepared.example(i, np.random.default_rng([seed, i])) for i in range(first, min(n, first + local))]
+        if pad is None:  # a process whose block of the last batch is all padding still needs the shapes
+            template = rows[0] if rows else prepared.example(0, np.random.default_rng([seed, 0]))
+            pad = {k: np.zeros_like(v) for k, v in template.items()}
+        rows += [pad] * (local - len(rows))
         yield {k: np.stack([r[k] for r in rows]) for k in rows[0]}
         bar.update(1)  # once the consumer has scored it
     bar.close()

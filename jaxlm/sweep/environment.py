@@ -2,9 +2,10 @@
 
 import os
 import platform
-import subprocess
 
 import jax
+
+from jaxlm.train.run_info import git_commit
 
 
 def cpu_model() -> str:
@@ -17,25 +18,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def git_commit() -> str:
-    """Short commit of the jaxlm checkout ("+dirty" with uncommitted changes), or "unknown"."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        sha = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    return sha + ("+dirty" if dirty else "")
 
 
 def environment() -> dict:

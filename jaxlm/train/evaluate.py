@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from jaxlm.objectives.base import Prepared
 from jaxlm.pipeline.dataset import eval_batches
@@ -39,8 +40,9 @@ def evaluate(
     progress: bool = False,
 ) -> dict:
     """bits_per_byte = total nats / (UTF-8 bytes of the evaluated target text × ln 2), comparable across
-    tokenizers (only for objectives whose targets are the text itself). Each process feeds its contiguous
-    block of every global batch; `transform` (e.g. a context ablation) changes each global batch first."""
+    tokenizers (only for objectives whose targets are the text itself). Each process reads and feeds only its
+    contiguous block of every global batch; `transform` (e.g. a context ablation) changes each global batch first,
+    so with it every process reads whole batches."""
     score = functools.partial(_score, eval_step, params, put_batch)
     sums = evaluate_sums(score, prepared, batch_size, byte_lengths, max_batches, transform, progress)
     return metrics(*sums, prepared.bits_per_byte)
@@ -60,16 +62,22 @@ def evaluate_sums(
     progress: bool,
 ) -> tuple[dict | None, int]:
     """(the summed metrics that `score` gives this process's block of each global batch, UTF-8 bytes of the
-    scored targets) over the evaluated batches."""
+    scored targets of every process) over the evaluated batches."""
     totals, n_bytes = None, 0
     local = batch_size // jax.process_count()
     start = jax.process_index() * local
-    for batch in eval_batches(prepared, batch_size, max_batches, progress=progress and jax.process_index() == 0):
+    whole = transform is not None  # it mixes the rows of a batch
+    part = (0, 1) if whole else (jax.process_index(), jax.process_count())
+    for batch in eval_batches(
+        prepared, batch_size, max_batches, progress=progress and jax.process_index() == 0, part=part
+    ):
+        if whole:
+            batch = {k: v[start : start + local] for k, v in transform(batch).items()}
         if prepared.bits_per_byte:
             n_bytes += int(np.sum(byte_lengths[batch["targets"]] * batch["weights"]))
-        if transform is not None:
-            batch = transform(batch)
-        totals = sum_metrics(totals, score({k: v[start : start + local] for k, v in batch.items()}))
+        totals = sum_metrics(totals, score(batch))
+    if jax.process_count() > 1 and prepared.bits_per_byte:  # each process counted its own rows' bytes
+        n_bytes = int(np.sum(multihost_utils.process_allgather(np.int64(n_bytes))))
     return totals, n_bytes
 
 

@@ -27,6 +27,7 @@ from jaxlm.sharding.mesh import make_mesh
 from jaxlm.train.build import build, checked_plan
 from jaxlm.train.checkpoint import Checkpointer
 from jaxlm.train.evaluate import evaluate, evaluate_sources, summarize
+from jaxlm.train.loggers import check_trackers
 from jaxlm.train.metrics import MetricsWriter
 from jaxlm.train.nonfinite import NonFiniteGuard
 from jaxlm.train.precision import dynamic_scaling
@@ -67,6 +68,11 @@ RESUME_FREE_KEYS = (
     "eval.tasks",
     "eval.limit",
     "eval.batch_size",
+    "train.loggers",
+    "train.wandb.project",
+    "train.wandb.entity",
+    "train.wandb.mode",
+    "train.wandb.name",
 )
 MODEL_SHAPE_KEYS = (
     "family",
@@ -257,6 +263,7 @@ def train(
     """
     cfg = check_config(pretrained_config(cfg))  # the pretrained model section against the objective, before any work
     tasks = load_tasks(cfg.eval)  # downstream tasks are read before anything is written
+    check_trackers(cfg.train)  # a tracker that cannot start here fails before anything is written
     prepare_workdir(cfg, workdir, allow_config_change)
     with workdir_lock(workdir, jax.process_index()), Preemption() as preemption, contextlib.ExitStack() as cleanup:
         return _train_locked(cfg, workdir, tx, stop_after, preemption, cleanup, schedule, tasks)
@@ -291,7 +298,7 @@ def _train_locked(
     if data_state is not None:
         data_iter.set_state(data_state)
     start = int(run.state.step)
-    writer = MetricsWriter(workdir, start)
+    writer = MetricsWriter(workdir, start, cfg)
     train_step = run.train_step
     end = min(t.steps, stop_after) if stop_after else t.steps
     bar = Progress(
@@ -304,13 +311,14 @@ def _train_locked(
         parts = [next(data_iter) for _ in range(plan.active(step - 1))]
         batch = run.put_batch(interleave_microbatches(parts, plan.microbatches))
         run.state, metrics = train_step(run.state, batch)
+        stop = preemption.due(step)
         if pending:
             guard.check(*pending)
         # Under dynamic loss scaling, overflowing gradients are the scaler's business, not divergence.
         pending = (step, metrics["nonfinite_loss"], False if dynamic_scaling(t) else metrics["nonfinite_grads"])
         window_steps += 1
         bar.update(1)
-        if step % t.checkpoint_every == 0 or step == end or preemption.requested:
+        if step % t.checkpoint_every == 0 or step == end or stop:
             guard.check(*pending)  # never checkpoint past a step the policy stops at
             pending = None
         if step % t.log_every == 0 or step == end:
@@ -345,7 +353,7 @@ def _train_locked(
                 writer.write(step, dict(split="tasks", **scores))
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
             window_start = time.perf_counter()
-        if step % t.checkpoint_every == 0 or step == end or preemption.requested:
+        if step % t.checkpoint_every == 0 or step == end or stop:
             evaluated = step % t.eval_every == 0 or step == t.steps
             val_loss = val.get("loss") if evaluated and val else None
             unhealthy = guard.unhealthy(val_loss, run.state)
@@ -359,7 +367,7 @@ def _train_locked(
                 writer.flush()  # a bucket's metrics.jsonl holds every line up to the checkpoint a resume starts from
                 run.checkpointer.save(step, run.state, data_iter.get_state(), val_loss)
             window_start = time.perf_counter()
-        if preemption.requested:
+        if stop:
             run.checkpointer.wait()
             bar.close()
             writer.close()

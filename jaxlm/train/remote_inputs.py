@@ -1,7 +1,8 @@
-"""A run's corpus when its data or workdir is in a bucket: the data layer reads local files only (memory-mapped
-stores, sentencepiece models), so gs:// `data.source`, `data.store` and `data.tokenizer_path` are replaced by their
-local copies (jaxlm.io.cache: once per host, checksummed), and a gs:// workdir's tokenizer is read from and
-published to the bucket around a local folder. The run's config keeps the gs:// locations."""
+"""A run's corpus when its data or workdir is in a bucket. A gs:// `data.source` is streamed by the data layer
+itself (jaxlm.data.sources), but memory-mapped stores and sentencepiece models are read from local files, so a
+gs:// `data.store` and `data.tokenizer_path` are replaced by their local copies (jaxlm.io.cache: once per host,
+checksummed), and a gs:// workdir's tokenizer is read from and published to the bucket around a local folder.
+The run's config keeps the gs:// locations."""
 
 import os
 import shutil
@@ -15,7 +16,7 @@ from jaxlm.data.store_format import TOKENIZER_FILE
 from jaxlm.io.cache import cache_root, local_copy
 from jaxlm.pipeline.dataset import Corpus, load_corpus
 
-REMOTE_DATA_KEYS = ("source", "store", "tokenizer_path")
+REMOTE_DATA_KEYS = ("store", "tokenizer_path")
 
 
 def local_data(cfg: ml_collections.ConfigDict, progress: bool) -> ml_collections.ConfigDict:

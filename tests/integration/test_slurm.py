@@ -156,6 +156,28 @@ def test_a_killed_task_stops_the_other_with_one_line_and_a_resubmitted_job_resum
     ), err
     assert re.search(rf"task {survivor}: Exited with exit code 2", err), err
     assert 6 <= last_step(workdir) < 40
-    if victim:  # one resume is proof enough (the stage has 5 minutes)
-        submit(cluster, workdir, logs=logs + "-resumed", wait=True)
+    if victim:  # one resume is proof enough (the stage has 5 minutes); it is preempted on the way, and resumed again
+        job = submit(cluster, workdir, logs=logs + "-resumed", wait=False)
+        assert_preempted(cluster, job, workdir, logs + "-resumed", after=last_step(workdir) + 3)
+        submit(cluster, workdir, logs=logs + "-resumed-again", wait=True)
         assert rows(workdir) == rows(uninterrupted)
+
+
+def assert_preempted(cluster: dict, job: str, workdir: str, logs: str, after: int) -> None:
+    """`scancel --signal=TERM` (what Slurm sends at the time limit or on preemption) once the job is past step
+    `after`: it reaches both tasks, which agree on one step (JAX's preemption sync point), both checkpoint it and
+    exit 75."""
+    deadline = time.time() + 300
+    while last_step(workdir) < after:
+        assert running(cluster, job) and time.time() < deadline, read(logs + ".err")[-3000:]
+        time.sleep(0.05)
+    subprocess.run(["scancel", "--signal=TERM", job], env=cluster, check=True, timeout=60)
+    while running(cluster, job):
+        assert time.time() < deadline, "the job did not stop after SIGTERM"
+        time.sleep(0.2)
+    err = read(logs + ".err")
+    stopped = {int(t): int(s) for t, s in re.findall(r"^(\d): jaxlm: stopped by SIGTERM after step (\d+);", err, re.M)}
+    assert len(stopped) == 2 and stopped[0] == stopped[1], err  # one step for both
+    assert all(re.search(rf"task {t}: Exited with exit code 75", err) for t in (0, 1)), err
+    assert after <= stopped[0] < 40 and last_step(workdir) == stopped[0]
+    assert os.path.isdir(os.path.join(workdir, "checkpoints", str(stopped[0])))
