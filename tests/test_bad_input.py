@@ -15,6 +15,8 @@ from jaxlm.cli.main import main
 from jaxlm.config.schema import base_config
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
+# One worker builds the module's `trained` workdir, not one per worker.
+pytestmark = pytest.mark.xdist_group("bad_input")
 
 
 @pytest.fixture(scope="module")
