@@ -45,8 +45,9 @@ from jaxlm.train.metrics import read_metrics
 from jaxlm.train.pretrained import init_from_pretrained, newest_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The tests of `bert_pretrained` run on one worker, which pre-trains it once.
-BERT_PRETRAINED = pytest.mark.xdist_group("bert_pretrained")
+# One worker writes `corpus_dir` (its tokenizers and stores are keyed by its path) and pre-trains `bert_pretrained`,
+# not one per worker.
+pytestmark = pytest.mark.xdist_group("finetune")
 EXPERIMENT = {name: os.path.join(ROOT, "experiments", f"finetune_genre_{name}.py") for name in ("bert", "t5", "gpt")}
 GENRES = ("comedies", "histories", "tragedies")
 MODEL = {
@@ -221,7 +222,6 @@ def test_classifier_pools_cls_or_the_mean_of_real_tokens(pooling):
 # --- end to end -----------------------------------------------------------------------------------------
 
 
-@BERT_PRETRAINED
 def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_path, capsys):
     workdir = str(tmp_path / "ft")
     capsys.readouterr()
@@ -276,7 +276,6 @@ def test_bert_finetune_from_pretrained_via_cli(corpus_dir, bert_pretrained, tmp_
     assert "resuming" in capsys.readouterr().err and _json(os.path.join(workdir, RESULTS_FILE)) == results
 
 
-@BERT_PRETRAINED
 def test_init_from_loads_the_encoder_keeps_the_new_head_and_reinit_layers_fresh(corpus_dir, bert_pretrained, tmp_path):
     cfg = _set(
         load_config_file(EXPERIMENT["bert"]), {**MODEL, **TRAIN, "data.source": corpus_dir, "model.num_labels": 3}
@@ -338,7 +337,6 @@ def test_logistic_probe_separates_separable_features_and_its_penalty_shrinks_the
     assert float(np.sum(np.square(fit_logistic(x, y, 3, 1e-1)[0]))) < float(np.sum(np.square(w)))
 
 
-@BERT_PRETRAINED
 def test_probe_of_a_pretrained_encoder_via_cli(corpus_dir, bert_pretrained, tmp_path, capsys):
     workdir, values = str(tmp_path / "probe"), {**TRAIN, "model.num_labels": 3}
     capsys.readouterr()
@@ -392,7 +390,6 @@ def test_probe_of_a_pretrained_encoder_via_cli(corpus_dir, bert_pretrained, tmp_
     assert err.count("\n") == 1 and "has none" in err, err
 
 
-@BERT_PRETRAINED
 def test_mismatching_init_from_is_one_line_exit_2(corpus_dir, bert_pretrained, tmp_path, capsys):
     base = ["--config.data.source=" + corpus_dir, "--config.data.seq_len=64", "--config.train.progress=False"]
     broken = str(tmp_path / "broken")
