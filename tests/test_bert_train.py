@@ -20,6 +20,8 @@ from jaxlm.train.metrics import read_metrics
 from jaxlm.train.state import abstract_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# One worker writes the module's corpus (its tokenizers and stores are keyed by its path), not one per worker.
+pytestmark = pytest.mark.xdist_group("bert_train")
 TINY = {
     "model.n_layers": 2,
     "model.n_heads": 2,

@@ -14,6 +14,8 @@ import pytest
 from conftest import ROOT, fails, jaxlm_cli, snapshot
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
+# One worker builds the module's `trained` run and its `exported` folder, not one per worker.
+pytestmark = pytest.mark.xdist_group("checkpoint_faults")
 QUICK = [
     "--config.train.eval_every=4",
     "--config.train.eval_batches=1",

@@ -28,6 +28,8 @@ from jaxlm.train.workdir import restored_run
 lm_eval = pytest.importorskip("lm_eval", reason="lm-eval is not installed (pip install -e '.[test]')")
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
+# One worker builds the module's `trained` run and its export, not one per worker.
+pytestmark = pytest.mark.xdist_group("downstream")
 SHIPPED = ("shakespeare_cloze", "shakespeare_speaker")
 LIMIT, SEQ_LEN = 50, 64
 EXTRA = {  # a rolling and a generation task over the first lines of two plays

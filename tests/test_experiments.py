@@ -16,6 +16,8 @@ from jaxlm.train.loop import train
 
 EXPERIMENTS = sorted(f for f in os.listdir(os.path.join(ROOT, "experiments")) if f.endswith(".py"))
 SHRINK = dict(n_layers=1, n_decoder_layers=0, d_model=32, d_ff=64, n_heads=2, d_kv=0, vocab_size=512, max_len=32)
+# One worker writes the module's `plays` (and trains their tokenizers), not one per worker.
+pytestmark = pytest.mark.xdist_group("experiments")
 
 
 @pytest.fixture(scope="module")

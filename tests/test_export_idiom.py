@@ -18,6 +18,8 @@ from jaxlm.registry import FAMILIES
 tokenizer_bytes = test_hf_export.tokenizer_bytes  # the module-scoped fixture: a jaxlm-trained unigram tokenizer
 TEXT = "To be, or not to be, that is the question."
 NEW = 12
+# One worker builds the module's `tokenizer_bytes`, not one per worker.
+pytestmark = pytest.mark.xdist_group("export_idiom")
 
 
 def _export(m, tokenizer_bytes, tmp_path):

@@ -45,6 +45,9 @@ from jaxlm.train.metrics import read_metrics
 from jaxlm.train.pretrained import init_from_pretrained, newest_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# One worker writes `corpus_dir` (its tokenizers and stores are keyed by its path) and pre-trains `bert_pretrained`,
+# not one per worker.
+pytestmark = pytest.mark.xdist_group("finetune")
 EXPERIMENT = {name: os.path.join(ROOT, "experiments", f"finetune_genre_{name}.py") for name in ("bert", "t5", "gpt")}
 GENRES = ("comedies", "histories", "tragedies")
 MODEL = {

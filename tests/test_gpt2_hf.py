@@ -19,6 +19,9 @@ from jaxlm.interop.hf_files import read_state_dict
 from jaxlm.interop.hf_gpt2 import export_state_dict
 from jaxlm.models.gpt import GPT
 
+# One worker builds the module's `hf_dir` model, not one per worker.
+pytestmark = pytest.mark.xdist_group("gpt2_hf")
+
 TOL = 1e-4
 
 

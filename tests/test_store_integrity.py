@@ -18,6 +18,8 @@ from jaxlm.data.sources import iter_documents
 from jaxlm.errors import UserError
 
 TINY = os.path.join(ROOT, "experiments", "gpt_tiny.py")
+# One worker builds the module's `built` store, not one per worker.
+pytestmark = pytest.mark.xdist_group("store_integrity")
 
 
 def refused(*argv, code: int = 2) -> str:

@@ -18,7 +18,8 @@ from jaxlm.cli.main import main
 
 TINY = os.path.join(ROOT, "tests", "data", "tiny_ablation.py")
 VARIANTS, SEEDS, METRICS = ("lr_3e-3", "lr_1e-2"), (0, 1), ("val_loss", "val_bits_per_byte")
-pytestmark = pytest.mark.xdist_group("sweep")  # one worker builds the session's sweep fixture, not one per worker
+# One worker builds the session's sweep fixture, not one per worker.
+pytestmark = pytest.mark.xdist_group("sweep")
 
 
 @pytest.fixture(scope="module")

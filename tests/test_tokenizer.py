@@ -23,6 +23,8 @@ from jaxlm.data.tokenizer import (
 from jaxlm.errors import UserError
 
 SPEC = TokenizerSpec(vocab_size=640)
+# One worker trains the module's tokenizer (`model_path`), not one per worker.
+pytestmark = pytest.mark.xdist_group("tokenizer")
 WEIRD = [
     "  two  spaces\n\n\tTab, émoji 🎭, 中文, [MASK] literal",
     " leading space",
