@@ -2,7 +2,6 @@
 stderr, exit 2."""
 
 import argparse
-import logging
 import os
 import sys
 
@@ -37,16 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _unretrieved_task_error(record: logging.LogRecord) -> bool:
-    """When one orbax write fails (a full disk), its sibling writes' errors are never awaited and asyncio logs each
-    with a traceback as it is collected; the failed save already raised, so these would only repeat it."""
-    return not record.getMessage().startswith("Task exception was never retrieved")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.getLogger("asyncio").addFilter(_unretrieved_task_error)
     try:
         from jaxlm.config.loading import split_overrides
 

@@ -6,6 +6,7 @@ import errno
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 
 from jaxlm import checks
@@ -42,8 +43,21 @@ def write_folder(out_dir: str, replaceable: tuple[str, ...], write: Callable[[st
         )
         raise UserError(f"cannot write {flag} '{out_dir}' ({cause}): {fix} {flag}") from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_settled(tmp)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_settled(path: str, settle_s: float = 1.0) -> None:
+    """Remove `path` (if a failed write left it), again until it has stayed gone for `settle_s`: after a failed
+    orbax save, writes already handed to tensorstore's own threads can still land in it and re-create it."""
+    if not os.path.exists(path):
+        return
+    deadline = time.monotonic() + settle_s
+    while True:
+        shutil.rmtree(path, ignore_errors=True)
+        if time.monotonic() >= deadline and not os.path.exists(path):
+            return
+        time.sleep(0.05)
 
 
 def remove_stale_siblings(out_dir: str) -> None:

@@ -27,13 +27,17 @@ def write_error_code(error: BaseException) -> int | None:
 def quiet_orbax_failures() -> None:
     """Drop what orbax prints besides raising when a write fails: its ERROR logs with tracebacks (absl), the
     'Event loop is closed' errors of the writes still in flight after the failure, whose callbacks reach an event
-    loop that orbax already closed, and the warnings at exit about the parts of the write that never started. The
-    exception itself still reaches the caller. Idempotent."""
+    loop that orbax already closed, asyncio's 'Task exception was never retrieved' logs of the sibling writes that
+    failed too (logged when collected, after or before the one line), and the warnings at exit about the parts of
+    the write that never started. The exception itself still reaches the caller. Idempotent."""
     if getattr(sys.unraisablehook, "quiets_orbax", False):
         return
     warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
     logging.getLogger("absl").addFilter(
         lambda record: not (record.levelno >= logging.ERROR and f"{os.sep}orbax{os.sep}" in record.pathname)
+    )
+    logging.getLogger("asyncio").addFilter(
+        lambda record: not record.getMessage().startswith("Task exception was never retrieved")
     )
     previous = sys.unraisablehook
 
