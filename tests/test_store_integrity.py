@@ -230,7 +230,7 @@ def test_a_run_whose_every_step_was_skipped_is_not_finished():
 
 
 def _prepare_until_partial(args: list, folder: Path, stale: tuple = ()):
-    """A `data prepare --out folder/s` of a 4.5 MB source, running once it writes its own partial store."""
+    """A `data prepare --out folder/s` of a large source, running once it writes its own partial store."""
     import subprocess
     import sys
     import time
@@ -250,7 +250,7 @@ def _prepare_until_partial(args: list, folder: Path, stale: tuple = ()):
 def test_a_killed_prepare_is_cleaned_by_the_next_and_sigterm_leaves_nothing(built, tmp_path):
     import signal
 
-    src = write_jsonl(tmp_path / "big.jsonl", ROWS * 20)
+    src = write_jsonl(tmp_path / "big.jsonl", ROWS * 100)  # ~22 MB: it is stopped long before it ends
     folder = tmp_path / "out"
     folder.mkdir()
     args = [*built[1], f"--config.data.source={src}", f"--config.data.tokenizer_path={built[0]}/tokenizer.model"]
