@@ -4,6 +4,7 @@
 import glob
 import json
 import os
+import struct
 import subprocess
 
 import pytest
@@ -59,6 +60,37 @@ def test_wandb_history_equals_metrics_jsonl(tracked):
         prefix = row.get("split", "train")
         numbers = {k: v for k, v in row.items() if k not in ("step", "split")}
         assert numbers and {f"{prefix}/{k}": v for k, v in numbers.items()}.items() <= history[row["step"]].items()
+
+
+def _tensorboard_scalars(workdir: str) -> dict[tuple[int, str], float]:
+    """(step, tag) → value of every scalar in the run's TensorBoard event files (TFRecord framing: a little-endian
+    u64 length, its crc, the serialized Event, its crc)."""
+    from tensorboardX.proto import event_pb2
+
+    scalars = {}
+    for path in sorted(glob.glob(os.path.join(workdir, "tensorboard", "events.out.tfevents.*"))):
+        with open(path, "rb") as f:
+            data = f.read()
+        at = 0
+        while at < len(data):
+            (n,) = struct.unpack("<Q", data[at : at + 8])
+            event = event_pb2.Event.FromString(data[at + 12 : at + 12 + n])
+            scalars.update({(event.step, v.tag): v.simple_value for v in event.summary.value})
+            at += 12 + n + 4
+    return scalars
+
+
+@pytest.mark.slow
+def test_tensorboard_scalars_equal_metrics_jsonl(tracked):
+    logged = _tensorboard_scalars(tracked)
+    expected = {
+        (row["step"], f"{row.get('split', 'train')}/{k}"): v
+        for row in read_metrics(tracked)
+        for k, v in row.items()
+        if k not in ("step", "split") and isinstance(v, (int, float))
+    }
+    assert expected and set(expected) <= set(logged)
+    assert all(logged[key] == pytest.approx(value, rel=1e-6) for key, value in expected.items())
 
 
 @pytest.mark.slow

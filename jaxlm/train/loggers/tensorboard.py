@@ -2,6 +2,7 @@
 local staging folder and uploaded at every `flush`."""
 
 import shutil
+import sys
 
 from jaxlm import io
 from jaxlm.io.staging import sync
@@ -19,9 +20,7 @@ class TensorBoardLogger:
 
     def write(self, step: int, row: dict) -> None:
         if self._tb is None:
-            from tensorboardX import SummaryWriter
-
-            self._tb = SummaryWriter(self._dir)
+            self._tb = _summary_writer_class()(self._dir)
         for name, value in scalars(row).items():
             self._tb.add_scalar(name, value, step)
         self._tb.flush()
@@ -37,6 +36,21 @@ class TensorBoardLogger:
             self._tb.close()
         if self._staged:
             shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _summary_writer_class():
+    """tensorboardX's SummaryWriter, imported without torch where torch is not loaded yet: tensorboardX imports it
+    (~1.5 s of CPU at every start of a run) only to widen a type annotation, and falls back to numpy without it."""
+    if "torch" in sys.modules:
+        from tensorboardX import SummaryWriter
+
+        return SummaryWriter
+    sys.modules["torch"] = None  # `import torch` raises ImportError while tensorboardX loads
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        del sys.modules["torch"]
+    return SummaryWriter
 
 
 def open_logger(workdir: str, resume_step: int, cfg, commit: str) -> TensorBoardLogger:
