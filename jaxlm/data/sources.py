@@ -359,11 +359,3 @@ def _read_arrow(path: AnyPath, text_field: str, label_field: str) -> Iterator[Do
         raise UserError(
             f"Arrow file '{path}' is corrupt at row {row} ({type(e).__name__}): re-save the dataset with save_to_disk"
         ) from None
-
-
-def load_documents(source: str, text_field: str = "text", label_field: str = "") -> list[Document]:
-    """Every document of a small source as a list (the plays, tests); UserError if it has no text."""
-    docs = list(iter_documents(source, text_field, label_field))
-    if not docs:
-        raise UserError(f"corpus '{source}' is empty (no non-whitespace text): {SOURCE_HINT}, with some text in it")
-    return docs
