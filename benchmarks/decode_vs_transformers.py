@@ -74,6 +74,7 @@ def main() -> None:
     p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args()
     load_before = os.getloadavg()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     hf = LlamaForCausalLM(LlamaConfig(num_hidden_layers=args.layers, **SMOLLM2_135M)).eval()
@@ -129,7 +130,6 @@ def main() -> None:
         }
         for v in args.cache_slots
     }
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {
         "layers": args.layers,
         "prompt": args.prompt,
