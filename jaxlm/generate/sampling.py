@@ -88,6 +88,7 @@ def generate(
     context = decode_model.cfg.max_len
     check_sampling_args(len(prompt), max_new_tokens, context, temperature, top_k, top_p, decode_model.cfg.vocab_size)
     slots = cache_slots(len(prompt) + max_new_tokens, context)
+    params = jax.device_put(params)  # once: host (numpy) params would be copied to the device at every step
     shapes = jax.eval_shape(lambda: decode_model.init(jax.random.PRNGKey(0), jnp.zeros((1, slots), jnp.int32))["cache"])
     empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 

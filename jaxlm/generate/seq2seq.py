@@ -96,6 +96,7 @@ def generate(
     """Greedy (temperature 0) or sampled decoding of one input; `model` is built with decode=True."""
     _check(inputs, max_new_tokens, model)
     check_sampling_options(max_new_tokens, temperature, top_k, top_p, model.cfg.vocab_size)
+    params = jax.device_put(params)  # once: host (numpy) params would be copied to the device at every step
     encoded, seg, cache = start_decoding(model, params, inputs, 1, max_new_tokens)
     step = make_step(model)
     token, out = jnp.full((1, 1), start_id, jnp.int32), []
@@ -153,6 +154,7 @@ def beam_search(
     _check(inputs, max_new_tokens, model)
     if beam < 1:
         raise UserError(f"--beam {beam} must be ≥ 1")
+    params = jax.device_put(params)  # once, as in generate
     encoded, seg, cache = start_decoding(model, params, inputs, beam, max_new_tokens)
     step = make_step(model)
     scores = np.full(beam, -np.inf)
