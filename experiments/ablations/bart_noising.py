@@ -58,7 +58,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     )
     c.optim.update(peak_lr=6e-4, warmup=60 if cpu else 1000, schedule="cosine", final_lr_frac=0.1)
     c.sweep = {
-        "seeds": (0,) if cpu else (0, 1, 2),
+        "seeds": (0, 1, 2),
         "metrics": ("recipe_val_loss", "clean_val_loss", "val_loss"),
         "finetune": "",
         "evals": {"recipe": RECIPE, "clean": NONE},

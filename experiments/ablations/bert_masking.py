@@ -99,7 +99,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
         weight_decay=0.01,
     )
     c.sweep = {
-        "seeds": (0,) if cpu else (0, 1, 2),
+        "seeds": (0, 1, 2),
         "metrics": ("kept_val_loss", "masked_val_loss", "finetune_accuracy", "finetune_macro_f1", "val_loss"),
         "finetune": FINETUNE,
         "finetune_overrides": CPU_FINETUNE if cpu else {},

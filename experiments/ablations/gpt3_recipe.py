@@ -61,7 +61,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
         decay_tokens=TOKENS[scale],
     )
     c.sweep = {
-        "seeds": (0, 1) if cpu else (0, 1, 2),
+        "seeds": (0, 1, 2),
         "metrics": ("val_loss", "train_tokens"),
         "finetune": "",
         "claims": (expect("ramp", "<", "no_ramp", metric="val_loss"),),

@@ -85,7 +85,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
         peak_lr=1e-3, warmup=24 if cpu else 1000, schedule="linear", final_lr_frac=0.0, b2=0.999, weight_decay=0.01
     )
     c.sweep = {
-        "seeds": (0,) if cpu else (0, 1, 2),
+        "seeds": (0, 1, 2),
         "metrics": ("finetune_accuracy", "finetune_macro_f1", "val_mlm_loss", "val_nsp_accuracy"),
         "finetune": FINETUNE,
         "finetune_overrides": CPU_FINETUNE if cpu else {},

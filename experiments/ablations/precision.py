@@ -32,7 +32,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     c.train.log_every = 1
     c.optim.update(peak_lr=3e-3, warmup=15 if scale == "cpu" else 250, weight_decay=base_config().optim.weight_decay)
     c.sweep = {
-        "seeds": (0,) if scale == "cpu" else (0, 1, 2),
+        "seeds": (0, 1, 2),
         "metrics": ("val_loss", "train_grad_zero_frac"),
         "finetune": "",
         "claims": (

@@ -85,7 +85,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     )
     c.optim.update(peak_lr=3e-3 if cpu else 1e-3, warmup=20 if cpu else 1000, schedule="cosine", final_lr_frac=0.1)
     c.sweep = {
-        "seeds": (0,) if cpu else (0, 1, 2),
+        "seeds": (0, 1, 2),
         "metrics": ("finetune_accuracy", "finetune_macro_f1", "span_val_loss", "prefix_val_loss", "val_loss"),
         "finetune": FINETUNE,
         "finetune_overrides": CPU_FINETUNE if cpu else {},

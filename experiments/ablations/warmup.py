@@ -46,7 +46,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     )
     c.optim.update(peak_lr=2e-3, schedule="linear", final_lr_frac=0.0, b2=0.98, eps=1e-6, weight_decay=0.01)
     c.sweep = {
-        "seeds": (0,) if cpu else (0, 1, 2),
+        "seeds": (0, 1, 2),
         "metrics": ("val_loss",),
         "finetune": "",
         "claims": (
