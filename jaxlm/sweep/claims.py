@@ -9,6 +9,9 @@ computed from the sweep's final metrics (jaxlm/sweep/statistics.py): never writt
 `expect_equivalent(a, b, margin)`: the CI inside ±margin: *equivalent within ±margin*; entirely outside it:
 *not equivalent*; otherwise *not resolved*. Each verdict line also gives the CI's half-width: the smallest
 difference this design could have resolved.
+
+`failure(metric, above=x)` (or `below=x`), as `config.sweep.failure`: the rule under which a run counts as failed
+(diverged or stuck on a plateau; a non-finite value always fails); the report gives each variant's failure rate.
 """
 
 import math
@@ -29,6 +32,45 @@ def expect(a: str, op: str, b: str, *, metric: str, margin: float = 0.0) -> dict
 def expect_equivalent(a: str, b: str, *, metric: str, margin: float) -> dict:
     """The claim that variants `a` and `b` differ in `metric` by less than ±`margin` (an equivalence claim)."""
     return {"kind": "equivalent", "a": a, "b": b, "metric": metric, "margin": float(margin)}
+
+
+def failure(metric: str, *, above: float | None = None, below: float | None = None) -> dict:
+    """The rule that a run failed: its final `metric` is above `above` (or below `below`), or not finite."""
+    return {"metric": metric, "above": above, "below": below}
+
+
+def check_failure(rule: object, metrics: tuple[str, ...], path: str) -> dict:
+    """config.sweep.failure checked: {} (no rule) or failure(...) on a reported metric with exactly one bound."""
+    if rule in ({}, None):
+        return {}
+    where = f"'{path}': config.sweep.failure"
+    if not isinstance(rule, dict) or set(rule) != {"metric", "above", "below"}:
+        raise UserError(f"{where} must be failure(metric, above=...) or failure(metric, below=...)")
+    if rule["metric"] not in metrics:
+        raise UserError(f"{where} is about '{rule['metric']}', which is not in config.sweep.metrics: add it there")
+    bounds = [b for b in (rule["above"], rule["below"]) if b is not None]
+    if len(bounds) != 1 or not isinstance(bounds[0], (int, float)) or not math.isfinite(bounds[0]):
+        raise UserError(f"{where} needs exactly one finite bound: above=... or below=...")
+    return dict(rule)
+
+
+def failed(rule: dict, value: float) -> bool:
+    """Whether a run's final value fails `rule` (non-finite values always do)."""
+    if not math.isfinite(value):
+        return True
+    return value > rule["above"] if rule["above"] is not None else value < rule["below"]
+
+
+def failure_lines(rule: dict, records: list[dict]) -> list[str]:
+    """Markdown lines: the rule, then per variant the failed runs out of its finished runs, with their seeds."""
+    bound = f"above {rule['above']:g}" if rule["above"] is not None else f"below {rule['below']:g}"
+    lines = [f"A run fails when its final {rule['metric']} is {bound} or not finite.", ""]
+    lines += ["| variant | failed runs | failed seeds |", "|---|---:|---|"]
+    for variant in dict.fromkeys(r["variant"] for r in records):
+        runs = [r for r in records if r["variant"] == variant and rule["metric"] in r["metrics"]]
+        bad = [r["seed"] for r in runs if failed(rule, r["metrics"][rule["metric"]])]
+        lines.append(f"| {variant} | {len(bad)} / {len(runs)} | {', '.join(map(str, bad)) or '–'} |")
+    return lines
 
 
 def check_claims(claims: object, variants: list[str], metrics: tuple[str, ...], path: str) -> list[dict]:

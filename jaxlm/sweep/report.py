@@ -14,7 +14,7 @@ import shlex
 from jaxlm import io
 from jaxlm.errors import UserError
 from jaxlm.io.staging import staged_folder
-from jaxlm.sweep.claims import verdict_line
+from jaxlm.sweep.claims import failure_lines, verdict_line
 from jaxlm.sweep.environment import describe
 from jaxlm.sweep.plots import plot_bars, plot_curves
 from jaxlm.sweep.runner import RESULTS_FILE, read_sweep_json, run_dir
@@ -32,18 +32,30 @@ class Report:
     errors: list[str]
 
 
+ORIGIN = ("hardware", "commit")  # results.csv's columns naming where a run ran (from its environment)
+
+
 def read_csv(path: str) -> list[dict]:
-    """The run records of a results.csv (variant, seed, metrics, wall seconds; no environment)."""
+    """The run records of a results.csv (variant, seed, metrics, wall seconds, hardware and commit)."""
     rows = list(csv.DictReader(io.read_text(path).splitlines()))
     return [
         {
             "variant": row.pop("variant"),
             "seed": int(row.pop("seed")),
             "wall_s": float(row.pop("wall_s")),
-            "metrics": {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in row.items() if v != ""},
+            **{k: row.pop(k) for k in ORIGIN if row.get(k)},
+            "metrics": {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in row.items() if v},
         }
         for row in rows
     ]
+
+
+def origin(record: dict) -> dict[str, str]:
+    """Where a run ran: {"hardware": ..., "commit": ...}, from its environment or its results.csv row."""
+    env = record.get("environment")
+    if env:
+        return {"hardware": describe(env), "commit": env["jaxlm_commit"]}
+    return {k: record[k] for k in ORIGIN if k in record}
 
 
 def load_sweep_dir(sweep_dir: str) -> tuple[dict, list[dict]]:
@@ -98,13 +110,14 @@ def runs_table(records: list[dict], metrics: list[str]) -> str:
 
 
 def write_csv(path: str, records: list[dict]) -> None:
-    """One row per finished run: variant, seed, every final metric, wall seconds."""
+    """One row per finished run: variant, seed, every final metric, wall seconds, hardware and commit."""
     metrics = sorted(set().union(*(r["metrics"] for r in records))) if records else []
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, ["variant", "seed", *metrics, "wall_s"], restval="")
+        writer = csv.DictWriter(f, ["variant", "seed", *metrics, "wall_s", *ORIGIN], restval="")
         writer.writeheader()
         for r in records:
-            writer.writerow(dict(variant=r["variant"], seed=r["seed"], **r["metrics"], wall_s=round(r["wall_s"], 2)))
+            row = dict(variant=r["variant"], seed=r["seed"], **r["metrics"], wall_s=round(r["wall_s"], 2))
+            writer.writerow(dict(row, **origin(r)))
 
 
 def _header(sweep_dir: str, meta: dict, records: list[dict]) -> list[str]:
@@ -120,8 +133,8 @@ def _header(sweep_dir: str, meta: dict, records: list[dict]) -> list[str]:
         meta["scale"],
         *(f"--config.{k}={v}" for k, v in meta["overrides"]),
     ]
-    envs = collections.Counter(describe(r["environment"]) for r in records if "environment" in r)
-    commits = collections.Counter(r["environment"]["jaxlm_commit"] for r in records if "environment" in r)
+    envs = collections.Counter(origin(r)["hardware"] for r in records if "hardware" in origin(r))
+    commits = collections.Counter(origin(r)["commit"] for r in records if "commit" in origin(r))
     finished = sorted(r["finished"] for r in records if "finished" in r)
     expected = len(meta["variants"]) * len(meta["seeds"])
     lines = [f"# Sweep report: {os.path.basename(meta['config'])}", ""]
@@ -137,6 +150,7 @@ def _header(sweep_dir: str, meta: dict, records: list[dict]) -> list[str]:
             f"- **Runs**: {len(records)} of {expected} finished ({len(meta['variants'])} variants × seeds "
             f"{', '.join(map(str, meta['seeds']))}); every run's numbers are in results.csv"
         ),
+        f"- **Runtime**: {sum(r['wall_s'] for r in records) / 60:.1f} min, the finished runs' wall times added up",
         "",
     ]
     return lines
@@ -164,6 +178,10 @@ def _write_report(sweep_dir: str, out: str, meta: dict, records: list[dict]) -> 
         "",
         *(verdicts or ["No claim is declared (config.sweep.claims)." if not claims else "No run has finished yet."]),
         "",
+    ]
+    if meta.get("failure") and records:
+        body += ["## Failed runs", "", *failure_lines(meta["failure"], records), ""]
+    body += [
         "## Final metrics",
         "",
     ]

@@ -146,20 +146,24 @@ def record_definition(sweep: Sweep, sweep_dir: str) -> None:
             metrics=list(sweep.metrics),
             description=sweep.description,
             claims=sweep.claims,
+            failure=sweep.failure,
         ),
     )
 
 
 def record_claims(sweep: Sweep, sweep_dir: str) -> None:
-    """Replace the claims (and the description) in DIR/sweep.json by the module's: they decide nothing the runs
-    compute, so a study's decision rules can be declared or revised after its runs (`--report-only --config`)."""
+    """Replace the claims, failure rule and description in DIR/sweep.json by the module's: they decide nothing the
+    runs compute, so a study's decision rules can be declared or revised after its runs (`--report-only --config`)."""
     meta = read_sweep_json(sweep_dir)
     if set(meta["variants"]) != set(sweep.variants):
         raise UserError(
             f"'{sweep.path}' defines variants {', '.join(sweep.variants)}, but sweep dir '{sweep_dir}' "
             f"ran {', '.join(meta['variants'])}: pass the module the sweep was run with"
         )
-    write_json(io.join(sweep_dir, SWEEP_FILE), dict(meta, claims=sweep.claims, description=sweep.description))
+    write_json(
+        io.join(sweep_dir, SWEEP_FILE),
+        dict(meta, claims=sweep.claims, failure=sweep.failure, description=sweep.description),
+    )
 
 
 def enable_compilation_cache() -> None:

@@ -20,7 +20,7 @@ from jaxlm.config.loading import apply_override, import_user_module
 from jaxlm.config.validate import validate
 from jaxlm.errors import UserError
 from jaxlm.registry import check_config
-from jaxlm.sweep.claims import check_claims
+from jaxlm.sweep.claims import check_claims, check_failure
 
 SCALES = ("cpu", "accelerator")
 SWEEP_DEFAULTS = {
@@ -30,6 +30,7 @@ SWEEP_DEFAULTS = {
     "evals": {},
     "finetune_overrides": {},
     "claims": (),
+    "failure": {},
 }
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 
@@ -49,6 +50,7 @@ class Sweep:
     finetune_config: ml_collections.ConfigDict | None
     evals: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)  # name -> data overrides
     claims: list[dict] = dataclasses.field(default_factory=list)  # jaxlm.sweep.claims: decided by the report
+    failure: dict = dataclasses.field(default_factory=dict)  # jaxlm.sweep.claims.failure: counted by the report
     finetune_run: Callable | None = None  # the fine-tune module's finetune(cfg, workdir, init_from) -> results
 
     def runs(self, only: list[str] | None = None) -> list[tuple[str, int]]:
@@ -120,7 +122,7 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
     if unknown:
         raise UserError(
             f"'{path}': config.sweep.{unknown[0]} is not a sweep field: use seeds, metrics, finetune, "
-            "finetune_overrides, evals, claims"
+            "finetune_overrides, evals, claims, failure"
         )
     seeds, metrics = tuple(section["seeds"]), tuple(section["metrics"])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
@@ -144,6 +146,7 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
         "evals": _evals(section["evals"], path),
         "finetune_overrides": nested,
         "claims": section["claims"],
+        "failure": section["failure"],
     }
 
 
@@ -248,4 +251,5 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
         evals=section["evals"],
         finetune_run=finetune_run,
         claims=check_claims(section["claims"], list(resolved), section["metrics"], path),
+        failure=check_failure(section["failure"], section["metrics"], path),
     )
