@@ -237,6 +237,8 @@ def test_verdicts_come_first_and_a_copy_with_only_results_csv_gives_the_same_rep
         == report.split("## Final metrics")[1].split("## Validation")[0]
     )
     assert (copy / "results.csv").read_text() == pathlib.Path(d, "results.csv").read_text()
+    origin = [x for x in report.splitlines() if x.startswith(("- **Hardware**", "- **jaxlm commit**", "- **Runtime**"))]
+    assert len(origin) == 3 and all(x in again.splitlines() for x in origin)  # results.csv keeps where runs ran
     capsys.readouterr()
 
 
@@ -253,10 +255,14 @@ def test_report_only_takes_the_modules_revised_claims(sweep, tmp_path, capsys):
             'expect("lr_1e-2", "<", "lr_3e-3", metric="val_loss")',
             'expect_equivalent("lr_1e-2", "lr_3e-3", metric="val_bits_per_byte", margin=0.5)',
         )
-        .replace("import expect", "import expect_equivalent")
+        .replace('"claims":', '"failure": failure("val_loss", above=0.0),\n        "claims":')
+        .replace("import expect", "import expect_equivalent, failure")
     )
     assert main(["sweep", "--report-only", "--workdir", str(copy), "--config", str(module)]) == 0
     report = (copy / "report.md").read_text()
     assert "- val_bits_per_byte: lr_1e-2 ≈ lr_3e-3 within ±0.5: **" in report and "- val_loss: lr_1e-2 <" not in report
     assert json.loads((copy / "sweep.json").read_text())["claims"][0]["kind"] == "equivalent"
+    failures = report.split("## Failed runs")[1].split("## Final metrics")[0]  # every loss is above 0: all fail
+    assert "final val_loss is above 0 or not finite" in failures
+    assert all(f"| {v} | {len(SEEDS)} / {len(SEEDS)} | 0, 1 |" in failures for v in VARIANTS)
     capsys.readouterr()

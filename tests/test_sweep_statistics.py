@@ -3,6 +3,7 @@ differences by seed, each verdict (agrees, disagrees, not resolved, equivalent, 
 checks."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -15,9 +16,13 @@ from jaxlm.sweep.claims import (
     NOT_EQUIVALENT,
     UNRESOLVED,
     check_claims,
+    check_failure,
     decide,
     expect,
     expect_equivalent,
+    failed,
+    failure,
+    failure_lines,
     verdict_line,
 )
 from jaxlm.sweep.statistics import Interval, mean_interval, paired_difference
@@ -114,3 +119,28 @@ def test_verdict_lines_from_results():
 def test_bad_claims_are_one_line_errors(claim, words):
     with pytest.raises(UserError, match=words):
         check_claims([claim], ["a", "b"], ("val_loss",), "m.py")
+
+
+def test_failure_rule_counts_failed_runs_per_variant():
+    rule = check_failure(failure("val_loss", above=6.1), ("val_loss",), "m.py")
+    assert [failed(rule, x) for x in (6.2, 6.1, 5.0, math.nan, math.inf)] == [True, False, False, True, True]
+    assert failed(failure("val_accuracy", below=0.1), 0.05) and not failed(failure("val_accuracy", below=0.1), 0.2)
+    lines = failure_lines(rule, _records({"post": [6.18, 5.9, math.nan], "pre": [5.8, 5.7, 5.9]}))
+    assert lines[0] == "A run fails when its final val_loss is above 6.1 or not finite."
+    assert lines[-2:] == ["| post | 2 / 3 | 0, 2 |", "| pre | 0 / 3 | – |"]
+    assert check_failure({}, ("val_loss",), "m.py") == {}
+
+
+@pytest.mark.parametrize(
+    "rule,words",
+    [
+        (failure("test_loss", above=1.0), "not in config.sweep.metrics"),
+        (failure("val_loss"), "exactly one finite bound"),
+        (failure("val_loss", above=1.0, below=0.0), "exactly one finite bound"),
+        (failure("val_loss", above=math.inf), "exactly one finite bound"),
+        ("val_loss > 6", "must be failure(metric"),
+    ],
+)
+def test_bad_failure_rules_are_one_line_errors(rule, words):
+    with pytest.raises(UserError, match=re.escape(words)):
+        check_failure(rule, ("val_loss",), "m.py")
