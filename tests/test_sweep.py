@@ -266,3 +266,31 @@ def test_report_only_takes_the_modules_revised_claims(sweep, tmp_path, capsys):
     assert "final val_loss is above 0 or not finite" in failures
     assert all(f"| {v} | {len(SEEDS)} / {len(SEEDS)} | 0, 1 |" in failures for v in VARIANTS)
     capsys.readouterr()
+
+
+def test_warm_start_is_trained_once_and_every_run_starts_from_it(tmp_path, capsys):
+    """config.sweep.warm_start: one model trained first; a run at learning rate 0 keeps its weights, so its
+    validation loss is the warm start's exactly; a second sweep command reuses it."""
+    module = tmp_path / "warm.py"
+    module.write_text(
+        pathlib.Path(TINY)
+        .read_text()
+        .replace('"seeds": (0, 1),', '"seeds": (0,),\n        "warm_start": {"train": {"steps": 4}},')
+        .replace("steps=10 if", "steps=2 if")
+        .replace('"claims": (expect("lr_1e-2", "<", "lr_3e-3", metric="val_loss"),),', '"claims": (),')
+        .replace(
+            '{"lr_3e-3": {"optim.peak_lr": 3e-3}, "lr_1e-2": {"optim.peak_lr": 1e-2}}',
+            '{"lr_0": {"optim.peak_lr": 0.0}}',
+        )
+    )
+    d = tmp_path / "sweep"
+    assert main(["sweep", "--config", str(module), "--workdir", str(d)]) == 0
+    first = capsys.readouterr().out
+    assert "warm start: training in" in first
+    warm = json.loads((d / "warm_start.json").read_text())["metrics"]
+    run = d / "runs" / "lr_0" / "seed_0"
+    assert json.loads((run / "pretrain" / "config.json").read_text())["finetune"]["init_from"] == str(d / "warm_start")
+    assert json.loads((run / "results.json").read_text())["metrics"]["val_loss"] == warm["val_loss"]
+    assert json.loads((d / "sweep.json").read_text())["warm_start"]["train"]["steps"] == 4
+    assert main(["sweep", "--config", str(module), "--workdir", str(d)]) == 0
+    assert "warm start: finished earlier" in capsys.readouterr().out

@@ -1,5 +1,7 @@
 """Run every (variant, seed) of a sweep into DIR/runs/VARIANT/seed_S/ in turn; finished runs are skipped.
 
+With `config.sweep.warm_start` (overrides of the base config), one model is first trained into DIR/warm_start/
+and every run's pre-training starts from its weights (`finetune.init_from`); DIR/warm_start.json marks it done.
 A run trains into `pretrain/` (resuming from its checkpoint if interrupted), optionally fine-tunes into
 `finetune/`, and only then writes `results.json` atomically: its presence marks the run finished. Besides the
 final val/test metrics a run records its parameter and optimizer-state bytes, a few training-log statistics
@@ -10,6 +12,7 @@ sweep's definition is kept in DIR/sweep.json and a different definition is refus
 import copy
 import datetime
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -29,6 +32,7 @@ from jaxlm.train.metrics import read_metrics
 from jaxlm.train.remote_lock import workdir_lock
 
 SWEEP_FILE, RESULTS_FILE, WALL_FILE = "sweep.json", "results.json", "wall_s.partial"
+WARM_START, WARM_START_FILE = "warm_start", "warm_start.json"
 TRAIN_LAST = ("tokens", "loss", "loss_scale", "skipped_steps")  # train_KEY: the last logged value
 TRAIN_MEAN = ("grad_zero_frac", "tokens_per_s")  # train_KEY: the mean over every logged step
 
@@ -88,6 +92,8 @@ def _first_difference(old: dict, new: dict) -> str | None:
     """The first way a recorded definition differs from a new one (schema fields added since are ignored)."""
     if old.get("evals", {}) != new["evals"]:
         return f"config.sweep.evals was {old.get('evals', {})!r} and is now {new['evals']!r}"
+    if old.get("warm_start") != new["warm_start"]:
+        return "config.sweep.warm_start changed"
     for key in ("seeds", "finetune"):
         if old[key] != new[key]:
             return f"config.sweep.{key} was {old[key]!r} and is now {new[key]!r}"
@@ -172,10 +178,14 @@ def enable_compilation_cache() -> None:
         jax.config.update("jax_compilation_cache_dir", os.path.join(os.path.dirname(default_cache_dir()), "xla"))
 
 
-def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -> dict[str, int | float]:
-    """Pre-train (resuming), then fine-tune if the sweep has a fine-tune stage; the run's final metrics."""
+def _train_and_finetune(sweep: Sweep, sweep_dir: str, variant: str, seed: int) -> dict[str, int | float]:
+    """Pre-train (resuming; from the warm start if any), then fine-tune if the sweep has a fine-tune stage; the
+    run's final metrics."""
+    directory = run_dir(sweep_dir, variant, seed)
     cfg = copy.deepcopy(sweep.variants[variant])
     cfg.train.seed = seed
+    if sweep.warm_start:
+        cfg.finetune.init_from = io.join(sweep_dir, WARM_START)
     pretrain = io.join(directory, "pretrain")
     run = train(cfg, pretrain)
     metrics = final_metrics(run.results)
@@ -189,6 +199,20 @@ def _train_and_finetune(sweep: Sweep, variant: str, seed: int, directory: str) -
     return metrics
 
 
+def warm_start(sweep: Sweep, sweep_dir: str, log: Callable[[str], None]) -> None:
+    """Train the shared warm start into DIR/warm_start/ (resuming), then write DIR/warm_start.json (its results)."""
+    done = io.join(sweep_dir, WARM_START_FILE)
+    if io.exists(done):
+        log(f"warm start: finished earlier, in {io.join(sweep_dir, WARM_START)}")
+        return
+    log(f"warm start: training in {io.join(sweep_dir, WARM_START)}")
+    start = time.perf_counter()
+    run = train(copy.deepcopy(sweep.warm_start), io.join(sweep_dir, WARM_START))
+    metrics = final_metrics(run.results)
+    write_json(done, {"metrics": metrics, "wall_s": time.perf_counter() - start, "environment": environment()})
+    log(f"warm start: done in {time.perf_counter() - start:.1f} s (val_loss {metrics.get('val_loss', math.nan):.4f})")
+
+
 def run_one(sweep: Sweep, sweep_dir: str, variant: str, seed: int) -> dict:
     """Train (and fine-tune) one run, then write its results.json; wall time adds up over interruptions."""
     directory = run_dir(sweep_dir, variant, seed)
@@ -197,7 +221,7 @@ def run_one(sweep: Sweep, sweep_dir: str, variant: str, seed: int) -> dict:
     before = float(io.read_text(wall_path)) if io.exists(wall_path) else 0.0
     start = time.perf_counter()
     try:
-        metrics = _train_and_finetune(sweep, variant, seed, directory)
+        metrics = _train_and_finetune(sweep, sweep_dir, variant, seed)
     finally:
         wall = before + time.perf_counter() - start
         atomic_write(wall_path, str(wall))
@@ -233,14 +257,16 @@ def run_sweep(
         ) from None
     try:
         record_definition(sweep, sweep_dir)
+        if compilation_cache:
+            enable_compilation_cache()
+        if sweep.warm_start:
+            warm_start(sweep, sweep_dir, log)
         for i, (variant, seed) in enumerate(todo, 1):
             tag = f"[{i}/{len(todo)}] {variant} seed {seed}"
             if io.exists(io.join(run_dir(sweep_dir, variant, seed), RESULTS_FILE)):
                 log(f"{tag}: finished earlier, skipped")
                 continue
             log(f"{tag}: training in {run_dir(sweep_dir, variant, seed)}")
-            if compilation_cache:
-                enable_compilation_cache()
             record = run_one(sweep, sweep_dir, variant, seed)
             shown = ", ".join(f"{m} {record['metrics'][m]:.4f}" for m in sweep.metrics if m in record["metrics"])
             log(f"{tag}: done in {record['wall_s']:.1f} s" + (f" ({shown})" if shown else ""))

@@ -31,6 +31,7 @@ SWEEP_DEFAULTS = {
     "finetune_overrides": {},
     "claims": (),
     "failure": {},
+    "warm_start": {},
 }
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 
@@ -52,6 +53,7 @@ class Sweep:
     claims: list[dict] = dataclasses.field(default_factory=list)  # jaxlm.sweep.claims: decided by the report
     failure: dict = dataclasses.field(default_factory=dict)  # jaxlm.sweep.claims.failure: counted by the report
     finetune_run: Callable | None = None  # the fine-tune module's finetune(cfg, workdir, init_from) -> results
+    warm_start: ml_collections.ConfigDict | None = None  # trained once; every run starts from its weights
 
     def runs(self, only: list[str] | None = None) -> list[tuple[str, int]]:
         """(variant, seed) pairs in definition order, restricted to `only` if given."""
@@ -71,6 +73,7 @@ class Sweep:
             "evals": self.evals,
             "finetune_config": self.finetune_config.to_dict() if self.finetune_config else None,
             "variants": {name: cfg.to_dict() for name, cfg in self.variants.items()},
+            "warm_start": self.warm_start.to_dict() if self.warm_start else None,
         }
 
 
@@ -122,7 +125,7 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
     if unknown:
         raise UserError(
             f"'{path}': config.sweep.{unknown[0]} is not a sweep field: use seeds, metrics, finetune, "
-            "finetune_overrides, evals, claims, failure"
+            "finetune_overrides, evals, claims, failure, warm_start"
         )
     seeds, metrics = tuple(section["seeds"]), tuple(section["metrics"])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
@@ -137,6 +140,12 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
             f"'{path}': config.sweep.finetune_overrides must map config sections to fields and values, "
             "e.g. {'train': {'steps': 150}}"
         )
+    warm = section["warm_start"]
+    if not isinstance(warm, dict) or not all(isinstance(v, dict) for v in warm.values()):
+        raise UserError(
+            f"'{path}': config.sweep.warm_start must map config sections to fields and values, "
+            "e.g. {'train': {'steps': 1000}}"
+        )
     if nested and not section["finetune"]:
         raise UserError(f"'{path}': config.sweep.finetune_overrides needs config.sweep.finetune (a fine-tune module)")
     return {
@@ -147,6 +156,7 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
         "finetune_overrides": nested,
         "claims": section["claims"],
         "failure": section["failure"],
+        "warm_start": section["warm_start"],
     }
 
 
@@ -238,6 +248,8 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
             except UserError as e:
                 raise UserError(f"'{path}': config.sweep.evals.{eval_name} on variant '{name}': {e}") from None
     finetune_config, finetune_run = _finetune_stage(section["finetune"], section["finetune_overrides"])
+    warm = section["warm_start"]
+    warm_start = warm and _variant_config(base, "warm_start", flatten_overrides(warm), overrides, path)
     return Sweep(
         path=path,
         scale=scale,
@@ -252,4 +264,5 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
         finetune_run=finetune_run,
         claims=check_claims(section["claims"], list(resolved), section["metrics"], path),
         failure=check_failure(section["failure"], section["metrics"], path),
+        warm_start=warm_start or None,
     )

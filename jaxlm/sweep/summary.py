@@ -7,7 +7,7 @@ import dataclasses
 from jaxlm.errors import UserError
 from jaxlm.sweep.statistics import mean_interval
 
-HIGHER_IS_BETTER = ("accuracy", "f1", "auc", "precision", "recall")
+HIGHER_IS_BETTER = ("accuracy", "f1", "auc", "precision", "recall", "per_s")
 
 
 @dataclasses.dataclass
@@ -24,7 +24,7 @@ class Summary:
 
 
 def higher_is_better(metric: str) -> bool:
-    """Accuracy-like metrics are maximized; losses, bits, perplexities and bytes are minimized."""
+    """Accuracy-like metrics and throughputs (per_s) are maximized; losses, bits, perplexities, bytes are minimized."""
     return any(word in metric for word in HIGHER_IS_BETTER)
 
 
