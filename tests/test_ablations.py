@@ -5,6 +5,7 @@ bytes and training-log metrics."""
 import ast
 import json
 import os
+import shutil
 import types
 
 import jax
@@ -15,6 +16,7 @@ import pytest
 from conftest import ROOT
 
 from jaxlm.bench.setup import abstract_setup
+from jaxlm.cli.main import main
 from jaxlm.data.tokenizer import MASK_ID
 from jaxlm.pipeline.dataset import prepare
 from jaxlm.sweep.runner import extra_evals, state_bytes, train_log_metrics
@@ -66,7 +68,27 @@ def test_every_variant_validates(name, scale):
     if scale == "accelerator":
         cpu = load_sweep(_path(name), "cpu")
         assert len(sweep.seeds) >= len(cpu.seeds)
-        assert any(sweep.variants[v].train.steps > cpu.variants[v].train.steps for v in sweep.variants)
+        assert set(cpu.variants) <= set(sweep.variants)
+        assert any(sweep.variants[v].train.steps > cpu.variants[v].train.steps for v in cpu.variants)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_committed_report_verdicts_are_computed_from_its_results(name, tmp_path, capsys):
+    """Each committed study (sweep.json, results.csv, curves) is re-reported by `jaxlm sweep --report-only` to the
+    same verdict lines: one per claim the module declares, none written by hand, each from ≥ 3 seeds."""
+    committed = os.path.join(ABLATIONS, "results", name)
+    shutil.copytree(committed, tmp_path / name, ignore=shutil.ignore_patterns("report.md"))
+    assert main(["sweep", "--report-only", "--workdir", str(tmp_path / name), "--config", _path(name)]) == 0
+    capsys.readouterr()
+
+    def verdicts(report: str) -> list[str]:
+        return [x for x in report.split("## Verdicts")[1].split("\n## ")[0].splitlines() if x.startswith("- ")]
+
+    with open(os.path.join(committed, "report.md")) as f:
+        lines = verdicts(f.read())
+    assert lines == verdicts((tmp_path / name / "report.md").read_text())
+    assert len(lines) == len(load_sweep(_path(name), "cpu").claims)
+    assert all("**" in x and "over " in x and int(x.split(" over ")[1].split()[0]) >= 3 for x in lines)
 
 
 @pytest.mark.parametrize("name", MODULES)
