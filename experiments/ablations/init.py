@@ -46,7 +46,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     )
     c.optim.update(peak_lr=3e-3, warmup=15 if cpu else 250, schedule="cosine", final_lr_frac=0.1)
     c.sweep = {
-        "seeds": (0, 1, 2),
+        "seeds": (0, 1, 2, 3, 4),
         "metrics": ("val_loss",),
         "finetune": "",
         "claims": (

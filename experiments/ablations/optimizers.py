@@ -48,7 +48,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     )
     c.optim.update(warmup=20 if cpu else 250, schedule="cosine", final_lr_frac=0.1, weight_decay=0.0, clip=1.0)
     c.sweep = {
-        "seeds": (0, 1, 2),
+        "seeds": (0, 1, 2, 3, 4),
         "metrics": ("val_loss", "opt_state_bytes", "opt_state_to_params"),
         "finetune": "",
         "claims": (

@@ -94,9 +94,10 @@ def _first_difference(old: dict, new: dict) -> str | None:
         return f"config.sweep.evals was {old.get('evals', {})!r} and is now {new['evals']!r}"
     if old.get("warm_start") != new["warm_start"]:
         return "config.sweep.warm_start changed"
-    for key in ("seeds", "finetune"):
-        if old[key] != new[key]:
-            return f"config.sweep.{key} was {old[key]!r} and is now {new[key]!r}"
+    if not set(old["seeds"]) <= set(new["seeds"]):  # added seeds extend a sweep; its finished runs stay valid
+        return f"config.sweep.seeds was {old['seeds']!r} and is now {new['seeds']!r} (seeds may only be added)"
+    if old["finetune"] != new["finetune"]:
+        return f"config.sweep.finetune was {old['finetune']!r} and is now {new['finetune']!r}"
     added, removed = set(new["variants"]) - set(old["variants"]), set(old["variants"]) - set(new["variants"])
     if added or removed:
         return f"variant '{min(added or removed)}' is {'new' if added else 'gone'}"
