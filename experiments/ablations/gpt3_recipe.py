@@ -9,9 +9,11 @@ GPT; full batch 16 × 128 tokens as 8 microbatches of 2; "ramp" grows 2 → 16 s
 the tokens; warmup (10%) and cosine decay are on the token clock, so both variants see the same learning rate
 at the same token count, and each variant's step count is chosen so both stop at exactly the same tokens
 (train_tokens). The validation curves are plotted against tokens seen.
-Runtime (cpu scale, 2 cores): 141 s for 2 variants × 2 seeds (200,704 tokens per run): the measured
-wall time of the whole sweep (2 min 21 s) on 2 cores shared with other jobs (load average 6–7).
-Seeds: 2 at cpu scale, 3 at accelerator scale (4 × 256 GPT, 49M tokens).
+Runtime (cpu scale, 2 cores): 138 s for 2 variants × 3 seeds (200,704 tokens per run; the runs' wall times added
+up, 2 cores shared with other sweeps, load average 2–8); 141 s for 2 × 2 seeds before.
+Result (cpu scale, 3 seeds, experiments/ablations/results/gpt3_recipe/): agrees — val_loss ramp 5.26 ± 0.08 vs
+no_ramp 5.74 ± 0.14, paired difference −0.48, 95% CI [−0.62, −0.34] (2 seeds before: the same direction).
+Seeds: 3 (0, 1, 2) at both scales (accelerator: 4 × 256 GPT, 49M tokens).
 Command: jaxlm sweep --config experiments/ablations/gpt3_recipe.py --workdir runs/gpt3_recipe [--scale accelerator]
 """
 
