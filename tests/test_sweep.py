@@ -100,14 +100,18 @@ def test_changed_definition_is_refused(sweep, capsys):
     assert "optim.warmup=3" in err and "--workdir" in err
 
 
-def test_seeds_may_be_added_to_a_sweep_but_not_removed(sweep):
-    """More seeds extend a sweep dir (its finished runs stay valid); dropping one is a different sweep."""
+def test_seeds_and_variants_may_be_added_to_a_sweep_but_not_removed(sweep):
+    """More seeds or variants extend a sweep dir (its finished runs stay valid); dropping one is another sweep."""
     from jaxlm.sweep.runner import _first_difference
 
     old = json.loads(pathlib.Path(sweep[0], "sweep.json").read_text())
     new = {k: old[k] for k in ("seeds", "finetune", "evals", "finetune_config", "variants", "warm_start")}
     assert _first_difference(old, dict(new, seeds=[0, 1, 2, 3])) is None
     assert "seeds may only be added" in _first_difference(old, dict(new, seeds=[1, 2]))
+    more = dict(new["variants"], lr_3e_2=new["variants"]["lr_1e-2"])
+    assert _first_difference(old, dict(new, variants=more)) is None
+    fewer = {"lr_1e-2": new["variants"]["lr_1e-2"]}
+    assert "variant 'lr_3e-3' is gone" in _first_difference(old, dict(new, variants=fewer))
 
 
 def _module(tmp_path, body: str) -> str:

@@ -19,7 +19,7 @@ import ml_collections
 from jaxlm.config.schema import base_config
 from jaxlm.sweep.claims import expect, expect_equivalent, failure
 
-LRS = {"lr1e-3": 1e-3, "lr3e-3": 3e-3}
+LRS = {"lr1e-3": 1e-3, "lr3e-3": 3e-3, "lr1e-2": 1e-2}
 
 
 def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:

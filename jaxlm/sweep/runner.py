@@ -98,10 +98,10 @@ def _first_difference(old: dict, new: dict) -> str | None:
         return f"config.sweep.seeds was {old['seeds']!r} and is now {new['seeds']!r} (seeds may only be added)"
     if old["finetune"] != new["finetune"]:
         return f"config.sweep.finetune was {old['finetune']!r} and is now {new['finetune']!r}"
-    added, removed = set(new["variants"]) - set(old["variants"]), set(old["variants"]) - set(new["variants"])
-    if added or removed:
-        return f"variant '{min(added or removed)}' is {'new' if added else 'gone'}"
-    sections = [(f"variant '{name}'", old["variants"][name], new["variants"][name]) for name in new["variants"]]
+    removed = set(old["variants"]) - set(new["variants"])
+    if removed:  # added variants extend a sweep, as added seeds do
+        return f"variant '{min(removed)}' is gone (variants may only be added)"
+    sections = [(f"variant '{name}'", old["variants"][name], new["variants"][name]) for name in old["variants"]]
     for where, a, b in sections + [
         ("the fine-tune config", old["finetune_config"] or {}, new["finetune_config"] or {})
     ]:
@@ -159,8 +159,9 @@ def record_definition(sweep: Sweep, sweep_dir: str) -> None:
 
 
 def record_claims(sweep: Sweep, sweep_dir: str) -> None:
-    """Replace the claims, failure rule and description in DIR/sweep.json by the module's: they decide nothing the
-    runs compute, so a study's decision rules can be declared or revised after its runs (`--report-only --config`)."""
+    """Replace the claims, failure rule, report metrics and description in DIR/sweep.json by the module's: they
+    decide nothing the runs compute, so a study's decision rules can be declared or revised after its runs
+    (`--report-only --config`)."""
     meta = read_sweep_json(sweep_dir)
     if set(meta["variants"]) != set(sweep.variants):
         raise UserError(
@@ -169,7 +170,9 @@ def record_claims(sweep: Sweep, sweep_dir: str) -> None:
         )
     write_json(
         io.join(sweep_dir, SWEEP_FILE),
-        dict(meta, claims=sweep.claims, failure=sweep.failure, description=sweep.description),
+        dict(
+            meta, claims=sweep.claims, failure=sweep.failure, metrics=list(sweep.metrics), description=sweep.description
+        ),
     )
 
 
