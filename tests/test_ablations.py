@@ -150,7 +150,8 @@ def test_finetune_ablations_train_two_steps(name, variant, tmp_path):
     sweep = load_sweep(_path(name), "cpu", list(TINY.items()))
     cfg = sweep.variants[variant]
     assert (cfg.data.stratify, cfg.data.val_docs, cfg.data.test_docs) == (True, 1, 1)
-    assert sweep.finetune_config.data.stratify and sweep.finetune_config.train.steps < 300  # shrunk at cpu scale
+    ft = sweep.finetune_config
+    assert ft.data.stratify and ft.train.steps * ft.data.seq_len < 300 * 128  # shrunk at cpu scale (300 × 128)
     run = train(cfg, str(tmp_path))
     assert int(run.state.step) == 2 and np.isfinite(run.results["val"]["loss"])
     titles = {split: {d.title for d in run.corpus.splits[split].docs} for split in ("train", "val", "test")}

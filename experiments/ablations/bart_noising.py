@@ -22,7 +22,17 @@ peak lr 2e-3, 30 warmup steps, cosine to 10%) with its transform at 30% (rotatio
 reference that clean_val_loss must beat. Caveat: the warm start favours transforms close to copying (token
 masking) over those that reorder (permutation, rotation); the seeds vary the continued training only, so the
 CIs do not include the warm start's own seed-to-seed spread.
-Runtime (cpu scale, 2 cores): see the report (its header adds up the runs' wall times).
+Result (cpu scale, 3 seeds, experiments/ablations/results/bart_noising/): the decoder reads its encoder. The
+decoder-only model's clean_val_loss is 4.51 (= its language-model loss); token masking's is 2.55, infilling's 3.62,
+permutation's 3.71, the recipe's 3.99 — more than 0.5 nats below it, four agree — and token deletion's 4.22 and
+rotation's 4.06 are below it by less than the 0.5 margin (not resolved; CIs ±0.02–0.04). On the recipe task:
+infilling < token masking agrees (4.48 vs 5.99, paired −1.51, CI ±0.09), as in BART; token deletion < permutation
+and token masking < rotation disagree (deletion 4.94 > permutation 4.27; masking 5.99 > rotation 4.32) — the
+recipe task permutes every sentence, which the permutation and rotation variants were trained on; infilling ≈
+the recipe within ±0.05 is not equivalent (the recipe variant, trained on that task, is 0.32 better). BART's
+Table 1 ranks fine-tuned downstream tasks, which the recipe loss only approximates.
+Runtime (cpu scale, 2 cores): 3097 s for 7 variants × 3 seeds (300 steps of 32 × 64 tokens) plus 519 s for the
+warm start; the runs' wall times added up, with 3–6 other sweeps on the 2 cores (load average 4–9).
 Seeds: 3 (0, 1, 2) at both scales; accelerator scale: 6+6 × 512 from scratch, 20000 steps of 64 × 256.
 Command: jaxlm sweep --config experiments/ablations/bart_noising.py --workdir runs/bart_noising [--scale accelerator]
 """

@@ -18,19 +18,16 @@ pooler starts fresh in every fine-tune) on a 4 × 128 post-LN BERT as experiment
 validation and one for test), so the fine-tune's held-out plays are unseen by pre-training. Variant names are
 MASK/RANDOM/SAME percentages; 80/20/0 runs at accelerator scale only (the cpu sweep's 12-minute budget holds
 three variants). At cpu scale the fine-tune runs 100 instead of 300 steps (`sweep.finetune_overrides`).
-Result (cpu scale, 1 seed, experiments/ablations/results/bert_masking/, after the BERT fidelity fixes:
-RoBERTa's whole-sentence rows, every document's first token a target): kept_val_loss 80/0/20 2.05 < 80/10/10
-5.50 < 100/0/0 6.13 — the paper's mechanism, in its direction (80/0/20 copies the shown token with accuracy 0.84;
-100/0/0 ignores it: its kept and masked losses are equal); masked_val_loss 6.12–6.13 for all three (the unigram
-plateau after 240 steps); the 100-step fine-tune stays at chance for every variant (it predicts one genre for
-every passage: accuracy 0.124, below the majority class's 0.151), so the fine-tune claim is untested at cpu scale.
-Before those fixes (raw token slices; commits e9221c0/37220b3): kept 1.96 < 5.92 < 6.17, masked 6.17 for all.
-Runtime (cpu scale, 2 cores): 1241 s for 3 variants × 1 seed (240 steps of 16 × 128 tokens, then a 100 × 32
-fine-tune each) on 2 cores shared with the test suite (load ≈ 4); 562 s before, with lighter sharing. The
-three runs span commits 2c93233, f73eba5 and de1ac38 (the tree moved during the sweep); the changes between
-them do not touch the BERT model, its objective or AdamW.
-Seeds: 1 at cpu scale (240 pre-training steps of 16 × 128 tokens, then a 100-step fine-tune), 3 at accelerator
-scale (12 × 384, 10000 steps of 128 × 128, the preset's 300-step fine-tune).
+Result (cpu scale, 3 seeds, experiments/ablations/results/bert_masking/): kept_val_loss 80/0/20 2.00 < 80/10/10
+5.80 agrees (paired −3.80, CI [−4.62, −2.98]); 80/10/10 < 100/0/0 (6.13) is not resolved (paired −0.33, CI
+[−1.13, +0.47]): one of three 80/10/10 seeds (6.14) stays on the unigram plateau, where it ignores the shown
+token like 100/0/0. masked_val_loss 6.13 for all three (the plateau after 240 steps); the fine-tune is near
+chance for all (accuracy 0.16–0.20, majority 0.151). 1 seed before (the same direction in both claims: 2.05 <
+5.50 < 6.13).
+Runtime (cpu scale, 2 cores): 3709 s for 3 variants × 3 seeds (240 steps of 16 × 128 tokens, then a 100 × 32
+fine-tune each; the runs' wall times added up, with 3–6 other sweeps on the 2 cores, load average 4–9).
+Seeds: 3 (0, 1, 2) at both scales (accelerator: 12 × 384, 10000 steps of 128 × 128, the preset's 300-step
+fine-tune).
 Command: jaxlm sweep --config experiments/ablations/bert_masking.py --workdir runs/bert_masking [--scale accelerator]
 """
 

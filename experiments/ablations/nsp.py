@@ -29,7 +29,16 @@ pooler is fresh at fine-tuning time; with NSP it starts from the NSP head's pool
 runs 300 steps of 32 passages of 64 tokens at peak lr 1e-3 (`sweep.finetune_overrides`).
 Earlier design (4 × 128, 240 steps of 16 × 128, 1 seed): every model on the unigram plateau (val_mlm_loss
 6.0514 with and without NSP), the fine-tune at chance (accuracy 0.124–0.135, majority class 0.151).
-Runtime (cpu scale, 2 cores): see the report (its header adds up the runs' wall times).
+Result (cpu scale, 3 seeds, experiments/ablations/results/nsp/): every claim not resolved. Mean test accuracy
+pairs_nsp 0.197, pairs_no_nsp 0.250, full_sentences 0.296 (majority class 0.151): RoBERTa's order, but the
+paired 95% CIs span ±0.25–0.35, so the design resolves only differences of 25–35 points, not the few points
+RoBERTa reports. The spread comes from pre-training: at 800 steps some seeds have left the unigram plateau
+(val_mlm_loss 5.64–5.74) and others have not (6.10–6.13), and NSP itself is not learned (val_nsp_accuracy
+0.45–0.55, chance). Resolving ±0.03 would need every seed well past the plateau (several thousand steps of this
+model, hours per study on 2 cores) and then, at the seed spread of the genre task measured in
+experiments/finetune_genre_bert.py (±0.03), about 10 seeds.
+Runtime (cpu scale, 2 cores): 4066 s for 3 variants × 3 seeds (800 steps of 32 × 64 tokens, then a 300 × 32
+fine-tune each; the runs' wall times added up, with 5–7 other sweeps on the 2 cores, load average 7–9).
 Seeds: 3 (0, 1, 2) at both scales; accelerator scale: 12 × 384, 10000 steps of 128 × 128, the preset's
 300-step fine-tune.
 Command: jaxlm sweep --config experiments/ablations/nsp.py --workdir runs/nsp [--scale accelerator]

@@ -8,7 +8,7 @@ point, replace-spans slightly best overall), §3.3.4 (span corruption, mean span
 targets).
 Expected: finetune_rank_accuracy prefix_lm < span_corruption and span_corruption ≈ bert_style (within ±0.03);
 the cost axis: span corruption's targets are much shorter than BERT-style's (val_target_tokens) and its steps
-faster (train_tokens_per_s), which is why T5 picks it at equal quality.
+faster, which is why T5 picks it at equal quality.
 Metrics: `finetune_rank_accuracy` / `finetune_loss` / `finetune_accuracy` of experiments/finetune_genre_t5.py
 (text to text: passage → genre name on the 6 held-out test plays, 1,287 passages; rank accuracy picks the label
 whose text the decoder scores highest, so it measures the model even when greedy decoding answers no genre
@@ -16,7 +16,8 @@ name; `finetune_loss` is the cross-entropy of the label text there, a proper sco
 two fixed tasks on the validation plays for every model (`config.sweep.evals`): `span_val_loss` (span
 corruption) and `prefix_val_loss` (prefix LM) — how far each objective transfers to the other kind of task;
 the cost axis: `val_target_tokens` (decoder targets over the same 128 validation rows) and
-`train_tokens_per_s` (training throughput at equal input length: the step time; measured on a shared machine).
+`train_tokens_per_s` (training throughput at equal input length, i.e. the step time; shown, not decided: the
+runs shared the 2 cores with a load that changed during the sweep, so it is confounded with when a run ran).
 `val_loss` is each objective's own task (not comparable across variants).
 Downstream task: the genre task is the only labelled task the plays give; its 1,287 test passages put an
 accuracy's binomial standard error near 0.013; the seed spread, measured by the report's paired CIs, is what
@@ -32,7 +33,19 @@ out for validation and one for test), so the fine-tune's held-out plays are unse
 fine-tune runs 200 steps of 32 passages of 64 tokens (`sweep.finetune_overrides`). i.i.d. replace spans is left
 out at cpu scale (budget); Table 5 puts it within a point of the others. Caveat: the copying warm start favours
 BERT-style denoising (closest to copying); the seeds vary the continued training only.
-Runtime (cpu scale, 2 cores): see the report (its header adds up the runs' wall times).
+Result (cpu scale, 3 seeds, experiments/ablations/results/t5_objectives/): the copying warm start makes the
+fine-tune rise above the majority class (0.151) for every objective — rank accuracy prefix LM 0.287, BERT-style
+0.241, span corruption 0.233, drop tokens 0.192 — but prefix LM < span corruption disagrees (paired difference
++0.054, CI [+0.012, +0.097]) and BERT-style ≈ span corruption within ±0.03 is not resolved (CI ±0.11); the
+fine-tune's label loss does not separate them either (prefix − span +0.046, CI ±0.23). The cost axis agrees:
+span corruption's decoder targets are 1,792 tokens over the 128 validation rows against BERT-style's 8,192 (and
+prefix LM's 3,909); its throughput was also higher (11.7k vs 4.6k tokens/s), confounded by the changing load.
+The fixed evaluations show each objective transferring to its own kind of task, as before (span_val_loss span
+corruption 4.24 vs 7.99–8.72; prefix_val_loss prefix LM 5.05 vs 6.10–7.43). Read with the caveat above: a
+2+2 × 64 model trained 400 steps on each objective after a copying warm start is far from T5's setting.
+Runtime (cpu scale, 2 cores): 3067 s for 4 variants × 3 seeds (400 steps of 32 × 64 tokens, then a 200 × 32
+fine-tune and the scoring of 2.6k held-out passages each) plus 478 s for the warm start; the runs' wall times
+added up, with 3–6 other sweeps on the 2 cores (load average 4–9).
 Seeds: 3 (0, 1, 2) at both scales; accelerator scale: 6+6 × 512 from scratch, 20000 steps of 64 × 512, the
 preset's 300-step fine-tune, all five objectives.
 Command: jaxlm sweep --config experiments/ablations/t5_objectives.py --workdir runs/t5_objectives [--scale accelerator]
@@ -118,7 +131,6 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
             expect_equivalent("bert_style", "span_corruption", metric="finetune_rank_accuracy", margin=0.03),
             expect("prefix_lm", ">", "span_corruption", metric="finetune_loss"),
             expect("span_corruption", "<", "bert_style", metric="val_target_tokens"),
-            expect("span_corruption", ">", "bert_style", metric="train_tokens_per_s"),
         ),
     }
     return c
