@@ -5,11 +5,20 @@ the Difficulty of Training Transformers", §3 (post-LN's amplified dependence on
 Expected: val_loss post_no_warmup > post_warmup at each peak lr, post-LN's no-warmup runs stuck on the masked-LM
 unigram plateau (failed runs), pre_no_warmup < post_no_warmup (pre-LN trains without warmup).
 Setup: RoBERTa MLM (dynamic masks) on a deep, narrow 6 × 64 BERT (2 heads, d_ff 256; depth is what makes
-post-LN hard), rows of 64 tokens, batch 32, 500 steps; `model.norm` post | pre; peak lr 1e-3 | 3e-3, AdamW (β2
+post-LN hard), rows of 64 tokens, batch 32, 500 steps; `model.norm` post | pre; peak lr 1e-3 | 3e-3 | 1e-2, AdamW (β2
 0.98, ε 1e-6, decay 0.01); "warmup" is a linear ramp over the first 10% of steps, "no_warmup" starts at the peak;
 both then decay linearly to 0. A run fails when its final val_loss stays above 6.1: the unigram plateau is 6.18
 (every masked token predicted as the most frequent one, val accuracy 0.091).
-Runtime (cpu scale, 2 cores): see the report (its header adds up the runs' wall times).
+Result (cpu scale, 3 seeds, experiments/ablations/results/warmup/): not resolved where it matters. At 3e-3 the
+directions are the paper's — post-LN without warmup is worst (val_loss 6.116 vs 6.005 with warmup, paired +0.11,
+CI [−0.04, +0.27]; vs pre-LN without warmup +0.07, CI [−0.04, +0.19]) — but each CI includes 0; one seed of
+post-LN fails (stays on the plateau) with and without warmup. At 1e-3 nothing separates (all 6.03–6.04; pre-LN
+with and without warmup equivalent within ±0.05), and at 1e-2 every run of every variant fails (12 / 12; the
+order post-LN no-warmup > warmup even disagrees, by 0.004). The 4 × 128, 160-step design before sat on the
+plateau in every variant. This design resolves differences of about ±0.15 at 3e-3; a post-LN failure that
+warmup prevents did not appear in a 6-layer, 64-wide model within 500 steps.
+Runtime (cpu scale, 2 cores): 5674 s for 12 variants × 3 seeds (500 steps of 32 × 64 tokens; the runs' wall
+times added up, with 2–6 other sweeps on the 2 cores, load average 2–9).
 Seeds: 3 (0, 1, 2) at both scales; the accelerator scale is a 12 × 384 model for 5000 steps of 128 × 128.
 Command: jaxlm sweep --config experiments/ablations/warmup.py --workdir runs/warmup [--scale accelerator]
 """
