@@ -213,8 +213,9 @@ def warm_start(sweep: Sweep, sweep_dir: str, log: Callable[[str], None]) -> None
     start = time.perf_counter()
     run = train(copy.deepcopy(sweep.warm_start), io.join(sweep_dir, WARM_START))
     metrics = final_metrics(run.results)
-    write_json(done, {"metrics": metrics, "wall_s": time.perf_counter() - start, "environment": environment()})
-    log(f"warm start: done in {time.perf_counter() - start:.1f} s (val_loss {metrics.get('val_loss', math.nan):.4f})")
+    wall = time.perf_counter() - start
+    write_json(done, {"metrics": metrics, "wall_s": wall, "environment": environment()})
+    log(f"warm start: done in {wall:.1f} s (val_loss {metrics.get('val_loss', math.nan):.4f})")
 
 
 def run_one(sweep: Sweep, sweep_dir: str, variant: str, seed: int) -> dict:

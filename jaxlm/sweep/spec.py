@@ -134,18 +134,14 @@ def _sweep_section(cfg: ml_collections.ConfigDict, path: str) -> dict:
         raise UserError(
             f"'{path}': config.sweep.metrics={metrics} must be a non-empty tuple of metric names, e.g. ('val_loss',)"
         )
+    for field in ("finetune_overrides", "warm_start"):
+        nested = section[field]
+        if not isinstance(nested, dict) or not all(isinstance(v, dict) for v in nested.values()):
+            raise UserError(
+                f"'{path}': config.sweep.{field} must map config sections to fields and values, "
+                "e.g. {'train': {'steps': 150}}"
+            )
     nested = section["finetune_overrides"]
-    if not isinstance(nested, dict) or not all(isinstance(v, dict) for v in nested.values()):
-        raise UserError(
-            f"'{path}': config.sweep.finetune_overrides must map config sections to fields and values, "
-            "e.g. {'train': {'steps': 150}}"
-        )
-    warm = section["warm_start"]
-    if not isinstance(warm, dict) or not all(isinstance(v, dict) for v in warm.values()):
-        raise UserError(
-            f"'{path}': config.sweep.warm_start must map config sections to fields and values, "
-            "e.g. {'train': {'steps': 1000}}"
-        )
     if nested and not section["finetune"]:
         raise UserError(f"'{path}': config.sweep.finetune_overrides needs config.sweep.finetune (a fine-tune module)")
     return {
@@ -249,7 +245,7 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
                 raise UserError(f"'{path}': config.sweep.evals.{eval_name} on variant '{name}': {e}") from None
     finetune_config, finetune_run = _finetune_stage(section["finetune"], section["finetune_overrides"])
     warm = section["warm_start"]
-    warm_start = warm and _variant_config(base, "warm_start", flatten_overrides(warm), overrides, path)
+    warm_start = _variant_config(base, "warm_start", flatten_overrides(warm), overrides, path) if warm else None
     return Sweep(
         path=path,
         scale=scale,
@@ -264,5 +260,5 @@ def load_sweep(path: str, scale: str = "cpu", overrides: list[tuple[str, str]] =
         finetune_run=finetune_run,
         claims=check_claims(section["claims"], list(resolved), section["metrics"], path),
         failure=check_failure(section["failure"], section["metrics"], path),
-        warm_start=warm_start or None,
+        warm_start=warm_start,
     )
